@@ -1,0 +1,19 @@
+"""Shared fixtures. Prefect's test harness (a temporary API server on a throwaway database)
+starts once per session, and only for the tests that run a flow."""
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    import flows  # noqa: F401  (sets Prefect's environment defaults before Prefect loads)
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def weights_cache(tmp_path_factory):
+    """One converted-weights cache for the whole session (the conversion writes ~58 MB)."""
+    return tmp_path_factory.mktemp("weights-cache")
