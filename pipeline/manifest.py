@@ -31,11 +31,13 @@ class DreamResult:
     seconds: float | None = None
     width: int | None = None
     height: int | None = None
+    full_path: str | None = None  # the dream at the photo's full resolution, when made
     reused: bool = False         # found from an earlier run, not dreamed now
 
     def as_dict(self) -> dict:
         return {"layer": self.layer, "status": self.status, "error": self.error, "path": self.path,
-                "seconds": self.seconds, "width": self.width, "height": self.height}
+                "full_path": self.full_path, "seconds": self.seconds, "width": self.width,
+                "height": self.height}
 
 
 def build_manifest(album_name: str, text: AlbumText, photos: list[Photo], dreams: list[DreamResult],

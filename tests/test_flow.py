@@ -90,6 +90,8 @@ def test_run_writes_page_with_every_photo_and_reports_bad_files(prefect_harness,
     rotated = photos["c-rotated.jpg"]
     assert rotated["exif"]["orientation"] == 6
     assert rotated["image"]["height"] > rotated["image"]["width"]  # upright: portrait
+    for dream in rotated["dreams"]:  # full resolution: the upright original's size
+        assert Image.open(out / dream["full_path"]).size == (64, 96)
 
     html = (out / "index.html").read_text()
     for name in photos:
@@ -119,5 +121,7 @@ def test_adding_a_layer_dreams_only_the_new_one(prefect_harness, album, tiny_con
     before = set((out / "dreams").iterdir())
     _run(album, tiny_config, out, "--layers", "conv1_2", "conv2_1", "conv3_1")
     new = set((out / "dreams").iterdir()) - before
-    # a-red.jpg keeps its album.yaml override; the other two good photos gain conv3_1
-    assert sorted(p.name.split("-")[1] for p in new) == ["conv3_1", "conv3_1"]
+    # a-red.jpg keeps its album.yaml override; the other two good photos gain conv3_1,
+    # each at working size and at full resolution
+    assert sorted(p.name.split("-")[1] for p in new) == ["conv3_1"] * 4
+    assert sum(p.name.endswith("-full.jpg") for p in new) == 2
