@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from pipeline.album import load_album_text
 from pipeline.config import ConfigError, load_settings
 from pipeline.layers import LAYER_NAMES, layer_hint
 
@@ -89,6 +90,7 @@ def cmd_run(args) -> int:
     if not args.album.is_dir():
         print(f"dreamtrip: {args.album}: no such album folder", file=sys.stderr)
         return EXIT_USAGE
+    load_album_text(args.album)  # a mistake in album.yaml, too, stops the run before any work
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.dream_album import dream_album  # Prefect and torch load only for a real run

@@ -152,6 +152,10 @@ def read_yaml(path: Path) -> dict:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as err:
         raise ConfigError(source, "(file)", str(path), f"a readable file ({err.strerror})") from None
+    except UnicodeDecodeError as err:  # e.g. saved as Latin-1/cp1252 by an old editor
+        raise ConfigError(source, "(file)", str(path),
+                          f"UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start} is not); "
+                          "save the file as UTF-8") from None
     except yaml.YAMLError as err:
         raise ConfigError(source, "(file)", str(path), f"valid YAML ({err})") from None
     if data is None:

@@ -178,6 +178,14 @@ def test_missing_config_file_is_a_config_error(tmp_path):
     assert str(path) in str(caught.value) and "readable file" in str(caught.value)
 
 
+def test_config_not_in_utf8_is_a_config_error(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("output:\n  dir: caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert str(path) in str(caught.value) and "UTF-8" in str(caught.value)
+
+
 def test_bad_command_line_value_says_command_line():
     with pytest.raises(ConfigError) as caught:
         load_settings(None, {"layers": ["conv9_9"]})
@@ -248,6 +256,20 @@ def test_album_yaml_photos_must_be_a_mapping(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_album_text(tmp_path)
     assert caught.value.key == "photos"
+
+
+def test_album_yaml_with_accents_in_utf8_is_read(tmp_path):
+    _write(tmp_path, "title: Caf\u00e9s of Praha \u2013 \u0160koda\nintro: \u201cAhoj\u201d\n", "album.yaml")
+    album = load_album_text(tmp_path)
+    assert album.title == "Caf\u00e9s of Praha \u2013 \u0160koda" and album.intro == "\u201cAhoj\u201d"
+
+
+def test_album_yaml_not_in_utf8_is_a_config_error_not_a_crash(tmp_path):
+    path = tmp_path / "album.yaml"
+    path.write_bytes("title: Caf\u00e9 days\n".encode("cp1252"))  # what an old Windows editor saves
+    with pytest.raises(ConfigError) as caught:
+        load_album_text(tmp_path)
+    assert str(path) in str(caught.value) and "UTF-8" in str(caught.value)
 
 
 def test_missing_album_yaml_takes_the_title_from_the_folder(tmp_path):

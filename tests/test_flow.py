@@ -125,3 +125,10 @@ def test_adding_a_layer_dreams_only_the_new_one(prefect_harness, album, tiny_con
     # each at working size and at full resolution
     assert sorted(p.name.split("-")[1] for p in new) == ["conv3_1"] * 4
     assert sum(p.name.endswith("-full.jpg") for p in new) == 2
+
+
+def test_bad_album_yaml_exits_2_before_any_work(album, tiny_config, tmp_path, capsys):
+    (album / "album.yaml").write_text("photos:\n  a-red.jpg:\n    layers: [conv9_9]\n")
+    assert _run(album, tiny_config, tmp_path / "out") == 2
+    assert "photos.a-red.jpg.layers" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
