@@ -94,12 +94,13 @@ def cmd_run(args) -> int:
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.dream_album import dream_album  # Prefect and torch load only for a real run
+    from pipeline.dream import DeviceError
     from pipeline.manifest import failures
     from pipeline.weights import WeightsError
 
     try:
         manifest = dream_album(str(args.album), str(args.config) if args.config else None, overrides)
-    except WeightsError as err:
+    except (WeightsError, DeviceError) as err:
         print(f"dreamtrip: {err}", file=sys.stderr)
         return EXIT_USAGE
     print_summary(manifest, failures(manifest))

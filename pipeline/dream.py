@@ -34,10 +34,15 @@ from pipeline.weights import WeightsChoice, load_features_state
 
 # ---- device and precision ----
 
+class DeviceError(RuntimeError):
+    """The configured device is not usable here."""
+
+
 def pick_device(wanted: str) -> torch.device:
     """auto -> cuda when a GPU is usable, else cpu."""
     if wanted == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device: cuda was asked for, but torch sees no CUDA GPU")
+        raise DeviceError("device: cuda was asked for, but torch sees no CUDA GPU here; "
+                          "use --device cpu or auto")
     if wanted == "auto":
         wanted = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(wanted)

@@ -132,3 +132,13 @@ def test_bad_album_yaml_exits_2_before_any_work(album, tiny_config, tmp_path, ca
     assert _run(album, tiny_config, tmp_path / "out") == 2
     assert "photos.a-red.jpg.layers" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_cuda_without_a_gpu_is_a_clear_usage_error(prefect_harness, album, tiny_config, tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    out = tmp_path / "out"
+    assert main(["run", str(album), "-c", str(tiny_config), "-o", str(out), "--device", "cuda"]) == 2
+    assert "no CUDA GPU" in capsys.readouterr().err
