@@ -316,3 +316,22 @@ def test_cli_bad_layer_flag_exits_2(tmp_path, capsys):
     assert main(["run", str(album), "--layers", "conv3_1,conv7_1"]) == 2
     err = capsys.readouterr().err
     assert "command line" in err and "layers" in err and "conv7_1" in err
+
+
+def test_default_dream_values_are_the_classic_preset():
+    from pipeline.params import STRENGTHS
+
+    defaults = load_settings().dream
+    for key, value in STRENGTHS["classic"].items():
+        assert getattr(defaults, key) == value, key
+
+
+def test_strength_preset_applies_but_explicit_values_win(tmp_path):
+    from pipeline.params import STRENGTHS
+
+    user = tmp_path / "user.yaml"
+    user.write_text("dream:\n  strength: wild\n  steps: 3\n")
+    dream = load_settings(user).dream
+    assert dream.steps == 3
+    assert dream.step_size == STRENGTHS["wild"]["step_size"]
+    assert dream.octaves == STRENGTHS["wild"]["octaves"]
