@@ -139,7 +139,7 @@ def _place_view(photo: dict) -> dict | None:
     name = ", ".join(str(place[k]) for k in ("name", "country") if place.get(k))
     la, lo = f"{lat:.5f}", f"{lon:.5f}"
     return {"text": name or coordinates, "coordinates": coordinates,
-            "url": f"https://www.openstreetmap.org/?mlat={la}&mlon={lo}#map=16/{la}/{lo}"}
+            "url": f"https://www.openstreetmap.org/?mlat={la}&mlon={lo}#map=17/{la}/{lo}"}
 
 
 def _caption_parts(photo: dict, when: datetime | None) -> list[dict]:
