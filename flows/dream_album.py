@@ -19,7 +19,7 @@ from flows.progress import ProgressBar
 from pipeline.album import find_photos, load_album_text
 from pipeline.config import Settings, load_settings
 from pipeline.dream import dream_to_file, load_dreamer, pick_device
-from pipeline.imaging import PhotoError
+from pipeline.imaging import PhotoError, image_size
 from pipeline.ingest import Photo, ingest_photo
 from pipeline.layers import depth
 from pipeline.manifest import DreamResult, build_manifest, write_manifest
@@ -90,7 +90,9 @@ def dream(photo: Photo, layer: str, job: DreamJob, slots: int) -> DreamResult | 
     relative = dream_file(photo.sha256, layer, key)
     target = job.out_dir / relative
     if target.is_file():  # written atomically, so an existing file is a finished dream
-        return DreamResult(photo.source, layer, "ok", path=relative, reused=True)
+        width, height = image_size(target)  # the page sets every image's size: nothing jumps
+        return DreamResult(photo.source, layer, "ok", path=relative, reused=True, width=width,
+                           height=height)
     with device_slot(job.device, slots):
         dreamer = load_dreamer(job.weights, job.weights_cache_dir, job.deepest_layer, job.device)
         started = time.perf_counter()

@@ -68,3 +68,9 @@ def fit_long_side(image: Image.Image, long_side: int) -> Image.Image:
         return image.copy()
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image file, from its header: the pixels are not decoded."""
+    with Image.open(path) as image:
+        return image.size

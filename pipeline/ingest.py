@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image
 
 from pipeline.exif import ExifInfo, read_exif
 from pipeline.files import save_image_atomic, sha256_of
-from pipeline.imaging import PhotoError, fit_long_side, open_upright_rgb
+from pipeline.imaging import PhotoError, fit_long_side, image_size, open_upright_rgb
 from pipeline.store import web_file, working_file
 
 
@@ -60,12 +59,7 @@ def _write_copies(path, source, sha256, exif, out_dir, working_size, web_sizes, 
     for size, rel in targets.items():
         if rel in missing:
             save_image_atomic(fit_long_side(image, size), out_dir / rel, quality=quality)
-        width, height = _size_of(out_dir / rel)
+        width, height = image_size(out_dir / rel)
         if not web or (width, height) != (web[-1]["width"], web[-1]["height"]):
             web.append({"path": rel, "width": width, "height": height})  # a small photo: no repeats
     return web
-
-
-def _size_of(path: Path) -> tuple[int, int]:
-    with Image.open(path) as image:  # reads the header only
-        return image.size

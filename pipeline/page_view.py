@@ -288,11 +288,19 @@ def _dateline(dates: list[datetime]) -> str | None:
 # ---------------------------------------------------------------- contact sheet
 
 
+def _contact_cell(view: dict, layer: str) -> dict:
+    """One photo on one layer: its dream, or why there is none (failed, or not asked for)."""
+    dream = next((d for d in view["dreams"] if d["layer"] == layer), None)
+    if dream:
+        return {"dream": dream, "failed": False}
+    return {"dream": None, "failed": any(m["layer"] == layer for m in view["missing"])}
+
+
 def _contact_sheet(views: list[dict]) -> dict:
-    """Every photo x layer as a grid: a column per layer any photo was dreamed on."""
-    layers = sorted({d["layer"] for v in views for d in v["dreams"]}, key=_layer_order)
-    rows = [{"photo": v, "cells": [next((d for d in v["dreams"] if d["layer"] == layer), None)
-                                   for layer in layers]} for v in views]
+    """Every photo x layer as a grid: a column per layer any photo was dreamed on or tried."""
+    layers = sorted({d["layer"] for v in views for d in v["dreams"] + v["missing"]},
+                    key=_layer_order)
+    rows = [{"photo": v, "cells": [_contact_cell(v, layer) for layer in layers]} for v in views]
     return {"layers": [{"name": layer, "hint": _hint(layer)} for layer in layers], "rows": rows}
 
 

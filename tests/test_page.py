@@ -459,12 +459,14 @@ def test_contact_sheet_is_every_photo_by_every_layer(tmp_path):
     sheet = (index.parent / "contact-sheet.html").read_text(encoding="utf-8")
     links = _Links()
     links.feed(sheet)
-    # Columns: the layers any photo was dreamed on, shallow to deep (conv5_2 failed everywhere).
-    assert re.findall(r'<th scope="col"[^>]*>(.*?)</th>', sheet) == ["Photo", "conv3_1", "conv4_2"]
+    # Columns: the layers any photo was dreamed on or tried, shallow to deep.
+    assert re.findall(r'<th scope="col"[^>]*>(.*?)</th>', sheet) == \
+        ["Photo", "conv3_1", "conv4_2", "conv5_2"]
     assert len(re.findall(r"<tr>", sheet)) == 1 + 2          # header + the two shown photos
     dream_srcs = {i["src"] for i in links.imgs if i["src"].startswith("dreams/")}
     assert len(dream_srcs) == 3                               # 2 + 1 dreams
-    assert sheet.count("not dreamed") == 1                    # the odd photo has no conv4_2
+    assert sheet.count('href="index.html#not-dreamed">failed: why</a>') == 1   # 01-cat conv5_2
+    assert sheet.count("not asked for") == 2                  # the odd photo: conv4_2, conv5_2
     thumbs = [i for i in links.imgs if i["src"].startswith("photos/")]
     assert thumbs[0]["src"] == "photos/01-cat-ab12cd34-480.jpg"  # the smallest web copy
     assert 'href="index.html#photo-01-cat"' in sheet

@@ -45,11 +45,33 @@
       slider.setAttribute("aria-valuetext", slider.value + "% original");
     }
     slider.addEventListener("input", show);
+    dragWithPointer(slider, show);
     frame.appendChild(before);
     frame.appendChild(line);
     frame.appendChild(slider);
     frame.classList.add("comparing");
     show();
+  }
+
+  // Only the slider's handle takes the pointer (see style.css), and the browser's own drag
+  // ends as soon as a quick move leaves the handle. So the drag is done here: the pointer is
+  // captured on the handle and the value follows it until the button or finger is let go.
+  // (Keyboard and screen readers still use the range input's own behaviour.)
+  function dragWithPointer(slider, show) {
+    slider.addEventListener("pointerdown", function (event) {
+      if (event.button !== 0) { return; }
+      event.preventDefault();           // no native drag alongside this one
+      slider.focus();
+      slider.setPointerCapture(event.pointerId);
+    });
+    slider.addEventListener("pointermove", function (event) {
+      if (!slider.hasPointerCapture(event.pointerId)) { return; }
+      var box = slider.getBoundingClientRect();
+      var grip = box.height / 2;        // the handle is as tall as the slider, and round
+      var fraction = (event.clientX - box.left - grip) / (box.width - 2 * grip);
+      slider.value = String(Math.round(100 * Math.min(1, Math.max(0, fraction))));
+      show();
+    });
   }
 
   /* ---------------------------------------------------------- full-screen view */
