@@ -301,7 +301,8 @@ def _contact_sheet(views: list[dict]) -> dict:
     layers = sorted({d["layer"] for v in views for d in v["dreams"] + v["missing"]},
                     key=_layer_order)
     rows = [{"photo": v, "cells": [_contact_cell(v, layer) for layer in layers]} for v in views]
-    return {"layers": [{"name": layer, "hint": _hint(layer)} for layer in layers], "rows": rows}
+    return {"layers": [{"name": layer, "hint": _hint(layer)} for layer in layers], "rows": rows,
+            "layers_counted": counted(len(layers), "layer")}
 
 
 # ---------------------------------------------------------------- what went wrong, and the footer
@@ -329,6 +330,11 @@ def _skipped_views(skipped) -> list[dict]:
     entries = [s for s in skipped or [] if isinstance(s, dict) and s.get("source")]
     return [{"source": str(s["source"]), "reason": _one_line(s.get("reason") or "", _REASON_MAX)}
             for s in entries]
+
+
+def counted(n: int, noun: str) -> str:
+    """'1 photo', '4 photos'."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _sentence_body(text) -> str | None:
@@ -389,8 +395,8 @@ def build_view(manifest: dict) -> dict:
         "contact": _contact_sheet(views),
         "failures": _failure_views(photos, views_by_index),
         "skipped": _skipped_views(manifest.get("skipped")),
-        "photo_count": len(views),
-        "dream_count": sum(len(v["dreams"]) for v in views),
+        "photos_counted": counted(len(views), "photo"),
+        "dreams_counted": counted(sum(len(v["dreams"]) for v in views), "dream"),
         "weights": _weights_view(manifest.get("weights")),
         "params": _params_view(manifest.get("dream_params")),
         "layers": [str(layer) for layer in manifest.get("layers") or []],

