@@ -23,7 +23,8 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# DREAMTRIP_CHROMIUM: another Chromium binary (or a missing one, to see these tests skip).
+CHROMIUM = os.environ.get("DREAMTRIP_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 # No GPU, no sandbox (CI runs as root), and nothing that phones home: the tests must pass offline.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
@@ -47,7 +48,7 @@ def _unavailable(reason: str):
     pytest.skip(f"{reason}; install it (apt-get install chromium) to run the browser tests")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).is_file():
         _unavailable(f"Chromium not found at {CHROMIUM}")
@@ -121,8 +122,11 @@ def visit(browser):
 
 
 @pytest.fixture(scope="session")
-def sample_page(tmp_path_factory, request) -> Path:
-    """The sample album's output folder, made by the real flow with small, fast settings."""
+def sample_page(browser, tmp_path_factory, request) -> Path:
+    """The sample album's output folder, made by the real flow with small, fast settings.
+
+    (It asks for `browser` only so that, without Chromium, nothing is dreamed for nothing.)
+    """
     if os.environ.get("DREAMTRIP_PAGE"):
         return Path(os.environ["DREAMTRIP_PAGE"]).resolve()
     request.getfixturevalue("prefect_harness")
