@@ -135,8 +135,9 @@ def sample_page(browser, tmp_path_factory, request) -> Path:
 
     config = tmp_path_factory.mktemp("config") / "small.yaml"
     config.write_text(
-        "images: {working_size: 192, web_sizes: [192, 384]}\n"
-        "dream: {octaves: 2, steps: 3, jitter: 8}\n"
+        # Small enough to dream in seconds on a CPU, big enough to see on the screenshots.
+        "images: {working_size: 160, web_sizes: [160, 320]}\n"
+        "dream: {octaves: 2, steps: 2, jitter: 8}\n"
         "tasks: {retries: 0}\n"
         f"weights: {{source: hed, cache_dir: '{weights_cache}'}}\n")
     out = tmp_path_factory.mktemp("sample-page")

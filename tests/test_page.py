@@ -511,3 +511,16 @@ def test_an_album_where_nothing_worked_still_renders(tmp_path):
     assert "broken.jpg" in html and "<img" not in html
     assert "No photos made it" in (index.parent / "contact-sheet.html").read_text()
     assert "cover" not in _front_matter(md)
+
+
+def test_the_page_writer_loads_no_deep_learning_stack():
+    # Regenerating the post after editing captions must not need torch (nor Prefect, nor the
+    # place-name data, which the manifest already holds).
+    import subprocess
+    import sys
+
+    code = ("import sys, pipeline.page; "
+            "print(sorted(m for m in ('torch', 'prefect', 'reverse_geocode') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.stdout.strip() == "[]"
