@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from pipeline.exif import ExifInfo, read_exif
 from pipeline.files import save_image_atomic, sha256_of
 from pipeline.imaging import PhotoError, fit_long_side, image_size, open_upright_rgb

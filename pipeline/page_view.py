@@ -202,7 +202,8 @@ def _dream_views(photo: dict, anchor: str, alt: str, web: list[dict]) -> tuple[l
         layer = str(d.get("layer"))
         if d.get("status") == "ok" and d.get("path"):
             shown.append({**_image(d), "layer": layer, "hint": _hint(layer),
-                          "anchor": f"{anchor}-{_slug(layer)}",
+                          # "--": slugs never hold two dashes, so no photo's anchor can clash.
+                          "anchor": f"{anchor}--{_slug(layer)}",
                           "alt": f"Dream at layer {layer}: {alt}",
                           "before": _before_for(web, d.get("width"))})
         else:
@@ -374,7 +375,7 @@ def build_view(manifest: dict) -> dict:
     anchors = _unique_anchors([str(photos[i].get("source") or "") for i in shown])
     views_by_index = {
         i: _photo_view(photos[i], anchor, parse_datetime((photos[i].get("exif") or {}).get("date")))
-        for i, anchor in zip(shown, anchors)}
+        for i, anchor in zip(shown, anchors, strict=True)}
     views = sorted(views_by_index.values(), key=_taken_order)
     if views:
         views[0]["lazy"] = False  # usually on screen at load: lazy-loading it only delays it

@@ -163,7 +163,8 @@ def hostile_page(tmp_path_factory) -> Path:
     web = [{"path": f"photos/{odd}-192.jpg", **_jpeg(out / f"photos/{odd}-192.jpg", (192, 128), "teal")},
            {"path": f"photos/{odd}-384.jpg", **_jpeg(out / f"photos/{odd}-384.jpg", (384, 256), "teal")}]
     dream = {"layer": "conv3_1", "status": "ok", "error": None, "seconds": 1.0,
-             "path": f"dreams/{odd} dream.jpg", **_jpeg(out / f"dreams/{odd} dream.jpg", (192, 128), "orange")}
+             "path": f"dreams/{odd} dream.jpg",
+             **_jpeg(out / f"dreams/{odd} dream.jpg", (192, 128), "orange")}
     manifest = {
         "dreamtrip_version": "0.1.0", "created": "2026-11-25T10:00:00+00:00",
         "album": {"name": f"album {XSS}", "title": f"Trip {XSS}", "intro": f"Intro {XSS}",
@@ -197,9 +198,8 @@ def test_sample_album_in_a_browser(visit, sample_page, page_name, size):
     assert v.errors == []
     assert v.horizontal_overflow() <= 0
     # Every picture has its size in the markup, so nothing jumps while it loads.
-    assert v.page.evaluate(
-        "Array.from(document.images).filter(i => !i.getAttribute('width') || !i.getAttribute('height')).length"
-    ) == 0
+    unsized = "Array.from(document.images).filter(i => !i.getAttribute('width') || !i.getAttribute('height'))"
+    assert v.page.evaluate(f"{unsized}.length") == 0
 
 
 def test_sample_album_page_says_what_the_manifest_says(visit, sample_page):

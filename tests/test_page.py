@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 import re
 from datetime import datetime
@@ -414,7 +413,8 @@ def test_place_name_links_to_the_spot_on_openstreetmap(tmp_path):
     manifest["photos"][0]["place"] = {"name": "Prague", "country": "Czechia", "country_code": "CZ"}
     _, html, md, _ = _render(tmp_path, manifest)
     osm = "https://www.openstreetmap.org/?mlat=50.08750&amp;mlon=14.42130#map=17/50.08750/14.42130"
-    assert f'<a href="{osm}" rel="noopener" title="50.0875° N, 14.4213° E on OpenStreetMap">Prague, Czechia</a>' in html
+    title = "50.0875° N, 14.4213° E on OpenStreetMap"
+    assert f'<a href="{osm}" rel="noopener" title="{title}">Prague, Czechia</a>' in html
     assert "[Prague, Czechia](https://www.openstreetmap.org/?mlat=50.08750&mlon=14.42130" in md
 
 
