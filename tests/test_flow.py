@@ -113,6 +113,10 @@ def test_rerun_dreams_nothing(prefect_harness, album, tiny_config, tmp_path):
     assert _run(album, tiny_config, out) == 1
     assert sorted((out / "dreams").iterdir()) == dreams
     assert {p: p.stat().st_mtime_ns for p in dreams} == stamps
+    # A reused dream still has its size in the manifest: the page sets every image's size.
+    manifest = json.loads((out / "manifest.json").read_text())
+    reused = [d for p in manifest["photos"] for d in p["dreams"]]
+    assert reused and all(d["width"] and d["height"] for d in reused)
 
 
 def test_adding_a_layer_dreams_only_the_new_one(prefect_harness, album, tiny_config, tmp_path):
