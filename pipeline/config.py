@@ -108,6 +108,7 @@ SCHEMA: dict[str, Callable[[Any], Any]] = {
     "tasks.retry_delay_seconds": _number(0.0, 3600.0),
     "tasks.dreams_at_once": _integer(1, 64),
     "output.dir": _optional_path,
+    "output.store_dir": _optional_path,
 }
 _SECTIONS = {key.split(".")[0] for key in SCHEMA if "." in key}
 
@@ -128,6 +129,7 @@ class Settings:
     retry_delay_seconds: float
     dreams_at_once: int
     output_dir: Path | None
+    store_dir: Path | None  # dreams shared between albums; None = kept in the output folder
     raw: dict  # the merged, validated nested dict (recorded in the manifest)
 
 
@@ -221,6 +223,7 @@ def _build(flat: dict[str, Any]) -> Settings:
         retry_delay_seconds=flat["tasks.retry_delay_seconds"],
         dreams_at_once=flat["tasks.dreams_at_once"],
         output_dir=Path(flat["output.dir"]).expanduser() if flat["output.dir"] else None,
+        store_dir=Path(flat["output.store_dir"]).expanduser() if flat["output.store_dir"] else None,
         raw=_nest(flat),
     )
 
