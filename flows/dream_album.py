@@ -134,14 +134,14 @@ def write_post(manifest: dict, out_dir: Path) -> Path:
 
 @flow(name="dream-album")
 def dream_album(album: str, config: str | None = None, overrides: dict | None = None,
-                only_photos: list[str] | None = None, lock_wait_s: float = 0.0) -> dict:
+                only_photos: list[str] | None = None, lock_wait_s: float | None = 0.0) -> dict:
     """Dream every photo of `album` on its layers and write index.html, post.md, manifest.json.
 
     `config` is a YAML file over config/default.yaml; `overrides` are dotted settings
     (e.g. {"layers": ["conv5_2"], "output.dir": "out/x"}) that win over both.
     `only_photos` limits the run to those photos of the album (`dreamtrip retry`).
     `lock_wait_s` is how long to wait while another run writes the same output folder
-    (0: stop at once with OutputBusy). Returns the manifest.
+    (0: stop at once with OutputBusy; None: as long as it takes). Returns the manifest.
     """
     logger = get_run_logger()
     settings = load_settings(Path(config) if config else None, overrides)

@@ -30,19 +30,19 @@ class OutputBusy(Exception):
 
 
 @contextlib.contextmanager
-def output_lock(out_dir: Path, wait_s: float = 0.0, poll_s: float = 0.2) -> Iterator[None]:
+def output_lock(out_dir: Path, wait_s: float | None = 0.0, poll_s: float = 0.2) -> Iterator[None]:
     """Hold the output folder's lock for the block; raise OutputBusy after `wait_s` seconds.
 
-    `wait_s` 0 fails at once; float('inf') waits as long as it takes.
+    `wait_s` 0 fails at once; None waits as long as it takes.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / LOCK_FILE
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        deadline = time.monotonic() + wait_s
+        deadline = None if wait_s is None else time.monotonic() + wait_s
         while not _try_lock(fd):
-            if time.monotonic() >= deadline:
+            if deadline is not None and time.monotonic() >= deadline:
                 raise OutputBusy(out_dir, _holder(fd))
             time.sleep(poll_s)
         os.ftruncate(fd, 0)
