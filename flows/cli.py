@@ -219,6 +219,8 @@ def _run_flow(args, config: str | None, overrides: dict, only_photos: list[str] 
     """Run the flow (on Dask if asked); the manifest, or None after printing a set-up error."""
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        # Dask's scheduler, nannies and workers (which inherit this) chat at INFO by default.
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
     from flows.dream_album import dream_album  # Prefect and torch load only for a real run
     from pipeline.weights import WeightsError
 
