@@ -169,9 +169,11 @@ def output_dir(args) -> Path:
 
 def cmd_run(args) -> int:
     overrides = cli_overrides(args)
-    load_settings(args.config, overrides)  # fail fast, before Prefect starts its server
+    settings = load_settings(args.config, overrides)  # fail fast, before Prefect starts its server
     if not args.album.is_dir():
         return _usage(f"{args.album}: no such album folder")
+    if not args.wait:
+        _refuse_if_busy(settings.output_dir or Path("out") / args.album.resolve().name)
     manifest = _run_flow(args, str(args.config) if args.config else None, overrides)
     if manifest is None:
         return EXIT_USAGE
@@ -197,6 +199,8 @@ def cmd_retry(args) -> int:
     if not todo:
         print(f"Nothing to retry: every photo and dream in {out / 'manifest.json'} is done.")
         return EXIT_OK
+    if not args.wait:
+        _refuse_if_busy(out)
     print(f"Retrying {len(todo)}:")
     for source, layer, reason in todo:
         print(f"  {_pair(source, layer)}: {reason}")
@@ -213,6 +217,13 @@ def cmd_retry(args) -> int:
     print_retry_report(todo, after)
     print(f"Page: {after['page']}")
     return EXIT_SOME_FAILED if failures(after) else EXIT_OK
+
+
+def _refuse_if_busy(out: Path) -> None:
+    """Say at once that another run holds OUT, rather than after Prefect's start-up. The flow
+    takes the lock itself (scheduled runs have no CLI): this is only the early warning."""
+    with output_lock(out):
+        pass
 
 
 def _run_flow(args, config: str | None, overrides: dict, only_photos: list[str] | None = None):

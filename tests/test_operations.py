@@ -138,12 +138,23 @@ import sys, time
 import flows.dream_album as flow_module
 real = flow_module.dream_to_file
 def slow(*args, **kwargs):
-    time.sleep(0.7)
+    time.sleep(1.5)
     return real(*args, **kwargs)
 flow_module.dream_to_file = slow
 from flows.cli import main
 sys.exit(main(sys.argv[1:]))
 """
+
+
+def test_the_flow_itself_refuses_a_locked_output_folder(prefect_harness, trip, config, tmp_path):
+    """Scheduled runs start the flow without the CLI: the flow takes the lock itself."""
+    from pipeline.lock import OutputBusy, output_lock
+
+    out = tmp_path / "out"
+    with output_lock(out):
+        with pytest.raises(OutputBusy):
+            flow_module.dream_album(str(trip), str(config), {"output.dir": str(out)})
+    assert not (out / "manifest.json").exists() and not (out / "photos").exists()
 
 
 def test_killed_run_resumes_complete_without_redoing_and_a_second_run_is_refused(
