@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -55,15 +56,30 @@ def config(tmp_path, weights_cache):
     return path
 
 
+class Calls(list):
+    """Dreams asked of the engine, as (photo sha256 prefix, layer), and how many ran at once."""
+
+    def __init__(self):
+        super().__init__()
+        self.running = self.most_at_once = 0
+        self.lock = threading.Lock()
+
+
 @pytest.fixture
 def dream_calls(monkeypatch):
-    """Every dream the engine is asked for, as (photo sha256 prefix, layer)."""
-    calls = []
+    calls = Calls()
     real = flow_module.dream_to_file
 
     def counting(dreamer, working_copy, target, layer, *rest):
-        calls.append((Path(working_copy).name[:16], layer))
-        return real(dreamer, working_copy, target, layer, *rest)
+        with calls.lock:
+            calls.append((Path(working_copy).name[:16], layer))
+            calls.running += 1
+            calls.most_at_once = max(calls.most_at_once, calls.running)
+        try:
+            return real(dreamer, working_copy, target, layer, *rest)
+        finally:
+            with calls.lock:
+                calls.running -= 1
 
     monkeypatch.setattr(flow_module, "dream_to_file", counting)
     return calls
@@ -93,6 +109,7 @@ def test_rerun_dreams_nothing_and_changes_dream_only_what_they_affect(
     out = tmp_path / "out"
     assert _run(trip, config, out) == 1  # d-broken.jpg
     assert len(dream_calls) == len(GOOD) * len(LAYERS)
+    assert dream_calls.most_at_once == 1  # tasks.dreams_at_once: the device is never shared
     _check_artifacts()
 
     dream_calls.clear()
@@ -115,6 +132,19 @@ def test_rerun_dreams_nothing_and_changes_dream_only_what_they_affect(
     dream_calls.clear()
     assert _run(trip, other, out) == 1
     assert dream_calls == [(_sha16(trip / "b.png"), "conv3_1")]
+
+
+def test_a_shared_store_dreams_a_photo_once_for_every_output_folder(
+        prefect_harness, trip, config, tmp_path, dream_calls):
+    shared = tmp_path / "config-with-store.yaml"
+    shared.write_text(config.read_text() + f"output: {{store_dir: '{tmp_path / 'store'}'}}\n")
+    assert _run(trip, shared, tmp_path / "first") == 1
+    assert len(dream_calls) == 6
+    dream_calls.clear()
+    assert _run(trip, shared, tmp_path / "second") == 1
+    assert dream_calls == []
+    for dream in (tmp_path / "second" / "dreams").iterdir():  # linked from the store, not copied
+        assert os.path.samefile(dream, tmp_path / "store" / "dreams" / dream.name)
 
 
 def _check_artifacts():
