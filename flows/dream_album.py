@@ -152,7 +152,8 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
         _remove_leftovers(out_dir, settings.store_dir, logger)
         text = load_album_text(album_dir)
         files = find_photos(album_dir)
-        sources = [s for s in files.photos if only_photos is None or s in only_photos]
+        wanted = None if only_photos is None else set(only_photos)
+        sources = [s for s in files.photos if wanted is None or s in wanted]
         layers_of = {s: (text.photos[s].layers if s in text.photos and text.photos[s].layers
                          else settings.layers) for s in sources}
         job = _dream_job(settings, out_dir, layers_of, logger)
