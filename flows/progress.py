@@ -24,6 +24,10 @@ class ProgressBar:
             self.stream.write(line + "\n")
         self.stream.flush()
 
+    def drop(self, count: int) -> None:
+        """`count` planned steps will not happen (their photo failed): stop waiting for them."""
+        self.total -= count
+
     def render(self) -> str:
         filled = self.width * self.done // max(self.total, 1)
         bar = "#" * filled + "." * (self.width - filled)
@@ -48,3 +52,37 @@ class ProgressBar:
 def _clock(seconds: float) -> str:
     minutes, seconds = divmod(int(seconds + 0.5), 60)
     return f"{minutes}:{seconds:02d}"
+
+
+class DreamProgress:
+    """Progress of a run's dreams, shown twice: the bar on stderr and a Prefect progress
+    artifact (the UI's view of a run that may be on another machine). The artifact is updated
+    at most every few seconds: one API call per dream would slow a big album's no-op rerun."""
+
+    def __init__(self, total: int, artifact_key: str, every_s: float = 3.0):
+        from prefect.artifacts import create_progress_artifact
+
+        self.bar = ProgressBar(total=total, label="dreaming")
+        self.every_s = every_s
+        self.artifact_id = create_progress_artifact(0.0, key=artifact_key,
+                                                    description="Dreams finished (reused ones count)")
+        self.last_update = time.monotonic()
+
+    def advance(self, reused: bool = False) -> None:
+        self.bar.advance(reused)
+        if time.monotonic() - self.last_update >= self.every_s:
+            self._update()
+
+    def drop(self, count: int) -> None:
+        self.bar.drop(count)
+
+    def close(self) -> None:
+        self.bar.close()
+        self._update()
+
+    def _update(self) -> None:
+        from prefect.artifacts import update_progress_artifact
+
+        done = 100.0 if self.bar.total <= 0 else 100.0 * self.bar.done / self.bar.total
+        update_progress_artifact(self.artifact_id, min(done, 100.0))
+        self.last_update = time.monotonic()

@@ -119,6 +119,7 @@ SCHEMA: dict[str, Callable[[Any], Any]] = {
     "engine.memory_mb": _integer(256, 1_000_000),
     "output.dir": _optional_path,
     "output.full_resolution": _boolean,
+    "output.store_dir": _optional_path,
 }
 _SECTIONS = {key.split(".")[0] for key in SCHEMA if "." in key}
 
@@ -142,6 +143,7 @@ class Settings:
     memory_mb: int
     output_dir: Path | None
     full_resolution: bool
+    store_dir: Path | None  # dreams shared between albums; None = kept in the output folder
     raw: dict  # the merged, validated nested dict (recorded in the manifest)
 
 
@@ -248,6 +250,7 @@ def _build(flat: dict[str, Any]) -> Settings:
         memory_mb=flat["engine.memory_mb"],
         output_dir=Path(flat["output.dir"]).expanduser() if flat["output.dir"] else None,
         full_resolution=flat["output.full_resolution"],
+        store_dir=Path(flat["output.store_dir"]).expanduser() if flat["output.store_dir"] else None,
         raw=_nest(flat),
     )
 

@@ -13,13 +13,15 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+TEMP_PREFIX = ".tmp-"  # temp files beside their targets; a killed run may leave some behind
+
 
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside `target`; on success it replaces `target`."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=TEMP_PREFIX, suffix=target.suffix)
     os.close(fd)
     try:
         yield Path(tmp)

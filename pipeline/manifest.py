@@ -2,8 +2,12 @@
 
 Per photo: where it came from, its hash, whether it worked and why not, its story, its EXIF,
 the place its GPS position names, its web copies and each dream with its layer, status, file
-and time. At the top: the album's text, the weights, the dream parameters and the files that
-were skipped as not photos. The page writer reads nothing else.
+and time. At the top: the album's text, the weights, the dream parameters, the files that were
+skipped as not photos, and every setting of the run (so `dreamtrip retry` can redo failures with
+exactly the settings that made the rest). The page writer reads nothing else.
+
+A dream's status is `ok`, `failed` (with the reason) or `missing` (its file has gone from the
+output folder since; `dreamtrip blog` notices that, `dreamtrip retry` dreams it again).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ VERSION = "0.1.0"
 class DreamResult:
     source: str                  # the photo's path in the album
     layer: str
-    status: str                  # ok | failed
+    status: str                  # ok | failed | missing
     error: str | None = None
     path: str | None = None      # relative to the output dir
     seconds: float | None = None
@@ -56,6 +60,7 @@ def build_manifest(album_name: str, text: AlbumText, photos: list[Photo], dreams
         "device": device,
         "dream_params": dream_params,
         "layers": list(settings_raw["layers"]),
+        "settings": settings_raw,
         "photos": [_photo_entry(p, text, by_photo.get(p.source, [])) for p in photos],
         "skipped": skipped,
     }
@@ -89,6 +94,24 @@ def failures(manifest: dict) -> list[str]:
             if dream["status"] != "ok":
                 lines.append(f"{photo['source']} [{dream['layer']}]: {dream['error']}")
     return lines
+
+
+def unfinished(manifest: dict, out_dir: Path) -> list[tuple[str, str | None, str]]:
+    """What a retry has to redo: (photo, layer or None for the whole photo, why).
+
+    Failed photos, failed dreams, and dreams marked ok whose file is no longer there.
+    """
+    todo = []
+    for photo in manifest["photos"]:
+        if photo["status"] != "ok":
+            todo.append((photo["source"], None, photo["error"] or photo["status"]))
+            continue
+        for dream in photo["dreams"]:
+            if dream["status"] != "ok":
+                todo.append((photo["source"], dream["layer"], dream["error"] or dream["status"]))
+            elif not (out_dir / dream["path"]).is_file():
+                todo.append((photo["source"], dream["layer"], "its file is missing"))
+    return todo
 
 
 def write_manifest(manifest: dict, out_dir: Path) -> Path:

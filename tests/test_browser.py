@@ -48,7 +48,9 @@ def _unavailable(reason: str):
     pytest.skip(f"{reason}; install it (apt-get install chromium) to run the browser tests")
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an asyncio loop running while it is open, and
+# Prefect's sync calls made by later test modules would then return coroutines.
+@pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).is_file():
         _unavailable(f"Chromium not found at {CHROMIUM}")
@@ -121,7 +123,7 @@ def visit(browser):
 # ---------------------------------------------------------------- the pages
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def sample_page(browser, tmp_path_factory, request) -> Path:
     """The sample album's output folder, made by the real flow with small, fast settings.
 

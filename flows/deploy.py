@@ -1,0 +1,37 @@
+"""`dreamtrip serve`: the flow as a Prefect deployment on a cron schedule, served by this process.
+
+`flow.to_deployment` describes it (album, settings, schedule) and `prefect.serve` registers it
+with the Prefect API and runs each scheduled run in a subprocess until stopped. Each run is an
+ordinary `dreamtrip run`: it dreams only the photos added since the last one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def build_deployment(album: Path, cron: str, config: Path | None = None,
+                     overrides: dict | None = None, name: str | None = None):
+    """The deployment (not yet registered): the flow with these parameters on `cron`.
+
+    Paths are made absolute: scheduled runs may start in another working directory.
+    """
+    from flows.dream_album import dream_album
+
+    album = Path(album).resolve()
+    parameters = {"album": str(album), "config": str(Path(config).resolve()) if config else None,
+                  "overrides": overrides or {}}
+    return dream_album.to_deployment(
+        name=name or album.name,
+        cron=cron,
+        parameters=parameters,
+        description=f"Dream the new photos of {album} and rewrite its post.",
+        tags=["dreamtrip"],
+    )
+
+
+def serve(deployment) -> None:
+    """Register the deployment and run its scheduled runs until interrupted (blocks)."""
+    from prefect import serve as prefect_serve
+
+    prefect_serve(deployment)

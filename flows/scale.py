@@ -1,0 +1,109 @@
+"""Running the dreams on Dask: several GPUs in one machine, or several machines.
+
+`dask_task_runner` builds prefect-dask's DaskTaskRunner for `dreamtrip run --dask [ADDRESS]`:
+with an address it joins a running cluster; without, it starts a LocalCluster with one worker
+process per GPU. Each worker process loads the network once (`load_dreamer` is cached per
+process) and dreams `tasks.dreams_at_once` at a time (the semaphore in dream_album.py is per
+process too). Dreams ask the scheduler for one "GPU" resource when the workers offer it, so a
+worker is handed no more dreams than it can run and its other threads stay free for CPU work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+GPU = "GPU"  # the Dask worker resource a dream needs: `dask worker ADDRESS --resources GPU=1`
+
+
+def dask_task_runner(address: str | None = None, workers: int | None = None,
+                     threads_per_worker: int | None = None):
+    """A DaskTaskRunner on the cluster at `address`, or on a new LocalCluster.
+
+    The local cluster has `workers` worker processes (default: one per GPU, or one without a
+    GPU), each offering one GPU resource when there are GPUs.
+    """
+    from prefect_dask import DaskTaskRunner
+
+    if address:
+        return DaskTaskRunner(address=address)
+    gpus = _gpu_count()
+    cluster = {
+        "n_workers": workers or max(gpus, 1),
+        "processes": True,            # one model, one CUDA context per worker process
+        "dashboard_address": None,    # no fixed port: two runs (or test sessions) must not clash
+    }
+    if threads_per_worker:
+        cluster["threads_per_worker"] = threads_per_worker
+    if gpus:
+        cluster["resources"] = {GPU: 1}
+    return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs=cluster)
+
+
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def dream_resources() -> dict | None:
+    """What a dream asks the scheduler for: one GPU when the flow runs on a Dask cluster whose
+    workers offer GPUs; otherwise nothing (threads in this process, or CPU workers: asking for
+    a resource that no worker has would wait forever)."""
+    if not running_on_dask():
+        return None
+    workers = _current_task_runner().client.scheduler_info().get("workers", {}).values()
+    return {GPU: 1} if any(w.get("resources", {}).get(GPU) for w in workers) else None
+
+
+@contextlib.contextmanager
+def requiring(resources: dict | None) -> Iterator[None]:
+    """Tasks submitted in this block ask Dask's scheduler for `resources` (None: no-op)."""
+    if not resources:
+        yield
+        return
+    import dask
+
+    with dask.annotate(resources=resources):
+        yield
+
+
+def running_on_dask() -> bool:
+    """Whether this flow run's tasks go to a Dask cluster (checked without importing Dask)."""
+    runner = _current_task_runner()
+    return runner is not None and type(runner).__module__.split(".")[0] == "prefect_dask"
+
+
+def _current_task_runner():
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    return context.task_runner if context else None
+
+
+def worker_device(device: str) -> str:
+    """The device this process dreams on: `auto` resolved here, on the worker, not where the
+    flow runs (a scheduler machine may have no GPU). On a LocalCluster with several GPUs,
+    worker number i takes GPU i."""
+    from pipeline.dream import pick_device
+
+    resolved = str(pick_device(device))
+    if resolved != "cuda":
+        return resolved
+    import torch
+
+    index = _local_worker_number()
+    if index is not None and torch.cuda.device_count() > 1:
+        return f"cuda:{index % torch.cuda.device_count()}"
+    return resolved
+
+
+def _local_worker_number() -> int | None:
+    """LocalCluster names its workers 0, 1, 2...; other workers (and threads) have no number."""
+    try:
+        from distributed import get_worker
+
+        name = get_worker().name
+    except (ImportError, ValueError):
+        return None
+    return name if isinstance(name, int) else None

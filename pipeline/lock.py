@@ -1,0 +1,70 @@
+"""One run at a time per output folder: a lock file that the operating system releases.
+
+`flock` on `.dreamtrip.lock` in the output folder. The kernel drops the lock when its holder
+exits in any way (kill -9 included), so a crashed run never leaves a stale lock behind. The
+holder writes who it is into the file, so a second run can say what it is waiting for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator
+
+LOCK_FILE = ".dreamtrip.lock"
+
+
+class OutputBusy(Exception):
+    """Another dreamtrip process is writing to the same output folder."""
+
+    def __init__(self, out_dir: Path, holder: str):
+        self.out_dir, self.holder = out_dir, holder
+        super().__init__(f"{out_dir} is in use by another dreamtrip run ({holder or 'unknown'}); "
+                         "wait for it to finish (or pass --wait), or write to another folder with -o")
+
+
+@contextlib.contextmanager
+def output_lock(out_dir: Path, wait_s: float | None = 0.0, poll_s: float = 0.2) -> Iterator[None]:
+    """Hold the output folder's lock for the block; raise OutputBusy after `wait_s` seconds.
+
+    `wait_s` 0 fails at once; None waits as long as it takes.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = None if wait_s is None else time.monotonic() + wait_s
+        while not _try_lock(fd):
+            if deadline is not None and time.monotonic() >= deadline:
+                raise OutputBusy(out_dir, _holder(fd))
+            time.sleep(poll_s)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, _who_am_i().encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _who_am_i() -> str:
+    command = " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:3]) if sys.argv else "python"
+    since = datetime.now().isoformat(timespec="seconds")
+    return f"pid {os.getpid()} on {socket.gethostname()}, `{command}`, since {since}"
+
+
+def _holder(fd: int) -> str:
+    return os.pread(fd, 500, 0).decode(errors="replace").strip()

@@ -1,0 +1,239 @@
+"""Operations that need no dreaming and no Prefect: `blog`, `clean`, the output lock, the store.
+
+The output folders here are made by bench/blog_bench.py's builder (real ingest, stand-in
+dream files under their real names), so no test waits for a network."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bench.blog_bench import make_album, make_dreamed_output
+from flows.cli import EXIT_BUSY, main
+from pipeline.lock import OutputBusy, output_lock
+from pipeline.manifest import read_manifest, unfinished
+from pipeline.params import DreamParams
+from pipeline.store import DreamStore, dream_key, stale_temp_files
+
+REPO = Path(__file__).resolve().parent.parent
+LAYERS = ["conv1_2", "conv3_1"]
+
+
+@pytest.fixture
+def dreamed(tmp_path):
+    """(album, out): three photos with stories, dreamed on two layers."""
+    album, out = tmp_path / "album", tmp_path / "out"
+    make_album(album, 3)
+    make_dreamed_output(album, out, LAYERS)
+    return album, out
+
+
+def _blog(album, out):
+    return main(["blog", str(album), "-o", str(out)])
+
+
+# ---------------------------------------------------------------- blog
+
+
+def test_blog_imports_neither_torch_nor_prefect(dreamed):
+    album, out = dreamed
+    code = ("import sys, json\n"
+            "from flows.cli import main\n"
+            f"code = main(['blog', {str(album)!r}, '-o', {str(out)!r}])\n"
+            "print(json.dumps({'code': code, 'torch': 'torch' in sys.modules,\n"
+            "                  'prefect': 'prefect' in sys.modules}))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                          env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"code": 0, "torch": False,
+                                                                 "prefect": False}
+
+
+def test_blog_shows_caption_edits_and_drops_removed_photos(dreamed, capsys):
+    album, out = dreamed
+    before = read_manifest(out)
+    gone = before["photos"][1]
+    gone_files = [out / d["path"] for d in gone["dreams"]] + [out / w["path"] for w in gone["web"]]
+    yaml_text = (album / "album.yaml").read_text()
+    (album / "album.yaml").write_text(yaml_text.replace("Day 1, stop 1. A short caption.",
+                                                        "'Edited: the <best> espresso'")
+                                               .replace("title: A long trip", "title: Renamed"))
+    (album / gone["source"]).unlink()
+    dreams_mtime = {p: p.stat().st_mtime_ns for p in (out / "dreams").iterdir()}
+
+    assert _blog(album, out) == 0
+
+    html = (out / "index.html").read_text()
+    md = (out / "post.md").read_text()
+    assert "Edited: the &lt;best&gt; espresso" in html and "Renamed" in html
+    assert "Edited: the &lt;best&gt; espresso" in md
+    assert gone["source"] not in html and gone["source"] not in md
+    assert all(d["path"] not in html for d in gone["dreams"])
+    after = read_manifest(out)
+    assert [p["source"] for p in after["photos"]] == [p["source"] for p in before["photos"]
+                                                      if p is not gone]
+    assert all(path.is_file() for path in gone_files)  # stored results stay until `clean`
+    assert {p: p.stat().st_mtime_ns for p in (out / "dreams").iterdir()} == dreams_mtime
+    printed = capsys.readouterr().out
+    assert "nothing dreamed" in printed and gone["source"] in printed
+
+
+def test_blog_marks_a_vanished_dream_missing_and_retry_would_redo_it(dreamed, capsys):
+    album, out = dreamed
+    lost = read_manifest(out)["photos"][0]["dreams"][1]
+    (out / lost["path"]).unlink()
+    assert _blog(album, out) == 0
+    dream = read_manifest(out)["photos"][0]["dreams"][1]
+    assert dream["status"] == "missing" and "retry" in dream["error"]
+    assert lost["path"] not in (out / "index.html").read_text()
+    assert "Not dreamed" in (out / "index.html").read_text()
+    assert [(layer, why) for _, layer, why in unfinished(read_manifest(out), out)] == \
+        [(lost["layer"], dream["error"])]
+    assert "dream files missing" in capsys.readouterr().out
+
+
+def test_blog_needs_a_manifest(tmp_path, capsys):
+    (tmp_path / "album").mkdir()
+    assert main(["blog", str(tmp_path / "album"), "-o", str(tmp_path / "out")]) == 2
+    assert "run `dreamtrip run" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- clean
+
+
+def test_clean_lists_then_deletes_only_what_the_post_no_longer_uses(dreamed, capsys):
+    album, out = dreamed
+    gone = read_manifest(out)["photos"][2]
+    (album / gone["source"]).unlink()
+    (out / "dreams" / ".tmp-killed-run.jpg").write_bytes(b"\xff\xd8 half a jpeg")
+    (out / "dreams" / "0123456789ab-conv5_2-deadbeef.jpg").write_bytes(b"old settings")
+    expected = {f"dreams/{Path(d['path']).name}" for d in gone["dreams"]} | \
+        {w["path"] for w in gone["web"]} | \
+        {".work/" + next(p.name for p in (out / ".work").iterdir() if p.name.startswith(gone["sha256"][:16]))} | \
+        {"dreams/.tmp-killed-run.jpg", "dreams/0123456789ab-conv5_2-deadbeef.jpg"}
+
+    assert main(["clean", str(album), "-o", str(out)]) == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in expected) and "--yes" in listed
+    assert all((out / name).exists() for name in expected)  # only listed
+
+    assert main(["clean", str(album), "-o", str(out), "--yes"]) == 0
+    assert not any((out / name).exists() for name in expected)
+    html = (out / "index.html").read_text()
+    assert gone["source"] not in html  # the page was rewritten before its files went
+    for photo in read_manifest(out)["photos"]:  # everything the post uses is still there
+        assert all((out / w["path"]).is_file() for w in photo["web"])
+        assert all((out / d["path"]).is_file() for d in photo["dreams"])
+
+    assert main(["clean", str(album), "-o", str(out)]) == 0
+    assert "Nothing to clean" in capsys.readouterr().out
+
+
+def test_clean_refuses_a_missing_album_folder(dreamed, tmp_path):
+    _, out = dreamed
+    assert main(["clean", str(tmp_path / "no-such-album"), "-o", str(out), "--yes"]) == 2
+    assert (out / "dreams").is_dir() and any((out / "dreams").iterdir())
+
+
+# ---------------------------------------------------------------- the lock
+
+
+def test_lock_refuses_a_second_holder_and_says_who_holds_it(tmp_path):
+    with output_lock(tmp_path / "out"):
+        with pytest.raises(OutputBusy) as busy:
+            with output_lock(tmp_path / "out"):
+                pass
+    assert f"pid {os.getpid()}" in str(busy.value) and "--wait" in str(busy.value)
+    with output_lock(tmp_path / "out"):  # released on exit
+        pass
+
+
+def test_lock_waits_when_asked(tmp_path):
+    release = threading.Event()
+
+    def hold():
+        with output_lock(tmp_path / "out"):
+            release.wait()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    time.sleep(0.3)
+    threading.Timer(0.5, release.set).start()
+    started = time.monotonic()
+    with output_lock(tmp_path / "out", wait_s=30, poll_s=0.05):
+        waited = time.monotonic() - started
+    holder.join()
+    assert 0.2 < waited < 10
+
+
+def test_lock_dies_with_a_killed_holder(tmp_path):
+    out = tmp_path / "out"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom pipeline.lock import output_lock\n"
+         f"with output_lock({str(out)!r}):\n    print('held', flush=True)\n    time.sleep(600)\n"],
+        cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(OutputBusy):
+            with output_lock(out):
+                pass
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+    with output_lock(out, wait_s=5):  # no stale lock after kill -9
+        pass
+
+
+def test_blog_refuses_while_a_run_holds_the_folder(dreamed, capsys):
+    album, out = dreamed
+    with output_lock(out):
+        assert _blog(album, out) == EXIT_BUSY
+    assert "in use by another dreamtrip run" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the store
+
+
+def test_dream_key_changes_with_everything_that_changes_pixels_and_nothing_else():
+    base = dict(photo_sha256="ab" * 32, layer="conv3_1", params=DreamParams(), working_size=600,
+                jpeg_quality=88, weights_identity="hed-4502df9d")
+    key = dream_key(**base)
+    assert dream_key(**base) == key
+    changes = [{"photo_sha256": "cd" * 32}, {"layer": "conv4_2"}, {"working_size": 601},
+               {"jpeg_quality": 90}, {"weights_identity": "imagenet-397923af"}]
+    changes += [{"params": DreamParams(**{field: value})} for field, value in
+                [("octaves", 3), ("octave_scale", 1.5), ("steps", 11), ("step_size", 0.02),
+                 ("jitter", 8), ("seed", 1), ("precision", "fp32")]]
+    keys = {dream_key(**{**base, **change}) for change in changes}
+    assert key not in keys and len(keys) == len(changes)
+
+
+def test_shared_store_links_finished_dreams_into_each_output_folder(tmp_path):
+    shared = tmp_path / "shared"
+    first, second = DreamStore(tmp_path / "a", shared), DreamStore(tmp_path / "b", shared)
+    relative = "dreams/abc-conv3_1-12345678.jpg"
+    assert not first.fetch(relative)
+    first.target(relative).parent.mkdir(parents=True)
+    Image.new("RGB", (8, 8), "red").save(first.target(relative))
+    first.publish(relative)
+    assert (tmp_path / "a" / relative).is_file()
+    assert second.fetch(relative)  # the other album finds it: not dreamed again
+    assert os.path.samefile(tmp_path / "b" / relative, shared / relative)
+    assert not stale_temp_files(tmp_path)
+
+
+def test_stale_temp_files_spares_young_ones_when_asked(tmp_path):
+    old, young = tmp_path / ".tmp-old.jpg", tmp_path / "sub" / ".tmp-young.jpg"
+    young.parent.mkdir()
+    old.write_bytes(b"x")
+    young.write_bytes(b"x")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    assert stale_temp_files(tmp_path) == [old, young]
+    assert stale_temp_files(tmp_path, older_than_s=3600) == [old]
