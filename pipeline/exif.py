@@ -21,6 +21,8 @@ from PIL import Image
 from pipeline.imaging import PhotoError, open_photo
 
 log = logging.getLogger(__name__)
+# exifread logs every oddity of a hostile block; read_exif says once per photo what it ignored.
+logging.getLogger("exifread").setLevel(logging.ERROR)
 
 # JPEG caps an EXIF block at 64 KiB; anything past 1 MiB did not come from a camera, and parsing
 # it (exifread is pure Python) would cost more than the photo is worth.
@@ -33,6 +35,8 @@ _DATE_SOURCES = (
     ("DateTime", "Image DateTime", "EXIF SubSecTime", "EXIF OffsetTime"),
 )
 FILE_MTIME = "file mtime"
+# Tags that only point to other parts of the block: alone, they are a block with nothing in it.
+_POINTER_TAGS = {"Image ExifOffset", "Image GPSInfo", "EXIF InteroperabilityOffset"}
 
 _DATE = re.compile(r"(\d{4})[:\-/.](\d\d)[:\-/.](\d\d)[ T](\d\d):(\d\d):(\d\d)")
 _OFFSET = re.compile(r"([+-])(\d\d):?(\d\d)")
@@ -82,23 +86,24 @@ class _IgnoredExif(Exception):
 
 def _exif_tags(path: Path, image: Image.Image) -> tuple[dict, int | None]:
     """exifread's tags, and the orientation when the decoder moved it out of the EXIF block."""
+    is_tiff = image.format == "TIFF"  # the file itself is the EXIF structure
+    block = None if is_tiff else image.info.get("exif")
+    if not is_tiff and not block:
+        return {}, None
+    if block and len(block) > MAX_EXIF_BYTES:
+        raise _IgnoredExif(f"EXIF block of {len(block) / 2**20:.1f} MiB is larger than any camera "
+                           f"writes: ignored")
     try:
-        if image.format == "TIFF":  # the file is itself the EXIF structure
+        if is_tiff:
             with open(path, "rb") as f:
-                return exifread.process_file(f, details=False, extract_thumbnail=False), None
-        block = image.info.get("exif")
-        if not block:
-            return {}, None
-        if len(block) > MAX_EXIF_BYTES:
-            raise _IgnoredExif(f"EXIF block of {len(block) / 2**20:.1f} MiB is larger than any "
-                               f"camera writes: ignored")
-        if block.startswith(b"Exif\x00\x00"):
-            block = block[6:]
-        tags = exifread.process_file(io.BytesIO(block), details=False, extract_thumbnail=False)
-    except _IgnoredExif:
-        raise
+                tags = exifread.process_file(f, details=False, extract_thumbnail=False)
+        else:
+            tiff = block[6:] if block.startswith(b"Exif\x00\x00") else block
+            tags = exifread.process_file(io.BytesIO(tiff), details=False, extract_thumbnail=False)
     except Exception as err:  # exifread raises many kinds (even AssertionError) on hostile input
         raise _IgnoredExif(f"EXIF unreadable, ignored ({type(err).__name__}: {err})") from None
+    if not set(tags) - _POINTER_TAGS:  # exifread gives up quietly on a block it cannot follow
+        raise _IgnoredExif("EXIF block holds no readable tags: ignored")
     # pillow-heif resets the EXIF orientation to 1 because libheif applies it while decoding;
     # the photo's record keeps what the file said.
     return tags, image.info.get("original_orientation")
