@@ -9,16 +9,16 @@
    under /tmp/dreamtrip-bench/ and reused by later runs.
 2. Times, each in a fresh subprocess with an empty output folder and the album in the page cache:
    - dreamtrip: for every photo sha256 + EXIF + upright working copy (600 px PNG) + web sizes
-     (480 and 1024 px JPEG, quality 88), as the flow's ingest does it. --modes picks how photos
-     run in parallel: `threads` (a pool of one thread per core: Pillow decodes, resizes and
-     encodes without holding the GIL), `processes` (one process per core), `prefect` (the
-     flow's own ingest task, one Prefect task per photo; the temporary API server's start-up
-     is not counted), `serial` (one photo at a time).
+     (480 and 1024 px JPEG, quality 88), with the settings of config/default.yaml. --modes picks
+     how photos run in parallel (see MODES; `threads` is what the flow does). In the modes that
+     run a Prefect flow, the temporary API server's start-up is not counted as ingest time.
    - sigal (installed apart, e.g. `python3 -m venv /tmp/sigalenv && /tmp/sigalenv/bin/pip
      install sigal`): `sigal build` with comparable output: 1024 px images, 480 px thumbnails
      (not cropped), JPEG quality 88 baseline like ours, one process per core (its default).
-3. Prints photos per second, wall time and peak memory (PSS summed over the whole process tree,
-   sampled every 50 ms, so sigal's worker processes count too) and dreamtrip's speed / sigal's.
+3. Prints photos per second (wall clock), CPU seconds (user + system, all processes) and peak
+   memory (PSS summed over the whole process tree, sampled every 50 ms, so sigal's worker
+   processes count too), and dreamtrip's speed / sigal's. On a machine shared with other work,
+   the wall clock depends on the neighbours; CPU seconds do not.
 
 The subprocess wall time includes each tool's start-up (imports, scanning the album); sigal's
 also includes writing its HTML pages, a few ms.
@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -110,54 +111,70 @@ def _exif(i: int, orientation: int) -> bytes:
 
 # ---------------------------------------------------------------- dreamtrip, in a subprocess
 
+MODES = {
+    "threads": "pipeline.ingest.ingest_photos, as the flow runs it: a thread per core",
+    "processes": "ingest_photo in a process pool, a process per core",
+    "serial": "one photo at a time",
+    "flow": "the flow's ingest task (one Prefect task, threads inside it)",
+    "prefect-per-photo": "one Prefect task per photo, on Prefect's thread pool, a core's worth "
+                         "at a time",
+}
+
+
 def run_ours(album: Path, out: Path, mode: str, workers: int) -> dict:
     """The child's side: ingest every photo of `album` into `out`; reports counts and seconds."""
     sys.path.insert(0, str(ROOT))
     from pipeline.album import find_photos
     from pipeline.config import load_settings
-    from pipeline.ingest import ingest_photo
+    from pipeline.ingest import ingest_photo, ingest_photos
 
     settings = load_settings()
     started = time.perf_counter()
     sources = find_photos(album).photos
     args = (settings.working_size, settings.web_sizes, settings.jpeg_quality, settings.max_pixels)
+    if mode in ("threads", "serial"):
+        photos = ingest_photos(album, sources, out, *args, workers=1 if mode == "serial" else workers)
+    elif mode == "processes":
+        from concurrent.futures import ProcessPoolExecutor
 
-    def one(source):
-        return ingest_photo(album, source, out, *args)
-
-    if mode == "serial":
-        photos = [one(s) for s in sources]
-    elif mode in ("threads", "processes"):
-        from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-
-        pool = ThreadPoolExecutor if mode == "threads" else ProcessPoolExecutor
-        with pool(max_workers=workers) as executor:
-            photos = list(executor.map(ingest_photo, *zip(*[(album, s, out, *args) for s in sources])))
-    elif mode == "prefect":
-        photos, started = _run_prefect(album, out, sources)
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(ingest_photo, album, s, out, *args) for s in sources]
+            photos = [f.result() for f in futures]
     else:
-        raise SystemExit(f"unknown mode {mode}")
+        photos, started = _run_prefect(album, out, sources, mode, workers)
     seconds = time.perf_counter() - started
     return {"ok": sum(p.ok for p in photos), "failed": [p.error for p in photos if not p.ok],
             "work_seconds": seconds}
 
 
-def _run_prefect(album: Path, out: Path, sources: list[str]):
-    """The flow's own ingest task, one per photo, on the flow's task runner."""
+def _run_prefect(album: Path, out: Path, sources: list[str], mode: str, workers: int):
+    import threading
+
     import flows  # noqa: F401  (Prefect's environment defaults)
-    from prefect import flow
+    from prefect import flow, task
+    from prefect.cache_policies import NO_CACHE
 
     from flows.dream_album import ingest
     from pipeline.config import load_settings
+    from pipeline.ingest import ingest_photo
 
     settings = load_settings()
+    slots = threading.BoundedSemaphore(workers)
+
+    @task(cache_policy=NO_CACHE)
+    def ingest_one(source: str):
+        with slots:
+            return ingest_photo(album, source, out, settings.working_size, settings.web_sizes,
+                                settings.jpeg_quality, settings.max_pixels)
+
     timing = {}
 
     @flow(name="ingest-bench")
     def bench_flow():
         timing["started"] = time.perf_counter()  # the temporary API server is up by now
-        futures = [ingest.submit(album, s, out, settings) for s in sources]
-        return [f.result() for f in futures]
+        if mode == "flow":
+            return ingest(album, sources, out, settings)
+        return [f.result() for f in [ingest_one.submit(s) for s in sources]]
 
     photos = bench_flow()
     return photos, timing["started"]
@@ -167,7 +184,8 @@ def time_ours(album: Path, mode: str, workers: int) -> dict:
     out = BENCH_DIR / "out-dreamtrip"
     shutil.rmtree(out, ignore_errors=True)
     env = dict(os.environ, PYTHONPATH=str(ROOT), PREFECT_LOGGING_LEVEL="WARNING",
-               PREFECT_HOME=str(BENCH_DIR / "prefect-home"))
+               PREFECT_HOME=str(BENCH_DIR / "prefect-home"),
+               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="300")  # a busy machine is slow
     command = [sys.executable, __file__, "--child", str(album), str(out), mode, str(workers)]
     result = _timed(command, env)
     result.update(json.loads(result.pop("stdout").strip().splitlines()[-1]))
@@ -206,6 +224,9 @@ def time_sigal(sigal: str, album: Path, workers: int) -> dict:
 # ---------------------------------------------------------------- timing and memory
 
 def _timed(command: list[str], env: dict) -> dict:
+    """Wall time, CPU time (user + system, of the whole process tree: a reaped process's usage
+    includes its reaped children's) and peak memory of one command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
@@ -214,9 +235,11 @@ def _timed(command: list[str], env: dict) -> dict:
     stdout, stderr = process.communicate()
     seconds = time.perf_counter() - started
     sampler.stop()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if process.returncode != 0:
         raise SystemExit(f"{command[0]} failed ({process.returncode}):\n{stderr[-3000:]}")
-    return {"seconds": seconds, "peak_mib": sampler.peak / 2**20, "stdout": stdout}
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"seconds": seconds, "cpu_s": cpu, "peak_mib": sampler.peak / 2**20, "stdout": stdout}
 
 
 class _PeakMemory(threading.Thread):
@@ -277,8 +300,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=1, help="runs of each; the median counts")
-    parser.add_argument("--modes", nargs="+", default=["threads"],
-                        choices=["threads", "processes", "prefect", "serial"])
+    parser.add_argument("--modes", nargs="+", default=["threads"], choices=list(MODES),
+                        help="how dreamtrip runs photos in parallel: " + "; ".join(
+                            f"{name}: {what}" for name, what in MODES.items()))
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
                         help="parallel photos (default: one per usable core)")
     parser.add_argument("--sigal", default=shutil.which("sigal") or "/tmp/sigalenv/bin/sigal")
@@ -302,22 +326,25 @@ def main() -> None:
                 result = time_ours(album, tool.split("-", 1)[1], args.workers)
             result["photos_per_s"] = args.photos / result["seconds"]
             runs.setdefault(tool, []).append(result)
-            print(f"  {tool:20s} {result['seconds']:6.2f} s  {result['photos_per_s']:5.2f} photos/s"
-                  f"  peak {result['peak_mib']:5.0f} MiB  ({result['ok']} ok, "
-                  f"{result['outputs']} files)", flush=True)
+            print(f"  {tool:28s} {result['seconds']:6.2f} s  {result['photos_per_s']:5.2f} photos/s"
+                  f"  CPU {result['cpu_s']:6.1f} s  peak {result['peak_mib']:5.0f} MiB  "
+                  f"({result['ok']} ok, {result['outputs']} files)", flush=True)
 
     print("\nmedian of", args.repeat, "run(s):")
     medians = {tool: statistics.median(r["photos_per_s"] for r in rs) for tool, rs in runs.items()}
+    cpu = {tool: statistics.median(r["cpu_s"] for r in rs) for tool, rs in runs.items()}
     for tool, rs in runs.items():
         peak = max(r["peak_mib"] for r in rs)
         extra = ""
         if "work_seconds" in rs[0]:
             extra = f"  (ingest alone {statistics.median(r['work_seconds'] for r in rs):.2f} s)"
-        print(f"  {tool:20s} {medians[tool]:5.2f} photos/s  peak {peak:5.0f} MiB{extra}")
+        print(f"  {tool:28s} {medians[tool]:5.2f} photos/s  CPU {cpu[tool]:6.1f} s  "
+              f"peak {peak:5.0f} MiB{extra}")
     if "sigal" in medians:
         for tool in medians:
             if tool != "sigal":
-                print(f"  {tool} / sigal: {medians[tool] / medians['sigal']:.2f}x")
+                print(f"  {tool} / sigal: {medians[tool] / medians['sigal']:.2f}x photos/s, "
+                      f"{cpu['sigal'] / cpu[tool]:.2f}x less CPU time")
     for tool, rs in runs.items():
         failed = rs[0].get("failed")
         if failed:

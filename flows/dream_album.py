@@ -20,7 +20,7 @@ from pipeline.album import find_photos, load_album_text
 from pipeline.config import Settings, load_settings
 from pipeline.dream import dream_to_file, load_dreamer, pick_device
 from pipeline.imaging import PhotoError
-from pipeline.ingest import Photo, ingest_photo
+from pipeline.ingest import Photo, ingest_photos, set_aside_duplicates
 from pipeline.layers import depth
 from pipeline.manifest import DreamResult, build_manifest, write_manifest
 from pipeline.page import write_page
@@ -75,10 +75,12 @@ def device_slot(device: str, size: int) -> threading.BoundedSemaphore:
 
 # ---- tasks ----
 
-@task(name="ingest", cache_policy=NO_CACHE, task_run_name="ingest {source}")
-def ingest(album_dir: Path, source: str, out_dir: Path, settings: Settings) -> Photo:
-    return ingest_photo(album_dir, source, out_dir, settings.working_size, settings.web_sizes,
-                        settings.jpeg_quality)
+@task(name="ingest", cache_policy=NO_CACHE)
+def ingest(album_dir: Path, sources: list[str], out_dir: Path, settings: Settings) -> list[Photo]:
+    # One task for the whole album, photos in parallel threads inside it: a Prefect task per
+    # photo cost more CPU than ingesting the photo (BENCHMARKS.md, "Ingest").
+    return ingest_photos(album_dir, sources, out_dir, settings.working_size, settings.web_sizes,
+                         settings.jpeg_quality, settings.max_pixels)
 
 
 @task(name="dream", cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient,
@@ -132,27 +134,21 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
                    max((layer for ls in layers_of.values() for layer in ls), key=depth, default="conv1_1"),
                    device, settings.dream, settings.working_size, settings.jpeg_quality)
 
-    photo_futures = {s: ingest.submit(album_dir, s, out_dir, settings) for s in files.photos}
+    # Every photo is ingested before any is dreamed: only then are copies of one photo known,
+    # and each is dreamed once.
+    photos, duplicates = set_aside_duplicates(ingest(album_dir, files.photos, out_dir, settings))
     dream_task = dream.with_options(retries=settings.retries,
                                     retry_delay_seconds=settings.retry_delay_seconds)
     dream_futures = {
-        dream_task.submit(photo_futures[s], layer, job, settings.dreams_at_once): (s, layer)
-        for s in files.photos for layer in layers_of[s]
+        dream_task.submit(photo, layer, job, settings.dreams_at_once): (photo.source, layer)
+        for photo in photos if photo.ok for layer in layers_of[photo.source]
     }
-    photos = [_photo_or_failure(s, future) for s, future in photo_futures.items()]
     dreams = _collect_dreams(dream_futures, logger)
 
-    manifest = build_manifest(album_dir.name, text, photos, dreams, files.skipped,
+    manifest = build_manifest(album_dir.name, text, photos, dreams, files.skipped + duplicates,
                               weights.as_dict(), device, settings.raw)
     manifest["page"] = str(write_post(manifest, out_dir))
     return manifest
-
-
-def _photo_or_failure(source: str, future) -> Photo:
-    result = future.result(raise_on_failure=False)
-    if isinstance(result, BaseException):
-        return Photo(source, None, "failed", f"ingest crashed: {type(result).__name__}: {result}")
-    return result
 
 
 def _collect_dreams(futures: dict, logger) -> list[DreamResult]:

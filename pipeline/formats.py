@@ -62,7 +62,7 @@ def sniff(head: bytes) -> Sniffed:
 
 
 def _photo_format(head: bytes) -> Sniffed | None:
-    if head.startswith(b"\xff\xd8\xff"):
+    if head.startswith(b"\xff\xd8"):  # SOI; a broken file may lack the next marker
         return Sniffed(PHOTO, "JPEG")
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return Sniffed(PHOTO, "PNG")

@@ -69,7 +69,7 @@ def open_photo(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[Ima
     except MemoryError:
         raise
     except Exception as err:  # a plugin choking on a hostile header: the file's fault
-        raise PhotoError(f"corrupt image header ({_describe(err)})") from None
+        raise PhotoError(_broken(sniff_file(path).name, "header", err)) from None
     with image:
         _check_pixel_count(image, max_pixels)
         yield image
@@ -79,7 +79,7 @@ def _unidentified_reason(path: Path) -> str:
     sniffed = sniff_file(path)
     if sniffed.kind == PHOTO:
         return f"corrupt {sniffed.name} header: the file starts like one but cannot be read"
-    return f"not a photo: its content is {sniffed.name}, whatever its name says"
+    return f"not an image: its content is {sniffed.name}, whatever its name says"
 
 
 def _check_pixel_count(image: Image.Image, max_pixels: int) -> None:
@@ -143,15 +143,14 @@ def _load(image: Image.Image) -> None:
     except MemoryError:
         raise  # not the file's fault: may pass, so it must stay retryable
     except Exception as err:  # decoders raise many kinds on hostile data; all mean a bad file
-        message = _describe(err)
-        if "truncated" in message.lower():
-            raise PhotoError(f"truncated {image.format}: the file ends before its image data does "
-                             f"({message})") from None
-        raise PhotoError(f"corrupt {image.format} image data ({message})") from None
+        raise PhotoError(_broken(image.format, "image data", err)) from None
 
 
-def _describe(err: Exception) -> str:
-    return str(err) or type(err).__name__
+def _broken(fmt: str, part: str, err: Exception) -> str:
+    message = str(err) or type(err).__name__
+    if "truncated" in message.lower():
+        return f"truncated {fmt}: the file ends before its {part} does ({message})"
+    return f"corrupt {fmt} {part} ({message})"
 
 
 # ---- modes and colour ----

@@ -161,6 +161,22 @@ def cmyk_profile() -> bytes:
     return _icc(b"prtr", b"CMYK", b"Lab ", {b"desc": desc, b"wtpt": white, b"A2B0": a2b0})
 
 
+def adobe_rgb_profile() -> bytes:
+    """A matrix/curve RGB profile with Adobe RGB (1998)'s primaries (D50-adapted) and gamma 2.2:
+    a wider gamut than sRGB, so the same numbers mean more saturated colours."""
+    def xyz(x, y, z):
+        return b"XYZ " + b"\x00" * 4 + b"".join(struct.pack(">i", round(v * 65536)) for v in (x, y, z))
+    gamma = b"curv" + b"\x00" * 4 + struct.pack(">IH", 1, 563)  # 563 / 256 = 2.2
+    name = b"Test Adobe RGB"
+    desc = (b"desc" + b"\x00" * 4 + struct.pack(">I", len(name) + 1) + name + b"\x00"
+            + b"\x00" * 8 + b"\x00" * 3 + b"\x00" * 67)
+    return _icc(b"mntr", b"RGB ", b"XYZ ", {
+        b"desc": desc, b"wtpt": xyz(0.9642, 1.0, 0.8249),
+        b"rXYZ": xyz(0.6097, 0.3111, 0.0195), b"gXYZ": xyz(0.2053, 0.6257, 0.0609),
+        b"bXYZ": xyz(0.1492, 0.0632, 0.7446),
+        b"rTRC": gamma, b"gTRC": gamma, b"bTRC": gamma})
+
+
 def _icc(device_class: bytes, colour_space: bytes, pcs: bytes, tags: dict[bytes, bytes]) -> bytes:
     offset = 128 + 4 + 12 * len(tags)
     table, data = [struct.pack(">I", len(tags))], b""

@@ -9,8 +9,9 @@ import pillow_heif
 import pytest
 from PIL import Image
 
-from photo_files import (BLUE, CORNERS, GREEN, RED, YELLOW, close, cmyk_profile, corner_colour,
-                         exif_block, jpeg_with_exif, png16_rgb, quadrants, tiff16_rgb)
+from photo_files import (BLUE, CORNERS, GREEN, RED, YELLOW, adobe_rgb_profile, close, cmyk_profile,
+                         corner_colour, exif_block, jpeg_with_exif, png16_rgb, quadrants,
+                         tiff16_rgb)
 from pipeline.album import find_photos
 from pipeline.imaging import decode_upright_rgb, open_photo, to_rgb
 from pipeline.ingest import ingest_photo
@@ -191,6 +192,17 @@ def test_cmyk_tiff(album, out):
     assert working_image(ingest(album, "black.tif", out), out).getpixel((4, 4)) == (0, 0, 0)
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_a_wide_gamut_profile_is_converted_to_srgb(album, out, fmt):
+    # The same numbers mean a more saturated green in Adobe RGB than in sRGB.
+    image = Image.new("RGB", (16, 16), (60, 160, 60))
+    image.paste((128, 128, 128), (0, 0, 8, 16))
+    image.save(album / f"wide.{fmt.lower()}", fmt, icc_profile=adobe_rgb_profile(), quality=95)
+    working = working_image(ingest(album, f"wide.{fmt.lower()}", out), out)
+    assert close(working.getpixel((12, 8)), (0, 161, 47), 6)  # not (60, 160, 60)
+    assert close(working.getpixel((3, 8)), (129, 129, 129), 3)  # grey stays grey
+
+
 def test_srgb_profile_leaves_colours_alone():
     from PIL import ImageCms
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
@@ -248,13 +260,13 @@ def test_text_named_jpg_is_rejected_with_the_reason(album, out):
     assert find_photos(album).photos == ["notes.jpg"]  # named as a photo: reported, not hidden
     photo = ingest(album, "notes.jpg", out)
     assert photo.status == "failed"
-    assert photo.error == "not a photo: its content is text, whatever its name says"
+    assert photo.error == "not an image: its content is text, whatever its name says"
 
 
 def test_video_named_jpg_is_rejected_with_the_reason(album, out):
     (album / "clip.jpg").write_bytes(b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\0" * 64)
     photo = ingest(album, "clip.jpg", out)
-    assert photo.error == "not a photo: its content is MP4/QuickTime video, whatever its name says"
+    assert photo.error == "not an image: its content is MP4/QuickTime video, whatever its name says"
 
 
 MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 40
