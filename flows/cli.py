@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from pipeline.album import load_album_text
 from pipeline.config import ConfigError, load_settings
 from pipeline.layers import LAYER_NAMES, layer_hint
 
@@ -89,15 +90,17 @@ def cmd_run(args) -> int:
     if not args.album.is_dir():
         print(f"dreamtrip: {args.album}: no such album folder", file=sys.stderr)
         return EXIT_USAGE
+    load_album_text(args.album)  # a mistake in album.yaml, too, stops the run before any work
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.dream_album import dream_album  # Prefect and torch load only for a real run
+    from pipeline.dream import DeviceError
     from pipeline.manifest import failures
     from pipeline.weights import WeightsError
 
     try:
         manifest = dream_album(str(args.album), str(args.config) if args.config else None, overrides)
-    except WeightsError as err:
+    except (WeightsError, DeviceError) as err:
         print(f"dreamtrip: {err}", file=sys.stderr)
         return EXIT_USAGE
     print_summary(manifest, failures(manifest))

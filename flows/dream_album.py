@@ -18,14 +18,14 @@ from prefect.futures import as_completed
 from flows.progress import ProgressBar
 from pipeline.album import find_photos, load_album_text
 from pipeline.config import Settings, load_settings
-from pipeline.dream import dream_to_file, load_dreamer, pick_device
-from pipeline.imaging import PhotoError
+from pipeline.dream import dream_to_files, load_dreamer, pick_device
+from pipeline.imaging import PhotoError, image_size, open_upright_rgb
 from pipeline.ingest import Photo, ingest_photos, set_aside_duplicates
 from pipeline.layers import depth
 from pipeline.manifest import DreamResult, build_manifest, write_manifest
 from pipeline.page import write_page
 from pipeline.params import DreamParams
-from pipeline.store import dream_file, dream_key
+from pipeline.store import dream_file, dream_key, full_size_file
 from pipeline.weights import WeightsChoice, choose_weights
 
 
@@ -33,6 +33,7 @@ from pipeline.weights import WeightsChoice, choose_weights
 class DreamJob:
     """What every dream task of a run shares."""
 
+    album_dir: Path
     out_dir: Path
     weights: WeightsChoice
     weights_cache_dir: Path
@@ -41,6 +42,8 @@ class DreamJob:
     params: DreamParams
     working_size: int
     jpeg_quality: int
+    full_resolution: bool
+    memory_mb: int
 
 
 # ---- retries: only for failures that can pass (GPU memory, a lost worker), not for bad photos ----
@@ -90,16 +93,23 @@ def dream(photo: Photo, layer: str, job: DreamJob, slots: int) -> DreamResult | 
         return None  # the photo itself failed; its ingest result says why
     key = dream_key(photo.sha256, layer, job.params, job.working_size, job.weights.identity)
     relative = dream_file(photo.sha256, layer, key)
-    target = job.out_dir / relative
-    if target.is_file():  # written atomically, so an existing file is a finished dream
-        return DreamResult(photo.source, layer, "ok", path=relative, reused=True)
+    full_relative = full_size_file(relative) if job.full_resolution else None
+    wanted = [job.out_dir / rel for rel in (relative, full_relative) if rel]
+    if all(path.is_file() for path in wanted):  # written atomically: existing = finished
+        width, height = image_size(wanted[0])
+        return DreamResult(photo.source, layer, "ok", None, relative, None, width, height,
+                           full_path=full_relative, reused=True)
+    full = open_upright_rgb(job.album_dir / photo.source, photo.exif.orientation) if full_relative else None
     with device_slot(job.device, slots):
-        dreamer = load_dreamer(job.weights, job.weights_cache_dir, job.deepest_layer, job.device)
+        dreamer = load_dreamer(job.weights, job.weights_cache_dir, job.deepest_layer, job.device,
+                               job.memory_mb)
         started = time.perf_counter()
-        width, height = dream_to_file(dreamer, job.out_dir / photo.working, target, layer,
-                                      job.params, job.jpeg_quality)
+        [(width, height)] = dream_to_files(
+            dreamer, job.out_dir / photo.working, [layer], [job.out_dir / relative], job.params,
+            job.jpeg_quality, full, [job.out_dir / full_relative] if full_relative else None)
     seconds = round(time.perf_counter() - started, 2)
-    return DreamResult(photo.source, layer, "ok", None, relative, seconds, width, height)
+    return DreamResult(photo.source, layer, "ok", None, relative, seconds, width, height,
+                       full_path=full_relative)
 
 
 @task(name="write post", cache_policy=NO_CACHE)
@@ -130,9 +140,10 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
     weights = choose_weights(settings.weights_source)
     logger.info("Weights: %s (%s)", weights.description, weights.reason)
     device = str(pick_device(settings.device))
-    job = DreamJob(out_dir, weights, settings.weights_cache_dir,
+    job = DreamJob(album_dir, out_dir, weights, settings.weights_cache_dir,
                    max((layer for ls in layers_of.values() for layer in ls), key=depth, default="conv1_1"),
-                   device, settings.dream, settings.working_size, settings.jpeg_quality)
+                   device, settings.dream, settings.working_size, settings.jpeg_quality,
+                   settings.full_resolution, settings.memory_mb)
 
     # Every photo is ingested before any is dreamed: only then are copies of one photo known,
     # and each is dreamed once.

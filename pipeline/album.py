@@ -1,4 +1,9 @@
-"""The album: which files in the folder are photos, and the traveller's text from album.yaml."""
+"""The album: which files in the folder are photos, and the traveller's text.
+
+The text comes from album.yaml (title, intro, outro, a story per photo) and from sidecar files:
+`IMG_1.md` (or `IMG_1.jpg.md`) next to `IMG_1.jpg` holds that photo's story, in Markdown. A
+sidecar wins over album.yaml's story for the same photo: it is the more specific of the two.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from pipeline.formats import RAW, RAW_EXTENSIONS, VIDEO, VIDEO_EXTENSIONS, sniff
 PHOTO_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".heic",
                     ".heif", ".hif", ".gif", ".bmp"}
 ALBUM_FILE = "album.yaml"
+SIDECAR_EXTENSION = ".md"
 _ALBUM_KEYS = {"title", "intro", "outro", "photos"}
 _PHOTO_KEYS = {"story", "layers"}
 
@@ -31,6 +37,15 @@ class AlbumText:
     intro: str | None = None
     outro: str | None = None
     photos: dict[str, PhotoText] = field(default_factory=dict)  # keyed by path in the album
+    sidecars: dict[str, str] = field(default_factory=dict)      # .md path in the album -> text
+
+    def story_for(self, source: str) -> str | None:
+        """The photo's story: its sidecar's text, else album.yaml's story, else None."""
+        for name in sidecar_names(source):
+            if self.sidecars.get(name):
+                return self.sidecars[name]
+        entry = self.photos.get(source)
+        return entry.story if entry else None
 
 
 @dataclass(frozen=True)
@@ -39,48 +54,64 @@ class AlbumFiles:
     skipped: list[dict]                  # {"source", "reason"} for files that are not photos
 
 
+def sidecar_names(source: str) -> tuple[str, str]:
+    """Where a photo's story may be written: 'day1/IMG_1.jpg.md' or 'day1/IMG_1.md'."""
+    return source + SIDECAR_EXTENSION, str(Path(source).with_suffix(SIDECAR_EXTENSION).as_posix())
+
+
 def find_photos(album_dir: Path) -> AlbumFiles:
     """Walk the album and sort its files into photos and others, each other with the reason.
 
-    Order: a folder's own files, then its sub-folders, each in name order. A file is a photo when
-    its content is one (see pipeline.formats), whatever its name, or when its name says it is one:
-    ingest then says precisely why it is not. Nothing outside the album is read: links that lead
-    out of it, and links to folders, are listed as skipped, not followed.
+    A file is a photo when its content is one (see pipeline.formats), whatever its name, or when
+    its name says it is one: ingest then says precisely why it is not. album.yaml and photos'
+    sidecars are the album's text, so they are neither photos nor skipped.
     """
     album_dir = Path(album_dir)
+    photos, others = [], []
+    for relative, refusal in _album_files(album_dir):
+        reason = refusal or _why_not_a_photo(album_dir / relative)
+        if reason is None:
+            photos.append(relative)
+        elif relative != ALBUM_FILE:
+            others.append({"source": relative, "reason": reason})
+    sidecars = {name for source in photos for name in sidecar_names(source)}
+    return AlbumFiles(photos, [other for other in others if other["source"] not in sidecars])
+
+
+def _album_files(album_dir: Path) -> list[tuple[str, str | None]]:
+    """Every file in the album, '/'-separated and relative, with the reason it must not be read
+    (None for most). Order: a folder's own files, then its sub-folders, each in name order;
+    hidden ones left out. Nothing outside the album is read: links that lead out of it, and links
+    to folders, are listed, not followed."""
     album_root = album_dir.resolve()
-    photos, skipped = [], []
+    found = []
 
     def unreadable_folder(err: OSError) -> None:
-        skipped.append({"source": _printable(_relative(Path(err.filename), album_dir)),
-                        "reason": f"folder cannot be read ({err.strerror})"})
+        found.append((_printable(_relative(Path(err.filename), album_dir)),
+                      f"folder cannot be read ({err.strerror})"))
 
     for root, dirs, files in os.walk(album_dir, onerror=unreadable_folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in list(dirs):
-            if (Path(root) / name).is_symlink():  # os.walk would not enter it either; say so
-                dirs.remove(name)
-                skipped.append({"source": _printable(_relative(Path(root) / name, album_dir)),
-                                "reason": "link to a folder (not followed)"})
         for name in sorted(files):
-            path = Path(root) / name
-            relative = _relative(path, album_dir)
-            if name.startswith(".") or relative == ALBUM_FILE:
-                continue
-            reason = _why_not_a_photo(path, album_root) if _utf8(relative) else _NOT_UTF8
-            if reason is None:
-                photos.append(relative)
-            else:
-                skipped.append({"source": _printable(relative), "reason": reason})
-    return AlbumFiles(photos, skipped)
+            if not name.startswith("."):
+                path = Path(root) / name
+                relative = _relative(path, album_dir)
+                found.append((_printable(relative), _refusal(path, relative, album_root)))
+        for name in [d for d in dirs if (Path(root) / d).is_symlink()]:
+            dirs.remove(name)  # os.walk would not enter it either; say so
+            found.append((_printable(_relative(Path(root) / name, album_dir)),
+                          "link to a folder (not followed)"))
+    return found
 
 
 def _relative(path: Path, album_dir: Path) -> str:
     return path.relative_to(album_dir).as_posix()
 
 
-def _why_not_a_photo(path: Path, album_root: Path) -> str | None:
-    """Why the file at `path` is skipped; None when it is a photo or is named like one."""
+def _refusal(path: Path, relative: str, album_root: Path) -> str | None:
+    """Why the file at `path` must not even be opened; None when it may be."""
+    if not _utf8(relative):
+        return "file or folder name is not valid UTF-8 text (rename it)"
     if path.is_symlink():
         try:
             target = path.resolve()
@@ -90,14 +121,21 @@ def _why_not_a_photo(path: Path, album_root: Path) -> str | None:
             return "link to a file outside the album (not followed)"
         if not target.exists():
             return "broken link (its target does not exist)"
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):  # reading a pipe would wait forever
+            return "not a regular file (a device, socket or pipe)"
+    except OSError:
+        pass  # whoever reads it says why it cannot be read
+    return None
+
+
+def _why_not_a_photo(path: Path) -> str | None:
+    """Why the file at `path` is skipped; None when it is a photo or is named like one."""
     suffix = path.suffix.lower()
     named_photo = suffix in PHOTO_EXTENSIONS
+    if suffix in RAW_EXTENSIONS:  # many RAW formats are TIFF inside: the name decides
+        return f"RAW camera file ({suffix}): not ingested; add a JPEG export of it"
     try:
-        mode = path.stat().st_mode
-        if not stat.S_ISREG(mode):
-            return "not a regular file (a device, socket or pipe)"
-        if suffix in RAW_EXTENSIONS:  # many RAW formats are TIFF inside: the name decides
-            return f"RAW camera file ({suffix}): not ingested; add a JPEG export of it"
         sniffed = sniff_file(path)
     except OSError as err:
         return None if named_photo else f"cannot be read ({err.strerror})"
@@ -108,9 +146,6 @@ def _why_not_a_photo(path: Path, album_root: Path) -> str | None:
     if sniffed.kind == RAW:
         return f"RAW camera file ({sniffed.name}): not ingested; add a JPEG export of it"
     return f"not a photo ({suffix or 'no extension'})"
-
-
-_NOT_UTF8 = "file or folder name is not valid UTF-8 text (rename it)"
 
 
 def _utf8(name: str) -> bool:
@@ -128,12 +163,25 @@ def _printable(name: str) -> str:
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+def load_sidecars(album_dir: Path) -> dict[str, str]:
+    """Every Markdown file in the album, by path; only those named after a photo are used."""
+    texts = {}
+    for relative, refusal in _album_files(album_dir):
+        if refusal is None and relative.lower().endswith(SIDECAR_EXTENSION):
+            # utf-8-sig drops a BOM that Windows editors add; a bad byte must not stop the run.
+            text = (album_dir / relative).read_text(encoding="utf-8-sig", errors="replace").strip()
+            if text:
+                texts[relative] = text
+    return texts
+
+
 def load_album_text(album_dir: Path) -> AlbumText:
-    """album.yaml's title, intro, outro and per-photo story/layers; defaults when absent."""
+    """album.yaml's title, intro, outro and per-photo story/layers, and the photos' sidecars."""
     path = album_dir / ALBUM_FILE
     default_title = album_dir.resolve().name.replace("-", " ").replace("_", " ").title()
+    sidecars = load_sidecars(album_dir)
     if not path.is_file():
-        return AlbumText(title=default_title)
+        return AlbumText(title=default_title, sidecars=sidecars)
     data, source = read_yaml(path), str(path)
     _reject_unknown(data, _ALBUM_KEYS, source, "")
     photos = data.get("photos") or {}
@@ -144,6 +192,7 @@ def load_album_text(album_dir: Path) -> AlbumText:
         intro=_text(data, "intro", source),
         outro=_text(data, "outro", source),
         photos={str(name): _photo_text(entry, f"photos.{name}", source) for name, entry in photos.items()},
+        sidecars=sidecars,
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import yaml
 
-from pipeline.params import DreamParams
+from pipeline.params import STRENGTHS, DreamParams
 from pipeline.layers import LAYER_NAMES
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "default.yaml"
@@ -57,6 +57,12 @@ def _choice(*allowed: str) -> Callable[[Any], str]:
     return check
 
 
+def _boolean(value):
+    if not isinstance(value, bool):
+        raise ValueError("true or false")
+    return value
+
+
 def _optional_path(value):
     if value is None:
         return None
@@ -96,6 +102,8 @@ SCHEMA: dict[str, Callable[[Any], Any]] = {
     "dream.steps": _integer(1, 1000),
     "dream.step_size": _number(0.0, 1.0, low_open=True),
     "dream.jitter": _integer(0, 512),
+    "dream.smoothing": _number(0.0, 10.0),
+    "dream.strength": _choice("subtle", "classic", "wild"),
     "dream.seed": _integer(0, 2**31 - 1),
     "dream.precision": _choice("auto", "bf16", "fp32"),
     "images.working_size": _integer(32, 8192),
@@ -108,7 +116,10 @@ SCHEMA: dict[str, Callable[[Any], Any]] = {
     "tasks.retries": _integer(0, 10),
     "tasks.retry_delay_seconds": _number(0.0, 3600.0),
     "tasks.dreams_at_once": _integer(1, 64),
+    "engine.batch_layers": _choice("auto", "yes", "no"),
+    "engine.memory_mb": _integer(256, 1_000_000),
     "output.dir": _optional_path,
+    "output.full_resolution": _boolean,
 }
 _SECTIONS = {key.split(".")[0] for key in SCHEMA if "." in key}
 
@@ -129,7 +140,10 @@ class Settings:
     retries: int
     retry_delay_seconds: float
     dreams_at_once: int
+    batch_layers: str
+    memory_mb: int
     output_dir: Path | None
+    full_resolution: bool
     raw: dict  # the merged, validated nested dict (recorded in the manifest)
 
 
@@ -140,6 +154,10 @@ def read_yaml(path: Path) -> dict:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as err:
         raise ConfigError(source, "(file)", str(path), f"a readable file ({err.strerror})") from None
+    except UnicodeDecodeError as err:  # e.g. saved as Latin-1/cp1252 by an old editor
+        raise ConfigError(source, "(file)", str(path),
+                          f"UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start} is not); "
+                          "save the file as UTF-8") from None
     except yaml.YAMLError as err:
         raise ConfigError(source, "(file)", str(path), f"valid YAML ({err})") from None
     if data is None:
@@ -187,15 +205,20 @@ def _validate(flat: dict[str, Any], source: str) -> dict[str, Any]:
 
 
 def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
-    """Defaults, then `config_file`, then `overrides` (dotted keys, e.g. from CLI flags)."""
+    """Defaults, then the strength preset, then `config_file`, then `overrides` (dotted keys,
+    e.g. from CLI flags): a key set explicitly always wins over a preset."""
     merged = _validate(_flatten(read_yaml(DEFAULT_CONFIG), str(DEFAULT_CONFIG)), str(DEFAULT_CONFIG))
     missing = set(SCHEMA) - set(merged)
     if missing:
         raise ConfigError(str(DEFAULT_CONFIG), sorted(missing)[0], None, "a default value")
+    explicit: dict[str, Any] = {}
     if config_file is not None:
-        merged.update(_validate(_flatten(read_yaml(config_file), str(config_file)), str(config_file)))
+        explicit.update(_validate(_flatten(read_yaml(config_file), str(config_file)), str(config_file)))
     if overrides:
-        merged.update(_validate(_flatten(overrides, "command line"), "command line"))
+        explicit.update(_validate(_flatten(overrides, "command line"), "command line"))
+    strength = explicit.get("dream.strength", merged["dream.strength"])
+    merged.update({f"dream.{key}": value for key, value in STRENGTHS[strength].items()})
+    merged.update(explicit)
     return _build(merged)
 
 
@@ -206,6 +229,7 @@ def _build(flat: dict[str, Any]) -> Settings:
         steps=flat["dream.steps"],
         step_size=flat["dream.step_size"],
         jitter=flat["dream.jitter"],
+        smoothing=flat["dream.smoothing"],
         seed=flat["dream.seed"],
         precision=flat["dream.precision"],
     )
@@ -223,7 +247,10 @@ def _build(flat: dict[str, Any]) -> Settings:
         retries=flat["tasks.retries"],
         retry_delay_seconds=flat["tasks.retry_delay_seconds"],
         dreams_at_once=flat["tasks.dreams_at_once"],
+        batch_layers=flat["engine.batch_layers"],
+        memory_mb=flat["engine.memory_mb"],
         output_dir=Path(flat["output.dir"]).expanduser() if flat["output.dir"] else None,
+        full_resolution=flat["output.full_resolution"],
         raw=_nest(flat),
     )
 

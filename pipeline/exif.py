@@ -56,7 +56,7 @@ class ExifInfo:
 
 
 def read_exif(path: Path, image: Image.Image | None = None) -> ExifInfo:
-    """The EXIF of the photo at `path`. Never raises.
+    """The EXIF of the photo at `path` (nothing for a file that is not a photo). Never raises.
 
     `image` is the same file already opened by pipeline.imaging.open_photo: its EXIF block is
     parsed from what Pillow read with the header, so the file is not read again.
@@ -66,7 +66,7 @@ def read_exif(path: Path, image: Image.Image | None = None) -> ExifInfo:
             with open_photo(path) as opened:
                 return read_exif(path, opened)
         except (PhotoError, OSError):
-            return _with_file_date(ExifInfo(), path)
+            return ExifInfo()
     try:
         tags, orientation = _exif_tags(path, image)
     except _IgnoredExif as err:
@@ -209,9 +209,9 @@ def _gps(tags) -> dict | None:
 def _degrees(tag, ref, refs: str, limit: float) -> float | None:
     """Degrees, minutes, seconds (rationals) and a ref letter to signed decimal degrees.
 
-    Some writers give only degrees, or degrees and decimal minutes; a 0/0 part means 0. A missing
-    or unknown ref counts as north/east (positive), as exiftool reads it. Minutes or seconds of 60
-    or more, negative parts and values beyond +-`limit` make the coordinate unusable.
+    Some writers give only degrees, or degrees and decimal minutes. A missing or unknown ref
+    counts as north/east (positive), as exiftool reads it. A zero denominator, minutes or seconds
+    of 60 or more, negative parts and values beyond +-`limit` make the coordinate unusable.
     """
     if tag is None:
         return None
@@ -228,11 +228,10 @@ def _degrees(tag, ref, refs: str, limit: float) -> float | None:
 
 
 def _rational(value) -> float | None:
-    """A rational (or a plain number) as a float; 0/0 is 0, n/0 is unusable."""
+    """A rational (or a plain number) as a float; None for a zero denominator (even 0/0: a
+    writer that had no value should have left the tag out, so the position is not trusted)."""
     num, den = (value.num, value.den) if hasattr(value, "den") else (value, 1)
-    if den == 0:
-        return 0.0 if num == 0 else None
-    return float(num) / float(den)
+    return None if den == 0 else float(num) / float(den)
 
 
 def _altitude(tag, ref) -> float | None:

@@ -78,7 +78,8 @@ def open_photo(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[Ima
 def _unidentified_reason(path: Path) -> str:
     sniffed = sniff_file(path)
     if sniffed.kind == PHOTO:
-        return f"corrupt {sniffed.name} header: the file starts like one but cannot be read"
+        return (f"corrupt or truncated {sniffed.name} header: the file starts like {sniffed.name} "
+                f"but cannot be read")
     return f"not an image: its content is {sniffed.name}, whatever its name says"
 
 
@@ -239,3 +240,9 @@ def fit_long_side(image: Image.Image, long_side: int) -> Image.Image:
         return image.copy()
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file's header, without decoding the pixels."""
+    with Image.open(path) as image:
+        return image.size

@@ -17,7 +17,8 @@ from PIL import Image
 
 from pipeline.exif import ExifInfo, read_exif
 from pipeline.files import save_image_atomic, sha256_of
-from pipeline.imaging import DEFAULT_MAX_PIXELS, PhotoError, decode_upright_rgb, fit_long_side, open_photo
+from pipeline.imaging import (DEFAULT_MAX_PIXELS, PhotoError, decode_upright_rgb, fit_long_side,
+                              image_size, open_photo)
 from pipeline.store import web_file, working_file
 
 # The working copy is an input to dreaming, never published, so speed beats size: after PNG's
@@ -109,7 +110,7 @@ def _write_copies(image, source, sha256, orientation, out_dir, working_size, web
                 sizes[rel] = copies[size].size
     web = []
     for rel in targets.values():
-        width, height = sizes.get(rel) or _size_of(out_dir / rel)
+        width, height = sizes.get(rel) or image_size(out_dir / rel)
         if not web or (width, height) != (web[-1]["width"], web[-1]["height"]):
             web.append({"path": rel, "width": width, "height": height})  # a small photo: no repeats
     return web
@@ -121,11 +122,6 @@ def _downscaled(image: Image.Image, long_sides: set[int]) -> dict[int, Image.Ima
     for side in sorted(long_sides, reverse=True):
         image = copies[side] = fit_long_side(image, side)
     return copies
-
-
-def _size_of(path: Path) -> tuple[int, int]:
-    with Image.open(path) as image:  # reads the header only
-        return image.size
 
 
 def set_aside_duplicates(photos: list[Photo]) -> tuple[list[Photo], list[dict]]:

@@ -1,8 +1,9 @@
 """manifest.json: the record of a run that the page is rendered from.
 
-Per photo: where it came from, its hash, whether it worked and why not, its EXIF, its web copies
-and each dream with its layer, status, file and time. At the top: the album's text, the weights
-and the dream parameters. The page writer reads nothing else.
+Per photo: where it came from, its hash, whether it worked and why not, its story, its EXIF,
+the place its GPS position names, its web copies and each dream with its layer, status, file
+and time. At the top: the album's text, the weights, the dream parameters and the files that
+were skipped as not photos. The page writer reads nothing else.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pipeline.album import AlbumText
 from pipeline.files import write_text_atomic
 from pipeline.ingest import Photo
 from pipeline.layers import depth
+from pipeline.places import place_of
 
 MANIFEST = "manifest.json"
 VERSION = "0.1.0"
@@ -31,11 +33,13 @@ class DreamResult:
     seconds: float | None = None
     width: int | None = None
     height: int | None = None
+    full_path: str | None = None  # the dream at the photo's full resolution, when made
     reused: bool = False         # found from an earlier run, not dreamed now
 
     def as_dict(self) -> dict:
         return {"layer": self.layer, "status": self.status, "error": self.error, "path": self.path,
-                "seconds": self.seconds, "width": self.width, "height": self.height}
+                "full_path": self.full_path, "seconds": self.seconds, "width": self.width,
+                "height": self.height}
 
 
 def build_manifest(album_name: str, text: AlbumText, photos: list[Photo], dreams: list[DreamResult],
@@ -58,15 +62,17 @@ def build_manifest(album_name: str, text: AlbumText, photos: list[Photo], dreams
 
 
 def _photo_entry(photo: Photo, text: AlbumText, dreams: list[DreamResult]) -> dict:
-    story = text.photos.get(photo.source)
     web = photo.web
+    exif = photo.exif.as_dict() if photo.exif else None
     return {
         "source": photo.source,
         "sha256": photo.sha256,
         "status": photo.status,
         "error": photo.error,
-        "story": story.story if story else None,
-        "exif": photo.exif.as_dict() if photo.exif else None,
+        "story": text.story_for(photo.source),   # Markdown, from a sidecar or album.yaml
+        "exif": exif,
+        # Named here, offline, so the page writer stays a pure renderer of this file.
+        "place": place_of(exif["gps"]) if exif else None,   # {"name", "country", "country_code"}
         "image": web[-1] if web else None,
         "web": web,
         "dreams": [d.as_dict() for d in sorted(dreams, key=lambda d: depth(d.layer))],

@@ -31,6 +31,11 @@ def dream_file(photo_sha256: str, layer: str, key: str) -> str:
     return f"{DREAMS_DIR}/{photo_sha256[:12]}-{layer}-{key[:8]}.jpg"
 
 
+def full_size_file(dream_relative: str) -> str:
+    """The full-camera-resolution version of a dream, beside it."""
+    return dream_relative.removesuffix(".jpg") + "-full.jpg"
+
+
 def working_file(photo_sha256: str, working_size: int) -> str:
     # PNG: lossless, so the dream starts from exactly the resized original.
     return f"{WORK_DIR}/{photo_sha256[:16]}-{working_size}.png"

@@ -11,38 +11,23 @@ from pathlib import Path
 
 from PIL import Image, ImageCms
 
-RED, GREEN, BLUE, YELLOW = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)
-CORNERS = ("TL", "TR", "BL", "BR")
+from helpers import BOTTOM_LEFT, BOTTOM_RIGHT, TOP_LEFT, TOP_RIGHT, quadrant_image
+
+# helpers' quadrant picture, colours by name: red, green / blue, yellow
+RED, GREEN, BLUE, YELLOW = TOP_LEFT, TOP_RIGHT, BOTTOM_LEFT, BOTTOM_RIGHT
 
 
-# ---------------------------------------------------------------- pixels
-
-def quadrants(size=(32, 16), colours=(RED, GREEN, BLUE, YELLOW)) -> Image.Image:
-    """A landscape image whose four quadrants (TL, TR, BL, BR) have the four `colours`: where
-    each colour ends up says how the image was turned or mirrored."""
-    w, h = size
-    image = Image.new("RGB", size)
-    for (x, y), colour in zip([(0, 0), (w // 2, 0), (0, h // 2), (w // 2, h // 2)], colours):
-        image.paste(colour, (x, y, x + w // 2, y + h // 2))
-    return image
-
-
-def corner_colour(image: Image.Image, corner: str) -> tuple:
-    """The colour at the middle of one quadrant (away from edges that JPEG blurs)."""
+def corner_colours(image: Image.Image) -> tuple:
+    """The colours at the middle of the four quadrants, TL TR BL BR (away from the edges and the
+    seams, which JPEG blurs)."""
     w, h = image.size
-    x = w // 4 if corner[1] == "L" else 3 * w // 4
-    y = h // 4 if corner[0] == "T" else 3 * h // 4
-    return image.convert("RGB").getpixel((x, y))
-
-
-def close(a, b, tolerance=24) -> bool:
-    return all(abs(p - q) <= tolerance for p, q in zip(a, b))
+    rgb = image.convert("RGB")
+    return tuple(rgb.getpixel((x, y)) for y in (h // 4, 3 * h // 4) for x in (w // 4, 3 * w // 4))
 
 
 # ---------------------------------------------------------------- EXIF, byte by byte
 
 ASCII, SHORT, LONG, RATIONAL, BYTE, UNDEFINED = 2, 3, 4, 5, 1, 7
-_SIZES = {BYTE: 1, ASCII: 1, SHORT: 2, LONG: 4, RATIONAL: 8, UNDEFINED: 1}
 EXIF_IFD, GPS_IFD = 0x8769, 0x8825
 
 TAGS = {  # the tags the tests write, by name
@@ -123,7 +108,7 @@ def _ifd(entries, at: int) -> bytes:
 
 def jpeg_with_exif(path: Path, exif: bytes | None = None, image: Image.Image | None = None,
                    **save) -> Path:
-    image = image or quadrants()
+    image = image or quadrant_image()
     image.save(path, "JPEG", quality=95, **({"exif": exif} if exif is not None else {}), **save)
     return path
 

@@ -90,6 +90,8 @@ def test_run_writes_page_with_every_photo_and_reports_bad_files(prefect_harness,
     rotated = photos["c-rotated.jpg"]
     assert rotated["exif"]["orientation"] == 6
     assert rotated["image"]["height"] > rotated["image"]["width"]  # upright: portrait
+    for dream in rotated["dreams"]:  # full resolution: the upright original's size
+        assert Image.open(out / dream["full_path"]).size == (64, 96)
 
     html = (out / "index.html").read_text()
     for name in photos:
@@ -111,6 +113,10 @@ def test_rerun_dreams_nothing(prefect_harness, album, tiny_config, tmp_path):
     assert _run(album, tiny_config, out) == 1
     assert sorted((out / "dreams").iterdir()) == dreams
     assert {p: p.stat().st_mtime_ns for p in dreams} == stamps
+    # A reused dream still has its size in the manifest: the page sets every image's size.
+    manifest = json.loads((out / "manifest.json").read_text())
+    reused = [d for p in manifest["photos"] for d in p["dreams"]]
+    assert reused and all(d["width"] and d["height"] for d in reused)
 
 
 def test_adding_a_layer_dreams_only_the_new_one(prefect_harness, album, tiny_config, tmp_path):
@@ -119,5 +125,24 @@ def test_adding_a_layer_dreams_only_the_new_one(prefect_harness, album, tiny_con
     before = set((out / "dreams").iterdir())
     _run(album, tiny_config, out, "--layers", "conv1_2", "conv2_1", "conv3_1")
     new = set((out / "dreams").iterdir()) - before
-    # a-red.jpg keeps its album.yaml override; the other two good photos gain conv3_1
-    assert sorted(p.name.split("-")[1] for p in new) == ["conv3_1", "conv3_1"]
+    # a-red.jpg keeps its album.yaml override; the other two good photos gain conv3_1,
+    # each at working size and at full resolution
+    assert sorted(p.name.split("-")[1] for p in new) == ["conv3_1"] * 4
+    assert sum(p.name.endswith("-full.jpg") for p in new) == 2
+
+
+def test_bad_album_yaml_exits_2_before_any_work(album, tiny_config, tmp_path, capsys):
+    (album / "album.yaml").write_text("photos:\n  a-red.jpg:\n    layers: [conv9_9]\n")
+    assert _run(album, tiny_config, tmp_path / "out") == 2
+    assert "photos.a-red.jpg.layers" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cuda_without_a_gpu_is_a_clear_usage_error(prefect_harness, album, tiny_config, tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    out = tmp_path / "out"
+    assert main(["run", str(album), "-c", str(tiny_config), "-o", str(out), "--device", "cuda"]) == 2
+    assert "no CUDA GPU" in capsys.readouterr().err

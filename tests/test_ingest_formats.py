@@ -9,9 +9,9 @@ import pillow_heif
 import pytest
 from PIL import Image
 
-from photo_files import (BLUE, CORNERS, GREEN, RED, YELLOW, adobe_rgb_profile, close, cmyk_profile,
-                         corner_colour, exif_block, jpeg_with_exif, png16_rgb, quadrants,
-                         tiff16_rgb)
+from helpers import close_to, quadrant_array, quadrant_image, stored_as_camera
+from photo_files import (BLUE, GREEN, RED, adobe_rgb_profile, cmyk_profile, corner_colours,
+                         exif_block, jpeg_with_exif, png16_rgb, tiff16_rgb)
 from pipeline.album import find_photos
 from pipeline.imaging import decode_upright_rgb, open_photo, to_rgb
 from pipeline.ingest import ingest_photo
@@ -60,24 +60,30 @@ FORMATS = {  # file name -> how to write the four-colour test image
 }
 
 
+UPRIGHT = corner_colours(quadrant_image())  # red, green / blue, yellow
+
+
+def assert_upright(image: Image.Image, what=""):
+    assert image.size == (64, 48), what
+    for got, expected in zip(corner_colours(image), UPRIGHT):
+        assert close_to(got, expected), (what, corner_colours(image))
+
+
 @pytest.mark.parametrize("name", FORMATS)
 def test_each_format_ingests_with_the_right_pixels(album, out, name):
-    FORMATS[name](quadrants(), album / name)
+    FORMATS[name](quadrant_image(), album / name)
     photo = ingest(album, name, out)
-    image = working_image(photo, out)
-    assert image.size == (32, 16)
-    for corner, colour in zip(CORNERS, (RED, GREEN, BLUE, YELLOW)):
-        assert close(corner_colour(image, corner), colour, 40), (name, corner)
-    assert [w["width"] for w in photo.web] == [32]  # never enlarged; 48 would repeat 32
+    assert_upright(working_image(photo, out), name)
+    assert [w["width"] for w in photo.web] == [32, 48]
     with Image.open(out / photo.web[0]["path"]) as web:
-        assert web.format == "JPEG" and web.mode == "RGB"
+        assert web.format == "JPEG" and web.mode == "RGB" and web.size == (32, 24)
 
 
 def test_heic_keeps_its_exif(album, out):
     exif = exif_block(Make="Apple", Model="iPhone 13", DateTimeOriginal="2023:05:01 18:30:00",
                       GPSLatitudeRef="N", GPSLatitude=[(48, 1), (51, 1), (30, 1)],
                       GPSLongitudeRef="E", GPSLongitude=[(2, 1), (17, 1), (40, 1)])
-    quadrants().save(album / "IMG_0001.HEIC", "HEIF", exif=exif)
+    quadrant_image().save(album / "IMG_0001.HEIC", "HEIF", exif=exif)
     photo = ingest(album, "IMG_0001.HEIC", out)
     assert photo.ok, photo.error
     assert photo.exif.camera == "Apple iPhone 13"
@@ -87,64 +93,55 @@ def test_heic_keeps_its_exif(album, out):
 
 # ---------------------------------------------------------------- orientation
 
-# EXIF orientation -> where the stored image's top-left and top-right quadrants must be once the
-# photo is upright (the EXIF definition, written out rather than computed from our own table).
-UPRIGHT = {
-    1: ("TL", "TR"), 2: ("TR", "TL"), 3: ("BR", "BL"), 4: ("BL", "BR"),
-    5: ("TL", "BL"), 6: ("TR", "BR"), 7: ("BR", "TR"), 8: ("BL", "TL"),
-}
-
-
-def _assert_upright(image: Image.Image, orientation: int):
-    expected_size = (32, 16) if orientation <= 4 else (16, 32)
-    assert image.size == expected_size, orientation
-    tl, tr = UPRIGHT[orientation]
-    assert close(corner_colour(image, tl), RED), (orientation, "red", corner_colour(image, tl))
-    assert close(corner_colour(image, tr), GREEN), (orientation, "green", corner_colour(image, tr))
+def stored(orientation: int) -> Image.Image:
+    """The quadrant picture as a camera holding it that way stores it (see helpers)."""
+    return Image.fromarray(stored_as_camera(quadrant_array(), orientation))
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_jpeg_orientation_applied(album, out, orientation):
-    jpeg_with_exif(album / "photo.jpg", exif_block(Orientation=orientation))
+    jpeg_with_exif(album / "photo.jpg", exif_block(Orientation=orientation), image=stored(orientation))
     photo = ingest(album, "photo.jpg", out)
     assert photo.exif.orientation == orientation
-    _assert_upright(working_image(photo, out), orientation)
-    with Image.open(out / photo.web[0]["path"]) as web:
-        _assert_upright(web, orientation)  # the web copies too
+    assert_upright(working_image(photo, out), orientation)
+    with Image.open(out / photo.web[-1]["path"]) as web:
+        assert_upright(web.resize((64, 48)), orientation)  # the web copies too
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_heic_orientation_applied_once(album, out, orientation):
     # pillow-heif stores the EXIF orientation as HEIF's own rotation/mirror boxes, as phones do;
     # libheif applies those, so the EXIF tag must not be applied a second time.
-    quadrants().save(album / "photo.heic", "HEIF", quality=95, exif=exif_block(Orientation=orientation))
+    stored(orientation).save(album / "photo.heic", "HEIF", quality=95,
+                             exif=exif_block(Orientation=orientation))
     photo = ingest(album, "photo.heic", out)
     assert photo.exif.orientation == orientation
-    _assert_upright(working_image(photo, out), orientation)
+    assert_upright(working_image(photo, out), orientation)
 
 
 @pytest.mark.parametrize("fmt, name", [("PNG", "photo.png"), ("WEBP", "photo.webp"),
                                        ("TIFF", "photo.tif")])
-def test_orientation_from_png_webp_and_tiff(album, out, fmt, name):
-    image = quadrants()
+@pytest.mark.parametrize("orientation", [2, 6, 7])
+def test_orientation_from_png_webp_and_tiff(album, out, fmt, name, orientation):
     exif = Image.Exif()
-    exif[0x0112] = 6
-    image.save(album / name, fmt, exif=exif, **({"lossless": True} if fmt == "WEBP" else {}))
+    exif[0x0112] = orientation
+    stored(orientation).save(album / name, fmt, exif=exif,
+                             **({"lossless": True} if fmt == "WEBP" else {}))
     photo = ingest(album, name, out)
-    assert photo.exif.orientation == 6
-    _assert_upright(working_image(photo, out), 6)
+    assert photo.exif.orientation == orientation
+    assert_upright(working_image(photo, out), (name, orientation))
 
 
 def test_reduced_jpeg_decode_keeps_orientation_and_size(tmp_path):
     """Draft mode decodes a big JPEG at a fraction of its size; the result must still be at least
     as long as asked, then resized exactly, and upright."""
-    path = jpeg_with_exif(tmp_path / "big.jpg", exif_block(Orientation=6),
-                          image=quadrants((1600, 800)))
+    big = Image.fromarray(stored_as_camera(quadrant_array(1600, 1200), 6))
+    path = jpeg_with_exif(tmp_path / "big.jpg", exif_block(Orientation=6), image=big)
     with open_photo(path) as image:
         upright = decode_upright_rgb(image, 6, long_side=300)
-        assert image.size == (400, 200)  # decoded at 1/4: 400 >= 300, where 1/8 would be < 300
-    assert upright.size == (150, 300)
-    _assert_upright(upright.resize((16, 32)), 6)
+        assert image.size == (300, 400)  # decoded at 1/4: 400 >= 300, where 1/8 would be < 300
+    assert upright.size == (300, 225)
+    assert_upright(upright.resize((64, 48)))
 
 
 # ---------------------------------------------------------------- pixel modes
@@ -159,7 +156,7 @@ def test_greyscale_and_palette_become_rgb(album, out):
     Image.new("RGB", (8, 8), (10, 120, 200)).convert("P", palette=Image.Palette.ADAPTIVE).save(
         album / "palette.png")
     assert working_image(ingest(album, "grey.png", out), out).getpixel((4, 4)) == (100, 100, 100)
-    assert close(working_image(ingest(album, "palette.png", out), out).getpixel((4, 4)),
+    assert close_to(working_image(ingest(album, "palette.png", out), out).getpixel((4, 4)),
                  (10, 120, 200), 4)
 
 
@@ -171,7 +168,7 @@ def test_transparency_is_composited_on_white(album, out):
     palette.putpalette([0, 0, 0, 255, 0, 0])
     palette.save(album / "palette-clear.png", transparency=0)                  # index 0 clear
     assert working_image(ingest(album, "clear.png", out), out).getpixel((1, 1)) == (255, 255, 255)
-    assert close(working_image(ingest(album, "half.png", out), out).getpixel((1, 1)),
+    assert close_to(working_image(ingest(album, "half.png", out), out).getpixel((1, 1)),
                  (127, 127, 255), 2)
     assert working_image(ingest(album, "grey-clear.png", out), out).getpixel((1, 1)) == (255,) * 3
     assert working_image(ingest(album, "palette-clear.png", out), out).getpixel((1, 1)) == (255,) * 3
@@ -183,8 +180,8 @@ def test_cmyk_with_its_icc_profile_is_converted_through_it(album, out):
     Image.new("CMYK", (16, 16), (255, 0, 0, 0)).save(album / "cyan-plain.jpg", "JPEG", quality=95)
     profiled = working_image(ingest(album, "cyan-profiled.jpg", out), out).getpixel((8, 8))
     plain = working_image(ingest(album, "cyan-plain.jpg", out), out).getpixel((8, 8))
-    assert close(profiled, (0, 158, 224), 12)  # the profile's printed cyan
-    assert close(plain, (0, 255, 255), 12)     # no profile: the plain formula
+    assert close_to(profiled, (0, 158, 224), 12)  # the profile's printed cyan
+    assert close_to(plain, (0, 255, 255), 12)     # no profile: the plain formula
 
 
 def test_cmyk_tiff(album, out):
@@ -199,8 +196,8 @@ def test_a_wide_gamut_profile_is_converted_to_srgb(album, out, fmt):
     image.paste((128, 128, 128), (0, 0, 8, 16))
     image.save(album / f"wide.{fmt.lower()}", fmt, icc_profile=adobe_rgb_profile(), quality=95)
     working = working_image(ingest(album, f"wide.{fmt.lower()}", out), out)
-    assert close(working.getpixel((12, 8)), (0, 161, 47), 6)  # not (60, 160, 60)
-    assert close(working.getpixel((3, 8)), (129, 129, 129), 3)  # grey stays grey
+    assert close_to(working.getpixel((12, 8)), (0, 161, 47), 6)  # not (60, 160, 60)
+    assert close_to(working.getpixel((3, 8)), (129, 129, 129), 3)  # grey stays grey
 
 
 def test_srgb_profile_leaves_colours_alone():
@@ -224,7 +221,7 @@ def test_16_bit_grey_keeps_its_tones(album, out, fmt):
                                         ("rgb16.tif", tiff16_rgb(8, 8, (65535, 32768, 0)))])
 def test_16_bit_rgb(album, out, name, data):
     (album / name).write_bytes(data)
-    assert close(working_image(ingest(album, name, out), out).getpixel((4, 4)), (255, 128, 0), 1)
+    assert close_to(working_image(ingest(album, name, out), out).getpixel((4, 4)), (255, 128, 0), 1)
 
 
 @pytest.mark.parametrize("fmt", ["GIF", "WEBP"])
@@ -235,22 +232,22 @@ def test_animation_gives_its_first_frame(album, out, fmt):
                    loop=0, **({"lossless": True} if fmt == "WEBP" else {}))
     with Image.open(album / name) as check:
         assert getattr(check, "n_frames", 1) == 3
-    assert close(working_image(ingest(album, name, out), out).getpixel((8, 8)), RED, 8)
+    assert close_to(working_image(ingest(album, name, out), out).getpixel((8, 8)), RED, 8)
 
 
 # ---------------------------------------------------------------- content, not names
 
 def test_a_png_named_jpg_is_a_photo(album, out):
-    quadrants().save(album / "really-a-png.jpg", "PNG")
+    quadrant_image().save(album / "really-a-png.jpg", "PNG")
     assert find_photos(album).photos == ["really-a-png.jpg"]
     assert ingest(album, "really-a-png.jpg", out).ok
 
 
 def test_a_photo_without_a_photo_name_is_found_by_content(album):
-    quadrants().save(album / "IMG_0001", "JPEG")
-    quadrants().save(album / "scan.dat", "PNG")
+    quadrant_image().save(album / "IMG_0001", "JPEG")
+    quadrant_image().save(album / "scan.dat", "PNG")
     buffer = io.BytesIO()
-    quadrants().save(buffer, "HEIF")
+    quadrant_image().save(buffer, "HEIF")
     (album / "from-phone.bin").write_bytes(buffer.getvalue())
     assert find_photos(album).photos == ["IMG_0001", "from-phone.bin", "scan.dat"]
 
@@ -275,7 +272,7 @@ CR3 = b"\x00\x00\x00\x18ftypcrx \x00\x00\x00\x01crx isom" + b"\x00" * 40
 
 
 def test_videos_raw_files_and_other_files_are_skipped_with_reasons(album):
-    quadrants().save(album / "a.jpg")
+    quadrant_image().save(album / "a.jpg")
     (album / "b-clip.mp4").write_bytes(MP4)
     (album / "c-live-photo.MOV").write_bytes(MOV)
     (album / "d.webm").write_bytes(b"\x1a\x45\xdf\xa3" + b"\x00" * 40)

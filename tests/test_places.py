@@ -1,0 +1,59 @@
+"""GPS positions become place names offline, as a traveller would say them."""
+
+import pytest
+
+from pipeline.places import distance_km, place_of, town_radius_km
+
+
+@pytest.mark.parametrize("lat, lon, name, country", [
+    (50.0865, 14.4114, "Prague", "Czechia"),      # Charles Bridge: Prague, not "Malá Strana"
+    (50.0975, 14.4253, "Prague", "Czechia"),      # the sample album's museum, Letná
+    (51.5081, -0.0759, "London", "United Kingdom"),  # the Tower: not "Whitechapel"
+    (48.8049, 2.1204, "Versailles", "France"),    # a town of its own beside Paris
+    (45.4340, 12.3388, "Venice", "Italy"),
+    (46.5580, 7.8955, "Lauterbrunnen", "Switzerland"),  # a village far from any town
+    (-33.8568, 151.2153, "Sydney", "Australia"),  # southern and eastern hemispheres
+    (37.5665, 126.9780, "Seoul", "South Korea"),  # the common name, not "Korea, Republic of"
+])
+def test_place_names(lat, lon, name, country):
+    place = place_of({"lat": lat, "lon": lon})
+    assert (place["name"], place["country"]) == (name, country)
+    assert len(place["country_code"]) == 2
+
+
+def test_far_from_any_place_has_no_name():
+    assert place_of({"lat": 0.0, "lon": -140.0}) is None   # the middle of the Pacific
+
+
+@pytest.mark.parametrize("gps", [None, {}, {"lat": "x", "lon": 1}, {"lat": float("nan"), "lon": 1},
+                                 {"lat": 91, "lon": 0}, {"lat": 0, "lon": 181}, "50,14"])
+def test_no_or_bad_gps_has_no_place(gps):
+    assert place_of(gps) is None
+
+
+def test_results_are_copies():
+    place_of({"lat": 50.0865, "lon": 14.4114})["name"] = "edited"
+    assert place_of({"lat": 50.0865, "lon": 14.4114})["name"] == "Prague"
+
+
+def test_distance_and_town_size():
+    prague = {"latitude": 50.08804, "longitude": 14.42076}
+    assert distance_km(50.0865, 14.4114, prague) == pytest.approx(0.69, abs=0.02)
+    assert town_radius_km(1_165_581) == pytest.approx(11.1, abs=0.1)
+    assert town_radius_km(1_000) == 2.0
+
+
+def test_the_manifest_names_each_photos_place():
+    from pipeline.album import AlbumText
+    from pipeline.exif import ExifInfo
+    from pipeline.ingest import Photo
+    from pipeline.manifest import build_manifest
+
+    photos = [Photo("bridge.jpg", "ab" * 32, "ok", exif=ExifInfo(gps={"lat": 50.0865, "lon": 14.4114})),
+              Photo("no-gps.jpg", "cd" * 32, "ok", exif=ExifInfo()),
+              Photo("broken.jpg", None, "failed", "empty file")]
+    settings = {"dream": {"steps": 1}, "images": {"working_size": 64}, "layers": ["conv1_1"]}
+    manifest = build_manifest("trip", AlbumText(title="Trip"), photos, [], [], {}, "cpu", settings)
+    places = {p["source"]: p["place"] for p in manifest["photos"]}
+    assert places == {"bridge.jpg": {"name": "Prague", "country": "Czechia", "country_code": "CZ"},
+                      "no-gps.jpg": None, "broken.jpg": None}

