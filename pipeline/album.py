@@ -64,7 +64,8 @@ def find_photos(album_dir: Path) -> AlbumFiles:
 
     A file is a photo when its content is one (see pipeline.formats), whatever its name, or when
     its name says it is one: ingest then says precisely why it is not. album.yaml and photos'
-    sidecars are the album's text, so they are neither photos nor skipped.
+    sidecars are the album's text, so they are neither photos nor skipped (unless they may not
+    be read, e.g. a sidecar that links out of the album).
     """
     album_dir = Path(album_dir)
     photos, others = [], []
@@ -73,9 +74,11 @@ def find_photos(album_dir: Path) -> AlbumFiles:
         if reason is None:
             photos.append(relative)
         elif relative != ALBUM_FILE:
-            others.append({"source": relative, "reason": reason})
+            others.append((relative, reason, refusal is None))
     sidecars = {name for source in photos for name in sidecar_names(source)}
-    return AlbumFiles(photos, [other for other in others if other["source"] not in sidecars])
+    return AlbumFiles(photos, [{"source": relative, "reason": reason}
+                               for relative, reason, readable in others
+                               if not (readable and relative in sidecars)])
 
 
 def _album_files(album_dir: Path) -> list[tuple[str, str | None]]:

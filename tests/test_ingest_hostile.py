@@ -14,7 +14,7 @@ from PIL import ImageFile
 
 from helpers import noisy_image, quadrant_image
 from photo_files import jpeg_claiming, png_bomb
-from pipeline.album import find_photos
+from pipeline.album import find_photos, load_album_text
 from pipeline.config import ConfigError, load_settings
 from pipeline.imaging import DEFAULT_MAX_PIXELS
 from pipeline.ingest import Photo, ingest_photo, set_aside_duplicates
@@ -152,6 +152,16 @@ def test_a_link_out_of_the_album_is_not_followed(tmp_path, album):
         {"source": "link.jpg", "reason": "link to a file outside the album (not followed)"},
         {"source": "relative.jpg", "reason": "link to a file outside the album (not followed)"},
     ]
+
+
+def test_a_story_sidecar_linked_out_of_the_album_is_not_read(tmp_path, album):
+    secret = tmp_path / "secret.md"
+    secret.write_text("the contents of someone's private notes")
+    quadrant_image().save(album / "a.jpg")
+    (album / "a.md").symlink_to(secret)
+    assert load_album_text(album).story_for("a.jpg") is None
+    assert find_photos(album).skipped == [
+        {"source": "a.md", "reason": "link to a file outside the album (not followed)"}]
 
 
 def test_links_inside_the_album(tmp_path, album):
