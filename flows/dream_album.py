@@ -81,7 +81,7 @@ def device_slot(device: str, size: int) -> threading.BoundedSemaphore:
 @task(name="ingest", cache_policy=NO_CACHE)
 def ingest(album_dir: Path, sources: list[str], out_dir: Path, settings: Settings) -> list[Photo]:
     # One task for the whole album, photos in parallel threads inside it: a Prefect task per
-    # photo cost more CPU than ingesting the photo (BENCHMARKS.md, "Ingest").
+    # photo was slower and took 400 MB more memory (BENCHMARKS.md, "Ingest").
     return ingest_photos(album_dir, sources, out_dir, settings.working_size, settings.web_sizes,
                          settings.jpeg_quality, settings.max_pixels)
 

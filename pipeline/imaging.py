@@ -130,12 +130,10 @@ def _oriented_by_decoder(image: Image.Image) -> bool:
 def _request_reduced_decode(image: Image.Image, long_side: int) -> None:
     """JPEG draft mode: libjpeg scales while decoding. Asks for the photo's own aspect ratio so
     that the decoded long side stays at least `long_side`."""
-    if image.format not in ("JPEG", "MPO"):
-        return
-    scale = long_side / max(image.size)
-    if scale < 1:
-        image.draft(None, (-(-image.width * long_side // max(image.size)),
-                           -(-image.height * long_side // max(image.size))))
+    longest = max(image.size)
+    if image.format in ("JPEG", "MPO") and long_side < longest:
+        # rounded up, so that libjpeg never picks a scale that leaves a side short
+        image.draft(None, tuple(-(-side * long_side // longest) for side in image.size))
 
 
 def _load(image: Image.Image) -> None:
