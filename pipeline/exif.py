@@ -28,10 +28,13 @@ logging.getLogger("exifread").setLevel(logging.ERROR)
 # it (exifread is pure Python) would cost more than the photo is worth.
 MAX_EXIF_BYTES = 1 << 20
 
-# Where the date taken comes from, best first: (date tag, its sub-seconds tag, its offset tag).
+# Where the date taken comes from, best first: (the name recorded as its source, the date tag,
+# that tag's sub-seconds tag, its UTC offset tag), as exifread names them.
 _DATE_SOURCES = (
-    ("DateTimeOriginal", "EXIF DateTimeOriginal", "EXIF SubSecTimeOriginal", "EXIF OffsetTimeOriginal"),
-    ("DateTimeDigitized", "EXIF DateTimeDigitized", "EXIF SubSecTimeDigitized", "EXIF OffsetTimeDigitized"),
+    ("DateTimeOriginal", "EXIF DateTimeOriginal", "EXIF SubSecTimeOriginal",
+     "EXIF OffsetTimeOriginal"),
+    ("DateTimeDigitized", "EXIF DateTimeDigitized", "EXIF SubSecTimeDigitized",
+     "EXIF OffsetTimeDigitized"),
     ("DateTime", "Image DateTime", "EXIF SubSecTime", "EXIF OffsetTime"),
 )
 FILE_MTIME = "file mtime"
