@@ -29,7 +29,7 @@ from pipeline.album import find_photos, load_album_text
 from pipeline.config import Settings, load_settings
 from pipeline.dream import dream_to_files, load_dreamer
 from pipeline.imaging import PhotoError, image_size, open_upright_rgb
-from pipeline.ingest import Photo, ingest_photo
+from pipeline.ingest import Photo, ingest_photos, set_aside_duplicates
 from pipeline.layers import depth
 from pipeline.lock import output_lock
 from pipeline.manifest import DreamResult, build_manifest, write_manifest
@@ -59,6 +59,7 @@ class DreamJob:
     jpeg_quality: int
     full_resolution: bool  # also write each dream at the photo's camera resolution
     memory_mb: int
+    max_pixels: int        # the photo size limit, for opening the original at full size
 
     def dream_file(self, photo: Photo, layer: str) -> str:
         key = dream_key(photo.sha256, layer, self.params, self.working_size, self.jpeg_quality,
@@ -106,10 +107,12 @@ def device_slot(device: str, size: int) -> threading.BoundedSemaphore:
 
 # ---- tasks ----
 
-@task(name="ingest", cache_policy=NO_CACHE, task_run_name="ingest {source}")
-def ingest(album_dir: Path, source: str, out_dir: Path, settings: Settings) -> Photo:
-    return ingest_photo(album_dir, source, out_dir, settings.working_size, settings.web_sizes,
-                        settings.jpeg_quality)
+@task(name="ingest", cache_policy=NO_CACHE)
+def ingest(album_dir: Path, sources: list[str], out_dir: Path, settings: Settings) -> list[Photo]:
+    # One task for the whole album, photos in parallel threads inside it: a Prefect task per
+    # photo was slower and took 400 MB more memory (BENCHMARKS.md, "Ingest").
+    return ingest_photos(album_dir, sources, out_dir, settings.working_size, settings.web_sizes,
+                         settings.jpeg_quality, settings.max_pixels)
 
 
 @task(name="dream", cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient,
@@ -118,7 +121,8 @@ def dream(photo: Photo, layer: str, job: DreamJob) -> DreamResult:
     if job.stored(photo, layer):  # finished meanwhile by another album's run (shared store)
         return stored_dream(photo, layer, job)
     files = job.files_of(photo, layer)
-    full = open_upright_rgb(job.album_dir / photo.source, photo.exif.orientation) if job.full_resolution else None
+    full = (open_upright_rgb(job.album_dir / photo.source, photo.exif.orientation, job.max_pixels)
+            if job.full_resolution else None)
     device = worker_device(job.device)
     with device_slot(device, job.dreams_at_once):
         dreamer = load_dreamer(job.weights, job.weights_cache_dir, job.deepest_layer, device,
@@ -175,10 +179,10 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
                          else settings.layers) for s in sources}
         job = _dream_job(settings, album_dir, out_dir, layers_of, logger)
 
-        photos, dreams = _ingest_and_dream(album_dir, sources, layers_of, settings, job, logger)
+        photos, duplicates, dreams = _ingest_and_dream(album_dir, sources, layers_of, settings, job, logger)
 
         device = f"{settings.device} on Dask workers" if running_on_dask() else worker_device(settings.device)
-        manifest = build_manifest(album_dir.name, text, photos, dreams, files.skipped,
+        manifest = build_manifest(album_dir.name, text, photos, dreams, files.skipped + duplicates,
                                   job.weights.as_dict(), device, settings.raw)
         manifest["run"] = {"dreamed": sum(d.status == "ok" and not d.reused for d in dreams),
                            "reused": sum(d.reused for d in dreams)}
@@ -205,27 +209,29 @@ def _dream_job(settings: Settings, album_dir: Path, out_dir: Path, layers_of: di
     deepest = max((layer for ls in layers_of.values() for layer in ls), key=depth, default="conv1_1")
     return DreamJob(album_dir, out_dir, store, weights, settings.weights_cache_dir, deepest,
                     settings.device, settings.dreams_at_once, settings.dream, settings.working_size,
-                    settings.jpeg_quality, settings.full_resolution, settings.memory_mb)
+                    settings.jpeg_quality, settings.full_resolution, settings.memory_mb,
+                    settings.max_pixels)
+
 
 
 def _ingest_and_dream(album_dir: Path, sources: list[str], layers_of: dict, settings: Settings,
-                      job: DreamJob, logger) -> tuple[list[Photo], list[DreamResult]]:
-    """Ingest every photo; as each is ready, submit the dreams it has not got yet.
+                      job: DreamJob, logger) -> tuple[list[Photo], list[dict], list[DreamResult]]:
+    """Ingest every photo, then submit the dreams not stored yet; returns the photos, the
+    duplicates set aside and the dreams.
 
-    Dreams start as soon as their photo is ingested, while the others are still being read.
+    Every photo is ingested before any is dreamed: only then are copies of one photo known,
+    and each is dreamed once.
     """
-    progress = DreamProgress(total=sum(len(layers_of[s]) for s in sources),
+    photos, duplicates = set_aside_duplicates(ingest(album_dir, sources, job.out_dir, settings))
+    kept = {p.source for p in photos}
+    progress = DreamProgress(total=sum(len(layers_of[s]) for s in kept),
                              artifact_key=f"{_artifact_key(album_dir.name)}-progress")
-    ingests = {ingest.submit(album_dir, s, job.out_dir, settings): s for s in sources}
     dream_task = dream.with_options(retries=settings.retries,
                                     retry_delay_seconds=settings.retry_delay_seconds)
     resources = dream_resources()
-    photos: dict[str, Photo] = {}
     results: list[DreamResult] = []
     running: dict = {}
-    for future in as_completed(list(ingests)):
-        photo = _photo_or_failure(ingests[future], future)
-        photos[photo.source] = photo
+    for photo in photos:
         if not photo.ok:
             progress.drop(len(layers_of[photo.source]))  # the photo's failure says why
             continue
@@ -238,14 +244,7 @@ def _ingest_and_dream(album_dir: Path, sources: list[str], layers_of: dict, sett
                 running[dream_task.submit(photo, layer, job)] = (photo.source, layer)
     results += _collect_dreams(running, progress, logger)
     progress.close()
-    return [photos[s] for s in sources], results
-
-
-def _photo_or_failure(source: str, future) -> Photo:
-    result = future.result(raise_on_failure=False)
-    if isinstance(result, BaseException):
-        return Photo(source, None, "failed", f"ingest crashed: {type(result).__name__}: {result}")
-    return result
+    return photos, duplicates, results
 
 
 def _collect_dreams(futures: dict, progress: DreamProgress, logger) -> list[DreamResult]:

@@ -8,12 +8,17 @@ sidecar wins over album.yaml's story for the same photo: it is the more specific
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.config import ConfigError, layer_list, read_yaml
+from pipeline.formats import RAW, RAW_EXTENSIONS, VIDEO, VIDEO_EXTENSIONS, sniff_file
 
-PHOTO_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"}
+# Names that say "photo". A file with one of them that is not a photo inside is reported as a
+# failed photo with the reason (the traveller meant it as one); other files are judged by content.
+PHOTO_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".heic",
+                    ".heif", ".hif", ".gif", ".bmp"}
 ALBUM_FILE = "album.yaml"
 SIDECAR_EXTENSION = ".md"
 _ALBUM_KEYS = {"title", "intro", "outro", "photos"}
@@ -55,37 +60,117 @@ def sidecar_names(source: str) -> tuple[str, str]:
 
 
 def find_photos(album_dir: Path) -> AlbumFiles:
-    """Walk the album (sub-folders too, in name order) and sort its files into photos and others.
+    """Walk the album and sort its files into photos and others, each other with the reason.
 
-    album.yaml and photos' sidecars are the album's text, so they are neither photos nor skipped.
+    A file is a photo when its content is one (see pipeline.formats), whatever its name, or when
+    its name says it is one: ingest then says precisely why it is not. album.yaml and photos'
+    sidecars are the album's text, so they are neither photos nor skipped (unless they may not
+    be read, e.g. a sidecar that links out of the album).
     """
+    album_dir = Path(album_dir)
     photos, others = [], []
-    for relative in _album_files(album_dir):
-        if Path(relative).suffix.lower() in PHOTO_EXTENSIONS:
+    for relative, refusal in _album_files(album_dir):
+        reason = refusal or _why_not_a_photo(album_dir / relative)
+        if reason is None:
             photos.append(relative)
         elif relative != ALBUM_FILE:
-            others.append(relative)
+            others.append((relative, reason, refusal is None))
     sidecars = {name for source in photos for name in sidecar_names(source)}
-    skipped = [{"source": relative, "reason": f"not a photo ({Path(relative).suffix or 'no extension'})"}
-               for relative in others if relative not in sidecars]
-    return AlbumFiles(photos, skipped)
+    return AlbumFiles(photos, [{"source": relative, "reason": reason}
+                               for relative, reason, readable in others
+                               if not (readable and relative in sidecars)])
 
 
-def _album_files(album_dir: Path) -> list[str]:
-    """Every file in the album, '/'-separated and relative, in name order; hidden ones left out."""
+def _album_files(album_dir: Path) -> list[tuple[str, str | None]]:
+    """Every file in the album, '/'-separated and relative, with the reason it must not be read
+    (None for most). Order: a folder's own files, then its sub-folders, each in name order;
+    hidden ones left out. Nothing outside the album is read: links that lead out of it, and links
+    to folders, are listed, not followed."""
+    album_root = album_dir.resolve()
     found = []
-    for root, dirs, files in os.walk(album_dir):
+
+    def unreadable_folder(err: OSError) -> None:
+        found.append((_printable(_relative(Path(err.filename), album_dir)),
+                      f"folder cannot be read ({err.strerror})"))
+
+    for root, dirs, files in os.walk(album_dir, onerror=unreadable_folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [(Path(root) / name).relative_to(album_dir).as_posix()
-                  for name in sorted(files) if not name.startswith(".")]
+        for name in sorted(files):
+            if not name.startswith("."):
+                path = Path(root) / name
+                relative = _relative(path, album_dir)
+                found.append((_printable(relative), _refusal(path, relative, album_root)))
+        for name in [d for d in dirs if (Path(root) / d).is_symlink()]:
+            dirs.remove(name)  # os.walk would not enter it either; say so
+            found.append((_printable(_relative(Path(root) / name, album_dir)),
+                          "link to a folder (not followed)"))
     return found
+
+
+def _relative(path: Path, album_dir: Path) -> str:
+    return path.relative_to(album_dir).as_posix()
+
+
+def _refusal(path: Path, relative: str, album_root: Path) -> str | None:
+    """Why the file at `path` must not even be opened; None when it may be."""
+    if not _utf8(relative):
+        return "file or folder name is not valid UTF-8 text (rename it)"
+    if path.is_symlink():
+        try:
+            target = path.resolve()
+        except (OSError, RuntimeError):  # a loop of links
+            return "broken link (it leads in a loop)"
+        if not target.is_relative_to(album_root):
+            return "link to a file outside the album (not followed)"
+        if not target.exists():
+            return "broken link (its target does not exist)"
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):  # reading a pipe would wait forever
+            return "not a regular file (a device, socket or pipe)"
+    except OSError:
+        pass  # whoever reads it says why it cannot be read
+    return None
+
+
+def _why_not_a_photo(path: Path) -> str | None:
+    """Why the file at `path` is skipped; None when it is a photo or is named like one."""
+    suffix = path.suffix.lower()
+    named_photo = suffix in PHOTO_EXTENSIONS
+    if suffix in RAW_EXTENSIONS:  # many RAW formats are TIFF inside: the name decides
+        return f"RAW camera file ({suffix}): not ingested; add a JPEG export of it"
+    try:
+        sniffed = sniff_file(path)
+    except OSError as err:
+        return None if named_photo else f"cannot be read ({err.strerror})"
+    if sniffed.is_photo or named_photo:
+        return None
+    if sniffed.kind == VIDEO or suffix in VIDEO_EXTENSIONS:
+        return f"video ({suffix or sniffed.name}): not ingested"
+    if sniffed.kind == RAW:
+        return f"RAW camera file ({sniffed.name}): not ingested; add a JPEG export of it"
+    return f"not a photo ({suffix or 'no extension'})"
+
+
+def _utf8(name: str) -> bool:
+    """False for a name whose bytes are not UTF-8 (Python keeps them as surrogates): it could not
+    be written into manifest.json or the page."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(name: str) -> str:
+    """The name with any non-UTF-8 bytes shown as U+FFFD, so it can be written anywhere."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def load_sidecars(album_dir: Path) -> dict[str, str]:
     """Every Markdown file in the album, by path; only those named after a photo are used."""
     texts = {}
-    for relative in _album_files(album_dir):
-        if relative.lower().endswith(SIDECAR_EXTENSION):
+    for relative, refusal in _album_files(album_dir):
+        if refusal is None and relative.lower().endswith(SIDECAR_EXTENSION):
             # utf-8-sig drops a BOM that Windows editors add; a bad byte must not stop the run.
             text = (album_dir / relative).read_text(encoding="utf-8-sig", errors="replace").strip()
             if text:

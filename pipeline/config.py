@@ -109,6 +109,7 @@ SCHEMA: dict[str, Callable[[Any], Any]] = {
     "images.working_size": _integer(32, 8192),
     "images.web_sizes": _size_list,
     "images.jpeg_quality": _integer(1, 95),
+    "images.max_megapixels": _number(1.0, 10_000.0),
     "weights.source": _choice("auto", "imagenet", "hed"),
     "weights.cache_dir": _optional_path,
     "device": _choice("auto", "cpu", "cuda"),
@@ -133,6 +134,7 @@ class Settings:
     working_size: int
     web_sizes: tuple[int, ...]
     jpeg_quality: int
+    max_pixels: int                # photos claiming more pixels are refused before decoding
     weights_source: str
     weights_cache_dir: Path
     device: str
@@ -240,6 +242,7 @@ def _build(flat: dict[str, Any]) -> Settings:
         working_size=flat["images.working_size"],
         web_sizes=tuple(flat["images.web_sizes"]),
         jpeg_quality=flat["images.jpeg_quality"],
+        max_pixels=round(flat["images.max_megapixels"] * 1_000_000),
         weights_source=flat["weights.source"],
         weights_cache_dir=Path(cache_dir).expanduser(),
         device=flat["device"],

@@ -2,89 +2,247 @@
 
 EXIF is written by cameras, phones and editing tools, and sometimes by nobody sensible: every
 field is optional, and a field that does not parse counts as absent rather than failing the photo.
+A block that cannot be read at all, or is far larger than any camera writes, counts as no EXIF,
+with a warning in the log and in the photo's record.
 """
 
 from __future__ import annotations
 
+import io
 import logging
+import re
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import exifread
+from PIL import Image
+
+from pipeline.imaging import PhotoError, open_photo
 
 log = logging.getLogger(__name__)
+# exifread logs every oddity of a hostile block; read_exif says once per photo what it ignored.
+logging.getLogger("exifread").setLevel(logging.ERROR)
 
-_DATE_TAGS = ("EXIF DateTimeOriginal", "EXIF DateTimeDigitized", "Image DateTime")
+# JPEG caps an EXIF block at 64 KiB; anything past 1 MiB did not come from a camera, and parsing
+# it (exifread is pure Python) would cost more than the photo is worth.
+MAX_EXIF_BYTES = 1 << 20
+
+# Where the date taken comes from, best first: (the name recorded as its source, the date tag,
+# that tag's sub-seconds tag, its UTC offset tag), as exifread names them.
+_DATE_SOURCES = (
+    ("DateTimeOriginal", "EXIF DateTimeOriginal", "EXIF SubSecTimeOriginal",
+     "EXIF OffsetTimeOriginal"),
+    ("DateTimeDigitized", "EXIF DateTimeDigitized", "EXIF SubSecTimeDigitized",
+     "EXIF OffsetTimeDigitized"),
+    ("DateTime", "Image DateTime", "EXIF SubSecTime", "EXIF OffsetTime"),
+)
+FILE_MTIME = "file mtime"
+# Tags that only point to other parts of the block: alone, they are a block with nothing in it.
+_POINTER_TAGS = {"Image ExifOffset", "Image GPSInfo", "EXIF InteroperabilityOffset"}
+
+_DATE = re.compile(r"(\d{4})[:\-/.](\d\d)[:\-/.](\d\d)[ T](\d\d):(\d\d):(\d\d)")
+_OFFSET = re.compile(r"([+-])(\d\d):?(\d\d)")
 
 
 @dataclass(frozen=True)
 class ExifInfo:
-    date: str | None = None          # ISO 8601, local time as the camera wrote it
+    date: str | None = None          # ISO 8601, local time as the camera wrote it (+ offset if known)
+    date_source: str | None = None   # DateTimeOriginal | DateTimeDigitized | DateTime | file mtime
     camera: str | None = None        # "Canon EOS 5D Mark III"
-    gps: dict | None = None          # {"lat": 50.0875, "lon": 14.4213}, decimal degrees
+    gps: dict | None = None          # {"lat": 50.0875, "lon": 14.4213, "alt": 240.5}; alt optional
     orientation: int = 1             # EXIF orientation 1..8; 1 = stored upright
+    warning: str | None = None       # why the EXIF was ignored, when it was
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def read_exif(path: Path) -> ExifInfo:
-    """The EXIF of the file at `path`; an empty ExifInfo when there is none or it is unreadable."""
-    try:
-        with open(path, "rb") as f:
-            tags = exifread.process_file(f, details=False)
-    except Exception as err:  # exifread raises many kinds on hostile input; EXIF is optional
-        log.warning("%s: EXIF unreadable, ignored (%s)", path, err)
-        return ExifInfo()
-    return ExifInfo(date=_date(tags), camera=_camera(tags), gps=_gps(tags),
-                    orientation=_orientation(tags))
+def read_exif(path: Path, image: Image.Image | None = None) -> ExifInfo:
+    """The EXIF of the photo at `path` (nothing for a file that is not a photo). Never raises.
 
-
-def _date(tags) -> str | None:
-    for name in _DATE_TAGS:
-        text = str(tags.get(name, "")).strip().rstrip("\x00")
+    `image` is the same file already opened by pipeline.imaging.open_photo: its EXIF block is
+    parsed from what Pillow read with the header, so the file is not read again.
+    """
+    if image is None:
         try:
-            return datetime.strptime(text[:19], "%Y:%m:%d %H:%M:%S").isoformat()
-        except ValueError:
-            continue  # blank or "0000:00:00 00:00:00": try the next tag
+            with open_photo(path) as opened:
+                return read_exif(path, opened)
+        except (PhotoError, OSError):
+            return ExifInfo()
+    try:
+        tags, orientation = _exif_tags(path, image)
+    except _IgnoredExif as err:
+        log.warning("%s: %s", path, err)
+        return _with_file_date(ExifInfo(warning=str(err)), path)
+    info = ExifInfo(camera=_field(_camera, tags), gps=_field(_gps, tags),
+                    orientation=orientation or _field(_orientation, tags) or 1)
+    date, source = _field(_date, tags) or (None, None)
+    if date is None:
+        return _with_file_date(info, path)
+    return _replace(info, date=date, date_source=source)
+
+
+class _IgnoredExif(Exception):
+    """The EXIF block is unreadable or implausible; the message says which."""
+
+
+def _exif_tags(path: Path, image: Image.Image) -> tuple[dict, int | None]:
+    """exifread's tags, and the orientation when the decoder moved it out of the EXIF block."""
+    is_tiff = image.format == "TIFF"  # the file itself is the EXIF structure
+    block = None if is_tiff else image.info.get("exif")
+    if not is_tiff and not block:
+        return {}, None
+    if block and len(block) > MAX_EXIF_BYTES:
+        raise _IgnoredExif(f"EXIF block of {len(block) / 2**20:.1f} MiB is larger than any camera "
+                           f"writes: ignored")
+    try:
+        if is_tiff:
+            with open(path, "rb") as f:
+                tags = exifread.process_file(f, details=False, extract_thumbnail=False)
+        else:
+            tiff = block[6:] if block.startswith(b"Exif\x00\x00") else block
+            tags = exifread.process_file(io.BytesIO(tiff), details=False, extract_thumbnail=False)
+    except Exception as err:  # exifread raises many kinds (even AssertionError) on hostile input
+        raise _IgnoredExif(f"EXIF unreadable, ignored ({type(err).__name__}: {err})") from None
+    if not set(tags) - _POINTER_TAGS:  # exifread gives up quietly on a block it cannot follow
+        raise _IgnoredExif("EXIF block holds no readable tags: ignored")
+    # pillow-heif resets the EXIF orientation to 1 because libheif applies it while decoding;
+    # the photo's record keeps what the file said.
+    return tags, image.info.get("original_orientation")
+
+
+def _field(parse, tags):
+    """One field, or None when it does not parse: a bad field never costs the others."""
+    try:
+        return parse(tags)
+    except (AttributeError, IndexError, KeyError, OverflowError, TypeError, ValueError,
+            ZeroDivisionError):
+        return None
+
+
+def _replace(info: ExifInfo, **changes) -> ExifInfo:
+    return ExifInfo(**{**asdict(info), **changes})
+
+
+def _with_file_date(info: ExifInfo, path: Path) -> ExifInfo:
+    """The last resort for the date: when the file was last modified (copying may keep it)."""
+    try:
+        mtime = Path(path).stat().st_mtime
+    except OSError:
+        return info
+    return _replace(info, date=datetime.fromtimestamp(mtime).isoformat(timespec="seconds"),
+                    date_source=FILE_MTIME)
+
+
+# ---- date ----
+
+def _date(tags) -> tuple[str, str] | None:
+    """(ISO date, the tag it came from) from the first date tag that holds a real date."""
+    for source, date_tag, subsec_tag, offset_tag in _DATE_SOURCES:
+        when = _parse_date(_text(tags.get(date_tag)))
+        if when is None:
+            continue  # absent, blank or "0000:00:00 00:00:00": try the next tag
+        digits = re.sub(r"\D", "", _text(tags.get(subsec_tag)))[:6]
+        if digits:
+            when = when.replace(microsecond=int(digits.ljust(6, "0")))
+        offset = _parse_offset(_text(tags.get(offset_tag)))
+        if offset is not None:
+            when = when.replace(tzinfo=offset)
+        timespec = "seconds" if not digits else "milliseconds" if len(digits) <= 3 else "microseconds"
+        return when.isoformat(timespec=timespec), source
     return None
 
 
+def _text(tag) -> str:
+    return "" if tag is None else str(tag).replace("\x00", "").strip()
+
+
+def _parse_date(text: str) -> datetime | None:
+    match = _DATE.match(text)
+    if not match:
+        return None
+    try:
+        return datetime(*(int(part) for part in match.groups()))
+    except ValueError:  # month 0, day 32, year 0...
+        return None
+
+
+def _parse_offset(text: str) -> timezone | None:
+    """'+02:00' -> UTC+2; blanks and nonsense (+99:00) -> None."""
+    match = _OFFSET.fullmatch(text)
+    if not match:
+        return None
+    sign, hours, minutes = match.groups()
+    delta = timedelta(hours=int(hours), minutes=int(minutes))
+    if delta > timedelta(hours=14) or int(minutes) >= 60:  # the world's zones span -12..+14
+        return None
+    return timezone(-delta if sign == "-" else delta)
+
+
+# ---- camera and orientation ----
+
 def _camera(tags) -> str | None:
-    make = str(tags.get("Image Make", "")).strip().rstrip("\x00").strip()
-    model = str(tags.get("Image Model", "")).strip().rstrip("\x00").strip()
+    make = _text(tags.get("Image Make"))
+    model = _text(tags.get("Image Model"))
     if model and make and not model.lower().startswith(make.split()[0].lower()):
         return f"{make} {model}"  # "Apple" + "iPhone 6s"; but not "Canon Canon EOS 5D"
     return model or make or None
 
 
 def _orientation(tags) -> int:
-    tag = tags.get("Image Orientation")
-    try:
-        value = int(tag.values[0])
-    except (AttributeError, IndexError, TypeError, ValueError):
-        return 1
+    value = int(tags["Image Orientation"].values[0])
     return value if 1 <= value <= 8 else 1
 
 
+# ---- GPS ----
+
 def _gps(tags) -> dict | None:
-    lat = _degrees(tags.get("GPS GPSLatitude"), tags.get("GPS GPSLatitudeRef"), "S", 90)
-    lon = _degrees(tags.get("GPS GPSLongitude"), tags.get("GPS GPSLongitudeRef"), "W", 180)
-    if lat is None or lon is None:
+    lat = _degrees(tags.get("GPS GPSLatitude"), tags.get("GPS GPSLatitudeRef"), "NS", 90)
+    lon = _degrees(tags.get("GPS GPSLongitude"), tags.get("GPS GPSLongitudeRef"), "EW", 180)
+    if lat is None or lon is None or (lat == 0 and lon == 0):  # 0, 0: a receiver with no fix
         return None
-    return {"lat": round(lat, 6), "lon": round(lon, 6)}
+    gps = {"lat": round(lat, 6), "lon": round(lon, 6)}
+    alt = _field(lambda t: _altitude(t.get("GPS GPSAltitude"), t.get("GPS GPSAltitudeRef")), tags)
+    if alt is not None:
+        gps["alt"] = alt
+    return gps
 
 
-def _degrees(tag, ref, negative_ref: str, limit: float) -> float | None:
-    """Degrees/minutes/seconds rationals to signed decimal degrees; None if unusable."""
-    try:
-        parts = [float(r.num) / float(r.den) for r in tag.values[:3]]
-    except (AttributeError, TypeError, ValueError, ZeroDivisionError):
+def _degrees(tag, ref, refs: str, limit: float) -> float | None:
+    """Degrees, minutes, seconds (rationals) and a ref letter to signed decimal degrees.
+
+    Some writers give only degrees, or degrees and decimal minutes. A missing or unknown ref
+    counts as north/east (positive), as exiftool reads it. A zero denominator, minutes or seconds
+    of 60 or more, negative parts and values beyond +-`limit` make the coordinate unusable.
+    """
+    if tag is None:
         return None
-    if len(parts) != 3:
+    parts = [_rational(r) for r in list(tag.values)[:3]]
+    if not parts or None in parts or any(p < 0 for p in parts):
         return None
-    value = parts[0] + parts[1] / 60 + parts[2] / 3600
-    if str(ref).strip().upper().startswith(negative_ref):
-        value = -value
-    return value if -limit <= value <= limit else None
+    degrees, minutes, seconds = (parts + [0.0, 0.0])[:3]
+    if minutes >= 60 or seconds >= 60:
+        return None
+    value = degrees + minutes / 60 + seconds / 3600
+    if value > limit:
+        return None
+    return -value if _text(ref).upper()[:1] == refs[1] else value
+
+
+def _rational(value) -> float | None:
+    """A rational (or a plain number) as a float; None for a zero denominator (even 0/0: a
+    writer that had no value should have left the tag out, so the position is not trusted)."""
+    num, den = (value.num, value.den) if hasattr(value, "den") else (value, 1)
+    return None if den == 0 else float(num) / float(den)
+
+
+def _altitude(tag, ref) -> float | None:
+    """Metres above sea level; ref 1 means below it."""
+    if tag is None:
+        return None
+    metres = _rational(tag.values[0])
+    if metres is None or abs(metres) > 100_000:  # higher than any aircraft: a broken value
+        return None
+    below = ref is not None and str(ref.values[0] if hasattr(ref, "values") else ref).strip() == "1"
+    return round(-metres if below else metres, 1)

@@ -1,14 +1,36 @@
-"""Pixels: open a photo with Pillow, turn it upright, make it RGB, resize it.
+"""Pixels: open a photo safely, decode it upright as 8-bit sRGB, resize it.
 
-Errors that come from the file itself (empty, truncated, not an image) are raised as
-PhotoError, which means "this photo is bad; retrying will not help".
+Errors that come from the file itself (empty, truncated, not an image, too many pixels) are raised
+as PhotoError, which means "this photo is bad; retrying will not help".
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 from pathlib import Path
+from typing import Iterator
 
-from PIL import Image, UnidentifiedImageError
+import numpy as np
+import pillow_heif
+from PIL import Image, ImageCms, UnidentifiedImageError
+
+from pipeline.formats import PHOTO, sniff_file
+
+log = logging.getLogger(__name__)
+
+pillow_heif.register_heif_opener()  # HEIC/HEIF, as phones write them
+
+# The formats Pillow may open as a photo. It knows many more (EPS even runs Ghostscript); an
+# album needs these, and every format left out is attack surface left out. (A camera's
+# multi-picture JPEG opens through "JPEG" and reports itself as "MPO".)
+PHOTO_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "HEIF", "BMP")
+
+# open_photo checks each photo against images.max_megapixels itself, before decoding. Pillow's own
+# global limit (a warning at 89 MP, an error at 179 MP) would overrule that setting, so it is off.
+Image.MAX_IMAGE_PIXELS = None
+DEFAULT_MAX_PIXELS = 100_000_000  # config/default.yaml's images.max_megapixels (a test checks)
 
 # EXIF orientation -> the Pillow operation that shows the stored pixels upright.
 _ORIENTATION_OPS = {
@@ -21,44 +43,192 @@ _ORIENTATION_OPS = {
     8: Image.Transpose.ROTATE_90,
 }
 
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
 
 class PhotoError(Exception):
     """The photo file itself is unusable (the message says why). Not worth retrying."""
 
 
-def open_upright_rgb(path: Path, orientation: int = 1) -> Image.Image:
-    """Decode the photo at `path`, apply its EXIF orientation and return it as 8-bit RGB."""
-    if Path(path).stat().st_size == 0:
+# ---- opening: header only, with every refusal made before a pixel is decoded ----
+
+@contextlib.contextmanager
+def open_photo(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[Image.Image]:
+    """Open the photo at `path` lazily: format, size and metadata are read, pixels are not.
+
+    Refuses (PhotoError) an empty file, a file that is not in one of PHOTO_FORMATS, and one that
+    claims more than `max_pixels` pixels (a decompression bomb is a few KB claiming gigapixels).
+    """
+    path = Path(path)
+    if path.stat().st_size == 0:
         raise PhotoError("empty file (0 bytes)")
     try:
-        with Image.open(path) as image:
-            image.load()
-            upright = apply_orientation(image, orientation)
-            return to_rgb(upright)
+        image = Image.open(path, formats=PHOTO_FORMATS)
     except UnidentifiedImageError:
-        raise PhotoError("not an image Pillow can read (unknown or corrupt format)") from None
-    except Image.DecompressionBombError as err:
-        raise PhotoError(f"refused: too many pixels ({err})") from None
-    except (OSError, SyntaxError, ValueError) as err:
-        raise PhotoError(f"corrupt or truncated image data ({err})") from None
+        raise PhotoError(_unidentified_reason(path)) from None
+    except MemoryError:
+        raise
+    except Exception as err:  # a plugin choking on a hostile header: the file's fault
+        raise PhotoError(_broken(sniff_file(path).name, "header", err)) from None
+    with image:
+        _check_pixel_count(image, max_pixels)
+        yield image
 
+
+def _unidentified_reason(path: Path) -> str:
+    sniffed = sniff_file(path)
+    if sniffed.kind == PHOTO:
+        return (f"corrupt or truncated {sniffed.name} header: the file starts like {sniffed.name} "
+                f"but cannot be read")
+    return f"not an image: its content is {sniffed.name}, whatever its name says"
+
+
+def _check_pixel_count(image: Image.Image, max_pixels: int) -> None:
+    width, height = image.size
+    if width * height > max_pixels:
+        raise PhotoError(
+            f"refused: {width} x {height} px ({width * height / 1e6:,.0f} MP) is over the limit of "
+            f"{max_pixels / 1e6:,.0f} MP (images.max_megapixels); not decoded")
+
+
+# ---- decoding ----
+
+def decode_upright_rgb(image: Image.Image, orientation: int = 1,
+                       long_side: int | None = None) -> Image.Image:
+    """The opened photo's first frame, upright, as 8-bit sRGB.
+
+    With `long_side`, the result is at most that long (never enlarged), and a JPEG is decoded at
+    1/2, 1/4 or 1/8 scale when that still gives at least `long_side` px: much less work and memory
+    than decoding 12 MP to throw most of it away.
+    """
+    if long_side is not None:
+        _request_reduced_decode(image, long_side)
+    _load(image)
+    pixels = to_8bit(image)
+    if long_side is not None:
+        pixels = fit_long_side(pixels, long_side)  # before orienting and colour work: fewer pixels
+    rgb = to_srgb(pixels, image.info.get("icc_profile"))
+    return rgb if _oriented_by_decoder(image) else apply_orientation(rgb, orientation)
+
+
+def open_upright_rgb(path: Path, orientation: int = 1,
+                     max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode the photo at `path` at full size, upright, as 8-bit sRGB."""
+    with open_photo(path, max_pixels) as image:
+        return decode_upright_rgb(image, orientation)
+
+
+def _oriented_by_decoder(image: Image.Image) -> bool:
+    """Whether decoding has already turned the pixels upright, so that the EXIF orientation must
+    not be applied again. HEIF keeps rotation and mirror in its own boxes (irot, imir), which
+    libheif applies. Pillow's TIFF loader applies the orientation tag, then deletes it."""
+    if image.format == "HEIF":
+        return True
+    return image.format == "TIFF" and 0x0112 not in getattr(image, "tag_v2", {})
+
+
+def _request_reduced_decode(image: Image.Image, long_side: int) -> None:
+    """JPEG draft mode: libjpeg scales while decoding. Asks for the photo's own aspect ratio so
+    that the decoded long side stays at least `long_side`."""
+    longest = max(image.size)
+    if image.format in ("JPEG", "MPO") and long_side < longest:
+        # rounded up, so that libjpeg never picks a scale that leaves a side short
+        image.draft(None, tuple(-(-side * long_side // longest) for side in image.size))
+
+
+def _load(image: Image.Image) -> None:
+    try:
+        image.load()
+    except MemoryError:
+        raise  # not the file's fault: may pass, so it must stay retryable
+    except Exception as err:  # decoders raise many kinds on hostile data; all mean a bad file
+        raise PhotoError(_broken(image.format, "image data", err)) from None
+
+
+def _broken(fmt: str, part: str, err: Exception) -> str:
+    message = str(err) or type(err).__name__
+    if "truncated" in message.lower():
+        return f"truncated {fmt}: the file ends before its {part} does ({message})"
+    return f"corrupt {fmt} {part} ({message})"
+
+
+# ---- modes and colour ----
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit sRGB RGB from any mode: transparency on white, embedded colour profile applied."""
+    return to_srgb(to_8bit(image), image.info.get("icc_profile"))
+
+
+def to_8bit(image: Image.Image) -> Image.Image:
+    """One of RGB, RGBA, L, LA or CMYK, 8 bits per channel; alpha and colour are dealt with later."""
+    mode = image.mode
+    if mode in ("RGB", "L") and "transparency" in image.info:  # one colour marked transparent
+        return image.convert("RGBA" if mode == "RGB" else "LA")
+    if mode in ("RGB", "RGBA", "L", "LA", "CMYK"):
+        return image
+    if mode.startswith("I;16") or mode == "I":
+        # 16-bit grey: keep the high byte (Pillow's own convert("L") clips at 255 instead).
+        values = np.asarray(image).astype(np.uint32) >> 8
+        return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8), "L")
+    if mode == "F":
+        values = np.nan_to_num(np.asarray(image, dtype=np.float32))
+        top = 1.0 if values.size and values.max() <= 1.0 else 255.0  # 0..1 floats or 0..255
+        return Image.fromarray(np.clip(values * (255.0 / top), 0, 255).astype(np.uint8), "L")
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in image.info
+        return image.convert("RGBA" if has_alpha else "RGB")
+    if mode in ("RGBa", "RGBX"):
+        return image.convert("RGBA" if mode == "RGBa" else "RGB")
+    if mode == "La":
+        return image.convert("LA")
+    return image.convert("RGB")  # 1, YCbCr, LAB, HSV
+
+
+def to_srgb(image: Image.Image, icc_profile: bytes | None = None) -> Image.Image:
+    """RGB in sRGB from an image that to_8bit made: alpha composited on white (a transparent PNG
+    is not black), then colours converted from `icc_profile` when it is not sRGB already."""
+    if image.mode in ("RGBA", "LA"):
+        base = "RGB" if image.mode == "RGBA" else "L"  # keep grey grey for its colour profile
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, image.convert("RGBA")).convert(base)
+    if icc_profile and _needs_conversion(image, icc_profile):
+        converted = _convert_profile(image, icc_profile)
+        if converted is not None:
+            return converted
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _needs_conversion(image: Image.Image, icc_profile: bytes) -> bool:
+    if image.mode == "CMYK":
+        return True  # ink values: the profile is the only way to the right colours
+    if image.mode == "L":
+        return False  # a grey profile shifts only the tone curve, hardly visible
+    return "srgb" not in _profile_name(icc_profile).lower()
+
+
+def _profile_name(icc_profile: bytes) -> str:
+    try:
+        return ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc_profile)))
+    except (ImageCms.PyCMSError, OSError, TypeError, ValueError):
+        return ""
+
+
+def _convert_profile(image: Image.Image, icc_profile: bytes) -> Image.Image | None:
+    """`image` converted to sRGB through its embedded profile; None if the profile is unusable."""
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
+        return ImageCms.profileToProfile(image, source, _SRGB, outputMode="RGB",
+                                         renderingIntent=ImageCms.Intent.PERCEPTUAL)
+    except (ImageCms.PyCMSError, OSError, TypeError, ValueError) as err:
+        log.warning("embedded colour profile unusable, colours converted without it (%s)", err)
+        return None
+
+
+# ---- geometry ----
 
 def apply_orientation(image: Image.Image, orientation: int) -> Image.Image:
     op = _ORIENTATION_OPS.get(orientation)
     return image.transpose(op) if op is not None else image
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """RGB, with any transparency composited on white (a transparent PNG is not black)."""
-    if image.mode == "RGB":
-        return image
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        image = image.point(lambda v: v / 256).convert("L")  # 16-bit -> 8-bit grey
-    return image.convert("RGB")
 
 
 def fit_long_side(image: Image.Image, long_side: int) -> Image.Image:

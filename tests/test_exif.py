@@ -83,10 +83,10 @@ def test_garbage_original_date_falls_back_to_datetime(tmp_path):
 
 
 @pytest.mark.parametrize("garbage", ["0000:00:00 00:00:00", "    :  :     :  :  ", "yesterday"])
-def test_garbage_date_and_nothing_else_is_none(tmp_path, garbage):
+def test_garbage_date_and_nothing_else_falls_back_to_file_mtime(tmp_path, garbage):
     path = write_jpeg(tmp_path / "a.jpg", exif=make_exif("Canon", "Canon EOS 5D", date_original=garbage))
     info = read_exif(path)
-    assert info.date is None
+    assert info.date_source == "file mtime"  # no usable EXIF date
     assert info.camera == "Canon EOS 5D"
 
 
@@ -103,10 +103,12 @@ def test_orientation_out_of_range_means_upright(tmp_path):
 
 def test_no_exif_at_all(tmp_path):
     path = write_jpeg(tmp_path / "plain.jpg")
-    assert read_exif(path) == ExifInfo()
     png = tmp_path / "plain.png"
     quadrant_image().save(png)
-    assert read_exif(png) == ExifInfo()
+    for photo in (path, png):
+        info = read_exif(photo)
+        assert info.date_source == "file mtime"  # the only date there is
+        assert info == ExifInfo(date=info.date, date_source="file mtime")
 
 
 def test_not_an_image_gives_empty_exif(tmp_path):
