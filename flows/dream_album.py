@@ -57,6 +57,7 @@ class DreamJob:
     params: DreamParams
     working_size: int
     jpeg_quality: int
+    batch_layers: bool     # dream a photo's layers as one batch
     full_resolution: bool  # also write each dream at the photo's camera resolution
     memory_mb: int
     max_pixels: int        # the photo size limit, for opening the original at full size
@@ -116,11 +117,15 @@ def ingest(album_dir: Path, sources: list[str], out_dir: Path, settings: Setting
 
 
 @task(name="dream", cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient,
-      task_run_name="dream {photo.source} {layer}")
-def dream(photo: Photo, layer: str, job: DreamJob) -> DreamResult:
-    if job.stored(photo, layer):  # finished meanwhile by another album's run (shared store)
-        return stored_dream(photo, layer, job)
-    files = job.files_of(photo, layer)
+      task_run_name="dream {photo.source} {layers}")
+def dream(photo: Photo, layers: tuple[str, ...], job: DreamJob) -> list[DreamResult]:
+    """Dream one photo on `layers`: one layer per task on the CPU, all of a photo's new layers
+    as one batch where that is faster (a GPU; see engine.batch_layers)."""
+    todo = [layer for layer in layers if not job.stored(photo, layer)]  # another run may have
+    done = [stored_dream(photo, layer, job) for layer in layers if layer not in todo]
+    if not todo:
+        return done
+    files = [job.files_of(photo, layer) for layer in todo]
     full = (open_upright_rgb(job.album_dir / photo.source, photo.exif.orientation, job.max_pixels)
             if job.full_resolution else None)
     device = worker_device(job.device)
@@ -128,14 +133,16 @@ def dream(photo: Photo, layer: str, job: DreamJob) -> DreamResult:
         dreamer = load_dreamer(job.weights, job.weights_cache_dir, job.deepest_layer, device,
                                job.memory_mb)
         started = time.perf_counter()
-        [(width, height)] = dream_to_files(dreamer, job.out_dir / photo.working, [layer],
-                                           [job.store.target(files[0])], job.params, job.jpeg_quality,
-                                           full, [job.store.target(f) for f in files[1:]])
-    seconds = round(time.perf_counter() - started, 2)
-    for relative in files:
+        sizes = dream_to_files(dreamer, job.out_dir / photo.working, todo,
+                               [job.store.target(f[0]) for f in files], job.params, job.jpeg_quality,
+                               full, [job.store.target(f[1]) for f in files] if full else None,
+                               batch=job.batch_layers)
+    seconds = round((time.perf_counter() - started) / len(todo), 2)  # a batch shares its time
+    for relative in (path for pair in files for path in pair):
         job.store.publish(relative)
-    return DreamResult(photo.source, layer, "ok", None, files[0], seconds, width, height,
-                       full_path=files[1] if len(files) > 1 else None)
+    return done + [DreamResult(photo.source, layer, "ok", None, f[0], seconds, width, height,
+                               full_path=f[1] if len(f) > 1 else None)
+                   for layer, f, (width, height) in zip(todo, files, sizes)]
 
 
 def stored_dream(photo: Photo, layer: str, job: DreamJob) -> DreamResult:
@@ -209,8 +216,16 @@ def _dream_job(settings: Settings, album_dir: Path, out_dir: Path, layers_of: di
     deepest = max((layer for ls in layers_of.values() for layer in ls), key=depth, default="conv1_1")
     return DreamJob(album_dir, out_dir, store, weights, settings.weights_cache_dir, deepest,
                     settings.device, settings.dreams_at_once, settings.dream, settings.working_size,
-                    settings.jpeg_quality, settings.full_resolution, settings.memory_mb,
-                    settings.max_pixels)
+                    settings.jpeg_quality, _batching(settings), settings.full_resolution,
+                    settings.memory_mb, settings.max_pixels)
+
+
+def _batching(settings: Settings) -> bool:
+    """Batching layers pays on a GPU (more work per kernel launch); on a CPU it only delays the
+    first finished dream (bench/dream_bench.py measures both)."""
+    if settings.batch_layers == "auto":
+        return worker_device(settings.device) == "cuda"
+    return settings.batch_layers == "yes"
 
 
 
@@ -235,13 +250,16 @@ def _ingest_and_dream(album_dir: Path, sources: list[str], layers_of: dict, sett
         if not photo.ok:
             progress.drop(len(layers_of[photo.source]))  # the photo's failure says why
             continue
+        todo = []
         for layer in layers_of[photo.source]:
             if job.stored(photo, layer):  # dreamed by an earlier run
                 results.append(stored_dream(photo, layer, job))
                 progress.advance(reused=True)
-                continue
+            else:
+                todo.append(layer)
+        for group in ([tuple(todo)] if job.batch_layers and todo else [(layer,) for layer in todo]):
             with requiring(resources):
-                running[dream_task.submit(photo, layer, job)] = (photo.source, layer)
+                running[dream_task.submit(photo, group, job)] = (photo.source, group)
     results += _collect_dreams(running, progress, logger)
     progress.close()
     return photos, duplicates, results
@@ -251,13 +269,15 @@ def _collect_dreams(futures: dict, progress: DreamProgress, logger) -> list[Drea
     """Wait for every dream, advancing the progress; a failed task becomes a failed result."""
     results = []
     for future in as_completed(list(futures)):
-        source, layer = futures[future]
-        result = future.result(raise_on_failure=False)
-        if isinstance(result, BaseException):
-            logger.warning("dream failed: %s %s: %s", source, layer, result)
-            result = DreamResult(source, layer, "failed", f"{type(result).__name__}: {result}")
-        results.append(result)
-        progress.advance(reused=result.reused)
+        source, layers = futures[future]
+        outcome = future.result(raise_on_failure=False)
+        if isinstance(outcome, BaseException):
+            logger.warning("dream failed: %s %s: %s", source, ", ".join(layers), outcome)
+            error = f"{type(outcome).__name__}: {outcome}"
+            outcome = [DreamResult(source, layer, "failed", error) for layer in layers]
+        for result in outcome:
+            results.append(result)
+            progress.advance(reused=result.reused)
     return results
 
 

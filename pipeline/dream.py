@@ -225,7 +225,8 @@ def tensor_to_pil(tensor: torch.Tensor) -> Image.Image:
 
 def dream_to_files(dreamer: Dreamer, working_copy: Path, layers: list[str], targets: list[Path],
                    params: DreamParams, jpeg_quality: int, full_size: Image.Image | None = None,
-                   full_targets: list[Path] | None = None) -> list[tuple[int, int]]:
+                   full_targets: list[Path] | None = None, batch: bool | None = None
+                   ) -> list[tuple[int, int]]:
     """Dream the working copy on each layer into its target (JPEG, atomic); returns their sizes.
 
     With `full_size` (the upright original at camera resolution), each dream's detail is also
@@ -233,7 +234,7 @@ def dream_to_files(dreamer: Dreamer, working_copy: Path, layers: list[str], targ
     """
     with Image.open(working_copy) as opened:
         working = opened.convert("RGB")
-    dreams = dreamer.dream(working, layers, params)
+    dreams = dreamer.dream(working, list(layers), params, batch)
     for index, (dreamed, target) in enumerate(zip(dreams, targets)):
         save_image_atomic(dreamed, target, quality=jpeg_quality)
         if full_size is not None and full_targets:

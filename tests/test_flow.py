@@ -146,3 +146,20 @@ def test_cuda_without_a_gpu_is_a_clear_usage_error(prefect_harness, album, tiny_
     out = tmp_path / "out"
     assert main(["run", str(album), "-c", str(tiny_config), "-o", str(out), "--device", "cuda"]) == 2
     assert "no CUDA GPU" in capsys.readouterr().err
+
+
+def test_batched_layers_give_the_same_dreams_as_one_at_a_time(prefect_harness, album, tiny_config, tmp_path):
+    import numpy as np
+
+    batched_config = tmp_path / "batched.yaml"
+    batched_config.write_text(tiny_config.read_text() + "engine: {batch_layers: 'yes'}\n")
+    one, many = tmp_path / "one", tmp_path / "many"
+    _run(album, tiny_config, one)
+    _run(album, batched_config, many)
+    first, second = (json.loads((out / "manifest.json").read_text()) for out in (one, many))
+    paths = [d["path"] for p in first["photos"] for d in p["dreams"]]
+    assert paths == [d["path"] for p in second["photos"] for d in p["dreams"]] and paths
+    for path in paths:
+        a = np.asarray(Image.open(one / path), dtype=np.float32)
+        b = np.asarray(Image.open(many / path), dtype=np.float32)
+        assert np.abs(a - b).mean() < 1.0, path  # the same dream, up to float rounding
