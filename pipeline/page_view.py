@@ -8,13 +8,13 @@ post.md cannot drift apart in what they say. Reads only the manifest: no files, 
 from __future__ import annotations
 
 import contextlib
-import math
 import re
 import unicodedata
 from datetime import datetime
 from urllib.parse import quote
 
 from pipeline.layers import LAYER_NAMES, depth, layer_hint
+from pipeline.places import coordinates
 from pipeline.story import first_paragraph, story_html, story_markdown, story_plain
 
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -115,21 +115,9 @@ def human_datetime(dt: datetime) -> str:
     return f"{human_day(dt)}, {dt.hour:02d}:{dt.minute:02d}"
 
 
-def _coordinates(gps) -> tuple[float, float] | None:
-    if not isinstance(gps, dict):
-        return None
-    try:
-        lat, lon = float(gps["lat"]), float(gps["lon"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
-        return None
-    return lat, lon
-
-
 def _place_view(photo: dict) -> dict | None:
     """'Prague, Czechia' (or the coordinates, away from any town) with an OpenStreetMap link."""
-    position = _coordinates((photo.get("exif") or {}).get("gps"))
+    position = coordinates((photo.get("exif") or {}).get("gps"))
     if position is None:
         return None
     lat, lon = position

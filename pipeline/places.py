@@ -40,8 +40,8 @@ _COUNTRY_NAMES = {
 }
 
 
-def place_of(gps) -> dict | None:
-    """{"name", "country", "country_code"} for a manifest GPS dict {"lat", "lon"}, or None."""
+def coordinates(gps) -> tuple[float, float] | None:
+    """(lat, lon) from a manifest GPS dict {"lat", "lon"}; None unless both are real degrees."""
     if not isinstance(gps, dict):
         return None
     try:
@@ -50,6 +50,15 @@ def place_of(gps) -> dict | None:
         return None
     if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
         return None
+    return lat, lon
+
+
+def place_of(gps) -> dict | None:
+    """{"name", "country", "country_code"} for a manifest GPS dict {"lat", "lon"}, or None."""
+    position = coordinates(gps)
+    if position is None:
+        return None
+    lat, lon = position
     found = place_name(round(lat, 5), round(lon, 5))  # ~1 m: equal photos share a lookup
     return dict(found) if found else None  # a copy: the cached entry must not be edited
 
