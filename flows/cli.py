@@ -210,6 +210,7 @@ def cmd_retry(args) -> int:
     # The settings that made the rest of the album, so the retried dreams match them.
     settings = copy.deepcopy(manifest["settings"])
     settings["output"]["dir"] = str(out)
+    settings["weights"]["source"] = manifest["weights"]["source"]  # not `auto` again: same weights
     if args.device:
         settings["device"] = args.device
     only = [photo["source"] for photo in manifest["photos"]]
@@ -261,7 +262,7 @@ def print_summary(manifest: dict, failed: list[str]) -> None:
     print(f"Weights: {weights['description']}: {weights['note']} ({weights['reason']})")
     print(f"{len(photos)} photos, {len(ok)} of {len(dreams)} dreams ok"
           + (f" ({run['dreamed']} dreamed now, {run['reused']} from earlier runs)" if run else "")
-          + (f", {len(manifest['skipped'])} files skipped (not photos)" if manifest["skipped"] else ""))
+          + (f", {len(manifest['skipped'])} files skipped (listed on the page)" if manifest["skipped"] else ""))
     for line in failed:
         print(f"  failed: {line}")
     print(f"Page: {manifest['page']}")

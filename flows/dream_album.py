@@ -126,10 +126,10 @@ def dream(photo: Photo, layers: tuple[str, ...], job: DreamJob) -> list[DreamRes
     if not todo:
         return done
     files = [job.files_of(photo, layer) for layer in todo]
-    full = (open_upright_rgb(job.album_dir / photo.source, photo.exif.orientation, job.max_pixels)
-            if job.full_resolution else None)
     device = worker_device(job.device)
-    with device_slot(device, job.dreams_at_once):
+    with device_slot(device, job.dreams_at_once):  # queued tasks hold no decoded photo
+        full = (open_upright_rgb(job.album_dir / photo.source, photo.exif.orientation, job.max_pixels)
+                if job.full_resolution else None)
         dreamer = load_dreamer(job.weights, job.weights_cache_dir, job.deepest_layer, device,
                                job.memory_mb)
         started = time.perf_counter()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.album import find_photos, load_album_text
-from pipeline.manifest import read_manifest, write_manifest
+from pipeline.manifest import dream_files, read_manifest, write_manifest
 from pipeline.page import write_page
 
 
@@ -38,21 +38,23 @@ def refresh_manifest(manifest: dict, album_dir: Path, out_dir: Path) -> Refresh:
     text = load_album_text(album_dir)
     files = find_photos(album_dir)
     in_album = set(files.photos)
-    known = {photo["source"] for photo in manifest["photos"]}
+    # Copies of a photo were set aside by the run (shown once): known, not new.
+    duplicates = [entry for entry in manifest.get("skipped") or []
+                  if entry["reason"].startswith("duplicate of") and entry["source"] in in_album]
+    known = {photo["source"] for photo in manifest["photos"]} | {d["source"] for d in duplicates}
     result = Refresh(manifest,
                      removed=[s for s in known if s not in in_album],
                      new=[s for s in files.photos if s not in known])
 
     manifest["album"].update(title=text.title, intro=text.intro, outro=text.outro)
-    manifest["skipped"] = files.skipped
+    manifest["skipped"] = files.skipped + duplicates
     manifest["photos"] = [p for p in manifest["photos"] if p["source"] in in_album]
     for photo in manifest["photos"]:
-        story = text.photos.get(photo["source"])
-        photo["story"] = story.story if story else None
+        photo["story"] = text.story_for(photo["source"])
         for dream in photo["dreams"]:
             if dream["status"] not in ("ok", "missing") or not dream.get("path"):
                 continue  # failed: nothing was stored
-            if (out_dir / dream["path"]).is_file():
+            if all((out_dir / path).is_file() for path in dream_files(dream)):
                 dream.update(status="ok", error=None)
             else:
                 dream.update(status="missing", error=_MISSING)

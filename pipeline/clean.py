@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.manifest import dream_files
 from pipeline.store import DREAMS_DIR, PHOTOS_DIR, WORK_DIR, stale_temp_files, working_file
 
 
@@ -23,7 +24,7 @@ def referenced_files(manifest: dict) -> set[str]:
             used.add(photo["image"]["path"])
         if photo.get("sha256") and working_size:
             used.add(working_file(photo["sha256"], working_size))  # new layers dream from it
-        used.update(d["path"] for d in photo["dreams"] if d.get("path"))
+        used.update(path for dream in photo["dreams"] for path in dream_files(dream))
     return used
 
 

@@ -13,14 +13,18 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import pillow_heif
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from pipeline.formats import PHOTO, sniff_file
 
 log = logging.getLogger(__name__)
 
-pillow_heif.register_heif_opener()  # HEIC/HEIF, as phones write them
+try:  # HEIC/HEIF, as phones write them; a bare GPU machine may lack it (then HEIC is refused)
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+except ImportError:
+    pillow_heif = None
 
 # The formats Pillow may open as a photo. It knows many more (EPS even runs Ghostscript); an
 # album needs these, and every format left out is attack surface left out. (A camera's

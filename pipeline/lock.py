@@ -26,7 +26,7 @@ class OutputBusy(Exception):
     def __init__(self, out_dir: Path, holder: str):
         self.out_dir, self.holder = out_dir, holder
         super().__init__(f"{out_dir} is in use by another dreamtrip run ({holder or 'unknown'}); "
-                         "wait for it to finish (or pass --wait), or write to another folder with -o")
+                         "wait for it to finish (`run` and `retry` can --wait), or write to another folder with -o")
 
 
 @contextlib.contextmanager

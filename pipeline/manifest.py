@@ -96,6 +96,11 @@ def failures(manifest: dict) -> list[str]:
     return lines
 
 
+def dream_files(dream: dict) -> list[str]:
+    """A manifest dream's files: the one the page shows and, if made, the full-resolution one."""
+    return [dream[key] for key in ("path", "full_path") if dream.get(key)]
+
+
 def unfinished(manifest: dict, out_dir: Path) -> list[tuple[str, str | None, str]]:
     """What a retry has to redo: (photo, layer or None for the whole photo, why).
 
@@ -109,7 +114,7 @@ def unfinished(manifest: dict, out_dir: Path) -> list[tuple[str, str | None, str
         for dream in photo["dreams"]:
             if dream["status"] != "ok":
                 todo.append((photo["source"], dream["layer"], dream["error"] or dream["status"]))
-            elif not (out_dir / dream["path"]).is_file():
+            elif not all((out_dir / path).is_file() for path in dream_files(dream)):
                 todo.append((photo["source"], dream["layer"], "its file is missing"))
     return todo
 

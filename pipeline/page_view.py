@@ -121,12 +121,12 @@ def _place_view(photo: dict) -> dict | None:
     if position is None:
         return None
     lat, lon = position
-    coordinates = (f"{abs(lat):.4f}° {'N' if lat >= 0 else 'S'}, "
-                   f"{abs(lon):.4f}° {'E' if lon >= 0 else 'W'}")
+    degrees = (f"{abs(lat):.4f}° {'N' if lat >= 0 else 'S'}, "
+               f"{abs(lon):.4f}° {'E' if lon >= 0 else 'W'}")
     place = photo.get("place") if isinstance(photo.get("place"), dict) else {}
     name = ", ".join(str(place[k]) for k in ("name", "country") if place.get(k))
     la, lo = f"{lat:.5f}", f"{lon:.5f}"
-    return {"text": name or coordinates, "coordinates": coordinates,
+    return {"text": name or degrees, "coordinates": degrees,
             "url": f"https://www.openstreetmap.org/?mlat={la}&mlon={lo}#map=17/{la}/{lo}"}
 
 

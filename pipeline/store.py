@@ -111,6 +111,11 @@ def stale_temp_files(folder: Path, older_than_s: float = 0.0) -> list[Path]:
     for root, _dirs, files in os.walk(folder):
         for name in files:
             path = Path(root) / name
-            if name.startswith(TEMP_PREFIX) and path.stat().st_mtime <= cutoff:
-                found.append(path)
+            if not name.startswith(TEMP_PREFIX):
+                continue
+            try:
+                if path.stat().st_mtime <= cutoff:
+                    found.append(path)
+            except FileNotFoundError:  # renamed into place meanwhile by another run's writer
+                continue
     return sorted(found)

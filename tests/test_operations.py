@@ -70,13 +70,13 @@ def dream_calls(monkeypatch):
     calls = Calls()
     real = flow_module.dream_to_files
 
-    def counting(dreamer, working_copy, layers, *rest):
+    def counting(dreamer, working_copy, layers, *rest, **options):
         with calls.lock:
             calls.extend((Path(working_copy).name[:16], layer) for layer in layers)
             calls.running += 1
             calls.most_at_once = max(calls.most_at_once, calls.running)
         try:
-            return real(dreamer, working_copy, layers, *rest)
+            return real(dreamer, working_copy, layers, *rest, **options)
         finally:
             with calls.lock:
                 calls.running -= 1
@@ -249,7 +249,7 @@ def test_transient_errors_are_retried_and_retry_redoes_exactly_what_failed(
     real = flow_module.dream_to_files
     broken = {"now": True}  # until the retry: by then the "bad" dream has been fixed
 
-    def flaky(dreamer, working_copy, layers, *rest):
+    def flaky(dreamer, working_copy, layers, *rest, **options):
         [layer] = layers  # one layer per task on the CPU
         pair = (Path(working_copy).name[:16], layer)
         calls.append(pair)
@@ -257,7 +257,7 @@ def test_transient_errors_are_retried_and_retry_redoes_exactly_what_failed(
             raise ValueError("this photo cannot be dreamed on conv2_1")  # deterministic
         if pair == (b, "conv1_2") and calls.count(pair) == 1:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")  # passes
-        return real(dreamer, working_copy, layers, *rest)
+        return real(dreamer, working_copy, layers, *rest, **options)
 
     monkeypatch.setattr(flow_module, "dream_to_files", flaky)
     assert _run(trip, config, out) == 1
