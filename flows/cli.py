@@ -20,6 +20,7 @@ from pipeline.album import load_album_text
 from pipeline.config import ConfigError, load_settings
 from pipeline.layers import LAYER_NAMES, layer_hint
 from pipeline.lock import OutputBusy, output_lock
+from pipeline.store import default_output_dir
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
 
@@ -163,7 +164,7 @@ def cli_overrides(args) -> dict:
 
 def output_dir(args) -> Path:
     """OUT for the commands that read a run's results: -o, else out/<album name>."""
-    return args.output or Path("out") / args.album.resolve().name
+    return default_output_dir(args.album, args.output)
 
 
 # ---- run and retry: the Prefect flow ----
@@ -175,7 +176,7 @@ def cmd_run(args) -> int:
         return _usage(f"{args.album}: no such album folder")
     load_album_text(args.album)  # a mistake in album.yaml, too, stops the run before any work
     if not args.wait:
-        _refuse_if_busy(settings.output_dir or Path("out") / args.album.resolve().name)
+        _refuse_if_busy(default_output_dir(args.album, settings.output_dir))
     manifest = _run_flow(args, str(args.config) if args.config else None, overrides)
     if manifest is None:
         return EXIT_USAGE
@@ -240,6 +241,9 @@ def _run_flow(args, config: str | None, overrides: dict, only_photos: list[str] 
     from pipeline.weights import WeightsError
 
     flow_fn = dream_album
+    if args.dask_workers and args.dask != "local":
+        print("dreamtrip: --dask-workers only applies with --dask local", file=sys.stderr)
+        return None
     if args.dask:
         from flows.scale import dask_task_runner
 
@@ -386,7 +390,7 @@ def cmd_serve(args) -> int:
     if not args.album.is_dir():
         return _usage(f"{args.album}: no such album folder")
     # Scheduled runs may start elsewhere: pin the output folder to an absolute path now.
-    overrides["output.dir"] = str((settings.output_dir or Path("out") / args.album.resolve().name).resolve())
+    overrides["output.dir"] = str(default_output_dir(args.album, settings.output_dir).resolve())
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.deploy import build_deployment, serve

@@ -35,7 +35,7 @@ from pipeline.lock import output_lock
 from pipeline.manifest import DreamResult, build_manifest, write_manifest
 from pipeline.page import write_page
 from pipeline.params import DreamParams
-from pipeline.store import DreamStore, dream_file, dream_key, full_size_file, stale_temp_files
+from pipeline.store import DreamStore, default_output_dir, dream_file, dream_key, full_size_file, stale_temp_files
 from pipeline.weights import WeightsChoice, choose_weights
 
 # A shared store's temp files may belong to another album's run that is writing right now.
@@ -174,7 +174,7 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
     logger = get_run_logger()
     settings = load_settings(Path(config) if config else None, overrides)
     album_dir = Path(album).resolve()
-    out_dir = (settings.output_dir or Path("out") / album_dir.name).resolve()
+    out_dir = default_output_dir(album_dir, settings.output_dir).resolve()
 
     with output_lock(out_dir, lock_wait_s):
         _remove_leftovers(out_dir, settings.store_dir, logger)

@@ -13,6 +13,7 @@ import unicodedata
 from datetime import datetime
 from urllib.parse import quote
 
+from pipeline.exif import FILE_MTIME
 from pipeline.layers import LAYER_NAMES, depth, layer_hint
 from pipeline.places import coordinates
 from pipeline.story import first_paragraph, story_html, story_markdown, story_plain
@@ -136,7 +137,7 @@ def _caption_parts(photo: dict, when: datetime | None) -> list[dict]:
     parts = []
     if when is not None:
         parts.append({"kind": "date", "text": human_datetime(when), "datetime": when.isoformat()})
-    elif exif.get("date"):
+    elif exif.get("date") and exif.get("date_source") != FILE_MTIME:
         # Unparseable date: show it as written rather than dropping what the camera said.
         parts.append({"kind": "date", "text": str(exif["date"])})
     if exif.get("camera"):
@@ -353,6 +354,15 @@ def _params_view(params) -> list[dict]:
 # ---------------------------------------------------------------- the view
 
 
+def _date_taken(photo: dict) -> datetime | None:
+    """When the photo was taken, from its EXIF. A file's modification time (what ingest falls
+    back to) says when it was copied, not taken: such a photo counts as undated here."""
+    exif = photo.get("exif") or {}
+    if exif.get("date_source") == FILE_MTIME:
+        return None
+    return parse_datetime(exif.get("date"))
+
+
 def build_view(manifest: dict) -> dict:
     """Everything the templates need, computed once from the manifest."""
     album = manifest.get("album") or {}
@@ -362,7 +372,7 @@ def build_view(manifest: dict) -> dict:
     shown = [i for i, photo in enumerate(photos) if _is_shown(photo)]
     anchors = _unique_anchors([str(photos[i].get("source") or "") for i in shown])
     views_by_index = {
-        i: _photo_view(photos[i], anchor, parse_datetime((photos[i].get("exif") or {}).get("date")))
+        i: _photo_view(photos[i], anchor, _date_taken(photos[i]))
         for i, anchor in zip(shown, anchors, strict=True)}
     views = sorted(views_by_index.values(), key=_taken_order)
     if views:

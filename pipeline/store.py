@@ -27,6 +27,11 @@ PHOTOS_DIR = "photos"   # web sizes of the originals
 DREAMS_DIR = "dreams"
 
 
+def default_output_dir(album_dir: Path, configured: Path | None = None) -> Path:
+    """The output folder: the configured one, else out/<album folder name> here."""
+    return configured or Path("out") / Path(album_dir).resolve().name
+
+
 def dream_key(photo_sha256: str, layer: str, params: DreamParams, working_size: int,
               jpeg_quality: int, weights_identity: str) -> str:
     recipe = {"photo": photo_sha256, "layer": layer, "params": params.as_dict(),

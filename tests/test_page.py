@@ -524,3 +524,11 @@ def test_the_page_writer_loads_no_deep_learning_stack():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[1])
     assert result.stdout.strip() == "[]"
+
+
+def test_a_file_date_is_not_shown_as_the_date_taken(tmp_path):
+    manifest = _manifest()
+    photo = next(p for p in manifest["photos"] if p["status"] == "ok")
+    photo["exif"] = dict(photo["exif"] or {}, date="2031-01-02T03:04:05", date_source="file mtime")
+    html = (write_page(manifest, tmp_path / "out")).read_text()
+    assert "2031" not in html  # undated: no day heading or caption from when the file was copied
