@@ -223,9 +223,11 @@ def _dream_job(settings: Settings, album_dir: Path, out_dir: Path, layers_of: di
 def _batching(settings: Settings) -> bool:
     """Batching layers pays on a GPU (more work per kernel launch); on a CPU it only delays the
     first finished dream (bench/dream_bench.py measures both)."""
-    if settings.batch_layers == "auto":
-        return worker_device(settings.device) == "cuda"
-    return settings.batch_layers == "yes"
+    if settings.batch_layers != "auto":
+        return settings.batch_layers == "yes"
+    if running_on_dask():  # the workers dream, not this machine: do they have GPUs?
+        return settings.device != "cpu" and dream_resources() is not None
+    return worker_device(settings.device) == "cuda"
 
 
 
