@@ -25,9 +25,20 @@ _BLOCK_HINTS = {
 }
 
 
-def layer_hint(layer: str) -> str:
-    """A one-line, plain-words description of what dreaming on `layer` does."""
-    return _BLOCK_HINTS[layer[4]]
+# The HED weights were fine-tuned to find edges, so their deep layers dream contours, not things.
+_HED_BLOCK_HINTS = {
+    "1": "the first layers see colour and fine edges: the photo gets a soft painterly grain",
+    "2": "early layers see edges: outlines thicken into brush strokes",
+    "3": "middle layers trace contours: edges multiply into ripples and scales",
+    "4": "deeper layers of this edge detector: contours curl into honeycomb cells",
+    "5": "the deepest layers here see outlines of shapes: the scene turns into bold contour patterns",
+}
+
+
+def layer_hint(layer: str, weights_source: str = "imagenet") -> str:
+    """A one-line, plain-words description of what dreaming on `layer` does with these weights."""
+    hints = _HED_BLOCK_HINTS if weights_source == "hed" else _BLOCK_HINTS
+    return hints[layer[4]]
 
 
 def depth(layer: str) -> int:

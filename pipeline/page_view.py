@@ -158,8 +158,8 @@ def _layer_order(layer: str) -> int:
     return depth(layer) if layer in LAYER_NAMES else len(LAYER_NAMES)
 
 
-def _hint(layer: str) -> str:
-    return layer_hint(layer) if layer in LAYER_NAMES else ""
+def _hint(layer: str, weights_source: str) -> str:
+    return layer_hint(layer, weights_source) if layer in LAYER_NAMES else ""
 
 
 def _is_shown(photo: dict) -> bool:
@@ -183,14 +183,15 @@ def _before_for(web: list[dict], width) -> dict:
     return _image(wide_enough[0] if wide_enough else web[-1])
 
 
-def _dream_views(photo: dict, anchor: str, alt: str, web: list[dict]) -> tuple[list, list]:
+def _dream_views(photo: dict, anchor: str, alt: str, web: list[dict],
+                 weights_source: str) -> tuple[list, list]:
     """Split a photo's dreams into (shown, not dreamed), both shallow to deep."""
     dreams = sorted(photo.get("dreams") or [], key=lambda d: _layer_order(str(d.get("layer"))))
     shown, missing = [], []
     for d in dreams:
         layer = str(d.get("layer"))
         if d.get("status") == "ok" and d.get("path"):
-            shown.append({**_image(d), "layer": layer, "hint": _hint(layer),
+            shown.append({**_image(d), "layer": layer, "hint": _hint(layer, weights_source),
                           # "--": slugs never hold two dashes, so no photo's anchor can clash.
                           "anchor": f"{anchor}--{_slug(layer)}",
                           "alt": f"Dream at layer {layer}: {alt}",
@@ -201,10 +202,10 @@ def _dream_views(photo: dict, anchor: str, alt: str, web: list[dict]) -> tuple[l
     return shown, missing
 
 
-def _photo_view(photo: dict, anchor: str, when: datetime | None) -> dict:
+def _photo_view(photo: dict, anchor: str, when: datetime | None, weights_source: str) -> dict:
     alt = _alt_text(photo)
     web = _web_copies(photo)
-    dreams, missing = _dream_views(photo, anchor, alt, web)
+    dreams, missing = _dream_views(photo, anchor, alt, web, weights_source)
     return {
         **_image(photo["image"]),
         "anchor": anchor,
@@ -286,12 +287,13 @@ def _contact_cell(view: dict, layer: str) -> dict:
     return {"dream": None, "failed": any(m["layer"] == layer for m in view["missing"])}
 
 
-def _contact_sheet(views: list[dict]) -> dict:
+def _contact_sheet(views: list[dict], weights_source: str) -> dict:
     """Every photo x layer as a grid: a column per layer any photo was dreamed on or tried."""
     layers = sorted({d["layer"] for v in views for d in v["dreams"] + v["missing"]},
                     key=_layer_order)
     rows = [{"photo": v, "cells": [_contact_cell(v, layer) for layer in layers]} for v in views]
-    return {"layers": [{"name": layer, "hint": _hint(layer)} for layer in layers], "rows": rows,
+    return {"layers": [{"name": layer, "hint": _hint(layer, weights_source)} for layer in layers],
+            "rows": rows,
             "layers_counted": counted(len(layers), "layer")}
 
 
@@ -368,11 +370,12 @@ def build_view(manifest: dict) -> dict:
     album = manifest.get("album") or {}
     photos = manifest.get("photos") or []
     title = str(album.get("title") or album.get("name") or "A trip")
+    weights_source = str((manifest.get("weights") or {}).get("source") or "imagenet")
 
     shown = [i for i, photo in enumerate(photos) if _is_shown(photo)]
     anchors = _unique_anchors([str(photos[i].get("source") or "") for i in shown])
     views_by_index = {
-        i: _photo_view(photos[i], anchor, _date_taken(photos[i]))
+        i: _photo_view(photos[i], anchor, _date_taken(photos[i]), weights_source)
         for i, anchor in zip(shown, anchors, strict=True)}
     views = sorted(views_by_index.values(), key=_taken_order)
     if views:
@@ -391,7 +394,7 @@ def build_view(manifest: dict) -> dict:
         "outro_md": story_markdown(album.get("outro")),
         "days": _day_groups(views),
         "photos": views,
-        "contact": _contact_sheet(views),
+        "contact": _contact_sheet(views, weights_source),
         "failures": _failure_views(photos, views_by_index),
         "skipped": _skipped_views(manifest.get("skipped")),
         "photos_counted": counted(len(views), "photo"),

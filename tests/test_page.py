@@ -13,6 +13,7 @@ import pytest
 import yaml
 from markupsafe import escape
 
+from pipeline.layers import layer_hint
 from pipeline.page import md_escape, url_path, write_page
 
 XSS = "<script>alert(1)</script>"
@@ -182,8 +183,9 @@ def test_dreams_in_shallow_to_deep_order_with_layer_captions(tmp_path):
     i42 = html.index("dreams/ab12cd34ef56-conv4_2-11111111.jpg")
     assert i31 < i42
     assert "Layer conv3_1" in html and "Layer conv4_2" in html
-    assert "middle layers see textures" in html      # layer_hint("conv3_1")
-    assert "deeper layers see parts of things" in html
+    # the hints say what these weights (HED, an edge detector) dream at each depth
+    assert layer_hint("conv3_1", "hed") in html and layer_hint("conv4_2", "hed") in html
+    assert "creatures" not in html
     assert md.index("*Layer conv3\\_1") < md.index("*Layer conv4\\_2")
 
 
