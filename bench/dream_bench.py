@@ -14,7 +14,6 @@ import argparse
 import os
 import platform
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -24,7 +23,9 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.classic_reference import ClassicDreamer  # noqa: E402
-from pipeline.dream import Dreamer, dream_batch, layer_activation, pick_dtype, pil_to_tensor  # noqa: E402
+from bench.machine import RssSampler, cpu_name  # noqa: E402
+from pipeline.config import load_settings  # noqa: E402
+from pipeline.dream import dream_batch, layer_activation, pick_dtype, pil_to_tensor  # noqa: E402
 from pipeline.imaging import fit_long_side  # noqa: E402
 from pipeline.layers import depth  # noqa: E402
 from pipeline.model import InputNorm, build_dream_net  # noqa: E402
@@ -49,7 +50,7 @@ def main() -> None:
     engine_net = engine_net.to(device, memory_format=torch.channels_last)
     classic = ClassicDreamer(state, InputNorm(*norm), device)
     dtype = pick_dtype(args.precision, device)
-    plan = TilePlan.for_device(device, 3000, dtype)
+    plan = TilePlan.for_device(device, 3000, dtype, args.layers)
     measure_net = build_dream_net(state, InputNorm(*norm), "conv5_3").to(device)
 
     print(f"\n{'layer':8} {'classic s':>10} {'engine s':>9} {'speed-up':>9} "
@@ -95,58 +96,20 @@ def timed(device, work):
     return time.perf_counter() - started, sampler.peak_mb, result
 
 
-class RssSampler:
-    """Peak resident memory while a block runs, sampled from /proc every 20 ms."""
-
-    def __enter__(self):
-        self.peak_mb, self.running = _rss_mb(), True
-        self.thread = threading.Thread(target=self._sample, daemon=True)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.running = False
-        self.thread.join()
-
-    def _sample(self):
-        while self.running:
-            self.peak_mb = max(self.peak_mb, _rss_mb())
-            time.sleep(0.02)
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def load_weights(args):
     if args.weights_file:
         return torch.load(args.weights_file, map_location="cpu", weights_only=True), HED_NORM, "hed (file)"
     choice = choose_weights("auto")
-    return load_features_state(choice, Path.home() / ".cache/dreamtrip"), choice.norm, choice.source
+    return load_features_state(choice, load_settings().weights_cache_dir), choice.norm, choice.source
 
 
 def print_machine(device, weights, size, params, args) -> None:
-    cpu = _cpu_name()
+    cpu = cpu_name()
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "-"
     print(f"machine: {platform.machine()}, {cpu}, {os.cpu_count()} cores; GPU: {gpu}; torch {torch.__version__}")
     print(f"device: {device}; engine dtype: {pick_dtype(args.precision, device)}; weights: {weights}")
     print(f"photo: {PHOTO.name} at {size[0]}x{size[1]}; octaves {params.octaves} x {params.octave_scale}, "
           f"{params.steps} steps; engine step {params.step_size}, classic lr {args.classic_lr}")
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def parse_args():

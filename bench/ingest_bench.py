@@ -40,6 +40,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.machine import cpu_name  # noqa: E402
+from pipeline.ingest import usable_cores  # noqa: E402
+
 BENCH_DIR = Path(tempfile.gettempdir()) / "dreamtrip-bench"
 SIZE = (4000, 3000)
 
@@ -303,7 +308,7 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["threads"], choices=list(MODES),
                         help="how dreamtrip runs photos in parallel: " + "; ".join(
                             f"{name}: {what}" for name, what in MODES.items()))
-    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
+    parser.add_argument("--workers", type=int, default=usable_cores(),
                         help="parallel photos (default: one per usable core)")
     parser.add_argument("--sigal", default=shutil.which("sigal") or "/tmp/sigalenv/bin/sigal")
     parser.add_argument("--no-sigal", action="store_true")
@@ -313,7 +318,7 @@ def main() -> None:
     _warm_cache(album)
     size_mb = sum(p.stat().st_size for p in album.glob("*.jpg")) / 1e6
     print(f"album: {args.photos} JPEGs, {SIZE[0]}x{SIZE[1]}, {size_mb:.0f} MB, {album}")
-    print(f"machine: {os.cpu_count()} CPUs ({args.workers} workers), {_cpu_name()}, "
+    print(f"machine: {os.cpu_count()} CPUs ({args.workers} workers), {cpu_name()}, "
           f"Python {sys.version.split()[0]}")
 
     runs: dict[str, list[dict]] = {}
@@ -349,16 +354,6 @@ def main() -> None:
         failed = rs[0].get("failed")
         if failed:
             print(f"  {tool}: {len(failed)} photos failed, e.g. {failed[0]}")
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 if __name__ == "__main__":

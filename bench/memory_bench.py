@@ -20,7 +20,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.dream_bench import RssSampler, _rss_mb  # noqa: E402
+from bench.machine import RssSampler, rss_mb  # noqa: E402
+from pipeline.config import load_settings  # noqa: E402
 from pipeline.dream import dream_to_files, load_dreamer, pick_dtype  # noqa: E402
 from pipeline.imaging import fit_long_side, open_upright_rgb  # noqa: E402
 from pipeline.files import save_image_atomic  # noqa: E402
@@ -34,13 +35,13 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="dreamtrip-membench-"))
     photo = folder / "camera.jpg"
     make_camera_photo(photo, args.width, args.height)
-    dreamer = load_dreamer(choose_weights("auto"), Path.home() / ".cache/dreamtrip", args.layer, "cpu",
+    dreamer = load_dreamer(choose_weights("auto"), load_settings().weights_cache_dir, args.layer, "cpu",
                            args.budget_mb)
     params = DreamParams(octaves=1, steps=1, precision="auto")
-    plan = TilePlan.for_device(dreamer.device, args.budget_mb, pick_dtype("auto", dreamer.device))
+    plan = TilePlan.for_device(dreamer.device, args.budget_mb, pick_dtype("auto", dreamer.device), [args.layer])
     print(f"photo {args.width}x{args.height} ({args.width * args.height / 1e6:.0f} MP), working size "
           f"{args.working}, layer {args.layer}, budget {args.budget_mb} MB, tile plan {plan.max_pixels} px")
-    print(f"RSS before: {_rss_mb():.0f} MB (torch and the model loaded)")
+    print(f"RSS before: {rss_mb():.0f} MB (torch and the model loaded)")
     started = time.perf_counter()
     with RssSampler() as sampler:
         full = open_upright_rgb(photo, 1)

@@ -85,7 +85,7 @@ class Dreamer:
             batch = self.device.type == "cuda"
         x = pil_to_tensor(image).to(self.device).contiguous(memory_format=torch.channels_last)
         dtype = pick_dtype(params.precision, self.device)
-        plan = TilePlan.for_device(self.device, self.memory_budget_mb, dtype)
+        plan = TilePlan.for_device(self.device, self.memory_budget_mb, dtype, layers)
         groups = batch_groups(layers, x.shape[-2:], params) if batch else [[layer] for layer in layers]
         dreamed = {}
         for group in groups:

@@ -71,7 +71,7 @@ def ingest_photos(album_dir: Path, sources: list[str], out_dir: Path, working_si
     threads keep every core busy with nothing to pickle and one copy of the libraries in memory
     (bench/ingest_bench.py measures both). More photos at once than cores would only add memory.
     """
-    workers = workers or _usable_cores()
+    workers = workers or usable_cores()
     args = (out_dir, working_size, web_sizes, jpeg_quality, max_pixels)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
         futures = [pool.submit(ingest_photo, album_dir, source, *args) for source in sources]
@@ -85,7 +85,7 @@ def _photo_or_crash(source: str, future: Future) -> Photo:
         return Photo(source, None, "failed", f"ingest crashed: {type(err).__name__}: {err}")
 
 
-def _usable_cores() -> int:
+def usable_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))  # what this process may use (containers, taskset)
     except AttributeError:  # not on Linux

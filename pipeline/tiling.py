@@ -40,14 +40,15 @@ def receptive_field(layer: str) -> int:
 def bytes_per_pixel(layer: str, dtype: torch.dtype) -> float:
     """Rough memory of a forward+backward to `layer`, per input pixel and batch element."""
     size = torch.finfo(dtype).bits // 8
-    total, area, convs = 3 * 4 * 3.0, 1.0, 0  # the image, its copy and its gradient, in fp32
+    total = 3 * 4 * 3.0  # the image, its copy and its gradient, in fp32
+    area, channels, convs = 1.0, 3, 0
     for width in VGG16_CFG:
         if width == "M":
             area /= 4
-            total += width_before * area * 8  # max-pool indices (int64)
+            total += channels * area * 8  # max-pool indices (int64)
             continue
         total += width * area * size * 2  # saved activation + its gradient in the backward pass
-        width_before, convs = width, convs + 1
+        channels, convs = width, convs + 1
         if convs == list(CONV_INDEX).index(layer) + 1:
             return total
     return total
@@ -61,14 +62,16 @@ class TilePlan:
     device_type: str = "cpu"
 
     @classmethod
-    def for_device(cls, device: torch.device, budget_mb: int, dtype: torch.dtype) -> "TilePlan":
+    def for_device(cls, device: torch.device, budget_mb: int, dtype: torch.dtype,
+                   layers: list[str]) -> "TilePlan":
         if device.type == "cuda":
             free, _total = torch.cuda.mem_get_info(device)
             budget = free * 0.8
         else:
             budget = budget_mb * 2**20 / _CPU_SAFETY
-        # the deepest layer's cost per pixel; the plan is made per call for the layers at hand
-        return cls(max_pixels=int(budget / bytes_per_pixel("conv5_3", dtype)), device_type=device.type)
+        # the cost per pixel of a pass to the deepest of the layers dreamed on
+        per_pixel = max(bytes_per_pixel(layer, dtype) for layer in layers)
+        return cls(max_pixels=int(budget / per_pixel), device_type=device.type)
 
     def halved(self) -> "TilePlan":
         return replace(self, max_pixels=max(1, (self.max_pixels or 0) // 2))

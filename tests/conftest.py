@@ -17,3 +17,17 @@ def prefect_harness():
 def weights_cache(tmp_path_factory):
     """One converted-weights cache for the whole session (the conversion writes ~58 MB)."""
     return tmp_path_factory.mktemp("weights-cache")
+
+
+# An empty album folder and an output folder for ingest tests (files are written in the tests).
+# Modules that need a ready-made album define their own `album`, which wins over this one.
+@pytest.fixture
+def album(tmp_path):
+    root = tmp_path / "album"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def out(tmp_path):
+    return tmp_path / "out"

@@ -30,18 +30,6 @@ def working_image(photo, out) -> Image.Image:
         return image.copy()
 
 
-@pytest.fixture
-def album(tmp_path):
-    root = tmp_path / "album"
-    root.mkdir()
-    return root
-
-
-@pytest.fixture
-def out(tmp_path):
-    return tmp_path / "out"
-
-
 # ---------------------------------------------------------------- formats
 
 def _save(image, path, fmt, **options):

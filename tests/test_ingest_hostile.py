@@ -24,18 +24,6 @@ def ingest(album, name, out, max_pixels=DEFAULT_MAX_PIXELS):
     return ingest_photo(album, name, out, 64, (32, 48), 90, max_pixels)
 
 
-@pytest.fixture
-def album(tmp_path):
-    root = tmp_path / "album"
-    root.mkdir()
-    return root
-
-
-@pytest.fixture
-def out(tmp_path):
-    return tmp_path / "out"
-
-
 def _jpeg_bytes(size=(64, 48)) -> bytes:
     buffer = io.BytesIO()
     noisy_image(*size).save(buffer, "JPEG", quality=90)  # mostly scan data, little header
