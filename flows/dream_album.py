@@ -97,13 +97,14 @@ def retry_if_transient(task, task_run, state) -> bool:
 
 # ---- one dream at a time per device (configurable): more would only fight for the same cores/GPU ----
 
-_device_slots: dict[str, threading.BoundedSemaphore] = {}
+_device_slots: dict[tuple[str, int], threading.BoundedSemaphore] = {}
 _slots_lock = threading.Lock()
 
 
 def device_slot(device: str, size: int) -> threading.BoundedSemaphore:
+    # Keyed by size too: a later run in this process (`serve`) may set another dreams_at_once.
     with _slots_lock:
-        return _device_slots.setdefault(device, threading.BoundedSemaphore(size))
+        return _device_slots.setdefault((device, size), threading.BoundedSemaphore(size))
 
 
 # ---- tasks ----
