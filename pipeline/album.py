@@ -12,7 +12,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.config import ConfigError, layer_list, read_yaml
+from pipeline.config import ConfigError, check_layers, read_yaml
 from pipeline.formats import RAW, RAW_EXTENSIONS, VIDEO, VIDEO_EXTENSIONS, sniff_file
 
 # Names that say "photo". A file with one of them that is not a photo inside is reported as a
@@ -208,7 +208,7 @@ def _photo_text(entry, key: str, source: str) -> PhotoText:
     layers = entry.get("layers")
     if layers is not None:
         try:
-            layers = tuple(layer_list(layers))
+            layers = check_layers(layers)
         except ValueError as err:
             raise ConfigError(source, key + ".layers", layers, str(err)) from None
     return PhotoText(story=_text(entry, "story", source, key + "."), layers=layers)

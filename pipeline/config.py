@@ -1,22 +1,49 @@
-"""Settings: load config/default.yaml, overlay a user's file and command-line flags, validate.
+"""Settings: one typed model, the documented defaults in pipeline/default.yaml, a user's file and
+command-line flags over them.
 
-Every key is checked on load, so a typo or a wrong value stops the run before any work with a
-message that names the file, the key, the value and what is allowed.
+The model below declares every setting's type and bounds; default.yaml (shipped inside the
+package, and linked as config/default.yaml) holds every default and says what it means. Nothing
+else repeats either: the error text for a bad value is worked out from the bounds, and a test
+checks that default.yaml sets exactly the keys the model has.
+
+A mistake stops the run before any work with one line that names the file, the key, the value
+and what is allowed: `FILE: KEY: got VALUE; expected WHAT`.
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+import types
+import typing
 from pathlib import Path
-from typing import Any, Callable
+from typing import Annotated, Any, Literal
 
+import annotated_types
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pipeline.params import STRENGTHS, DreamParams
 from pipeline.layers import LAYER_NAMES
+from pipeline.params import DreamParams
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "default.yaml"
+DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
+COMMAND_LINE = "command line"
+
+# What each `dream.strength` sets, unless the config sets that key itself. The only place these
+# numbers live: default.yaml shows the keys commented out, `dreamtrip settings` prints them.
+STRENGTHS = {
+    # a light touch: textures surface, the photo stays the photo
+    "subtle": {"octave_scale": 1.4, "steps": 6, "step_size": 0.0025, "smoothing": 1.0},
+    # google/deepdream's balance: clear dream structures on a recognisable photo
+    "classic": {"octave_scale": 1.4, "steps": 10, "step_size": 0.005, "smoothing": 0.5},
+    # more steps, a sharper gradient: the dream takes over the scene
+    "wild": {"octave_scale": 1.5, "steps": 16, "step_size": 0.009, "smoothing": 0.25},
+}
+
+# Keys of older dreamtrip versions, and what took their place.
+_REPLACED = {
+    "images.working_size": "images.dream_size",
+    "output.full_resolution": "images.dream_size (`full` dreams at the photo's own size)",
+}
 
 
 class ConfigError(Exception):
@@ -27,127 +54,134 @@ class ConfigError(Exception):
         super().__init__(f"{source}: {key}: got {value!r}; expected {expected}")
 
 
-# ---- value checks: each returns the (normalised) value or raises ValueError(expected) ----
+# ---- value types: each bound is declared once, here ----
 
-def _integer(low: int, high: int) -> Callable[[Any], int]:
-    def check(value):
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ValueError(f"an integer from {low} to {high}")
-        return value
-    return check
+def _int(low: int, high: int):
+    return Annotated[int, Field(ge=low, le=high)]
 
 
-def _number(low: float, high: float, low_open: bool = False) -> Callable[[Any], float]:
-    def check(value):
-        bound = f"greater than {low}" if low_open else f"from {low}"
-        expected = f"a number {bound} up to {high}"
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(expected)
-        if value > high or value < low or (low_open and value == low):
-            raise ValueError(expected)
-        return float(value)
-    return check
+def _number(low: float, high: float, low_open: bool = False):
+    return Annotated[float, Field(gt=low, le=high) if low_open else Field(ge=low, le=high)]
 
 
-def _choice(*allowed: str) -> Callable[[Any], str]:
-    def check(value):
-        if value not in allowed:
-            raise ValueError("one of " + ", ".join(allowed))
-        return value
-    return check
+PathText = Annotated[str, Field(min_length=1, pattern=r"\S")]
+Size = _int(32, 16384)
+Toggle = Literal["auto", "yes", "no"]
 
 
-def _boolean(value):
-    if not isinstance(value, bool):
-        raise ValueError("true or false")
-    return value
+def check_layers(value) -> tuple[str, ...]:
+    """A list of VGG16 layer names (or one name); repeats dropped. Shared with album.yaml."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names or any(n not in LAYER_NAMES for n in names):
+        raise ValueError(_LAYERS_EXPECTED)
+    return tuple(dict.fromkeys(names))
 
 
-def _optional_path(value):
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("a path (text) or null")
-    return value
+_LAYERS_EXPECTED = "a non-empty list of layer names from: " + ", ".join(LAYER_NAMES)
 
 
-def layer_list(value) -> list[str]:
-    """Check a list of VGG16 layer names; shared with album.yaml's per-photo overrides."""
-    expected = "a non-empty list of layer names from: " + ", ".join(LAYER_NAMES)
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not value:
-        raise ValueError(expected)
-    for layer in value:
-        if layer not in LAYER_NAMES:
-            raise ValueError(expected)
-    return list(dict.fromkeys(value))  # drop repeats, keep order
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-def _size_list(value) -> list[int]:
-    check = _integer(32, 8192)
-    if not isinstance(value, list) or not value:
-        raise ValueError("a non-empty list of integers from 32 to 8192")
-    try:
-        return sorted({check(v) for v in value})
-    except ValueError:
-        raise ValueError("a non-empty list of integers from 32 to 8192") from None
+class DreamSettings(_Section):
+    strength: Literal["subtle", "classic", "wild"]
+    octaves: Literal["auto"] | _int(1, 12)
+    # Not set (None): the strength preset's value.
+    octave_scale: _number(1.0, 4.0, low_open=True) | None = None
+    steps: _int(1, 1000) | None = None
+    step_size: _number(0.0, 1.0, low_open=True) | None = None
+    smoothing: _number(0.0, 10.0) | None = None
+    jitter: _int(0, 512)
+    seed: _int(0, 2**31 - 1)
+    precision: Literal["auto", "bf16", "fp32"]
+
+    @property
+    def set_by_hand(self) -> tuple[str, ...]:
+        """The preset's keys that the config set itself (they win over the strength)."""
+        return tuple(key for key in STRENGTHS[self.strength] if getattr(self, key) is not None)
+
+    def params(self) -> DreamParams:
+        """What the engine runs: the strength preset, with the keys set by hand over it."""
+        preset = {key: getattr(self, key) for key in self.set_by_hand}
+        return DreamParams(**{**STRENGTHS[self.strength], **preset,
+                              "octaves": None if self.octaves == "auto" else self.octaves,
+                              "jitter": self.jitter, "seed": self.seed, "precision": self.precision})
 
 
-# Dotted key -> check. The keys here and in config/default.yaml must match (a test says so).
-SCHEMA: dict[str, Callable[[Any], Any]] = {
-    "layers": layer_list,
-    "dream.octaves": _integer(1, 12),
-    "dream.octave_scale": _number(1.0, 4.0, low_open=True),
-    "dream.steps": _integer(1, 1000),
-    "dream.step_size": _number(0.0, 1.0, low_open=True),
-    "dream.jitter": _integer(0, 512),
-    "dream.smoothing": _number(0.0, 10.0),
-    "dream.strength": _choice("subtle", "classic", "wild"),
-    "dream.seed": _integer(0, 2**31 - 1),
-    "dream.precision": _choice("auto", "bf16", "fp32"),
-    "images.working_size": _integer(32, 8192),
-    "images.web_sizes": _size_list,
-    "images.jpeg_quality": _integer(1, 95),
-    "images.max_megapixels": _number(1.0, 10_000.0),
-    "weights.source": _choice("auto", "imagenet", "hed"),
-    "weights.cache_dir": _optional_path,
-    "device": _choice("auto", "cpu", "cuda"),
-    "tasks.retries": _integer(0, 10),
-    "tasks.retry_delay_seconds": _number(0.0, 3600.0),
-    "tasks.dreams_at_once": _integer(1, 64),
-    "engine.batch_layers": _choice("auto", "yes", "no"),
-    "engine.memory_mb": _integer(256, 1_000_000),
-    "output.dir": _optional_path,
-    "output.full_resolution": _boolean,
-    "output.store_dir": _optional_path,
-}
-_SECTIONS = {key.split(".")[0] for key in SCHEMA if "." in key}
+class ImageSettings(_Section):
+    dream_size: Literal["auto", "full"] | Size
+    web_sizes: list[_int(32, 8192)] = Field(min_length=1)
+    jpeg_quality: _int(1, 95)
+    max_megapixels: _number(1.0, 10_000.0)
+
+    @field_validator("web_sizes")
+    @classmethod
+    def _sorted(cls, sizes: list[int]) -> list[int]:
+        return sorted(set(sizes))
+
+    @property
+    def max_pixels(self) -> int:
+        return round(self.max_megapixels * 1_000_000)
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Validated settings for one run."""
+class WeightsSettings(_Section):
+    source: Literal["auto", "imagenet", "hed"]
+    cache_dir: PathText | None
+
+    @property
+    def cache_path(self) -> Path:
+        return Path(self.cache_dir or "~/.cache/dreamtrip").expanduser()
+
+
+class TaskSettings(_Section):
+    retries: _int(0, 10)
+    retry_delay_seconds: _number(0.0, 3600.0)
+    dreams_at_once: _int(1, 64)
+
+
+class EngineSettings(_Section):
+    batch_layers: Toggle
+    compile: Toggle
+    memory_mb: _int(256, 1_000_000)
+
+
+class OutputSettings(_Section):
+    dir: PathText | None
+    store_dir: PathText | None
+
+    @property
+    def dir_path(self) -> Path | None:
+        return Path(self.dir).expanduser() if self.dir else None
+
+    @property
+    def store_path(self) -> Path | None:
+        return Path(self.store_dir).expanduser() if self.store_dir else None
+
+
+class Settings(_Section):
+    """Every setting of a run, nested as in default.yaml."""
 
     layers: tuple[str, ...]
-    dream: DreamParams
-    working_size: int
-    web_sizes: tuple[int, ...]
-    jpeg_quality: int
-    max_pixels: int                # photos claiming more pixels are refused before decoding
-    weights_source: str
-    weights_cache_dir: Path
-    device: str
-    retries: int
-    retry_delay_seconds: float
-    dreams_at_once: int
-    batch_layers: str
-    memory_mb: int
-    output_dir: Path | None
-    full_resolution: bool
-    store_dir: Path | None  # dreams shared between albums; None = kept in the output folder
-    raw: dict  # the merged, validated nested dict (recorded in the manifest)
+    dream: DreamSettings
+    images: ImageSettings
+    weights: WeightsSettings
+    device: Literal["auto", "cpu", "cuda"]
+    tasks: TaskSettings
+    engine: EngineSettings
+    output: OutputSettings
 
+    @field_validator("layers", mode="before")
+    @classmethod
+    def _layer_names(cls, value) -> tuple[str, ...]:
+        return check_layers(value)
+
+    def as_dict(self) -> dict:
+        """The settings as plain data (recorded in the manifest; `retry` reloads them)."""
+        return self.model_dump(mode="json")
+
+
+# ---- loading ----
 
 def read_yaml(path: Path) -> dict:
     """Read a YAML mapping; an empty file is an empty mapping."""
@@ -161,7 +195,7 @@ def read_yaml(path: Path) -> dict:
                           f"UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start} is not); "
                           "save the file as UTF-8") from None
     except yaml.YAMLError as err:
-        raise ConfigError(source, "(file)", str(path), f"valid YAML ({err})") from None
+        raise ConfigError(source, "(file)", str(path), _yaml_problem(err)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -169,101 +203,163 @@ def read_yaml(path: Path) -> dict:
     return data
 
 
-def _flatten(data: dict, source: str) -> dict[str, Any]:
-    """{'dream': {'steps': 3}} -> {'dream.steps': 3}, rejecting unknown keys."""
-    flat = {}
-    for key, value in data.items():
-        if key in _SECTIONS:
-            if not isinstance(value, dict):
-                raise ConfigError(source, key, value, "a mapping with keys " + _section_keys(key))
-            for sub, sub_value in value.items():
-                flat[f"{key}.{sub}"] = sub_value
-        else:
-            flat[str(key)] = value
-    for key in flat:
-        if key not in SCHEMA:
-            section = key.split(".")[0]
-            allowed = _section_keys(section) if section in _SECTIONS else ", ".join(_top_keys())
-            raise ConfigError(source, key, flat[key], "a known setting: " + allowed)
-    return flat
-
-
-def _section_keys(section: str) -> str:
-    return ", ".join(k.split(".", 1)[1] for k in SCHEMA if k.startswith(section + "."))
-
-
-def _top_keys() -> list[str]:
-    return sorted({k.split(".")[0] for k in SCHEMA})
-
-
-def _validate(flat: dict[str, Any], source: str) -> dict[str, Any]:
-    checked = {}
-    for key, value in flat.items():
-        try:
-            checked[key] = SCHEMA[key](value)
-        except ValueError as err:
-            raise ConfigError(source, key, value, str(err)) from None
-    return checked
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """Where PyYAML stopped and why, plus the usual cause: a colon inside unquoted text."""
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(err, "problem", None) or " ".join(str(err).split())
+    expected = f"valid YAML{where} ({problem})"
+    if "mapping values are not allowed" in problem:
+        expected += ("; a colon followed by a space inside text starts a new key there: put the "
+                     "text in quotes (\"...\") or write it as a block after `|`")
+    return expected
 
 
 def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
-    """Defaults, then the strength preset, then `config_file`, then `overrides` (dotted keys,
-    e.g. from CLI flags): a key set explicitly always wins over a preset."""
-    merged = _validate(_flatten(read_yaml(DEFAULT_CONFIG), str(DEFAULT_CONFIG)), str(DEFAULT_CONFIG))
-    missing = set(SCHEMA) - set(merged)
-    if missing:
-        raise ConfigError(str(DEFAULT_CONFIG), sorted(missing)[0], None, "a default value")
-    explicit: dict[str, Any] = {}
+    """default.yaml, then `config_file`, then `overrides` (dotted keys, e.g. from CLI flags)."""
+    layers = [(str(DEFAULT_CONFIG), read_yaml(DEFAULT_CONFIG))]
     if config_file is not None:
-        explicit.update(_validate(_flatten(read_yaml(config_file), str(config_file)), str(config_file)))
+        layers.append((str(config_file), read_yaml(config_file)))
     if overrides:
-        explicit.update(_validate(_flatten(overrides, "command line"), "command line"))
-    strength = explicit.get("dream.strength", merged["dream.strength"])
-    merged.update({f"dream.{key}": value for key, value in STRENGTHS[strength].items()})
-    merged.update(explicit)
-    return _build(merged)
-
-
-def _build(flat: dict[str, Any]) -> Settings:
-    dream = DreamParams(
-        octaves=flat["dream.octaves"],
-        octave_scale=flat["dream.octave_scale"],
-        steps=flat["dream.steps"],
-        step_size=flat["dream.step_size"],
-        jitter=flat["dream.jitter"],
-        smoothing=flat["dream.smoothing"],
-        seed=flat["dream.seed"],
-        precision=flat["dream.precision"],
-    )
-    cache_dir = flat["weights.cache_dir"] or "~/.cache/dreamtrip"
-    return Settings(
-        layers=tuple(flat["layers"]),
-        dream=dream,
-        working_size=flat["images.working_size"],
-        web_sizes=tuple(flat["images.web_sizes"]),
-        jpeg_quality=flat["images.jpeg_quality"],
-        max_pixels=round(flat["images.max_megapixels"] * 1_000_000),
-        weights_source=flat["weights.source"],
-        weights_cache_dir=Path(cache_dir).expanduser(),
-        device=flat["device"],
-        retries=flat["tasks.retries"],
-        retry_delay_seconds=flat["tasks.retry_delay_seconds"],
-        dreams_at_once=flat["tasks.dreams_at_once"],
-        batch_layers=flat["engine.batch_layers"],
-        memory_mb=flat["engine.memory_mb"],
-        output_dir=Path(flat["output.dir"]).expanduser() if flat["output.dir"] else None,
-        full_resolution=flat["output.full_resolution"],
-        store_dir=Path(flat["output.store_dir"]).expanduser() if flat["output.store_dir"] else None,
-        raw=_nest(flat),
-    )
+        layers.append((COMMAND_LINE, _nest(overrides)))
+    merged, origin = {}, {}
+    for source, data in layers:
+        _merge(merged, data, origin, source)
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as err:
+        raise _config_error(err, merged, origin) from None
 
 
 def _nest(flat: dict[str, Any]) -> dict:
+    """{'output.dir': 'x'} -> {'output': {'dir': 'x'}} (nested values are kept as they are)."""
     nested: dict = {}
     for key, value in flat.items():
         *parents, leaf = key.split(".")
         node = nested
         for parent in parents:
             node = node.setdefault(parent, {})
-        node[leaf] = copy.deepcopy(value)
+        node[leaf] = value
     return nested
+
+
+def _merge(into: dict, data: dict, origin: dict, source: str, prefix: str = "") -> None:
+    """Deep-merge `data` into `into`, remembering which source set each dotted key."""
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value, origin, source, dotted + ".")
+        else:
+            into[key] = copy.deepcopy(value)
+            origin[dotted] = source
+
+
+# ---- errors: FILE: KEY: got VALUE; expected WHAT ----
+
+def _config_error(err: ValidationError, merged: dict, origin: dict) -> ConfigError:
+    first = err.errors()[0]
+    path = _field_path(first["loc"])
+    key = ".".join(path)
+    source = next((origin[k] for k in _prefixes(key) if k in origin), str(DEFAULT_CONFIG))
+    if first["type"] == "extra_forbidden":
+        return ConfigError(source, key, first["input"], _unknown_key_hint(path))
+    if first["type"] == "missing":
+        return ConfigError(source, key, None, "a value (every setting has a default in default.yaml)")
+    return ConfigError(source, key, _value_at(merged, path), _expected(_field_at(path)))
+
+
+def _field_path(loc: tuple) -> list[str]:
+    """The settings keys of an error location, without list indexes or union member tags."""
+    path, model = [], Settings
+    for part in loc:
+        if model is None or not isinstance(part, str):
+            break
+        path.append(part)
+        if part not in model.model_fields:
+            break  # an unknown key
+        model = _section_model(model.model_fields[part].annotation)
+    return path
+
+
+def _section_model(annotation):
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _prefixes(key: str) -> list[str]:
+    parts = key.split(".")
+    return [".".join(parts[:n]) for n in range(len(parts), 0, -1)]
+
+
+def _value_at(data: dict, path: list[str]):
+    for part in path:
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
+
+
+def _field_at(path: list[str]):
+    model: Any = Settings
+    for part in path[:-1]:
+        model = model.model_fields[part].annotation
+    return model.model_fields[path[-1]]
+
+
+def _unknown_key_hint(path: list[str]) -> str:
+    key = ".".join(path)
+    if key in _REPLACED:
+        return f"a known setting: {key} was replaced by {_REPLACED[key]}"
+    model: Any = Settings
+    for part in path[:-1]:
+        model = model.model_fields[part].annotation
+    return "a known setting: " + ", ".join(model.model_fields)
+
+
+def _expected(field) -> str:
+    """What a field accepts, in words, from its declared type and bounds."""
+    if field.annotation == tuple[str, ...]:
+        return _LAYERS_EXPECTED
+    return _describe(field.annotation, field.metadata)
+
+
+def _describe(annotation, metadata=()) -> str:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:
+        return _describe(args[0], args[1:])
+    if origin in (typing.Union, types.UnionType):
+        described = [_describe(a) for a in args if a is not type(None)]
+        return ", or ".join(described) + (", or null" if type(None) in args else "")
+    if origin is Literal:
+        return "one of " + ", ".join(str(a) for a in args)
+    if origin is list:
+        bounds = [m for m in metadata if isinstance(m, annotated_types.MinLen)]
+        return ("a non-empty list of " if bounds else "a list of ") + _plural(_describe(args[0]))
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "a mapping with keys " + ", ".join(annotation.model_fields)
+    bounds = _bounds(metadata)
+    if annotation is int:
+        return f"an integer{bounds}"
+    if annotation is float:
+        return f"a number{bounds}"
+    if annotation is bool:
+        return "true or false"
+    return "a path (text)" if annotation is str else str(annotation)
+
+
+def _bounds(metadata) -> str:
+    found = {}
+    # Field(ge=...) inside Annotated arrives as a FieldInfo that holds the bounds in .metadata
+    for item in (m for entry in metadata for m in (getattr(entry, "metadata", None) or [entry])):
+        for name in ("ge", "gt", "le"):
+            if getattr(item, name, None) is not None:
+                found[name] = getattr(item, name)
+    if "gt" in found:
+        return f" greater than {float(found['gt'])} up to {found.get('le')}"
+    if "ge" in found:
+        return f" from {found['ge']} to {found.get('le')}"
+    return ""
+
+
+def _plural(described: str) -> str:
+    """'an integer from 32 to 8192' -> 'integers from 32 to 8192'."""
+    head, _, rest = described.partition(" from ")
+    noun = head.split(" ", 1)[1] + "s"
+    return f"{noun} from {rest}" if rest else noun

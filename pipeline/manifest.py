@@ -1,129 +1,217 @@
-"""manifest.json: the record of a run that the page is rendered from.
+"""manifest.json: the record of a run, as typed entries; the page is rendered from it alone.
 
-Per photo: where it came from, its hash, whether it worked and why not, its story, its EXIF,
-the place its GPS position names, its web copies and each dream with its layer, status, file
-and time. At the top: the album's text, the weights, the dream parameters, the files that were
-skipped as not photos, and every setting of the run (so `dreamtrip retry` can redo failures with
-exactly the settings that made the rest). The page writer reads nothing else.
+Per photo: where it came from, its hash and size, whether it worked and why not, its story, its
+EXIF, the place its GPS position names, its web copies and each dream with its layer, status,
+files and time. At the top: the album's text, the weights, the device, every setting of the run
+(so `dreamtrip retry` redoes failures with exactly the settings that made the rest), the files
+skipped as not photos (each with why) and album.yaml entries that match no photo.
 
+Every stage reads and writes these models, never raw JSON: a field's name and meaning live here.
 A dream's status is `ok`, `failed` (with the reason) or `missing` (its file has gone from the
 output folder since; `dreamtrip blog` notices that, `dreamtrip retry` dreams it again).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
-from pipeline.album import AlbumText
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from pipeline.config import Settings
 from pipeline.files import write_text_atomic
-from pipeline.ingest import Photo
 from pipeline.layers import depth
-from pipeline.places import place_of
 
 MANIFEST = "manifest.json"
-VERSION = "0.1.0"
+VERSION = "0.2.0"
+FILE_MTIME = "file mtime"  # ExifInfo.date_source when the date is the file's, not the camera's
 
 
-@dataclass(frozen=True)
-class DreamResult:
-    source: str                  # the photo's path in the album
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Gps(_Entry):
+    lat: float
+    lon: float
+    alt: float | None = None
+
+
+class ExifInfo(_Entry):
+    date: str | None = None          # ISO 8601, local time as the camera wrote it (+ offset if known)
+    date_source: str | None = None   # DateTimeOriginal | DateTimeDigitized | DateTime | file mtime
+    camera: str | None = None        # "Canon EOS 5D Mark III"
+    gps: Gps | None = None
+    orientation: int = 1             # EXIF orientation 1..8; 1 = stored upright
+    warning: str | None = None       # why the EXIF was ignored, when it was
+
+    @property
+    def camera_date(self) -> str | None:
+        """The date taken, when a camera wrote it (a file's modification time is not one)."""
+        return self.date if self.date_source != FILE_MTIME else None
+
+
+class Place(_Entry):
+    name: str
+    country: str | None = None
+    country_code: str | None = None
+
+
+class WebImage(_Entry):
+    """A JPEG in the output folder; `path` is relative to it, '/'-separated."""
+
+    path: str
+    width: int
+    height: int
+
+    @property
+    def long_side(self) -> int:
+        return max(self.width, self.height)
+
+
+class DreamEntry(_Entry):
     layer: str
-    status: str                  # ok | failed | missing
+    status: Literal["ok", "failed", "missing"]
     error: str | None = None
-    path: str | None = None      # relative to the output dir
-    seconds: float | None = None
-    width: int | None = None
+    image: WebImage | None = None     # the dream at its dream size (the page's "full size" link)
+    web: list[WebImage] = []          # the sizes the page offers, small to large
+    seconds: float | None = None      # the engine's own time (a batch of layers shares it)
+    reused: bool = False              # found from an earlier run, not dreamed by this one
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def files(self) -> list[str]:
+        return [entry.path for entry in ([self.image] if self.image else []) + self.web]
+
+
+class PhotoEntry(_Entry):
+    source: str                       # path in the album, '/'-separated
+    status: Literal["ok", "failed"]
+    error: str | None = None
+    sha256: str | None = None
+    width: int | None = None          # upright size of the original, in px
     height: int | None = None
-    full_path: str | None = None  # the dream at the photo's full resolution, when made
-    reused: bool = False         # found from an earlier run, not dreamed now
+    exif: ExifInfo | None = None
+    place: Place | None = None        # named offline from the GPS position
+    story: str | None = None          # Markdown, from a sidecar or album.yaml
+    web: list[WebImage] = []          # upright web copies, small to large
+    dreams: list[DreamEntry] = []     # shallow to deep layers
 
-    def as_dict(self) -> dict:
-        return {"layer": self.layer, "status": self.status, "error": self.error, "path": self.path,
-                "full_path": self.full_path, "seconds": self.seconds, "width": self.width,
-                "height": self.height}
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
 
+    @property
+    def long_side(self) -> int:
+        return max(self.width or 0, self.height or 0)
 
-def build_manifest(album_name: str, text: AlbumText, photos: list[Photo], dreams: list[DreamResult],
-                   skipped: list[dict], weights: dict, device: str, settings_raw: dict) -> dict:
-    by_photo: dict[str, list[DreamResult]] = {}
-    for result in dreams:
-        by_photo.setdefault(result.source, []).append(result)
-    dream_params = dict(settings_raw["dream"], working_size=settings_raw["images"]["working_size"])
-    return {
-        "dreamtrip_version": VERSION,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "album": {"name": album_name, "title": text.title, "intro": text.intro, "outro": text.outro},
-        "weights": weights,
-        "device": device,
-        "dream_params": dream_params,
-        "layers": list(settings_raw["layers"]),
-        "settings": settings_raw,
-        "photos": [_photo_entry(p, text, by_photo.get(p.source, [])) for p in photos],
-        "skipped": skipped,
-    }
+    def files(self) -> list[str]:
+        """Every file of this photo in the output folder: web copies and dream files."""
+        return [web.path for web in self.web] + [path for d in self.dreams for path in d.files()]
 
 
-def _photo_entry(photo: Photo, text: AlbumText, dreams: list[DreamResult]) -> dict:
-    web = photo.web
-    exif = photo.exif.as_dict() if photo.exif else None
-    return {
-        "source": photo.source,
-        "sha256": photo.sha256,
-        "status": photo.status,
-        "error": photo.error,
-        "story": text.story_for(photo.source),   # Markdown, from a sidecar or album.yaml
-        "exif": exif,
-        # Named here, offline, so the page writer stays a pure renderer of this file.
-        "place": place_of(exif["gps"]) if exif else None,   # {"name", "country", "country_code"}
-        "image": web[-1] if web else None,
-        "web": web,
-        "dreams": [d.as_dict() for d in sorted(dreams, key=lambda d: depth(d.layer))],
-    }
+class Skipped(_Entry):
+    """A file of the album that is not dreamed, and why."""
+
+    source: str
+    reason: str
+    duplicate_of: str | None = None   # a second copy of this photo of the album (shown once)
 
 
-def failures(manifest: dict) -> list[str]:
-    """One line per failed photo or dream, for the CLI's summary."""
-    lines = []
-    for photo in manifest["photos"]:
-        if photo["status"] != "ok":
-            lines.append(f"{photo['source']}: {photo['error']}")
-        for dream in photo["dreams"]:
-            if dream["status"] != "ok":
-                lines.append(f"{photo['source']} [{dream['layer']}]: {dream['error']}")
-    return lines
+class UnmatchedText(_Entry):
+    """An album.yaml `photos:` entry whose name is no photo of the album: its story is not shown."""
+
+    key: str
+    closest: str | None = None        # the photo it most likely means
+
+    @property
+    def message(self) -> str:
+        hint = f"; did you mean {self.closest}?" if self.closest else ""
+        return f"album.yaml: photos: {self.key} matches no photo in the album{hint}"
 
 
-def dream_files(dream: dict) -> list[str]:
-    """A manifest dream's files: the one the page shows and, if made, the full-resolution one."""
-    return [dream[key] for key in ("path", "full_path") if dream.get(key)]
+class AlbumInfo(_Entry):
+    name: str
+    title: str
+    intro: str | None = None
+    outro: str | None = None
 
 
-def unfinished(manifest: dict, out_dir: Path) -> list[tuple[str, str | None, str]]:
-    """What a retry has to redo: (photo, layer or None for the whole photo, why).
-
-    Failed photos, failed dreams, and dreams marked ok whose file is no longer there.
-    """
-    todo = []
-    for photo in manifest["photos"]:
-        if photo["status"] != "ok":
-            todo.append((photo["source"], None, photo["error"] or photo["status"]))
-            continue
-        for dream in photo["dreams"]:
-            if dream["status"] != "ok":
-                todo.append((photo["source"], dream["layer"], dream["error"] or dream["status"]))
-            elif not all((out_dir / path).is_file() for path in dream_files(dream)):
-                todo.append((photo["source"], dream["layer"], "its file is missing"))
-    return todo
+class WeightsInfo(_Entry):
+    source: str                       # imagenet | hed
+    identity: str                     # part of every dream's key
+    description: str
+    note: str                         # what its dreams look like
+    reason: str                       # why this source, in words (never a path: it is published)
 
 
-def write_manifest(manifest: dict, out_dir: Path) -> Path:
-    path = out_dir / MANIFEST
-    write_text_atomic(path, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+class RunInfo(_Entry):
+    """What the run that wrote this manifest did (not the album's state)."""
+
+    dreamed: int = 0
+    reused: int = 0
+    dream_seconds: float | None = None  # wall time of the dream phase
+
+
+class Manifest(_Entry):
+    dreamtrip_version: str = VERSION
+    created: str
+    album: AlbumInfo
+    weights: WeightsInfo
+    device: str
+    dream_size: int | None = None     # the long side dreams were made at; None: each photo's own
+    precision: str | None = None      # what `dream.precision` resolved to on the device
+    settings: Settings
+    photos: list[PhotoEntry]
+    skipped: list[Skipped] = []
+    unmatched: list[UnmatchedText] = []
+    run: RunInfo | None = None
+    page: str | None = None           # where index.html was written (this machine's path)
+
+    def failures(self) -> list[str]:
+        """One line per failed photo or dream, for the terminal."""
+        lines = []
+        for photo in self.photos:
+            if not photo.ok:
+                lines.append(f"{photo.source}: {photo.error}")
+            lines += [f"{photo.source} [{d.layer}]: {d.error}" for d in photo.dreams if not d.ok]
+        return lines
+
+    def dreams(self) -> list[DreamEntry]:
+        return [dream for photo in self.photos for dream in photo.dreams]
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def by_depth(dreams: list[DreamEntry]) -> list[DreamEntry]:
+    return sorted(dreams, key=lambda d: depth(d.layer))
+
+
+class ManifestError(Exception):
+    """manifest.json cannot be read as this version's manifest; the message says what to do."""
+
+
+def write_manifest(manifest: Manifest, out_dir: Path) -> Path:
+    path = Path(out_dir) / MANIFEST
+    write_text_atomic(path, manifest.model_dump_json(indent=2) + "\n")
     return path
 
 
-def read_manifest(out_dir: Path) -> dict:
-    return json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
+def read_manifest(out_dir: Path) -> Manifest:
+    path = Path(out_dir) / MANIFEST
+    try:
+        return Manifest.model_validate_json(path.read_bytes())
+    except ValidationError as err:
+        raise ManifestError(f"{path} was not written by this version of dreamtrip, or was edited "
+                            f"({err.error_count()} problems, first: {_first(err)}); "
+                            "run `dreamtrip run` again to rewrite it") from None
+
+
+def _first(err: ValidationError) -> str:
+    first = err.errors()[0]
+    return f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}"
