@@ -10,7 +10,6 @@ writing the same output folder (nothing was done).
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import sys
 import time
@@ -20,6 +19,7 @@ from pipeline.album import load_album_text
 from pipeline.config import ConfigError, load_settings
 from pipeline.layers import LAYER_NAMES, layer_hint
 from pipeline.lock import OutputBusy, output_lock
+from pipeline.page_view import counted
 from pipeline.store import default_output_dir
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
@@ -30,7 +30,7 @@ its DeepDream variants (VGG16). Writes index.html, post.md and manifest.json."""
 
 EPILOG = """\
 examples:
-  dreamtrip run ~/trips/prague                      dream with config/default.yaml
+  dreamtrip run ~/trips/prague                      dream with the default settings
   dreamtrip run data/sample-album -c config/demo.yaml
   dreamtrip run ~/trips/prague --layers conv4_2 conv5_2 --device cuda -o site/prague
   dreamtrip retry ~/trips/prague                    redo only what failed
@@ -38,10 +38,11 @@ examples:
   dreamtrip clean ~/trips/prague --yes              delete what the post no longer uses
   dreamtrip serve ~/trips/prague --cron "0 3 * * *" dream new photos every night at 3
   dreamtrip layers                                  what each VGG16 layer dreams
+  dreamtrip weights --download                      the ImageNet weights: the classic look
 
-Settings are documented in config/default.yaml; album.yaml in the album folder holds
-the title, intro and per-photo story text and layer overrides. OUT defaults to
-out/<album folder name>."""
+Settings are documented in config/default.yaml (`dreamtrip settings` prints those a run
+would use); album.yaml in the album folder holds the title, intro and per-photo story text
+and layer overrides. OUT defaults to out/<album folder name>."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except ConfigError as err:
         print(f"dreamtrip: config error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as err:
+        print(f"dreamtrip: {err}", file=sys.stderr)
         return EXIT_USAGE
     except OutputBusy as err:
         print(f"dreamtrip: {err}", file=sys.stderr)
@@ -118,8 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
     layers = commands.add_parser("layers", help="list VGG16 layers and what they dream")
     layers.set_defaults(handler=cmd_layers)
 
+    shown = commands.add_parser("settings", help="print the settings a run would use",
+                                description="Print the settings a run would use (the defaults, "
+                                            "your -c file over them, the strength's values filled "
+                                            "in), as YAML.")
+    shown.add_argument("-c", "--config", type=Path, help="YAML settings over the defaults")
+    shown.set_defaults(handler=cmd_settings)
+
     weights = commands.add_parser("weights", help="find and prepare the VGG16 weights")
-    weights.add_argument("-c", "--config", type=Path, help="YAML settings over config/default.yaml")
+    weights.add_argument("-c", "--config", type=Path, help="YAML settings over the defaults")
     weights.set_defaults(handler=cmd_weights)
     return parser
 
@@ -131,7 +142,7 @@ def _album_args(parser) -> None:
 
 
 def _settings_args(parser) -> None:
-    parser.add_argument("-c", "--config", type=Path, help="YAML settings over config/default.yaml")
+    parser.add_argument("-c", "--config", type=Path, help="YAML settings over the defaults")
     parser.add_argument("--layers", nargs="+", metavar="LAYER",
                         help="layers to dream on, e.g. conv3_1 conv5_2 (see `dreamtrip layers`)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to dream")
@@ -162,144 +173,135 @@ def cli_overrides(args) -> dict:
     return overrides
 
 
+class UsageError(Exception):
+    """A mistake in how dreamtrip was called: one line, exit code 2, nothing done."""
+
+
+def album_folder(args) -> Path:
+    if not args.album.is_dir():
+        raise UsageError(f"{args.album}: no such album folder")
+    return args.album
+
+
 def output_dir(args) -> Path:
     """OUT for the commands that read a run's results: -o, else out/<album name>."""
     return default_output_dir(args.album, args.output)
+
+
+def stored_manifest(out: Path, missing: str):
+    """The manifest of the run that wrote OUT; a usage error saying `missing` when there is none."""
+    from pipeline.manifest import MANIFEST, ManifestError, read_manifest
+
+    if not (out / MANIFEST).is_file():
+        raise UsageError(f"{out}: no manifest.json: {missing}")
+    try:
+        return read_manifest(out)
+    except ManifestError as err:
+        raise UsageError(str(err)) from None
 
 
 # ---- run and retry: the Prefect flow ----
 
 def cmd_run(args) -> int:
     overrides = cli_overrides(args)
-    settings = load_settings(args.config, overrides)  # fail fast, before Prefect starts its server
-    if not args.album.is_dir():
-        return _usage(f"{args.album}: no such album folder")
-    load_album_text(args.album)  # a mistake in album.yaml, too, stops the run before any work
-    if not args.wait:
-        _refuse_if_busy(default_output_dir(args.album, settings.output_dir))
-    manifest = _run_flow(args, str(args.config) if args.config else None, overrides)
-    if manifest is None:
-        return EXIT_USAGE
-    from pipeline.manifest import failures
+    settings = load_settings(args.config, overrides)
+    album = album_folder(args)
+    check_album(album)
+    check_device_and_weights(settings)
+    out = default_output_dir(album, settings.output.dir_path)
+    with output_lock(out, None if args.wait else 0.0):  # before Prefect starts: a second command stops now
+        manifest = run_flow(args, str(args.config) if args.config else None, overrides)
+    print_summary(manifest)
+    return EXIT_SOME_FAILED if manifest.failures() else EXIT_OK
 
-    print_summary(manifest, failures(manifest))
-    return EXIT_SOME_FAILED if failures(manifest) else EXIT_OK
+
+def check_album(album: Path) -> None:
+    """Mistakes in the album stop the run before any work: album.yaml, or no photo at all.
+    album.yaml entries that match no photo are warned about (their stories would be lost)."""
+    from pipeline.album import find_photos
+
+    text, files = load_album_text(album), find_photos(album)
+    if not files.photos:
+        skipped = "".join(f"\n  skipped {entry.source}: {entry.reason}" for entry in files.skipped)
+        raise UsageError(f"no photos found in {album}{skipped}")
+    for unmatched in text.unmatched(files.photos):
+        print(f"dreamtrip: warning: {unmatched.message}", file=sys.stderr)
+
+
+def check_device_and_weights(settings) -> None:
+    """A missing GPU or weights file is a set-up error: say so before Prefect starts."""
+    from pipeline.dream import DeviceError, pick_device
+    from pipeline.weights import WeightsError, choose_weights
+
+    try:
+        pick_device(settings.device)
+        choose_weights(settings.weights.source)
+    except (DeviceError, WeightsError) as err:
+        raise UsageError(str(err)) from None
 
 
 def cmd_retry(args) -> int:
-    from pipeline.manifest import failures, unfinished
+    from pipeline.retry import retry_outcome, retry_settings, unfinished
 
-    if not args.album.is_dir():
-        return _usage(f"{args.album}: no such album folder")
+    album_folder(args)
     out = output_dir(args)
-    manifest = _manifest_or_none(out)
-    if manifest is None:
-        return _usage(f"{out}: no manifest.json: run `dreamtrip run {args.album}` first")
-    if "settings" not in manifest:
-        return _usage(f"{out}/manifest.json does not record its settings (made by an older "
-                      "dreamtrip): run `dreamtrip run` again")
+    manifest = stored_manifest(out, f"run `dreamtrip run {args.album}` first")
     todo = unfinished(manifest, out)
     if not todo:
         print(f"Nothing to retry: every photo and dream in {out / 'manifest.json'} is done.")
         return EXIT_OK
-    if not args.wait:
-        _refuse_if_busy(out)
-    print(f"Retrying {len(todo)}:")
-    for source, layer, reason in todo:
-        print(f"  {_pair(source, layer)}: {reason}")
-
-    # The settings that made the rest of the album, so the retried dreams match them.
-    settings = copy.deepcopy(manifest["settings"])
-    settings["output"]["dir"] = str(out)
-    settings["weights"]["source"] = manifest["weights"]["source"]  # not `auto` again: same weights
-    if args.device:
-        settings["device"] = args.device
-    only = [photo["source"] for photo in manifest["photos"]]
-    after = _run_flow(args, None, settings, only_photos=only)
-    if after is None:
-        return EXIT_USAGE
-    print_retry_report(todo, after)
-    print(f"Page: {after['page']}")
-    return EXIT_SOME_FAILED if failures(after) else EXIT_OK
+    settings = retry_settings(manifest, out, args.device)
+    check_device_and_weights(load_settings(None, settings))
+    with output_lock(out, None if args.wait else 0.0):
+        print(f"Retrying {len(todo)}:")
+        for item in todo:
+            print(f"  {item}: {item.reason}")
+        after = run_flow(args, None, settings, only_photos=[photo.source for photo in manifest.photos])
+    fixed, failing = retry_outcome(todo, after)
+    print(f"Retried {len(todo)}: {len(fixed)} now ok, {len(failing)} still failing")
+    for line in failing:
+        print(f"  still failing: {line}")
+    print(f"Page: {after.page}")
+    return EXIT_SOME_FAILED if after.failures() else EXIT_OK
 
 
-def _refuse_if_busy(out: Path) -> None:
-    """Say at once that another run holds OUT, rather than after Prefect's start-up. The flow
-    takes the lock itself (scheduled runs have no CLI): this is only the early warning."""
-    with output_lock(out):
-        pass
-
-
-def _run_flow(args, config: str | None, overrides: dict, only_photos: list[str] | None = None):
-    """Run the flow (on Dask if asked); the manifest, or None after printing a set-up error."""
+def run_flow(args, config: str | None, overrides: dict, only_photos: list[str] | None = None):
+    """Run the flow (on Dask if asked) and return its manifest. The caller holds OUT's lock."""
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         # Dask's scheduler, nannies and workers (which inherit this) chat at INFO by default.
         os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
+    if args.dask_workers and args.dask != "local":
+        raise UsageError("--dask-workers only applies with --dask local")
     from flows.dream_album import dream_album  # Prefect and torch load only for a real run
-    from pipeline.dream import DeviceError
-    from pipeline.weights import WeightsError
 
     flow_fn = dream_album
-    if args.dask_workers and args.dask != "local":
-        print("dreamtrip: --dask-workers only applies with --dask local", file=sys.stderr)
-        return None
     if args.dask:
         from flows.scale import dask_task_runner
 
         address = None if args.dask == "local" else args.dask
         flow_fn = dream_album.with_options(task_runner=dask_task_runner(address, args.dask_workers))
-    try:
-        return flow_fn(str(args.album), config, overrides, only_photos=only_photos,
-                       lock_wait_s=None if args.wait else 0.0)
-    except (WeightsError, DeviceError) as err:
-        print(f"dreamtrip: {err}", file=sys.stderr)
-        return None
+    return flow_fn(str(args.album), config, overrides, only_photos=only_photos)
 
 
-def print_summary(manifest: dict, failed: list[str]) -> None:
-    photos = manifest["photos"]
-    dreams = [d for p in photos for d in p["dreams"]]
-    ok = [d for d in dreams if d["status"] == "ok"]
-    weights = manifest["weights"]
-    run = manifest.get("run") or {}
-    print(f"Weights: {weights['description']}: {weights['note']} ({weights['reason']})")
-    print(f"{len(photos)} photos, {len(ok)} of {len(dreams)} dreams ok"
-          + (f" ({run['dreamed']} dreamed now, {run['reused']} from earlier runs)" if run else "")
-          + (f", {len(manifest['skipped'])} files skipped (listed on the page)" if manifest["skipped"] else ""))
-    for line in failed:
+def print_summary(manifest) -> None:
+    from pipeline.weights import upgrade_hint
+
+    dreams, run = manifest.dreams(), manifest.run
+    ok = sum(dream.ok for dream in dreams)
+    print(f"Weights: {manifest.weights.description}")
+    hint = upgrade_hint(manifest.weights.source, manifest.settings.weights.source)
+    if hint:
+        print(hint)
+    print(f"{counted(len(manifest.photos), 'photo')}, {ok} of {counted(len(dreams), 'dream')} ok"
+          + (f" ({run.dreamed} dreamed now, {run.reused} from earlier runs)" if run else "")
+          + (f", {counted(len(manifest.skipped), 'file')} skipped (listed on the page)"
+             if manifest.skipped else ""))
+    for line in manifest.failures():
         print(f"  failed: {line}")
-    print(f"Page: {manifest['page']}")
-
-
-def print_retry_report(todo: list, manifest: dict) -> None:
-    photos = {photo["source"]: photo for photo in manifest["photos"]}
-    fixed, failing = [], []
-    for source, layer, _reason in todo:
-        photo = photos.get(source)
-        if photo is None:
-            failing.append(f"{source}: no longer in the album")
-        elif photo["status"] != "ok":
-            failing.append(f"{source}: {photo['error']}")
-        elif layer is None:  # a whole photo: it and all its dreams
-            bad = [d for d in photo["dreams"] if d["status"] != "ok"]
-            (failing if bad else fixed).append(
-                f"{source}: " + ("; ".join(f"[{d['layer']}] {d['error']}" for d in bad) if bad
-                                 else f"ingested, {len(photo['dreams'])} dreams ok"))
-        else:
-            dream = next((d for d in photo["dreams"] if d["layer"] == layer), None)
-            if dream is not None and dream["status"] == "ok":
-                fixed.append(_pair(source, layer))
-            else:
-                why = dream["error"] if dream else "no longer one of its layers"
-                failing.append(f"{_pair(source, layer)}: {why}")
-    print(f"Retried {len(todo)}: {len(fixed)} now ok, {len(failing)} still failing")
-    for line in failing:
-        print(f"  still failing: {line}")
-
-
-def _pair(source: str, layer: str | None) -> str:
-    return f"{source} [{layer}]" if layer else source
+    for unmatched in manifest.unmatched:
+        print(f"  warning: {unmatched.message}")
+    print(f"Page: {manifest.page}")
 
 
 # ---- blog and clean: only what is stored; no torch, no Prefect ----
@@ -307,64 +309,48 @@ def _pair(source: str, layer: str | None) -> str:
 def cmd_blog(args) -> int:
     from pipeline.blog import rebuild_post
 
-    if not args.album.is_dir():
-        return _usage(f"{args.album}: no such album folder")
+    album_folder(args)
     out = output_dir(args)
-    if _manifest_or_none(out) is None:
-        return _usage(f"{out}: no manifest.json: run `dreamtrip run {args.album}` first")
+    stored_manifest(out, f"run `dreamtrip run {args.album}` first")
     started = time.perf_counter()
     with output_lock(out):
         refreshed, page = rebuild_post(args.album, out)
-    photos = refreshed.manifest["photos"]
-    print(f"Post rebuilt from {out / 'manifest.json'} and album.yaml: {len(photos)} photos, "
+    print(f"Post rebuilt from {out / 'manifest.json'} and album.yaml: "
+          f"{counted(len(refreshed.manifest.photos), 'photo')}, "
           f"nothing dreamed ({time.perf_counter() - started:.2f} s)")
     _list("removed from the album, so off the page (`dreamtrip clean` deletes their files)",
           refreshed.removed)
     _list("new in the album, not dreamed yet (`dreamtrip run` adds them)", refreshed.new)
     _list("dream files missing (`dreamtrip retry` dreams them again)", refreshed.missing)
-    print(f"Page: {page}")
+    for unmatched in refreshed.unmatched:
+        print(f"warning: {unmatched.message}")
+    print(f"Page: {page.resolve()}")
     return EXIT_OK
 
 
 def cmd_clean(args) -> int:
-    from pipeline.blog import rebuild_post, refresh_manifest
-    from pipeline.clean import unreferenced_files
+    from pipeline.clean import clean_output
 
-    if not args.album.is_dir():  # an album that is not there would make every photo "removed"
-        return _usage(f"{args.album}: no such album folder")
+    album_folder(args)  # an album that is not there would make every photo "removed"
     out = output_dir(args)
-    manifest = _manifest_or_none(out)
-    if manifest is None:
-        return _usage(f"{out}: no manifest.json: nothing to compare the files with")
+    manifest = stored_manifest(out, "nothing to compare the files with")
+    if manifest.settings.output.store_dir:
+        print(f"(The shared store {manifest.settings.output.store_dir} is left alone: other albums may use it.)")
     with output_lock(out):
-        refreshed = refresh_manifest(manifest, args.album, out)
-        unused = unreferenced_files(refreshed.manifest, out)
-        store = ((manifest.get("settings") or {}).get("output") or {}).get("store_dir")
-        if store:
-            print(f"(The shared store {store} is left alone: other albums may use it.)")
-        if not unused:
-            print(f"Nothing to clean in {out}.")
-            return EXIT_OK
-        total = sum(path.stat().st_size for path in unused)
-        for path in unused:
+        cleaning = clean_output(args.album, out, delete=args.yes)
+    if not cleaning.unused:
+        print(f"Nothing to clean in {out}.")
+        return EXIT_OK
+    if not cleaning.deleted:
+        for path in cleaning.unused:
             print(f"  {path.relative_to(out)}  {_size(path.stat().st_size)}")
-        if not args.yes:
-            print(f"{len(unused)} files ({_size(total)}) are not used by the post; "
-                  "run again with --yes to delete them.")
-            return EXIT_OK
-        if refreshed.removed:  # the page must not point at files about to go
-            rebuild_post(args.album, out)
-            print(f"Post rewritten without {len(refreshed.removed)} photos removed from the album.")
-        for path in unused:
-            path.unlink(missing_ok=True)
-    print(f"Deleted {len(unused)} files ({_size(total)}).")
+        print(f"{counted(len(cleaning.unused), 'file')} ({_size(cleaning.size)}) not used by the post; "
+              "run again with --yes to delete them.")
+        return EXIT_OK
+    if cleaning.removed_photos:
+        print(f"Post rewritten without {counted(len(cleaning.removed_photos), 'photo')} removed from the album.")
+    print(f"Deleted {counted(len(cleaning.unused), 'file')} ({_size(cleaning.size)}).")
     return EXIT_OK
-
-
-def _manifest_or_none(out: Path) -> dict | None:
-    from pipeline.manifest import MANIFEST, read_manifest
-
-    return read_manifest(out) if (out / MANIFEST).is_file() else None
 
 
 def _list(title: str, items: list[str]) -> None:
@@ -387,10 +373,9 @@ def _size(n: float) -> str:
 def cmd_serve(args) -> int:
     overrides = cli_overrides(args)
     settings = load_settings(args.config, overrides)
-    if not args.album.is_dir():
-        return _usage(f"{args.album}: no such album folder")
+    album_folder(args)
     # Scheduled runs may start elsewhere: pin the output folder to an absolute path now.
-    overrides["output.dir"] = str(default_output_dir(args.album, settings.output_dir).resolve())
+    overrides["output.dir"] = str(default_output_dir(args.album, settings.output.dir_path).resolve())
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.deploy import build_deployment, serve
@@ -398,7 +383,7 @@ def cmd_serve(args) -> int:
     try:
         deployment = build_deployment(args.album, args.cron, args.config, overrides)
     except ValueError as err:  # pydantic's ValidationError is one: a bad cron string
-        return _usage(f"--cron {args.cron!r}: {err}")
+        raise UsageError(f"--cron {args.cron!r}: {err}") from None
     print(f"Serving deployment dream-album/{deployment.name} on cron {args.cron!r} "
           f"(writes {overrides['output.dir']}). Ctrl-C stops it and pauses the schedule.")
     serve(deployment)
@@ -427,9 +412,18 @@ def cmd_weights(args) -> int:
     return EXIT_OK
 
 
-def _usage(message: str) -> int:
-    print(f"dreamtrip: {message}", file=sys.stderr)
-    return EXIT_USAGE
+def cmd_settings(args) -> int:
+    """The settings a run would use, as YAML, with what the strength preset sets filled in."""
+    import yaml
+
+    settings = load_settings(args.config)
+    data = settings.as_dict()
+    from_preset = [key for key, value in data["dream"].items() if value is None]
+    data["dream"].update({key: getattr(settings.dream.params(), key) for key in from_preset})
+    if from_preset:
+        print(f"# dream.{', dream.'.join(from_preset)}: set by strength {settings.dream.strength}")
+    print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), end="")
+    return EXIT_OK
 
 
 if __name__ == "__main__":

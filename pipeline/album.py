@@ -7,6 +7,7 @@ sidecar wins over album.yaml's story for the same photo: it is the more specific
 
 from __future__ import annotations
 
+import difflib
 import os
 import stat
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from pipeline.config import ConfigError, check_layers, read_yaml
 from pipeline.formats import RAW, RAW_EXTENSIONS, VIDEO, VIDEO_EXTENSIONS, sniff_file
+from pipeline.manifest import Skipped, UnmatchedText
 
 # Names that say "photo". A file with one of them that is not a photo inside is reported as a
 # failed photo with the reason (the traveller meant it as one); other files are judged by content.
@@ -47,11 +49,26 @@ class AlbumText:
         entry = self.photos.get(source)
         return entry.story if entry else None
 
+    def layers_for(self, source: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        """The layers album.yaml names for this photo, else `default` (the config's)."""
+        entry = self.photos.get(source)
+        return entry.layers if entry and entry.layers else default
+
+    def unmatched(self, photos: list[str]) -> list[UnmatchedText]:
+        """album.yaml entries that name no photo of the album, each with the photo it most
+        likely means: the same file name in a sub-folder, else the closest spelling."""
+        found = []
+        for key in (k for k in self.photos if k not in set(photos)):
+            same_name = [p for p in photos if p.rsplit("/", 1)[-1] == key.rsplit("/", 1)[-1]]
+            closest = same_name or difflib.get_close_matches(key, photos, n=1, cutoff=0.6)
+            found.append(UnmatchedText(key=key, closest=closest[0] if closest else None))
+        return found
+
 
 @dataclass(frozen=True)
 class AlbumFiles:
     photos: list[str]                    # paths relative to the album, '/'-separated, in order
-    skipped: list[dict]                  # {"source", "reason"} for files that are not photos
+    skipped: list[Skipped]               # files that are not photos, each with why
 
 
 def sidecar_names(source: str) -> tuple[str, str]:
@@ -76,7 +93,7 @@ def find_photos(album_dir: Path) -> AlbumFiles:
         elif relative != ALBUM_FILE:
             others.append((relative, reason, refusal is None))
     sidecars = {name for source in photos for name in sidecar_names(source)}
-    return AlbumFiles(photos, [{"source": relative, "reason": reason}
+    return AlbumFiles(photos, [Skipped(source=relative, reason=reason)
                                for relative, reason, readable in others
                                if not (readable and relative in sidecars)])
 

@@ -10,14 +10,12 @@ a moment even for a large album. Stored results of dropped photos stay on disk u
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.album import find_photos, load_album_text
-from pipeline.manifest import dream_files, read_manifest, write_manifest
+from pipeline.album import AlbumText, find_photos, load_album_text
+from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, UnmatchedText, read_manifest, write_manifest
 from pipeline.page import write_page
-
 
 _MISSING = "the dream file is missing from the output folder; `dreamtrip retry` dreams it again"
 
@@ -26,41 +24,45 @@ _MISSING = "the dream file is missing from the output folder; `dreamtrip retry` 
 class Refresh:
     """What changed between the manifest and the album as it is now."""
 
-    manifest: dict
+    manifest: Manifest
     removed: list[str] = field(default_factory=list)   # photos gone from the album: off the page
     new: list[str] = field(default_factory=list)       # photos not dreamed yet: `dreamtrip run`
     missing: list[str] = field(default_factory=list)   # "photo [layer]" whose dream file is gone
 
+    @property
+    def unmatched(self) -> list[UnmatchedText]:
+        return self.manifest.unmatched
 
-def refresh_manifest(manifest: dict, album_dir: Path, out_dir: Path) -> Refresh:
+
+def refresh_manifest(manifest: Manifest, album_dir: Path, out_dir: Path) -> Refresh:
     """The manifest with the album's current text and photo list; the input is not changed."""
-    manifest = copy.deepcopy(manifest)
-    text = load_album_text(album_dir)
-    files = find_photos(album_dir)
+    text, files = load_album_text(album_dir), find_photos(album_dir)
     in_album = set(files.photos)
     # Copies of a photo were set aside by the run (shown once): known, not new.
-    duplicates = [entry for entry in manifest.get("skipped") or []
-                  if entry["reason"].startswith("duplicate of") and entry["source"] in in_album]
-    known = {photo["source"] for photo in manifest["photos"]} | {d["source"] for d in duplicates}
-    result = Refresh(manifest,
-                     removed=[s for s in known if s not in in_album],
-                     new=[s for s in files.photos if s not in known])
+    duplicates = [entry for entry in manifest.skipped if entry.duplicate_of and entry.source in in_album]
+    known = {photo.source for photo in manifest.photos} | {entry.source for entry in duplicates}
+    photos = [_refreshed(photo, text, out_dir) for photo in manifest.photos if photo.source in in_album]
+    refreshed = manifest.model_copy(update={
+        "album": manifest.album.model_copy(update={"title": text.title, "intro": text.intro,
+                                                   "outro": text.outro}),
+        "skipped": files.skipped + duplicates, "photos": photos, "unmatched": text.unmatched(files.photos)})
+    return Refresh(refreshed, removed=sorted(s for s in known if s not in in_album),
+                   new=[s for s in files.photos if s not in known],
+                   missing=[f"{p.source} [{d.layer}]" for p in photos for d in p.dreams if d.status == "missing"])
 
-    manifest["album"].update(title=text.title, intro=text.intro, outro=text.outro)
-    manifest["skipped"] = files.skipped + duplicates
-    manifest["photos"] = [p for p in manifest["photos"] if p["source"] in in_album]
-    for photo in manifest["photos"]:
-        photo["story"] = text.story_for(photo["source"])
-        for dream in photo["dreams"]:
-            if dream["status"] not in ("ok", "missing") or not dream.get("path"):
-                continue  # failed: nothing was stored
-            if all((out_dir / path).is_file() for path in dream_files(dream)):
-                dream.update(status="ok", error=None)
-            else:
-                dream.update(status="missing", error=_MISSING)
-                result.missing.append(f"{photo['source']} [{dream['layer']}]")
-    result.removed.sort()
-    return result
+
+def _refreshed(photo: PhotoEntry, text: AlbumText, out_dir: Path) -> PhotoEntry:
+    return photo.model_copy(update={"story": text.story_for(photo.source),
+                                    "dreams": [_checked(dream, out_dir) for dream in photo.dreams]})
+
+
+def _checked(dream: DreamEntry, out_dir: Path) -> DreamEntry:
+    """ok when all its files are there, missing when one has gone; a failed dream stays failed."""
+    if dream.status == "failed" or dream.image is None:
+        return dream
+    if all((out_dir / path).is_file() for path in dream.files()):
+        return dream.model_copy(update={"status": "ok", "error": None})
+    return dream.model_copy(update={"status": "missing", "error": _MISSING})
 
 
 def rebuild_post(album_dir: Path, out_dir: Path) -> tuple[Refresh, Path]:

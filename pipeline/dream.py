@@ -94,9 +94,15 @@ class Dreamer:
         return [dreamed[layer] for layer in layers]
 
 
+def resolved_precision(precision: str, device_type: str) -> str:
+    """TEMPORARY shim until the engine branch lands."""
+    dtype = pick_dtype(precision, torch.device(device_type))
+    return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+
+
 @functools.lru_cache(maxsize=4)
 def load_dreamer(choice: WeightsChoice, cache_dir, upto_layer: str, device: str = "auto",
-                 memory_budget_mb: int = 3000) -> Dreamer:
+                 memory_budget_mb: int = 3000, compile: bool = False) -> Dreamer:
     """Load once per process (and per weights/depth/device); every later call reuses it."""
     torch_device = pick_device(device)
     scale, mean, std = choice.norm
@@ -122,7 +128,8 @@ def dream_batch(net: DreamNet, image: torch.Tensor, layers: list[str], params: D
     """
     rng = random.Random(params.seed)
     tile_rng = random.Random(params.seed + 1)  # separate, so tiling never changes the jitter
-    bases = octave_bases(image, params.octaves, params.octave_scale, deepest_min_side(layers))
+    octaves = params.octaves or 3  # TEMPORARY shim
+    bases = octave_bases(image, octaves, params.octave_scale, deepest_min_side(layers))
     detail = torch.zeros_like(bases[0]).expand(len(layers), -1, -1, -1)
     for base in bases:  # smallest first
         detail = F.interpolate(detail, size=base.shape[-2:], mode="bilinear", align_corners=False)
@@ -198,7 +205,7 @@ def batch_groups(layers: list[str], size, params: DreamParams) -> list[list[str]
     """Layers that can share a batch: those whose pyramids have the same octaves."""
     groups: dict[int, list[str]] = {}
     for layer in layers:
-        count = len(octave_sizes(size, params.octaves, params.octave_scale, min_side_for(layer)))
+        count = len(octave_sizes(size, params.octaves or 3, params.octave_scale, min_side_for(layer)))
         groups.setdefault(count, []).append(layer)
     return list(groups.values())
 

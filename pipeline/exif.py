@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import logging
 import re
-from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import exifread
 from PIL import Image
 
 from pipeline.imaging import PhotoError, open_photo
+from pipeline.manifest import FILE_MTIME, ExifInfo, Gps
 
 log = logging.getLogger(__name__)
 # exifread logs every oddity of a hostile block; read_exif says once per photo what it ignored.
@@ -37,25 +37,11 @@ _DATE_SOURCES = (
      "EXIF OffsetTimeDigitized"),
     ("DateTime", "Image DateTime", "EXIF SubSecTime", "EXIF OffsetTime"),
 )
-FILE_MTIME = "file mtime"
 # Tags that only point to other parts of the block: alone, they are a block with nothing in it.
 _POINTER_TAGS = {"Image ExifOffset", "Image GPSInfo", "EXIF InteroperabilityOffset"}
 
 _DATE = re.compile(r"(\d{4})[:\-/.](\d\d)[:\-/.](\d\d)[ T](\d\d):(\d\d):(\d\d)")
 _OFFSET = re.compile(r"([+-])(\d\d):?(\d\d)")
-
-
-@dataclass(frozen=True)
-class ExifInfo:
-    date: str | None = None          # ISO 8601, local time as the camera wrote it (+ offset if known)
-    date_source: str | None = None   # DateTimeOriginal | DateTimeDigitized | DateTime | file mtime
-    camera: str | None = None        # "Canon EOS 5D Mark III"
-    gps: dict | None = None          # {"lat": 50.0875, "lon": 14.4213, "alt": 240.5}; alt optional
-    orientation: int = 1             # EXIF orientation 1..8; 1 = stored upright
-    warning: str | None = None       # why the EXIF was ignored, when it was
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def read_exif(path: Path, image: Image.Image | None = None) -> ExifInfo:
@@ -122,7 +108,7 @@ def _field(parse, tags):
 
 
 def _replace(info: ExifInfo, **changes) -> ExifInfo:
-    return ExifInfo(**{**asdict(info), **changes})
+    return info.model_copy(update=changes)
 
 
 def _with_file_date(info: ExifInfo, path: Path) -> ExifInfo:
@@ -197,16 +183,13 @@ def _orientation(tags) -> int:
 
 # ---- GPS ----
 
-def _gps(tags) -> dict | None:
+def _gps(tags) -> Gps | None:
     lat = _degrees(tags.get("GPS GPSLatitude"), tags.get("GPS GPSLatitudeRef"), "NS", 90)
     lon = _degrees(tags.get("GPS GPSLongitude"), tags.get("GPS GPSLongitudeRef"), "EW", 180)
     if lat is None or lon is None or (lat == 0 and lon == 0):  # 0, 0: a receiver with no fix
         return None
-    gps = {"lat": round(lat, 6), "lon": round(lon, 6)}
     alt = _field(lambda t: _altitude(t.get("GPS GPSAltitude"), t.get("GPS GPSAltitudeRef")), tags)
-    if alt is not None:
-        gps["alt"] = alt
-    return gps
+    return Gps(lat=round(lat, 6), lon=round(lon, 6), alt=alt)
 
 
 def _degrees(tag, ref, refs: str, limit: float) -> float | None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import tempfile
+import unicodedata
 from pathlib import Path
 from typing import Iterator
 
@@ -57,3 +59,10 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def slug(text: str) -> str:
+    """'day 1/Škoda #2.jpg' -> 'day-1-skoda-2-jpg': ASCII letters, digits and dashes, never empty;
+    for file names, anchors and keys that survive any file system, URL and shell."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "photo"

@@ -34,7 +34,6 @@ PHOTO_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "HEIF", "BMP")
 # open_photo checks each photo against images.max_megapixels itself, before decoding. Pillow's own
 # global limit (a warning at 89 MP, an error at 179 MP) would overrule that setting, so it is off.
 Image.MAX_IMAGE_PIXELS = None
-DEFAULT_MAX_PIXELS = 100_000_000  # config/default.yaml's images.max_megapixels (a test checks)
 
 # EXIF orientation -> the Pillow operation that shows the stored pixels upright.
 _ORIENTATION_OPS = {
@@ -57,11 +56,12 @@ class PhotoError(Exception):
 # ---- opening: header only, with every refusal made before a pixel is decoded ----
 
 @contextlib.contextmanager
-def open_photo(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[Image.Image]:
+def open_photo(path: Path, max_pixels: int | None = None) -> Iterator[Image.Image]:
     """Open the photo at `path` lazily: format, size and metadata are read, pixels are not.
 
     Refuses (PhotoError) an empty file, a file that is not in one of PHOTO_FORMATS, and one that
     claims more than `max_pixels` pixels (a decompression bomb is a few KB claiming gigapixels).
+    Whoever decodes a user's photo passes `images.max_pixels`; None (no limit) is for headers.
     """
     path = Path(path)
     if path.stat().st_size == 0:
@@ -87,9 +87,9 @@ def _unidentified_reason(path: Path) -> str:
     return f"not an image: its content is {sniffed.name}, whatever its name says"
 
 
-def _check_pixel_count(image: Image.Image, max_pixels: int) -> None:
+def _check_pixel_count(image: Image.Image, max_pixels: int | None) -> None:
     width, height = image.size
-    if width * height > max_pixels:
+    if max_pixels is not None and width * height > max_pixels:
         raise PhotoError(
             f"refused: {width} x {height} px ({width * height / 1e6:,.0f} MP) is over the limit of "
             f"{max_pixels / 1e6:,.0f} MP (images.max_megapixels); not decoded")
@@ -115,8 +115,7 @@ def decode_upright_rgb(image: Image.Image, orientation: int = 1,
     return rgb if _oriented_by_decoder(image) else apply_orientation(rgb, orientation)
 
 
-def open_upright_rgb(path: Path, orientation: int = 1,
-                     max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def open_upright_rgb(path: Path, orientation: int = 1, max_pixels: int | None = None) -> Image.Image:
     """Decode the photo at `path` at full size, upright, as 8-bit sRGB."""
     with open_photo(path, max_pixels) as image:
         return decode_upright_rgb(image, orientation)
@@ -235,13 +234,27 @@ def apply_orientation(image: Image.Image, orientation: int) -> Image.Image:
     return image.transpose(op) if op is not None else image
 
 
+def fitted_size(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """(width, height) of `size` shrunk to a long side of at most `long_side` (never enlarged)."""
+    width, height = size
+    scale = long_side / max(width, height)
+    if scale >= 1:
+        return width, height
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def fit_long_side(image: Image.Image, long_side: int) -> Image.Image:
     """A copy whose longer side is at most `long_side` px (never enlarged)."""
-    scale = long_side / max(image.size)
-    if scale >= 1:
+    size = fitted_size(image.size, long_side)
+    if size == image.size:
         return image.copy()
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def upright_size(image: Image.Image, orientation: int) -> tuple[int, int]:
+    """(width, height) of the opened photo once upright, from its header alone."""
+    turned = orientation in (5, 6, 7, 8) and not _oriented_by_decoder(image)
+    return image.size[::-1] if turned else image.size
 
 
 def image_size(path: Path) -> tuple[int, int]:

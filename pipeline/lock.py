@@ -3,6 +3,10 @@
 `flock` on `.dreamtrip.lock` in the output folder. The kernel drops the lock when its holder
 exits in any way (kill -9 included), so a crashed run never leaves a stale lock behind. The
 holder writes who it is into the file, so a second run can say what it is waiting for.
+
+The lock is reentrant within a process: the CLI takes it before Prefect starts (so a second
+command stops at once), and the flow, which takes it itself for scheduled runs, then holds it
+already.
 """
 
 from __future__ import annotations
@@ -12,12 +16,16 @@ import fcntl
 import os
 import socket
 import sys
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
 LOCK_FILE = ".dreamtrip.lock"
+
+_held: dict[Path, int] = {}   # output folders this process holds -> how many holders
+_held_lock = threading.Lock()
 
 
 class OutputBusy(Exception):
@@ -35,7 +43,37 @@ def output_lock(out_dir: Path, wait_s: float | None = 0.0, poll_s: float = 0.2) 
 
     `wait_s` 0 fails at once; None waits as long as it takes.
     """
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()
+    if _enter_held(out_dir):
+        try:
+            yield
+        finally:
+            _leave_held(out_dir)
+        return
+    with _locked(out_dir, wait_s, poll_s):
+        _held[out_dir] = 1
+        try:
+            yield
+        finally:
+            with _held_lock:
+                _held.pop(out_dir, None)
+
+
+def _enter_held(out_dir: Path) -> bool:
+    with _held_lock:
+        if out_dir in _held:
+            _held[out_dir] += 1
+            return True
+    return False
+
+
+def _leave_held(out_dir: Path) -> None:
+    with _held_lock:
+        _held[out_dir] -= 1
+
+
+@contextlib.contextmanager
+def _locked(out_dir: Path, wait_s: float | None, poll_s: float) -> Iterator[None]:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / LOCK_FILE
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -1,10 +1,11 @@
-"""Where each output file lives in the output folder, and the content-addressed dream keys.
+"""Where each output file lives, and the content-addressed names of dreams.
 
-A dream's file name carries a key made of everything that changes its pixels (the photo's
-content hash, the layer, the dream parameters, the working size, the JPEG quality, the
-weights), so a rerun finds finished dreams by name and never dreams the same thing twice.
-Dreams are kept in the output folder, or in a store folder shared between albums
-(`output.store_dir`) and linked from there into each output folder that shows them.
+A dream's file name carries a key of its recipe: everything that changes its pixels (the photo's
+content hash, the layer, the dream parameters, the size it is dreamed at, the precision, the
+weights, the JPEG quality). A rerun finds finished dreams by name and never dreams the same
+thing twice, whatever happened to the run, the process or Prefect's database since. Dreams are
+kept in the output folder, or in a store folder shared between albums (`output.store_dir`) and
+linked from there into each output folder that shows them.
 """
 
 from __future__ import annotations
@@ -12,18 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
-
-from pipeline.files import TEMP_PREFIX, atomic_path
+from pipeline.files import TEMP_PREFIX, atomic_path, slug
 from pipeline.params import DreamParams
 
-WORK_DIR = ".work"      # working copies: inputs to dreaming, not published
-PHOTOS_DIR = "photos"   # web sizes of the originals
+PHOTOS_DIR = "photos"   # web copies of the originals
 DREAMS_DIR = "dreams"
 
 
@@ -32,41 +30,57 @@ def default_output_dir(album_dir: Path, configured: Path | None = None) -> Path:
     return configured or Path("out") / Path(album_dir).resolve().name
 
 
-def dream_key(photo_sha256: str, layer: str, params: DreamParams, working_size: int,
-              jpeg_quality: int, weights_identity: str) -> str:
-    recipe = {"photo": photo_sha256, "layer": layer, "params": params.as_dict(),
-              "working_size": working_size, "jpeg_quality": jpeg_quality,
-              "weights": weights_identity}
-    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+def web_long_sides(long_side: int, web_sizes) -> list[int]:
+    """Long sides of the web copies the page offers of an image `long_side` px long: every web
+    size smaller than it, and its own size when that is no larger than the largest web size.
+    Never a copy larger than the image, never two of the same size."""
+    sides = [side for side in sorted(web_sizes) if side < long_side]
+    return sides + [long_side] if long_side <= max(web_sizes) else sides
 
 
-def dream_file(photo_sha256: str, layer: str, key: str) -> str:
-    """Path of a dream, relative to the output dir."""
-    return f"{DREAMS_DIR}/{photo_sha256[:12]}-{layer}-{key[:8]}.jpg"
+def web_copy_name(source: str, photo_sha256: str, long_side: int) -> str:
+    """A photo's web copy, relative to the output folder: readable, and unique by content."""
+    return f"{PHOTOS_DIR}/{slug(PurePosixPath(source).stem)}-{photo_sha256[:8]}-{long_side}.jpg"
 
 
-def full_size_file(dream_relative: str) -> str:
-    """The full-camera-resolution version of a dream, beside it."""
-    return dream_relative.removesuffix(".jpg") + "-full.jpg"
+@dataclass(frozen=True)
+class DreamRecipe:
+    """Everything that changes a dream's pixels (or its JPEG's bytes)."""
+
+    photo_sha256: str
+    layer: str
+    params: DreamParams
+    long_side: int          # the long side it is dreamed at, in px
+    precision: str          # what dream.precision resolved to where it is dreamed: bf16 | fp16 | fp32
+    weights: str            # WeightsChoice.identity
+    jpeg_quality: int
+
+    def key(self) -> str:
+        recipe = {**asdict(self), "params": self.params.as_dict()}
+        return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def working_file(photo_sha256: str, working_size: int) -> str:
-    # PNG: lossless, so the dream starts from exactly the resized original.
-    return f"{WORK_DIR}/{photo_sha256[:16]}-{working_size}.png"
+@dataclass(frozen=True)
+class DreamFiles:
+    """A dream's files, relative to the output folder: the dream at its own size, and the
+    smaller copies the page offers, by long side."""
 
+    image: str
+    copies: dict[int, str] = field(default_factory=dict)
 
-def web_file(source: str, photo_sha256: str, long_side: int) -> str:
-    return f"{PHOTOS_DIR}/{safe_stem(source)}-{photo_sha256[:8]}-{long_side}.jpg"
+    @classmethod
+    def of(cls, recipe: DreamRecipe, web_sizes) -> "DreamFiles":
+        base = f"{DREAMS_DIR}/{recipe.photo_sha256[:12]}-{recipe.layer}-{recipe.key()[:8]}"
+        smaller = [side for side in web_long_sides(recipe.long_side, web_sizes) if side < recipe.long_side]
+        return cls(f"{base}.jpg", {side: f"{base}-{side}.jpg" for side in smaller})
 
-
-def safe_stem(source: str) -> str:
-    """The photo's name without folders or extension, with only letters, digits, '.', '-', '_'."""
-    return re.sub(r"[^\w.-]+", "-", PurePosixPath(source).stem).strip("-.") or "photo"
+    def all(self) -> list[str]:
+        return [self.image, *self.copies.values()]
 
 
 @dataclass(frozen=True)
 class DreamStore:
-    """Finished dreams, by their relative path (`dream_file`).
+    """Finished dreams, by their relative paths.
 
     Without a shared folder a dream is written straight into the output folder. With one, it
     is written there and then hard-linked (or, across file systems, copied) into the output
@@ -78,11 +92,15 @@ class DreamStore:
     shared_dir: Path | None = None
 
     def target(self, relative: str) -> Path:
-        """Where a new dream is written."""
+        """Where a new dream file is written."""
         return (self.shared_dir or self.out_dir) / relative
 
+    def has(self, files: DreamFiles) -> bool:
+        """True when every file of the dream is finished (linked into the output folder now)."""
+        return all(self.fetch(relative) for relative in files.all())
+
     def fetch(self, relative: str) -> bool:
-        """True when the dream is finished: in the output folder, or linked there now."""
+        """True when the file is finished: in the output folder, or linked there now."""
         if (self.out_dir / relative).is_file():
             return True
         if self.shared_dir is not None and (self.shared_dir / relative).is_file():
@@ -91,7 +109,7 @@ class DreamStore:
         return False
 
     def publish(self, relative: str) -> None:
-        """Make a dream written to `target` visible in the output folder."""
+        """Make a file written to `target` visible in the output folder."""
         if self.shared_dir is None:
             return
         source, published = self.shared_dir / relative, self.out_dir / relative

@@ -1,0 +1,79 @@
+"""The CPU side of a dream: what size it is made at, its input, its files and its manifest entry.
+
+The engine (pipeline/dream.py) only turns pixels into dreamed pixels on the device. Everything
+around it is here and needs no torch: decoding the photo at dream size before its turn on the
+device, and encoding the dream and its web sizes after, so both overlap another photo's dream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from pipeline.files import save_image_atomic
+from pipeline.imaging import decode_upright_rgb, fitted_size, open_photo
+from pipeline.ingest import web_images, write_copies
+from pipeline.manifest import DreamEntry, PhotoEntry, WebImage
+from pipeline.params import DreamParams
+from pipeline.store import DreamFiles, DreamRecipe, DreamStore
+
+# images.dream_size: auto, by the kind of device that dreams (README: what each size costs).
+AUTO_DREAM_SIZE = {"cuda": 2048, "cpu": 1024}
+
+
+def resolve_dream_size(setting: int | str, device_type: str) -> int | None:
+    """images.dream_size in px for this device; None for `full` (each photo's own size)."""
+    if setting == "full":
+        return None
+    return AUTO_DREAM_SIZE[device_type] if setting == "auto" else int(setting)
+
+
+@dataclass(frozen=True)
+class DreamSpec:
+    """How every dream of a run is made, named and saved (resolved for the dreaming device)."""
+
+    params: DreamParams
+    dream_size: int | None          # None: each photo at its own size
+    precision: str                  # bf16 | fp16 | fp32
+    weights: str                    # WeightsChoice.identity
+    web_sizes: tuple[int, ...]
+    jpeg_quality: int
+
+    def size(self, photo: PhotoEntry) -> tuple[int, int]:
+        """(width, height) the photo is dreamed at: never larger than the photo."""
+        return fitted_size((photo.width, photo.height), self.dream_size or photo.long_side)
+
+    def files(self, photo: PhotoEntry, layer: str) -> DreamFiles:
+        recipe = DreamRecipe(photo.sha256, layer, self.params, max(self.size(photo)), self.precision,
+                             self.weights, self.jpeg_quality)
+        return DreamFiles.of(recipe, self.web_sizes)
+
+    def entry(self, photo: PhotoEntry, layer: str, seconds: float | None = None,
+              reused: bool = False) -> DreamEntry:
+        """The manifest entry of a finished dream (sizes follow from the photo's: no file read)."""
+        files, size = self.files(photo, layer), self.size(photo)
+        image = WebImage(path=files.image, width=size[0], height=size[1])
+        web = web_images(size, files.copies)
+        if max(size) <= max(self.web_sizes):  # small enough to be offered on the page itself
+            web.append(image)
+        return DreamEntry(layer=layer, status="ok", image=image, web=web, seconds=seconds, reused=reused)
+
+    def stored(self, store: DreamStore, photo: PhotoEntry, layer: str) -> DreamEntry | None:
+        """The entry of a dream an earlier run finished, or None."""
+        return self.entry(photo, layer, reused=True) if store.has(self.files(photo, layer)) else None
+
+
+def dream_input(album_dir: Path, photo: PhotoEntry, spec: DreamSpec, max_pixels: int) -> Image.Image:
+    """The photo, upright, sRGB, at the size it is dreamed at."""
+    with open_photo(Path(album_dir) / photo.source, max_pixels) as image:
+        return decode_upright_rgb(image, photo.exif.orientation if photo.exif else 1, max(spec.size(photo)))
+
+
+def save_dream(dreamed: Image.Image, files: DreamFiles, store: DreamStore, jpeg_quality: int) -> None:
+    """Write the dream and its smaller web copies (atomically), and show them in the output folder."""
+    save_image_atomic(dreamed, store.target(files.image), quality=jpeg_quality)
+    write_copies(dreamed, files.copies, store.target, jpeg_quality)
+    for relative in files.all():
+        store.publish(relative)
