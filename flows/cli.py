@@ -118,8 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
     layers = commands.add_parser("layers", help="list VGG16 layers and what they dream")
     layers.set_defaults(handler=cmd_layers)
 
-    weights = commands.add_parser("weights", help="find and prepare the VGG16 weights")
+    weights = commands.add_parser("weights", help="find, fetch and prepare the VGG16 weights",
+                                  description="Say which VGG16 weights a run would use and why, and "
+                                              "prepare them. --download fetches torchvision's ImageNet "
+                                              "VGG16 (528 MB, the classic DeepDream look) into "
+                                              "torchvision's cache; --from takes it from a mirror or a "
+                                              "copy. Either is checked as torchvision checks it.")
     weights.add_argument("-c", "--config", type=Path, help="YAML settings over config/default.yaml")
+    weights.add_argument("--download", action="store_true",
+                         help="fetch ImageNet VGG16 from torchvision's URL (528 MB, once)")
+    weights.add_argument("--from", dest="origin", metavar="URL_OR_PATH",
+                         help="fetch it from this http(s) mirror or local file instead")
     weights.set_defaults(handler=cmd_weights)
     return parser
 
@@ -414,16 +423,21 @@ def cmd_layers(args) -> int:
 
 
 def cmd_weights(args) -> int:
-    from pipeline.weights import WeightsError, choose_weights, load_features_state
+    from pipeline.download import fetch_imagenet
+    from pipeline.weights import WeightsError, choose_weights, prepare_features
 
     settings = load_settings(args.config)
     try:
+        if args.download or args.origin:
+            fetch_imagenet(args.origin, say=print)
         choice = choose_weights(settings.weights_source)
-        load_features_state(choice, settings.weights_cache_dir)  # converts and caches HED once
+        prepare_features(choice, settings.weights_cache_dir)  # verified once, features kept
     except WeightsError as err:
         print(f"dreamtrip: {err}", file=sys.stderr)
         return EXIT_USAGE
     print(f"{choice.description}\n  {choice.note}\n  why: {choice.reason}\n  file: {choice.path}")
+    if choice.upgrade_hint:
+        print(choice.upgrade_hint)
     return EXIT_OK
 
 
