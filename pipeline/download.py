@@ -75,7 +75,7 @@ def _download_verified(url: str, target: Path, timeout_s: float, progress: bool)
     except RuntimeError as err:  # torch.hub's hash check; it has deleted the partial file
         raise WeightsError(_refused(url, str(err))) from None
     except OSError as err:  # no network, refused, timed out, HTTP errors: URLError is an OSError
-        raise WeightsError(_unreachable(url, target, _why(err, timeout_s))) from None
+        raise WeightsError(_unreachable(url, target, _why(err, url, timeout_s))) from None
     finally:
         socket.setdefaulttimeout(previous)
 
@@ -104,10 +104,12 @@ def _refused(origin: str, detail: str) -> str:
             "nothing was kept. It is damaged or another model: fetch it again, or from another copy.")
 
 
-def _why(err: OSError, timeout_s: float) -> str:
+def _why(err: OSError, url: str, timeout_s: float) -> str:
     if isinstance(err, HTTPError):
         return str(err)  # "HTTP Error 404: Not Found"
     reason = getattr(err, "reason", err)  # URLError wraps the socket's error
+    if isinstance(reason, socket.gaierror):
+        return f"cannot look up {urlparse(url).hostname} (no network here?)"
     return f"no answer in {timeout_s:g} s" if isinstance(reason, TimeoutError) else str(reason)
 
 

@@ -130,6 +130,17 @@ def test_no_network_fails_at_once_with_one_message_and_exit_2(closed_port, monke
     assert _files(checkpoints) == []
 
 
+def test_no_dns_says_so(monkeypatch, checkpoints):
+    """Where there is no network at all the name lookup fails first (as on the build machines)."""
+    def no_dns(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    with pytest.raises(WeightsError, match=r"cannot look up download\.example \(no network here\?\)"):
+        fetch_imagenet(f"https://download.example/models/{IMAGENET_FILE}", progress=False)
+    assert _files(checkpoints) == []
+
+
 def test_mirror_errors_say_the_same(fake, mirror):
     _, base = mirror
     with pytest.raises(WeightsError, match=r"(?s)could not download .*404.*--from"):
