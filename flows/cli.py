@@ -129,8 +129,17 @@ def build_parser() -> argparse.ArgumentParser:
     shown.add_argument("-c", "--config", type=Path, help="YAML settings over the defaults")
     shown.set_defaults(handler=cmd_settings)
 
-    weights = commands.add_parser("weights", help="find and prepare the VGG16 weights")
+    weights = commands.add_parser("weights", help="find, fetch and prepare the VGG16 weights",
+                                  description="Say which VGG16 weights a run would use and why, and "
+                                              "prepare them. --download fetches torchvision's ImageNet "
+                                              "VGG16 (528 MB, the classic DeepDream look) into "
+                                              "torchvision's cache; --from takes it from a mirror or a "
+                                              "copy. Either is checked as torchvision checks it.")
     weights.add_argument("-c", "--config", type=Path, help="YAML settings over the defaults")
+    weights.add_argument("--download", action="store_true",
+                         help="fetch ImageNet VGG16 from torchvision's URL (528 MB, once)")
+    weights.add_argument("--from", dest="origin", metavar="URL_OR_PATH",
+                         help="fetch it from this http(s) mirror or local file instead")
     weights.set_defaults(handler=cmd_weights)
     return parser
 
@@ -285,14 +294,13 @@ def run_flow(args, config: str | None, overrides: dict, only_photos: list[str] |
 
 
 def print_summary(manifest) -> None:
-    from pipeline.weights import upgrade_hint
+    from pipeline.weights import summary_line, upgrade_hint
 
     dreams, run = manifest.dreams(), manifest.run
     ok = sum(dream.ok for dream in dreams)
-    print(f"Weights: {manifest.weights.description}")
-    hint = upgrade_hint(manifest.weights.source, manifest.settings.weights.source)
-    if hint:
-        print(hint)
+    print(summary_line(manifest.weights))
+    if upgrade_hint(manifest.weights):
+        print(upgrade_hint(manifest.weights))
     print(f"{counted(len(manifest.photos), 'photo')}, {ok} of {counted(len(dreams), 'dream')} ok"
           + (f" ({run.dreamed} dreamed now, {run.reused} from earlier runs)" if run else "")
           + (f", {counted(len(manifest.skipped), 'file')} skipped (listed on the page)"
@@ -399,16 +407,20 @@ def cmd_layers(args) -> int:
 
 
 def cmd_weights(args) -> int:
-    from pipeline.weights import WeightsError, choose_weights, load_features_state
+    from pipeline.download import fetch_imagenet
+    from pipeline.weights import WeightsError, choose_weights, prepare_features
 
     settings = load_settings(args.config)
     try:
-        choice = choose_weights(settings.weights_source)
-        load_features_state(choice, settings.weights_cache_dir)  # converts and caches HED once
+        if args.download or args.origin:
+            fetch_imagenet(args.origin, say=print)
+        choice = choose_weights(settings.weights.source)
+        prepare_features(choice, settings.weights.cache_path)  # verified once, features kept
     except WeightsError as err:
-        print(f"dreamtrip: {err}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(str(err)) from None
     print(f"{choice.description}\n  {choice.note}\n  why: {choice.reason}\n  file: {choice.path}")
+    if choice.upgrade_hint:
+        print(choice.upgrade_hint)
     return EXIT_OK
 
 

