@@ -6,20 +6,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from pipeline.album import AlbumText, PhotoText, load_album_text
-from pipeline.config import DEFAULT_CONFIG, SCHEMA, ConfigError, load_settings
+from pipeline.config import DEFAULT_CONFIG, STRENGTHS, ConfigError, Settings, load_settings
 from pipeline.layers import LAYER_NAMES
 
-
-def _flat_keys(data: dict, prefix: str = "") -> set[str]:
-    keys = set()
-    for key, value in data.items():
-        if isinstance(value, dict):
-            keys |= _flat_keys(value, f"{prefix}{key}.")
-        else:
-            keys.add(prefix + key)
-    return keys
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _write(tmp_path: Path, text: str, name: str = "user.yaml") -> Path:
@@ -28,48 +21,48 @@ def _write(tmp_path: Path, text: str, name: str = "user.yaml") -> Path:
     return path
 
 
-# ---- defaults ----
+# ---- defaults: default.yaml holds them all, the model holds types and bounds ----
 
-def test_defaults_load_and_match_default_yaml():
+def test_defaults_load_and_are_what_default_yaml_says():
     documented = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
     settings = load_settings()
-
-    assert settings.raw == documented  # every documented default is the value in force
-    assert settings.layers == tuple(documented["layers"])
-    dream = documented["dream"]
-    assert (settings.dream.octaves, settings.dream.octave_scale, settings.dream.steps) == \
-        (dream["octaves"], dream["octave_scale"], dream["steps"])
-    assert (settings.dream.step_size, settings.dream.jitter, settings.dream.seed,
-            settings.dream.precision) == \
-        (dream["step_size"], dream["jitter"], dream["seed"], dream["precision"])
-    images = documented["images"]
-    assert settings.working_size == images["working_size"]
-    assert settings.web_sizes == tuple(sorted(images["web_sizes"]))
-    assert settings.jpeg_quality == images["jpeg_quality"]
-    assert settings.weights_source == documented["weights"]["source"]
-    assert settings.device == documented["device"]
-    assert settings.retries == documented["tasks"]["retries"]
-    assert settings.dreams_at_once == documented["tasks"]["dreams_at_once"]
-    # null paths mean the documented fallbacks
-    assert documented["weights"]["cache_dir"] is None
-    assert settings.weights_cache_dir == Path("~/.cache/dreamtrip").expanduser()
-    assert documented["output"]["dir"] is None and settings.output_dir is None
+    recorded = settings.as_dict()
+    for section, values in documented.items():  # every documented default is the value in force
+        if isinstance(values, dict):
+            for key, value in values.items():
+                assert recorded[section][key] == value, f"{section}.{key}"
+        else:
+            assert recorded[section] == values, section
+    assert settings.weights.cache_path == Path("~/.cache/dreamtrip").expanduser()  # null's meaning
+    assert settings.output.dir_path is None
 
 
-def test_schema_and_default_yaml_list_the_same_keys():
-    documented = _flat_keys(yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8")))
-    assert documented - set(SCHEMA) == set(), "in default.yaml but not in SCHEMA"
-    assert set(SCHEMA) - documented == set(), "in SCHEMA but not documented in default.yaml"
+def test_default_yaml_sets_every_setting_but_the_strengths_keys():
+    """What the file says is what runs: nothing set elsewhere, and the keys a strength sets are
+    shown commented out (setting them there would override every strength)."""
+    documented = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    for name, field in Settings.model_fields.items():
+        assert name in documented, name
+        section = field.annotation
+        if isinstance(section, type) and issubclass(section, BaseModel):
+            preset = set(STRENGTHS["classic"]) if name == "dream" else set()
+            assert set(documented[name]) == set(section.model_fields) - preset, name
+    text = DEFAULT_CONFIG.read_text(encoding="utf-8")
+    for key in STRENGTHS["classic"]:
+        assert f"  # {key}:" in text, key
 
 
-def test_demo_config_is_valid():
-    demo = DEFAULT_CONFIG.parent / "demo.yaml"
-    settings = load_settings(demo)
-    assert settings.working_size < load_settings().working_size  # it is the quick one
+def test_config_default_yaml_is_the_packaged_file():
+    assert (REPO / "config" / "default.yaml").resolve() == DEFAULT_CONFIG.resolve()
+
+
+def test_demo_config_is_valid_and_quick():
+    settings = load_settings(REPO / "config" / "demo.yaml")
+    assert settings.images.dream_size < 1024  # the CPU's auto size: the demo is the quick one
 
 
 def test_empty_user_file_means_defaults(tmp_path):
-    assert load_settings(_write(tmp_path, "# nothing set\n")).raw == load_settings().raw
+    assert load_settings(_write(tmp_path, "# nothing set\n")) == load_settings()
 
 
 # ---- overriding ----
@@ -80,12 +73,12 @@ def test_user_file_overrides_only_what_it_sets(tmp_path):
 
     assert settings.layers == ("conv1_1", "conv2_2")
     assert settings.dream.steps == 3
-    assert settings.jpeg_quality == 70
+    assert settings.images.jpeg_quality == 70
     # everything else, including the siblings in the same sections, keeps its default
     assert settings.dream.octaves == defaults.dream.octaves
     assert settings.dream.step_size == defaults.dream.step_size
-    assert settings.working_size == defaults.working_size
-    assert settings.web_sizes == defaults.web_sizes
+    assert settings.images.dream_size == defaults.images.dream_size
+    assert settings.images.web_sizes == defaults.images.web_sizes
     assert settings.device == defaults.device
 
 
@@ -96,9 +89,9 @@ def test_command_line_overrides_win_over_the_file(tmp_path):
                                     "output.dir": str(out), "dream": {"seed": 9}})
     assert settings.layers == ("conv5_2", "conv4_1")  # the order given is kept
     assert settings.device == "cuda"
-    assert settings.output_dir == out
+    assert settings.output.dir_path == out
     assert settings.dream.seed == 9
-    assert settings.raw["device"] == "cuda"
+    assert settings.as_dict()["device"] == "cuda"
 
 
 def test_layer_list_accepts_one_name_and_drops_repeats(tmp_path):
@@ -319,19 +312,60 @@ def test_cli_bad_layer_flag_exits_2(tmp_path, capsys):
 
 
 def test_default_dream_values_are_the_classic_preset():
-    from pipeline.params import STRENGTHS
-
-    defaults = load_settings().dream
+    params = load_settings().dream.params()
     for key, value in STRENGTHS["classic"].items():
-        assert getattr(defaults, key) == value, key
+        assert getattr(params, key) == value, key
+    assert params.octaves is None  # auto: the engine picks them for each photo's size
 
 
 def test_strength_preset_applies_but_explicit_values_win(tmp_path):
-    from pipeline.params import STRENGTHS
-
-    user = tmp_path / "user.yaml"
-    user.write_text("dream:\n  strength: wild\n  steps: 3\n")
+    user = _write(tmp_path, "dream:\n  strength: wild\n  steps: 3\n  octaves: 5\n")
     dream = load_settings(user).dream
-    assert dream.steps == 3
-    assert dream.step_size == STRENGTHS["wild"]["step_size"]
-    assert dream.octaves == STRENGTHS["wild"]["octaves"]
+    params = dream.params()
+    assert params.steps == 3 and params.octaves == 5
+    assert params.step_size == STRENGTHS["wild"]["step_size"]
+    assert dream.set_by_hand == ("steps",)  # the page says which values a file set
+
+
+def test_old_settings_say_what_replaced_them(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_write(tmp_path, "images:\n  working_size: 600\n"))
+    assert "images.dream_size" in caught.value.expected
+
+
+@pytest.mark.parametrize("size", ["auto", "full", 2048, 32])
+def test_dream_size_is_auto_full_or_pixels(tmp_path, size):
+    assert load_settings(None, {"images.dream_size": size}).images.dream_size == size
+
+
+def test_yaml_colon_in_text_points_at_the_line_and_says_how_to_fix_it(tmp_path):
+    path = _write(tmp_path, "layers: [conv3_1]\ndream:\n  seed: 1\nstory: The first morning: cypress\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert "line 4" in caught.value.expected
+    assert "quotes" in caught.value.expected and "|" in caught.value.expected
+
+
+def test_settings_command_prints_what_runs(tmp_path, capsys):
+    from flows.cli import main
+
+    user = _write(tmp_path, "dream:\n  strength: subtle\n  steps: 4\n")
+    assert main(["settings", "-c", str(user)]) == 0
+    printed = capsys.readouterr().out
+    shown = yaml.safe_load(printed)
+    assert shown["dream"]["steps"] == 4
+    assert shown["dream"]["step_size"] == STRENGTHS["subtle"]["step_size"]
+    assert "set by strength subtle" in printed
+
+
+def test_album_yaml_colon_in_a_one_line_story_says_how_to_fix_it(tmp_path, capsys):
+    from flows.cli import main
+
+    album = tmp_path / "album"
+    album.mkdir()
+    path = _write(album, "title: Tuscany\nphotos:\n  a.jpg:\n    story: The first morning: cypress trees\n",
+                  "album.yaml")
+    assert main(["run", str(album)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "line 4" in err and "quotes" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

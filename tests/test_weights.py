@@ -19,6 +19,7 @@ import torch
 import pipeline.weights as weights
 from pipeline.layers import CONV_INDEX
 from pipeline.model import InputNorm, build_dream_net, vgg16_features
+from pipeline.manifest import WeightsInfo
 from pipeline.weights import (HED_H5_SHA256, HED_NORM, IMAGENET_FILE, IMAGENET_NORM, IMAGENET_SIZE_MB,
                               WeightsChoice, WeightsError, choose_weights, convert_hed_h5, hed_h5_path,
                               imagenet_hash_prefix, load_features_state, summary_line, upgrade_hint)
@@ -167,11 +168,10 @@ def test_run_summary_is_one_short_line_and_says_how_to_get_the_classic_look(torc
     assert "\n" not in hint and "dreamtrip weights --download" in hint and "528 MB" in hint
     assert choose_weights("hed").upgrade_hint is None  # asked for: no nagging
 
-    record = fell_back.as_dict()  # what the manifest keeps, and the summary is printed from
-    assert set(record) == {"source", "requested", "identity", "description", "reason", "note", "path"}
-    assert record["path"] == str(hed_h5_path())
+    record = WeightsInfo(**fell_back.as_dict())  # what the manifest keeps; the summary reads it
+    assert record.path == str(hed_h5_path())
     assert summary_line(record) == fell_back.summary_line and upgrade_hint(record) == hint
-    older = {k: v for k, v in record.items() if k != "requested"}  # a manifest from before
+    older = WeightsInfo(**{k: v for k, v in fell_back.as_dict().items() if k != "requested"})
     assert upgrade_hint(older) is None and summary_line(older) == fell_back.summary_line
 
 
