@@ -32,7 +32,7 @@ from pipeline.imaging import PhotoError
 from pipeline.ingest import ingest_photos, set_aside_duplicates
 from pipeline.layers import depth
 from pipeline.lock import output_lock
-from pipeline.manifest import (AlbumInfo, DreamEntry, Manifest, PhotoEntry, Place, RunInfo, WeightsInfo,
+from pipeline.manifest import (AlbumInfo, DreamEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo,
                                by_depth, now, write_manifest)
 from pipeline.page import write_page
 from pipeline.places import place_of
@@ -275,10 +275,8 @@ def collect(futures: dict, progress: DreamProgress):
 
 def described(photo: PhotoEntry, text: AlbumText, dreams: dict[str, list[DreamEntry]]) -> PhotoEntry:
     """The photo's manifest entry: its story, the place its GPS names, and its dreams."""
-    gps = photo.exif.gps if photo.exif else None
-    place = place_of(gps.model_dump()) if gps else None
     return photo.model_copy(update={"story": text.story_for(photo.source),
-                                    "place": Place(**place) if place else None,
+                                    "place": place_of(photo.exif.gps if photo.exif else None),
                                     "dreams": by_depth(dreams.get(photo.source, []))})
 
 
@@ -294,4 +292,4 @@ def publish_table(album_name: str, manifest: Manifest) -> None:
 
 def artifact_key(album_name: str) -> str:
     # Artifact keys allow lowercase letters, digits and dashes only.
-    return "dreamtrip-" + slug(album_name)
+    return "dreamtrip-" + slug(album_name, fallback="album")

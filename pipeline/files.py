@@ -2,6 +2,7 @@
 
 Writers write to a temporary file in the target's folder and rename it into place; rename
 within one filesystem is atomic, so a reader sees the old file or the new one, never a part.
+Also the one slug helper: names made from user text for files, anchors and keys.
 """
 
 from __future__ import annotations
@@ -61,8 +62,11 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def slug(text: str) -> str:
-    """'day 1/Škoda #2.jpg' -> 'day-1-skoda-2-jpg': ASCII letters, digits and dashes, never empty;
-    for file names, anchors and keys that survive any file system, URL and shell."""
+def slug(text: str, fallback: str = "photo") -> str:
+    """'day 1/Škoda #2.jpg' -> 'day-1-skoda-2-jpg': ASCII, lowercase, [a-z0-9-], never empty.
+
+    Accents are dropped rather than the letters (Š -> s); runs of anything else become one
+    '-', so a slug never holds two dashes in a row and callers may join slugs with '--'.
+    """
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "photo"
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or fallback

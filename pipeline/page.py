@@ -4,10 +4,10 @@ index.html (the post), contact-sheet.html (every photo x layer), post.md (the sa
 Markdown with front matter for Hugo or Jekyll), and the one stylesheet and small script that
 both pages use, copied in: the folder opens from disk and moves anywhere, with no CDN.
 
-This stage only renders. It reads the manifest and its own templates and nothing else:
-no image files, no torch, no prefect. That keeps "regenerate the post after editing
-captions" fast (it never loads the deep-learning stack) and lets it run anywhere. What the
-post says is worked out in pipeline.page_view; here it is only written down.
+This stage only renders. It reads the typed manifest and its own templates and nothing else:
+no image files, no torch, no prefect, no Pillow. That keeps "regenerate the post after
+editing captions" fast (it never loads the deep-learning stack) and lets it run anywhere.
+What the post says is worked out in pipeline.page_view; here it is only written down.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import jinja2
 import yaml
 
 from pipeline.files import write_bytes_atomic
+from pipeline.manifest import Manifest
 from pipeline.page_view import build_view, url_path  # noqa: F401  (url_path: part of this API)
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
@@ -31,7 +32,7 @@ CONTACT_SHEET = "contact-sheet.html"
 POST = "post.md"
 
 
-def write_page(manifest: dict, out_dir: Path) -> Path:
+def write_page(manifest: Manifest, out_dir: Path) -> Path:
     """Render the pages, the post and their assets into `out_dir`; return the index.html path.
 
     All are rendered in memory before any is written, so a template error leaves the
@@ -139,16 +140,15 @@ def _front_matter(view: dict) -> str:
     Strings get the same <, >, & escaping as the Markdown body: a static site
     generator may paste the title into HTML unescaped.
     """
-    photos = view["photos"]
     data = {"title": html_entities(view["title"])}
     # The day the trip began (what a travel blog dates a post by), else the run's date.
     date = view["first_date"] or view["created_at"]
     if date:
         data["date"] = date
     data["tags"] = ["travel", "deepdream", html_entities(view["album_name"])]
-    if photos:
-        data["cover"] = photos[0]["src"]   # Hugo themes read `cover`, Jekyll ones `image`
-        data["image"] = photos[0]["src"]
+    if view["cover"]:
+        data["cover"] = view["cover"]["src"]   # Hugo themes read `cover`, Jekyll ones `image`
+        data["image"] = view["cover"]["src"]
     dumped = yaml.safe_dump(data, sort_keys=False, allow_unicode=True,
                             default_flow_style=None, width=10_000)
     return f"---\n{dumped}---\n"

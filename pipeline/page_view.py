@@ -2,19 +2,19 @@
 
 Everything the templates show is prepared here as plain dicts, so the templates stay free of
 logic about dates, order, URLs or missing values, and index.html, contact-sheet.html and
-post.md cannot drift apart in what they say. Reads only the manifest: no files, no torch.
+post.md cannot drift apart in what they say. Reads only the typed manifest: no files, no torch.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-import unicodedata
 from datetime import datetime
 from urllib.parse import quote
 
-from pipeline.exif import FILE_MTIME
+from pipeline.files import slug
 from pipeline.layers import LAYER_NAMES, depth, layer_hint
+from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, Skipped, WebImage
 from pipeline.places import coordinates
 from pipeline.story import first_paragraph, story_html, story_markdown, story_plain
 
@@ -26,8 +26,14 @@ _MONTHS = ("January", "February", "March", "April", "May", "June", "July",
 _ALT_MAX = 150
 # Error strings can be whole tracebacks; the manifest keeps them in full.
 _REASON_MAX = 500
-# How wide the original is drawn: the full text column (900 px less padding), or the screen.
-ORIGINAL_SIZES = "(max-width: 900px) calc(100vw - 2rem), 860px"
+# How wide photos and dreams are drawn: the full column (900 px less padding), or the screen.
+COLUMN_SIZES = "(max-width: 900px) calc(100vw - 2rem), 860px"
+# What a blog column needs (a ~500 px column on a 2x screen): post.md uses the smallest web copy
+# at least this long, and its cover is the first photo that has one (a thumbnail is no cover).
+BLOG_LONG_SIDE = 1000
+# Why a dream that is not `ok` is not on the page, when it has no error of its own.
+_STATUS_REASONS = {"missing": "its file has gone from the output folder; `dreamtrip retry` dreams it again",
+                   "ok": "no web copy was made"}
 
 
 # ---------------------------------------------------------------- URLs and text
@@ -46,53 +52,77 @@ def url_path(path: str) -> str:
     return "/".join(quote(segment, safe="") for segment in path.split("/"))
 
 
-def _one_line(text, limit: int) -> str:
+def _one_line(text: str, limit: int) -> str:
     """Collapse whitespace and cut at a word boundary, for alt text and reasons."""
-    text = " ".join(str(text).split())
+    text = " ".join(text.split())
     if len(text) <= limit:
         return text
     cut = text[:limit].rsplit(" ", 1)[0] or text[:limit]
     return cut.rstrip(" ,;:.") + "…"
 
 
+# An absolute path of the machine: /a/b…, file:///a/b…, ~/a…, C:\a… (a URL's '//host/…' or a
+# relative 'dreams/x.jpg' does not start one: the lookbehind wants a start, space, quote, bracket).
+_MACHINE_PATH = re.compile(
+    r"(?<![\w.:/\\~-])(?:file://)?(?:~|[A-Za-z]:)?(?:[/\\][^\s/\\'\"()<>\[\],;]+){2,}[/\\]?")
+# The same in quotes, where it may hold spaces ('/home/me/my trips/a.jpg', as Python prints it).
+_QUOTED_PATH = re.compile(
+    r"(?<=['\"])(?:file://)?(?:~|[A-Za-z]:)?[/\\][^'\"\n]*?[/\\][^'\"\n]*(?=['\"])")
+
+
+def _no_paths(text: str) -> str:
+    """Machine-written text (errors, reasons) without the machine's paths: a page is published.
+
+    A path becomes its file's name ('vgg16-397923af.pth'), or 'a folder'; the manifest and
+    the terminal keep the whole path.
+    """
+    def name(match: re.Match) -> str:
+        last = re.split(r"[/\\]", match.group(0).rstrip("/\\"))[-1]
+        return last if "." in last.strip(".") else "a folder"
+    return _MACHINE_PATH.sub(name, _QUOTED_PATH.sub(name, text))
+
+
+def _reason(text: str) -> str:
+    return _one_line(_no_paths(text), _REASON_MAX)
+
+
 def _file_name(source: str) -> str:
-    return str(source).replace("\\", "/").rsplit("/", 1)[-1]
+    return source.replace("\\", "/").rsplit("/", 1)[-1]
 
 
-def _alt_text(photo: dict) -> str:
+def _alt_text(photo: PhotoEntry) -> str:
     """Alt text: the story's first paragraph in plain words, else the file name read aloud."""
-    first = first_paragraph(photo.get("story"))
+    first = first_paragraph(photo.story)
     if first and story_plain(first).strip():
         return _one_line(story_plain(first), _ALT_MAX)
     # "IMG_0042-old_town.jpg" -> "IMG 0042 old town": a file name, but readable aloud.
-    stem = _file_name(photo.get("source") or "photo").rsplit(".", 1)[0]
+    stem = _file_name(photo.source).rsplit(".", 1)[0]
     return " ".join(re.split(r"[-_\s]+", stem)).strip() or "photo"
-
-
-def _slug(text: str) -> str:
-    """'day 1/Škoda #2.jpg' -> 'day-1-skoda-2': for anchors that survive being shared."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "photo"
 
 
 def _unique_anchors(sources: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     anchors = []
     for source in sources:
-        base = "photo-" + _slug(source.rsplit(".", 1)[0])
+        base = "photo-" + slug(source.rsplit(".", 1)[0])
         seen[base] = seen.get(base, 0) + 1
         anchors.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
     return anchors
 
 
+def counted(n: int, noun: str) -> str:
+    """'1 photo', '4 photos'."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 # ---------------------------------------------------------------- dates and places
 
 
-def parse_datetime(value) -> datetime | None:
+def parse_datetime(value: str | None) -> datetime | None:
     """ISO 8601 (what the pipeline writes) or raw EXIF "YYYY:MM:DD HH:MM:SS"."""
     if not value:
         return None
-    text = str(value).strip()
+    text = value.strip()
     with contextlib.suppress(ValueError):
         return datetime.fromisoformat(text)
     with contextlib.suppress(ValueError):
@@ -116,38 +146,76 @@ def human_datetime(dt: datetime) -> str:
     return f"{human_day(dt)}, {dt.hour:02d}:{dt.minute:02d}"
 
 
-def _place_view(photo: dict) -> dict | None:
+def _camera_date(photo: PhotoEntry) -> str | None:
+    # A file's modification time (what ingest falls back to) says when it was copied, not taken.
+    return photo.exif.camera_date if photo.exif else None
+
+
+def _place_view(photo: PhotoEntry) -> dict | None:
     """'Prague, Czechia' (or the coordinates, away from any town) with an OpenStreetMap link."""
-    position = coordinates((photo.get("exif") or {}).get("gps"))
+    position = coordinates(photo.exif.gps if photo.exif else None)
     if position is None:
         return None
     lat, lon = position
     degrees = (f"{abs(lat):.4f}° {'N' if lat >= 0 else 'S'}, "
                f"{abs(lon):.4f}° {'E' if lon >= 0 else 'W'}")
-    place = photo.get("place") if isinstance(photo.get("place"), dict) else {}
-    name = ", ".join(str(place[k]) for k in ("name", "country") if place.get(k))
+    place = photo.place
+    name = ", ".join(part for part in (place.name, place.country) if part) if place else ""
     la, lo = f"{lat:.5f}", f"{lon:.5f}"
     return {"text": name or degrees, "coordinates": degrees,
             "url": f"https://www.openstreetmap.org/?mlat={la}&mlon={lo}#map=17/{la}/{lo}"}
 
 
-def _caption_parts(photo: dict, when: datetime | None) -> list[dict]:
+def _caption_parts(photo: PhotoEntry, when: datetime | None) -> list[dict]:
     """The small line under a photo: date, camera, place, file name; each part optional."""
-    exif = photo.get("exif") or {}
     parts = []
     if when is not None:
         parts.append({"kind": "date", "text": human_datetime(when), "datetime": when.isoformat()})
-    elif exif.get("date") and exif.get("date_source") != FILE_MTIME:
+    elif _camera_date(photo):
         # Unparseable date: show it as written rather than dropping what the camera said.
-        parts.append({"kind": "date", "text": str(exif["date"])})
-    if exif.get("camera"):
-        parts.append({"kind": "camera", "text": str(exif["camera"])})
+        parts.append({"kind": "date", "text": _camera_date(photo)})
+    if photo.exif and photo.exif.camera:
+        parts.append({"kind": "camera", "text": photo.exif.camera})
     place = _place_view(photo)
     if place:
         parts.append({"kind": "place", "text": place["text"], "url": place["url"],
                       "title": f"{place['coordinates']} on OpenStreetMap"})
-    parts.append({"kind": "file", "text": str(photo.get("source") or "")})
+    parts.append({"kind": "file", "text": photo.source})
     return [{"datetime": None, "url": None, "title": None, **part} for part in parts]
+
+
+# ---------------------------------------------------------------- pictures
+
+
+def _image(web: WebImage) -> dict:
+    return {"src": url_path(web.path), "width": web.width, "height": web.height}
+
+
+def _srcset(web: list[WebImage]) -> str | None:
+    # One copy needs no choosing; its own size then stays the picture's natural size.
+    return ", ".join(f"{url_path(w.path)} {w.width}w" for w in web) if len(web) > 1 else None
+
+
+def _picture(web: list[WebImage]) -> dict:
+    """A picture offered at its web sizes (small to large), and the copy each place uses.
+
+    `width`/`height` are the largest copy's: with CSS `max-width: 100%` the page never
+    draws a picture larger than its pixels (a 100 px thumbnail stays 100 px).
+    """
+    return {**_image(web[-1]),
+            "srcset": _srcset(web),
+            "sizes": COLUMN_SIZES,
+            "zoom": url_path(web[-1].path),   # the full-screen view: the largest copy
+            "thumb": _image(web[0]),          # the contact sheet: the smallest
+            "post": _image(next((w for w in web if w.long_side >= BLOG_LONG_SIDE), web[-1])),
+            "long_side": web[-1].long_side}
+
+
+def _before(photo_web: list[WebImage], dream_width: int) -> dict:
+    """The photo a dream is compared with: the smallest copy at least as wide as the dream
+    (the fallback), and every copy so the browser picks as it does for the dream."""
+    wide_enough = [w for w in photo_web if w.width >= dream_width]
+    return {**_image(wide_enough[0] if wide_enough else photo_web[-1]), "srcset": _srcset(photo_web)}
 
 
 # ---------------------------------------------------------------- photos and dreams
@@ -162,61 +230,52 @@ def _hint(layer: str, weights_source: str) -> str:
     return layer_hint(layer, weights_source) if layer in LAYER_NAMES else ""
 
 
-def _is_shown(photo: dict) -> bool:
-    return photo.get("status") == "ok" and bool((photo.get("image") or {}).get("path"))
+def _is_shown(photo: PhotoEntry) -> bool:
+    return photo.ok and bool(photo.web)
 
 
-def _web_copies(photo: dict) -> list[dict]:
-    """The photo's web sizes, small to large; at least the main image."""
-    web = [w for w in photo.get("web") or [] if w and w.get("path")]
-    return sorted(web, key=lambda w: w.get("width") or 0) or [photo["image"]]
+def _dream_view(dream: DreamEntry, photo: PhotoEntry, anchor: str, alt: str,
+                weights_source: str) -> dict:
+    full = dream.image or dream.web[-1]
+    return {**_picture(dream.web),
+            "layer": dream.layer,
+            "hint": _hint(dream.layer, weights_source),
+            # "--": slugs never hold two dashes, so no photo's anchor can clash.
+            "anchor": f"{anchor}--{slug(dream.layer)}",
+            "alt": f"Dream at layer {dream.layer}: {alt}",
+            # The dream at its dream size: the "full size" link, which may be larger than any copy.
+            "full": {**_image(full), "label": f"full size ({full.width} × {full.height} px)"},
+            "before": _before(photo.web, dream.web[-1].width)}
 
 
-def _image(entry: dict) -> dict:
-    return {"src": url_path(entry["path"]), "width": entry.get("width"),
-            "height": entry.get("height")}
-
-
-def _before_for(web: list[dict], width) -> dict:
-    """The original to compare a dream with: the smallest web copy at least as wide."""
-    wide_enough = [w for w in web if (w.get("width") or 0) >= (width or 0)]
-    return _image(wide_enough[0] if wide_enough else web[-1])
-
-
-def _dream_views(photo: dict, anchor: str, alt: str, web: list[dict],
-                 weights_source: str) -> tuple[list, list]:
+def _dream_views(photo: PhotoEntry, anchor: str, alt: str, weights_source: str) -> tuple[list, list]:
     """Split a photo's dreams into (shown, not dreamed), both shallow to deep."""
-    dreams = sorted(photo.get("dreams") or [], key=lambda d: _layer_order(str(d.get("layer"))))
     shown, missing = [], []
-    for d in dreams:
-        layer = str(d.get("layer"))
-        if d.get("status") == "ok" and d.get("path"):
-            shown.append({**_image(d), "layer": layer, "hint": _hint(layer, weights_source),
-                          # "--": slugs never hold two dashes, so no photo's anchor can clash.
-                          "anchor": f"{anchor}--{_slug(layer)}",
-                          "alt": f"Dream at layer {layer}: {alt}",
-                          "before": _before_for(web, d.get("width"))})
+    for dream in sorted(photo.dreams, key=lambda d: _layer_order(d.layer)):
+        if dream.ok and dream.web:
+            shown.append(_dream_view(dream, photo, anchor, alt, weights_source))
         else:
-            reason = d.get("error") or f"status: {d.get('status') or 'unknown'}"
-            missing.append({"layer": layer, "reason": _one_line(reason, _REASON_MAX)})
+            reason = dream.error or _STATUS_REASONS.get(dream.status, f"status: {dream.status}")
+            missing.append({"layer": dream.layer, "reason": _reason(reason)})
     return shown, missing
 
 
-def _photo_view(photo: dict, anchor: str, when: datetime | None, weights_source: str) -> dict:
+def _date_taken(photo: PhotoEntry) -> datetime | None:
+    """When the photo was taken, from its EXIF; None for undated (or file-dated) photos."""
+    return parse_datetime(_camera_date(photo))
+
+
+def _photo_view(photo: PhotoEntry, anchor: str, weights_source: str) -> dict:
     alt = _alt_text(photo)
-    web = _web_copies(photo)
-    dreams, missing = _dream_views(photo, anchor, alt, web, weights_source)
+    when = _date_taken(photo)
+    dreams, missing = _dream_views(photo, anchor, alt, weights_source)
     return {
-        **_image(photo["image"]),
+        **_picture(photo.web),
         "anchor": anchor,
-        "source": str(photo.get("source") or ""),
-        "story_html": story_html(photo.get("story")),
-        "story_md": story_markdown(photo.get("story")),
+        "source": photo.source,
+        "story_html": story_html(photo.story),
+        "story_md": story_markdown(photo.story),
         "alt": alt,
-        "srcset": ", ".join(f"{url_path(w['path'])} {int(w['width'])}w" for w in web if w.get("width")),
-        "sizes": ORIGINAL_SIZES,
-        "full": url_path(web[-1]["path"]),      # the full-screen view: the largest copy
-        "thumb": _image(web[0]),                # the contact sheet: the smallest
         "lazy": True,
         "caption": _caption_parts(photo, when),
         "when": when,
@@ -229,6 +288,17 @@ def _taken_order(view: dict) -> tuple:
     """The order taken: by date (undated ones last), then by file name."""
     when = view["when"]
     return (when is None, _wall_clock(when) if when else datetime.min, view["source"])
+
+
+def _cover(views: list[dict]) -> dict | None:
+    """The post's cover: the first photo big enough for a blog's header, else the largest."""
+    if not views:
+        return None
+    big = [v for v in views if v["long_side"] >= BLOG_LONG_SIDE]
+    return (big[0] if big else max(views, key=lambda v: v["long_side"]))["post"]
+
+
+# ---------------------------------------------------------------- days
 
 
 def _day_groups(views: list[dict]) -> list[dict]:
@@ -300,110 +370,95 @@ def _contact_sheet(views: list[dict], weights_source: str) -> dict:
 # ---------------------------------------------------------------- what went wrong, and the footer
 
 
-def _failure_views(manifest_photos: list, views_by_index: dict) -> list[dict]:
+def _failure_views(photos: list[PhotoEntry], views_by_index: dict) -> list[dict]:
     """Everything that was not dreamed, in manifest order: whole photos and single layers."""
     failures = []
-    for i, photo in enumerate(manifest_photos):
-        source = str(photo.get("source") or "(unnamed)")
+    for i, photo in enumerate(photos):
         view = views_by_index.get(i)
         if view is None:
-            reason = photo.get("error") or f"status: {photo.get('status') or 'unknown'}"
-            failures.append({"source": source, "layer": None, "anchor": None,
-                             "reason": _one_line(reason, _REASON_MAX)})
+            reason = photo.error or _STATUS_REASONS.get(photo.status, f"status: {photo.status}")
+            failures.append({"source": photo.source, "layer": None, "anchor": None,
+                             "reason": _reason(reason)})
             continue
-        for m in view["missing"]:
-            failures.append({"source": source, "layer": m["layer"], "anchor": view["anchor"],
-                             "reason": m["reason"]})
+        failures += [{"source": photo.source, "layer": m["layer"], "anchor": view["anchor"],
+                      "reason": m["reason"]} for m in view["missing"]]
     return failures
 
 
-def _skipped_views(skipped) -> list[dict]:
-    """Files in the album that are not photos (notes.txt): said quietly, at the bottom."""
-    entries = [s for s in skipped or [] if isinstance(s, dict) and s.get("source")]
-    return [{"source": str(s["source"]), "reason": _one_line(s.get("reason") or "", _REASON_MAX)}
-            for s in entries]
+def _skipped_view(skipped: Skipped) -> dict:
+    """A file in the album that is not on the page (notes.txt, a second copy): said quietly."""
+    reason = f"the same photo as {skipped.duplicate_of}" if skipped.duplicate_of else skipped.reason
+    return {"source": skipped.source, "reason": _reason(reason)}
 
 
-def counted(n: int, noun: str) -> str:
-    """'1 photo', '4 photos'."""
-    return f"{n} {noun}" + ("" if n == 1 else "s")
+def _sentence_body(text: str | None) -> str | None:
+    # The templates end these with a full stop of their own.
+    body = _no_paths(text or "").strip().rstrip(".")
+    return body or None
 
 
-def _sentence_body(text) -> str | None:
-    if not text:
-        return None
-    return str(text).strip().rstrip(".") or None
+def _weights_view(manifest: Manifest) -> dict:
+    weights = manifest.weights
+    return {"source": weights.source,
+            "description": _no_paths(weights.description or weights.source),
+            "reason": _sentence_body(weights.reason),
+            "note": _sentence_body(weights.note)}
 
 
-def _weights_view(weights) -> dict:
-    weights = weights if isinstance(weights, dict) else {}
-    return {
-        "source": weights.get("source"),
-        "description": weights.get("description") or weights.get("source") or "unrecorded weights",
-        # The templates end these with a full stop of their own.
-        "reason": _sentence_body(weights.get("reason")),
-        "note": _sentence_body(weights.get("note")),
-    }
-
-
-def _params_view(params) -> list[dict]:
-    """Dream parameters as label/value pairs, in the manifest's order, whatever they are."""
-    if not isinstance(params, dict):
-        return []
-    return [{"label": str(k).replace("_", " "), "value": str(v)} for k, v in params.items()]
+def _recipe(manifest: Manifest) -> list[dict]:
+    """How the dreams were made, as label/value pairs; a value set by hand over the strength
+    preset says so, so "strength classic" never stands beside numbers classic does not use."""
+    dream = manifest.settings.dream
+    params = dream.params()
+    by_hand = set(dream.set_by_hand)
+    values = {"layers": ", ".join(manifest.settings.layers), "strength": dream.strength,
+              **params.as_dict(),
+              "octaves": params.octaves or "auto",          # auto: chosen for each photo's size
+              "precision": manifest.precision or params.precision,   # what "auto" resolved to
+              "dream size": f"{manifest.dream_size} px" if manifest.dream_size else "each photo's own size"}
+    return [{"label": key.replace("_", " "),
+             "value": f"{value} (set by hand)" if key in by_hand else str(value)}
+            for key, value in values.items()]
 
 
 # ---------------------------------------------------------------- the view
 
 
-def _date_taken(photo: dict) -> datetime | None:
-    """When the photo was taken, from its EXIF. A file's modification time (what ingest falls
-    back to) says when it was copied, not taken: such a photo counts as undated here."""
-    exif = photo.get("exif") or {}
-    if exif.get("date_source") == FILE_MTIME:
-        return None
-    return parse_datetime(exif.get("date"))
-
-
-def build_view(manifest: dict) -> dict:
+def build_view(manifest: Manifest) -> dict:
     """Everything the templates need, computed once from the manifest."""
-    album = manifest.get("album") or {}
-    photos = manifest.get("photos") or []
-    title = str(album.get("title") or album.get("name") or "A trip")
-    weights_source = str((manifest.get("weights") or {}).get("source") or "imagenet")
-
+    album, photos = manifest.album, manifest.photos
+    weights_source = manifest.weights.source
     shown = [i for i, photo in enumerate(photos) if _is_shown(photo)]
-    anchors = _unique_anchors([str(photos[i].get("source") or "") for i in shown])
-    views_by_index = {
-        i: _photo_view(photos[i], anchor, _date_taken(photos[i]), weights_source)
-        for i, anchor in zip(shown, anchors, strict=True)}
+    anchors = _unique_anchors([photos[i].source for i in shown])
+    views_by_index = {i: _photo_view(photos[i], anchor, weights_source)
+                      for i, anchor in zip(shown, anchors, strict=True)}
     views = sorted(views_by_index.values(), key=_taken_order)
     if views:
         views[0]["lazy"] = False  # usually on screen at load: lazy-loading it only delays it
     dates = [v["when"] for v in views if v["when"] is not None]
-    created = parse_datetime(manifest.get("created"))
+    created = parse_datetime(manifest.created)
 
     return {
-        "title": title,
-        "album_name": str(album.get("name") or "album"),
+        "title": album.title or album.name,
+        "album_name": album.name,
         "dateline": _dateline(dates),
         "first_date": dates[0] if dates else None,
-        "intro_html": story_html(album.get("intro")),
-        "intro_md": story_markdown(album.get("intro")),
-        "outro_html": story_html(album.get("outro")),
-        "outro_md": story_markdown(album.get("outro")),
+        "intro_html": story_html(album.intro),
+        "intro_md": story_markdown(album.intro),
+        "outro_html": story_html(album.outro),
+        "outro_md": story_markdown(album.outro),
         "days": _day_groups(views),
         "photos": views,
+        "cover": _cover(views),
         "contact": _contact_sheet(views, weights_source),
         "failures": _failure_views(photos, views_by_index),
-        "skipped": _skipped_views(manifest.get("skipped")),
+        "skipped": [_skipped_view(s) for s in manifest.skipped],
         "photos_counted": counted(len(views), "photo"),
         "dreams_counted": counted(sum(len(v["dreams"]) for v in views), "dream"),
-        "weights": _weights_view(manifest.get("weights")),
-        "params": _params_view(manifest.get("dream_params")),
-        "layers": [str(layer) for layer in manifest.get("layers") or []],
-        "device": manifest.get("device"),
+        "weights": _weights_view(manifest),
+        "recipe": _recipe(manifest),
+        "device": _no_paths(manifest.device),
         "created_at": created,
-        "created": human_datetime(created) if created else manifest.get("created"),
-        "version": manifest.get("dreamtrip_version"),
+        "created": human_datetime(created) if created else manifest.created,
+        "version": manifest.dreamtrip_version,
     }

