@@ -1,20 +1,23 @@
 """Ingest speed: dreamtrip's ingest against sigal's gallery build, on the same album, in one run.
 
     PYTHONPATH=. .venv/bin/python bench/ingest_bench.py [--photos 100] [--repeat 1]
-        [--modes threads] [--sigal /tmp/sigalenv/bin/sigal]
+        [--modes threads] [--web-sizes 480 1024] [--sigal /tmp/sigalenv/bin/sigal]
 
 1. Makes an album of `--photos` JPEGs of 12 MP (4000 x 3000, quality 92, ~3 MB each) with EXIF
    (date with sub-seconds and offset, camera, GPS; every fourth photo stored on its side with
    orientation 6 or 8), from the sample album's photos scaled up with sensor-like noise. It is kept
    under /tmp/dreamtrip-bench/ and reused by later runs.
 2. Times, each in a fresh subprocess with an empty output folder and the album in the page cache:
-   - dreamtrip: for every photo sha256 + EXIF + upright working copy (600 px PNG) + web sizes
-     (480 and 1024 px JPEG, quality 88), with the settings of config/default.yaml. --modes picks
-     how photos run in parallel (see MODES; `threads` is what the flow does). In the modes that
-     run a Prefect flow, the temporary API server's start-up is not counted as ingest time.
+   - dreamtrip: for every photo sha256 + EXIF + upright size + upright web copies (--web-sizes,
+     default 480 and 1024 px, like sigal's two sizes below; JPEG at images.jpeg_quality), with the
+     other settings of pipeline/default.yaml. (The dream task decodes its own input at dream size:
+     ingest writes no working copy.) --modes picks how photos run in parallel (see MODES;
+     `threads` is what the flow does). In the modes that run a Prefect flow, the temporary API
+     server's start-up is not counted as ingest time.
    - sigal (installed apart, e.g. `python3 -m venv /tmp/sigalenv && /tmp/sigalenv/bin/pip
-     install sigal`): `sigal build` with comparable output: 1024 px images, 480 px thumbnails
-     (not cropped), JPEG quality 88 baseline like ours, one process per core (its default).
+     install sigal`): `sigal build` with comparable output: images at the largest web size,
+     thumbnails (not cropped) at the smallest, the same JPEG quality, baseline like ours, one
+     process per core (its default).
 3. Prints photos per second (wall clock), CPU seconds (user + system, all processes) and peak
    memory (PSS summed over the whole process tree, sampled every 50 ms, so sigal's worker
    processes count too), and dreamtrip's speed / sigal's. On a machine shared with other work,
@@ -126,17 +129,23 @@ MODES = {
 }
 
 
-def run_ours(album: Path, out: Path, mode: str, workers: int) -> dict:
+def bench_settings(web_sizes: list[int]):
+    """pipeline/default.yaml's settings with the benchmark's web sizes."""
+    from pipeline.config import load_settings
+
+    return load_settings(overrides={"images.web_sizes": list(web_sizes)})
+
+
+def run_ours(album: Path, out: Path, mode: str, workers: int, web_sizes: list[int]) -> dict:
     """The child's side: ingest every photo of `album` into `out`; reports counts and seconds."""
     sys.path.insert(0, str(ROOT))
     from pipeline.album import find_photos
-    from pipeline.config import load_settings
     from pipeline.ingest import ingest_photo, ingest_photos
 
-    settings = load_settings()
+    images = bench_settings(web_sizes).images
     started = time.perf_counter()
     sources = find_photos(album).photos
-    args = (settings.working_size, settings.web_sizes, settings.jpeg_quality, settings.max_pixels)
+    args = (images.web_sizes, images.jpeg_quality, images.max_pixels)
     if mode in ("threads", "serial"):
         photos = ingest_photos(album, sources, out, *args, workers=1 if mode == "serial" else workers)
     elif mode == "processes":
@@ -146,13 +155,14 @@ def run_ours(album: Path, out: Path, mode: str, workers: int) -> dict:
             futures = [pool.submit(ingest_photo, album, s, out, *args) for s in sources]
             photos = [f.result() for f in futures]
     else:
-        photos, started = _run_prefect(album, out, sources, mode, workers)
+        photos, started = _run_prefect(album, out, sources, mode, workers, web_sizes)
     seconds = time.perf_counter() - started
     return {"ok": sum(p.ok for p in photos), "failed": [p.error for p in photos if not p.ok],
             "work_seconds": seconds}
 
 
-def _run_prefect(album: Path, out: Path, sources: list[str], mode: str, workers: int):
+def _run_prefect(album: Path, out: Path, sources: list[str], mode: str, workers: int,
+                 web_sizes: list[int]):
     import threading
 
     import flows  # noqa: F401  (Prefect's environment defaults)
@@ -160,17 +170,17 @@ def _run_prefect(album: Path, out: Path, sources: list[str], mode: str, workers:
     from prefect.cache_policies import NO_CACHE
 
     from flows.dream_album import ingest
-    from pipeline.config import load_settings
     from pipeline.ingest import ingest_photo
 
-    settings = load_settings()
+    settings = bench_settings(web_sizes)
+    images = settings.images
     slots = threading.BoundedSemaphore(workers)
 
     @task(cache_policy=NO_CACHE)
     def ingest_one(source: str):
         with slots:
-            return ingest_photo(album, source, out, settings.working_size, settings.web_sizes,
-                                settings.jpeg_quality, settings.max_pixels)
+            return ingest_photo(album, source, out, images.web_sizes, images.jpeg_quality,
+                                images.max_pixels)
 
     timing = {}
 
@@ -185,13 +195,14 @@ def _run_prefect(album: Path, out: Path, sources: list[str], mode: str, workers:
     return photos, timing["started"]
 
 
-def time_ours(album: Path, mode: str, workers: int) -> dict:
+def time_ours(album: Path, mode: str, workers: int, web_sizes: list[int]) -> dict:
     out = BENCH_DIR / "out-dreamtrip"
     shutil.rmtree(out, ignore_errors=True)
     env = dict(os.environ, PYTHONPATH=str(ROOT), PREFECT_LOGGING_LEVEL="WARNING",
                PREFECT_HOME=str(BENCH_DIR / "prefect-home"),
                PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="300")  # a busy machine is slow
-    command = [sys.executable, __file__, "--child", str(album), str(out), mode, str(workers)]
+    command = [sys.executable, __file__, "--child", str(album), str(out), mode, str(workers),
+               ",".join(map(str, web_sizes))]
     result = _timed(command, env)
     result.update(json.loads(result.pop("stdout").strip().splitlines()[-1]))
     result["outputs"] = sum(1 for p in out.rglob("*") if p.is_file())
@@ -202,21 +213,22 @@ def time_ours(album: Path, mode: str, workers: int) -> dict:
 
 SIGAL_CONF = """\
 # Written by dreamtrip's bench/ingest_bench.py: output comparable to dreamtrip's ingest.
-img_size = (1024, 1024)        # long side 1024 px (ResizeToFit), like the largest web size
-thumb_size = (480, 480)        # long side 480 px, not cropped, like the smaller web size
+img_size = ({large}, {large})        # long side (ResizeToFit), like the largest web size
+thumb_size = ({small}, {small})      # long side, not cropped, like the smallest web size
 thumb_fit = False
-jpg_options = {"quality": 88}  # dreamtrip's jpeg_quality, baseline (sigal's default adds
+jpg_options = {{"quality": {quality}}}  # dreamtrip's jpeg_quality, baseline (sigal's default adds
                                # optimize + progressive, which cost extra encoding time)
 autorotate_images = True
 keep_orig = False
 """
 
 
-def time_sigal(sigal: str, album: Path, workers: int) -> dict:
+def time_sigal(sigal: str, album: Path, workers: int, web_sizes: list[int]) -> dict:
     out = BENCH_DIR / "out-sigal"
     shutil.rmtree(out, ignore_errors=True)
     conf = BENCH_DIR / "sigal.conf.py"
-    conf.write_text(SIGAL_CONF)
+    quality = bench_settings(web_sizes).images.jpeg_quality
+    conf.write_text(SIGAL_CONF.format(large=max(web_sizes), small=min(web_sizes), quality=quality))
     command = [sigal, "build", "-q", "-c", str(conf), "-n", str(workers), str(album), str(out)]
     result = _timed(command, dict(os.environ))
     result.pop("stdout")
@@ -299,8 +311,9 @@ def _warm_cache(album: Path) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        album, out, mode, workers = sys.argv[2:6]
-        print(json.dumps(run_ours(Path(album), Path(out), mode, int(workers))))
+        album, out, mode, workers, web_sizes = sys.argv[2:7]
+        sizes = [int(size) for size in web_sizes.split(",")]
+        print(json.dumps(run_ours(Path(album), Path(out), mode, int(workers), sizes)))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=int, default=100)
@@ -310,6 +323,8 @@ def main() -> None:
                             f"{name}: {what}" for name, what in MODES.items()))
     parser.add_argument("--workers", type=int, default=usable_cores(),
                         help="parallel photos (default: one per usable core)")
+    parser.add_argument("--web-sizes", type=int, nargs="+", default=[480, 1024],
+                        help="long sides of the web copies (default: 480 1024, sigal's two sizes)")
     parser.add_argument("--sigal", default=shutil.which("sigal") or "/tmp/sigalenv/bin/sigal")
     parser.add_argument("--no-sigal", action="store_true")
     args = parser.parse_args()
@@ -317,7 +332,8 @@ def main() -> None:
     album = make_album(args.photos)
     _warm_cache(album)
     size_mb = sum(p.stat().st_size for p in album.glob("*.jpg")) / 1e6
-    print(f"album: {args.photos} JPEGs, {SIZE[0]}x{SIZE[1]}, {size_mb:.0f} MB, {album}")
+    print(f"album: {args.photos} JPEGs, {SIZE[0]}x{SIZE[1]}, {size_mb:.0f} MB, {album}; "
+          f"web sizes {' '.join(map(str, args.web_sizes))}")
     print(f"machine: {os.cpu_count()} CPUs ({args.workers} workers), {cpu_name()}, "
           f"Python {sys.version.split()[0]}")
 
@@ -326,9 +342,9 @@ def main() -> None:
     for _ in range(args.repeat):
         for tool in tools:  # interleaved, so a busy moment on the machine hits both
             if tool == "sigal":
-                result = time_sigal(args.sigal, album, args.workers)
+                result = time_sigal(args.sigal, album, args.workers, args.web_sizes)
             else:
-                result = time_ours(album, tool.split("-", 1)[1], args.workers)
+                result = time_ours(album, tool.split("-", 1)[1], args.workers, args.web_sizes)
             result["photos_per_s"] = args.photos / result["seconds"]
             runs.setdefault(tool, []).append(result)
             print(f"  {tool:28s} {result['seconds']:6.2f} s  {result['photos_per_s']:5.2f} photos/s"

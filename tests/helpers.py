@@ -18,6 +18,9 @@ EXIF_IFD, GPS_IFD = 0x8769, 0x8825
 DATETIME_ORIGINAL = 0x9003
 GPS_VERSION, GPS_LAT_REF, GPS_LAT, GPS_LON_REF, GPS_LON = 0x0000, 0x0001, 0x0002, 0x0003, 0x0004
 
+# images.max_megapixels of pipeline/default.yaml (100), in pixels, as the flow passes it to ingest.
+MAX_PIXELS = 100_000_000
+
 # An upright test picture: four coloured quadrants, so every rotation and flip looks different.
 TOP_LEFT, TOP_RIGHT = (255, 0, 0), (0, 255, 0)          # red, green
 BOTTOM_LEFT, BOTTOM_RIGHT = (0, 0, 255), (255, 255, 0)  # blue, yellow

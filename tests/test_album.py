@@ -1,6 +1,9 @@
 """The album folder: which files are photos, and where each photo's story comes from."""
 
-from pipeline.album import find_photos, load_album_text, sidecar_names
+import pytest
+
+from pipeline.album import AlbumText, PhotoText, find_photos, load_album_text, sidecar_names
+from pipeline.manifest import Skipped, UnmatchedText
 
 
 def _album(tmp_path):
@@ -22,8 +25,9 @@ def _album(tmp_path):
 def test_sidecars_are_stories_not_skipped_files(tmp_path):
     files = find_photos(_album(tmp_path))
     assert files.photos == ["a.jpg", "b.jpg", "c.png", "day 2/d.jpeg"]
-    assert files.skipped == [{"source": "README.md", "reason": "not a photo (.md)"},
-                             {"source": "notes.txt", "reason": "not a photo (.txt)"}]
+    assert files.skipped == [Skipped(source="README.md", reason="not a photo (.md)"),
+                             Skipped(source="notes.txt", reason="not a photo (.txt)")]
+    assert all(s.duplicate_of is None for s in files.skipped)
 
 
 def test_story_from_sidecar_wins_over_album_yaml(tmp_path):
@@ -37,3 +41,60 @@ def test_story_from_sidecar_wins_over_album_yaml(tmp_path):
 
 def test_sidecar_names():
     assert sidecar_names("day 1/IMG_1.JPG") == ("day 1/IMG_1.JPG.md", "day 1/IMG_1.md")
+
+
+# ---------------------------------------------------------------- per-photo layers
+
+def test_layers_for_a_photo_from_album_yaml_else_the_default(tmp_path):
+    root = _album(tmp_path)
+    (root / "album.yaml").write_text("photos:\n  a.jpg: {layers: [conv1_1, conv5_2]}\n"
+                                     "  b.jpg: {story: No layers here.}\n")
+    text = load_album_text(root)
+    default = ("conv3_1",)
+    assert text.layers_for("a.jpg", default) == ("conv1_1", "conv5_2")
+    assert text.layers_for("b.jpg", default) == default
+    assert text.layers_for("c.png", default) == default
+
+
+# ---------------------------------------------------------------- entries that match no photo
+
+PHOTOS = ["IMG_0001.jpg", "day1/harbour.jpg", "day2/mobile_X.jpg", "day2/sunset.png"]
+
+
+def _unmatched(*keys: str) -> list[UnmatchedText]:
+    return AlbumText(title="Trip", photos={key: PhotoText(story="A story.") for key in keys}).unmatched(PHOTOS)
+
+
+def test_a_file_name_in_a_sub_folder_is_suggested():
+    """Issue 11 item 2: a story keyed to `mobile_X.jpg` for a photo in day2/ vanished silently."""
+    assert _unmatched("mobile_X.jpg") == [UnmatchedText(key="mobile_X.jpg", closest="day2/mobile_X.jpg")]
+    assert _unmatched("mobile_X.jpg")[0].message == (
+        "album.yaml: photos: mobile_X.jpg matches no photo in the album; did you mean day2/mobile_X.jpg?")
+    # the wrong folder, too
+    assert _unmatched("day1/sunset.png") == [UnmatchedText(key="day1/sunset.png", closest="day2/sunset.png")]
+
+
+@pytest.mark.parametrize("key, closest", [("IMG_001.jpg", "IMG_0001.jpg"),
+                                          ("day1/harbor.jpg", "day1/harbour.jpg"),
+                                          ("IMG_0001.JPG", "IMG_0001.jpg")])
+def test_a_near_spelling_is_suggested(key, closest):
+    assert _unmatched(key) == [UnmatchedText(key=key, closest=closest)]
+
+
+def test_an_unrelated_key_gets_no_suggestion():
+    [entry] = _unmatched("breakfast-at-tiffanys.gif")
+    assert entry == UnmatchedText(key="breakfast-at-tiffanys.gif", closest=None)
+    assert entry.message == "album.yaml: photos: breakfast-at-tiffanys.gif matches no photo in the album"
+
+
+def test_keys_that_match_a_photo_are_not_listed():
+    assert _unmatched(*PHOTOS) == []
+    assert [u.key for u in _unmatched("day1/harbour.jpg", "mobile_X.jpg", "IMG_0001.jpg")] == ["mobile_X.jpg"]
+    assert AlbumText(title="Trip").unmatched(PHOTOS) == []
+
+
+def test_unmatched_keys_from_a_real_album_yaml(tmp_path):
+    root = _album(tmp_path)
+    (root / "album.yaml").write_text("photos:\n  a.jpg: {story: Found.}\n  d.jpeg: {story: In day 2.}\n")
+    text = load_album_text(root)
+    assert text.unmatched(find_photos(root).photos) == [UnmatchedText(key="d.jpeg", closest="day 2/d.jpeg")]

@@ -7,7 +7,8 @@ from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 
 from helpers import GPS_LAT, GPS_LAT_REF, GPS_LON, GPS_LON_REF, make_exif, quadrant_image, write_jpeg
-from pipeline.exif import ExifInfo, read_exif
+from pipeline.exif import read_exif
+from pipeline.manifest import FILE_MTIME, ExifInfo, Gps
 
 TAKEN = "2016:06:13 09:17:42"
 
@@ -20,8 +21,9 @@ def test_full_exif(tmp_path):
     assert info.date == "2016-06-13T09:17:42"  # DateTimeOriginal wins over DateTime (edit time)
     assert info.camera == "Canon EOS 5D"
     assert info.orientation == 6
-    assert info.gps == {"lat": pytest.approx(50.0865, abs=1e-5), "lon": pytest.approx(14.4114, abs=1e-5)}
-    assert info.as_dict()["camera"] == "Canon EOS 5D"
+    assert isinstance(info.gps, Gps) and info.gps.alt is None
+    assert (info.gps.lat, info.gps.lon) == (pytest.approx(50.0865, abs=1e-5), pytest.approx(14.4114, abs=1e-5))
+    assert info.model_dump(mode="json")["camera"] == "Canon EOS 5D"  # as the manifest records it
 
 
 @pytest.mark.parametrize("make, model, camera", [
@@ -46,8 +48,8 @@ def test_camera_name(tmp_path, make, model, camera):
 def test_gps_signed_decimal_degrees(tmp_path, lat, lon):
     path = write_jpeg(tmp_path / "a.jpg", exif=make_exif(gps=(lat, lon)))
     gps = read_exif(path).gps
-    assert gps["lat"] == pytest.approx(lat, abs=1e-5)
-    assert gps["lon"] == pytest.approx(lon, abs=1e-5)
+    assert gps.lat == pytest.approx(lat, abs=1e-5)
+    assert gps.lon == pytest.approx(lon, abs=1e-5)
 
 
 def test_gps_zero_denominator_is_absent_not_fatal(tmp_path):
@@ -86,7 +88,7 @@ def test_garbage_original_date_falls_back_to_datetime(tmp_path):
 def test_garbage_date_and_nothing_else_falls_back_to_file_mtime(tmp_path, garbage):
     path = write_jpeg(tmp_path / "a.jpg", exif=make_exif("Canon", "Canon EOS 5D", date_original=garbage))
     info = read_exif(path)
-    assert info.date_source == "file mtime"  # no usable EXIF date
+    assert info.date_source == FILE_MTIME  # no usable EXIF date
     assert info.camera == "Canon EOS 5D"
 
 
@@ -107,8 +109,8 @@ def test_no_exif_at_all(tmp_path):
     quadrant_image().save(png)
     for photo in (path, png):
         info = read_exif(photo)
-        assert info.date_source == "file mtime"  # the only date there is
-        assert info == ExifInfo(date=info.date, date_source="file mtime")
+        assert info.date_source == FILE_MTIME == "file mtime"  # the only date there is
+        assert info == ExifInfo(date=info.date, date_source=FILE_MTIME)
 
 
 def test_not_an_image_gives_empty_exif(tmp_path):
@@ -137,7 +139,7 @@ def test_the_sample_album_photos_have_their_exif():
     assert rocket.orientation == 6
     assert rocket.camera == "Canon EOS 5D Mark III"
     assert rocket.date == "2016-06-15T14:48:56"
-    assert rocket.gps == {"lat": pytest.approx(50.0975, abs=1e-5), "lon": pytest.approx(14.4253, abs=1e-5)}
+    assert (rocket.gps.lat, rocket.gps.lon) == (pytest.approx(50.0975, abs=1e-5), pytest.approx(14.4253, abs=1e-5))
     espresso = read_exif(sample / "01-charles-bridge-espresso.jpg")
     assert espresso.camera == "Apple iPhone 6s" and espresso.orientation == 1
     with Image.open(sample / "04-technical-museum-rocket.jpg") as image:

@@ -9,7 +9,9 @@ from PIL import Image
 from helpers import (BOTTOM_LEFT, BOTTOM_RIGHT, TOP_LEFT, TOP_RIGHT, close_to, make_exif, noisy_image,
                      quadrant_array, quadrant_image, stored_as_camera, write_jpeg)
 from pipeline.exif import read_exif
-from pipeline.imaging import PhotoError, fit_long_side, open_upright_rgb
+from photo_files import exif_block
+from pipeline.imaging import (PhotoError, decode_upright_rgb, fit_long_side, fitted_size, open_photo,
+                              open_upright_rgb, upright_size)
 
 
 def _corners(image: Image.Image) -> tuple:
@@ -139,3 +141,68 @@ def test_fit_long_side(size, long_side, expected):
     assert result.size == expected
     assert result is not image  # a copy: changing it never changes the original
     assert result.getpixel((0, 0)) == (10, 20, 30)
+
+
+@pytest.mark.parametrize("size, long_side, expected", [
+    ((4000, 3000), 1024, (1024, 768)),
+    ((3000, 4000), 1024, (768, 1024)),
+    ((100, 68), 480, (100, 68)),   # never enlarged
+    ((100, 68), 100, (100, 68)),
+    ((100, 3), 10, (10, 1)),       # never zero px
+])
+def test_fitted_size_is_fit_long_side_without_pixels(size, long_side, expected):
+    assert fitted_size(size, long_side) == expected
+    assert fit_long_side(Image.new("RGB", size), long_side).size == expected
+
+
+# ---------------------------------------------------------------- upright size from the header
+
+def _stored_photo(tmp_path, orientation: int, fmt: str = "JPEG", name: str = "phone.jpg"):
+    """A 96x64 (upright) quadrant picture stored as a camera holding it that way stores it."""
+    stored = Image.fromarray(stored_as_camera(quadrant_array(96, 64), orientation))
+    path = tmp_path / name
+    stored.save(path, fmt, exif=exif_block(Orientation=orientation), quality=95)
+    return path
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_upright_size_turns_a_sideways_header(tmp_path, orientation):
+    path = _stored_photo(tmp_path, orientation)
+    with open_photo(path) as image:
+        assert image.size == ((64, 96) if orientation in (6, 8) else (96, 64))  # as stored
+        assert upright_size(image, orientation) == (96, 64)
+        assert image._im is None  # from the header: nothing decoded
+    assert open_upright_rgb(path, orientation).size == (96, 64)  # what decoding gives agrees
+
+
+@pytest.mark.parametrize("orientation", [5, 6, 7, 8])
+def test_upright_size_with_a_decoder_that_turns_the_pixels_itself(tmp_path, orientation):
+    """HEIF: libheif applies the rotation while decoding and pillow-heif reports the upright size
+    already, so the EXIF orientation must not turn it a second time."""
+    path = _stored_photo(tmp_path, orientation, "HEIF", "phone.heic")
+    with open_photo(path) as image:
+        assert image.size == (96, 64)  # upright already
+        assert upright_size(image, orientation) == (96, 64)
+        assert decode_upright_rgb(image, orientation).size == (96, 64)
+
+
+@pytest.mark.parametrize("orientation", [1, 6, 8])
+def test_upright_size_of_a_tiff(tmp_path, orientation):
+    """Pillow turns a TIFF upright itself: its size is upright from the header on, and so must
+    the photo's recorded size be (the manifest's width/height and its web copies' sizes)."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "scan.tif"
+    Image.fromarray(stored_as_camera(quadrant_array(96, 64), orientation)).save(path, "TIFF", exif=exif)
+    with open_photo(path) as image:
+        assert upright_size(image, orientation) == (96, 64)
+        assert decode_upright_rgb(image, orientation).size == (96, 64)
+
+
+def test_no_pixel_limit_for_header_reads(tmp_path):
+    path = write_jpeg(tmp_path / "a.jpg", quadrant_image(400, 300))
+    with open_photo(path) as image:  # max_pixels None: no limit
+        assert image.size == (400, 300)
+    with pytest.raises(PhotoError, match="over the limit"):
+        with open_photo(path, 100_000):
+            pass

@@ -1,4 +1,4 @@
-"""Ingest: hashes, EXIF, upright working copies and web sizes; bad files fail alone; reruns are free."""
+"""Ingest: hashes, EXIF, upright sizes and web copies; bad files fail alone; reruns are free."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import (BOTTOM_LEFT, TOP_LEFT, TOP_RIGHT, close_to, make_exif, quadrant_array, quadrant_image,
-                     stored_as_camera, write_jpeg)
+from helpers import (BOTTOM_LEFT, MAX_PIXELS, TOP_LEFT, TOP_RIGHT, close_to, make_exif, quadrant_array,
+                     quadrant_image, stored_as_camera, write_jpeg)
+from pipeline import ingest
 from pipeline.album import find_photos
-from pipeline.ingest import ingest_photo
+from pipeline.ingest import ingest_photo, ingest_photos
+from pipeline.manifest import PhotoEntry
+from pipeline.store import web_copy_name
 
-WORKING, WEB = 64, (48, 96)
+WEB = (48, 96)
 
 
 @pytest.fixture
@@ -33,29 +36,36 @@ def album(tmp_path):
 
 
 def _ingest(album, source, out):
-    return ingest_photo(album, source, out, WORKING, WEB, 85)
+    return ingest_photo(album, source, out, WEB, 85, MAX_PIXELS)
 
 
-def test_ok_photo_gets_hash_exif_working_and_web_copies(album, tmp_path):
+def _files(folder):
+    """Every file under `folder`, relative to it, '/'-separated (temp files included)."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def test_ok_photo_gets_hash_exif_size_and_web_copies(album, tmp_path):
     out = tmp_path / "out"
     photo = _ingest(album, "bridge.jpg", out)
 
+    assert isinstance(photo, PhotoEntry)
     assert photo.ok and photo.status == "ok" and photo.error is None
     assert photo.source == "bridge.jpg"
     assert photo.sha256 == hashlib.sha256((album / "bridge.jpg").read_bytes()).hexdigest()
     assert photo.exif.date == "2016-06-13T09:17:42" and photo.exif.camera == "Canon EOS 5D"
     assert photo.exif.gps is not None
+    assert (photo.width, photo.height) == (128, 96)  # the original's size, read from its header
 
-    with Image.open(out / photo.working) as working:
-        assert working.size == (64, 48)  # long side = working size
-        assert working.format == "PNG"   # lossless: the dream starts from the exact pixels
-        assert close_to(working.convert("RGB").getpixel((2, 2)), TOP_LEFT)
-    assert [(w["width"], w["height"]) for w in photo.web] == [(48, 36), (96, 72)]  # small to large
+    assert [(w.width, w.height) for w in photo.web] == [(48, 36), (96, 72)]  # small to large
     for web in photo.web:
-        with Image.open(out / web["path"]) as image:
+        with Image.open(out / web.path) as image:
             assert image.format == "JPEG"
-            assert image.size == (web["width"], web["height"])
-        assert "bridge" in web["path"]
+            assert image.size == (web.width, web.height)
+        assert web.path == web_copy_name("bridge.jpg", photo.sha256, web.long_side)
+        assert web.path.startswith("photos/bridge-" + photo.sha256[:8])
+    with Image.open(out / photo.web[-1].path) as largest:
+        assert close_to(largest.convert("RGB").getpixel((2, 2)), TOP_LEFT)
+    assert _files(out) == sorted(w.path for w in photo.web)  # no working copy, nothing else
     assert (album / "bridge.jpg").read_bytes()[:2] == b"\xff\xd8"  # the original is never touched
 
 
@@ -64,17 +74,17 @@ def test_sideways_phone_photo_is_stored_upright(album, tmp_path):
     photo = _ingest(album, "day2/rocket.jpg", out)
 
     assert photo.ok and photo.exif.orientation == 6
-    with Image.open(out / photo.working) as working:
-        working = working.convert("RGB")
-        assert working.size == (32, 64)  # portrait, as it was taken
-        w, h = working.size
-        assert close_to(working.getpixel((2, 2)), TOP_LEFT)
-        assert close_to(working.getpixel((w - 3, 2)), TOP_RIGHT)
-        assert close_to(working.getpixel((2, h - 3)), BOTTOM_LEFT)
+    assert (photo.width, photo.height) == (64, 128)  # portrait, as it was taken (stored 128x64)
+    assert [(w.width, w.height) for w in photo.web] == [(24, 48), (48, 96)]
     for web in photo.web:
-        assert web["height"] > web["width"]
-        with Image.open(out / web["path"]) as image:
-            assert close_to(image.convert("RGB").getpixel((2, 2)), TOP_LEFT)
+        assert web.height > web.width
+        with Image.open(out / web.path) as image:
+            image = image.convert("RGB")
+            w, h = image.size
+            assert close_to(image.getpixel((2, 2)), TOP_LEFT)
+            if w >= 32:  # big enough for JPEG to keep the quadrants' corners apart
+                assert close_to(image.getpixel((w - 3, 2)), TOP_RIGHT)
+                assert close_to(image.getpixel((2, h - 3)), BOTTOM_LEFT)
 
 
 @pytest.mark.parametrize("source, reason", [("broken.jpg", "not an image"), ("empty.jpg", "empty"),
@@ -84,8 +94,8 @@ def test_bad_file_is_a_failed_record_not_an_exception(album, tmp_path, source, r
     photo = _ingest(album, source, out)
     assert photo.status == "failed" and not photo.ok
     assert reason in photo.error
-    assert photo.working is None and photo.web == []
-    assert not (out / "photos").exists() or not any((out / "photos").iterdir())
+    assert photo.web == [] and photo.width is None and photo.height is None
+    assert not out.exists() or _files(out) == []  # nothing half-made is left behind
 
 
 def test_truncated_photo_fails_with_a_reason(album, tmp_path):
@@ -98,7 +108,7 @@ def test_truncated_photo_fails_with_a_reason(album, tmp_path):
 def test_second_ingest_rewrites_nothing(album, tmp_path):
     out = tmp_path / "out"
     first = _ingest(album, "bridge.jpg", out)
-    written = [out / first.working] + [out / web["path"] for web in first.web]
+    written = [out / web.path for web in first.web]
     past = 1_000_000_000  # 2001: any rewrite would show as a new mtime
     for path in written:
         os.utime(path, (past, past))
@@ -107,7 +117,7 @@ def test_second_ingest_rewrites_nothing(album, tmp_path):
 
     assert second == first
     assert [path.stat().st_mtime for path in written] == [past] * len(written)
-    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == sorted(p.name for p in written)
+    assert _files(out) == sorted(web.path for web in first.web)
 
 
 def test_a_changed_photo_gets_new_copies(album, tmp_path):
@@ -115,19 +125,71 @@ def test_a_changed_photo_gets_new_copies(album, tmp_path):
     first = _ingest(album, "bridge.jpg", out)
     write_jpeg(album / "bridge.jpg", quadrant_image(96, 128))  # edited: now portrait
     second = _ingest(album, "bridge.jpg", out)
-    assert second.sha256 != first.sha256 and second.working != first.working
-    with Image.open(out / second.working) as working:
-        assert working.size == (48, 64)
+    assert second.sha256 != first.sha256
+    assert not {w.path for w in second.web} & {w.path for w in first.web}
+    assert (second.width, second.height) == (96, 128)
+    with Image.open(out / second.web[-1].path) as largest:
+        assert largest.size == (72, 96)
 
 
 def test_small_photo_is_never_enlarged_and_sizes_do_not_repeat(tmp_path):
     album = tmp_path / "album"
     write_jpeg(album / "tiny.jpg", quadrant_image(40, 30))
-    photo = ingest_photo(album, "tiny.jpg", tmp_path / "out", 600, (48, 96, 1024), 85)
+    photo = ingest_photo(album, "tiny.jpg", tmp_path / "out", (48, 96, 1024), 85, MAX_PIXELS)
     assert photo.ok
-    assert [(w["width"], w["height"]) for w in photo.web] == [(40, 30)]
-    with Image.open(tmp_path / "out" / photo.working) as working:
-        assert working.size == (40, 30)
+    assert [(w.width, w.height) for w in photo.web] == [(40, 30)]
+    with Image.open(tmp_path / "out" / photo.web[0].path) as copy:
+        assert copy.size == (40, 30)
+
+
+@pytest.mark.parametrize("size, web_sizes, copies", [
+    ((100, 68), (480, 960), [(100, 68)]),                # issue 11 item 6: the sample cat
+    ((68, 100), (480, 960), [(68, 100)]),
+    ((100, 68), (48, 100, 960), [(48, 33), (100, 68)]),  # a web size equal to the photo's: once
+    ((600, 400), (480, 960), [(480, 320), (600, 400)]),  # between two web sizes
+    ((1200, 800), (480, 960), [(480, 320), (960, 640)]),  # larger than every web size
+])
+def test_one_copy_per_size_the_page_uses_none_larger_than_the_photo(tmp_path, size, web_sizes, copies):
+    """Issue 11 item 6: a photo smaller than a web size gets one copy at its own size, not one
+    per web size; every copy written is in the manifest (so `clean` right after a run finds
+    nothing) and every copy in the manifest is written."""
+    album, out = tmp_path / "album", tmp_path / "out"
+    write_jpeg(album / "Cat photo.jpg", quadrant_image(*size))
+    photo = ingest_photo(album, "Cat photo.jpg", out, web_sizes, 85, MAX_PIXELS)
+
+    assert photo.ok and (photo.width, photo.height) == size
+    assert [(w.width, w.height) for w in photo.web] == copies
+    assert _files(out) == sorted(w.path for w in photo.web) == sorted(photo.files())
+    for web in photo.web:
+        assert web.path == f"photos/cat-photo-{photo.sha256[:8]}-{web.long_side}.jpg"
+        with Image.open(out / web.path) as image:
+            assert image.size == (web.width, web.height)
+            assert image.width <= size[0] and image.height <= size[1]
+    assert len({w.long_side for w in photo.web}) == len(photo.web)
+    # a rerun finds every copy and writes no other
+    assert ingest_photo(album, "Cat photo.jpg", out, web_sizes, 85, MAX_PIXELS) == photo
+    assert _files(out) == sorted(w.path for w in photo.web)
+
+
+def test_clean_finds_nothing_right_after_ingest(tmp_path):
+    """What `dreamtrip clean` would delete is decided from the manifest: after ingest of a tiny
+    photo it must find no web copy the post does not use (issue 11 item 6)."""
+    from pipeline.clean import unreferenced_files
+    from pipeline.config import load_settings
+    from pipeline.manifest import AlbumInfo, Manifest, WeightsInfo, now
+
+    album, out = tmp_path / "album", tmp_path / "out"
+    write_jpeg(album / "cat.jpg", quadrant_image(100, 68))
+    write_jpeg(album / "bridge.jpg", quadrant_image(640, 480))
+    settings = load_settings(overrides={"images.web_sizes": [480, 960]})
+    photos = [ingest_photo(album, source, out, settings.images.web_sizes, 85, MAX_PIXELS)
+              for source in ("cat.jpg", "bridge.jpg")]
+    manifest = Manifest(created=now(), album=AlbumInfo(name="album", title="Album"),
+                        weights=WeightsInfo(source="hed", identity="hed", description="", note="",
+                                            reason=""),
+                        device="cpu", settings=settings, photos=photos)
+    assert [len(p.web) for p in photos] == [1, 2]
+    assert unreferenced_files(manifest, out) == []
 
 
 def test_transparent_png_ingests_as_rgb(tmp_path):
@@ -136,11 +198,35 @@ def test_transparent_png_ingests_as_rgb(tmp_path):
     rgba = np.zeros((48, 64, 4), dtype=np.uint8)
     rgba[:, :32] = (200, 30, 30, 255)
     Image.fromarray(rgba, "RGBA").save(album / "logo.png")
-    photo = ingest_photo(album, "logo.png", tmp_path / "out", 64, (48,), 85)
+    photo = ingest_photo(album, "logo.png", tmp_path / "out", (48,), 85, MAX_PIXELS)
     assert photo.ok
-    with Image.open(tmp_path / "out" / photo.web[0]["path"]) as web:
+    with Image.open(tmp_path / "out" / photo.web[0].path) as web:
         assert web.mode == "RGB"
         assert close_to(web.getpixel((45, 20)), (255, 255, 255), 8)
+
+
+def test_ingest_photos_runs_in_parallel_and_keeps_album_order(album, tmp_path):
+    out = tmp_path / "out"
+    sources = ["day2/rocket.jpg", "broken.jpg", "bridge.jpg", "empty.jpg", "missing.jpg"]
+    photos = ingest_photos(album, sources, out, WEB, 85, MAX_PIXELS, workers=3)
+    assert [p.source for p in photos] == sources
+    assert [p.ok for p in photos] == [True, False, True, False, False]
+    assert photos == [_ingest(album, source, out) for source in sources]  # same as one at a time
+    assert _files(out) == sorted(w.path for p in photos for w in p.web)
+
+
+def test_a_crash_in_one_photo_fails_that_photo_only(album, tmp_path, monkeypatch):
+    real = ingest.read_exif
+
+    def crash_on_rocket(path, image=None):
+        if path.name == "rocket.jpg":
+            raise RuntimeError("bug")
+        return real(path, image)
+    monkeypatch.setattr(ingest, "read_exif", crash_on_rocket)
+    photos = ingest_photos(album, ["bridge.jpg", "day2/rocket.jpg"], tmp_path / "out", WEB, 85,
+                           MAX_PIXELS, workers=2)
+    assert [p.status for p in photos] == ["ok", "failed"]
+    assert photos[1].error == "ingest crashed: RuntimeError: bug"
 
 
 def test_find_photos_walks_sub_folders_in_order(tmp_path):
@@ -157,7 +243,7 @@ def test_find_photos_walks_sub_folders_in_order(tmp_path):
     found = find_photos(root)
 
     assert found.photos == ["a.JPG", "b.jpg", "day1/m.webp", "day1/z.jpeg", "day1/sub/q.tif", "day2/c.png"]
-    skipped = {entry["source"]: entry["reason"] for entry in found.skipped}
+    skipped = {entry.source: entry.reason for entry in found.skipped}
     assert set(skipped) == {"notes.txt", "README"}  # album.yaml and hidden files are not listed
     assert "not a photo" in skipped["notes.txt"] and ".txt" in skipped["notes.txt"]
     assert "no extension" in skipped["README"]
@@ -166,4 +252,4 @@ def test_find_photos_walks_sub_folders_in_order(tmp_path):
 def test_find_photos_on_the_fixture_album(album):
     found = find_photos(album)
     assert found.photos == ["bridge.jpg", "broken.jpg", "empty.jpg", "day2/rocket.jpg"]
-    assert [entry["source"] for entry in found.skipped] == ["notes.txt"]
+    assert [entry.source for entry in found.skipped] == ["notes.txt"]

@@ -10,11 +10,12 @@ from datetime import datetime
 import pytest
 from PIL import Image
 
-from helpers import quadrant_image
+from helpers import MAX_PIXELS, quadrant_image
 from photo_files import exif_block, jpeg_with_exif
-from pipeline.exif import FILE_MTIME, MAX_EXIF_BYTES, read_exif
+from pipeline.exif import MAX_EXIF_BYTES, read_exif
 from pipeline.imaging import open_photo
 from pipeline.ingest import ingest_photo
+from pipeline.manifest import FILE_MTIME, Gps
 
 MTIME = datetime(2019, 7, 4, 12, 30, 15).timestamp()
 
@@ -93,17 +94,17 @@ def gps_of(tmp_path, **changes):
 
 
 def test_gps_to_decimal_degrees(tmp_path):
-    assert gps_of(tmp_path) == {"lat": 50.0875, "lon": 14.421333}
+    assert gps_of(tmp_path) == Gps(lat=50.0875, lon=14.421333)
 
 
 def test_south_and_west_are_negative(tmp_path):
     gps = gps_of(tmp_path, GPSLatitudeRef="S", GPSLongitudeRef="W")
-    assert gps == {"lat": -50.0875, "lon": -14.421333}
+    assert gps == Gps(lat=-50.0875, lon=-14.421333)
 
 
 def test_missing_refs_count_as_north_and_east(tmp_path):
     gps = gps_of(tmp_path, GPSLatitudeRef=None, GPSLongitudeRef=None)
-    assert gps == {"lat": 50.0875, "lon": 14.421333}
+    assert gps == Gps(lat=50.0875, lon=14.421333)
 
 
 @pytest.mark.parametrize("longitude", [[(14, 1), (25, 0), (0, 1)], [(14, 1), (25, 1), (0, 0)]])
@@ -113,13 +114,14 @@ def test_a_zero_denominator_makes_the_position_unusable(tmp_path, longitude):
 
 
 def test_degrees_and_decimal_minutes_only(tmp_path):
-    assert gps_of(tmp_path, GPSLatitude=[(50, 1), (525, 100)]) == {"lat": 50.0875, "lon": 14.421333}
+    assert gps_of(tmp_path, GPSLatitude=[(50, 1), (525, 100)]) == Gps(lat=50.0875, lon=14.421333)
 
 
 def test_altitude_above_and_below_sea_level(tmp_path):
-    assert gps_of(tmp_path, GPSAltitude=[(24050, 100)])["alt"] == 240.5
-    assert gps_of(tmp_path, GPSAltitude=[(45, 1)], GPSAltitudeRef=1)["alt"] == -45.0
-    assert "alt" not in gps_of(tmp_path, GPSAltitude=[(45, 0)])
+    assert gps_of(tmp_path, GPSAltitude=[(24050, 100)]).alt == 240.5
+    assert gps_of(tmp_path, GPSAltitude=[(45, 1)], GPSAltitudeRef=1).alt == -45.0
+    assert gps_of(tmp_path, GPSAltitude=[(45, 0)]) == Gps(lat=50.0875, lon=14.421333, alt=None)
+    assert gps_of(tmp_path).alt is None
 
 
 @pytest.mark.parametrize("changes", [
@@ -173,9 +175,10 @@ def test_broken_exif_counts_as_absent_with_a_warning(tmp_path, name, caplog):
     assert any("EXIF" in r.message for r in caplog.records)
 
 
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data")  # Pillow's, reading the header
 def test_broken_exif_does_not_stop_the_photo(tmp_path):
     jpeg_with_exif(tmp_path / "photo.jpg", BROKEN_BLOCKS["IFD claims 60000 entries"])
-    photo = ingest_photo(tmp_path, "photo.jpg", tmp_path / "out", 64, (32,), 90)
+    photo = ingest_photo(tmp_path, "photo.jpg", tmp_path / "out", (32,), 90, MAX_PIXELS)
     assert photo.ok and photo.exif.warning
 
 
@@ -195,7 +198,7 @@ def test_huge_exif_counts_as_absent_with_a_warning(tmp_path):
     assert info.warning == "EXIF block of 1.0 MiB is larger than any camera writes: ignored"
     assert info.camera is None and info.date_source == FILE_MTIME
     assert read_exif(tmp_path / "fine.png").camera == "Canon"
-    photo = ingest_photo(tmp_path, "huge.png", tmp_path / "out", 64, (32,), 90)
+    photo = ingest_photo(tmp_path, "huge.png", tmp_path / "out", (32,), 90, MAX_PIXELS)
     assert photo.ok and photo.exif.warning
 
 

@@ -1,5 +1,6 @@
-"""Every format and pixel mode a traveller's album holds becomes a correct, upright 8-bit sRGB
-working copy; files are judged by content, not name; videos and RAW files are skipped."""
+"""Every format and pixel mode a traveller's album holds decodes to correct, upright 8-bit sRGB
+pixels (what the dream task decodes, and the web copies); files are judged by content, not name;
+videos and RAW files are skipped."""
 
 from __future__ import annotations
 
@@ -9,25 +10,41 @@ import pillow_heif
 import pytest
 from PIL import Image
 
-from helpers import close_to, quadrant_array, quadrant_image, stored_as_camera
+from helpers import MAX_PIXELS, close_to, quadrant_array, quadrant_image, stored_as_camera
 from photo_files import (BLUE, GREEN, RED, adobe_rgb_profile, cmyk_profile, corner_colours,
                          exif_block, jpeg_with_exif, png16_rgb, tiff16_rgb)
 from pipeline.album import find_photos
 from pipeline.imaging import decode_upright_rgb, open_photo, to_rgb
 from pipeline.ingest import ingest_photo
+from pipeline.manifest import Gps
 
-WORKING, WEB = 64, (32, 48)
+WEB = (32, 48)
 
 
 def ingest(album, name, out):
-    return ingest_photo(album, name, out, WORKING, WEB, 90)
+    return ingest_photo(album, name, out, WEB, 90, MAX_PIXELS)
 
 
-def working_image(photo, out) -> Image.Image:
+def decoded_image(photo, out, album=None) -> Image.Image:
+    """The photo's pixels as the dream task decodes them (pipeline/dreaming.py: the original,
+    upright by the orientation ingest recorded, 8-bit sRGB); checked against ingest's record:
+    the same size, and a largest web copy of that shape."""
     assert photo.ok, photo.error
-    with Image.open(out / photo.working) as image:
-        assert image.mode == "RGB"
-        return image.copy()
+    album = album or out.parent / "album"  # conftest: tmp_path/album and tmp_path/out
+    with open_photo(album / photo.source, MAX_PIXELS) as opened:
+        image = decode_upright_rgb(opened, photo.exif.orientation)
+    assert image.mode == "RGB"
+    assert image.size == (photo.width, photo.height)
+    with Image.open(out / photo.web[-1].path) as web:
+        assert web.mode == "RGB"
+        assert web.size == (photo.web[-1].width, photo.web[-1].height)  # the manifest says true
+        assert (web.width >= web.height) == (photo.width >= photo.height)
+    return image
+
+
+def assert_web_upright(photo, out, what=""):
+    with Image.open(out / photo.web[-1].path) as web:
+        assert_upright(web.resize((64, 48)), what)
 
 
 # ---------------------------------------------------------------- formats
@@ -61,9 +78,9 @@ def assert_upright(image: Image.Image, what=""):
 def test_each_format_ingests_with_the_right_pixels(album, out, name):
     FORMATS[name](quadrant_image(), album / name)
     photo = ingest(album, name, out)
-    assert_upright(working_image(photo, out), name)
-    assert [w["width"] for w in photo.web] == [32, 48]
-    with Image.open(out / photo.web[0]["path"]) as web:
+    assert_upright(decoded_image(photo, out), name)
+    assert [w.width for w in photo.web] == [32, 48]
+    with Image.open(out / photo.web[0].path) as web:
         assert web.format == "JPEG" and web.mode == "RGB" and web.size == (32, 24)
 
 
@@ -76,7 +93,7 @@ def test_heic_keeps_its_exif(album, out):
     assert photo.ok, photo.error
     assert photo.exif.camera == "Apple iPhone 13"
     assert photo.exif.date == "2023-05-01T18:30:00"
-    assert photo.exif.gps == {"lat": 48.858333, "lon": 2.294444}
+    assert photo.exif.gps == Gps(lat=48.858333, lon=2.294444)
 
 
 # ---------------------------------------------------------------- orientation
@@ -91,9 +108,8 @@ def test_jpeg_orientation_applied(album, out, orientation):
     jpeg_with_exif(album / "photo.jpg", exif_block(Orientation=orientation), image=stored(orientation))
     photo = ingest(album, "photo.jpg", out)
     assert photo.exif.orientation == orientation
-    assert_upright(working_image(photo, out), orientation)
-    with Image.open(out / photo.web[-1]["path"]) as web:
-        assert_upright(web.resize((64, 48)), orientation)  # the web copies too
+    assert_upright(decoded_image(photo, out), orientation)
+    assert_web_upright(photo, out, orientation)  # the web copies too
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
@@ -104,7 +120,8 @@ def test_heic_orientation_applied_once(album, out, orientation):
                              exif=exif_block(Orientation=orientation))
     photo = ingest(album, "photo.heic", out)
     assert photo.exif.orientation == orientation
-    assert_upright(working_image(photo, out), orientation)
+    assert_upright(decoded_image(photo, out), orientation)
+    assert_web_upright(photo, out, orientation)
 
 
 @pytest.mark.parametrize("fmt, name", [("PNG", "photo.png"), ("WEBP", "photo.webp"),
@@ -117,7 +134,8 @@ def test_orientation_from_png_webp_and_tiff(album, out, fmt, name, orientation):
                              **({"lossless": True} if fmt == "WEBP" else {}))
     photo = ingest(album, name, out)
     assert photo.exif.orientation == orientation
-    assert_upright(working_image(photo, out), (name, orientation))
+    assert_upright(decoded_image(photo, out), (name, orientation))
+    assert_web_upright(photo, out, (name, orientation))
 
 
 def test_reduced_jpeg_decode_keeps_orientation_and_size(tmp_path):
@@ -143,8 +161,8 @@ def test_greyscale_and_palette_become_rgb(album, out):
     Image.new("L", (8, 8), 100).save(album / "grey.png")
     Image.new("RGB", (8, 8), (10, 120, 200)).convert("P", palette=Image.Palette.ADAPTIVE).save(
         album / "palette.png")
-    assert working_image(ingest(album, "grey.png", out), out).getpixel((4, 4)) == (100, 100, 100)
-    assert close_to(working_image(ingest(album, "palette.png", out), out).getpixel((4, 4)),
+    assert decoded_image(ingest(album, "grey.png", out), out).getpixel((4, 4)) == (100, 100, 100)
+    assert close_to(decoded_image(ingest(album, "palette.png", out), out).getpixel((4, 4)),
                  (10, 120, 200), 4)
 
 
@@ -155,26 +173,26 @@ def test_transparency_is_composited_on_white(album, out):
     palette = Image.new("P", (8, 8), 0)
     palette.putpalette([0, 0, 0, 255, 0, 0])
     palette.save(album / "palette-clear.png", transparency=0)                  # index 0 clear
-    assert working_image(ingest(album, "clear.png", out), out).getpixel((1, 1)) == (255, 255, 255)
-    assert close_to(working_image(ingest(album, "half.png", out), out).getpixel((1, 1)),
+    assert decoded_image(ingest(album, "clear.png", out), out).getpixel((1, 1)) == (255, 255, 255)
+    assert close_to(decoded_image(ingest(album, "half.png", out), out).getpixel((1, 1)),
                  (127, 127, 255), 2)
-    assert working_image(ingest(album, "grey-clear.png", out), out).getpixel((1, 1)) == (255,) * 3
-    assert working_image(ingest(album, "palette-clear.png", out), out).getpixel((1, 1)) == (255,) * 3
+    assert decoded_image(ingest(album, "grey-clear.png", out), out).getpixel((1, 1)) == (255,) * 3
+    assert decoded_image(ingest(album, "palette-clear.png", out), out).getpixel((1, 1)) == (255,) * 3
 
 
 def test_cmyk_with_its_icc_profile_is_converted_through_it(album, out):
     Image.new("CMYK", (16, 16), (255, 0, 0, 0)).save(album / "cyan-profiled.jpg", "JPEG",
                                                      quality=95, icc_profile=cmyk_profile())
     Image.new("CMYK", (16, 16), (255, 0, 0, 0)).save(album / "cyan-plain.jpg", "JPEG", quality=95)
-    profiled = working_image(ingest(album, "cyan-profiled.jpg", out), out).getpixel((8, 8))
-    plain = working_image(ingest(album, "cyan-plain.jpg", out), out).getpixel((8, 8))
+    profiled = decoded_image(ingest(album, "cyan-profiled.jpg", out), out).getpixel((8, 8))
+    plain = decoded_image(ingest(album, "cyan-plain.jpg", out), out).getpixel((8, 8))
     assert close_to(profiled, (0, 158, 224), 12)  # the profile's printed cyan
     assert close_to(plain, (0, 255, 255), 12)     # no profile: the plain formula
 
 
 def test_cmyk_tiff(album, out):
     Image.new("CMYK", (8, 8), (0, 0, 0, 255)).save(album / "black.tif", "TIFF")
-    assert working_image(ingest(album, "black.tif", out), out).getpixel((4, 4)) == (0, 0, 0)
+    assert decoded_image(ingest(album, "black.tif", out), out).getpixel((4, 4)) == (0, 0, 0)
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
@@ -183,9 +201,9 @@ def test_a_wide_gamut_profile_is_converted_to_srgb(album, out, fmt):
     image = Image.new("RGB", (16, 16), (60, 160, 60))
     image.paste((128, 128, 128), (0, 0, 8, 16))
     image.save(album / f"wide.{fmt.lower()}", fmt, icc_profile=adobe_rgb_profile(), quality=95)
-    working = working_image(ingest(album, f"wide.{fmt.lower()}", out), out)
-    assert close_to(working.getpixel((12, 8)), (0, 161, 47), 6)  # not (60, 160, 60)
-    assert close_to(working.getpixel((3, 8)), (129, 129, 129), 3)  # grey stays grey
+    decoded = decoded_image(ingest(album, f"wide.{fmt.lower()}", out), out)
+    assert close_to(decoded.getpixel((12, 8)), (0, 161, 47), 6)  # not (60, 160, 60)
+    assert close_to(decoded.getpixel((3, 8)), (129, 129, 129), 3)  # grey stays grey
 
 
 def test_srgb_profile_leaves_colours_alone():
@@ -200,7 +218,7 @@ def test_16_bit_grey_keeps_its_tones(album, out, fmt):
     values = np.full((8, 8), 40000, dtype=np.uint16)
     values[:, 4:] = 65535
     Image.fromarray(values).save(album / f"grey16.{fmt.lower()}", fmt)
-    image = working_image(ingest(album, f"grey16.{fmt.lower()}", out), out)
+    image = decoded_image(ingest(album, f"grey16.{fmt.lower()}", out), out)
     assert image.getpixel((1, 1)) == (156, 156, 156)   # 40000 / 256, not clipped to 255
     assert image.getpixel((6, 1)) == (255, 255, 255)
 
@@ -209,7 +227,7 @@ def test_16_bit_grey_keeps_its_tones(album, out, fmt):
                                         ("rgb16.tif", tiff16_rgb(8, 8, (65535, 32768, 0)))])
 def test_16_bit_rgb(album, out, name, data):
     (album / name).write_bytes(data)
-    assert close_to(working_image(ingest(album, name, out), out).getpixel((4, 4)), (255, 128, 0), 1)
+    assert close_to(decoded_image(ingest(album, name, out), out).getpixel((4, 4)), (255, 128, 0), 1)
 
 
 @pytest.mark.parametrize("fmt", ["GIF", "WEBP"])
@@ -220,7 +238,7 @@ def test_animation_gives_its_first_frame(album, out, fmt):
                    loop=0, **({"lossless": True} if fmt == "WEBP" else {}))
     with Image.open(album / name) as check:
         assert getattr(check, "n_frames", 1) == 3
-    assert close_to(working_image(ingest(album, name, out), out).getpixel((8, 8)), RED, 8)
+    assert close_to(decoded_image(ingest(album, name, out), out).getpixel((8, 8)), RED, 8)
 
 
 # ---------------------------------------------------------------- content, not names
@@ -273,7 +291,7 @@ def test_videos_raw_files_and_other_files_are_skipped_with_reasons(album):
     (album / "k.xmp").write_text("<x:xmpmeta/>")
     files = find_photos(album)
     assert files.photos == ["a.jpg"]
-    assert {s["source"]: s["reason"] for s in files.skipped} == {
+    assert {s.source: s.reason for s in files.skipped} == {
         "b-clip.mp4": "video (.mp4): not ingested",
         "c-live-photo.MOV": "video (.mov): not ingested",
         "d.webm": "video (.webm): not ingested",

@@ -12,16 +12,20 @@ from html import unescape
 import pytest
 from PIL import ImageFile
 
-from helpers import noisy_image, quadrant_image
+from helpers import MAX_PIXELS, noisy_image, quadrant_image
 from photo_files import jpeg_claiming, png_bomb
 from pipeline.album import find_photos, load_album_text
 from pipeline.config import ConfigError, load_settings
-from pipeline.imaging import DEFAULT_MAX_PIXELS
-from pipeline.ingest import Photo, ingest_photo, set_aside_duplicates
+from pipeline.ingest import ingest_photo, set_aside_duplicates
+from pipeline.manifest import PhotoEntry, Skipped
 
 
-def ingest(album, name, out, max_pixels=DEFAULT_MAX_PIXELS):
-    return ingest_photo(album, name, out, 64, (32, 48), 90, max_pixels)
+def ingest(album, name, out, max_pixels=MAX_PIXELS):
+    return ingest_photo(album, name, out, (32, 48), 90, max_pixels)
+
+
+def _files(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
 
 def _jpeg_bytes(size=(64, 48)) -> bytes:
@@ -50,7 +54,8 @@ def test_truncated_jpeg(album, out, keep, reason):
     assert photo.status == "failed"
     assert photo.error.startswith(reason), photo.error
     assert photo.sha256  # what could be learnt is kept
-    assert not (out / ".work").exists()  # nothing half-made is left behind
+    assert photo.web == [] and photo.width is None
+    assert not out.exists() or _files(out) == []  # nothing half-made (or temporary) is left behind
 
 
 def test_truncated_png(album, out):
@@ -116,10 +121,10 @@ def test_the_pixel_limit_is_the_configured_one(album, out):
 
 
 def test_pixel_limit_setting(tmp_path):
-    assert load_settings().max_pixels == DEFAULT_MAX_PIXELS == 100_000_000
+    assert load_settings().images.max_pixels == MAX_PIXELS == 100_000_000
     config = tmp_path / "c.yaml"
     config.write_text("images: {max_megapixels: 24.5}\n")
-    assert load_settings(config).max_pixels == 24_500_000
+    assert load_settings(config).images.max_pixels == 24_500_000
     for bad in ["0", "-5", "lots", "20000"]:
         config.write_text(f"images: {{max_megapixels: {bad}}}\n")
         with pytest.raises(ConfigError, match="images.max_megapixels"):
@@ -137,8 +142,8 @@ def test_a_link_out_of_the_album_is_not_followed(tmp_path, album):
     files = find_photos(album)
     assert files.photos == []
     assert files.skipped == [
-        {"source": "link.jpg", "reason": "link to a file outside the album (not followed)"},
-        {"source": "relative.jpg", "reason": "link to a file outside the album (not followed)"},
+        Skipped(source="link.jpg", reason="link to a file outside the album (not followed)"),
+        Skipped(source="relative.jpg", reason="link to a file outside the album (not followed)"),
     ]
 
 
@@ -149,7 +154,7 @@ def test_a_story_sidecar_linked_out_of_the_album_is_not_read(tmp_path, album):
     (album / "a.md").symlink_to(secret)
     assert load_album_text(album).story_for("a.jpg") is None
     assert find_photos(album).skipped == [
-        {"source": "a.md", "reason": "link to a file outside the album (not followed)"}]
+        Skipped(source="a.md", reason="link to a file outside the album (not followed)")]
 
 
 def test_links_inside_the_album(tmp_path, album):
@@ -161,7 +166,7 @@ def test_links_inside_the_album(tmp_path, album):
     (album / "z-folder").symlink_to(album / "sub", target_is_directory=True)
     files = find_photos(album)
     assert files.photos == ["a.jpg", "b-same.jpg"]  # the same content: a duplicate, see below
-    assert {s["source"]: s["reason"] for s in files.skipped} == {
+    assert {s.source: s.reason for s in files.skipped} == {
         "c-gone.jpg": "broken link (its target does not exist)",
         "d-loop.jpg": "broken link (it leads in a loop)",
         "z-folder": "link to a folder (not followed)",
@@ -171,8 +176,8 @@ def test_links_inside_the_album(tmp_path, album):
 def test_a_pipe_is_skipped_without_waiting_for_it(album):
     os.mkfifo(album / "pipe.jpg")  # opening it for reading would block forever
     files = find_photos(album)
-    assert files.skipped == [{"source": "pipe.jpg",
-                              "reason": "not a regular file (a device, socket or pipe)"}]
+    assert files.skipped == [Skipped(source="pipe.jpg",
+                                     reason="not a regular file (a device, socket or pipe)")]
 
 
 ODD_NAMES = ['day 1/"Old" town #2 100%.jpg', "Škoda 'Octavia' — Praha.jpg",
@@ -189,8 +194,9 @@ def test_names_with_spaces_quotes_and_other_scripts(album, out):
         photo = ingest(album, name, out)
         assert photo.ok, (name, photo.error)
         for web in photo.web:
-            stem = web["path"].split("/", 1)[1]
-            assert all(c.isalnum() or c in "._-" for c in stem), stem  # safe in any URL or shell
+            stem = web.path.split("/", 1)[1]
+            assert all(c.isascii() and (c.isalnum() or c in "._-") for c in stem), stem  # any URL, shell
+            assert stem == stem.lower()
 
 
 def test_a_name_that_is_not_utf8_is_skipped_and_still_printable(album):
@@ -199,9 +205,9 @@ def test_a_name_that_is_not_utf8_is_skipped_and_still_printable(album):
         f.write(_jpeg_bytes())
     files = find_photos(album)
     assert files.photos == []
-    assert files.skipped == [{"source": "caf\ufffd.jpg",
-                              "reason": "file or folder name is not valid UTF-8 text (rename it)"}]
-    json.dumps(files.skipped, ensure_ascii=False).encode("utf-8")  # writable into the manifest
+    assert files.skipped == [Skipped(source="caf\ufffd.jpg",
+                                     reason="file or folder name is not valid UTF-8 text (rename it)")]
+    files.skipped[0].model_dump_json().encode("utf-8")  # writable into the manifest
 
 
 def test_nested_folders_are_walked_in_order(album):
@@ -225,12 +231,13 @@ def test_duplicates_are_set_aside_after_the_first(album, out):
     photos = [ingest(album, s, out) for s in find_photos(album).photos]
     kept, duplicates = set_aside_duplicates(photos)
     assert [p.source for p in kept] == ["a.jpg", "empty1.jpg", "empty2.jpg"]  # failures stay
-    assert duplicates == [{"source": "copy/a (1).jpg",
-                           "reason": "duplicate of a.jpg (same content): shown once"}]
+    assert duplicates == [Skipped(source="copy/a (1).jpg", duplicate_of="a.jpg",
+                                  reason="duplicate of a.jpg (same content): shown once")]
 
 
 def test_no_duplicates_no_change():
-    photos = [Photo("a.jpg", "1" * 64, "ok"), Photo("b.jpg", "2" * 64, "ok")]
+    photos = [PhotoEntry(source="a.jpg", sha256="1" * 64, status="ok"),
+              PhotoEntry(source="b.jpg", sha256="2" * 64, status="ok")]
     assert set_aside_duplicates(photos) == (photos, [])
 
 
@@ -257,7 +264,7 @@ def test_a_hostile_album_runs_to_the_end(prefect_harness, hostile_album, tmp_pat
 
     config = tmp_path / "tiny.yaml"
     config.write_text("layers: [conv1_1]\ndream: {octaves: 1, steps: 1, jitter: 0}\n"
-                      "images: {working_size: 48, web_sizes: [48]}\ntasks: {retries: 0}\n"
+                      "images: {dream_size: 48, web_sizes: [48]}\ntasks: {retries: 0}\n"
                       f"weights: {{source: hed, cache_dir: '{weights_cache}'}}\n")
     out = tmp_path / "out"
     assert main(["run", str(hostile_album), "-c", str(config), "-o", str(out),
@@ -271,11 +278,17 @@ def test_a_hostile_album_runs_to_the_end(prefect_harness, hostile_album, tmp_pat
     assert photos["bomb.png"]["error"].startswith("refused: 50000 x 50000 px")
     assert photos["empty.jpg"]["error"] == "empty file (0 bytes)"
     assert photos["notes.jpg"]["error"].startswith("not an image: its content is text")
-    assert {s["source"]: s["reason"] for s in manifest["skipped"]} == {
-        "clip.mov": "video (.mov): not ingested",
-        "outside.jpg": "link to a file outside the album (not followed)",
-        "day 1/Škoda copy.jpg": "duplicate of day 1/Škoda \"Octavia\".jpg (same content): shown once",
+    assert {s["source"]: (s["reason"], s["duplicate_of"]) for s in manifest["skipped"]} == {
+        "clip.mov": ("video (.mov): not ingested", None),
+        "outside.jpg": ("link to a file outside the album (not followed)", None),
+        "day 1/Škoda copy.jpg": ("duplicate of day 1/Škoda \"Octavia\".jpg (same content): shown once",
+                                 "day 1/Škoda \"Octavia\".jpg"),
     }
+    for photo in photos.values():  # ok photos: their upright size and copies that exist
+        assert (photo["width"] is not None) == (photo["status"] == "ok") == bool(photo["web"])
+        for web in photo["web"]:
+            assert (out / web["path"]).is_file()
+            assert web["width"] <= photo["width"] and web["height"] <= photo["height"]
     dreamed = [(p["source"], d["layer"]) for p in manifest["photos"] for d in p["dreams"]]
     assert sorted(dreamed) == [("day 1/Škoda \"Octavia\".jpg", "conv1_1"),
                                ("png-named.jpg", "conv1_1")]  # the copy is not dreamed again
@@ -284,6 +297,7 @@ def test_a_hostile_album_runs_to_the_end(prefect_harness, hostile_album, tmp_pat
     text = unescape(re.sub(r"<[^>]+>", "", html))  # what a reader sees
     for photo in photos.values():  # the failed ones too, each with its reason
         assert photo["source"] in text and (photo["error"] or "") in text
-    for skipped in manifest["skipped"]:
-        assert f"{skipped['source']} — {skipped['reason']}" in text
+    for skipped in manifest["skipped"]:  # a second copy is said from its typed field, not the prose
+        said = f"the same photo as {skipped['duplicate_of']}" if skipped["duplicate_of"] else skipped["reason"]
+        assert f"{skipped['source']} — {said}" in text
     assert text.count("Škoda copy.jpg") == 1  # only in the skipped list: the photo is shown once
