@@ -252,8 +252,10 @@ def fit_long_side(image: Image.Image, long_side: int) -> Image.Image:
 
 
 def upright_size(image: Image.Image, orientation: int) -> tuple[int, int]:
-    """(width, height) of the opened photo once upright, from its header alone."""
-    turned = orientation in (5, 6, 7, 8) and not _oriented_by_decoder(image)
+    """(width, height) of the opened photo once upright, from its header alone. HEIF and TIFF
+    already report the upright size (Pillow's TIFF loader swaps it on open, then turns the
+    pixels when they load)."""
+    turned = orientation in (5, 6, 7, 8) and image.format not in ("HEIF", "TIFF")
     return image.size[::-1] if turned else image.size
 
 
