@@ -146,7 +146,7 @@ def sample_page(browser, tmp_path_factory, request) -> Path:
     config = tmp_path_factory.mktemp("config") / "small.yaml"
     config.write_text(
         # Small enough to dream in seconds on a CPU, big enough to see on the screenshots.
-        "images: {dream_size: 320, web_sizes: [160, 320]}\n"
+        "images: {dream_size: 480, web_sizes: [240, 480]}\n"
         "dream: {octaves: 2, steps: 2, jitter: 8}\n"
         "tasks: {retries: 0}\n"
         f"weights: {{source: hed, cache_dir: '{weights_cache}'}}\n")
@@ -165,7 +165,7 @@ MADE_PHOTOS = (  # file, taken, camera, (lat, lon), layers: (layer, dream size o
     ("01-charles-bridge-espresso.jpg", "2016-06-13T09:17:42", "iPhone 6s", (50.0865, 14.4114),
      (("conv3_1", None), ("conv5_2", 1024))),
     ("02-old-town-cat-cafe.jpg", "2016-06-13T16:31:08", "Canon EOS 5D Mark III",
-     (50.0875, 14.4213), (("conv4_2", 1024),)),
+     (50.0875, 14.4213), (("conv4_2", 640),)),     # a dream narrower than the column
     ("04-technical-museum-rocket.jpg", "2016-06-15T14:48:56", "Canon EOS 5D Mark III",
      (50.0975, 14.4253), (("conv3_1", 1024), ("conv5_2", None))),
 )
@@ -365,7 +365,7 @@ def test_dreams_are_drawn_the_full_column_wide(visit, made_page, size):
     v = visit((made_page / "index.html").as_uri(), **(DESKTOP if size == "desktop" else PHONE))
     column = v.page.evaluate("document.querySelector('article.photo').getBoundingClientRect().width")
     widths = v.page.evaluate(
-        "Array.from(document.querySelectorAll('figure.dream img'))"
+        "Array.from(document.querySelectorAll('figure.dream a.zoom img'))"
         ".filter(i => Number(i.getAttribute('width')) >= 1000)"
         ".map(i => i.getBoundingClientRect().width)")
     assert widths and all(w == pytest.approx(column, abs=1) for w in widths)
