@@ -31,9 +31,10 @@ COLUMN_SIZES = "(max-width: 900px) calc(100vw - 2rem), 860px"
 # What a blog column needs (a ~500 px column on a 2x screen): post.md uses the smallest web copy
 # at least this long, and its cover is the first photo that has one (a thumbnail is no cover).
 BLOG_LONG_SIDE = 1000
-# Why a dream that is not `ok` is not on the page, when it has no error of its own.
-_STATUS_REASONS = {"missing": "its file has gone from the output folder; `dreamtrip retry` dreams it again",
-                   "ok": "no web copy was made"}
+# Why a photo or dream is not on the page, when it has no error of its own.
+_STATUS_REASONS = {
+    "ok": "no web copy was made",
+    "missing": "its file has gone from the output folder; `dreamtrip retry` dreams it again"}
 
 
 # ---------------------------------------------------------------- URLs and text
@@ -61,10 +62,11 @@ def _one_line(text: str, limit: int) -> str:
     return cut.rstrip(" ,;:.") + "…"
 
 
-# An absolute path of the machine: /a/b…, file:///a/b…, ~/a…, C:\a… (a URL's '//host/…' or a
-# relative 'dreams/x.jpg' does not start one: the lookbehind wants a start, space, quote, bracket).
-_MACHINE_PATH = re.compile(
-    r"(?<![\w.:/\\~-])(?:file://)?(?:~|[A-Za-z]:)?(?:[/\\][^\s/\\'\"()<>\[\],;]+){2,}[/\\]?")
+# An absolute path of the machine: /a/b…, file:///a/b…, ~/a…, C:\a…. Neither a URL's
+# '//host/…' nor a relative 'dreams/x.jpg' starts one: the lookbehind wants a start, space,
+# quote or bracket.
+_MACHINE_PATH = re.compile(r"(?<![\w.:/\\~-])(?:file://)?(?:~|[A-Za-z]:)?"
+                           r"(?:[/\\][^\s/\\'\"()<>\[\],;]+){2,}[/\\]?")
 # The same in quotes, where it may hold spaces ('/home/me/my trips/a.jpg', as Python prints it).
 _QUOTED_PATH = re.compile(
     r"(?<=['\"])(?:file://)?(?:~|[A-Za-z]:)?[/\\][^'\"\n]*?[/\\][^'\"\n]*(?=['\"])")
@@ -86,17 +88,13 @@ def _reason(text: str) -> str:
     return _one_line(_no_paths(text), _REASON_MAX)
 
 
-def _file_name(source: str) -> str:
-    return source.replace("\\", "/").rsplit("/", 1)[-1]
-
-
 def _alt_text(photo: PhotoEntry) -> str:
     """Alt text: the story's first paragraph in plain words, else the file name read aloud."""
     first = first_paragraph(photo.story)
     if first and story_plain(first).strip():
         return _one_line(story_plain(first), _ALT_MAX)
     # "IMG_0042-old_town.jpg" -> "IMG 0042 old town": a file name, but readable aloud.
-    stem = _file_name(photo.source).rsplit(".", 1)[0]
+    stem = photo.source.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
     return " ".join(re.split(r"[-_\s]+", stem)).strip() or "photo"
 
 
@@ -215,7 +213,8 @@ def _before(photo_web: list[WebImage], dream_width: int) -> dict:
     """The photo a dream is compared with: the smallest copy at least as wide as the dream
     (the fallback), and every copy so the browser picks as it does for the dream."""
     wide_enough = [w for w in photo_web if w.width >= dream_width]
-    return {**_image(wide_enough[0] if wide_enough else photo_web[-1]), "srcset": _srcset(photo_web)}
+    fallback = wide_enough[0] if wide_enough else photo_web[-1]
+    return {**_image(fallback), "srcset": _srcset(photo_web)}
 
 
 # ---------------------------------------------------------------- photos and dreams
@@ -230,11 +229,7 @@ def _hint(layer: str, weights_source: str) -> str:
     return layer_hint(layer, weights_source) if layer in LAYER_NAMES else ""
 
 
-def _is_shown(photo: PhotoEntry) -> bool:
-    return photo.ok and bool(photo.web)
-
-
-def _dream_view(dream: DreamEntry, photo: PhotoEntry, anchor: str, alt: str,
+def _dream_view(dream: DreamEntry, photo_web: list[WebImage], anchor: str, alt: str,
                 weights_source: str) -> dict:
     full = dream.image or dream.web[-1]
     return {**_picture(dream.web),
@@ -245,29 +240,25 @@ def _dream_view(dream: DreamEntry, photo: PhotoEntry, anchor: str, alt: str,
             "alt": f"Dream at layer {dream.layer}: {alt}",
             # The dream at its dream size: the "full size" link, which may be larger than any copy.
             "full": {**_image(full), "label": f"full size ({full.width} × {full.height} px)"},
-            "before": _before(photo.web, dream.web[-1].width)}
+            "before": _before(photo_web, dream.web[-1].width)}
 
 
-def _dream_views(photo: PhotoEntry, anchor: str, alt: str, weights_source: str) -> tuple[list, list]:
+def _dream_views(photo: PhotoEntry, anchor: str, alt: str,
+                 weights_source: str) -> tuple[list, list]:
     """Split a photo's dreams into (shown, not dreamed), both shallow to deep."""
     shown, missing = [], []
     for dream in sorted(photo.dreams, key=lambda d: _layer_order(d.layer)):
         if dream.ok and dream.web:
-            shown.append(_dream_view(dream, photo, anchor, alt, weights_source))
+            shown.append(_dream_view(dream, photo.web, anchor, alt, weights_source))
         else:
             reason = dream.error or _STATUS_REASONS.get(dream.status, f"status: {dream.status}")
             missing.append({"layer": dream.layer, "reason": _reason(reason)})
     return shown, missing
 
 
-def _date_taken(photo: PhotoEntry) -> datetime | None:
-    """When the photo was taken, from its EXIF; None for undated (or file-dated) photos."""
-    return parse_datetime(_camera_date(photo))
-
-
 def _photo_view(photo: PhotoEntry, anchor: str, weights_source: str) -> dict:
     alt = _alt_text(photo)
-    when = _date_taken(photo)
+    when = parse_datetime(_camera_date(photo))   # None: undated (or dated by its file)
     dreams, missing = _dream_views(photo, anchor, alt, weights_source)
     return {
         **_picture(photo.web),
@@ -411,11 +402,12 @@ def _recipe(manifest: Manifest) -> list[dict]:
     dream = manifest.settings.dream
     params = dream.params()
     by_hand = set(dream.set_by_hand)
+    size = f"{manifest.dream_size} px" if manifest.dream_size else "each photo's own size"
     values = {"layers": ", ".join(manifest.settings.layers), "strength": dream.strength,
               **params.as_dict(),
               "octaves": params.octaves or "auto",          # auto: chosen for each photo's size
               "precision": manifest.precision or params.precision,   # what "auto" resolved to
-              "dream size": f"{manifest.dream_size} px" if manifest.dream_size else "each photo's own size"}
+              "dream size": size}
     return [{"label": key.replace("_", " "),
              "value": f"{value} (set by hand)" if key in by_hand else str(value)}
             for key, value in values.items()]
@@ -428,7 +420,7 @@ def build_view(manifest: Manifest) -> dict:
     """Everything the templates need, computed once from the manifest."""
     album, photos = manifest.album, manifest.photos
     weights_source = manifest.weights.source
-    shown = [i for i, photo in enumerate(photos) if _is_shown(photo)]
+    shown = [i for i, photo in enumerate(photos) if photo.ok and photo.web]
     anchors = _unique_anchors([photos[i].source for i in shown])
     views_by_index = {i: _photo_view(photos[i], anchor, weights_source)
                       for i, anchor in zip(shown, anchors, strict=True)}

