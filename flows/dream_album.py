@@ -127,15 +127,20 @@ def dream(photo: PhotoEntry, layers: tuple[str, ...], job: DreamJob) -> list[Dre
     with slots.prepared:
         image = dream_input(job.album_dir, photo, job.spec, job.settings.images.max_pixels)
         with slots.device:
-            dreamer = load_dreamer(job.weights, job.settings.weights.cache_path, job.deepest_layer,
-                                   device, job.settings.engine.memory_mb, _compiling(job.settings, device))
-            started = time.perf_counter()
-            dreams = dreamer.dream(image, todo, job.spec.params, batch=job.batch_layers)
-            seconds = round((time.perf_counter() - started) / len(todo), 3)  # a batch shares its time
+            dreams, seconds = dream_on_device(photo, image, todo, job, device)
         for layer, dreamed in zip(todo, dreams):
             save_dream(dreamed, job.spec.files(photo, layer), job.store, job.spec.jpeg_quality)
     made = {layer: job.spec.entry(photo, layer, seconds) for layer in todo}
     return [done[layer] or made[layer] for layer in layers]
+
+
+def dream_on_device(photo: PhotoEntry, image, layers: list[str], job: DreamJob, device: str):
+    """The photo's dreams on `layers`, and the engine's seconds per layer (a batch shares its time)."""
+    dreamer = load_dreamer(job.weights, job.settings.weights.cache_path, job.deepest_layer, device,
+                           job.settings.engine.memory_mb, _compiling(job.settings, device))
+    started = time.perf_counter()
+    dreams = dreamer.dream(image, list(layers), job.spec.params, batch=job.batch_layers)
+    return dreams, round((time.perf_counter() - started) / len(layers), 3)
 
 
 @task(name="write post", cache_policy=NO_CACHE)
@@ -173,7 +178,7 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
         manifest = Manifest(
             created=now(), album=AlbumInfo(name=album_dir.name, title=text.title, intro=text.intro,
                                            outro=text.outro),
-            weights=WeightsInfo(**job.weights.as_dict()), device=dreaming_device(settings),
+            weights=WeightsInfo(**job.weights.as_dict()), device=device_label(settings),
             dream_size=job.spec.dream_size, precision=job.spec.precision, settings=settings,
             photos=[described(photo, text, dreams) for photo in photos],
             skipped=files.skipped + duplicates, unmatched=text.unmatched(files.photos), run=run)
@@ -214,6 +219,12 @@ def dreaming_device(settings: Settings) -> str:
     if running_on_dask():  # the workers dream, not this machine: do they have GPUs?
         return "cuda" if settings.device != "cpu" and dream_resources() else settings.device
     return worker_device(settings.device)
+
+
+def device_label(settings: Settings) -> str:
+    """The device as the manifest and the page name it."""
+    kind = dreaming_device(settings)
+    return f"{kind} on Dask workers" if running_on_dask() else kind
 
 
 def batching(settings: Settings) -> bool:

@@ -61,8 +61,16 @@ class DreamSpec:
         return DreamEntry(layer=layer, status="ok", image=image, web=web, seconds=seconds, reused=reused)
 
     def stored(self, store: DreamStore, photo: PhotoEntry, layer: str) -> DreamEntry | None:
-        """The entry of a dream an earlier run finished, or None."""
-        return self.entry(photo, layer, reused=True) if store.has(self.files(photo, layer)) else None
+        """The entry of a dream an earlier run finished, or None. Web copies of sizes added
+        since (images.web_sizes) are made from the stored dream: that needs no dreaming."""
+        files = self.files(photo, layer)
+        if not store.fetch(files.image):
+            return None
+        missing = {side: name for side, name in files.copies.items() if not store.fetch(name)}
+        if missing:
+            with Image.open(store.out_dir / files.image) as stored:
+                save_copies(stored.convert("RGB"), DreamFiles(files.image, missing), store, self.jpeg_quality)
+        return self.entry(photo, layer, reused=True)
 
 
 def dream_input(album_dir: Path, photo: PhotoEntry, spec: DreamSpec, max_pixels: int) -> Image.Image:
@@ -74,6 +82,11 @@ def dream_input(album_dir: Path, photo: PhotoEntry, spec: DreamSpec, max_pixels:
 def save_dream(dreamed: Image.Image, files: DreamFiles, store: DreamStore, jpeg_quality: int) -> None:
     """Write the dream and its smaller web copies (atomically), and show them in the output folder."""
     save_image_atomic(dreamed, store.target(files.image), quality=jpeg_quality)
+    store.publish(files.image)
+    save_copies(dreamed, files, store, jpeg_quality)
+
+
+def save_copies(dreamed: Image.Image, files: DreamFiles, store: DreamStore, jpeg_quality: int) -> None:
     write_copies(dreamed, files.copies, store.target, jpeg_quality)
-    for relative in files.all():
+    for relative in files.copies.values():
         store.publish(relative)

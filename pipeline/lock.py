@@ -4,9 +4,9 @@
 exits in any way (kill -9 included), so a crashed run never leaves a stale lock behind. The
 holder writes who it is into the file, so a second run can say what it is waiting for.
 
-The lock is reentrant within a process: the CLI takes it before Prefect starts (so a second
-command stops at once), and the flow, which takes it itself for scheduled runs, then holds it
-already.
+The lock is reentrant within a thread: the CLI takes it before Prefect starts (so a second
+command stops at once), and the flow, which takes it itself for scheduled runs and runs in the
+caller's thread, then holds it already. Another thread, like another process, waits for it.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Iterator
 
 LOCK_FILE = ".dreamtrip.lock"
 
-_held: dict[Path, int] = {}   # output folders this process holds -> how many holders
+_held: dict[tuple[int, Path], int] = {}   # (thread, output folder) held -> how many holders
 _held_lock = threading.Lock()
 
 
@@ -43,33 +43,33 @@ def output_lock(out_dir: Path, wait_s: float | None = 0.0, poll_s: float = 0.2) 
 
     `wait_s` 0 fails at once; None waits as long as it takes.
     """
-    out_dir = Path(out_dir).resolve()
-    if _enter_held(out_dir):
+    key = (threading.get_ident(), Path(out_dir).resolve())
+    if _enter_held(key):
         try:
             yield
         finally:
-            _leave_held(out_dir)
+            _leave_held(key)
         return
-    with _locked(out_dir, wait_s, poll_s):
-        _held[out_dir] = 1
+    with _locked(key[1], wait_s, poll_s):
+        _held[key] = 1
         try:
             yield
         finally:
             with _held_lock:
-                _held.pop(out_dir, None)
+                _held.pop(key, None)
 
 
-def _enter_held(out_dir: Path) -> bool:
+def _enter_held(key: tuple[int, Path]) -> bool:
     with _held_lock:
-        if out_dir in _held:
-            _held[out_dir] += 1
+        if key in _held:
+            _held[key] += 1
             return True
     return False
 
 
-def _leave_held(out_dir: Path) -> None:
+def _leave_held(key: tuple[int, Path]) -> None:
     with _held_lock:
-        _held[out_dir] -= 1
+        _held[key] -= 1
 
 
 @contextlib.contextmanager

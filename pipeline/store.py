@@ -95,10 +95,6 @@ class DreamStore:
         """Where a new dream file is written."""
         return (self.shared_dir or self.out_dir) / relative
 
-    def has(self, files: DreamFiles) -> bool:
-        """True when every file of the dream is finished (linked into the output folder now)."""
-        return all(self.fetch(relative) for relative in files.all())
-
     def fetch(self, relative: str) -> bool:
         """True when the file is finished: in the output folder, or linked there now."""
         if (self.out_dir / relative).is_file():

@@ -1,14 +1,21 @@
 """The whole product, as a user meets it: `dreamtrip run` on a small album with bad files in it."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
+import flows.dream_album as flow_module
 from flows.cli import main
+from pipeline.manifest import Manifest, read_manifest
 
-GOOD = ["a-red.jpg", "b-green.png"]
+REPO = Path(__file__).resolve().parent.parent
+PAGES = ("index.html", "contact-sheet.html", "post.md")
 
 
 def _photo(path: Path, colour, size=(96, 64), exif=None, mode="RGB"):
@@ -45,78 +52,115 @@ def album(tmp_path):
     return root
 
 
-@pytest.fixture
-def tiny_config(tmp_path, weights_cache):
-    path = tmp_path / "tiny.yaml"
+def _config(tmp_path, weights_cache, name="tiny.yaml", extra="", dream_size=64):
+    path = tmp_path / name
     path.write_text(
         "layers: [conv1_2, conv2_1]\n"
         "dream: {octaves: 2, steps: 2, jitter: 4}\n"
-        "images: {working_size: 64, web_sizes: [48, 96]}\n"
+        f"images: {{dream_size: {dream_size}, web_sizes: [48, 96]}}\n"
         "tasks: {retries: 0}\n"
-        f"weights: {{source: hed, cache_dir: '{weights_cache}'}}\n"
+        f"weights: {{source: hed, cache_dir: '{weights_cache}'}}\n" + extra
     )
     return path
+
+
+@pytest.fixture
+def tiny_config(tmp_path, weights_cache):
+    return _config(tmp_path, weights_cache)
 
 
 def _run(album, config, out, *extra):
     return main(["run", str(album), "-c", str(config), "-o", str(out), "--device", "cpu", *extra])
 
 
-def test_run_writes_page_with_every_photo_and_reports_bad_files(prefect_harness, album, tiny_config, tmp_path):
+def _dream_files(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((out / "dreams").iterdir())}
+
+
+def test_run_writes_page_with_every_photo_and_reports_bad_files(prefect_harness, album, tiny_config,
+                                                                 tmp_path, capsys):
     out = tmp_path / "out"
     assert _run(album, tiny_config, out) == 1  # some photos failed
 
-    manifest = json.loads((out / "manifest.json").read_text())
-    photos = {p["source"]: p for p in manifest["photos"]}
+    manifest = read_manifest(out)
+    photos = {p.source: p for p in manifest.photos}
     assert set(photos) == {"a-red.jpg", "b-green.png", "c-rotated.jpg", "d-truncated.jpg",
                            "e-empty.jpg", "f-text.jpg"}
-    assert manifest["skipped"] == [{"source": "notes.txt", "reason": "not a photo (.txt)"}]
-    assert manifest["weights"]["source"] == "hed" and manifest["weights"]["reason"]
+    assert [(s.source, s.reason) for s in manifest.skipped] == [("notes.txt", "not a photo (.txt)")]
+    assert manifest.weights.source == "hed" and manifest.weights.reason
 
     for name in ["d-truncated.jpg", "e-empty.jpg", "f-text.jpg"]:
-        assert photos[name]["status"] == "failed" and photos[name]["error"], name
-        assert photos[name]["dreams"] == []
-    assert "empty" in photos["e-empty.jpg"]["error"]
+        assert photos[name].status == "failed" and photos[name].error, name
+        assert photos[name].dreams == []
+    assert "empty" in photos["e-empty.jpg"].error
 
     # per-photo layer override from album.yaml, default layers elsewhere, shallow to deep
-    assert [d["layer"] for d in photos["a-red.jpg"]["dreams"]] == ["conv2_1"]
-    assert [d["layer"] for d in photos["b-green.png"]["dreams"]] == ["conv1_2", "conv2_1"]
+    assert [d.layer for d in photos["a-red.jpg"].dreams] == ["conv2_1"]
+    assert [d.layer for d in photos["b-green.png"].dreams] == ["conv1_2", "conv2_1"]
     for name in ["a-red.jpg", "b-green.png", "c-rotated.jpg"]:
         photo = photos[name]
-        assert photo["status"] == "ok" and len(photo["sha256"]) == 64
-        for dream in photo["dreams"]:
-            assert dream["status"] == "ok" and dream["seconds"] > 0
-            assert Image.open(out / dream["path"]).size == (dream["width"], dream["height"])
+        assert photo.ok and len(photo.sha256) == 64
+        for dream in photo.dreams:
+            assert dream.ok and dream.seconds > 0
+            for entry in [dream.image, *dream.web]:  # every file the manifest names is there
+                assert Image.open(out / entry.path).size == (entry.width, entry.height)
     rotated = photos["c-rotated.jpg"]
-    assert rotated["exif"]["orientation"] == 6
-    assert rotated["image"]["height"] > rotated["image"]["width"]  # upright: portrait
-    for dream in rotated["dreams"]:  # full resolution: the upright original's size
-        assert Image.open(out / dream["full_path"]).size == (64, 96)
+    assert rotated.exif.orientation == 6 and (rotated.width, rotated.height) == (64, 96)
+    for dream in rotated.dreams:  # dreamed upright, at the photo's own size (64 px < 96)
+        assert (dream.image.width, dream.image.height) == (43, 64)
 
     html = (out / "index.html").read_text()
     for name in photos:
         assert name in html, name
-    for photo in photos.values():
-        for dream in photo["dreams"]:
-            assert dream["path"] in html
+    for dream in (d for p in manifest.photos for d in p.dreams):
+        assert dream.image.path in html and all(web.path in html for web in dream.web)
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;" in html
     assert (out / "post.md").read_text().startswith("---\n")
+    printed = capsys.readouterr().out
+    assert "1 file skipped" in printed and "6 photos" in printed
 
 
-def test_rerun_dreams_nothing(prefect_harness, album, tiny_config, tmp_path):
+def test_no_page_shows_a_path_of_this_machine(prefect_harness, album, tiny_config, tmp_path):
     out = tmp_path / "out"
     _run(album, tiny_config, out)
-    dreams = sorted((out / "dreams").iterdir())
-    stamps = {p: p.stat().st_mtime_ns for p in dreams}
+    forbidden = {str(album.resolve()), str(out.resolve()), str(Path.home()), str(tmp_path),
+                 str(REPO), "/root/", "/home/"}
+    for page in PAGES:
+        text = (out / page).read_text(encoding="utf-8")
+        assert not [path for path in forbidden if path in text], page
 
+
+def test_dreams_are_made_at_dream_size_never_larger_than_the_photo(prefect_harness, album, tmp_path,
+                                                                   weights_cache):
+    for size, expected in [(48, (48, 32)), (500, (96, 64)), ("full", (96, 64))]:
+        out = tmp_path / f"out-{size}"
+        _run(album, _config(tmp_path, weights_cache, f"{size}.yaml", dream_size=size), out)
+        manifest = read_manifest(out)
+        dream = next(p for p in manifest.photos if p.source == "a-red.jpg").dreams[0]
+        assert (dream.image.width, dream.image.height) == expected, size
+        assert Image.open(out / dream.image.path).size == expected
+        assert all(web.long_side <= max(expected) for web in dream.web)
+        assert manifest.dream_size == (None if size == "full" else size)
+
+
+def test_rerun_dreams_nothing(prefect_harness, album, tiny_config, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    _run(album, tiny_config, out)
+    files = _dream_files(out)
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "dreams").iterdir()}
+
+    monkeypatch.setattr(flow_module, "dream_input", _must_not_be_called)
     assert _run(album, tiny_config, out) == 1
-    assert sorted((out / "dreams").iterdir()) == dreams
-    assert {p: p.stat().st_mtime_ns for p in dreams} == stamps
-    # A reused dream still has its size in the manifest: the page sets every image's size.
-    manifest = json.loads((out / "manifest.json").read_text())
-    reused = [d for p in manifest["photos"] for d in p["dreams"]]
-    assert reused and all(d["width"] and d["height"] for d in reused)
+    assert _dream_files(out) == files
+    assert {p: p.stat().st_mtime_ns for p in (out / "dreams").iterdir()} == stamps
+    manifest = read_manifest(out)
+    assert manifest.run.dreamed == 0 and manifest.run.reused == 5
+    assert all(d.reused and d.image.width for d in manifest.dreams())  # sizes kept for the page
+
+
+def _must_not_be_called(*args, **kwargs):
+    raise AssertionError("nothing should be dreamed")
 
 
 def test_adding_a_layer_dreams_only_the_new_one(prefect_harness, album, tiny_config, tmp_path):
@@ -125,10 +169,89 @@ def test_adding_a_layer_dreams_only_the_new_one(prefect_harness, album, tiny_con
     before = set((out / "dreams").iterdir())
     _run(album, tiny_config, out, "--layers", "conv1_2", "conv2_1", "conv3_1")
     new = set((out / "dreams").iterdir()) - before
-    # a-red.jpg keeps its album.yaml override; the other two good photos gain conv3_1,
-    # each at working size and at full resolution
+    # a-red.jpg keeps its album.yaml override; the other two good photos gain conv3_1: each a
+    # dream at 64 px and a 48 px web copy
     assert sorted(p.name.split("-")[1] for p in new) == ["conv3_1"] * 4
-    assert sum(p.name.endswith("-full.jpg") for p in new) == 2
+
+
+def test_right_after_a_run_clean_finds_nothing(prefect_harness, album, tiny_config, tmp_path, capsys):
+    out = tmp_path / "out"
+    _run(album, tiny_config, out)
+    capsys.readouterr()
+    assert main(["clean", str(album), "-o", str(out)]) == 0
+    assert "Nothing to clean" in capsys.readouterr().out
+    assert _run(album, tiny_config, out) == 1  # and the next run writes nothing clean would list
+    assert main(["clean", str(album), "-o", str(out)]) == 0
+    assert "Nothing to clean" in capsys.readouterr().out
+
+
+def test_overlapped_and_serial_runs_give_the_same_pixels(prefect_harness, album, tiny_config, tmp_path,
+                                                         monkeypatch):
+    overlapped, serial = tmp_path / "overlapped", tmp_path / "serial"
+    _run(album, tiny_config, overlapped)
+
+    class OneAtATime(flow_module.Slots):
+        def __init__(self, size):  # decode, dream and encode of one photo before the next starts
+            super().__init__(size)
+            self.prepared = self.device = flow_module.threading.Semaphore(1)
+            self.device = _Reentrant(self.prepared)
+
+    monkeypatch.setattr(flow_module.Slots, "_registry", {})
+    monkeypatch.setattr(flow_module, "Slots", OneAtATime)
+    _run(album, tiny_config, serial)
+    assert _dream_files(serial) == _dream_files(overlapped) and _dream_files(serial)
+
+
+class _Reentrant:
+    """The device slot inside a held prepare slot of size 1: already ours."""
+
+    def __init__(self, outer):
+        self.outer = outer
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_batched_layers_give_the_same_dreams_as_one_at_a_time(prefect_harness, album, tmp_path,
+                                                              weights_cache):
+    one, many = tmp_path / "one", tmp_path / "many"
+    _run(album, _config(tmp_path, weights_cache), one)
+    _run(album, _config(tmp_path, weights_cache, "batched.yaml", "engine: {batch_layers: 'yes'}\n"), many)
+    paths = [d.image.path for d in read_manifest(one).dreams()]
+    assert paths == [d.image.path for d in read_manifest(many).dreams()] and paths
+    for path in paths:
+        a = np.asarray(Image.open(one / path), dtype=np.float32)
+        b = np.asarray(Image.open(many / path), dtype=np.float32)
+        assert np.abs(a - b).mean() < 1.0, path  # the same dream, up to float rounding
+
+
+def test_a_story_for_a_photo_that_is_not_there_is_a_warning_with_the_closest_match(
+        prefect_harness, album, tiny_config, tmp_path, capsys):
+    (album / "day2").mkdir()
+    (album / "c-rotated.jpg").rename(album / "day2" / "mobile_X.jpg")
+    (album / "album.yaml").write_text("photos:\n  mobile_X.jpg:\n    story: Lost story.\n")
+    out = tmp_path / "out"
+    _run(album, tiny_config, out)
+    err = capsys.readouterr().err
+    assert "mobile_X.jpg" in err and "did you mean day2/mobile_X.jpg?" in err
+    assert [(u.key, u.closest) for u in read_manifest(out).unmatched] == [("mobile_X.jpg", "day2/mobile_X.jpg")]
+    assert main(["blog", str(album), "-o", str(out)]) == 0
+    assert "did you mean day2/mobile_X.jpg?" in capsys.readouterr().out
+
+
+# ---- mistakes stop before any work: one line, exit 2, Prefect never started ----
+
+def _cli(*args, cwd=None) -> subprocess.CompletedProcess:
+    """The CLI in a fresh process, reporting whether it imported Prefect."""
+    script = ("import sys\nfrom flows.cli import main\nrc = main(sys.argv[1:])\n"
+              "print('prefect imported' if 'prefect' in sys.modules else 'prefect not imported')\n"
+              "sys.exit(rc)\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=300)
 
 
 def test_bad_album_yaml_exits_2_before_any_work(album, tiny_config, tmp_path, capsys):
@@ -138,28 +261,45 @@ def test_bad_album_yaml_exits_2_before_any_work(album, tiny_config, tmp_path, ca
     assert not (tmp_path / "out").exists()
 
 
-def test_cuda_without_a_gpu_is_a_clear_usage_error(prefect_harness, album, tiny_config, tmp_path, capsys):
+@pytest.mark.parametrize("files", [[], ["notes.txt"]])
+def test_an_album_without_photos_stops_before_any_work(tmp_path, files):
+    empty = tmp_path / "empty-trip"
+    empty.mkdir()
+    for name in files:
+        (empty / name).write_text("remember the tram tickets")
+    done = _cli("run", str(empty), "-o", str(tmp_path / "out"))
+    assert done.returncode == 2
+    assert f"no photos found in {empty}" in done.stderr
+    assert all(f"skipped {name}: not a photo" in done.stderr for name in files)
+    assert "Traceback" not in done.stderr and "prefect not imported" in done.stdout
+    assert not (tmp_path / "out").exists()
+
+
+def test_cuda_without_a_gpu_is_one_line_before_prefect_starts(album, tiny_config, tmp_path):
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    out = tmp_path / "out"
-    assert main(["run", str(album), "-c", str(tiny_config), "-o", str(out), "--device", "cuda"]) == 2
-    assert "no CUDA GPU" in capsys.readouterr().err
+    done = _cli("run", str(album), "-c", str(tiny_config), "-o", str(tmp_path / "out"), "--device", "cuda")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "no CUDA GPU" in done.stderr
+    assert "prefect not imported" in done.stdout
 
 
-def test_batched_layers_give_the_same_dreams_as_one_at_a_time(prefect_harness, album, tiny_config, tmp_path):
-    import numpy as np
+def test_the_output_folder_is_locked_before_prefect_starts(prefect_harness, album, tiny_config, tmp_path,
+                                                           monkeypatch):
+    """A second command on the same folder stops at once, even during Prefect's start-up."""
+    import flows.cli as cli
 
-    batched_config = tmp_path / "batched.yaml"
-    batched_config.write_text(tiny_config.read_text() + "engine: {batch_layers: 'yes'}\n")
-    one, many = tmp_path / "one", tmp_path / "many"
-    _run(album, tiny_config, one)
-    _run(album, batched_config, many)
-    first, second = (json.loads((out / "manifest.json").read_text()) for out in (one, many))
-    paths = [d["path"] for p in first["photos"] for d in p["dreams"]]
-    assert paths == [d["path"] for p in second["photos"] for d in p["dreams"]] and paths
-    for path in paths:
-        a = np.asarray(Image.open(one / path), dtype=np.float32)
-        b = np.asarray(Image.open(many / path), dtype=np.float32)
-        assert np.abs(a - b).mean() < 1.0, path  # the same dream, up to float rounding
+    out, seen = tmp_path / "out", {}
+    _run(album, tiny_config, out)  # a post that `blog` could rewrite
+
+    def flow_starting(args, *rest, **options):
+        blog = _cli("blog", str(album), "-o", str(out))
+        seen["blog"] = (blog.returncode, blog.stderr)
+        raise KeyboardInterrupt  # enough: the flow would start here
+
+    monkeypatch.setattr(cli, "run_flow", flow_starting)
+    assert _run(album, tiny_config, out) == 130
+    returncode, stderr = seen["blog"]
+    assert returncode == 3 and "in use by another dreamtrip run" in stderr

@@ -1,6 +1,6 @@
 """Operations on a real (tiny) run: never dream twice, survive kill -9, one run per folder,
-retry only failures, schedule, Dask. Dreams are counted by wrapping the engine's
-`dream_to_files` where the flow calls it."""
+retry only failures, schedule, Dask. Dreams are counted by wrapping `dream_on_device`, the
+flow's one call into the engine."""
 
 import json
 import os
@@ -49,7 +49,7 @@ def config(tmp_path, weights_cache):
     path.write_text(
         f"layers: {LAYERS}\n"
         "dream: {octaves: 2, steps: 2, jitter: 4}\n"
-        "images: {working_size: 64, web_sizes: [48, 96]}\n"
+        "images: {dream_size: 64, web_sizes: [48, 96]}\n"
         "tasks: {retries: 2, retry_delay_seconds: 0}\n"
         f"weights: {{source: hed, cache_dir: '{weights_cache}'}}\n"
     )
@@ -68,20 +68,20 @@ class Calls(list):
 @pytest.fixture
 def dream_calls(monkeypatch):
     calls = Calls()
-    real = flow_module.dream_to_files
+    real = flow_module.dream_on_device
 
-    def counting(dreamer, working_copy, layers, *rest, **options):
+    def counting(photo, image, layers, *rest):
         with calls.lock:
-            calls.extend((Path(working_copy).name[:16], layer) for layer in layers)
+            calls.extend((photo.sha256[:16], layer) for layer in layers)
             calls.running += 1
             calls.most_at_once = max(calls.most_at_once, calls.running)
         try:
-            return real(dreamer, working_copy, layers, *rest, **options)
+            return real(photo, image, layers, *rest)
         finally:
             with calls.lock:
                 calls.running -= 1
 
-    monkeypatch.setattr(flow_module, "dream_to_files", counting)
+    monkeypatch.setattr(flow_module, "dream_on_device", counting)
     return calls
 
 
@@ -98,10 +98,10 @@ def _dreams(out):
 
 
 def _finished(out):
-    """Dreams whose files are all written: the working-size one and its full-resolution one."""
+    """Dreams whose files are all written: the dream at 64 px and its 48 px web copy."""
     files = _dreams(out) if (out / "dreams").is_dir() else {}
     return {p: t for p, t in files.items()
-            if not p.name.endswith("-full.jpg") and p.with_name(p.stem + "-full.jpg") in files}
+            if not p.name.endswith("-48.jpg") and p.with_name(p.stem + "-48.jpg") in files}
 
 
 def _sha16(path):
@@ -124,7 +124,7 @@ def test_rerun_dreams_nothing_and_changes_dream_only_what_they_affect(
     assert _run(trip, config, out) == 1
     assert dream_calls == []
     assert _dreams(out) == stamps
-    assert _manifest(out)["run"] == {"dreamed": 0, "reused": 6}
+    assert _manifest(out)["run"] == {"dreamed": 0, "reused": 6, "dream_seconds": None}
 
     # A setting that does not touch a dream's pixels, and one edited photo: only its dreams.
     other = tmp_path / "other.yaml"
@@ -173,11 +173,11 @@ def _check_artifacts():
 SLOW_RUN = """
 import sys, time
 import flows.dream_album as flow_module
-real = flow_module.dream_to_files
+real = flow_module.dream_on_device
 def slow(*args, **kwargs):
     time.sleep(1.5)
     return real(*args, **kwargs)
-flow_module.dream_to_files = slow
+flow_module.dream_on_device = slow
 from flows.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -187,10 +187,22 @@ def test_the_flow_itself_refuses_a_locked_output_folder(prefect_harness, trip, c
     """Scheduled runs start the flow without the CLI: the flow takes the lock itself."""
     from pipeline.lock import OutputBusy, output_lock
 
-    out = tmp_path / "out"
-    with output_lock(out):
+    out, held, release = tmp_path / "out", threading.Event(), threading.Event()
+
+    def another_run():  # another thread holds it, as another process would
+        with output_lock(out):
+            held.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=another_run)
+    holder.start()
+    held.wait(60)
+    try:
         with pytest.raises(OutputBusy):
             flow_module.dream_album(str(trip), str(config), {"output.dir": str(out)})
+    finally:
+        release.set()
+        holder.join()
     assert not (out / "manifest.json").exists() and not (out / "photos").exists()
 
 
@@ -227,12 +239,12 @@ def test_killed_run_resumes_complete_without_redoing_and_a_second_run_is_refused
     manifest = _manifest(out)
     dreams = [d for p in manifest["photos"] if p["status"] == "ok" for d in p["dreams"]]
     assert len(dreams) == 6 and all(d["status"] == "ok" for d in dreams)
-    assert manifest["run"] == {"dreamed": 6 - len(finished), "reused": len(finished)}
+    assert (manifest["run"]["dreamed"], manifest["run"]["reused"]) == (6 - len(finished), len(finished))
     assert len(dream_calls) == 6 - len(finished)
     assert {p: t for p, t in _dreams(out).items() if p in finished} == finished  # not redone
     assert not [p for p in out.rglob(".tmp-*")]
     images = [p for p in out.rglob("*") if p.suffix in (".jpg", ".png")]
-    assert len(images) >= 6 + 3 * 3
+    assert len(images) >= 6 * 2 + 3 * 2  # each dream and its web copy; each photo at 48 and 80 px
     for path in images:  # every image decodes to the end
         with Image.open(path) as image:
             image.load()
@@ -246,20 +258,20 @@ def test_transient_errors_are_retried_and_retry_redoes_exactly_what_failed(
     out = tmp_path / "out"
     a, b = _sha16(trip / "a.jpg"), _sha16(trip / "b.png")
     calls = []
-    real = flow_module.dream_to_files
+    real = flow_module.dream_on_device
     broken = {"now": True}  # until the retry: by then the "bad" dream has been fixed
 
-    def flaky(dreamer, working_copy, layers, *rest, **options):
+    def flaky(photo, image, layers, *rest):
         [layer] = layers  # one layer per task on the CPU
-        pair = (Path(working_copy).name[:16], layer)
+        pair = (photo.sha256[:16], layer)
         calls.append(pair)
         if pair == (a, "conv2_1") and broken["now"]:
             raise ValueError("this photo cannot be dreamed on conv2_1")  # deterministic
         if pair == (b, "conv1_2") and calls.count(pair) == 1:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")  # passes
-        return real(dreamer, working_copy, layers, *rest, **options)
+        return real(photo, image, layers, *rest)
 
-    monkeypatch.setattr(flow_module, "dream_to_files", flaky)
+    monkeypatch.setattr(flow_module, "dream_on_device", flaky)
     assert _run(trip, config, out) == 1
     assert calls.count((a, "conv2_1")) == 1      # not retried
     assert calls.count((b, "conv1_2")) == 2      # retried once, then fine
@@ -270,7 +282,7 @@ def test_transient_errors_are_retried_and_retry_redoes_exactly_what_failed(
 
     # Before the retry: a dream file goes missing, and a new photo appears (retry ignores it).
     lost = {d["layer"]: d for d in photos["c.jpg"]["dreams"]}["conv1_2"]
-    (out / lost["path"]).unlink()
+    (out / lost["image"]["path"]).unlink()
     _photo(trip / "e-new.jpg", (90, 90, 90))
     broken["now"] = False
     calls.clear()
@@ -341,12 +353,12 @@ def test_dask_cluster_run_makes_the_same_album_as_the_default_runner(
 
     def essentials(out):
         return [(p["source"], p["status"], p["sha256"],
-                 [(d["layer"], d["status"], d["path"], d["width"], d["height"]) for d in p["dreams"]])
+                 [(d["layer"], d["status"], d["image"], d["web"]) for d in p["dreams"]])
                 for p in _manifest(out)["photos"]]
 
     assert essentials(dask) == essentials(threads)
     assert _manifest(dask)["device"] == "cpu on Dask workers"
     for photo in _manifest(dask)["photos"]:
         for dream in photo["dreams"]:
-            with Image.open(dask / dream["path"]) as image:
+            with Image.open(dask / dream["image"]["path"]) as image:
                 image.load()
