@@ -1,9 +1,9 @@
 """How long `dreamtrip blog` takes to rebuild the post of a big album (target: under 3 s).
 
 Makes an album of 200 small photos with a story each, and an output folder as a run would have
-left it for 3 layers: web and working copies from the real ingest stage, and stand-in dream
-files under their real content-addressed names (copies of the working image: the page does
-not look at pixels, and dreaming 600 images here would take an hour). Then times
+left it for 3 layers: web copies from the real ingest stage, and stand-in dream files under their
+real content-addressed names (the photo itself at dream size: the page does not look at pixels,
+and dreaming 600 images here would take an hour). Then times
 `dreamtrip blog` as a user runs it, in a fresh Python process, imports included.
 
     PYTHONPATH=. .venv/bin/python bench/blog_bench.py [--photos 200] [--layers conv3_1 conv4_2 conv5_2]
@@ -23,15 +23,16 @@ from PIL import Image
 
 from pipeline.album import find_photos, load_album_text
 from pipeline.config import load_settings
-from pipeline.files import save_image_atomic
+from pipeline.dreaming import DreamSpec, dream_input, save_dream
 from pipeline.ingest import ingest_photo
-from pipeline.manifest import DreamResult, build_manifest, write_manifest
+from pipeline.manifest import AlbumInfo, Manifest, WeightsInfo, now, write_manifest
 from pipeline.page import write_page
-from pipeline.store import dream_file, dream_key
+from pipeline.store import DreamStore
 
 REPO = Path(__file__).resolve().parent.parent
-WEIGHTS = {"source": "hed", "identity": "bench", "description": "stand-in weights (benchmark)",
-           "reason": "benchmark", "note": "no dreaming happened"}
+WEIGHTS = WeightsInfo(source="hed", identity="bench", description="stand-in weights (benchmark)",
+                      reason="benchmark", note="no dreaming happened")
+DREAM_SIZE = 64
 
 
 def make_album(album: Path, photos: int, size: tuple[int, int] = (96, 64)) -> None:
@@ -46,28 +47,26 @@ def make_album(album: Path, photos: int, size: tuple[int, int] = (96, 64)) -> No
                                       + "".join(stories))
 
 
-def make_dreamed_output(album: Path, out: Path, layers: list[str]) -> dict:
+def make_dreamed_output(album: Path, out: Path, layers: list[str]) -> Manifest:
     """The output folder and manifest a finished run would leave, without dreaming."""
-    settings = load_settings(None, {"layers": layers, "images.working_size": 64,
+    settings = load_settings(None, {"layers": layers, "images.dream_size": DREAM_SIZE,
                                     "images.web_sizes": [48, 96], "output.dir": str(out)})
-    text, files = load_album_text(album), find_photos(album)
-    photos, dreams = [], []
+    images, text, files = settings.images, load_album_text(album), find_photos(album)
+    spec = DreamSpec(settings.dream.params(), DREAM_SIZE, "fp32", WEIGHTS.identity,
+                     tuple(images.web_sizes), images.jpeg_quality)
+    photos = []
     for source in files.photos:
-        photo = ingest_photo(album, source, out, settings.working_size, settings.web_sizes,
-                             settings.jpeg_quality)
-        photos.append(photo)
-        with Image.open(out / photo.working) as working:
-            working.load()
-            for layer in layers:
-                key = dream_key(photo.sha256, layer, settings.dream, settings.working_size,
-                                settings.jpeg_quality, WEIGHTS["identity"])
-                relative = dream_file(photo.sha256, layer, key)
-                save_image_atomic(working, out / relative, quality=settings.jpeg_quality)
-                dreams.append(DreamResult(source, layer, "ok", None, relative, 1.0, *working.size))
-    manifest = build_manifest(album.name, text, photos, dreams, files.skipped, WEIGHTS, "cpu",
-                              settings.raw)
+        photo = ingest_photo(album, source, out, images.web_sizes, images.jpeg_quality, images.max_pixels)
+        stand_in = dream_input(album, photo, spec, images.max_pixels)
+        for layer in layers:
+            save_dream(stand_in, spec.files(photo, layer), DreamStore(out), images.jpeg_quality)
+        photos.append(text.described(photo, [spec.entry(photo, layer, 1.0) for layer in layers]))
+    manifest = Manifest(created=now(), album=AlbumInfo(name=album.name, title=text.title, intro=text.intro,
+                                                       outro=text.outro),
+                        weights=WEIGHTS, device="cpu", dream_size=DREAM_SIZE, precision="fp32",
+                        settings=settings, photos=photos, skipped=files.skipped)
     write_manifest(manifest, out)
-    manifest["page"] = str(write_page(manifest, out))
+    manifest.page = str(write_page(manifest, out))
     return manifest
 
 

@@ -32,10 +32,9 @@ from pipeline.imaging import PhotoError
 from pipeline.ingest import ingest_photos, set_aside_duplicates
 from pipeline.layers import depth
 from pipeline.lock import output_lock
-from pipeline.manifest import (AlbumInfo, DreamEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo,
-                               by_depth, now, write_manifest)
+from pipeline.manifest import (AlbumInfo, DreamEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now,
+                               write_manifest)
 from pipeline.page import write_page
-from pipeline.places import place_of
 from pipeline.store import DreamStore, default_output_dir, stale_temp_files
 from pipeline.weights import WeightsChoice, choose_weights
 
@@ -180,7 +179,7 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
                                            outro=text.outro),
             weights=WeightsInfo(**job.weights.as_dict()), device=device_label(settings),
             dream_size=job.spec.dream_size, precision=job.spec.precision, settings=settings,
-            photos=[described(photo, text, dreams) for photo in photos],
+            photos=[text.described(photo, dreams.get(photo.source, [])) for photo in photos],
             skipped=files.skipped + duplicates, unmatched=text.unmatched(files.photos), run=run)
         manifest.page = str(write_post(manifest, out_dir))
     publish_table(album_dir.name, manifest)
@@ -282,13 +281,6 @@ def collect(futures: dict, progress: DreamProgress):
         for entry in outcome:
             progress.advance(reused=entry.reused)
         yield (source, layers), outcome
-
-
-def described(photo: PhotoEntry, text: AlbumText, dreams: dict[str, list[DreamEntry]]) -> PhotoEntry:
-    """The photo's manifest entry: its story, the place its GPS names, and its dreams."""
-    return photo.model_copy(update={"story": text.story_for(photo.source),
-                                    "place": place_of(photo.exif.gps if photo.exif else None),
-                                    "dreams": by_depth(dreams.get(photo.source, []))})
 
 
 def publish_table(album_name: str, manifest: Manifest) -> None:

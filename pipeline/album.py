@@ -15,7 +15,8 @@ from pathlib import Path
 
 from pipeline.config import ConfigError, check_layers, read_yaml
 from pipeline.formats import RAW, RAW_EXTENSIONS, VIDEO, VIDEO_EXTENSIONS, sniff_file
-from pipeline.manifest import Skipped, UnmatchedText
+from pipeline.manifest import DreamEntry, PhotoEntry, Skipped, UnmatchedText, by_depth
+from pipeline.places import place_of
 
 # Names that say "photo". A file with one of them that is not a photo inside is reported as a
 # failed photo with the reason (the traveller meant it as one); other files are judged by content.
@@ -48,6 +49,13 @@ class AlbumText:
                 return self.sidecars[name]
         entry = self.photos.get(source)
         return entry.story if entry else None
+
+    def described(self, photo: PhotoEntry, dreams: list[DreamEntry]) -> PhotoEntry:
+        """The photo's manifest entry: its story, the place its GPS names, its dreams (shallow
+        to deep). Named here, offline, so the page writer stays a pure renderer."""
+        return photo.model_copy(update={"story": self.story_for(photo.source),
+                                        "place": place_of(photo.exif.gps if photo.exif else None),
+                                        "dreams": by_depth(dreams)})
 
     def layers_for(self, source: str, default: tuple[str, ...]) -> tuple[str, ...]:
         """The layers album.yaml names for this photo, else `default` (the config's)."""

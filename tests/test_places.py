@@ -47,15 +47,12 @@ def test_distance_and_town_size():
 
 def test_the_manifest_names_each_photos_place():
     from pipeline.album import AlbumText
-    from pipeline.exif import ExifInfo
-    from pipeline.ingest import Photo
-    from pipeline.manifest import build_manifest
+    from pipeline.manifest import ExifInfo, Gps, PhotoEntry
 
-    photos = [Photo("bridge.jpg", "ab" * 32, "ok", exif=ExifInfo(gps={"lat": 50.0865, "lon": 14.4114})),
-              Photo("no-gps.jpg", "cd" * 32, "ok", exif=ExifInfo()),
-              Photo("broken.jpg", None, "failed", "empty file")]
-    settings = {"dream": {"steps": 1}, "images": {"working_size": 64}, "layers": ["conv1_1"]}
-    manifest = build_manifest("trip", AlbumText(title="Trip"), photos, [], [], {}, "cpu", settings)
-    places = {p["source"]: p["place"] for p in manifest["photos"]}
+    photos = [PhotoEntry(source="bridge.jpg", status="ok", exif=ExifInfo(gps=Gps(lat=50.0865, lon=14.4114))),
+              PhotoEntry(source="no-gps.jpg", status="ok", exif=ExifInfo()),
+              PhotoEntry(source="broken.jpg", status="failed", error="empty file")]
+    entries = [AlbumText(title="Trip").described(photo, []) for photo in photos]
+    places = {entry.source: entry.place and entry.place.model_dump() for entry in entries}
     assert places == {"bridge.jpg": {"name": "Prague", "country": "Czechia", "country_code": "CZ"},
                       "no-gps.jpg": None, "broken.jpg": None}

@@ -18,9 +18,10 @@ from PIL import Image
 from bench.blog_bench import make_album, make_dreamed_output
 from flows.cli import EXIT_BUSY, main
 from pipeline.lock import OutputBusy, output_lock
-from pipeline.manifest import read_manifest, unfinished
+from pipeline.manifest import read_manifest
 from pipeline.params import DreamParams
-from pipeline.store import DreamStore, dream_key, stale_temp_files
+from pipeline.retry import unfinished
+from pipeline.store import DreamFiles, DreamRecipe, DreamStore, stale_temp_files, web_long_sides
 
 REPO = Path(__file__).resolve().parent.parent
 LAYERS = ["conv1_2", "conv3_1"]
@@ -59,13 +60,13 @@ def test_blog_imports_neither_torch_nor_prefect(dreamed):
 def test_blog_shows_caption_edits_and_drops_removed_photos(dreamed, capsys):
     album, out = dreamed
     before = read_manifest(out)
-    gone = before["photos"][1]
-    gone_files = [out / d["path"] for d in gone["dreams"]] + [out / w["path"] for w in gone["web"]]
+    gone = before.photos[1]
+    gone_files = [out / path for path in gone.files()]
     yaml_text = (album / "album.yaml").read_text()
     (album / "album.yaml").write_text(yaml_text.replace("Day 1, stop 1. A short caption.",
                                                         "'Edited: the <best> espresso'")
                                                .replace("title: A long trip", "title: Renamed"))
-    (album / gone["source"]).unlink()
+    (album / gone.source).unlink()
     dreams_mtime = {p: p.stat().st_mtime_ns for p in (out / "dreams").iterdir()}
 
     assert _blog(album, out) == 0
@@ -74,28 +75,28 @@ def test_blog_shows_caption_edits_and_drops_removed_photos(dreamed, capsys):
     md = (out / "post.md").read_text()
     assert "Edited: the &lt;best&gt; espresso" in html and "Renamed" in html
     assert "Edited: the &lt;best&gt; espresso" in md
-    assert gone["source"] not in html and gone["source"] not in md
-    assert all(d["path"] not in html for d in gone["dreams"])
+    assert gone.source not in html and gone.source not in md
+    assert all(d.image.path not in html for d in gone.dreams)
     after = read_manifest(out)
-    assert [p["source"] for p in after["photos"]] == [p["source"] for p in before["photos"]
-                                                      if p is not gone]
+    assert [p.source for p in after.photos] == [p.source for p in before.photos if p is not gone]
     assert all(path.is_file() for path in gone_files)  # stored results stay until `clean`
     assert {p: p.stat().st_mtime_ns for p in (out / "dreams").iterdir()} == dreams_mtime
     printed = capsys.readouterr().out
-    assert "nothing dreamed" in printed and gone["source"] in printed
+    assert "nothing dreamed" in printed and gone.source in printed
+    assert f"Page: {(out / 'index.html').resolve()}" in printed  # absolute, as `run` prints it
 
 
 def test_blog_marks_a_vanished_dream_missing_and_retry_would_redo_it(dreamed, capsys):
     album, out = dreamed
-    lost = read_manifest(out)["photos"][0]["dreams"][1]
-    (out / lost["path"]).unlink()
+    lost = read_manifest(out).photos[0].dreams[1]
+    (out / lost.image.path).unlink()
     assert _blog(album, out) == 0
-    dream = read_manifest(out)["photos"][0]["dreams"][1]
-    assert dream["status"] == "missing" and "retry" in dream["error"]
-    assert lost["path"] not in (out / "index.html").read_text()
+    dream = read_manifest(out).photos[0].dreams[1]
+    assert dream.status == "missing" and "retry" in dream.error
+    assert lost.image.path not in (out / "index.html").read_text()
     assert "Not dreamed" in (out / "index.html").read_text()
-    assert [(layer, why) for _, layer, why in unfinished(read_manifest(out), out)] == \
-        [(lost["layer"], dream["error"])]
+    assert [(item.layer, item.reason) for item in unfinished(read_manifest(out), out)] == \
+        [(lost.layer, dream.error)]
     assert "dream files missing" in capsys.readouterr().out
 
 
@@ -110,14 +111,11 @@ def test_blog_needs_a_manifest(tmp_path, capsys):
 
 def test_clean_lists_then_deletes_only_what_the_post_no_longer_uses(dreamed, capsys):
     album, out = dreamed
-    gone = read_manifest(out)["photos"][2]
-    (album / gone["source"]).unlink()
+    gone = read_manifest(out).photos[2]
+    (album / gone.source).unlink()
     (out / "dreams" / ".tmp-killed-run.jpg").write_bytes(b"\xff\xd8 half a jpeg")
     (out / "dreams" / "0123456789ab-conv5_2-deadbeef.jpg").write_bytes(b"old settings")
-    expected = {f"dreams/{Path(d['path']).name}" for d in gone["dreams"]} | \
-        {w["path"] for w in gone["web"]} | \
-        {".work/" + next(p.name for p in (out / ".work").iterdir() if p.name.startswith(gone["sha256"][:16]))} | \
-        {"dreams/.tmp-killed-run.jpg", "dreams/0123456789ab-conv5_2-deadbeef.jpg"}
+    expected = set(gone.files()) | {"dreams/.tmp-killed-run.jpg", "dreams/0123456789ab-conv5_2-deadbeef.jpg"}
 
     assert main(["clean", str(album), "-o", str(out)]) == 0
     listed = capsys.readouterr().out
@@ -127,10 +125,9 @@ def test_clean_lists_then_deletes_only_what_the_post_no_longer_uses(dreamed, cap
     assert main(["clean", str(album), "-o", str(out), "--yes"]) == 0
     assert not any((out / name).exists() for name in expected)
     html = (out / "index.html").read_text()
-    assert gone["source"] not in html  # the page was rewritten before its files went
-    for photo in read_manifest(out)["photos"]:  # everything the post uses is still there
-        assert all((out / w["path"]).is_file() for w in photo["web"])
-        assert all((out / d["path"]).is_file() for d in photo["dreams"])
+    assert gone.source not in html  # the page was rewritten before its files went
+    for photo in read_manifest(out).photos:  # everything the post uses is still there
+        assert all((out / path).is_file() for path in photo.files())
 
     assert main(["clean", str(album), "-o", str(out)]) == 0
     assert "Nothing to clean" in capsys.readouterr().out
@@ -146,11 +143,21 @@ def test_clean_refuses_a_missing_album_folder(dreamed, tmp_path):
 
 
 def test_lock_refuses_a_second_holder_and_says_who_holds_it(tmp_path):
-    with output_lock(tmp_path / "out"):
-        with pytest.raises(OutputBusy) as busy:
+    refused = []
+
+    def second_holder():
+        try:
             with output_lock(tmp_path / "out"):
                 pass
-    assert f"pid {os.getpid()}" in str(busy.value) and "--wait" in str(busy.value)
+        except OutputBusy as busy:
+            refused.append(str(busy))
+
+    with output_lock(tmp_path / "out"):
+        with output_lock(tmp_path / "out"):  # the same thread holds it already: the flow inside the CLI
+            worker = threading.Thread(target=second_holder)
+            worker.start()
+            worker.join()
+    assert len(refused) == 1 and f"pid {os.getpid()}" in refused[0] and "--wait" in refused[0]
     with output_lock(tmp_path / "out"):  # released on exit
         pass
 
@@ -193,26 +200,54 @@ def test_lock_dies_with_a_killed_holder(tmp_path):
 
 def test_blog_refuses_while_a_run_holds_the_folder(dreamed, capsys):
     album, out = dreamed
-    with output_lock(out):
+    held, release = threading.Event(), threading.Event()
+
+    def a_run():  # another thread, as another process would
+        with output_lock(out):
+            held.set()
+            release.wait(60)
+
+    run = threading.Thread(target=a_run)
+    run.start()
+    held.wait(60)
+    try:
         assert _blog(album, out) == EXIT_BUSY
+    finally:
+        release.set()
+        run.join()
     assert "in use by another dreamtrip run" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- the store
 
 
+PARAMS = DreamParams(octaves=None, octave_scale=1.4, steps=10, step_size=0.005, jitter=32,
+                     smoothing=0.5, seed=0, precision="auto")
+
+
 def test_dream_key_changes_with_everything_that_changes_pixels_and_nothing_else():
-    base = dict(photo_sha256="ab" * 32, layer="conv3_1", params=DreamParams(), working_size=600,
-                jpeg_quality=88, weights_identity="hed-4502df9d")
-    key = dream_key(**base)
-    assert dream_key(**base) == key
-    changes = [{"photo_sha256": "cd" * 32}, {"layer": "conv4_2"}, {"working_size": 601},
-               {"jpeg_quality": 90}, {"weights_identity": "imagenet-397923af"}]
-    changes += [{"params": DreamParams(**{field: value})} for field, value in
+    base = DreamRecipe(photo_sha256="ab" * 32, layer="conv3_1", params=PARAMS, long_side=2048,
+                       precision="bf16", weights="hed-4502df9d", jpeg_quality=88)
+    key = base.key()
+    assert DreamRecipe(**vars(base)).key() == key
+    changes = [{"photo_sha256": "cd" * 32}, {"layer": "conv4_2"}, {"long_side": 2047},
+               {"precision": "fp32"}, {"jpeg_quality": 90}, {"weights": "imagenet-397923af"}]
+    changes += [{"params": DreamParams(**{**PARAMS.as_dict(), field: value})} for field, value in
                 [("octaves", 3), ("octave_scale", 1.5), ("steps", 11), ("step_size", 0.02),
-                 ("jitter", 8), ("seed", 1), ("precision", "fp32")]]
-    keys = {dream_key(**{**base, **change}) for change in changes}
+                 ("jitter", 8), ("seed", 1), ("smoothing", 1.0)]]
+    keys = {DreamRecipe(**{**vars(base), **change}).key() for change in changes}
     assert key not in keys and len(keys) == len(changes)
+
+
+def test_a_dream_has_web_copies_smaller_than_itself_never_larger():
+    recipe = DreamRecipe("ab" * 32, "conv3_1", PARAMS, 2048, "bf16", "hed", 88)
+    files = DreamFiles.of(recipe, (480, 1024, 2048))
+    assert sorted(files.copies) == [480, 1024]  # the 2048 one is the dream itself
+    small = DreamFiles.of(DreamRecipe("ab" * 32, "conv3_1", PARAMS, 300, "bf16", "hed", 88), (480, 1024))
+    assert small.copies == {}
+    assert web_long_sides(100, (480, 960)) == [100]  # a thumbnail: one copy, its own size
+    assert web_long_sides(4000, (480, 1024, 2048)) == [480, 1024, 2048]
+    assert web_long_sides(700, (480, 1024)) == [480, 700]
 
 
 def test_shared_store_links_finished_dreams_into_each_output_folder(tmp_path):
