@@ -24,8 +24,7 @@ from typing import Iterator
 
 LOCK_FILE = ".dreamtrip.lock"
 
-_held: dict[tuple[int, Path], int] = {}   # (thread, output folder) held -> how many holders
-_held_lock = threading.Lock()
+_held = threading.local()  # the output folders this thread holds
 
 
 class OutputBusy(Exception):
@@ -43,33 +42,17 @@ def output_lock(out_dir: Path, wait_s: float | None = 0.0, poll_s: float = 0.2) 
 
     `wait_s` 0 fails at once; None waits as long as it takes.
     """
-    key = (threading.get_ident(), Path(out_dir).resolve())
-    if _enter_held(key):
-        try:
-            yield
-        finally:
-            _leave_held(key)
+    out_dir = Path(out_dir).resolve()
+    held = _held.__dict__.setdefault("folders", set())
+    if out_dir in held:  # an enclosing block of this thread holds it, and releases it
+        yield
         return
-    with _locked(key[1], wait_s, poll_s):
-        _held[key] = 1
+    with _locked(out_dir, wait_s, poll_s):
+        held.add(out_dir)
         try:
             yield
         finally:
-            with _held_lock:
-                _held.pop(key, None)
-
-
-def _enter_held(key: tuple[int, Path]) -> bool:
-    with _held_lock:
-        if key in _held:
-            _held[key] += 1
-            return True
-    return False
-
-
-def _leave_held(key: tuple[int, Path]) -> None:
-    with _held_lock:
-        _held[key] -= 1
+            held.discard(out_dir)
 
 
 @contextlib.contextmanager
