@@ -18,7 +18,6 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import annotated_types
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -54,18 +53,28 @@ class ConfigError(Exception):
         super().__init__(f"{source}: {key}: got {value!r}; expected {expected}")
 
 
-# ---- value types: each bound is declared once, here ----
+# ---- value types: each bound is declared once, here, with the words that say it ----
+
+class Expect(str):
+    """What a value type accepts, in words, for the error message."""
+
 
 def _int(low: int, high: int):
-    return Annotated[int, Field(ge=low, le=high)]
+    return Annotated[int, Field(ge=low, le=high), Expect(f"an integer from {low} to {high}")]
 
 
 def _number(low: float, high: float, low_open: bool = False):
-    return Annotated[float, Field(gt=low, le=high) if low_open else Field(ge=low, le=high)]
+    if low_open:
+        return Annotated[float, Field(gt=low, le=high), Expect(f"a number greater than {low} up to {high}")]
+    return Annotated[float, Field(ge=low, le=high), Expect(f"a number from {low} to {high}")]
 
 
-PathText = Annotated[str, Field(min_length=1, pattern=r"\S")]
-Size = _int(32, 16384)
+def _sizes(low: int, high: int):
+    return Annotated[list[_int(low, high)], Field(min_length=1),
+                     Expect(f"a non-empty list of integers from {low} to {high}")]
+
+
+PathText = Annotated[str, Field(min_length=1, pattern=r"\S"), Expect("a path (text)")]
 Toggle = Literal["auto", "yes", "no"]
 
 
@@ -110,8 +119,8 @@ class DreamSettings(_Section):
 
 
 class ImageSettings(_Section):
-    dream_size: Literal["auto", "full"] | Size
-    web_sizes: list[_int(32, 8192)] = Field(min_length=1)
+    dream_size: Literal["auto", "full"] | _int(32, 16384)
+    web_sizes: _sizes(32, 8192)
     jpeg_quality: _int(1, 95)
     max_megapixels: _number(1.0, 10_000.0)
 
@@ -314,52 +323,21 @@ def _unknown_key_hint(path: list[str]) -> str:
 
 
 def _expected(field) -> str:
-    """What a field accepts, in words, from its declared type and bounds."""
-    if field.annotation == tuple[str, ...]:
-        return _LAYERS_EXPECTED
-    return _describe(field.annotation, field.metadata)
+    """What a field accepts, in words, from its declared type."""
+    said = [item for item in field.metadata if isinstance(item, Expect)]
+    return ", or ".join(said or _words(field.annotation))
 
 
-def _describe(annotation, metadata=()) -> str:
+def _words(annotation) -> list[str]:
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is Annotated:
-        return _describe(args[0], args[1:])
+        return [item for item in args[1:] if isinstance(item, Expect)] or _words(args[0])
     if origin in (typing.Union, types.UnionType):
-        described = [_describe(a) for a in args if a is not type(None)]
-        return ", or ".join(described) + (", or null" if type(None) in args else "")
+        return [words for arg in args for words in _words(arg)]
     if origin is Literal:
-        return "one of " + ", ".join(str(a) for a in args)
-    if origin is list:
-        bounds = [m for m in metadata if isinstance(m, annotated_types.MinLen)]
-        return ("a non-empty list of " if bounds else "a list of ") + _plural(_describe(args[0]))
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return "a mapping with keys " + ", ".join(annotation.model_fields)
-    bounds = _bounds(metadata)
-    if annotation is int:
-        return f"an integer{bounds}"
-    if annotation is float:
-        return f"a number{bounds}"
-    if annotation is bool:
-        return "true or false"
-    return "a path (text)" if annotation is str else str(annotation)
-
-
-def _bounds(metadata) -> str:
-    found = {}
-    # Field(ge=...) inside Annotated arrives as a FieldInfo that holds the bounds in .metadata
-    for item in (m for entry in metadata for m in (getattr(entry, "metadata", None) or [entry])):
-        for name in ("ge", "gt", "le"):
-            if getattr(item, name, None) is not None:
-                found[name] = getattr(item, name)
-    if "gt" in found:
-        return f" greater than {float(found['gt'])} up to {found.get('le')}"
-    if "ge" in found:
-        return f" from {found['ge']} to {found.get('le')}"
-    return ""
-
-
-def _plural(described: str) -> str:
-    """'an integer from 32 to 8192' -> 'integers from 32 to 8192'."""
-    head, _, rest = described.partition(" from ")
-    noun = head.split(" ", 1)[1] + "s"
-    return f"{noun} from {rest}" if rest else noun
+        return ["one of " + ", ".join(str(arg) for arg in args)]
+    if annotation is type(None):
+        return ["null"]
+    if _section_model(annotation):
+        return ["a mapping with keys " + ", ".join(annotation.model_fields)]
+    return [_LAYERS_EXPECTED if annotation == tuple[str, ...] else str(annotation)]
