@@ -113,7 +113,8 @@ class Passes:
                  tile_rng: random.Random) -> torch.Tensor:
         """The dream gradient of `images`, passed through the network padded to `canvas`."""
         height, width = images.shape[-2:]
-        padded = pad_to(images, canvas)
+        # always channels-last: the fast layout, and one layout means the same kernels every step
+        padded = pad_to(images, canvas).contiguous(memory_format=torch.channels_last)
         grad = None
         if self.graphs is not None and tile_side(self.plan, layers, padded.shape) is None:
             grad = self.graphs.gradient(padded, layers, self.dtype)

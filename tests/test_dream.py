@@ -111,14 +111,18 @@ def test_batch_of_layers_equals_one_dream_per_layer(net):
     assert not torch.allclose(together[0], together[1], atol=1e-2)  # each its own layer
 
 
-def test_tiled_gradient_equals_the_whole_image_gradient(net):
-    """Big photos are dreamed tile by tile: the gradient must be the same, not seamed."""
-    image = _photo(64)
-    whole = layer_gradient(net, image, ["conv3_1"], torch.float32, None, random.Random(0))
-    plan = TilePlan(max_pixels=64 * 64)  # forces tiles smaller than the 64 px image
-    tiled = layer_gradient(net, image, ["conv3_1"], torch.float32, plan, random.Random(3))
-    assert tiled.shape == whole.shape
-    assert torch.allclose(tiled, whole, rtol=1e-3, atol=1e-4 * whole.abs().max().item())
+@pytest.mark.parametrize("size, layer, budget", [
+    ((64, 64), "conv3_1", 48 * 48), ((61, 77), "conv3_1", 48 * 48),  # odd sizes: the last tile reaches further
+    ((130, 101), "conv4_2", 90 * 90), ((96, 160), "conv2_2", 40 * 40)])
+def test_tiled_gradient_equals_the_whole_image_gradient(net, size, layer, budget):
+    """Big photos are dreamed tile by tile: the gradient must be the same to float rounding, not seamed."""
+    image = _photo(max(size))[..., : size[0], : size[1]]
+    whole = layer_gradient(net, image, [layer], torch.float32, None, random.Random(0))
+    for seed in range(2):
+        plan = TilePlan(max_pixels=budget)
+        tiled = layer_gradient(net, image, [layer], torch.float32, plan, random.Random(seed))
+        assert tiled.shape == whole.shape
+        assert (tiled - whole).abs().max() <= 1e-6 * whole.abs().max(), seed
 
 
 def test_octave_bases_leave_out_octaves_too_small_for_the_layer():
@@ -173,3 +177,53 @@ def test_device_and_precision_choices():
     assert pick_dtype("fp32", cpu) == torch.float32
     assert pick_dtype("bf16", cpu) == torch.bfloat16
     assert pick_dtype("auto", cpu) in (torch.float32, torch.bfloat16)
+
+
+def test_precision_recorded_in_the_store_key_is_the_resolved_one(monkeypatch):
+    assert resolved_precision("fp32", "cpu") == "fp32"
+    assert resolved_precision("auto", "cpu") in ("bf16", "fp32")
+    assert engine_recipe("bf16", "cpu") == {"precision": "bf16", "size_step": None}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU without bf16 (e.g. a T4)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    assert engine_recipe("auto", "cuda") == {"precision": "fp16", "size_step": 64}
+    assert engine_recipe("fp32", "auto") == {"precision": "fp32", "size_step": 64}
+
+
+def test_octaves_auto_resolves_from_the_image_size(net):
+    auto = _params(octaves=None, octave_scale=1.8)
+    assert octave_count(auto, (683, 1024)) == 2 and octave_count(auto, (1365, 2048)) == 3
+    assert octave_count(_params(octaves=5), (1365, 2048)) == 5  # explicit numbers still work
+    image = _photo()  # 48 px: one octave
+    assert torch.equal(dream_tensor(net, image, "conv2_1", auto), dream_tensor(net, image, "conv2_1",
+                                                                                _params(octaves=1)))
+
+
+@pytest.mark.parametrize("width, height", [(61, 47), (50, 33), (64, 64)])
+def test_dream_is_exactly_the_size_it_was_given(net, width, height):
+    """Octaves padded up to a size class (as on CUDA) come back cropped to the photo's own size."""
+    photo = tensor_to_pil(_photo(64)).resize((width, height))
+    dreamer = Dreamer(net, torch.device("cpu"), size_step=32)
+    first = dreamer.dream(photo, ["conv1_2", "conv2_1"], FAST)
+    again = dreamer.dream(photo, ["conv1_2", "conv2_1"], FAST)
+    assert [d.size for d in first] == [(width, height)] * 2
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(first, again))  # deterministic
+    unpadded = Dreamer(net, torch.device("cpu")).dream(photo, ["conv1_2"], FAST)[0]
+    difference = np.abs(np.asarray(first[0], dtype=int) - np.asarray(unpadded, dtype=int))
+    assert difference.mean() < 2.0  # the padding only gives the edges some context
+
+
+def test_photos_of_a_size_class_pass_the_network_at_the_same_shapes(net):
+    seen = []
+    hook = net.features[0].register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape[-2:])))
+    try:
+        shapes = []
+        for width, height in ((61, 45), (58, 41)):
+            seen.clear()
+            Dreamer(net, torch.device("cpu"), size_step=32).dream(
+                tensor_to_pil(_photo(64)).resize((width, height)), ["conv1_2"], _params(octaves=2, steps=2))
+            shapes.append(list(seen))
+    finally:
+        hook.remove()
+    assert shapes[0] == shapes[1] == [(64, 64)] * 4  # 2 octaves x 2 steps, one size class
+    assert octave_canvases((41, 58), 3, 1.4, 32) == octave_canvases((45, 61), 3, 1.4, 32)
+    assert octave_canvases((41, 58), 2, 1.4, None) == [(41, 58), (29, 41)]  # off: the octaves' own sizes
