@@ -74,8 +74,9 @@ class GraphCache:
             graph, static_grad = record_graph(lambda: whole_gradient(self.net, static_in, list(layers), dtype),
                                               self._pool)
         except Exception as err:  # noqa: BLE001 - whatever the build or driver refuses, eager still works
+            reason = (str(err).splitlines() or [""])[0]
             warnings.warn(f"CUDA graph capture failed for a {tuple(canvas.shape)} pass "
-                          f"({type(err).__name__}: {err}); running it eagerly", RuntimeWarning, stacklevel=3)
+                          f"({type(err).__name__}: {reason}); running it eagerly", RuntimeWarning, stacklevel=3)
             self._refused.add(key)
             return None
         self._pool = self._pool or graph.pool()

@@ -12,13 +12,16 @@ autotuning run, so a grid of ragged tiles at random offsets would autotune at ev
 
 from __future__ import annotations
 
+import logging
 import math
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 
 from pipeline.layers import CONV_LAYERS, LAYERS, deepest
+
+log = logging.getLogger(__name__)
 
 _CPU_SAFETY = 1.6    # allocator slack and transient buffers over the estimate below (measured)
 _CUDA_SHARE = 0.8    # of the memory this process can still use; the rest for the octave's own tensors
@@ -37,9 +40,12 @@ def bytes_per_pixel(layer: str, dtype: torch.dtype) -> float:
     return total
 
 
-@dataclass(frozen=True)
+@dataclass
 class TilePlan:
-    """How big a pass over the network may be: `max_pixels` input pixels, batch included."""
+    """How big a pass over the network may be: `max_pixels` input pixels, batch included.
+
+    Made for one dream, and it learns: after a pass runs out of GPU memory, the rest of the
+    dream passes at the halved size instead of failing again at every step."""
 
     max_pixels: int | None = None  # None: no limit, never tile
     device_type: str = "cpu"
@@ -55,8 +61,8 @@ class TilePlan:
         per_pixel = max(bytes_per_pixel(layer, dtype) for layer in layers)
         return cls(max_pixels=int(budget / per_pixel), device_type=device.type)
 
-    def halved(self) -> "TilePlan":
-        return replace(self, max_pixels=max(1, (self.max_pixels or 0) // 2))
+    def halve(self) -> None:
+        self.max_pixels = max(1, (self.max_pixels or 0) // 2)
 
 
 def cuda_usable_bytes(device: torch.device) -> int:
@@ -76,7 +82,8 @@ def layer_gradient(net, images: torch.Tensor, layers: list[str], dtype: torch.dt
             if plan is None or plan.device_type != "cuda" or (plan.max_pixels or 0) < _MIN_RETRY_PIXELS:
                 raise
             torch.cuda.empty_cache()
-            plan = plan.halved()  # retry the step with smaller tiles rather than failing
+            plan.halve()  # retry the step with smaller tiles rather than failing
+            log.warning("out of GPU memory: retrying the step with passes of %d px", plan.max_pixels)
 
 
 def whole_gradient(net, images: torch.Tensor, layers: list[str], dtype: torch.dtype) -> torch.Tensor:

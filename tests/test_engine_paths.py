@@ -58,6 +58,10 @@ def test_cuda_out_of_memory_retries_the_step_with_smaller_tiles(net, monkeypatch
     assert seen[0] == (64, 64) and len(seen) > 2  # the failed whole pass, then tiles
     assert all(h * w < 64 * 64 for h, w in seen[1:])
     assert (grad - expected).abs().max() <= 1e-6 * expected.abs().max()
+    assert plan.max_pixels == 64 * 64 // 2  # the rest of the dream keeps the smaller passes
+    seen.clear()
+    layer_gradient(net, image, ["conv3_1"], torch.float32, plan, random.Random(0))
+    assert seen and all(h * w < 64 * 64 for h, w in seen)
 
 
 @pytest.mark.parametrize("plan", [None, TilePlan(max_pixels=64 * 64, device_type="cpu")])
@@ -78,8 +82,8 @@ def test_a_48_mp_photo_on_an_80_gb_gpu_fits_in_few_big_tiles(monkeypatch):
     assert plan.device_type == "cuda" and plan.max_pixels > 40_000_000  # (78 + 4) GiB * 0.8 / 1348 B
     shape = (1, 3, 6000, 8000)
     assert tile_side(plan, ["conv5_2"], shape) is None  # the estimate allows one pass...
-    halved = plan.halved()  # ...and if the GPU disagrees, tiles of ~4700 px after one halving
-    assert tile_side(halved, ["conv5_2"], shape) >= 4096
+    plan.halve()  # ...and if the GPU disagrees, tiles of ~4700 px after one halving
+    assert tile_side(plan, ["conv5_2"], shape) >= 4096
 
 
 def test_cpu_plan_tiles_by_the_memory_budget():
