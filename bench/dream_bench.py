@@ -18,6 +18,7 @@ and graph capture (use --repeat).
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import os
 import platform
@@ -53,62 +54,78 @@ def main() -> None:
     device = torch.device(args.device)
     if args.gpu_memory_fraction:  # the plan still reads free memory: the real OOM retry path runs
         torch.cuda.set_per_process_memory_fraction(args.gpu_memory_fraction, device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # as load_dreamer sets it
     state, norm, weights_name = load_weights(args)
-    image, origin = dream_photo(args.photo, args.dream_size)
-    x = pil_to_tensor(image, device).contiguous(memory_format=torch.channels_last)
     params = DreamParams(octaves=args.octaves, octave_scale=args.scale, steps=args.steps,
                          step_size=args.step_size, jitter=32, smoothing=0.5, seed=0, precision=args.precision)
     dtype = pick_dtype(args.precision, device)
     size_step = size_step_for(device) if args.size_step == "auto" else (int(args.size_step) or None)
-    print_machine(device, weights_name, image.size, origin, params, dtype, size_step, args)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # as load_dreamer sets it
+    print_machine(device, weights_name, dtype, size_step)
 
     net = build_dream_net(state, InputNorm(*norm), deepest(args.layers).name)
     net = net.to(device, memory_format=torch.channels_last)
     measure_net = build_dream_net(state, InputNorm(*norm), "conv5_3").to(device)
-    plan = TilePlan.for_device(device, args.memory_mb, dtype, args.layers)
-    print_plan(plan, x, args.layers)
     classic = None if args.no_classic else ClassicDreamer(state, InputNorm(*norm), device)
-    if device.type != "cuda" and "graphs" in args.modes:
-        print("mode graphs: CUDA only, left out")
-    engines = {mode: engine_passes(mode, net, dtype, plan, size_step) for mode in args.modes
-               if mode != "graphs" or device.type == "cuda"}
-
-    print(f"\n{'layer':8} {'run':>3} {'engine':>8} {'seconds':>8} {'classic s':>9} {'speed-up':>8} "
-          f"{'peak MB':>8} {'classic MB':>10} {'strength':>8} {'classic':>7} {'ratio':>6}")
-    for layer in args.layers:
-        base = layer_activation(measure_net, x, layer)
-        for run in range(args.repeat):
-            reference = timed(device, lambda: classic.dream(
-                x, layer, octave_count(params, x.shape[-2:]), args.scale, args.steps, args.classic_lr, 32)
-                ) if classic else None
-            for mode, passes in engines.items():
-                seconds, mb, out = timed(device, lambda: dream_batch(passes, x, [layer], params))
-                print_row(layer, run, mode, seconds, mb, layer_activation(measure_net, out, layer) / base,
-                          reference, measure_net, base)
-        if args.bound:
-            print_bound(net, x, layer, params, dtype, device)
+    engines = make_engines(args.modes, net, device)
+    for photo in args.photo:  # one process: later photos find cuDNN's choices and the graphs made
+        image, origin = dream_photo(photo, args.dream_size)
+        x = pil_to_tensor(image, device).contiguous(memory_format=torch.channels_last)
+        print_photo(image.size, origin, params, args)
+        plan = TilePlan.for_device(device, args.memory_mb, dtype, args.layers)
+        print_plan(plan, x, args.layers)
+        print(f"\n{'layer':8} {'run':>3} {'engine':>8} {'seconds':>8} {'classic s':>9} {'speed-up':>8} "
+              f"{'peak MB':>8} {'classic MB':>10} {'strength':>8} {'classic':>7} {'ratio':>6}")
+        for layer in args.layers:
+            strength = dream_strength(measure_net, x, layer)
+            for run in range(args.repeat):
+                reference = None
+                if classic:
+                    ref_s, ref_mb, ref_out = timed(device, lambda: classic.dream(
+                        x, layer, octave_count(params, x.shape[-2:]), args.scale, args.steps, args.classic_lr, 32))
+                    reference = (ref_s, ref_mb, strength(ref_out))
+                for mode, (engine_net, graphs) in engines.items():
+                    # a plan learns within a dream (out of memory): each dream starts from the estimate
+                    passes = Passes(engine_net, dtype, copy.copy(plan), size_step, graphs)
+                    seconds, mb, out = timed(device, lambda: dream_batch(passes, x, [layer], params))
+                    print_row(layer, run, mode, seconds, mb, strength(out), reference)
+            if args.bound:
+                print_bound(net, x, layer, params, dtype, device)
     if args.batching and len(args.layers) > 1:
-        compare_batching(next(iter(engines.values())), x, args.layers, params, device)
+        passes = Passes(net, dtype, TilePlan.for_device(device, args.memory_mb, dtype, args.layers), size_step)
+        compare_batching(passes, x, args.layers, params, device)
 
 
-def engine_passes(mode: str, net, dtype, plan, size_step) -> Passes:
-    if mode == "graphs":
-        return Passes(net, dtype, plan, size_step, GraphCache(net))
-    if mode == "compile":
-        return Passes(torch.compile(net, mode="reduce-overhead"), dtype, plan, size_step)
-    return Passes(net, dtype, plan, size_step)
+def make_engines(modes, net, device) -> dict:
+    """mode -> (the network to run, the graph cache or None), made once for all photos."""
+    if device.type != "cuda" and "graphs" in modes:
+        print("mode graphs: CUDA only, left out")
+    made = {"eager": (net, None), "compile": (net, None), "graphs": (net, None)}
+    for mode in modes:
+        if mode == "graphs" and device.type == "cuda":
+            made[mode] = (net, GraphCache(net))
+        if mode == "compile":
+            made[mode] = (torch.compile(net, mode="reduce-overhead"), None)
+    return {mode: made[mode] for mode in modes if mode != "graphs" or device.type == "cuda"}
 
 
-def print_row(layer, run, mode, seconds, mb, strength, reference, measure_net, base) -> None:
+def dream_strength(measure_net, x, layer):
+    """out -> the layer's mean square on `out` over that on the photo; None for photos too big
+    for one plain forward pass (a 48 MP one would need ~25 GB in fp32)."""
+    if x[0, 0].numel() > 16_000_000:
+        return lambda out: None
+    base = layer_activation(measure_net, x, layer)
+    return lambda out: layer_activation(measure_net, out.contiguous(), layer) / base
+
+
+def print_row(layer, run, mode, seconds, mb, strength, reference) -> None:
     line = f"{layer:8} {run:3} {mode:>8} {seconds:8.3f}"
+    shown = f"{strength:8.2f}" if strength is not None else f"{'-':>8}"
     if reference is None:
-        print(f"{line} {'-':>9} {'-':>8} {mb:8.0f} {'-':>10} {strength:8.2f}", flush=True)
+        print(f"{line} {'-':>9} {'-':>8} {mb:8.0f} {'-':>10} {shown}", flush=True)
         return
-    ref_s, ref_mb, ref_out = reference
-    ref_strength = layer_activation(measure_net, ref_out, layer) / base
-    print(f"{line} {ref_s:9.3f} {ref_s / seconds:7.2f}x {mb:8.0f} {ref_mb:10.0f} {strength:8.2f} "
+    ref_s, ref_mb, ref_strength = reference
+    print(f"{line} {ref_s:9.3f} {ref_s / seconds:7.2f}x {mb:8.0f} {ref_mb:10.0f} {shown} "
           f"{ref_strength:7.2f} {strength / ref_strength:6.2f}", flush=True)
 
 
@@ -185,13 +202,16 @@ def load_weights(args):
     return load_features_state(choice, Path(args.cache_dir).expanduser()), choice.norm, choice.source
 
 
-def print_machine(device, weights, size, origin, params, dtype, size_step, args) -> None:
+def print_machine(device, weights, dtype, size_step) -> None:
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "-"
     print(f"machine: {platform.machine()}, {cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} "
           f"threads; GPU: {gpu}; torch {torch.__version__}")
     print(f"device: {device}; engine dtype: {dtype}; size classes: {size_step or 'off'}; weights: {weights}")
+
+
+def print_photo(size, origin, params, args) -> None:
     octaves = octave_count(params, size[::-1])
-    print(f"photo: {origin}, dreamed at {size[0]}x{size[1]}; octaves {params.octaves or 'auto'} = {octaves} "
+    print(f"\nphoto: {origin}, dreamed at {size[0]}x{size[1]}; octaves {params.octaves or 'auto'} = {octaves} "
           f"x {params.octave_scale}, {params.steps} steps; engine step {params.step_size}, "
           f"classic lr {args.classic_lr}")
 
@@ -205,7 +225,8 @@ def print_plan(plan, x, layers) -> None:
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--photo", default=str(PHOTO), help="a file, or synthetic:WIDTHxHEIGHT")
+    parser.add_argument("--photo", nargs="+", default=[str(PHOTO)],
+                        help="files, or synthetic:WIDTHxHEIGHT; several are dreamed in one process")
     parser.add_argument("--dream-size", "--size", default="600",
                         help="long side of the dream in px, or full (the photo's own size)")
     parser.add_argument("--layers", nargs="+", default=["conv4_3", "conv5_2"])

@@ -150,7 +150,7 @@ def test_image_far_too_small_for_the_layer_is_a_clear_error():
 
 
 def test_dreamer_bf16_dreams_a_pil_image(net):
-    """precision auto picks bf16 on this CPU: that path must dream too, not only fp32."""
+    """bf16 (what precision auto picks on CPUs fast at it, and on GPUs) must dream too, not only fp32."""
     dreamer = Dreamer(net, torch.device("cpu"))
     photo = tensor_to_pil(_photo())
     (out,) = dreamer.dream(photo, ["conv2_2"], _params(precision="bf16"))
