@@ -52,8 +52,8 @@ def make_dreamed_output(album: Path, out: Path, layers: list[str]) -> Manifest:
     settings = load_settings(None, {"layers": layers, "images.dream_size": DREAM_SIZE,
                                     "images.web_sizes": [48, 96], "output.dir": str(out)})
     images, text, files = settings.images, load_album_text(album), find_photos(album)
-    spec = DreamSpec(settings.dream.params(), DREAM_SIZE, "fp32", WEIGHTS.identity,
-                     tuple(images.web_sizes), images.jpeg_quality)
+    spec = DreamSpec(settings.dream.params(), DREAM_SIZE, WEIGHTS.identity, tuple(images.web_sizes),
+                     images.jpeg_quality, precision="fp32", size_step=None)
     photos = []
     for source in files.photos:
         photo = ingest_photo(album, source, out, images.web_sizes, images.jpeg_quality, images.max_pixels)

@@ -1,22 +1,32 @@
 """Dream engine benchmark: seconds per (photo, layer), peak memory and dream strength, against
 the classic implementation (bench/classic_reference.py) run in the same process, same settings.
 
-    .venv/bin/python bench/dream_bench.py                         # CPU, 600 px, conv4_3 and conv5_2
-    python bench/dream_bench.py --device cuda --size 1024 --layers conv3_1 conv4_2 conv5_2
+    .venv/bin/python bench/dream_bench.py                  # CPU, 600 px, conv4_3 and conv5_2, 4 x 1.8
+    python bench/dream_bench.py --device cuda --dream-size 1024 --layers conv5_2 --modes eager graphs compile
+    python bench/dream_bench.py --device cuda --photo synthetic:8000x6000 --dream-size full --octaves auto \\
+        --layers conv5_2 --no-classic                    # a 48 MP photo: tiles, out-of-memory retry
 
-Needs torch and Pillow only (plus the weights: the HED conversion that `make weights` caches, or
---weights-file). Ratios are what to compare across machines; seconds are this machine's.
+Modes: `eager` (the engine as it runs by default), `graphs` (small passes replayed from CUDA
+graphs), `compile` (the network under torch.compile(mode="reduce-overhead"), for comparison
+only). `--bound` adds a bare bf16/fp32 channels-last forward+backward per step at each octave's
+size: what no engine can beat. Needs torch and Pillow only (plus the weights: the HED conversion
+that `make weights` caches, or --weights-file). Ratios are what to compare across machines;
+seconds are this machine's, and the first run of each mode on a GPU includes cuDNN autotuning
+and graph capture (use --repeat).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import logging
 import os
 import platform
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -24,58 +34,119 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.classic_reference import ClassicDreamer  # noqa: E402
 from bench.machine import RssSampler, cpu_name  # noqa: E402
-from pipeline.config import load_settings  # noqa: E402
-from pipeline.dream import dream_batch, layer_activation, pick_dtype, pil_to_tensor  # noqa: E402
+from pipeline.dream import (Passes, dream_batch, layer_activation, octave_count, octave_sizes,  # noqa: E402
+                            pick_dtype, pil_to_tensor, size_step_for)
+from pipeline.graphs import GraphCache  # noqa: E402
 from pipeline.imaging import fit_long_side  # noqa: E402
-from pipeline.layers import depth  # noqa: E402
+from pipeline.layers import LAYERS, deepest  # noqa: E402
 from pipeline.model import InputNorm, build_dream_net  # noqa: E402
 from pipeline.params import DreamParams  # noqa: E402
-from pipeline.tiling import TilePlan  # noqa: E402
+from pipeline.tiling import TilePlan, tile_side, whole_gradient  # noqa: E402
 from pipeline.weights import HED_NORM, choose_weights, load_features_state  # noqa: E402
 
 PHOTO = Path(__file__).resolve().parent.parent / "data/sample-album/01-charles-bridge-espresso.jpg"
+MODES = ("eager", "graphs", "compile")
 
 
 def main() -> None:
     args = parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     device = torch.device(args.device)
+    if args.gpu_memory_fraction:  # the plan still reads free memory: the real OOM retry path runs
+        torch.cuda.set_per_process_memory_fraction(args.gpu_memory_fraction, device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # as load_dreamer sets it
     state, norm, weights_name = load_weights(args)
-    image = fit_long_side(Image.open(PHOTO).convert("RGB"), args.size)
-    x = pil_to_tensor(image).to(device)
     params = DreamParams(octaves=args.octaves, octave_scale=args.scale, steps=args.steps,
-                         step_size=args.step_size, jitter=32, smoothing=0.5, precision=args.precision)
-    print_machine(device, weights_name, image.size, params, args)
-
-    engine_net = build_dream_net(state, InputNorm(*norm), max(args.layers, key=depth))
-    engine_net = engine_net.to(device, memory_format=torch.channels_last)
-    classic = ClassicDreamer(state, InputNorm(*norm), device)
+                         step_size=args.step_size, jitter=32, smoothing=0.5, seed=0, precision=args.precision)
     dtype = pick_dtype(args.precision, device)
-    plan = TilePlan.for_device(device, 3000, dtype, args.layers)
+    size_step = size_step_for(device) if args.size_step == "auto" else (int(args.size_step) or None)
+    print_machine(device, weights_name, dtype, size_step)
+
+    net = build_dream_net(state, InputNorm(*norm), deepest(args.layers).name)
+    net = net.to(device, memory_format=torch.channels_last)
     measure_net = build_dream_net(state, InputNorm(*norm), "conv5_3").to(device)
+    classic = None if args.no_classic else ClassicDreamer(state, InputNorm(*norm), device)
+    engines = make_engines(args.modes, net, device)
+    for photo in args.photo:  # one process: later photos find cuDNN's choices and the graphs made
+        image, origin = dream_photo(photo, args.dream_size)
+        x = pil_to_tensor(image, device).contiguous(memory_format=torch.channels_last)
+        print_photo(image.size, origin, params, args)
+        plan = TilePlan.for_device(device, args.memory_mb, dtype, args.layers)
+        print_plan(plan, x, args.layers)
+        print(f"\n{'layer':8} {'run':>3} {'engine':>8} {'seconds':>8} {'classic s':>9} {'speed-up':>8} "
+              f"{'peak MB':>8} {'classic MB':>10} {'strength':>8} {'classic':>7} {'ratio':>6}")
+        for layer in args.layers:
+            strength = dream_strength(measure_net, x, layer)
+            for run in range(args.repeat):
+                reference = None
+                if classic:
+                    ref_s, ref_mb, ref_out = timed(device, lambda: classic.dream(
+                        x, layer, octave_count(params, x.shape[-2:]), args.scale, args.steps, args.classic_lr, 32))
+                    reference = (ref_s, ref_mb, strength(ref_out))
+                for mode, (engine_net, graphs) in engines.items():
+                    # a plan learns within a dream (out of memory): each dream starts from the estimate
+                    passes = Passes(engine_net, dtype, copy.copy(plan), size_step, graphs)
+                    seconds, mb, out = timed(device, lambda: dream_batch(passes, x, [layer], params))
+                    print_row(layer, run, mode, seconds, mb, strength(out), reference)
+            if args.bound:
+                print_bound(net, x, layer, params, dtype, device)
+    if args.batching and len(args.layers) > 1:
+        passes = Passes(net, dtype, TilePlan.for_device(device, args.memory_mb, dtype, args.layers), size_step)
+        compare_batching(passes, x, args.layers, params, device)
 
-    print(f"\n{'layer':8} {'classic s':>10} {'engine s':>9} {'speed-up':>9} "
-          f"{'classic MB':>11} {'engine MB':>10} {'strength classic':>17} {'engine':>7} {'ratio':>6}")
-    for layer in args.layers:
-        for _ in range(args.repeat):
-            ref_s, ref_mb, ref_out = timed(device, lambda: classic.dream(
-                x, layer, args.octaves, args.scale, args.steps, args.classic_lr, 32))
-            eng_s, eng_mb, eng_out = timed(device, lambda: dream_batch(
-                engine_net, x.contiguous(memory_format=torch.channels_last), [layer], params, dtype, plan))
-            base = layer_activation(measure_net, x, layer)
-            ref_strength = layer_activation(measure_net, ref_out, layer) / base
-            eng_strength = layer_activation(measure_net, eng_out.contiguous(), layer) / base
-            print(f"{layer:8} {ref_s:10.2f} {eng_s:9.2f} {ref_s / eng_s:8.2f}x "
-                  f"{ref_mb:11.0f} {eng_mb:10.0f} {ref_strength:17.2f} {eng_strength:7.2f} "
-                  f"{eng_strength / ref_strength:6.2f}", flush=True)
 
-    if len(args.layers) > 1:
-        compare_batching(engine_net, x, args.layers, params, dtype, plan, device)
+def make_engines(modes, net, device) -> dict:
+    """mode -> (the network to run, the graph cache or None), made once for all photos."""
+    if device.type != "cuda" and "graphs" in modes:
+        print("mode graphs: CUDA only, left out")
+    made = {"eager": (net, None), "compile": (net, None), "graphs": (net, None)}
+    for mode in modes:
+        if mode == "graphs" and device.type == "cuda":
+            made[mode] = (net, GraphCache(net))
+        if mode == "compile":
+            made[mode] = (torch.compile(net, mode="reduce-overhead"), None)
+    return {mode: made[mode] for mode in modes if mode != "graphs" or device.type == "cuda"}
 
 
-def compare_batching(net, x, layers, params, dtype, plan, device) -> None:
-    x = x.contiguous(memory_format=torch.channels_last)
-    one_by_one, _, _ = timed(device, lambda: [dream_batch(net, x, [layer], params, dtype, plan) for layer in layers])
-    batched, _, _ = timed(device, lambda: dream_batch(net, x, list(layers), params, dtype, plan))
+def dream_strength(measure_net, x, layer):
+    """out -> the layer's mean square on `out` over that on the photo; None for photos too big
+    for one plain forward pass (a 48 MP one would need ~25 GB in fp32)."""
+    if x[0, 0].numel() > 16_000_000:
+        return lambda out: None
+    base = layer_activation(measure_net, x, layer)
+    return lambda out: layer_activation(measure_net, out.contiguous(), layer) / base
+
+
+def print_row(layer, run, mode, seconds, mb, strength, reference) -> None:
+    line = f"{layer:8} {run:3} {mode:>8} {seconds:8.3f}"
+    shown = f"{strength:8.2f}" if strength is not None else f"{'-':>8}"
+    if reference is None:
+        print(f"{line} {'-':>9} {'-':>8} {mb:8.0f} {'-':>10} {shown}", flush=True)
+        return
+    ref_s, ref_mb, ref_strength = reference
+    print(f"{line} {ref_s:9.3f} {ref_s / seconds:7.2f}x {mb:8.0f} {ref_mb:10.0f} {shown} "
+          f"{ref_strength:7.2f} {strength / ref_strength:6.2f}", flush=True)
+
+
+def print_bound(net, x, layer, params, dtype, device) -> None:
+    """A bare forward+backward to `layer` at each octave's size, times the steps: the floor."""
+    octaves = octave_sizes(x.shape[-2:], octave_count(params, x.shape[-2:]), params.octave_scale,
+                           LAYERS[layer].min_side)
+    total = 0.0
+    for size in octaves:
+        image = torch.nn.functional.interpolate(x, size=size, mode="bilinear").contiguous(
+            memory_format=torch.channels_last)
+        whole_gradient(net, image, [layer], dtype)  # warm-up (autotuning on CUDA)
+        total += params.steps * min(timed(device, lambda: whole_gradient(net, image, [layer], dtype))[0]
+                                    for _ in range(2))
+    print(f"{layer:8} bound: bare {str(dtype).removeprefix('torch.')} channels-last forward+backward, "
+          f"{len(octaves)} octaves x {params.steps} steps: {total:.3f} s", flush=True)
+
+
+def compare_batching(passes, x, layers, params, device) -> None:
+    one_by_one, _, _ = timed(device, lambda: [dream_batch(passes, x, [layer], params) for layer in layers])
+    batched, _, _ = timed(device, lambda: dream_batch(passes, x, list(layers), params))
     print(f"\n{len(layers)} layers of one photo: one at a time {one_by_one:.2f} s, as one batch "
           f"{batched:.2f} s ({one_by_one / batched:.2f}x)")
 
@@ -96,28 +167,71 @@ def timed(device, work):
     return time.perf_counter() - started, sampler.peak_mb, result
 
 
+def dream_photo(photo: str, dream_size: str) -> tuple[Image.Image, str]:
+    """The photo at dream size (long side in px, or `full`), and where it came from. A photo
+    smaller than the dream size is enlarged: timing only, its dreams say nothing of quality."""
+    image = synthetic_photo(*map(int, photo.split(":", 1)[1].split("x"))) if photo.startswith("synthetic:") \
+        else Image.open(photo).convert("RGB")
+    origin = f"{Path(photo).name} ({image.width}x{image.height})"
+    if dream_size == "full" or int(dream_size) == max(image.size):
+        return image, origin
+    if int(dream_size) > max(image.size):
+        scale = int(dream_size) / max(image.size)
+        size = (round(image.width * scale), round(image.height * scale))
+        return image.resize(size, Image.Resampling.BICUBIC), origin + ", enlarged: timing only"
+    return fit_long_side(image, int(dream_size)), origin
+
+
+def synthetic_photo(width: int, height: int) -> Image.Image:
+    """A photo-like image (smooth gradients plus noise) of any size, made in strips of rows."""
+    rng = np.random.default_rng(0)
+    pixels = np.empty((height, width, 3), dtype=np.uint8)
+    x = np.arange(width, dtype=np.float32)
+    for top in range(0, height, 512):
+        y = np.arange(top, min(top + 512, height), dtype=np.float32)[:, None]
+        base = np.stack([np.broadcast_to(x / width, (len(y), width)), np.broadcast_to(y / height, (len(y), width)),
+                         0.5 + 0.5 * np.sin(x / 97 + y / 131)], axis=-1) * 200
+        pixels[top:top + len(y)] = (base + rng.normal(0, 12, base.shape)).clip(0, 255).astype(np.uint8)
+    return Image.fromarray(pixels)
+
+
 def load_weights(args):
     if args.weights_file:
         return torch.load(args.weights_file, map_location="cpu", weights_only=True), HED_NORM, "hed (file)"
     choice = choose_weights("auto")
-    return load_features_state(choice, load_settings().weights_cache_dir), choice.norm, choice.source
+    return load_features_state(choice, Path(args.cache_dir).expanduser()), choice.norm, choice.source
 
 
-def print_machine(device, weights, size, params, args) -> None:
-    cpu = cpu_name()
+def print_machine(device, weights, dtype, size_step) -> None:
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "-"
-    print(f"machine: {platform.machine()}, {cpu}, {os.cpu_count()} cores; GPU: {gpu}; torch {torch.__version__}")
-    print(f"device: {device}; engine dtype: {pick_dtype(args.precision, device)}; weights: {weights}")
-    print(f"photo: {PHOTO.name} at {size[0]}x{size[1]}; octaves {params.octaves} x {params.octave_scale}, "
-          f"{params.steps} steps; engine step {params.step_size}, classic lr {args.classic_lr}")
+    print(f"machine: {platform.machine()}, {cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} "
+          f"threads; GPU: {gpu}; torch {torch.__version__}")
+    print(f"device: {device}; engine dtype: {dtype}; size classes: {size_step or 'off'}; weights: {weights}")
+
+
+def print_photo(size, origin, params, args) -> None:
+    octaves = octave_count(params, size[::-1])
+    print(f"\nphoto: {origin}, dreamed at {size[0]}x{size[1]}; octaves {params.octaves or 'auto'} = {octaves} "
+          f"x {params.octave_scale}, {params.steps} steps; engine step {params.step_size}, "
+          f"classic lr {args.classic_lr}")
+
+
+def print_plan(plan, x, layers) -> None:
+    tile = tile_side(plan, layers, x.shape)
+    print(f"tile plan: {plan.max_pixels} px per pass ({plan.device_type}); the full-size octave "
+          + (f"in tiles of {tile} px + halo" if tile else "in one pass"))
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--size", type=int, default=600, help="working size (long side, px)")
+    parser.add_argument("--photo", nargs="+", default=[str(PHOTO)],
+                        help="files, or synthetic:WIDTHxHEIGHT; several are dreamed in one process")
+    parser.add_argument("--dream-size", "--size", default="600",
+                        help="long side of the dream in px, or full (the photo's own size)")
     parser.add_argument("--layers", nargs="+", default=["conv4_3", "conv5_2"])
-    parser.add_argument("--octaves", type=int, default=4)
+    parser.add_argument("--octaves", type=lambda v: None if v == "auto" else int(v), default=4,
+                        help="a number, or auto (smallest octave >= 400 px)")
     parser.add_argument("--scale", type=float, default=1.8)
     parser.add_argument("--steps", type=int, default=10)
     # The classic recipe's lr 0.09 is in ImageNet-normalised units (std ~0.226): ~0.02 in 0..1
@@ -125,8 +239,16 @@ def parse_args():
     parser.add_argument("--classic-lr", type=float, default=0.02)
     parser.add_argument("--step-size", type=float, default=0.016)
     parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
+    parser.add_argument("--modes", nargs="+", default=["eager"], choices=MODES)
+    parser.add_argument("--size-step", default="auto", help="size classes in px; 0 = off; auto = the engine's")
+    parser.add_argument("--memory-mb", type=int, default=3000, help="CPU memory budget (engine.memory_mb)")
+    parser.add_argument("--gpu-memory-fraction", type=float, help="cap the GPU memory torch may use")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--no-classic", action="store_true", help="skip the classic reference")
+    parser.add_argument("--bound", action="store_true", help="also time a bare forward+backward per step")
+    parser.add_argument("--batching", action="store_true", help="also compare the layers as one batch")
     parser.add_argument("--weights-file", help="a converted features state dict (.pt)")
+    parser.add_argument("--cache-dir", default="~/.cache/dreamtrip", help="dreamtrip's weights cache")
     return parser.parse_args()
 
 

@@ -25,7 +25,7 @@ from flows.progress import DreamProgress
 from flows.scale import dream_resources, requiring, running_on_dask, worker_device
 from pipeline.album import AlbumText, find_photos, load_album_text
 from pipeline.config import Settings, load_settings
-from pipeline.dream import load_dreamer, resolved_precision
+from pipeline.dream import engine_recipe, load_dreamer
 from pipeline.dreaming import DreamSpec, dream_input, resolve_dream_size, save_dream
 from pipeline.files import slug
 from pipeline.imaging import PhotoError
@@ -136,7 +136,7 @@ def dream(photo: PhotoEntry, layers: tuple[str, ...], job: DreamJob) -> list[Dre
 def dream_on_device(photo: PhotoEntry, image, layers: list[str], job: DreamJob, device: str):
     """The photo's dreams on `layers`, and the engine's seconds per layer (a batch shares its time)."""
     dreamer = load_dreamer(job.weights, job.settings.weights.cache_path, job.deepest_layer, device,
-                           job.settings.engine.memory_mb, _compiling(job.settings, device))
+                           job.settings.engine.memory_mb, cuda_graphs(job.settings, device))
     started = time.perf_counter()
     dreams = dreamer.dream(image, list(layers), job.spec.params, batch=job.batch_layers)
     return dreams, round((time.perf_counter() - started) / len(layers), 3)
@@ -204,9 +204,9 @@ def dream_job(settings: Settings, album_dir: Path, out_dir: Path, text: AlbumTex
     device_type = dreaming_device(settings).split(":")[0]
     spec = DreamSpec(params=settings.dream.params(),
                      dream_size=resolve_dream_size(settings.images.dream_size, device_type),
-                     precision=resolved_precision(settings.dream.precision, device_type),
                      weights=weights.identity, web_sizes=tuple(settings.images.web_sizes),
-                     jpeg_quality=settings.images.jpeg_quality)
+                     jpeg_quality=settings.images.jpeg_quality,
+                     **engine_recipe(settings.dream.precision, device_type))
     layers = [layer for p in photos for layer in text.layers_for(p.source, settings.layers)]
     store = DreamStore(out_dir, settings.output.store_path.resolve() if settings.output.store_path else None)
     return DreamJob(album_dir, store, spec, settings, weights, max(layers, key=depth, default="conv1_1"),
@@ -232,10 +232,10 @@ def batching(settings: Settings) -> bool:
     return settings.engine.batch_layers == "yes"
 
 
-def _compiling(settings: Settings, device: str) -> bool:
-    """engine.compile: `auto` stays off until compiling is measured faster (BENCHMARKS.md);
-    never on a CPU, where compiling took 78 s for no clear gain."""
-    return settings.engine.compile == "yes" and device.startswith("cuda")
+def cuda_graphs(settings: Settings, device: str) -> bool:
+    """engine.cuda_graphs: `auto` stays off until graphs are measured faster on a GPU
+    (BENCHMARKS.md); never on a CPU."""
+    return settings.engine.cuda_graphs == "yes" and device.startswith("cuda")
 
 
 def dream_photos(photos: list[PhotoEntry], text: AlbumText,

@@ -151,7 +151,7 @@ class TaskSettings(_Section):
 
 class EngineSettings(_Section):
     batch_layers: Toggle
-    compile: Toggle
+    cuda_graphs: Toggle
     memory_mb: _int(256, 1_000_000)
 
 

@@ -1,15 +1,19 @@
 """DeepDream: nudge a photo, by gradient ascent, until a VGG16 layer fires harder.
 
-The recipe (after google/deepdream): an image pyramid of `octaves`, dreamed smallest first; at
-each octave `steps` ascent steps on the mean square of the layer's ReLU output, each on a randomly
+The recipe (after google/deepdream): an image pyramid of octaves, dreamed smallest first; at each
+octave `steps` ascent steps on the mean square of the layer's ReLU output, each on a randomly
 rolled copy (jitter, so the network's 2^n pixel grid does not print into the dream), the gradient
 lightly blurred (smoothing) and normalised by its mean magnitude (so `step_size` means pixels,
-whatever the layer); the detail dreamed at one octave is upscaled onto the next, larger one.
+whatever the layer); the detail dreamed at one octave is upscaled onto the next, larger one. The
+pyramid ends at the size of the image it is given: every octave is dreamed at its own scale, and
+nothing is upscaled afterwards. `octaves: None` picks how many (pipeline.layers.auto_octaves).
 
 Speed: the network stops at the deepest layer asked for, its weights are frozen (no weight
-gradients), it runs channels-last, in bf16 where the hardware is fast at it, and several layers of
-one photo can be dreamed as one batch. Memory: big images are processed in tiles (see
-pipeline/tiling.py). Needs torch and Pillow only, so it also runs on a bare GPU machine.
+gradients), it runs channels-last, in bf16 where the hardware is fast at it. On CUDA each octave
+is padded up to a size class (multiples of SIZE_STEP px) so that photos of slightly different
+sizes reuse cuDNN's autotuning, and small passes can be replayed from CUDA graphs
+(pipeline/graphs.py). Memory: big images are processed in tiles (pipeline/tiling.py). Needs
+torch and Pillow only, so it also runs on a bare GPU machine.
 """
 
 from __future__ import annotations
@@ -17,19 +21,25 @@ from __future__ import annotations
 import functools
 import math
 import random
+import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from pipeline.files import save_image_atomic
+from pipeline.graphs import GraphCache
+from pipeline.layers import LAYERS, auto_octaves, deepest
 from pipeline.model import DreamNet, InputNorm, build_dream_net
 from pipeline.params import DreamParams
-from pipeline.tiling import TilePlan, layer_gradient
+from pipeline.tiling import TilePlan, layer_gradient, tile_side
 from pipeline.weights import WeightsChoice, load_features_state
+
+# Octaves are padded to multiples of this on CUDA, where every new input shape costs a cuDNN
+# autotuning run (a 43 MP photo's first dream 77 s, the same again 9.4 s). Not on a CPU: there
+# padding only costs pixels (see BENCHMARKS.md).
+SIZE_STEP = 64
 
 
 # ---- device and precision ----
@@ -49,13 +59,17 @@ def pick_device(wanted: str) -> torch.device:
 
 
 def cpu_has_fast_bf16() -> bool:
-    """AVX-512 BF16 or AMX: bf16 convolutions run ~2x fp32. Without them bf16 is emulated, slower."""
+    """Whether bf16 convolutions beat fp32 on this CPU (oneDNN's kernels, measured):
+    - AMX (Intel Sapphire Rapids and later, where the hypervisor shows it): yes;
+    - AVX-512 BF16 on AMD (Zen 4 EPYC): yes, a dream's forward+backward ~2.2x fp32;
+    - AVX-512 BF16 on Intel without AMX (an Emerald Rapids VM): no, ~0.65x fp32;
+    - neither: bf16 is emulated, ~40x slower."""
     try:
         with open("/proc/cpuinfo") as f:
-            flags = f.read()
+            info = f.read()
     except OSError:
         return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return "amx_bf16" in info or ("avx512_bf16" in info and "AuthenticAMD" in info)
 
 
 def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
@@ -68,7 +82,50 @@ def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
     return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
 
 
+_PRECISION_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+
+
+def resolved_precision(precision: str, device: str | torch.device) -> str:
+    """What `precision` (auto | bf16 | fp32) becomes on `device`: bf16, fp16 or fp32."""
+    return _PRECISION_NAMES[pick_dtype(precision, pick_device(str(device)))]
+
+
+def size_step_for(device: torch.device) -> int | None:
+    return SIZE_STEP if device.type == "cuda" else None
+
+
+def engine_recipe(precision: str, device: str | torch.device) -> dict:
+    """What, besides the dream parameters, changes a dream's pixels on this machine: part of
+    its store key, so a store shared by a bf16 and an fp32 machine keeps both."""
+    torch_device = pick_device(str(device))
+    return {"precision": resolved_precision(precision, torch_device), "size_step": size_step_for(torch_device)}
+
+
 # ---- the engine ----
+
+@dataclass(frozen=True)
+class Passes:
+    """How each forward+backward pass runs: network, precision, tiles, size classes, graphs."""
+
+    net: DreamNet
+    dtype: torch.dtype = torch.float32
+    plan: TilePlan | None = None
+    size_step: int | None = None     # pad octaves to multiples of this; None: exact shapes
+    graphs: GraphCache | None = None
+
+    def gradient(self, images: torch.Tensor, layers: list[str], canvas: tuple[int, int],
+                 tile_rng: random.Random) -> torch.Tensor:
+        """The dream gradient of `images`, passed through the network padded to `canvas`."""
+        height, width = images.shape[-2:]
+        # always channels-last: the fast layout, and one layout means the same kernels every step
+        padded = pad_to(images, canvas).contiguous(memory_format=torch.channels_last)
+        grad = None
+        if self.graphs is not None and tile_side(self.plan, layers, padded.shape) is None:
+            grad = self.graphs.gradient(padded, layers, self.dtype)
+        if grad is None:
+            grad = layer_gradient(self.net, padded, layers, self.dtype, self.plan, tile_rng)
+        return grad[..., :height, :width]
+
 
 @dataclass
 class Dreamer:
@@ -77,76 +134,83 @@ class Dreamer:
     net: DreamNet
     device: torch.device
     memory_budget_mb: int = 3000  # CPU: tile above this; CUDA: free GPU memory decides
+    size_step: int | None = None
+    graphs: GraphCache | None = None
 
     def dream(self, image: Image.Image, layers: list[str], params: DreamParams,
               batch: bool | None = None) -> list[Image.Image]:
-        """One dreamed image per layer. `batch` None = batch where it is faster (on a GPU)."""
-        if batch is None:
-            batch = self.device.type == "cuda"
-        x = pil_to_tensor(image).to(self.device).contiguous(memory_format=torch.channels_last)
-        dtype = pick_dtype(params.precision, self.device)
-        plan = TilePlan.for_device(self.device, self.memory_budget_mb, dtype, layers)
+        """One dreamed image per layer, each exactly `image.size`: the caller hands the photo
+        at the size it wants dreamed. `batch` True dreams the layers as one batch (measured
+        slower everywhere so far: None means one at a time)."""
+        x = pil_to_tensor(image, self.device).contiguous(memory_format=torch.channels_last)
+        passes = self.passes(params.precision, layers)
         groups = batch_groups(layers, x.shape[-2:], params) if batch else [[layer] for layer in layers]
         dreamed = {}
         for group in groups:
-            for layer, out in zip(group, dream_batch(self.net, x, group, params, dtype, plan)):
+            for layer, out in zip(group, dream_batch(passes, x, group, params)):
                 dreamed[layer] = tensor_to_pil(out.unsqueeze(0))
         return [dreamed[layer] for layer in layers]
 
-
-def resolved_precision(precision: str, device_type: str) -> str:
-    """TEMPORARY shim until the engine branch lands."""
-    dtype = pick_dtype(precision, torch.device(device_type))
-    return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+    def passes(self, precision: str, layers: list[str]) -> Passes:
+        dtype = pick_dtype(precision, self.device)
+        plan = TilePlan.for_device(self.device, self.memory_budget_mb, dtype, layers)
+        return Passes(self.net, dtype, plan, self.size_step, self.graphs)
 
 
 @functools.lru_cache(maxsize=4)
 def load_dreamer(choice: WeightsChoice, cache_dir, upto_layer: str, device: str = "auto",
-                 memory_budget_mb: int = 3000, compile: bool = False) -> Dreamer:
-    """Load once per process (and per weights/depth/device); every later call reuses it."""
+                 memory_budget_mb: int = 3000, cuda_graphs: bool = False) -> Dreamer:
+    """Load once per process (and per weights/depth/device/options); every later call reuses it.
+    `cuda_graphs`: replay small passes from CUDA graphs (ignored, with a warning, off CUDA)."""
     torch_device = pick_device(device)
     scale, mean, std = choice.norm
     net = build_dream_net(load_features_state(choice, cache_dir), InputNorm(scale, mean, std), upto_layer)
     net = net.to(torch_device, memory_format=torch.channels_last)
     if torch_device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed sizes per octave: let cuDNN pick the fastest
-    return Dreamer(net, torch_device, memory_budget_mb)
+        torch.backends.cudnn.benchmark = True  # shapes repeat (size classes): let cuDNN pick the fastest
+    if cuda_graphs and torch_device.type != "cuda":
+        warnings.warn("CUDA graphs need a CUDA device; dreaming eagerly on the CPU", RuntimeWarning, stacklevel=2)
+    graphs = GraphCache(net) if cuda_graphs and torch_device.type == "cuda" else None
+    return Dreamer(net, torch_device, memory_budget_mb, size_step_for(torch_device), graphs)
 
 
-def dream_tensor(net: DreamNet, image: torch.Tensor, layer: str, params: DreamParams,
-                 dtype: torch.dtype = torch.float32, plan: TilePlan | None = None) -> torch.Tensor:
+def dream_tensor(passes: Passes | DreamNet, image: torch.Tensor, layer: str, params: DreamParams) -> torch.Tensor:
     """Dream `image` (1x3xHxW, RGB 0..1) on one layer; returns a tensor of the same shape."""
-    return dream_batch(net, image, [layer], params, dtype, plan)[:1]
+    return dream_batch(passes, image, [layer], params)[:1]
 
 
-def dream_batch(net: DreamNet, image: torch.Tensor, layers: list[str], params: DreamParams,
-                dtype: torch.dtype = torch.float32, plan: TilePlan | None = None) -> torch.Tensor:
+def dream_batch(passes: Passes | DreamNet, image: torch.Tensor, layers: list[str],
+                params: DreamParams) -> torch.Tensor:
     """Dream one image on several layers at once: batch element i ascends `layers[i]`.
 
     Elements never interact (VGG has no batch statistics), so each equals its own one-layer
-    dream; the batch only shares each step's passes through the network.
+    dream; the batch only shares each step's passes through the network. A bare network
+    means fp32, untiled, exact shapes, no graphs.
     """
+    passes = passes if isinstance(passes, Passes) else Passes(passes)
     rng = random.Random(params.seed)
     tile_rng = random.Random(params.seed + 1)  # separate, so tiling never changes the jitter
-    octaves = params.octaves or 3  # TEMPORARY shim
-    bases = octave_bases(image, octaves, params.octave_scale, deepest_min_side(layers))
+    octaves = octave_count(params, image.shape[-2:])
+    bases = octave_bases(image, octaves, params.octave_scale, deepest(layers).min_side)
+    canvases = octave_canvases(image.shape[-2:], len(bases), params.octave_scale, passes.size_step)
     detail = torch.zeros_like(bases[0]).expand(len(layers), -1, -1, -1)
-    for base in bases:  # smallest first
+    for base, canvas in zip(bases, canvases[::-1]):  # smallest first
         detail = F.interpolate(detail, size=base.shape[-2:], mode="bilinear", align_corners=False)
         dreamed = (base + detail).contiguous(memory_format=torch.channels_last)
         for _ in range(params.steps):
-            dreamed = ascent_step(net, dreamed, layers, params, rng, dtype, plan, tile_rng)
+            dreamed = ascent_step(passes, dreamed, layers, params, rng, tile_rng, canvas)
         detail = dreamed - base
     return dreamed.detach()
 
 
-def ascent_step(net: DreamNet, images: torch.Tensor, layers: list[str], params: DreamParams,
-                rng: random.Random, dtype: torch.dtype = torch.float32, plan: TilePlan | None = None,
-                tile_rng: random.Random | None = None) -> torch.Tensor:
+def ascent_step(passes: Passes | DreamNet, images: torch.Tensor, layers: list[str], params: DreamParams,
+                rng: random.Random, tile_rng: random.Random | None = None,
+                canvas: tuple[int, int] | None = None) -> torch.Tensor:
     """One jittered, smoothed, normalised gradient-ascent step; pixels stay within 0..1."""
+    passes = passes if isinstance(passes, Passes) else Passes(passes)
     dy, dx = rng.randint(-params.jitter, params.jitter), rng.randint(-params.jitter, params.jitter)
     shifted = torch.roll(images, shifts=(dy, dx), dims=(-2, -1))
-    grad = layer_gradient(net, shifted, layers, dtype, plan, tile_rng or random.Random(0))
+    grad = passes.gradient(shifted, layers, canvas or tuple(images.shape[-2:]), tile_rng or random.Random(0))
     grad = torch.roll(grad, shifts=(-dy, -dx), dims=(-2, -1))
     grad = blur(grad, params.smoothing)
     grad = grad / (grad.abs().mean(dim=(1, 2, 3), keepdim=True) + 1e-8)  # per batch element
@@ -165,16 +229,11 @@ def blur(grad: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(F.pad(grad, (0, 0, radius, radius), mode="replicate"), kernel.view(3, 1, -1, 1), groups=3)
 
 
-# ---- the pyramid ----
+# ---- the pyramid and its size classes ----
 
-def min_side_for(layer: str) -> int:
-    """Smallest octave side that leaves `layer` a usable map (4 cells after its pools)."""
-    pools = int(layer[4]) - 1
-    return 4 * 2**pools
-
-
-def deepest_min_side(layers: list[str]) -> int:
-    return max(min_side_for(layer) for layer in layers)
+def octave_count(params: DreamParams, size) -> int:
+    """The octaves asked for, or (None) as many as auto_octaves picks for this image."""
+    return params.octaves if params.octaves is not None else auto_octaves(max(size), params.octave_scale)
 
 
 def octave_sizes(size, octaves: int, scale: float, min_side: int) -> list[tuple[int, int]]:
@@ -201,11 +260,38 @@ def octave_bases(image: torch.Tensor, octaves: int, scale: float, min_side: int)
     return [image, *smaller][::-1]
 
 
+def size_class(size, step: int | None) -> tuple[int, int]:
+    """`size` rounded up to multiples of `step` (unchanged without one)."""
+    if step is None:
+        return tuple(size)
+    return tuple(math.ceil(side / step) * step for side in size)
+
+
+def octave_canvases(size, count: int, scale: float, step: int | None) -> list[tuple[int, int]]:
+    """The shape the network sees at each of `count` octaves, largest first.
+
+    The pyramid of the whole image's size class, each octave rounded up to its class: so every
+    photo of one class gets the same shapes at every octave, and each canvas still holds its
+    octave (rounding is monotone). Without a step: the octaves' own sizes."""
+    return [size_class(octave, step) for octave in octave_sizes(size_class(size, step), count, scale, 0)]
+
+
+def pad_to(images: torch.Tensor, canvas: tuple[int, int]) -> torch.Tensor:
+    """`images` padded at the bottom and right to `canvas` by mirroring (the pad only gives the
+    edge activations context; its gradient is dropped)."""
+    height, width = images.shape[-2:]
+    pad_h, pad_w = canvas[0] - height, canvas[1] - width
+    if pad_h == 0 and pad_w == 0:
+        return images
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"  # reflect needs pad < side
+    return F.pad(images, (0, pad_w, 0, pad_h), mode=mode)
+
+
 def batch_groups(layers: list[str], size, params: DreamParams) -> list[list[str]]:
     """Layers that can share a batch: those whose pyramids have the same octaves."""
     groups: dict[int, list[str]] = {}
     for layer in layers:
-        count = len(octave_sizes(size, params.octaves or 3, params.octave_scale, min_side_for(layer)))
+        count = len(octave_sizes(size, octave_count(params, size), params.octave_scale, LAYERS[layer].min_side))
         groups.setdefault(count, []).append(layer)
     return list(groups.values())
 
@@ -218,52 +304,12 @@ def layer_activation(net: DreamNet, image: torch.Tensor, layer: str) -> float:
         return net(image, [layer])[layer].float().pow(2).mean().item()
 
 
-def pil_to_tensor(image: Image.Image) -> torch.Tensor:
-    array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+def pil_to_tensor(image: Image.Image, device: torch.device | str = "cpu") -> torch.Tensor:
+    """1x3xHxW RGB in 0..1, on `device` (moved as bytes: a quarter of the float's transfer)."""
+    array = torch.from_numpy(np.array(image.convert("RGB"))).to(device)
+    return (array.permute(2, 0, 1).unsqueeze(0).float() / 255.0).contiguous()
 
 
 def tensor_to_pil(tensor: torch.Tensor) -> Image.Image:
     array = (tensor[0].permute(1, 2, 0).float().clamp(0, 1) * 255.0 + 0.5).to(torch.uint8)
     return Image.fromarray(array.cpu().numpy())
-
-
-# ---- the stage: working copy in, dream files out ----
-
-def dream_to_files(dreamer: Dreamer, working_copy: Path, layers: list[str], targets: list[Path],
-                   params: DreamParams, jpeg_quality: int, full_size: Image.Image | None = None,
-                   full_targets: list[Path] | None = None, batch: bool | None = None
-                   ) -> list[tuple[int, int]]:
-    """Dream the working copy on each layer into its target (JPEG, atomic); returns their sizes.
-
-    With `full_size` (the upright original at camera resolution), each dream's detail is also
-    applied to it and saved to the matching `full_targets` path.
-    """
-    with Image.open(working_copy) as opened:
-        working = opened.convert("RGB")
-    dreams = dreamer.dream(working, list(layers), params, batch)
-    for index, (dreamed, target) in enumerate(zip(dreams, targets)):
-        save_image_atomic(dreamed, target, quality=jpeg_quality)
-        if full_size is not None and full_targets:
-            full = apply_dream_detail(full_size, working, dreamed)
-            save_image_atomic(full, full_targets[index], quality=jpeg_quality)
-    return [d.size for d in dreams]
-
-
-def apply_dream_detail(full: Image.Image, working: Image.Image, dreamed: Image.Image,
-                       rows_per_strip: int = 512) -> Image.Image:
-    """The full-size photo plus the dream's detail (dream minus working copy), upscaled.
-
-    Keeps the camera's resolution without dreaming at it. Works in strips of rows so a 48 MP
-    photo never needs more than a few float copies of a strip at once.
-    """
-    detail = np.asarray(dreamed, dtype=np.float32) - np.asarray(working, dtype=np.float32)
-    planes = [Image.fromarray(np.ascontiguousarray(detail[..., c]), mode="F").resize(
-        full.size, Image.Resampling.BICUBIC) for c in range(3)]
-    original = np.asarray(full)
-    out = np.empty_like(original)
-    for top in range(0, full.height, rows_per_strip):
-        box = (0, top, full.width, min(top + rows_per_strip, full.height))
-        strip = np.stack([np.asarray(plane.crop(box)) for plane in planes], axis=-1)
-        out[box[1]:box[3]] = np.clip(original[box[1]:box[3]] + strip, 0, 255).astype(np.uint8)
-    return Image.fromarray(out)

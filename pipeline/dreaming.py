@@ -36,10 +36,11 @@ class DreamSpec:
 
     params: DreamParams
     dream_size: int | None          # None: each photo at its own size
-    precision: str                  # bf16 | fp16 | fp32
     weights: str                    # WeightsChoice.identity
     web_sizes: tuple[int, ...]
     jpeg_quality: int
+    precision: str                  # what the device computes in: bf16 | fp16 | fp32
+    size_step: int | None           # octaves padded to multiples of this (a GPU), or exact
 
     def size(self, photo: PhotoEntry) -> tuple[int, int]:
         """(width, height) the photo is dreamed at: never larger than the photo."""
@@ -47,7 +48,7 @@ class DreamSpec:
 
     def files(self, photo: PhotoEntry, layer: str) -> DreamFiles:
         recipe = DreamRecipe(photo.sha256, layer, self.params, max(self.size(photo)), self.precision,
-                             self.weights, self.jpeg_quality)
+                             self.size_step, self.weights, self.jpeg_quality)
         return DreamFiles.of(recipe, self.web_sizes)
 
     def entry(self, photo: PhotoEntry, layer: str, seconds: float | None = None,

@@ -9,23 +9,20 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pipeline.layers import CONV_INDEX
-
-# torchvision's configuration "D": conv widths, "M" = 2x2 max-pool.
-VGG16_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+from pipeline.layers import CONV_LAYERS, LAYERS, VGG16_CFG
 
 
 def vgg16_features(upto_layer: str = "conv5_3") -> nn.Sequential:
-    """VGG16 `features`, ending with the ReLU of `upto_layer`."""
-    layers: list[nn.Module] = []
+    """VGG16 `features` (built as torchvision builds it), ending with the ReLU of `upto_layer`."""
+    modules: list[nn.Module] = []
     channels = 3
-    for width in VGG16_CFG:
-        if width == "M":
-            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+    for entry in VGG16_CFG:
+        if entry == "M":
+            modules.append(nn.MaxPool2d(kernel_size=2, stride=2))
         else:
-            layers += [nn.Conv2d(channels, width, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
-            channels = width
-    return nn.Sequential(*layers[: CONV_INDEX[upto_layer] + 2])
+            modules += [nn.Conv2d(channels, entry, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+            channels = entry
+    return nn.Sequential(*modules[: LAYERS[upto_layer].index + 2])
 
 
 class InputNorm(nn.Module):
@@ -52,10 +49,10 @@ class DreamNet(nn.Module):
     @property
     def deepest_layer(self) -> str:
         last_conv = len(self.features) - 2
-        return next(name for name, index in CONV_INDEX.items() if index == last_conv)
+        return next(conv.name for conv in CONV_LAYERS if conv.index == last_conv)
 
     def forward(self, x: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
-        wanted = {CONV_INDEX[layer] + 1: layer for layer in layers}
+        wanted = {LAYERS[layer].index + 1: layer for layer in layers}
         last = max(wanted)
         out = {}
         x = self.norm(x)

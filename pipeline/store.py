@@ -1,8 +1,8 @@
 """Where each output file lives, and the content-addressed names of dreams.
 
 A dream's file name carries a key of its recipe: everything that changes its pixels (the photo's
-content hash, the layer, the dream parameters, the size it is dreamed at, the precision, the
-weights, the JPEG quality). A rerun finds finished dreams by name and never dreams the same
+content hash, the layer, the dream parameters, the size it is dreamed at, how the engine computes
+on its device, the weights, the JPEG quality). A rerun finds finished dreams by name and never dreams the same
 thing twice, whatever happened to the run, the process or Prefect's database since. Dreams are
 kept in the output folder, or in a store folder shared between albums (`output.store_dir`) and
 linked from there into each output folder that shows them.
@@ -52,6 +52,7 @@ class DreamRecipe:
     params: DreamParams
     long_side: int          # the long side it is dreamed at, in px
     precision: str          # what dream.precision resolved to where it is dreamed: bf16 | fp16 | fp32
+    size_step: int | None   # the engine's octave size classes (padding changes pixels near edges)
     weights: str            # WeightsChoice.identity
     jpeg_quality: int
 

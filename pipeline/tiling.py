@@ -4,59 +4,48 @@ Each tile is cut with a halo (the deepest layer's receptive field), and only the
 its interior count in the loss; every activation is counted exactly once, so summing the tiles'
 gradients gives the whole image's gradient, not an approximation. The tile grid starts at a random
 offset every step, so even float-rounding differences never line up into a seam.
+
+Every tile of an image is passed through the network at the same shape (edge tiles reach
+further inwards instead of being cut short): on CUDA each new input shape costs a cuDNN
+autotuning run, so a grid of ragged tiles at random offsets would autotune at every step.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 
-from pipeline.layers import CONV_INDEX
-from pipeline.model import VGG16_CFG
+from pipeline.layers import CONV_LAYERS, LAYERS, deepest
 
-_CPU_SAFETY = 1.6  # allocator slack and transient buffers over the estimate below (measured)
+log = logging.getLogger(__name__)
 
-
-def pools_before(layer: str) -> int:
-    return int(layer[4]) - 1
-
-
-def receptive_field(layer: str) -> int:
-    """Input pixels (one side) that one activation of `layer` sees."""
-    field, jump, convs = 1, 1, 0
-    for width in VGG16_CFG:
-        if width == "M":
-            field, jump = field + jump, jump * 2
-        else:
-            field, convs = field + 2 * jump, convs + 1
-            if convs == list(CONV_INDEX).index(layer) + 1:
-                return field
-    raise ValueError(layer)
+_CPU_SAFETY = 1.6    # allocator slack and transient buffers over the estimate below (measured)
+_CUDA_SHARE = 0.8    # of the memory this process can still use; the rest for the octave's own tensors
+_MIN_RETRY_PIXELS = 4096  # below this, halving the tile again will not rescue an out-of-memory step
 
 
 def bytes_per_pixel(layer: str, dtype: torch.dtype) -> float:
     """Rough memory of a forward+backward to `layer`, per input pixel and batch element."""
     size = torch.finfo(dtype).bits // 8
     total = 3 * 4 * 3.0  # the image, its copy and its gradient, in fp32
-    area, channels, convs = 1.0, 3, 0
-    for width in VGG16_CFG:
-        if width == "M":
-            area /= 4
-            total += channels * area * 8  # max-pool indices (int64)
-            continue
-        total += width * area * size * 2  # saved activation + its gradient in the backward pass
-        channels, convs = width, convs + 1
-        if convs == list(CONV_INDEX).index(layer) + 1:
-            return total
+    for conv in CONV_LAYERS[: CONV_LAYERS.index(LAYERS[layer]) + 1]:
+        area = 1 / 4**conv.pools_before
+        if conv.position == 1 and conv.block > 1:
+            total += conv.in_channels * area * 8  # the pool before this block: its indices (int64)
+        total += conv.channels * area * size * 2  # saved activation + its gradient in the backward pass
     return total
 
 
-@dataclass(frozen=True)
+@dataclass
 class TilePlan:
-    """How big a pass over the network may be: `max_pixels` input pixels, batch included."""
+    """How big a pass over the network may be: `max_pixels` input pixels, batch included.
+
+    Made for one dream, and it learns: after a pass runs out of GPU memory, the rest of the
+    dream passes at the halved size instead of failing again at every step."""
 
     max_pixels: int | None = None  # None: no limit, never tile
     device_type: str = "cpu"
@@ -65,16 +54,22 @@ class TilePlan:
     def for_device(cls, device: torch.device, budget_mb: int, dtype: torch.dtype,
                    layers: list[str]) -> "TilePlan":
         if device.type == "cuda":
-            free, _total = torch.cuda.mem_get_info(device)
-            budget = free * 0.8
+            budget = cuda_usable_bytes(device) * _CUDA_SHARE
         else:
             budget = budget_mb * 2**20 / _CPU_SAFETY
         # the cost per pixel of a pass to the deepest of the layers dreamed on
         per_pixel = max(bytes_per_pixel(layer, dtype) for layer in layers)
         return cls(max_pixels=int(budget / per_pixel), device_type=device.type)
 
-    def halved(self) -> "TilePlan":
-        return replace(self, max_pixels=max(1, (self.max_pixels or 0) // 2))
+    def halve(self) -> None:
+        self.max_pixels = max(1, (self.max_pixels or 0) // 2)
+
+
+def cuda_usable_bytes(device: torch.device) -> int:
+    """Free GPU memory plus what this process's allocator holds cached but unused."""
+    free, _total = torch.cuda.mem_get_info(device)
+    cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    return free + cached
 
 
 def layer_gradient(net, images: torch.Tensor, layers: list[str], dtype: torch.dtype,
@@ -84,61 +79,92 @@ def layer_gradient(net, images: torch.Tensor, layers: list[str], dtype: torch.dt
         try:
             return _tiled_gradient(net, images, layers, dtype, plan, rng)
         except torch.OutOfMemoryError:
-            if plan is None or plan.device_type != "cuda" or (plan.max_pixels or 0) < 4096:
+            if plan is None or plan.device_type != "cuda" or (plan.max_pixels or 0) < _MIN_RETRY_PIXELS:
                 raise
             torch.cuda.empty_cache()
-            plan = plan.halved()  # retry the step with smaller tiles rather than failing
+            plan.halve()  # retry the step with smaller tiles rather than failing
+            log.warning("out of GPU memory: retrying the step with passes of %d px", plan.max_pixels)
+
+
+def whole_gradient(net, images: torch.Tensor, layers: list[str], dtype: torch.dtype) -> torch.Tensor:
+    """The gradient in one pass over the whole image (what the tiles add up to)."""
+    height, width = images.shape[-2:]
+    counts = [_activation_count(layer, height, width) for layer in layers]
+    return _region_gradient(net, images, layers, dtype, counts, (0, height), (0, width), (0, 0))
+
+
+def tile_side(plan: TilePlan | None, layers: list[str], shape) -> int | None:
+    """Interior side of the tiles for images of `shape` (BxCxHxW); None: one pass, no tiles."""
+    if plan is None or plan.max_pixels is None or math.prod(shape[-2:]) * shape[0] <= plan.max_pixels:
+        return None
+    stride, halo = _stride_and_halo(layers)
+    side = int(math.sqrt(plan.max_pixels / shape[0])) - 2 * halo
+    return max(4 * stride, side // stride * stride)
+
+
+def _stride_and_halo(layers: list[str]) -> tuple[int, int]:
+    """The deepest layer's stride, and a halo (a multiple of it) that holds its receptive field."""
+    layer = deepest(layers)
+    return layer.stride, math.ceil((layer.receptive_field // 2 + layer.stride) / layer.stride) * layer.stride
 
 
 def _tiled_gradient(net, images, layers, dtype, plan, rng) -> torch.Tensor:
-    batch, _, height, width = images.shape
-    stride = 2 ** max(pools_before(layer) for layer in layers)
-    halo = math.ceil((max(receptive_field(layer) for layer in layers) // 2 + stride) / stride) * stride
-    tile = _tile_side(plan, batch, halo, stride, max(height, width))
-    counts = [_activation_count(net, layer, height, width) for layer in layers]
+    height, width = images.shape[-2:]
+    tile = tile_side(plan, layers, images.shape)
     if tile is None:
-        return _region_gradient(net, images, layers, dtype, counts, (0, height), (0, width), (0, 0))
+        return whole_gradient(net, images, layers, dtype)
+    stride, halo = _stride_and_halo(layers)
+    counts = [_activation_count(layer, height, width) for layer in layers]
+    row_spans, row_side = _spans(height, tile, halo, stride, rng)
+    col_spans, col_side = _spans(width, tile, halo, stride, rng)
     grad = torch.zeros_like(images, dtype=torch.float32)
-    for top, bottom in _spans(height, tile, stride, rng):
-        for left, right in _spans(width, tile, stride, rng):
-            y0, y1 = max(0, top - halo), min(height, bottom + halo)
-            x0, x1 = max(0, left - halo), min(width, right + halo)
+    for rows in row_spans:
+        y0, y1 = _reach(rows, row_side + 2 * halo, halo, height, stride)
+        for cols in col_spans:
+            x0, x1 = _reach(cols, col_side + 2 * halo, halo, width, stride)
             region = images[:, :, y0:y1, x0:x1]
-            part = _region_gradient(net, region, layers, dtype, counts, (top, bottom), (left, right), (y0, x0))
-            grad[:, :, y0:y1, x0:x1] += part
+            grad[:, :, y0:y1, x0:x1] += _region_gradient(net, region, layers, dtype, counts, rows, cols, (y0, x0))
     return grad
 
 
-def _tile_side(plan, batch, halo, stride, longest) -> int | None:
-    if plan is None or plan.max_pixels is None:
-        return None
-    side = int(math.sqrt(plan.max_pixels / batch)) - 2 * halo
-    side = max(4 * stride, side // stride * stride)
-    return None if side >= longest else side
+def _spans(length: int, tile: int, halo: int, stride: int,
+           rng: random.Random) -> tuple[list[tuple[int, int]], int]:
+    """Interior spans covering 0..length, and `side`, the longest interior one: each span with a
+    halo either side fits a window of side + 2 * halo, and the two end spans, which need a halo
+    only inwards, are up to `halo` longer. As few spans as the tile allows, shared evenly, cut at
+    a random offset (a multiple of the stride)."""
+    count = max(1, math.ceil((length - 2 * halo) / tile))
+    side = math.ceil((length - 2 * halo) / count / stride) * stride  # <= tile
+    slack = count * side - (length - 2 * halo)  # what the end spans can give up to move the cuts
+    offset = rng.randrange(0, max(0, min(slack, side - stride)) // stride + 1) * stride
+    cuts = [0] + [halo + k * side - offset for k in range(1, count)] + [length]
+    return list(zip(cuts, cuts[1:])), side
 
 
-def _spans(length: int, tile: int, stride: int, rng: random.Random) -> list[tuple[int, int]]:
-    """Interior spans covering 0..length, cut at a random offset (a multiple of the stride)."""
-    offset = rng.randrange(0, tile // stride) * stride
-    cuts = [0] + [c for c in range(offset, length, tile) if c > 0] + [length]
-    return list(zip(cuts, cuts[1:]))
+def _reach(span: tuple[int, int], window: int, halo: int, length: int, stride: int) -> tuple[int, int]:
+    """The input rows (or columns) one tile's pass reads: its span and the halo around it, always
+    `window` long where the image allows (edge tiles reach inwards), starting on the stride."""
+    if window >= length:
+        return 0, length
+    start = min(max(0, span[0] - halo), (length - window) // stride * stride)
+    return start, min(length, max(start + window, span[1] + halo))
 
 
-def _activation_count(net, layer: str, height: int, width: int) -> int:
+def _activation_count(layer: str, height: int, width: int) -> int:
     """Elements in `layer`'s whole activation map (the mean's denominator)."""
-    channels = net.features[CONV_INDEX[layer]].out_channels
-    pools = pools_before(layer)
-    return channels * (height >> pools) * (width >> pools)
+    conv = LAYERS[layer]
+    return conv.channels * (height >> conv.pools_before) * (width >> conv.pools_before)
 
 
 def _region_gradient(net, region, layers, dtype, counts, rows, cols, origin) -> torch.Tensor:
     """Gradient of the loss of the activations whose input pixels lie in rows x cols."""
     region = region.detach().requires_grad_(True)
-    with torch.autocast(region.device.type, dtype=dtype, enabled=dtype != torch.float32):
+    # no autocast cache: nothing here is a weight that needs grad, and a CUDA graph may capture this
+    with torch.autocast(region.device.type, dtype=dtype, enabled=dtype != torch.float32, cache_enabled=False):
         activations = net(region, list(dict.fromkeys(layers)))
         loss = 0.0
         for index, layer in enumerate(layers):
-            s = 2 ** pools_before(layer)
+            s = LAYERS[layer].stride
             act = activations[layer][index]
             r0, r1 = (rows[0] - origin[0]) // s, rows[1] // s - origin[0] // s
             c0, c1 = (cols[0] - origin[1]) // s, cols[1] // s - origin[1] // s

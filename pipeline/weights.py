@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.files import atomic_path, sha256_of
-from pipeline.layers import CONV_INDEX
+from pipeline.layers import CONV_INDEX, LAYERS
 
 # torchvision's VGG16_Weights.IMAGENET1K_V1. Its name carries the sha256 prefix that torch.hub checks;
 # the check, the weights identity and the download target are all derived from this one name.
@@ -212,8 +212,8 @@ def convert_hed_h5(h5_path: Path, out_path: Path, expected_sha256: str = HED_H5_
 
 def _hed_group(layer: str) -> str:
     """conv3_2 -> block3/layers/conv2d_1 (Keras names a block's convs conv2d, conv2d_1, conv2d_2)."""
-    block, position = layer[4], int(layer[6]) - 1
-    return f"block{block}/layers/conv2d" + (f"_{position}" if position else "")
+    conv = LAYERS[layer]
+    return f"block{conv.block}/layers/conv2d" + (f"_{conv.position - 1}" if conv.position > 1 else "")
 
 
 def _atomic_torch_save(state, out_path: Path) -> None:

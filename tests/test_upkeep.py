@@ -227,11 +227,12 @@ PARAMS = DreamParams(octaves=None, octave_scale=1.4, steps=10, step_size=0.005, 
 
 def test_dream_key_changes_with_everything_that_changes_pixels_and_nothing_else():
     base = DreamRecipe(photo_sha256="ab" * 32, layer="conv3_1", params=PARAMS, long_side=2048,
-                       precision="bf16", weights="hed-4502df9d", jpeg_quality=88)
+                       precision="bf16", size_step=64, weights="hed-4502df9d", jpeg_quality=88)
     key = base.key()
     assert DreamRecipe(**vars(base)).key() == key
     changes = [{"photo_sha256": "cd" * 32}, {"layer": "conv4_2"}, {"long_side": 2047},
-               {"precision": "fp32"}, {"jpeg_quality": 90}, {"weights": "imagenet-397923af"}]
+               {"precision": "fp32"}, {"size_step": None}, {"jpeg_quality": 90},
+               {"weights": "imagenet-397923af"}]
     changes += [{"params": DreamParams(**{**PARAMS.as_dict(), field: value})} for field, value in
                 [("octaves", 3), ("octave_scale", 1.5), ("steps", 11), ("step_size", 0.02),
                  ("jitter", 8), ("seed", 1), ("smoothing", 1.0)]]
@@ -240,10 +241,10 @@ def test_dream_key_changes_with_everything_that_changes_pixels_and_nothing_else(
 
 
 def test_a_dream_has_web_copies_smaller_than_itself_never_larger():
-    recipe = DreamRecipe("ab" * 32, "conv3_1", PARAMS, 2048, "bf16", "hed", 88)
+    recipe = DreamRecipe("ab" * 32, "conv3_1", PARAMS, 2048, "bf16", None, "hed", 88)
     files = DreamFiles.of(recipe, (480, 1024, 2048))
     assert sorted(files.copies) == [480, 1024]  # the 2048 one is the dream itself
-    small = DreamFiles.of(DreamRecipe("ab" * 32, "conv3_1", PARAMS, 300, "bf16", "hed", 88), (480, 1024))
+    small = DreamFiles.of(DreamRecipe("ab" * 32, "conv3_1", PARAMS, 300, "bf16", None, "hed", 88), (480, 1024))
     assert small.copies == {}
     assert web_long_sides(100, (480, 960)) == [100]  # a thumbnail: one copy, its own size
     assert web_long_sides(4000, (480, 1024, 2048)) == [480, 1024, 2048]

@@ -1,0 +1,194 @@
+"""The engine's CUDA-only paths, exercised on the CPU: the out-of-memory retry with smaller tiles,
+the tile plan of a 48 MP photo on an 80 GB GPU, the tile grid's shapes, and the CUDA graph
+cache (with a stand-in for the capture itself, which needs a GPU: bench/gpu_engine_check.sh)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+import pipeline.graphs as graphs_module
+import pipeline.tiling as tiling
+from pipeline.dream import Dreamer, Passes, dream_batch, load_dreamer
+from pipeline.graphs import GraphCache
+from pipeline.layers import LAYERS
+from pipeline.model import InputNorm, build_dream_net, vgg16_features
+from pipeline.params import DreamParams
+from pipeline.tiling import TilePlan, layer_gradient, tile_side, whole_gradient
+from pipeline.weights import choose_weights
+
+PARAMS = DreamParams(octaves=2, octave_scale=1.4, steps=2, step_size=0.02, jitter=4, smoothing=0.5, seed=0,
+                     precision="fp32")
+
+
+@pytest.fixture(scope="module")
+def net():
+    """Random weights: these tests compare gradients, they need no trained network."""
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    return build_dream_net(vgg16_features("conv4_2").state_dict(), InputNorm(1.0, (0.5,) * 3, (0.25,) * 3),
+                           "conv4_2")
+
+
+def _regions_seen(monkeypatch, fail_first_at_pixels: int | None = None) -> list[tuple[int, int]]:
+    """Record the shape of every pass; optionally fail the first pass of that many pixels with an OOM."""
+    seen, real = [], tiling._region_gradient
+
+    def recording(net, region, *args):
+        seen.append(tuple(region.shape[-2:]))
+        if fail_first_at_pixels and region[0, 0].numel() >= fail_first_at_pixels and len(seen) == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(net, region, *args)
+
+    monkeypatch.setattr(tiling, "_region_gradient", recording)
+    return seen
+
+
+# ---- out of memory: halve the tile, retry the step ----
+
+def test_cuda_out_of_memory_retries_the_step_with_smaller_tiles(net, monkeypatch):
+    image = torch.rand(1, 3, 64, 64)
+    expected = whole_gradient(net, image, ["conv3_1"], torch.float32)
+    plan = TilePlan(max_pixels=64 * 64, device_type="cuda")  # fits in one pass: no tiles planned
+    assert tile_side(plan, ["conv3_1"], image.shape) is None
+    seen = _regions_seen(monkeypatch, fail_first_at_pixels=64 * 64)
+    grad = layer_gradient(net, image, ["conv3_1"], torch.float32, plan, random.Random(0))
+    assert seen[0] == (64, 64) and len(seen) > 2  # the failed whole pass, then tiles
+    assert all(h * w < 64 * 64 for h, w in seen[1:])
+    assert (grad - expected).abs().max() <= 1e-6 * expected.abs().max()
+    assert plan.max_pixels == 64 * 64 // 2  # the rest of the dream keeps the smaller passes
+    seen.clear()
+    layer_gradient(net, image, ["conv3_1"], torch.float32, plan, random.Random(0))
+    assert seen and all(h * w < 64 * 64 for h, w in seen)
+
+
+@pytest.mark.parametrize("plan", [None, TilePlan(max_pixels=64 * 64, device_type="cpu")])
+def test_out_of_memory_off_cuda_is_not_retried(net, monkeypatch, plan):
+    _regions_seen(monkeypatch, fail_first_at_pixels=64 * 64)
+    with pytest.raises(torch.OutOfMemoryError):
+        layer_gradient(net, torch.rand(1, 3, 64, 64), ["conv3_1"], torch.float32, plan, random.Random(0))
+
+
+# ---- tile plans and the tile grid ----
+
+def test_a_48_mp_photo_on_an_80_gb_gpu_fits_in_few_big_tiles(monkeypatch):
+    gib = 2**30
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (78 * gib, 80 * gib))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: 6 * gib)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: 2 * gib)
+    plan = TilePlan.for_device(torch.device("cuda"), 3000, torch.bfloat16, ["conv5_2"])
+    assert plan.device_type == "cuda" and plan.max_pixels > 40_000_000  # (78 + 4) GiB * 0.8 / 1348 B
+    shape = (1, 3, 6000, 8000)
+    assert tile_side(plan, ["conv5_2"], shape) is None  # the estimate allows one pass...
+    plan.halve()  # ...and if the GPU disagrees, tiles of ~4700 px after one halving
+    assert tile_side(plan, ["conv5_2"], shape) >= 4096
+
+
+def test_cpu_plan_tiles_by_the_memory_budget():
+    plan = TilePlan.for_device(torch.device("cpu"), 3000, torch.bfloat16, ["conv5_2"])
+    assert tile_side(plan, ["conv5_2"], (1, 3, 683, 1024)) is None  # a 1024 px dream: one pass
+    assert tile_side(plan, ["conv5_2"], (1, 3, 1365, 2048)) is not None
+
+
+@pytest.mark.parametrize("layer", ["conv2_2", "conv3_1", "conv5_3"])
+def test_tiles_cover_the_image_once_and_pass_at_one_shape(layer):
+    stride, halo = tiling._stride_and_halo([layer])
+    assert halo % stride == 0 and halo >= LAYERS[layer].receptive_field // 2
+    rng = random.Random(0)
+    for length in range(8 * stride, 40 * stride, 7):
+        for tile in (4 * stride, 8 * stride, 16 * stride):
+            spans, side = tiling._spans(length, tile, halo, stride, rng)
+            assert spans[0][0] == 0 and spans[-1][1] == length
+            assert all(a < b and b == c for (a, b), (c, _) in zip(spans, spans[1:]))  # a partition
+            reaches = [tiling._reach(span, side + 2 * halo, halo, length, stride) for span in spans]
+            for (start, stop), (lo, hi) in zip(spans, reaches):
+                assert lo % stride == 0 and lo <= max(0, start - halo) and hi >= min(length, stop + halo)
+            if len(spans) > 1:
+                assert hi - lo < side + 2 * halo + stride and side <= tile
+                assert len({hi - lo for lo, hi in reaches[:-1]}) == 1  # the last may be < a stride longer
+
+
+# ---- CUDA graphs (the capture stood in for) ----
+
+class _StandInGraph:
+    """Replays by running the recorded work again and writing into its first output, as a
+    CUDA graph writes into the memory it captured."""
+
+    def __init__(self, work):
+        self.work, self.output = work, work()
+
+    def replay(self):
+        self.output.copy_(self.work())
+
+    def pool(self):
+        return "shared pool"
+
+
+@pytest.fixture
+def captures(monkeypatch):
+    made = []
+
+    def record(work, pool=None):
+        made.append(pool)
+        graph = _StandInGraph(work)
+        return graph, graph.output
+
+    monkeypatch.setattr(graphs_module, "record_graph", record)
+    return made
+
+
+def test_graphed_gradient_equals_eager_and_is_captured_once_per_shape(net, captures):
+    cache = GraphCache(net)
+    first, second = torch.rand(1, 3, 48, 64), torch.rand(1, 3, 48, 64)
+    for image in (first, second, first):
+        graphed = cache.gradient(image, ["conv3_1"], torch.float32)
+        assert torch.equal(graphed, whole_gradient(net, image, ["conv3_1"], torch.float32))
+    assert captures == [None]  # one capture; it read each new input from its static buffer
+    cache.gradient(torch.rand(1, 3, 32, 64), ["conv3_1"], torch.float32)
+    assert captures == [None, "shared pool"]  # a new shape: a new graph, in the same memory pool
+    held = cache.gradient(first, ["conv3_1"], torch.float32)
+    cache.gradient(second, ["conv3_1"], torch.float32)
+    assert torch.equal(held, whole_gradient(net, first, ["conv3_1"], torch.float32))  # a copy, not the buffer
+
+
+def test_graphs_keep_only_the_most_recent_shapes(net, captures):
+    cache = GraphCache(net, max_graphs=2)
+    for height in (32, 40, 32, 48, 40):
+        cache.gradient(torch.rand(1, 3, height, 32), ["conv2_1"], torch.float32)
+    assert len(captures) == 4  # 32, 40, (32 reused), 48 drops 40, 40 again
+
+
+def test_big_passes_and_refused_captures_run_eagerly(net, monkeypatch):
+    too_big = torch.rand(1, 3, 48, 48)
+    assert GraphCache(net, max_pixels=32 * 32).gradient(too_big, ["conv2_1"], torch.float32) is None
+
+    def refuse(work, pool=None):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(graphs_module, "record_graph", refuse)
+    cache = GraphCache(net)
+    with pytest.warns(RuntimeWarning, match="running it eagerly"):
+        assert cache.gradient(torch.rand(1, 3, 32, 32), ["conv2_1"], torch.float32) is None
+    assert cache.gradient(torch.rand(1, 3, 32, 32), ["conv2_1"], torch.float32) is None  # not retried
+
+
+def test_a_dream_with_graphs_equals_the_eager_dream(net, captures):
+    image = torch.rand(1, 3, 45, 61)
+    eager = dream_batch(Passes(net, size_step=32), image, ["conv3_1"], PARAMS)
+    graphed = dream_batch(Passes(net, size_step=32, graphs=GraphCache(net)), image, ["conv3_1"], PARAMS)
+    assert torch.equal(eager, graphed)
+    assert len(captures) == 1  # both octaves of this photo fall in one size class: 64x64
+
+
+def test_tiled_passes_are_not_graphed(net, captures):
+    passes = Passes(net, plan=TilePlan(max_pixels=40 * 40), graphs=GraphCache(net))
+    passes.gradient(torch.rand(1, 3, 64, 64), ["conv2_1"], (64, 64), random.Random(0))
+    assert captures == []
+
+
+def test_graphs_asked_for_on_a_cpu_warn_and_dream_eagerly(weights_cache):
+    with pytest.warns(RuntimeWarning, match="CUDA graphs need a CUDA device"):
+        dreamer = load_dreamer(choose_weights("hed"), weights_cache, "conv1_2", "cpu", 3000, True)
+    assert isinstance(dreamer, Dreamer) and dreamer.graphs is None and dreamer.size_step is None
