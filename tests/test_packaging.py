@@ -58,7 +58,7 @@ def test_an_editable_install_says_nothing_about_folders_named_like_the_package(t
 
 
 # The engine: the only modules that may load torch (weights and download load it when called).
-ENGINE = {"dream", "model", "tiling"}
+ENGINE = {"dream", "model", "tiling", "graphs"}
 
 
 def test_only_the_engine_modules_import_torch():
