@@ -7,6 +7,7 @@ device, and encoding the dream and its web sizes after, so both overlap another 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,9 +76,18 @@ class DreamSpec:
 
 
 def dream_input(album_dir: Path, photo: PhotoEntry, spec: DreamSpec, max_pixels: int) -> Image.Image:
-    """The photo, upright, sRGB, at the size it is dreamed at."""
-    with open_photo(Path(album_dir) / photo.source, max_pixels) as image:
-        return decode_upright_rgb(image, photo.exif.orientation if photo.exif else 1, max(spec.size(photo)))
+    """The photo, upright, sRGB, at the size it is dreamed at (not to be modified: it is shared)."""
+    orientation = photo.exif.orientation if photo.exif else 1
+    return _decoded(str(Path(album_dir) / photo.source), photo.sha256, orientation, max(spec.size(photo)),
+                    max_pixels)
+
+
+@functools.lru_cache(maxsize=4)
+def _decoded(path: str, sha256: str, orientation: int, long_side: int, max_pixels: int) -> Image.Image:
+    """Kept for the photo's other layers: decoding a 12 MP JPEG costs about as much CPU as a GPU
+    takes to dream it. `sha256` keys the content: an edited photo is decoded again."""
+    with open_photo(Path(path), max_pixels) as image:
+        return decode_upright_rgb(image, orientation, long_side)
 
 
 def save_dream(dreamed: Image.Image, files: DreamFiles, store: DreamStore, jpeg_quality: int) -> None:
