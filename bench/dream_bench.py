@@ -56,44 +56,56 @@ def main() -> None:
         torch.cuda.set_per_process_memory_fraction(args.gpu_memory_fraction, device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # as load_dreamer sets it
-    state, norm, weights_name = load_weights(args)
-    params = DreamParams(octaves=args.octaves, octave_scale=args.scale, steps=args.steps,
-                         step_size=args.step_size, jitter=32, smoothing=0.5, seed=0, precision=args.precision)
-    dtype = pick_dtype(args.precision, device)
-    size_step = size_step_for(device) if args.size_step == "auto" else (int(args.size_step) or None)
-    print_machine(device, weights_name, dtype, size_step)
-
-    net = build_dream_net(state, InputNorm(*norm), deepest(args.layers).name)
-    net = net.to(device, memory_format=torch.channels_last)
-    measure_net = build_dream_net(state, InputNorm(*norm), "conv5_3").to(device)
-    classic = None if args.no_classic else ClassicDreamer(state, InputNorm(*norm), device)
-    engines = make_engines(args.modes, net, device)
+    bench = Bench(args, device)
     for photo in args.photo:  # one process: later photos find cuDNN's choices and the graphs made
         image, origin = dream_photo(photo, args.dream_size)
         x = pil_to_tensor(image, device).contiguous(memory_format=torch.channels_last)
-        print_photo(image.size, origin, params, args)
-        plan = TilePlan.for_device(device, args.memory_mb, dtype, args.layers)
-        print_plan(plan, x, args.layers)
+        print_photo(image.size, origin, bench.params, args)
         print(f"\n{'layer':8} {'run':>3} {'engine':>8} {'seconds':>8} {'classic s':>9} {'speed-up':>8} "
               f"{'peak MB':>8} {'classic MB':>10} {'strength':>8} {'classic':>7} {'ratio':>6}")
         for layer in args.layers:
-            strength = dream_strength(measure_net, x, layer)
-            for run in range(args.repeat):
-                reference = None
-                if classic:
-                    ref_s, ref_mb, ref_out = timed(device, lambda: classic.dream(
-                        x, layer, octave_count(params, x.shape[-2:]), args.scale, args.steps, args.classic_lr, 32))
-                    reference = (ref_s, ref_mb, strength(ref_out))
-                for mode, (engine_net, graphs) in engines.items():
-                    # a plan learns within a dream (out of memory): each dream starts from the estimate
-                    passes = Passes(engine_net, dtype, copy.copy(plan), size_step, graphs)
-                    seconds, mb, out = timed(device, lambda: dream_batch(passes, x, [layer], params))
-                    print_row(layer, run, mode, seconds, mb, strength(out), reference)
-            if args.bound:
-                print_bound(net, x, layer, params, dtype, device)
+            bench.layer(x, layer)
     if args.batching and len(args.layers) > 1:
-        passes = Passes(net, dtype, TilePlan.for_device(device, args.memory_mb, dtype, args.layers), size_step)
-        compare_batching(passes, x, args.layers, params, device)
+        plan = TilePlan.for_device(device, args.memory_mb, bench.dtype, args.layers)
+        compare_batching(Passes(bench.net, bench.dtype, plan, bench.size_step), x, args.layers, bench.params, device)
+
+
+class Bench:
+    """The networks, the classic reference and the engines' modes, made once for all photos."""
+
+    def __init__(self, args, device):
+        self.args, self.device = args, device
+        state, norm, weights_name = load_weights(args)
+        self.params = DreamParams(octaves=args.octaves, octave_scale=args.scale, steps=args.steps,
+                                  step_size=args.step_size, jitter=32, smoothing=0.5, seed=0,
+                                  precision=args.precision)
+        self.dtype = pick_dtype(args.precision, device)
+        self.size_step = size_step_for(device) if args.size_step == "auto" else (int(args.size_step) or None)
+        print_machine(device, weights_name, self.dtype, self.size_step)
+        self.net = build_dream_net(state, InputNorm(*norm), deepest(args.layers).name)
+        self.net = self.net.to(device, memory_format=torch.channels_last)
+        self.measure_net = build_dream_net(state, InputNorm(*norm), "conv5_3").to(device)
+        self.classic = None if args.no_classic else ClassicDreamer(state, InputNorm(*norm), device)
+        self.engines = make_engines(args.modes, self.net, device)
+
+    def layer(self, x, layer) -> None:
+        args, params = self.args, self.params
+        plan = TilePlan.for_device(self.device, args.memory_mb, self.dtype, [layer])  # as a dream plans
+        print_plan(plan, x, layer)
+        strength = dream_strength(self.measure_net, x, layer)
+        for run in range(args.repeat):
+            reference = None
+            if self.classic:
+                ref_s, ref_mb, ref_out = timed(self.device, lambda: self.classic.dream(
+                    x, layer, octave_count(params, x.shape[-2:]), args.scale, args.steps, args.classic_lr, 32))
+                reference = (ref_s, ref_mb, strength(ref_out))
+            for mode, (engine_net, graphs) in self.engines.items():
+                # a plan learns within a dream (out of memory): each dream starts from the estimate
+                passes = Passes(engine_net, self.dtype, copy.copy(plan), self.size_step, graphs)
+                seconds, mb, out = timed(self.device, lambda: dream_batch(passes, x, [layer], params))
+                print_row(layer, run, mode, seconds, mb, strength(out), reference)
+        if args.bound:
+            print_bound(self.net, x, layer, params, self.dtype, self.device)
 
 
 def make_engines(modes, net, device) -> dict:
@@ -216,10 +228,10 @@ def print_photo(size, origin, params, args) -> None:
           f"classic lr {args.classic_lr}")
 
 
-def print_plan(plan, x, layers) -> None:
-    tile = tile_side(plan, layers, x.shape)
-    print(f"tile plan: {plan.max_pixels} px per pass ({plan.device_type}); the full-size octave "
-          + (f"in tiles of {tile} px + halo" if tile else "in one pass"))
+def print_plan(plan, x, layer) -> None:
+    tile = tile_side(plan, [layer], x.shape)
+    print(f"{layer:8} tile plan: {plan.max_pixels} px per pass ({plan.device_type}), the full-size octave "
+          + (f"in tiles of {tile} px + halo" if tile else "in one pass"), flush=True)
 
 
 def parse_args():

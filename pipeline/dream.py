@@ -58,18 +58,19 @@ def pick_device(wanted: str) -> torch.device:
     return torch.device(wanted)
 
 
-def cpu_has_fast_bf16() -> bool:
+def cpu_has_fast_bf16(cpuinfo: str | None = None) -> bool:
     """Whether bf16 convolutions beat fp32 on this CPU (oneDNN's kernels, measured):
     - AMX (Intel Sapphire Rapids and later, where the hypervisor shows it): yes;
     - AVX-512 BF16 on AMD (Zen 4 EPYC): yes, a dream's forward+backward ~2.2x fp32;
     - AVX-512 BF16 on Intel without AMX (an Emerald Rapids VM): no, ~0.65x fp32;
     - neither: bf16 is emulated, ~40x slower."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            info = f.read()
-    except OSError:
-        return False
-    return "amx_bf16" in info or ("avx512_bf16" in info and "AuthenticAMD" in info)
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpuinfo = f.read()
+        except OSError:
+            return False
+    return "amx_bf16" in cpuinfo or ("avx512_bf16" in cpuinfo and "AuthenticAMD" in cpuinfo)
 
 
 def pick_dtype(precision: str, device: torch.device) -> torch.dtype:

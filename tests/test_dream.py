@@ -8,12 +8,11 @@ import random
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from helpers import quadrant_image
-from pipeline.dream import (Dreamer, ascent_step, dream_batch, dream_tensor, engine_recipe, layer_activation,
-                            octave_bases, octave_canvases, octave_count, pick_device, pick_dtype, pil_to_tensor,
-                            resolved_precision, tensor_to_pil)
+from pipeline.dream import (Dreamer, ascent_step, cpu_has_fast_bf16, dream_batch, dream_tensor, engine_recipe,
+                            layer_activation, octave_bases, octave_canvases, octave_count, pick_device, pick_dtype,
+                            pil_to_tensor, resolved_precision, tensor_to_pil)
 from pipeline.layers import LAYERS
 from pipeline.model import InputNorm, build_dream_net
 from pipeline.params import DreamParams
@@ -227,3 +226,11 @@ def test_photos_of_a_size_class_pass_the_network_at_the_same_shapes(net):
     assert shapes[0] == shapes[1] == [(64, 64)] * 4  # 2 octaves x 2 steps, one size class
     assert octave_canvases((41, 58), 3, 1.4, 32) == octave_canvases((45, 61), 3, 1.4, 32)
     assert octave_canvases((41, 58), 2, 1.4, None) == [(41, 58), (29, 41)]  # off: the octaves' own sizes
+
+
+def test_bf16_counts_as_fast_only_where_it_measured_faster():
+    flags = "flags\t\t: fpu avx2 avx512f avx512_bf16 avx512_fp16\n"
+    assert cpu_has_fast_bf16("vendor_id\t: AuthenticAMD\n" + flags)  # Zen 4: ~2.2x fp32
+    assert not cpu_has_fast_bf16("vendor_id\t: GenuineIntel\n" + flags)  # no AMX: ~0.65x fp32
+    assert cpu_has_fast_bf16("vendor_id\t: GenuineIntel\n" + flags.replace("\n", " amx_bf16 amx_tile\n"))
+    assert not cpu_has_fast_bf16("vendor_id\t: AuthenticAMD\nflags\t\t: fpu avx2\n")  # emulated: ~40x slower
