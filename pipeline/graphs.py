@@ -10,7 +10,7 @@ warning: old torch, a driver that refuses, or memory.
 Why not torch.compile(mode="reduce-overhead"): it records CUDA graphs too, but first compiles
 each new shape (Triton and a C compiler on the machine; past its recompile limit, 8 by default,
 it runs eagerly) for little else: the convolutions run in cuDNN either way. Not yet measured
-against this on a GPU: bench/gpu_engine_check.sh does.
+against this on a GPU: bench/gpu_check.sh does.
 """
 
 from __future__ import annotations

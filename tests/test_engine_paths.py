@@ -1,6 +1,6 @@
 """The engine's CUDA-only paths, exercised on the CPU: the out-of-memory retry with smaller tiles,
 the tile plan of a 48 MP photo on an 80 GB GPU, the tile grid's shapes, and the CUDA graph
-cache (with a stand-in for the capture itself, which needs a GPU: bench/gpu_engine_check.sh)."""
+cache (with a stand-in for the capture itself, which needs a GPU: bench/gpu_check.sh)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# The dream engine on a GPU, in one command (about 6-8 minutes of GPU time). From the project
-# root, with the kit from ../shared/gpu/ packed into .gpu/ (see its README):
+# dreamtrip on a GPU, in one command (about 8-9 minutes of GPU time). From the project root,
+# with the kit from ../shared/gpu/ packed into .gpu/ (see its README):
 #
 #   here:     bash ../shared/gpu/prepare.sh                  # once; then carry .gpu
-#   on GPU:   bash bench/gpu_engine_check.sh                 # prints everything; a copy in $OUT
+#   on GPU:   bash bench/gpu_check.sh flow                   # ~2 min: step 0
+#             bash bench/gpu_check.sh engine                 # ~8 min: steps 1-6 (a second call:
+#                                                            #   one command may run 10 minutes)
+# Everything is printed, and a copy kept in $OUT.
 #
 # What it measures (BENCHMARKS.md has the CPU side):
+#  0. the real flow (bench/flow_bench.py): 12 photos of 12 MP at dream size 2048, 3 layers
+#     (targets: flow/engine <= 1.5 and <= 0.35 s per (photo, layer)); needs the kit's Prefect;
 #  1. 1024 px, conv5_2, 4 octaves x 1.8: eager vs CUDA graphs vs the classic reference, with the
 #     bare forward+backward bound (target <= 0.065 s per dream, >= 3x classic, strength >= 90%);
 #  2. torch.compile(mode="reduce-overhead") at the same size, for comparison (own time limit);
@@ -17,8 +22,17 @@
 # Needs only torch and Pillow (and the weights from .gpu/weights.pt); no Prefect.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=${OUT:-/tmp}/gpu_engine_check.log
+out=${OUT:-/tmp}/gpu_check-${1:-all}.log
 exec > >(tee "$out") 2>&1
+
+part=${1:-all}
+if [[ $part == flow || $part == all ]]; then
+  source .gpu/activate.sh  # Prefect and exifread for the flow; the HED weights into the cache
+  echo; echo "\$ flow_bench --photos 12 --dream-size 2048 --layers conv3_1 conv4_2 conv5_2 --device cuda"
+  timeout 240 python3 bench/flow_bench.py --photos 12 --dream-size 2048 --layers conv3_1 conv4_2 conv5_2 \
+    --device cuda --weights hed || echo "(flow_bench: exit $?)"
+  [[ $part == flow ]] && exit 0
+fi
 
 python3 .gpu/pack_weights.py unpack .gpu/weights.pt >/dev/null  # -> ~/.cache/dreamtrip/weights
 weights=~/.cache/dreamtrip/weights/vgg16-hed-4502df9d.pt
