@@ -24,10 +24,6 @@ class ProgressBar:
             self.stream.write(line + "\n")
         self.stream.flush()
 
-    def drop(self, count: int) -> None:
-        """`count` planned steps will not happen (their photo failed): stop waiting for them."""
-        self.total -= count
-
     def render(self) -> str:
         filled = self.width * self.done // max(self.total, 1)
         bar = "#" * filled + "." * (self.width - filled)
@@ -72,9 +68,6 @@ class DreamProgress:
         self.bar.advance(reused)
         if time.monotonic() - self.last_update >= self.every_s:
             self._update()
-
-    def drop(self, count: int) -> None:
-        self.bar.drop(count)
 
     def close(self) -> None:
         self.bar.close()

@@ -75,9 +75,6 @@ class DreamFiles:
         smaller = [side for side in web_long_sides(recipe.long_side, web_sizes) if side < recipe.long_side]
         return cls(f"{base}.jpg", {side: f"{base}-{side}.jpg" for side in smaller})
 
-    def all(self) -> list[str]:
-        return [self.image, *self.copies.values()]
-
 
 @dataclass(frozen=True)
 class DreamStore:
