@@ -14,9 +14,10 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import get_args
 
 from pipeline.album import load_album_text
-from pipeline.config import ConfigError, load_settings
+from pipeline.config import ConfigError, Settings, load_settings
 from pipeline.layers import LAYER_NAMES, layer_hint
 from pipeline.lock import OutputBusy, output_lock
 from pipeline.page_view import counted
@@ -87,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                                             "file is missing, with the settings of the run that "
                                             "made them, then rewrite the post.")
     _album_args(retry)
-    retry.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to dream")
+    _device_arg(retry)
     _execution_args(retry)
     _verbose_arg(retry)
     retry.set_defaults(handler=cmd_retry)
@@ -154,7 +155,12 @@ def _settings_args(parser) -> None:
     parser.add_argument("-c", "--config", type=Path, help="YAML settings over the defaults")
     parser.add_argument("--layers", nargs="+", metavar="LAYER",
                         help="layers to dream on, e.g. conv3_1 conv5_2 (see `dreamtrip layers`)")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to dream")
+    _device_arg(parser)
+
+
+def _device_arg(parser) -> None:
+    parser.add_argument("--device", choices=get_args(Settings.model_fields["device"].annotation),
+                        help="where to dream")
 
 
 def _verbose_arg(parser) -> None:
@@ -192,19 +198,19 @@ def album_folder(args) -> Path:
     return args.album
 
 
-def output_dir(args) -> Path:
-    """OUT for the commands that read a run's results: -o, else out/<album name>."""
-    return default_output_dir(args.album, args.output)
-
-
-def stored_manifest(out: Path, missing: str):
-    """The manifest of the run that wrote OUT; a usage error saying `missing` when there is none."""
+def stored_run(args, missing: str | None = None):
+    """(OUT, its manifest) for the commands that read a run's results: OUT is -o, else
+    out/<album name>. A usage error when the album is not there (every photo would count as
+    removed from it) or OUT has no manifest (saying `missing`: by default, to run first)."""
     from pipeline.manifest import MANIFEST, ManifestError, read_manifest
 
+    album_folder(args)
+    out = default_output_dir(args.album, args.output)
     if not (out / MANIFEST).is_file():
+        missing = missing or f"run `dreamtrip run {args.album}` first"
         raise UsageError(f"{out}: no manifest.json: {missing}")
     try:
-        return read_manifest(out)
+        return out, read_manifest(out)
     except ManifestError as err:
         raise UsageError(str(err)) from None
 
@@ -252,9 +258,7 @@ def check_device_and_weights(settings) -> None:
 def cmd_retry(args) -> int:
     from pipeline.retry import retry_outcome, retry_settings, unfinished
 
-    album_folder(args)
-    out = output_dir(args)
-    manifest = stored_manifest(out, f"run `dreamtrip run {args.album}` first")
+    out, manifest = stored_run(args)
     todo = unfinished(manifest, out)
     if not todo:
         print(f"Nothing to retry: every photo and dream in {out / 'manifest.json'} is done.")
@@ -317,9 +321,7 @@ def print_summary(manifest) -> None:
 def cmd_blog(args) -> int:
     from pipeline.blog import rebuild_post
 
-    album_folder(args)
-    out = output_dir(args)
-    stored_manifest(out, f"run `dreamtrip run {args.album}` first")
+    out, _ = stored_run(args)
     started = time.perf_counter()
     with output_lock(out):
         refreshed, page = rebuild_post(args.album, out)
@@ -339,9 +341,7 @@ def cmd_blog(args) -> int:
 def cmd_clean(args) -> int:
     from pipeline.clean import clean_output
 
-    album_folder(args)  # an album that is not there would make every photo "removed"
-    out = output_dir(args)
-    manifest = stored_manifest(out, "nothing to compare the files with")
+    out, manifest = stored_run(args, "nothing to compare the files with")
     if manifest.settings.output.store_dir:
         print(f"(The shared store {manifest.settings.output.store_dir} is left alone: other albums may use it.)")
     with output_lock(out):
