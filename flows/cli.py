@@ -303,8 +303,8 @@ def print_summary(manifest) -> None:
     dreams, run = manifest.dreams(), manifest.run
     ok = sum(dream.ok for dream in dreams)
     print(summary_line(manifest.weights))
-    if upgrade_hint(manifest.weights):
-        print(upgrade_hint(manifest.weights))
+    if hint := upgrade_hint(manifest.weights):
+        print(hint)
     print(f"{counted(len(manifest.photos), 'photo')}, {ok} of {counted(len(dreams), 'dream')} ok"
           + (f" ({run.dreamed} dreamed now, {run.reused} from earlier runs)" if run else "")
           + (f", {counted(len(manifest.skipped), 'file')} skipped (listed on the page)"
@@ -408,7 +408,7 @@ def cmd_layers(args) -> int:
 
 def cmd_weights(args) -> int:
     from pipeline.download import fetch_imagenet
-    from pipeline.weights import WeightsError, choose_weights, prepare_features
+    from pipeline.weights import WeightsError, choose_weights, prepare_features, upgrade_hint
 
     settings = load_settings(args.config)
     try:
@@ -419,8 +419,8 @@ def cmd_weights(args) -> int:
     except WeightsError as err:
         raise UsageError(str(err)) from None
     print(f"{choice.description}\n  {choice.note}\n  why: {choice.reason}\n  file: {choice.path}")
-    if choice.upgrade_hint:
-        print(choice.upgrade_hint)
+    if hint := upgrade_hint(choice):
+        print(hint)
     return EXIT_OK
 
 
