@@ -154,6 +154,17 @@ class EngineSettings(_Section):
     cuda_graphs: Toggle
     memory_mb: _int(256, 1_000_000)
 
+    # `auto` is off for both until a device where they pay is measured: batching measured slower
+    # on a CPU and on an H200, CUDA graphs are not yet measured faster (BENCHMARKS.md).
+    @property
+    def batching(self) -> bool:
+        """Dream a photo's layers as one batch."""
+        return self.batch_layers == "yes"
+
+    def graphs_on(self, device: str) -> bool:
+        """Replay small passes from CUDA graphs on `device`: never on a CPU."""
+        return self.cuda_graphs == "yes" and device.startswith("cuda")
+
 
 class OutputSettings(_Section):
     dir: PathText | None
