@@ -179,9 +179,9 @@ def _execution_args(parser) -> None:
 
 def cli_overrides(args) -> dict:
     overrides = {}
-    if getattr(args, "layers", None):
+    if args.layers:
         overrides["layers"] = [name for item in args.layers for name in item.split(",") if name]
-    if getattr(args, "device", None):
+    if args.device:
         overrides["device"] = args.device
     if args.output:
         overrides["output.dir"] = str(args.output)
@@ -332,7 +332,7 @@ def cmd_blog(args) -> int:
           refreshed.removed)
     _list("new in the album, not dreamed yet (`dreamtrip run` adds them)", refreshed.new)
     _list("dream files missing (`dreamtrip retry` dreams them again)", refreshed.missing)
-    for unmatched in refreshed.unmatched:
+    for unmatched in refreshed.manifest.unmatched:
         print(f"warning: {unmatched.message}")
     print(f"Page: {page.resolve()}")
     return EXIT_OK

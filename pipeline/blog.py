@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.album import AlbumText, find_photos, load_album_text
-from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, UnmatchedText, read_manifest, write_manifest
+from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, read_manifest, write_manifest
 from pipeline.page import write_page
 
 _MISSING = "the dream file is missing from the output folder; `dreamtrip retry` dreams it again"
@@ -28,10 +28,6 @@ class Refresh:
     removed: list[str] = field(default_factory=list)   # photos gone from the album: off the page
     new: list[str] = field(default_factory=list)       # photos not dreamed yet: `dreamtrip run`
     missing: list[str] = field(default_factory=list)   # "photo [layer]" whose dream file is gone
-
-    @property
-    def unmatched(self) -> list[UnmatchedText]:
-        return self.manifest.unmatched
 
 
 def refresh_manifest(manifest: Manifest, album_dir: Path, out_dir: Path) -> Refresh:
