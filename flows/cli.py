@@ -20,8 +20,10 @@ from pipeline.album import load_album_text
 from pipeline.config import ConfigError, Settings, load_settings
 from pipeline.layers import LAYER_NAMES, layer_hint
 from pipeline.lock import OutputBusy, output_lock
+from pipeline.manifest import MANIFEST
 from pipeline.page_view import counted
 from pipeline.store import default_output_dir
+from pipeline.weights import IMAGENET_SIZE_MB
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
 
@@ -133,12 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     weights = commands.add_parser("weights", help="find, fetch and prepare the VGG16 weights",
                                   description="Say which VGG16 weights a run would use and why, and "
                                               "prepare them. --download fetches torchvision's ImageNet "
-                                              "VGG16 (528 MB, the classic DeepDream look) into "
+                                              f"VGG16 ({IMAGENET_SIZE_MB} MB, the classic DeepDream look) into "
                                               "torchvision's cache; --from takes it from a mirror or a "
                                               "copy. Either is checked as torchvision checks it.")
     weights.add_argument("-c", "--config", type=Path, help="YAML settings over the defaults")
     weights.add_argument("--download", action="store_true",
-                         help="fetch ImageNet VGG16 from torchvision's URL (528 MB, once)")
+                         help=f"fetch ImageNet VGG16 from torchvision's URL ({IMAGENET_SIZE_MB} MB, once)")
     weights.add_argument("--from", dest="origin", metavar="URL_OR_PATH",
                          help="fetch it from this http(s) mirror or local file instead")
     weights.set_defaults(handler=cmd_weights)
@@ -202,7 +204,7 @@ def stored_run(args, missing: str | None = None):
     """(OUT, its manifest) for the commands that read a run's results: OUT is -o, else
     out/<album name>. A usage error when the album is not there (every photo would count as
     removed from it) or OUT has no manifest (saying `missing`: by default, to run first)."""
-    from pipeline.manifest import MANIFEST, ManifestError, read_manifest
+    from pipeline.manifest import ManifestError, read_manifest
 
     album_folder(args)
     out = default_output_dir(args.album, args.output)
@@ -261,7 +263,7 @@ def cmd_retry(args) -> int:
     out, manifest = stored_run(args)
     todo = unfinished(manifest, out)
     if not todo:
-        print(f"Nothing to retry: every photo and dream in {out / 'manifest.json'} is done.")
+        print(f"Nothing to retry: every photo and dream in {out / MANIFEST} is done.")
         return EXIT_OK
     settings = retry_settings(manifest, out, args.device)
     check_device_and_weights(load_settings(None, settings))
@@ -325,7 +327,7 @@ def cmd_blog(args) -> int:
     started = time.perf_counter()
     with output_lock(out):
         refreshed, page = rebuild_post(args.album, out)
-    print(f"Post rebuilt from {out / 'manifest.json'} and album.yaml: "
+    print(f"Post rebuilt from {out / MANIFEST} and album.yaml: "
           f"{counted(len(refreshed.manifest.photos), 'photo')}, "
           f"nothing dreamed ({time.perf_counter() - started:.2f} s)")
     _list("removed from the album, so off the page (`dreamtrip clean` deletes their files)",
