@@ -18,10 +18,7 @@ class ProgressBar:
         self.done += 1
         self.reused += reused
         line = self.render()
-        if self.live:
-            self.stream.write("\r" + line)
-        else:
-            self.stream.write(line + "\n")
+        self.stream.write("\r" + line if self.live else line + "\n")
         self.stream.flush()
 
     def render(self) -> str:
