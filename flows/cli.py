@@ -135,9 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     weights = commands.add_parser("weights", help="find, fetch and prepare the VGG16 weights",
                                   description="Say which VGG16 weights a run would use and why, and "
                                               "prepare them. --download fetches torchvision's ImageNet "
-                                              f"VGG16 ({IMAGENET_SIZE_MB} MB, the classic DeepDream look) into "
-                                              "torchvision's cache; --from takes it from a mirror or a "
-                                              "copy. Either is checked as torchvision checks it.")
+                                              f"VGG16 ({IMAGENET_SIZE_MB} MB, the classic DeepDream look) "
+                                              "into torchvision's cache; --from takes it from a mirror or "
+                                              "a copy. Either is checked as torchvision checks it.")
     weights.add_argument("-c", "--config", type=Path, help="YAML settings over the defaults")
     weights.add_argument("--download", action="store_true",
                          help=f"fetch ImageNet VGG16 from torchvision's URL ({IMAGENET_SIZE_MB} MB, once)")

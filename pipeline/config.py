@@ -282,7 +282,8 @@ def _config_error(err: ValidationError, merged: dict, origin: dict) -> ConfigErr
     key, section = ".".join(path), _section_at(path[:-1])
     source = _source_of(path, origin)
     if first["type"] == "extra_forbidden":
-        known = f"{key} was replaced by {_REPLACED[key]}" if key in _REPLACED else ", ".join(section.model_fields)
+        known = (f"{key} was replaced by {_REPLACED[key]}" if key in _REPLACED
+                 else ", ".join(section.model_fields))
         return ConfigError(source, key, first["input"], "a known setting: " + known)
     if first["type"] == "missing":
         return ConfigError(source, key, None, "a value (every setting has a default in default.yaml)")
