@@ -32,8 +32,7 @@ from pipeline.imaging import PhotoError
 from pipeline.ingest import ingest_photos, set_aside_duplicates
 from pipeline.layers import depth
 from pipeline.lock import output_lock
-from pipeline.manifest import (AlbumInfo, DreamEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now,
-                               write_manifest)
+from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now, write_manifest
 from pipeline.page import write_page
 from pipeline.store import DreamStore, default_output_dir, stale_temp_files
 from pipeline.weights import WeightsChoice, choose_weights
@@ -175,8 +174,7 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
         dreams, run = dream_photos(photos, layers_of, job)
 
         manifest = Manifest(
-            created=now(), album=AlbumInfo(name=album_dir.name, title=text.title, intro=text.intro,
-                                           outro=text.outro),
+            created=now(), album=text.info(album_dir.name),
             weights=WeightsInfo(**job.weights.as_dict()), device=device_label(settings),
             dream_size=job.spec.dream_size, precision=job.spec.precision, settings=settings,
             photos=[text.described(photo, dreams.get(photo.source, [])) for photo in photos],

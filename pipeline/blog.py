@@ -39,8 +39,7 @@ def refresh_manifest(manifest: Manifest, album_dir: Path, out_dir: Path) -> Refr
     known = {photo.source for photo in manifest.photos} | {entry.source for entry in duplicates}
     photos = [_refreshed(photo, text, out_dir) for photo in manifest.photos if photo.source in in_album]
     refreshed = manifest.model_copy(update={
-        "album": manifest.album.model_copy(update={"title": text.title, "intro": text.intro,
-                                                   "outro": text.outro}),
+        "album": text.info(manifest.album.name),
         "skipped": files.skipped + duplicates, "photos": photos, "unmatched": text.unmatched(files.photos)})
     return Refresh(refreshed, removed=sorted(s for s in known if s not in in_album),
                    new=[s for s in files.photos if s not in known],
