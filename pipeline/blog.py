@@ -14,10 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.album import AlbumText, find_photos, load_album_text
-from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, read_manifest, write_manifest
+from pipeline.manifest import MISSING_FILE, DreamEntry, Manifest, PhotoEntry, read_manifest, write_manifest
 from pipeline.page import write_page
-
-_MISSING = "the dream file is missing from the output folder; `dreamtrip retry` dreams it again"
 
 
 @dataclass
@@ -57,7 +55,7 @@ def _checked(dream: DreamEntry, out_dir: Path) -> DreamEntry:
         return dream
     if all((out_dir / path).is_file() for path in dream.files()):
         return dream.model_copy(update={"status": "ok", "error": None})
-    return dream.model_copy(update={"status": "missing", "error": _MISSING})
+    return dream.model_copy(update={"status": "missing", "error": MISSING_FILE})
 
 
 def rebuild_post(album_dir: Path, out_dir: Path) -> tuple[Refresh, Path]:

@@ -26,6 +26,8 @@ from pipeline.layers import depth
 MANIFEST = "manifest.json"
 VERSION = "0.2.0"
 FILE_MTIME = "file mtime"  # ExifInfo.date_source when the date is the file's, not the camera's
+# A `missing` dream's error: what happened and what to do.
+MISSING_FILE = "the dream file is missing from the output folder; `dreamtrip retry` dreams it again"
 
 
 class _Entry(BaseModel):

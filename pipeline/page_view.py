@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from pipeline.files import slug
 from pipeline.layers import LAYER_NAMES, depth, layer_hint
-from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, Skipped, WebImage
+from pipeline.manifest import MISSING_FILE, DreamEntry, Manifest, PhotoEntry, Skipped, WebImage
 from pipeline.places import coordinates
 from pipeline.story import first_paragraph, story_html, story_markdown, story_plain
 
@@ -32,9 +32,7 @@ COLUMN_SIZES = "(max-width: 900px) calc(100vw - 2rem), 860px"
 # at least this long, and its cover is the first photo that has one (a thumbnail is no cover).
 BLOG_LONG_SIDE = 1000
 # Why a photo or dream is not on the page, when it has no error of its own.
-_STATUS_REASONS = {
-    "ok": "no web copy was made",
-    "missing": "its file has gone from the output folder; `dreamtrip retry` dreams it again"}
+_STATUS_REASONS = {"ok": "no web copy was made", "missing": MISSING_FILE}
 
 
 # ---------------------------------------------------------------- URLs and text
