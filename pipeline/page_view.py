@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from datetime import datetime
+from datetime import date, datetime
 from urllib.parse import quote
 
 from pipeline.files import slug
@@ -132,7 +132,7 @@ def _wall_clock(dt: datetime) -> datetime:
     return dt.replace(tzinfo=None)
 
 
-def human_day(dt: datetime) -> str:
+def human_day(dt: date) -> str:
     """'Monday 13 June 2016' (fixed English names: the locale must not change the page)."""
     return f"{_DAYS[dt.weekday()]} {dt.day} {_MONTHS[dt.month - 1]} {dt.year}"
 
@@ -302,18 +302,18 @@ def _day_groups(views: list[dict]) -> list[dict]:
     for view in views:
         day = _wall_clock(view["when"]).date() if view["when"] else None
         if not groups or groups[-1]["date"] != day:
-            groups.append({"date": day, "heading": _day_heading(day, first_day, bool(dated)),
-                           "anchor": f"day-{(day - first_day).days + 1}" if day else "more-photos",
-                           "photos": []})
+            groups.append(_day_group(day, first_day, bool(dated)))
         groups[-1]["photos"].append(view)
     return groups
 
 
-def _day_heading(day, first_day, any_dated: bool) -> str | None:
+def _day_group(day: date | None, first_day: date | None, any_dated: bool) -> dict:
     if day is None:
-        return "More photos" if any_dated else None
-    dt = datetime(day.year, day.month, day.day)
-    return f"Day {(day - first_day).days + 1} — {human_day(dt)}"
+        return {"date": None, "heading": "More photos" if any_dated else None, "anchor": "more-photos",
+                "photos": []}
+    number = (day - first_day).days + 1
+    return {"date": day, "heading": f"Day {number} — {human_day(day)}", "anchor": f"day-{number}",
+            "photos": []}
 
 
 def _dateline(dates: list[datetime]) -> str | None:
