@@ -188,7 +188,7 @@ def remove_leftovers(out_dir: Path, settings: Settings) -> None:
     """Temp files of a killed run: never trusted (they have no final name), but clutter."""
     leftovers = stale_temp_files(out_dir)  # we hold the lock: no one else writes here
     if settings.output.store_path is not None:
-        leftovers += stale_temp_files(settings.output.store_path.resolve(), older_than_s=_SHARED_TEMP_AGE_S)
+        leftovers += stale_temp_files(settings.output.store_path, older_than_s=_SHARED_TEMP_AGE_S)
     for path in leftovers:
         path.unlink(missing_ok=True)
     if leftovers:
@@ -206,8 +206,7 @@ def dream_job(settings: Settings, album_dir: Path, out_dir: Path,
                      jpeg_quality=settings.images.jpeg_quality,
                      **engine_recipe(settings.dream.precision, device_type))
     deepest = max((layer for layers in layers_of.values() for layer in layers), key=depth, default="conv1_1")
-    store = DreamStore(out_dir, settings.output.store_path.resolve() if settings.output.store_path else None)
-    return DreamJob(album_dir, store, spec, settings, weights, deepest)
+    return DreamJob(album_dir, DreamStore(out_dir, settings.output.store_path), spec, settings, weights, deepest)
 
 
 def dreaming_device(settings: Settings) -> str:

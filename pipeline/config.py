@@ -176,7 +176,8 @@ class OutputSettings(_Section):
 
     @property
     def store_path(self) -> Path | None:
-        return Path(self.store_dir).expanduser() if self.store_dir else None
+        """Absolute: a shared store is the same folder for every run, wherever it starts."""
+        return Path(self.store_dir).expanduser().resolve() if self.store_dir else None
 
 
 class Settings(_Section):
