@@ -388,7 +388,9 @@ def cmd_serve(args) -> int:
     overrides["output.dir"] = str(default_output_dir(args.album, settings.output.dir_path).resolve())
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from flows.deploy import build_deployment, serve
+    from prefect import serve
+
+    from flows.deploy import build_deployment
 
     try:
         deployment = build_deployment(args.album, args.cron, args.config, overrides)
@@ -396,7 +398,7 @@ def cmd_serve(args) -> int:
         raise UsageError(f"--cron {args.cron!r}: {err}") from None
     print(f"Serving deployment dream-album/{deployment.name} on cron {args.cron!r} "
           f"(writes {overrides['output.dir']}). Ctrl-C stops it and pauses the schedule.")
-    serve(deployment)
+    serve(deployment)  # registers it, then runs each scheduled run until stopped
     return EXIT_OK
 
 
