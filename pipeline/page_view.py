@@ -341,9 +341,7 @@ def _dateline(dates: list[datetime]) -> str | None:
 def _contact_cell(view: dict, layer: str) -> dict:
     """One photo on one layer: its dream, or why there is none (failed, or not asked for)."""
     dream = next((d for d in view["dreams"] if d["layer"] == layer), None)
-    if dream:
-        return {"dream": dream, "failed": False}
-    return {"dream": None, "failed": any(m["layer"] == layer for m in view["missing"])}
+    return {"dream": dream, "failed": dream is None and any(m["layer"] == layer for m in view["missing"])}
 
 
 def _contact_sheet(views: list[dict], weights_source: str) -> dict:
