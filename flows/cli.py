@@ -14,13 +14,16 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import get_args
 
 from pipeline.album import load_album_text
-from pipeline.config import ConfigError, load_settings
+from pipeline.config import ConfigError, Settings, load_settings
 from pipeline.layers import LAYER_NAMES, layer_hint
 from pipeline.lock import OutputBusy, output_lock
+from pipeline.manifest import MANIFEST
 from pipeline.page_view import counted
 from pipeline.store import default_output_dir
+from pipeline.weights import IMAGENET_SIZE_MB
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
 
@@ -87,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                                             "file is missing, with the settings of the run that "
                                             "made them, then rewrite the post.")
     _album_args(retry)
-    retry.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to dream")
+    _device_arg(retry)
     _execution_args(retry)
     _verbose_arg(retry)
     retry.set_defaults(handler=cmd_retry)
@@ -132,12 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     weights = commands.add_parser("weights", help="find, fetch and prepare the VGG16 weights",
                                   description="Say which VGG16 weights a run would use and why, and "
                                               "prepare them. --download fetches torchvision's ImageNet "
-                                              "VGG16 (528 MB, the classic DeepDream look) into "
-                                              "torchvision's cache; --from takes it from a mirror or a "
-                                              "copy. Either is checked as torchvision checks it.")
+                                              f"VGG16 ({IMAGENET_SIZE_MB} MB, the classic DeepDream look) "
+                                              "into torchvision's cache; --from takes it from a mirror or "
+                                              "a copy. Either is checked as torchvision checks it.")
     weights.add_argument("-c", "--config", type=Path, help="YAML settings over the defaults")
     weights.add_argument("--download", action="store_true",
-                         help="fetch ImageNet VGG16 from torchvision's URL (528 MB, once)")
+                         help=f"fetch ImageNet VGG16 from torchvision's URL ({IMAGENET_SIZE_MB} MB, once)")
     weights.add_argument("--from", dest="origin", metavar="URL_OR_PATH",
                          help="fetch it from this http(s) mirror or local file instead")
     weights.set_defaults(handler=cmd_weights)
@@ -154,7 +157,12 @@ def _settings_args(parser) -> None:
     parser.add_argument("-c", "--config", type=Path, help="YAML settings over the defaults")
     parser.add_argument("--layers", nargs="+", metavar="LAYER",
                         help="layers to dream on, e.g. conv3_1 conv5_2 (see `dreamtrip layers`)")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to dream")
+    _device_arg(parser)
+
+
+def _device_arg(parser) -> None:
+    parser.add_argument("--device", choices=get_args(Settings.model_fields["device"].annotation),
+                        help="where to dream")
 
 
 def _verbose_arg(parser) -> None:
@@ -173,9 +181,9 @@ def _execution_args(parser) -> None:
 
 def cli_overrides(args) -> dict:
     overrides = {}
-    if getattr(args, "layers", None):
+    if args.layers:
         overrides["layers"] = [name for item in args.layers for name in item.split(",") if name]
-    if getattr(args, "device", None):
+    if args.device:
         overrides["device"] = args.device
     if args.output:
         overrides["output.dir"] = str(args.output)
@@ -192,19 +200,19 @@ def album_folder(args) -> Path:
     return args.album
 
 
-def output_dir(args) -> Path:
-    """OUT for the commands that read a run's results: -o, else out/<album name>."""
-    return default_output_dir(args.album, args.output)
+def stored_run(args, missing: str | None = None):
+    """(OUT, its manifest) for the commands that read a run's results: OUT is -o, else
+    out/<album name>. A usage error when the album is not there (every photo would count as
+    removed from it) or OUT has no manifest (saying `missing`: by default, to run first)."""
+    from pipeline.manifest import ManifestError, read_manifest
 
-
-def stored_manifest(out: Path, missing: str):
-    """The manifest of the run that wrote OUT; a usage error saying `missing` when there is none."""
-    from pipeline.manifest import MANIFEST, ManifestError, read_manifest
-
+    album_folder(args)
+    out = default_output_dir(args.album, args.output)
     if not (out / MANIFEST).is_file():
+        missing = missing or f"run `dreamtrip run {args.album}` first"
         raise UsageError(f"{out}: no manifest.json: {missing}")
     try:
-        return read_manifest(out)
+        return out, read_manifest(out)
     except ManifestError as err:
         raise UsageError(str(err)) from None
 
@@ -252,12 +260,10 @@ def check_device_and_weights(settings) -> None:
 def cmd_retry(args) -> int:
     from pipeline.retry import retry_outcome, retry_settings, unfinished
 
-    album_folder(args)
-    out = output_dir(args)
-    manifest = stored_manifest(out, f"run `dreamtrip run {args.album}` first")
+    out, manifest = stored_run(args)
     todo = unfinished(manifest, out)
     if not todo:
-        print(f"Nothing to retry: every photo and dream in {out / 'manifest.json'} is done.")
+        print(f"Nothing to retry: every photo and dream in {out / MANIFEST} is done.")
         return EXIT_OK
     settings = retry_settings(manifest, out, args.device)
     check_device_and_weights(load_settings(None, settings))
@@ -299,8 +305,8 @@ def print_summary(manifest) -> None:
     dreams, run = manifest.dreams(), manifest.run
     ok = sum(dream.ok for dream in dreams)
     print(summary_line(manifest.weights))
-    if upgrade_hint(manifest.weights):
-        print(upgrade_hint(manifest.weights))
+    if hint := upgrade_hint(manifest.weights):
+        print(hint)
     print(f"{counted(len(manifest.photos), 'photo')}, {ok} of {counted(len(dreams), 'dream')} ok"
           + (f" ({run.dreamed} dreamed now, {run.reused} from earlier runs)" if run else "")
           + (f", {counted(len(manifest.skipped), 'file')} skipped (listed on the page)"
@@ -317,20 +323,18 @@ def print_summary(manifest) -> None:
 def cmd_blog(args) -> int:
     from pipeline.blog import rebuild_post
 
-    album_folder(args)
-    out = output_dir(args)
-    stored_manifest(out, f"run `dreamtrip run {args.album}` first")
+    out, _ = stored_run(args)
     started = time.perf_counter()
     with output_lock(out):
         refreshed, page = rebuild_post(args.album, out)
-    print(f"Post rebuilt from {out / 'manifest.json'} and album.yaml: "
+    print(f"Post rebuilt from {out / MANIFEST} and album.yaml: "
           f"{counted(len(refreshed.manifest.photos), 'photo')}, "
           f"nothing dreamed ({time.perf_counter() - started:.2f} s)")
     _list("removed from the album, so off the page (`dreamtrip clean` deletes their files)",
           refreshed.removed)
     _list("new in the album, not dreamed yet (`dreamtrip run` adds them)", refreshed.new)
     _list("dream files missing (`dreamtrip retry` dreams them again)", refreshed.missing)
-    for unmatched in refreshed.unmatched:
+    for unmatched in refreshed.manifest.unmatched:
         print(f"warning: {unmatched.message}")
     print(f"Page: {page.resolve()}")
     return EXIT_OK
@@ -339,9 +343,7 @@ def cmd_blog(args) -> int:
 def cmd_clean(args) -> int:
     from pipeline.clean import clean_output
 
-    album_folder(args)  # an album that is not there would make every photo "removed"
-    out = output_dir(args)
-    manifest = stored_manifest(out, "nothing to compare the files with")
+    out, manifest = stored_run(args, "nothing to compare the files with")
     if manifest.settings.output.store_dir:
         print(f"(The shared store {manifest.settings.output.store_dir} is left alone: other albums may use it.)")
     with output_lock(out):
@@ -369,8 +371,8 @@ def _list(title: str, items: list[str]) -> None:
 
 
 def _size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
+    for unit in ("B", "KB", "MB"):
+        if n < 1024:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} GB"
@@ -386,7 +388,9 @@ def cmd_serve(args) -> int:
     overrides["output.dir"] = str(default_output_dir(args.album, settings.output.dir_path).resolve())
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from flows.deploy import build_deployment, serve
+    from prefect import serve
+
+    from flows.deploy import build_deployment
 
     try:
         deployment = build_deployment(args.album, args.cron, args.config, overrides)
@@ -394,7 +398,7 @@ def cmd_serve(args) -> int:
         raise UsageError(f"--cron {args.cron!r}: {err}") from None
     print(f"Serving deployment dream-album/{deployment.name} on cron {args.cron!r} "
           f"(writes {overrides['output.dir']}). Ctrl-C stops it and pauses the schedule.")
-    serve(deployment)
+    serve(deployment)  # registers it, then runs each scheduled run until stopped
     return EXIT_OK
 
 
@@ -408,7 +412,7 @@ def cmd_layers(args) -> int:
 
 def cmd_weights(args) -> int:
     from pipeline.download import fetch_imagenet
-    from pipeline.weights import WeightsError, choose_weights, prepare_features
+    from pipeline.weights import WeightsError, choose_weights, prepare_features, upgrade_hint
 
     settings = load_settings(args.config)
     try:
@@ -419,8 +423,8 @@ def cmd_weights(args) -> int:
     except WeightsError as err:
         raise UsageError(str(err)) from None
     print(f"{choice.description}\n  {choice.note}\n  why: {choice.reason}\n  file: {choice.path}")
-    if choice.upgrade_hint:
-        print(choice.upgrade_hint)
+    if hint := upgrade_hint(choice):
+        print(hint)
     return EXIT_OK
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def build_deployment(album: Path, cron: str, config: Path | None = None,
-                     overrides: dict | None = None, name: str | None = None):
+def build_deployment(album: Path, cron: str, config: Path | None = None, overrides: dict | None = None):
     """The deployment (not yet registered): the flow with these parameters on `cron`.
 
     Paths are made absolute: scheduled runs may start in another working directory.
@@ -22,16 +21,9 @@ def build_deployment(album: Path, cron: str, config: Path | None = None,
     parameters = {"album": str(album), "config": str(Path(config).resolve()) if config else None,
                   "overrides": overrides or {}}
     return dream_album.to_deployment(
-        name=name or album.name,
+        name=album.name,
         cron=cron,
         parameters=parameters,
         description=f"Dream the new photos of {album} and rewrite its post.",
         tags=["dreamtrip"],
     )
-
-
-def serve(deployment) -> None:
-    """Register the deployment and run its scheduled runs until interrupted (blocks)."""
-    from prefect import serve as prefect_serve
-
-    prefect_serve(deployment)

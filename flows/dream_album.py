@@ -23,7 +23,7 @@ from prefect.futures import as_completed
 
 from flows.progress import DreamProgress
 from flows.scale import dream_resources, requiring, running_on_dask, worker_device
-from pipeline.album import AlbumText, find_photos, load_album_text
+from pipeline.album import find_photos, load_album_text
 from pipeline.config import Settings, load_settings
 from pipeline.dream import engine_recipe, load_dreamer
 from pipeline.dreaming import DreamSpec, dream_input, resolve_dream_size, save_dream
@@ -32,8 +32,7 @@ from pipeline.imaging import PhotoError
 from pipeline.ingest import ingest_photos, set_aside_duplicates
 from pipeline.layers import depth
 from pipeline.lock import output_lock
-from pipeline.manifest import (AlbumInfo, DreamEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now,
-                               write_manifest)
+from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now, write_manifest
 from pipeline.page import write_page
 from pipeline.store import DreamStore, default_output_dir, stale_temp_files
 from pipeline.weights import WeightsChoice, choose_weights
@@ -52,7 +51,6 @@ class DreamJob:
     settings: Settings
     weights: WeightsChoice
     deepest_layer: str
-    batch_layers: bool     # dream a photo's layers as one batch
 
     def stored(self, photo: PhotoEntry, layer: str) -> DreamEntry | None:
         return self.spec.stored(self.store, photo, layer)
@@ -136,9 +134,9 @@ def dream(photo: PhotoEntry, layers: tuple[str, ...], job: DreamJob) -> list[Dre
 def dream_on_device(photo: PhotoEntry, image, layers: list[str], job: DreamJob, device: str):
     """The photo's dreams on `layers`, and the engine's seconds per layer (a batch shares its time)."""
     dreamer = load_dreamer(job.weights, job.settings.weights.cache_path, job.deepest_layer, device,
-                           job.settings.engine.memory_mb, cuda_graphs(job.settings, device))
+                           job.settings.engine.memory_mb, job.settings.engine.graphs_on(device))
     started = time.perf_counter()
-    dreams = dreamer.dream(image, list(layers), job.spec.params, batch=job.batch_layers)
+    dreams = dreamer.dream(image, list(layers), job.spec.params, batch=job.settings.engine.batching)
     return dreams, round((time.perf_counter() - started) / len(layers), 3)
 
 
@@ -171,12 +169,12 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
         sources = [s for s in files.photos if only_photos is None or s in set(only_photos)]
         photos, duplicates = set_aside_duplicates(ingest(album_dir, sources, out_dir, settings))
 
-        job = dream_job(settings, album_dir, out_dir, text, photos)
-        dreams, run = dream_photos(photos, text, job)
+        layers_of = {p.source: text.layers_for(p.source, settings.layers) for p in photos if p.ok}
+        job = dream_job(settings, album_dir, out_dir, layers_of)
+        dreams, run = dream_photos(photos, layers_of, job)
 
         manifest = Manifest(
-            created=now(), album=AlbumInfo(name=album_dir.name, title=text.title, intro=text.intro,
-                                           outro=text.outro),
+            created=now(), album=text.info(album_dir.name),
             weights=WeightsInfo(**job.weights.as_dict()), device=device_label(settings),
             dream_size=job.spec.dream_size, precision=job.spec.precision, settings=settings,
             photos=[text.described(photo, dreams.get(photo.source, [])) for photo in photos],
@@ -190,15 +188,15 @@ def remove_leftovers(out_dir: Path, settings: Settings) -> None:
     """Temp files of a killed run: never trusted (they have no final name), but clutter."""
     leftovers = stale_temp_files(out_dir)  # we hold the lock: no one else writes here
     if settings.output.store_path is not None:
-        leftovers += stale_temp_files(settings.output.store_path.resolve(), older_than_s=_SHARED_TEMP_AGE_S)
+        leftovers += stale_temp_files(settings.output.store_path, older_than_s=_SHARED_TEMP_AGE_S)
     for path in leftovers:
         path.unlink(missing_ok=True)
     if leftovers:
         get_run_logger().info("Removed %d temporary files left by an interrupted run", len(leftovers))
 
 
-def dream_job(settings: Settings, album_dir: Path, out_dir: Path, text: AlbumText,
-              photos: list[PhotoEntry]) -> DreamJob:
+def dream_job(settings: Settings, album_dir: Path, out_dir: Path,
+              layers_of: dict[str, tuple[str, ...]]) -> DreamJob:
     weights = choose_weights(settings.weights.source)
     get_run_logger().info("Weights: %s (%s)", weights.description, weights.reason)
     device_type = dreaming_device(settings).split(":")[0]
@@ -207,10 +205,8 @@ def dream_job(settings: Settings, album_dir: Path, out_dir: Path, text: AlbumTex
                      weights=weights.identity, web_sizes=tuple(settings.images.web_sizes),
                      jpeg_quality=settings.images.jpeg_quality,
                      **engine_recipe(settings.dream.precision, device_type))
-    layers = [layer for p in photos for layer in text.layers_for(p.source, settings.layers)]
-    store = DreamStore(out_dir, settings.output.store_path.resolve() if settings.output.store_path else None)
-    return DreamJob(album_dir, store, spec, settings, weights, max(layers, key=depth, default="conv1_1"),
-                    batching(settings))
+    deepest = max((layer for layers in layers_of.values() for layer in layers), key=depth, default="conv1_1")
+    return DreamJob(album_dir, DreamStore(out_dir, settings.output.store_path), spec, settings, weights, deepest)
 
 
 def dreaming_device(settings: Settings) -> str:
@@ -226,22 +222,10 @@ def device_label(settings: Settings) -> str:
     return f"{kind} on Dask workers" if running_on_dask() else kind
 
 
-def batching(settings: Settings) -> bool:
-    """Batching a photo's layers measured slower on a CPU and on an H200 (BENCHMARKS.md): `auto`
-    does not batch until a device where it pays is measured."""
-    return settings.engine.batch_layers == "yes"
-
-
-def cuda_graphs(settings: Settings, device: str) -> bool:
-    """engine.cuda_graphs: `auto` stays off until graphs are measured faster on a GPU
-    (BENCHMARKS.md); never on a CPU."""
-    return settings.engine.cuda_graphs == "yes" and device.startswith("cuda")
-
-
-def dream_photos(photos: list[PhotoEntry], text: AlbumText,
+def dream_photos(photos: list[PhotoEntry], layers_of: dict[str, tuple[str, ...]],
                  job: DreamJob) -> tuple[dict[str, list[DreamEntry]], RunInfo]:
-    """Dream every (photo, layer) not stored yet; the dreams by photo, and what this run did."""
-    layers_of = {p.source: text.layers_for(p.source, job.settings.layers) for p in photos if p.ok}
+    """Dream every (photo, layer) of `layers_of` not stored yet; the dreams by photo, and what
+    this run did."""
     progress = DreamProgress(total=sum(len(layers) for layers in layers_of.values()),
                              artifact_key=f"{artifact_key(job.album_dir.name)}-progress")
     dream_task = dream.with_options(retries=job.settings.tasks.retries,
@@ -254,7 +238,7 @@ def dream_photos(photos: list[PhotoEntry], text: AlbumText,
             if results[photo.source, layer]:
                 progress.advance(reused=True)
         todo = tuple(layer for layer in layers_of[photo.source] if not results[photo.source, layer])
-        for group in ([todo] if job.batch_layers and todo else [(layer,) for layer in todo]):
+        for group in ([todo] if job.settings.engine.batching and todo else [(layer,) for layer in todo]):
             with requiring(resources):
                 running[dream_task.submit(photo, group, job)] = (photo.source, group)
     for (source, layers), entries in collect(running, progress):

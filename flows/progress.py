@@ -18,15 +18,8 @@ class ProgressBar:
         self.done += 1
         self.reused += reused
         line = self.render()
-        if self.live:
-            self.stream.write("\r" + line)
-        else:
-            self.stream.write(line + "\n")
+        self.stream.write("\r" + line if self.live else line + "\n")
         self.stream.flush()
-
-    def drop(self, count: int) -> None:
-        """`count` planned steps will not happen (their photo failed): stop waiting for them."""
-        self.total -= count
 
     def render(self) -> str:
         filled = self.width * self.done // max(self.total, 1)
@@ -72,9 +65,6 @@ class DreamProgress:
         self.bar.advance(reused)
         if time.monotonic() - self.last_update >= self.every_s:
             self._update()
-
-    def drop(self, count: int) -> None:
-        self.bar.drop(count)
 
     def close(self) -> None:
         self.bar.close()

@@ -16,8 +16,7 @@ from typing import Iterator
 GPU = "GPU"  # the Dask worker resource a dream needs: `dask worker ADDRESS --resources GPU=1`
 
 
-def dask_task_runner(address: str | None = None, workers: int | None = None,
-                     threads_per_worker: int | None = None):
+def dask_task_runner(address: str | None = None, workers: int | None = None):
     """A DaskTaskRunner on the cluster at `address`, or on a new LocalCluster.
 
     The local cluster has `workers` worker processes (default: one per GPU, or one without a
@@ -33,8 +32,6 @@ def dask_task_runner(address: str | None = None, workers: int | None = None,
         "processes": True,            # one model, one CUDA context per worker process
         "dashboard_address": None,    # no fixed port: two runs (or test sessions) must not clash
     }
-    if threads_per_worker:
-        cluster["threads_per_worker"] = threads_per_worker
     if gpus:
         cluster["resources"] = {GPU: 1}
     return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs=cluster)

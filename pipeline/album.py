@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pipeline.config import ConfigError, check_layers, read_yaml
 from pipeline.formats import RAW, RAW_EXTENSIONS, VIDEO, VIDEO_EXTENSIONS, sniff_file
-from pipeline.manifest import DreamEntry, PhotoEntry, Skipped, UnmatchedText, by_depth
+from pipeline.manifest import AlbumInfo, DreamEntry, PhotoEntry, Skipped, UnmatchedText, by_depth
 from pipeline.places import place_of
 
 # Names that say "photo". A file with one of them that is not a photo inside is reported as a
@@ -41,6 +41,10 @@ class AlbumText:
     outro: str | None = None
     photos: dict[str, PhotoText] = field(default_factory=dict)  # keyed by path in the album
     sidecars: dict[str, str] = field(default_factory=dict)      # .md path in the album -> text
+
+    def info(self, name: str) -> AlbumInfo:
+        """The manifest's record of the album named `name` (its folder's name): its text."""
+        return AlbumInfo(name=name, title=self.title, intro=self.intro, outro=self.outro)
 
     def story_for(self, source: str) -> str | None:
         """The photo's story: its sidecar's text, else album.yaml's story, else None."""

@@ -14,10 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.album import AlbumText, find_photos, load_album_text
-from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, UnmatchedText, read_manifest, write_manifest
+from pipeline.manifest import MISSING_FILE, DreamEntry, Manifest, PhotoEntry, read_manifest, write_manifest
 from pipeline.page import write_page
-
-_MISSING = "the dream file is missing from the output folder; `dreamtrip retry` dreams it again"
 
 
 @dataclass
@@ -29,10 +27,6 @@ class Refresh:
     new: list[str] = field(default_factory=list)       # photos not dreamed yet: `dreamtrip run`
     missing: list[str] = field(default_factory=list)   # "photo [layer]" whose dream file is gone
 
-    @property
-    def unmatched(self) -> list[UnmatchedText]:
-        return self.manifest.unmatched
-
 
 def refresh_manifest(manifest: Manifest, album_dir: Path, out_dir: Path) -> Refresh:
     """The manifest with the album's current text and photo list; the input is not changed."""
@@ -43,8 +37,7 @@ def refresh_manifest(manifest: Manifest, album_dir: Path, out_dir: Path) -> Refr
     known = {photo.source for photo in manifest.photos} | {entry.source for entry in duplicates}
     photos = [_refreshed(photo, text, out_dir) for photo in manifest.photos if photo.source in in_album]
     refreshed = manifest.model_copy(update={
-        "album": manifest.album.model_copy(update={"title": text.title, "intro": text.intro,
-                                                   "outro": text.outro}),
+        "album": text.info(manifest.album.name),
         "skipped": files.skipped + duplicates, "photos": photos, "unmatched": text.unmatched(files.photos)})
     return Refresh(refreshed, removed=sorted(s for s in known if s not in in_album),
                    new=[s for s in files.photos if s not in known],
@@ -62,7 +55,7 @@ def _checked(dream: DreamEntry, out_dir: Path) -> DreamEntry:
         return dream
     if all((out_dir / path).is_file() for path in dream.files()):
         return dream.model_copy(update={"status": "ok", "error": None})
-    return dream.model_copy(update={"status": "missing", "error": _MISSING})
+    return dream.model_copy(update={"status": "missing", "error": MISSING_FILE})
 
 
 def rebuild_post(album_dir: Path, out_dir: Path) -> tuple[Refresh, Path]:

@@ -154,6 +154,17 @@ class EngineSettings(_Section):
     cuda_graphs: Toggle
     memory_mb: _int(256, 1_000_000)
 
+    # `auto` is off for both until a device where they pay is measured: batching measured slower
+    # on a CPU and on an H200, CUDA graphs are not yet measured faster (BENCHMARKS.md).
+    @property
+    def batching(self) -> bool:
+        """Dream a photo's layers as one batch."""
+        return self.batch_layers == "yes"
+
+    def graphs_on(self, device: str) -> bool:
+        """Replay small passes from CUDA graphs on `device`: never on a CPU."""
+        return self.cuda_graphs == "yes" and device.startswith("cuda")
+
 
 class OutputSettings(_Section):
     dir: PathText | None
@@ -165,7 +176,8 @@ class OutputSettings(_Section):
 
     @property
     def store_path(self) -> Path | None:
-        return Path(self.store_dir).expanduser() if self.store_dir else None
+        """Absolute: a shared store is the same folder for every run, wherever it starts."""
+        return Path(self.store_dir).expanduser().resolve() if self.store_dir else None
 
 
 class Settings(_Section):
@@ -267,26 +279,28 @@ def _merge(into: dict, data: dict, origin: dict, source: str, prefix: str = "") 
 
 def _config_error(err: ValidationError, merged: dict, origin: dict) -> ConfigError:
     first = err.errors()[0]
-    path = _field_path(first["loc"])
-    key = ".".join(path)
-    source = next((origin[k] for k in _prefixes(key) if k in origin), str(DEFAULT_CONFIG))
+    path = _settings_keys(first["loc"])
+    key, section = ".".join(path), _section_at(path[:-1])
+    source = _source_of(path, origin)
     if first["type"] == "extra_forbidden":
-        return ConfigError(source, key, first["input"], _unknown_key_hint(path))
+        known = (f"{key} was replaced by {_REPLACED[key]}" if key in _REPLACED
+                 else ", ".join(section.model_fields))
+        return ConfigError(source, key, first["input"], "a known setting: " + known)
     if first["type"] == "missing":
         return ConfigError(source, key, None, "a value (every setting has a default in default.yaml)")
-    return ConfigError(source, key, _value_at(merged, path), _expected(_field_at(path)))
+    return ConfigError(source, key, _value_at(merged, path), _expected(section.model_fields[path[-1]]))
 
 
-def _field_path(loc: tuple) -> list[str]:
-    """The settings keys of an error location, without list indexes or union member tags."""
+def _settings_keys(loc: tuple) -> list[str]:
+    """The keys an error location names: its sections, then the setting (or unknown key); list
+    indexes and union member tags after that are dropped."""
     path, model = [], Settings
     for part in loc:
-        if model is None or not isinstance(part, str):
-            break
         path.append(part)
-        if part not in model.model_fields:
-            break  # an unknown key
-        model = _section_model(model.model_fields[part].annotation)
+        field = model.model_fields.get(part)
+        if field is None or not _section_model(field.annotation):
+            break
+        model = field.annotation
     return path
 
 
@@ -294,9 +308,20 @@ def _section_model(annotation):
     return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
 
 
-def _prefixes(key: str) -> list[str]:
-    parts = key.split(".")
-    return [".".join(parts[:n]) for n in range(len(parts), 0, -1)]
+def _section_at(keys: list[str]) -> type[BaseModel]:
+    model = Settings
+    for key in keys:
+        model = model.model_fields[key].annotation
+    return model
+
+
+def _source_of(path: list[str], origin: dict) -> str:
+    """Which file set the key, or the section that holds it (`dream: 5` sets the section)."""
+    for end in range(len(path), 0, -1):
+        key = ".".join(path[:end])
+        if key in origin:
+            return origin[key]
+    return str(DEFAULT_CONFIG)
 
 
 def _value_at(data: dict, path: list[str]):
@@ -305,27 +330,9 @@ def _value_at(data: dict, path: list[str]):
     return data
 
 
-def _field_at(path: list[str]):
-    model: Any = Settings
-    for part in path[:-1]:
-        model = model.model_fields[part].annotation
-    return model.model_fields[path[-1]]
-
-
-def _unknown_key_hint(path: list[str]) -> str:
-    key = ".".join(path)
-    if key in _REPLACED:
-        return f"a known setting: {key} was replaced by {_REPLACED[key]}"
-    model: Any = Settings
-    for part in path[:-1]:
-        model = model.model_fields[part].annotation
-    return "a known setting: " + ", ".join(model.model_fields)
-
-
 def _expected(field) -> str:
     """What a field accepts, in words, from its declared type."""
-    said = [item for item in field.metadata if isinstance(item, Expect)]
-    return ", or ".join(said or _words(field.annotation))
+    return ", or ".join(_words(field.rebuild_annotation()))
 
 
 def _words(annotation) -> list[str]:

@@ -66,7 +66,7 @@ def read_exif(path: Path, image: Image.Image | None = None) -> ExifInfo:
     date, source = _field(_date, tags) or (None, None)
     if date is None:
         return _with_file_date(info, path)
-    return _replace(info, date=date, date_source=source)
+    return info.model_copy(update={"date": date, "date_source": source})
 
 
 class _IgnoredExif(Exception):
@@ -107,18 +107,14 @@ def _field(parse, tags):
         return None
 
 
-def _replace(info: ExifInfo, **changes) -> ExifInfo:
-    return info.model_copy(update=changes)
-
-
 def _with_file_date(info: ExifInfo, path: Path) -> ExifInfo:
     """The last resort for the date: when the file was last modified (copying may keep it)."""
     try:
         mtime = Path(path).stat().st_mtime
     except OSError:
         return info
-    return _replace(info, date=datetime.fromtimestamp(mtime).isoformat(timespec="seconds"),
-                    date_source=FILE_MTIME)
+    return info.model_copy(update={"date": datetime.fromtimestamp(mtime).isoformat(timespec="seconds"),
+                                   "date_source": FILE_MTIME})
 
 
 # ---- date ----

@@ -258,8 +258,3 @@ def upright_size(image: Image.Image, orientation: int) -> tuple[int, int]:
     turned = orientation in (5, 6, 7, 8) and image.format not in ("HEIF", "TIFF")
     return image.size[::-1] if turned else image.size
 
-
-def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the file's header, without decoding the pixels."""
-    with Image.open(path) as image:
-        return image.size

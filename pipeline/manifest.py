@@ -1,14 +1,10 @@
 """manifest.json: the record of a run, as typed entries; the page is rendered from it alone.
 
-Per photo: where it came from, its hash and size, whether it worked and why not, its story, its
-EXIF, the place its GPS position names, its web copies and each dream with its layer, status,
-files and time. At the top: the album's text, the weights, the device, every setting of the run
-(so `dreamtrip retry` redoes failures with exactly the settings that made the rest), the files
-skipped as not photos (each with why) and album.yaml entries that match no photo.
-
 Every stage reads and writes these models, never raw JSON: a field's name and meaning live here.
-A dream's status is `ok`, `failed` (with the reason) or `missing` (its file has gone from the
-output folder since; `dreamtrip blog` notices that, `dreamtrip retry` dreams it again).
+Every setting of the run is kept, so `dreamtrip retry` redoes failures with exactly the settings
+that made the rest. A dream's status is `ok`, `failed` (with the reason) or `missing` (its file
+has gone from the output folder since; `dreamtrip blog` notices that, `dreamtrip retry` dreams
+it again).
 """
 
 from __future__ import annotations
@@ -26,6 +22,8 @@ from pipeline.layers import depth
 MANIFEST = "manifest.json"
 VERSION = "0.2.0"
 FILE_MTIME = "file mtime"  # ExifInfo.date_source when the date is the file's, not the camera's
+# A `missing` dream's error: what happened and what to do.
+MISSING_FILE = "the dream file is missing from the output folder; `dreamtrip retry` dreams it again"
 
 
 class _Entry(BaseModel):

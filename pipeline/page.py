@@ -65,19 +65,17 @@ def _none_as_empty(value):
     return "" if value is None else value
 
 
+def _env(**options) -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), undefined=jinja2.StrictUndefined,
+                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, **options)
+
+
 @lru_cache(maxsize=1)
 def _html_env() -> jinja2.Environment:
     """HTML environment: autoescape on, so user text can never become markup."""
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
-        # Our template is named *.html.j2, which the default extension list misses.
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2")),
-        undefined=jinja2.StrictUndefined,
-        finalize=_none_as_empty,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    # Our template is named *.html.j2, which the default extension list misses.
+    return _env(autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2")),
+                finalize=_none_as_empty)
 
 
 class MdSafe(str):
@@ -96,15 +94,7 @@ def _md_finalize(value):
 
 @lru_cache(maxsize=1)
 def _md_env() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
-        autoescape=False,
-        undefined=jinja2.StrictUndefined,
-        finalize=_md_finalize,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    env = _env(autoescape=False, finalize=_md_finalize)
     env.filters["verbatim"] = MdSafe
     return env
 

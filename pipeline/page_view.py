@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import re
-from datetime import datetime
+from datetime import date, datetime
 from urllib.parse import quote
 
 from pipeline.files import slug
 from pipeline.layers import LAYER_NAMES, depth, layer_hint
-from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, Skipped, WebImage
+from pipeline.manifest import MISSING_FILE, DreamEntry, Manifest, PhotoEntry, Skipped, WebImage
 from pipeline.places import coordinates
 from pipeline.story import first_paragraph, story_html, story_markdown, story_plain
 
@@ -32,9 +32,7 @@ COLUMN_SIZES = "(max-width: 900px) calc(100vw - 2rem), 860px"
 # at least this long, and its cover is the first photo that has one (a thumbnail is no cover).
 BLOG_LONG_SIDE = 1000
 # Why a photo or dream is not on the page, when it has no error of its own.
-_STATUS_REASONS = {
-    "ok": "no web copy was made",
-    "missing": "its file has gone from the output folder; `dreamtrip retry` dreams it again"}
+_STATUS_REASONS = {"ok": "no web copy was made", "missing": MISSING_FILE}
 
 
 # ---------------------------------------------------------------- URLs and text
@@ -134,7 +132,7 @@ def _wall_clock(dt: datetime) -> datetime:
     return dt.replace(tzinfo=None)
 
 
-def human_day(dt: datetime) -> str:
+def human_day(dt: date) -> str:
     """'Monday 13 June 2016' (fixed English names: the locale must not change the page)."""
     return f"{_DAYS[dt.weekday()]} {dt.day} {_MONTHS[dt.month - 1]} {dt.year}"
 
@@ -304,18 +302,18 @@ def _day_groups(views: list[dict]) -> list[dict]:
     for view in views:
         day = _wall_clock(view["when"]).date() if view["when"] else None
         if not groups or groups[-1]["date"] != day:
-            groups.append({"date": day, "heading": _day_heading(day, first_day, bool(dated)),
-                           "anchor": f"day-{(day - first_day).days + 1}" if day else "more-photos",
-                           "photos": []})
+            groups.append(_day_group(day, first_day, bool(dated)))
         groups[-1]["photos"].append(view)
     return groups
 
 
-def _day_heading(day, first_day, any_dated: bool) -> str | None:
+def _day_group(day: date | None, first_day: date | None, any_dated: bool) -> dict:
     if day is None:
-        return "More photos" if any_dated else None
-    dt = datetime(day.year, day.month, day.day)
-    return f"Day {(day - first_day).days + 1} — {human_day(dt)}"
+        return {"date": None, "heading": "More photos" if any_dated else None, "anchor": "more-photos",
+                "photos": []}
+    number = (day - first_day).days + 1
+    return {"date": day, "heading": f"Day {number} — {human_day(day)}", "anchor": f"day-{number}",
+            "photos": []}
 
 
 def _dateline(dates: list[datetime]) -> str | None:
@@ -343,9 +341,7 @@ def _dateline(dates: list[datetime]) -> str | None:
 def _contact_cell(view: dict, layer: str) -> dict:
     """One photo on one layer: its dream, or why there is none (failed, or not asked for)."""
     dream = next((d for d in view["dreams"] if d["layer"] == layer), None)
-    if dream:
-        return {"dream": dream, "failed": False}
-    return {"dream": None, "failed": any(m["layer"] == layer for m in view["missing"])}
+    return {"dream": dream, "failed": dream is None and any(m["layer"] == layer for m in view["missing"])}
 
 
 def _contact_sheet(views: list[dict], weights_source: str) -> dict:

@@ -10,6 +10,7 @@ linked from there into each output folder that shows them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -75,9 +76,6 @@ class DreamFiles:
         smaller = [side for side in web_long_sides(recipe.long_side, web_sizes) if side < recipe.long_side]
         return cls(f"{base}.jpg", {side: f"{base}-{side}.jpg" for side in smaller})
 
-    def all(self) -> list[str]:
-        return [self.image, *self.copies.values()]
-
 
 @dataclass(frozen=True)
 class DreamStore:
@@ -124,18 +122,11 @@ def stale_temp_files(folder: Path, older_than_s: float = 0.0) -> list[Path]:
     Only call this with 0 while holding the folder's lock: a running writer's temp file
     is young. For a store shared with other albums' runs, ask for old ones only.
     """
-    if not folder.is_dir():
-        return []
     cutoff = time.time() - older_than_s
     found = []
-    for root, _dirs, files in os.walk(folder):
-        for name in files:
-            path = Path(root) / name
-            if not name.startswith(TEMP_PREFIX):
-                continue
-            try:
+    for root, _dirs, files in os.walk(folder):  # a folder that is not there yields nothing
+        for path in (Path(root) / name for name in files if name.startswith(TEMP_PREFIX)):
+            with contextlib.suppress(FileNotFoundError):  # renamed into place by another run's writer
                 if path.stat().st_mtime <= cutoff:
                     found.append(path)
-            except FileNotFoundError:  # renamed into place meanwhile by another run's writer
-                continue
     return sorted(found)

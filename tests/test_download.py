@@ -20,7 +20,7 @@ import pipeline.download as download
 from flows.cli import main
 from pipeline.download import fetch_imagenet
 from pipeline.weights import (IMAGENET_FILE, WeightsError, choose_weights, imagenet_path,
-                              load_features_state)
+                              load_features_state, upgrade_hint)
 from weights_files import checkpoint_bytes, expect_imagenet_file, name_after, tiny_features
 
 
@@ -98,7 +98,7 @@ def test_download_end_to_end_then_auto_uses_imagenet(fake, mirror, monkeypatch, 
     assert imagenet_path().read_bytes() == fake
     assert _files(imagenet_path().parent) == [imagenet_path().name]  # no temporary files left
     imagenet = choose_weights("auto")
-    assert imagenet.source == "imagenet" and imagenet.upgrade_hint is None
+    assert imagenet.source == "imagenet" and upgrade_hint(imagenet) is None
     assert imagenet.identity != hed.identity  # the store keeps HED and ImageNet dreams apart
     state = load_features_state(imagenet, tmp_path / "dreamtrip-cache")  # prepared by the command
     assert torch.equal(state["0.weight"], tiny_features()["0.weight"])

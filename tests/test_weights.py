@@ -107,7 +107,7 @@ def test_imagenet_checkpoint_is_chosen_and_loaded(torch_home, monkeypatch, vgg_s
         assert choice.source == "imagenet" and choice.path == path and choice.requested == source
         assert choice.norm == IMAGENET_NORM
     assert choice.identity == "imagenet-" + name[6:14]  # the hash in the name, as for the real file
-    assert choice.upgrade_hint is None
+    assert upgrade_hint(choice) is None
 
     cache = tmp_path / "cache"
     state = load_features_state(choice, cache)
@@ -163,16 +163,16 @@ def test_auto_without_imagenet_picks_hed_and_says_why_in_words(torch_home):
 
 def test_run_summary_is_one_short_line_and_says_how_to_get_the_classic_look(torch_home):
     fell_back = choose_weights("auto")
-    assert fell_back.summary_line == "Weights: HED VGG16 (offline; dreams edges and honeycombs)"
-    hint = fell_back.upgrade_hint
+    assert summary_line(fell_back) == "Weights: HED VGG16 (offline; dreams edges and honeycombs)"
+    hint = upgrade_hint(fell_back)
     assert "\n" not in hint and "dreamtrip weights --download" in hint and "528 MB" in hint
-    assert choose_weights("hed").upgrade_hint is None  # asked for: no nagging
+    assert upgrade_hint(choose_weights("hed")) is None  # asked for: no nagging
 
     record = WeightsInfo(**fell_back.as_dict())  # what the manifest keeps; the summary reads it
     assert record.path == str(hed_h5_path())
-    assert summary_line(record) == fell_back.summary_line and upgrade_hint(record) == hint
+    assert summary_line(record) == summary_line(fell_back) and upgrade_hint(record) == hint
     older = WeightsInfo(**{k: v for k, v in fell_back.as_dict().items() if k != "requested"})
-    assert upgrade_hint(older) is None and summary_line(older) == fell_back.summary_line
+    assert upgrade_hint(older) is None and summary_line(older) == summary_line(fell_back)
 
 
 def test_hed_not_installed_says_how_to_install(monkeypatch):
