@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.album import AlbumText, find_photos, load_album_text
-from pipeline.manifest import MISSING_FILE, DreamEntry, Manifest, PhotoEntry, read_manifest, write_manifest
+from pipeline.manifest import (MISSING_FILE, DreamEntry, Manifest, PhotoEntry, label, read_manifest,
+                               write_manifest)
 from pipeline.page import write_page
 
 
@@ -41,7 +42,7 @@ def refresh_manifest(manifest: Manifest, album_dir: Path, out_dir: Path) -> Refr
         "skipped": files.skipped + duplicates, "photos": photos, "unmatched": text.unmatched(files.photos)})
     return Refresh(refreshed, removed=sorted(s for s in known if s not in in_album),
                    new=[s for s in files.photos if s not in known],
-                   missing=[f"{p.source} [{d.layer}]" for p in photos for d in p.dreams if d.status == "missing"])
+                   missing=[label(p.source, d.layer) for p in photos for d in p.dreams if d.status == "missing"])
 
 
 def _refreshed(photo: PhotoEntry, text: AlbumText, out_dir: Path) -> PhotoEntry:
@@ -53,7 +54,7 @@ def _checked(dream: DreamEntry, out_dir: Path) -> DreamEntry:
     """ok when all its files are there, missing when one has gone; a failed dream stays failed."""
     if dream.status == "failed" or dream.image is None:
         return dream
-    if all((out_dir / path).is_file() for path in dream.files()):
+    if dream.on_disk(out_dir):
         return dream.model_copy(update={"status": "ok", "error": None})
     return dream.model_copy(update={"status": "missing", "error": MISSING_FILE})
 

@@ -18,7 +18,7 @@ from pipeline.imaging import decode_upright_rgb, fitted_size, open_photo
 from pipeline.ingest import web_images, write_copies
 from pipeline.manifest import DreamEntry, PhotoEntry, WebImage
 from pipeline.params import DreamParams
-from pipeline.store import DreamFiles, DreamRecipe, DreamStore
+from pipeline.store import DreamFiles, DreamRecipe, DreamStore, web_long_sides
 
 # images.dream_size: auto, by the kind of device that dreams (README: what each size costs).
 AUTO_DREAM_SIZE = {"cuda": 2048, "cpu": 1024}
@@ -56,11 +56,9 @@ class DreamSpec:
               reused: bool = False) -> DreamEntry:
         """The manifest entry of a finished dream (sizes follow from the photo's: no file read)."""
         files, size = self.files(photo, layer), self.size(photo)
-        image = WebImage(path=files.image, width=size[0], height=size[1])
-        web = web_images(size, files.copies)
-        if max(size) <= max(self.web_sizes):  # small enough to be offered on the page itself
-            web.append(image)
-        return DreamEntry(layer=layer, status="ok", image=image, web=web, seconds=seconds, reused=reused)
+        offered = {side: files.copies.get(side, files.image) for side in web_long_sides(max(size), self.web_sizes)}
+        return DreamEntry(layer=layer, status="ok", image=WebImage(path=files.image, width=size[0], height=size[1]),
+                          web=web_images(size, offered), seconds=seconds, reused=reused)
 
     def stored(self, store: DreamStore, photo: PhotoEntry, layer: str) -> DreamEntry | None:
         """The entry of a dream an earlier run finished, or None. Web copies of sizes added

@@ -84,6 +84,10 @@ class DreamEntry(_Entry):
     def files(self) -> list[str]:
         return [entry.path for entry in ([self.image] if self.image else []) + self.web]
 
+    def on_disk(self, out_dir: Path) -> bool:
+        """Whether every file of this dream is still in the output folder."""
+        return all((Path(out_dir) / path).is_file() for path in self.files())
+
 
 class PhotoEntry(_Entry):
     source: str                       # path in the album, '/'-separated
@@ -177,11 +181,16 @@ class Manifest(_Entry):
         for photo in self.photos:
             if not photo.ok:
                 lines.append(f"{photo.source}: {photo.error}")
-            lines += [f"{photo.source} [{d.layer}]: {d.error}" for d in photo.dreams if not d.ok]
+            lines += [f"{label(photo.source, d.layer)}: {d.error}" for d in photo.dreams if not d.ok]
         return lines
 
     def dreams(self) -> list[DreamEntry]:
         return [dream for photo in self.photos for dream in photo.dreams]
+
+
+def label(source: str, layer: str | None = None) -> str:
+    """How the terminal names a photo, or one of its dreams: 'day1/IMG_1.jpg [conv4_2]'."""
+    return f"{source} [{layer}]" if layer else source
 
 
 def now() -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.manifest import Manifest
+from pipeline.manifest import MISSING_FILE, Manifest, label
 
 
 @dataclass(frozen=True)
@@ -15,7 +15,7 @@ class Unfinished:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.source} [{self.layer}]" if self.layer else self.source
+        return label(self.source, self.layer)
 
 
 def unfinished(manifest: Manifest, out_dir: Path) -> list[Unfinished]:
@@ -28,8 +28,8 @@ def unfinished(manifest: Manifest, out_dir: Path) -> list[Unfinished]:
         for dream in photo.dreams:
             if not dream.ok:
                 todo.append(Unfinished(photo.source, dream.layer, dream.error or dream.status))
-            elif not all((out_dir / path).is_file() for path in dream.files()):
-                todo.append(Unfinished(photo.source, dream.layer, "its file is missing"))
+            elif not dream.on_disk(out_dir):
+                todo.append(Unfinished(photo.source, dream.layer, MISSING_FILE))
     return todo
 
 
