@@ -16,8 +16,7 @@ STAMP  := $(VENV)/.installed
 
 demo: install weights
 	$(BIN)/dreamtrip run data/sample-album -c config/demo.yaml --device cpu -o out/sample-album; \
-	  status=$$?; [ $$status -le 1 ] || exit $$status; \
-	  echo; echo "Open the page: $(CURDIR)/out/sample-album/index.html"
+	  status=$$?; [ $$status -le 1 ] || exit $$status  # 1: some failed, and the page says so
 
 test: install browser
 	$(BIN)/python -m pytest -q

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -25,7 +26,8 @@ from pipeline.page_view import counted
 from pipeline.store import default_output_dir
 from pipeline.weights import IMAGENET_SIZE_MB
 
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+INTERRUPTED = "dreamtrip: interrupted; finished dreams are kept, rerun to continue"
 
 DESCRIPTION = """\
 Turn a trip's photo album into a travel-blog post where every photo stands beside
@@ -66,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dreamtrip: {err}", file=sys.stderr)
         return EXIT_BUSY
     except KeyboardInterrupt:
-        print("\ndreamtrip: interrupted; finished dreams are kept, rerun to continue", file=sys.stderr)
-        return 130
+        print(f"\n{INTERRUPTED}", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=cmd_serve)
 
     layers = commands.add_parser("layers", help="list VGG16 layers and what they dream")
+    layers.add_argument("-c", "--config", type=Path, help="YAML settings over the defaults")
     layers.set_defaults(handler=cmd_layers)
 
     shown = commands.add_parser("settings", help="print the settings a run would use",
@@ -224,9 +227,9 @@ def cmd_run(args) -> int:
     settings = load_settings(args.config, overrides)
     album = album_folder(args)
     check_album(album)
-    check_device_and_weights(settings)
-    out = default_output_dir(album, settings.output.dir_path)
-    with output_lock(out, None if args.wait else 0.0):  # before Prefect starts: a second command stops now
+    # The lock first, before torch and Prefect load (seconds): a second command stops at once.
+    with output_lock(default_output_dir(album, settings.output.dir_path), None if args.wait else 0.0):
+        check_device_and_weights(settings)
         manifest = run_flow(args, str(args.config) if args.config else None, overrides)
     print_summary(manifest)
     return EXIT_SOME_FAILED if manifest.failures() else EXIT_OK
@@ -241,8 +244,12 @@ def check_album(album: Path) -> None:
     if not files.photos:
         skipped = "".join(f"\n  skipped {entry.source}: {entry.reason}" for entry in files.skipped)
         raise UsageError(f"no photos found in {album}{skipped}")
-    for unmatched in text.unmatched(files.photos):
-        print(f"dreamtrip: warning: {unmatched.message}", file=sys.stderr)
+    warn_unmatched(text.unmatched(files.photos))
+
+
+def warn_unmatched(unmatched) -> None:
+    for entry in unmatched:
+        print(f"dreamtrip: warning: {entry.message}", file=sys.stderr)
 
 
 def check_device_and_weights(settings) -> None:
@@ -266,8 +273,8 @@ def cmd_retry(args) -> int:
         print(f"Nothing to retry: every photo and dream in {out / MANIFEST} is done.")
         return EXIT_OK
     settings = retry_settings(manifest, out, args.device)
-    check_device_and_weights(load_settings(None, settings))
     with output_lock(out, None if args.wait else 0.0):
+        check_device_and_weights(load_settings(None, settings))
         print(f"Retrying {len(todo)}:")
         for item in todo:
             print(f"  {item}: {item.reason}")
@@ -296,7 +303,24 @@ def run_flow(args, config: str | None, overrides: dict, only_photos: list[str] |
 
         address = None if args.dask == "local" else args.dask
         flow_fn = dream_album.with_options(task_runner=dask_task_runner(address, args.dask_workers))
-    return flow_fn(str(args.album), config, overrides, only_photos=only_photos)
+    signal.signal(signal.SIGINT, stop_now)
+    try:
+        return flow_fn(str(args.album), config, overrides, only_photos=only_photos)
+    except RuntimeError as err:
+        if "ephemeral Prefect API server" not in str(err):
+            raise
+        raise UsageError("Prefect's temporary server did not start in time (a busy machine?): run "
+                         "the command again, or keep a Prefect server running (README: \"A "
+                         "long-lived Prefect server\")") from None
+
+
+def stop_now(signum, frame) -> None:
+    """Ctrl-C during a run: stop at once. Nothing is lost: every file is written under a temporary
+    name and renamed when complete, the output folder's lock dies with the process, and the next
+    run finishes the album. (Unwinding instead would wait for the dream on the device and for
+    Prefect's temporary server, which the same Ctrl-C has already stopped.)"""
+    print(f"\n{INTERRUPTED}", file=sys.stderr, flush=True)
+    os._exit(EXIT_INTERRUPTED)
 
 
 def print_summary(manifest) -> None:
@@ -313,8 +337,6 @@ def print_summary(manifest) -> None:
              if manifest.skipped else ""))
     for line in manifest.failures():
         print(f"  failed: {line}")
-    for unmatched in manifest.unmatched:
-        print(f"  warning: {unmatched.message}")
     print(f"Page: {manifest.page}")
 
 
@@ -334,8 +356,7 @@ def cmd_blog(args) -> int:
           refreshed.removed)
     _list("new in the album, not dreamed yet (`dreamtrip run` adds them)", refreshed.new)
     _list("dream files missing (`dreamtrip retry` dreams them again)", refreshed.missing)
-    for unmatched in refreshed.manifest.unmatched:
-        print(f"warning: {unmatched.message}")
+    warn_unmatched(refreshed.manifest.unmatched)
     print(f"Page: {page.resolve()}")
     return EXIT_OK
 
@@ -405,14 +426,23 @@ def cmd_serve(args) -> int:
 # ---- the rest ----
 
 def cmd_layers(args) -> int:
+    """What each layer dreams with the weights a run would use (they differ: see `weights`)."""
+    from pipeline.weights import WeightsError, choose_weights, summary_line
+
+    try:
+        choice = choose_weights(load_settings(args.config).weights.source)
+    except WeightsError as err:
+        raise UsageError(str(err)) from None
+    print(f"With the weights a run would use here: {summary_line(choice).removeprefix('Weights: ')}")
     for name in LAYER_NAMES:
-        print(f"{name}  {layer_hint(name)}")
+        print(f"{name}  {layer_hint(name, choice.source)}")
     return EXIT_OK
 
 
 def cmd_weights(args) -> int:
     from pipeline.download import fetch_imagenet
-    from pipeline.weights import WeightsError, choose_weights, prepare_features, upgrade_hint
+    from pipeline.weights import (IMAGENET_FILE, WeightsError, choose_weights, imagenet_path,
+                                  prepare_features, upgrade_hint)
 
     settings = load_settings(args.config)
     try:
@@ -424,7 +454,7 @@ def cmd_weights(args) -> int:
         raise UsageError(str(err)) from None
     print(f"{choice.description}\n  {choice.note}\n  why: {choice.reason}\n  file: {choice.path}")
     if hint := upgrade_hint(choice):
-        print(hint)
+        print(f"{hint}\nOr copy {IMAGENET_FILE} to {imagenet_path()} (from a mirror or another machine).")
     return EXIT_OK
 
 

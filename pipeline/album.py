@@ -13,7 +13,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.config import ConfigError, check_layers, read_yaml
+from pipeline.config import ConfigError, check_layers, did_you_mean, read_yaml
 from pipeline.formats import RAW, RAW_EXTENSIONS, VIDEO, VIDEO_EXTENSIONS, sniff_file
 from pipeline.manifest import AlbumInfo, DreamEntry, PhotoEntry, Skipped, UnmatchedText, by_depth
 from pipeline.places import place_of
@@ -255,4 +255,5 @@ def _text(data: dict, key: str, source: str, prefix: str = "") -> str | None:
 def _reject_unknown(data: dict, allowed: set[str], source: str, prefix: str) -> None:
     for key in data:
         if key not in allowed:
-            raise ConfigError(source, prefix + str(key), data[key], "one of the keys " + ", ".join(sorted(allowed)))
+            raise ConfigError(source, prefix + str(key), data[key],
+                              f"one of the keys{did_you_mean(key, sorted(allowed))}: " + ", ".join(sorted(allowed)))

@@ -13,6 +13,7 @@ and what is allowed: `FILE: KEY: got VALUE; expected WHAT`.
 from __future__ import annotations
 
 import copy
+import difflib
 import types
 import typing
 from pathlib import Path
@@ -51,6 +52,16 @@ class ConfigError(Exception):
     def __init__(self, source: str, key: str, value: Any, expected: str):
         self.source, self.key, self.value, self.expected = source, key, value, expected
         super().__init__(f"{source}: {key}: got {value!r}; expected {expected}")
+
+    @classmethod
+    def unreadable(cls, source: str, problem: str) -> "ConfigError":
+        """The file itself, not a key: `FILE: PROBLEM`."""
+        error = cls(source, "(file)", source, problem)
+        error.args = (f"{source}: {problem}",)
+        return error
+
+    def __str__(self) -> str:
+        return self.args[0]
 
 
 # ---- value types: each bound is declared once, here, with the words that say it ----
@@ -210,13 +221,12 @@ def read_yaml(path: Path) -> dict:
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as err:
-        raise ConfigError(source, "(file)", str(path), f"a readable file ({err.strerror})") from None
+        raise ConfigError.unreadable(source, f"not a readable file ({err.strerror})") from None
     except UnicodeDecodeError as err:  # e.g. saved as Latin-1/cp1252 by an old editor
-        raise ConfigError(source, "(file)", str(path),
-                          f"UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start} is not); "
-                          "save the file as UTF-8") from None
+        raise ConfigError.unreadable(source, f"not UTF-8 text (byte {err.object[err.start]:#04x} at offset "
+                                             f"{err.start}); save the file as UTF-8") from None
     except yaml.YAMLError as err:
-        raise ConfigError(source, "(file)", str(path), _yaml_problem(err)) from None
+        raise ConfigError.unreadable(source, _yaml_problem(err)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -229,11 +239,11 @@ def _yaml_problem(err: yaml.YAMLError) -> str:
     mark = getattr(err, "problem_mark", None)
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
     problem = getattr(err, "problem", None) or " ".join(str(err).split())
-    expected = f"valid YAML{where} ({problem})"
+    said = f"not valid YAML{where}: {problem}"
     if "mapping values are not allowed" in problem:
-        expected += ("; a colon followed by a space inside text starts a new key there: put the "
-                     "text in quotes (\"...\") or write it as a block after `|`")
-    return expected
+        said += ("; a colon followed by a space inside text starts a new key there: put the text "
+                 "in quotes (\"...\") or write it as a block after `|`")
+    return said
 
 
 def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
@@ -283,12 +293,18 @@ def _config_error(err: ValidationError, merged: dict, origin: dict) -> ConfigErr
     key, section = ".".join(path), _section_at(path[:-1])
     source = _source_of(path, origin)
     if first["type"] == "extra_forbidden":
-        known = (f"{key} was replaced by {_REPLACED[key]}" if key in _REPLACED
-                 else ", ".join(section.model_fields))
-        return ConfigError(source, key, first["input"], "a known setting: " + known)
+        known = (f": {key} was replaced by {_REPLACED[key]}" if key in _REPLACED
+                 else did_you_mean(path[-1], section.model_fields) + ": " + ", ".join(section.model_fields))
+        return ConfigError(source, key, first["input"], "a known setting" + known)
     if first["type"] == "missing":
         return ConfigError(source, key, None, "a value (every setting has a default in default.yaml)")
     return ConfigError(source, key, _value_at(merged, path), _expected(section.model_fields[path[-1]]))
+
+
+def did_you_mean(key: str, known) -> str:
+    """' (did you mean steps?)' for a misspelt key, else ''."""
+    close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def _settings_keys(loc: tuple) -> list[str]:

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from urllib.parse import quote
 
 from pipeline.files import slug
-from pipeline.layers import LAYER_NAMES, depth, layer_hint
+from pipeline.layers import LAYER_NAMES, auto_octaves, depth, layer_hint
 from pipeline.manifest import MISSING_FILE, DreamEntry, Manifest, PhotoEntry, Skipped, WebImage
 from pipeline.places import coordinates
 from pipeline.story import first_paragraph, story_html, story_markdown, story_plain
@@ -388,7 +388,6 @@ def _weights_view(manifest: Manifest) -> dict:
     weights = manifest.weights
     return {"source": weights.source,
             "description": _no_paths(weights.description or weights.source),
-            "reason": _sentence_body(weights.reason),
             "note": _sentence_body(weights.note)}
 
 
@@ -401,12 +400,27 @@ def _recipe(manifest: Manifest) -> list[dict]:
     size = f"{manifest.dream_size} px" if manifest.dream_size else "each photo's own size"
     values = {"layers": ", ".join(manifest.settings.layers), "strength": dream.strength,
               **params.as_dict(),
-              "octaves": params.octaves or "auto",          # auto: chosen for each photo's size
+              "octaves": params.octaves or _auto_octaves(manifest.dream_size, params.octave_scale),
               "precision": manifest.precision or params.precision,   # what "auto" resolved to
               "dream size": size}
     return [{"label": key.replace("_", " "),
              "value": f"{value} (set by hand)" if key in by_hand else str(value)}
             for key, value in values.items()]
+
+
+def _auto_octaves(dream_size: int | None, scale: float) -> str:
+    """`octaves: auto` in words: how many a photo of the dream size gets (fewer when smaller)."""
+    if dream_size is None:
+        return "auto (by each photo's size)"
+    return f"{auto_octaves(dream_size, scale)} at {dream_size} px (auto: fewer for smaller photos)"
+
+
+def _device_words(device: str | None) -> str | None:
+    """'cpu' -> 'a CPU', 'cuda:1' -> 'a GPU', for the reader of the post."""
+    if not device:
+        return None
+    kind = "a GPU" if device.startswith("cuda") else "a CPU" if device.startswith("cpu") else _no_paths(device)
+    return f"{kind} of a Dask cluster" if "Dask" in device else kind
 
 
 # ---------------------------------------------------------------- the view
@@ -445,7 +459,7 @@ def build_view(manifest: Manifest) -> dict:
         "dreams_counted": counted(sum(len(v["dreams"]) for v in views), "dream"),
         "weights": _weights_view(manifest),
         "recipe": _recipe(manifest),
-        "device": _no_paths(manifest.device),
+        "device": _device_words(manifest.device),
         "created_at": created,
         "created": human_datetime(created) if created else manifest.created,
         "version": manifest.dreamtrip_version,

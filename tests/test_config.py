@@ -369,3 +369,19 @@ def test_album_yaml_colon_in_a_one_line_story_says_how_to_fix_it(tmp_path, capsy
     err = capsys.readouterr().err
     assert str(path) in err and "line 4" in err and "quotes" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_misspelt_key_gets_the_likely_one(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_write(tmp_path, "dream:\n  stpes: 5\n"))
+    assert "(did you mean steps?)" in str(caught.value)
+    _write(tmp_path, "titel: Prague\n", "album.yaml")
+    with pytest.raises(ConfigError) as caught:
+        load_album_text(tmp_path)
+    assert "(did you mean title?)" in str(caught.value)
+
+
+def test_a_file_problem_names_the_file_once(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path / "nope.yaml")
+    assert str(caught.value) == f"{tmp_path / 'nope.yaml'}: not a readable file (No such file or directory)"

@@ -239,7 +239,7 @@ def test_a_story_for_a_photo_that_is_not_there_is_a_warning_with_the_closest_mat
     assert "mobile_X.jpg" in err and "did you mean day2/mobile_X.jpg?" in err
     assert [(u.key, u.closest) for u in read_manifest(out).unmatched] == [("mobile_X.jpg", "day2/mobile_X.jpg")]
     assert main(["blog", str(album), "-o", str(out)]) == 0
-    assert "did you mean day2/mobile_X.jpg?" in capsys.readouterr().out
+    assert "did you mean day2/mobile_X.jpg?" in capsys.readouterr().err
 
 
 # ---- mistakes stop before any work: one line, exit 2, Prefect never started ----

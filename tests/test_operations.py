@@ -250,6 +250,32 @@ def test_killed_run_resumes_complete_without_redoing_and_a_second_run_is_refused
             image.load()
 
 
+def test_ctrl_c_stops_a_run_at_once_and_the_next_run_finishes_the_album(
+        prefect_harness, trip, config, tmp_path):
+    from prefect.settings import PREFECT_API_URL
+
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=str(REPO), PREFECT_API_URL=PREFECT_API_URL.value())
+    run = subprocess.Popen([sys.executable, "-c", SLOW_RUN, "run", str(trip), "-c", str(config),
+                            "-o", str(out), "--device", "cpu"], cwd=REPO, env=env, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while not _finished(out):
+        assert run.poll() is None and time.monotonic() < deadline, "the run never dreamed"
+        time.sleep(0.05)
+    os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends: the whole process group
+    _, err = run.communicate(timeout=60)  # not after every dream: at once
+    assert run.returncode == 130
+    assert err.strip().splitlines()[-1] == "dreamtrip: interrupted; finished dreams are kept, rerun to continue"
+    assert "Traceback" not in err
+    finished = len(_finished(out))
+    assert 0 < finished < 6
+
+    assert _run(trip, config, out) == 1  # d-broken.jpg
+    manifest = _manifest(out)
+    assert (manifest["run"]["dreamed"], manifest["run"]["reused"]) == (6 - finished, finished)
+
+
 # ---------------------------------------------------------------- retry only failures
 
 

