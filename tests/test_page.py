@@ -539,7 +539,7 @@ def test_contact_sheet_is_every_photo_by_every_layer(tmp_path):
         ["Photo", "conv3_1", "conv4_2", "conv5_2"]
     assert len(re.findall(r"<tr>", sheet)) == 1 + 2          # header + the two shown photos
     assert sheet.count('href="index.html#not-dreamed">failed: why</a>') == 1   # 01-cat conv5_2
-    assert sheet.count("not asked for") == 2                  # the odd photo: conv4_2, conv5_2
+    assert sheet.count("not dreamed on this layer") == 2      # the odd photo: conv4_2, conv5_2
     assert 'href="index.html#photo-01-cat"' in sheet
     assert 'href="contact-sheet.html"' in index.read_text(encoding="utf-8")
 
