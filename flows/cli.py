@@ -303,7 +303,7 @@ def run_flow(args, config: str | None, overrides: dict, only_photos: list[str] |
 
         address = None if args.dask == "local" else args.dask
         flow_fn = dream_album.with_options(task_runner=dask_task_runner(address, args.dask_workers))
-    signal.signal(signal.SIGINT, stop_now)
+    previous = signal.signal(signal.SIGINT, stop_now)
     try:
         return flow_fn(str(args.album), config, overrides, only_photos=only_photos)
     except RuntimeError as err:
@@ -312,6 +312,8 @@ def run_flow(args, config: str | None, overrides: dict, only_photos: list[str] |
         raise UsageError("Prefect's temporary server did not start in time (a busy machine?): run "
                          "the command again, or keep a Prefect server running (README: \"A "
                          "long-lived Prefect server\")") from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def stop_now(signum, frame) -> None:
