@@ -303,3 +303,14 @@ def test_the_output_folder_is_locked_before_prefect_starts(prefect_harness, albu
     assert _run(album, tiny_config, out) == 130
     returncode, stderr = seen["blog"]
     assert returncode == 3 and "in use by another dreamtrip run" in stderr
+
+
+def test_prefects_server_not_starting_is_one_line_not_a_traceback(album, tiny_config, tmp_path, monkeypatch,
+                                                                   capsys):
+    def slow_server(*args, **kwargs):
+        raise RuntimeError("Timed out while attempting to connect to ephemeral Prefect API server.")
+
+    monkeypatch.setattr(flow_module, "dream_album", slow_server)
+    assert _run(album, tiny_config, tmp_path / "out") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "did not start in time" in err
