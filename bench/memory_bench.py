@@ -22,7 +22,7 @@ from bench.dream_bench import synthetic_photo  # noqa: E402
 from bench.machine import RssSampler, rss_mb  # noqa: E402
 from pipeline.dream import load_dreamer, pick_dtype  # noqa: E402
 from pipeline.files import save_image_atomic  # noqa: E402
-from pipeline.imaging import fit_long_side, open_upright_rgb  # noqa: E402
+from pipeline.imaging import decode_upright_rgb, open_photo  # noqa: E402
 from pipeline.params import DreamParams  # noqa: E402
 from pipeline.tiling import TilePlan, tile_side  # noqa: E402
 from pipeline.weights import choose_weights  # noqa: E402
@@ -47,9 +47,8 @@ def main() -> None:
     print(f"RSS before: {rss_mb():.0f} MB (torch and the model loaded)")
     started = time.perf_counter()
     with RssSampler() as sampler:
-        upright = open_upright_rgb(photo, 1)
-        at_size = upright if args.dream_size == "full" else fit_long_side(upright, long_side)
-        del upright
+        with open_photo(photo) as opened:  # as the dream task does: decoded straight to dream size
+            at_size = decode_upright_rgb(opened, 1, long_side)
         [dreamed] = dreamer.dream(at_size, [args.layer], params)
         save_image_atomic(dreamed, folder / "dream.jpg", quality=88)
     print(f"dream {dreamed.size[0]}x{dreamed.size[1]}, {time.perf_counter() - started:.1f} s")

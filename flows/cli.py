@@ -222,7 +222,13 @@ def stored_run(args, missing: str | None = None):
 
 # ---- run and retry: the Prefect flow ----
 
+def check_execution_args(args) -> None:
+    if args.dask_workers and args.dask != "local":
+        raise UsageError("--dask-workers only applies with --dask local")
+
+
 def cmd_run(args) -> int:
+    check_execution_args(args)
     overrides = cli_overrides(args)
     settings = load_settings(args.config, overrides)
     album = album_folder(args)
@@ -267,6 +273,7 @@ def check_device_and_weights(settings) -> None:
 def cmd_retry(args) -> int:
     from pipeline.retry import retry_outcome, retry_settings, unfinished
 
+    check_execution_args(args)
     out, manifest = stored_run(args)
     todo = unfinished(manifest, out)
     if not todo:
@@ -293,8 +300,6 @@ def run_flow(args, config: str | None, overrides: dict, only_photos: list[str] |
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         # Dask's scheduler, nannies and workers (which inherit this) chat at INFO by default.
         os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
-    if args.dask_workers and args.dask != "local":
-        raise UsageError("--dask-workers only applies with --dask local")
     from flows.dream_album import dream_album  # Prefect and torch load only for a real run
 
     flow_fn = dream_album

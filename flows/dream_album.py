@@ -170,12 +170,14 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
         photos, duplicates = set_aside_duplicates(ingest(album_dir, sources, out_dir, settings))
 
         layers_of = {p.source: text.layers_for(p.source, settings.layers) for p in photos if p.ok}
-        job = dream_job(settings, album_dir, out_dir, layers_of)
+        device = dreaming_device(settings)
+        job = dream_job(settings, album_dir, out_dir, layers_of, device)
         dreams, run = dream_photos(photos, layers_of, job)
 
         manifest = Manifest(
             created=now(), album=text.info(album_dir.name),
-            weights=WeightsInfo(**job.weights.as_dict()), device=device_label(settings),
+            weights=WeightsInfo(**job.weights.as_dict()),
+            device=f"{device} on Dask workers" if running_on_dask() else device,
             dream_size=job.spec.dream_size, precision=job.spec.precision, settings=settings,
             photos=[text.described(photo, dreams.get(photo.source, [])) for photo in photos],
             skipped=files.skipped + duplicates, unmatched=text.unmatched(files.photos), run=run)
@@ -196,10 +198,10 @@ def remove_leftovers(out_dir: Path, settings: Settings) -> None:
 
 
 def dream_job(settings: Settings, album_dir: Path, out_dir: Path,
-              layers_of: dict[str, tuple[str, ...]]) -> DreamJob:
+              layers_of: dict[str, tuple[str, ...]], device: str) -> DreamJob:
     weights = choose_weights(settings.weights.source)
     get_run_logger().info("Weights: %s (%s)", weights.description, weights.reason)
-    device_type = dreaming_device(settings).split(":")[0]
+    device_type = device.split(":")[0]
     spec = DreamSpec(params=settings.dream.params(),
                      dream_size=resolve_dream_size(settings.images.dream_size, device_type),
                      weights=weights.identity, web_sizes=tuple(settings.images.web_sizes),
@@ -214,12 +216,6 @@ def dreaming_device(settings: Settings) -> str:
     if running_on_dask():  # the workers dream, not this machine: do they have GPUs?
         return "cuda" if settings.device != "cpu" and dream_resources() else settings.device
     return worker_device(settings.device)
-
-
-def device_label(settings: Settings) -> str:
-    """The device as the manifest and the page name it."""
-    kind = dreaming_device(settings)
-    return f"{kind} on Dask workers" if running_on_dask() else kind
 
 
 def dream_photos(photos: list[PhotoEntry], layers_of: dict[str, tuple[str, ...]],

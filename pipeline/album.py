@@ -69,8 +69,8 @@ class AlbumText:
     def unmatched(self, photos: list[str]) -> list[UnmatchedText]:
         """album.yaml entries that name no photo of the album, each with the photo it most
         likely means: the same file name in a sub-folder, else the closest spelling."""
-        found = []
-        for key in (k for k in self.photos if k not in set(photos)):
+        found, in_album = [], set(photos)
+        for key in (k for k in self.photos if k not in in_album):
             same_name = [p for p in photos if p.rsplit("/", 1)[-1] == key.rsplit("/", 1)[-1]]
             closest = same_name or difflib.get_close_matches(key, photos, n=1, cutoff=0.6)
             found.append(UnmatchedText(key=key, closest=closest[0] if closest else None))

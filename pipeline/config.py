@@ -60,9 +60,6 @@ class ConfigError(Exception):
         error.args = (f"{source}: {problem}",)
         return error
 
-    def __str__(self) -> str:
-        return self.args[0]
-
 
 # ---- value types: each bound is declared once, here, with the words that say it ----
 

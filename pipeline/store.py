@@ -58,8 +58,7 @@ class DreamRecipe:
     jpeg_quality: int
 
     def key(self) -> str:
-        recipe = {**asdict(self), "params": self.params.as_dict()}
-        return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ Imported as `from helpers import ...`: tests/ has no __init__.py, so pytest's de
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -122,3 +124,26 @@ def noisy_image(width: int = 96, height: int = 64, seed: int = 0) -> Image.Image
 def close_to(pixel, colour, tolerance: int = 40) -> bool:
     """A JPEG-decoded pixel is near `colour` (JPEG shifts solid colours a little)."""
     return all(abs(int(a) - int(b)) <= tolerance for a, b in zip(pixel, colour))
+
+
+@contextlib.contextmanager
+def locked_by_another_run(out_dir: Path):
+    """The output folder's lock held for the block by another thread, as another run's process
+    would hold it (within one thread the lock is reentrant)."""
+    from pipeline.lock import output_lock
+
+    held, release = threading.Event(), threading.Event()
+
+    def another_run():
+        with output_lock(out_dir):
+            held.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=another_run)
+    holder.start()
+    held.wait(60)
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join()

@@ -1,6 +1,5 @@
 """The whole product, as a user meets it: `dreamtrip run` on a small album with bad files in it."""
 
-import json
 import os
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from PIL import Image
 
 import flows.dream_album as flow_module
 from flows.cli import main
-from pipeline.manifest import Manifest, read_manifest
+from pipeline.manifest import read_manifest
 
 REPO = Path(__file__).resolve().parent.parent
 PAGES = ("index.html", "contact-sheet.html", "post.md")

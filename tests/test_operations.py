@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 import flows.dream_album as flow_module
+from helpers import locked_by_another_run
 from flows.cli import EXIT_BUSY, main
 from pipeline.files import sha256_of
 
@@ -185,24 +186,11 @@ sys.exit(main(sys.argv[1:]))
 
 def test_the_flow_itself_refuses_a_locked_output_folder(prefect_harness, trip, config, tmp_path):
     """Scheduled runs start the flow without the CLI: the flow takes the lock itself."""
-    from pipeline.lock import OutputBusy, output_lock
+    from pipeline.lock import OutputBusy
 
-    out, held, release = tmp_path / "out", threading.Event(), threading.Event()
-
-    def another_run():  # another thread holds it, as another process would
-        with output_lock(out):
-            held.set()
-            release.wait(60)
-
-    holder = threading.Thread(target=another_run)
-    holder.start()
-    held.wait(60)
-    try:
-        with pytest.raises(OutputBusy):
-            flow_module.dream_album(str(trip), str(config), {"output.dir": str(out)})
-    finally:
-        release.set()
-        holder.join()
+    out = tmp_path / "out"
+    with locked_by_another_run(out), pytest.raises(OutputBusy):
+        flow_module.dream_album(str(trip), str(config), {"output.dir": str(out)})
     assert not (out / "manifest.json").exists() and not (out / "photos").exists()
 
 

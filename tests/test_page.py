@@ -578,7 +578,7 @@ def test_each_dream_links_its_full_size_file(tmp_path):
             f'{layer_hint("conv3_1", "hed")}" data-full="{CAT_DREAM_31}.jpg" '
             'data-full-label="full size (4000 × 2667 px)">') in html
     # post.md embeds a web size, never the multi-megapixel file, and links that.
-    assert f"]({CAT_DREAM_31}-1024.jpg)" in md and f"![Dream at layer conv3\\_1" in md
+    assert f"]({CAT_DREAM_31}-1024.jpg)" in md and "![Dream at layer conv3\\_1" in md
     assert f"[full size (4000 × 2667 px)]({CAT_DREAM_31}.jpg)" in md
     assert f"]({CAT_DREAM_31}.jpg)" not in md.replace(f"px)]({CAT_DREAM_31}.jpg)", "")
 

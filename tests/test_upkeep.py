@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from bench.blog_bench import make_album, make_dreamed_output
+from helpers import locked_by_another_run
 from flows.cli import EXIT_BUSY, main
 from pipeline.lock import OutputBusy, output_lock
 from pipeline.manifest import read_manifest
@@ -200,21 +201,8 @@ def test_lock_dies_with_a_killed_holder(tmp_path):
 
 def test_blog_refuses_while_a_run_holds_the_folder(dreamed, capsys):
     album, out = dreamed
-    held, release = threading.Event(), threading.Event()
-
-    def a_run():  # another thread, as another process would
-        with output_lock(out):
-            held.set()
-            release.wait(60)
-
-    run = threading.Thread(target=a_run)
-    run.start()
-    held.wait(60)
-    try:
+    with locked_by_another_run(out):
         assert _blog(album, out) == EXIT_BUSY
-    finally:
-        release.set()
-        run.join()
     assert "in use by another dreamtrip run" in capsys.readouterr().err
 
 
