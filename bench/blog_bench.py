@@ -21,12 +21,12 @@ from pathlib import Path
 
 from PIL import Image
 
-from pipeline.album import find_photos, load_album_text
+from pipeline.ingest.album import find_photos, load_album_text
 from pipeline.config import load_settings
-from pipeline.dreaming import DreamSpec, dream_input, save_dream
-from pipeline.ingest import ingest_photo
+from pipeline.dream.spec import DreamSpec, dream_input, save_dream
+from pipeline.ingest.photos import ingest_photo
 from pipeline.manifest import AlbumInfo, Manifest, WeightsInfo, now, write_manifest
-from pipeline.page import write_page
+from pipeline.post.page import write_page
 from pipeline.store import DreamStore
 
 REPO = Path(__file__).resolve().parent.parent

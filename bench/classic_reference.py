@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.layers import CONV_INDEX
-from pipeline.model import InputNorm, vgg16_features
+from pipeline.dream.model import InputNorm, vgg16_features
 
 
 class ClassicDreamer:

@@ -34,15 +34,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.classic_reference import ClassicDreamer  # noqa: E402
 from bench.machine import RssSampler, cpu_name  # noqa: E402
-from pipeline.dream import (Passes, dream_batch, layer_activation, octave_count, octave_sizes,  # noqa: E402
+from pipeline.dream.engine import (Passes, dream_batch, layer_activation, octave_count, octave_sizes,  # noqa: E402
                             pick_dtype, pil_to_tensor, size_step_for)
-from pipeline.graphs import GraphCache  # noqa: E402
+from pipeline.dream.graphs import GraphCache  # noqa: E402
 from pipeline.imaging import fit_long_side  # noqa: E402
 from pipeline.layers import LAYERS, deepest  # noqa: E402
-from pipeline.model import InputNorm, build_dream_net  # noqa: E402
+from pipeline.dream.model import InputNorm, build_dream_net  # noqa: E402
 from pipeline.params import DreamParams  # noqa: E402
-from pipeline.tiling import TilePlan, tile_side, whole_gradient  # noqa: E402
-from pipeline.weights import HED_NORM, choose_weights, load_features_state  # noqa: E402
+from pipeline.dream.tiling import TilePlan, tile_side, whole_gradient  # noqa: E402
+from pipeline.dream.weights import HED_NORM, choose_weights, load_features_state  # noqa: E402
 
 PHOTO = Path(__file__).resolve().parent.parent / "data/sample-album/01-charles-bridge-espresso.jpg"
 MODES = ("eager", "graphs", "compile")

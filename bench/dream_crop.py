@@ -18,10 +18,10 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.dream import load_dreamer, octave_count  # noqa: E402
+from pipeline.dream.engine import load_dreamer, octave_count  # noqa: E402
 from pipeline.imaging import fit_long_side  # noqa: E402
 from pipeline.params import DreamParams  # noqa: E402
-from pipeline.weights import choose_weights  # noqa: E402
+from pipeline.dream.weights import choose_weights  # noqa: E402
 
 
 def main() -> None:

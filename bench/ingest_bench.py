@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.machine import cpu_name  # noqa: E402
-from pipeline.ingest import usable_cores  # noqa: E402
+from pipeline.ingest.photos import usable_cores  # noqa: E402
 
 BENCH_DIR = Path(tempfile.gettempdir()) / "dreamtrip-bench"
 SIZE = (4000, 3000)
@@ -139,8 +139,8 @@ def bench_settings(web_sizes: list[int]):
 def run_ours(album: Path, out: Path, mode: str, workers: int, web_sizes: list[int]) -> dict:
     """The child's side: ingest every photo of `album` into `out`; reports counts and seconds."""
     sys.path.insert(0, str(ROOT))
-    from pipeline.album import find_photos
-    from pipeline.ingest import ingest_photo, ingest_photos
+    from pipeline.ingest.album import find_photos
+    from pipeline.ingest.photos import ingest_photo, ingest_photos
 
     images = bench_settings(web_sizes).images
     started = time.perf_counter()
@@ -170,7 +170,7 @@ def _run_prefect(album: Path, out: Path, sources: list[str], mode: str, workers:
     from prefect.cache_policies import NO_CACHE
 
     from flows.dream_album import ingest
-    from pipeline.ingest import ingest_photo
+    from pipeline.ingest.photos import ingest_photo
 
     settings = bench_settings(web_sizes)
     images = settings.images

@@ -20,12 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.dream_bench import synthetic_photo  # noqa: E402
 from bench.machine import RssSampler, rss_mb  # noqa: E402
-from pipeline.dream import load_dreamer, pick_dtype  # noqa: E402
+from pipeline.dream.engine import load_dreamer, pick_dtype  # noqa: E402
 from pipeline.files import save_image_atomic  # noqa: E402
 from pipeline.imaging import decode_upright_rgb, open_photo  # noqa: E402
 from pipeline.params import DreamParams  # noqa: E402
-from pipeline.tiling import TilePlan, tile_side  # noqa: E402
-from pipeline.weights import choose_weights  # noqa: E402
+from pipeline.dream.tiling import TilePlan, tile_side  # noqa: E402
+from pipeline.dream.weights import choose_weights  # noqa: E402
 
 
 def main() -> None:

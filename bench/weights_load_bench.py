@@ -29,7 +29,7 @@ path, cold, features_only = Path(sys.argv[1]), sys.argv[2] == "cold", sys.argv[3
 if cold:
     fd = os.open(path, os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)
 import torch
-from pipeline.weights import load_imagenet_features
+from pipeline.dream.weights import load_imagenet_features
 before = rss_mb()
 with RssSampler() as rss:
     start = time.perf_counter()

@@ -17,14 +17,14 @@ import time
 from pathlib import Path
 from typing import get_args
 
-from pipeline.album import load_album_text
+from pipeline.ingest.album import load_album_text
 from pipeline.config import ConfigError, Settings, load_settings
 from pipeline.layers import LAYER_NAMES, layer_hint
 from pipeline.lock import OutputBusy, output_lock
 from pipeline.manifest import MANIFEST
-from pipeline.page_view import counted
+from pipeline.post.view import counted
 from pipeline.store import default_output_dir
-from pipeline.weights import IMAGENET_SIZE_MB
+from pipeline.dream.weights import IMAGENET_SIZE_MB
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 INTERRUPTED = "dreamtrip: interrupted; finished dreams are kept, rerun to continue"
@@ -244,7 +244,7 @@ def cmd_run(args) -> int:
 def check_album(album: Path) -> None:
     """Mistakes in the album stop the run before any work: album.yaml, or no photo at all.
     album.yaml entries that match no photo are warned about (their stories would be lost)."""
-    from pipeline.album import find_photos
+    from pipeline.ingest.album import find_photos
 
     text, files = load_album_text(album), find_photos(album)
     if not files.photos:
@@ -260,8 +260,8 @@ def warn_unmatched(unmatched) -> None:
 
 def check_device_and_weights(settings) -> None:
     """A missing GPU or weights file is a set-up error: say so before Prefect starts."""
-    from pipeline.dream import DeviceError, pick_device
-    from pipeline.weights import WeightsError, choose_weights
+    from pipeline.dream.engine import DeviceError, pick_device
+    from pipeline.dream.weights import WeightsError, choose_weights
 
     try:
         pick_device(settings.device)
@@ -271,7 +271,7 @@ def check_device_and_weights(settings) -> None:
 
 
 def cmd_retry(args) -> int:
-    from pipeline.retry import retry_outcome, retry_settings, unfinished
+    from pipeline.upkeep import retry_outcome, retry_settings, unfinished
 
     check_execution_args(args)
     out, manifest = stored_run(args)
@@ -331,7 +331,7 @@ def stop_now(signum, frame) -> None:
 
 
 def print_summary(manifest) -> None:
-    from pipeline.weights import summary_line, upgrade_hint
+    from pipeline.dream.weights import summary_line, upgrade_hint
 
     dreams, run = manifest.dreams(), manifest.run
     ok = sum(dream.ok for dream in dreams)
@@ -350,7 +350,7 @@ def print_summary(manifest) -> None:
 # ---- blog and clean: only what is stored; no torch, no Prefect ----
 
 def cmd_blog(args) -> int:
-    from pipeline.blog import rebuild_post
+    from pipeline.upkeep import rebuild_post
 
     out, _ = stored_run(args)
     started = time.perf_counter()
@@ -369,7 +369,7 @@ def cmd_blog(args) -> int:
 
 
 def cmd_clean(args) -> int:
-    from pipeline.clean import clean_output
+    from pipeline.upkeep import clean_output
 
     out, manifest = stored_run(args, "nothing to compare the files with")
     if manifest.settings.output.store_dir:
@@ -434,7 +434,7 @@ def cmd_serve(args) -> int:
 
 def cmd_layers(args) -> int:
     """What each layer dreams with the weights a run would use (they differ: see `weights`)."""
-    from pipeline.weights import WeightsError, choose_weights, summary_line
+    from pipeline.dream.weights import WeightsError, choose_weights, summary_line
 
     try:
         choice = choose_weights(load_settings(args.config).weights.source)
@@ -447,8 +447,8 @@ def cmd_layers(args) -> int:
 
 
 def cmd_weights(args) -> int:
-    from pipeline.download import fetch_imagenet
-    from pipeline.weights import (IMAGENET_FILE, WeightsError, choose_weights, imagenet_path,
+    from pipeline.dream.download import fetch_imagenet
+    from pipeline.dream.weights import (IMAGENET_FILE, WeightsError, choose_weights, imagenet_path,
                                   prepare_features, upgrade_hint)
 
     settings = load_settings(args.config)

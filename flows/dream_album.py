@@ -23,19 +23,19 @@ from prefect.futures import as_completed
 
 from flows.progress import DreamProgress
 from flows.scale import dream_resources, requiring, running_on_dask, worker_device
-from pipeline.album import find_photos, load_album_text
+from pipeline.ingest.album import find_photos, load_album_text
 from pipeline.config import Settings, load_settings
-from pipeline.dream import engine_recipe, load_dreamer
-from pipeline.dreaming import DreamSpec, dream_input, resolve_dream_size, save_dream
+from pipeline.dream.engine import engine_recipe, load_dreamer
+from pipeline.dream.spec import DreamSpec, dream_input, resolve_dream_size, save_dream
 from pipeline.files import slug
 from pipeline.imaging import PhotoError
-from pipeline.ingest import ingest_photos, set_aside_duplicates
+from pipeline.ingest.photos import ingest_photos, set_aside_duplicates
 from pipeline.layers import depth
 from pipeline.lock import output_lock
 from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now, write_manifest
-from pipeline.page import write_page
+from pipeline.post.page import write_page
 from pipeline.store import DreamStore, default_output_dir, stale_temp_files
-from pipeline.weights import WeightsChoice, choose_weights
+from pipeline.dream.weights import WeightsChoice, choose_weights
 
 # A shared store's temp files may belong to another album's run that is writing right now.
 _SHARED_TEMP_AGE_S = 24 * 3600

@@ -82,7 +82,7 @@ def worker_device(device: str) -> str:
     """The device this process dreams on: `auto` resolved here, on the worker, not where the
     flow runs (a scheduler machine may have no GPU). On a LocalCluster with several GPUs,
     worker number i takes GPU i."""
-    from pipeline.dream import pick_device
+    from pipeline.dream.engine import pick_device
 
     resolved = str(pick_device(device))
     if resolved != "cuda":

@@ -1,8 +1,8 @@
 """VGG16 as one table, and every fact about its layers derived from it.
 
 Kept free of torch so that config validation and the page writer can use it without loading
-the deep-learning stack. The model (pipeline/model.py), the tiling (pipeline/tiling.py), the
-HED weights' Keras names (pipeline/weights.py) and the pyramid (pipeline/dream.py) all read
+the deep-learning stack. The model (pipeline/dream/model.py), the tiling (pipeline/dream/tiling.py), the
+HED weights' Keras names (pipeline/dream/weights.py) and the pyramid (pipeline/dream/engine.py) all read
 their facts here instead of parsing layer names.
 """
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from pipeline.album import AlbumText, PhotoText, load_album_text
+from pipeline.ingest.album import AlbumText, PhotoText, load_album_text
 from pipeline.config import DEFAULT_CONFIG, STRENGTHS, ConfigError, Settings, load_settings
 from pipeline.layers import LAYER_NAMES
 

@@ -10,8 +10,8 @@ from torch import nn
 
 from pipeline.layers import (CONV_INDEX, CONV_LAYERS, LAYER_NAMES, LAYERS, SMALLEST_OCTAVE, auto_octaves,
                              deepest, depth, layer_hint)
-from pipeline.model import vgg16_features
-from pipeline.weights import _hed_group
+from pipeline.dream.model import vgg16_features
+from pipeline.dream.weights import _hed_group
 
 
 @pytest.fixture(scope="module")

@@ -35,11 +35,11 @@ def installed_wheel(tmp_path_factory) -> Path:
 
 def test_the_wheel_loads_its_settings_and_templates_outside_the_checkout(installed_wheel, tmp_path):
     code = ("import json, sys\n"
-            "import pipeline.config, pipeline.page\n"
+            "import pipeline.config, pipeline.post.page\n"
             "from pipeline.config import load_settings\n"
             "s = load_settings()\n"
             "print(json.dumps({'from': pipeline.config.__file__, 'layers': list(s.layers),\n"
-            "  'templates': sorted(p.name for p in pipeline.page.TEMPLATE_DIR.iterdir())}))\n")
+            "  'templates': sorted(p.name for p in pipeline.post.page.TEMPLATE_DIR.iterdir())}))\n")
     env = {**os.environ, "PYTHONPATH": str(installed_wheel)}  # before the editable install
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=120)

@@ -21,7 +21,7 @@ from flows.cli import EXIT_BUSY, main
 from pipeline.lock import OutputBusy, output_lock
 from pipeline.manifest import read_manifest
 from pipeline.params import DreamParams
-from pipeline.retry import unfinished
+from pipeline.upkeep import unfinished
 from pipeline.store import DreamFiles, DreamRecipe, DreamStore, stale_temp_files, web_long_sides
 
 REPO = Path(__file__).resolve().parent.parent

@@ -2,7 +2,7 @@
 
 torchvision names its file after the sha256 of its bytes (vgg16-397923af.pth) and checks that
 prefix; dreamtrip derives its check, the download target and the weights identity from that one
-name (`pipeline.weights.IMAGENET_FILE`). A test names its fake file after the fake's own hash the
+name (`pipeline.dream.weights.IMAGENET_FILE`). A test names its fake file after the fake's own hash the
 same way, so every check runs for real against bytes made here.
 """
 
@@ -13,7 +13,7 @@ import io
 
 import torch
 
-import pipeline.weights as weights
+import pipeline.dream.weights as weights
 
 
 def checkpoint_bytes(features: dict, classifier: bool = True) -> bytes:

@@ -3,7 +3,7 @@
 import pytest
 
 from pipeline.manifest import Gps
-from pipeline.places import coordinates, distance_km, place_of, town_radius_km
+from pipeline.ingest.places import coordinates, distance_km, place_of, town_radius_km
 
 
 @pytest.mark.parametrize("lat, lon, name, country", [
@@ -46,7 +46,7 @@ def test_distance_and_town_size():
 
 
 def test_the_manifest_names_each_photos_place():
-    from pipeline.album import AlbumText
+    from pipeline.ingest.album import AlbumText
     from pipeline.manifest import ExifInfo, Gps, PhotoEntry
 
     photos = [PhotoEntry(source="bridge.jpg", status="ok", exif=ExifInfo(gps=Gps(lat=50.0865, lon=14.4114))),

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import pipeline.download as download
+import pipeline.dream.download as download
 from flows.cli import main
-from pipeline.download import fetch_imagenet
-from pipeline.weights import (IMAGENET_FILE, WeightsError, choose_weights, imagenet_path,
+from pipeline.dream.download import fetch_imagenet
+from pipeline.dream.weights import (IMAGENET_FILE, WeightsError, choose_weights, imagenet_path,
                               load_features_state, upgrade_hint)
 from weights_files import checkpoint_bytes, expect_imagenet_file, name_after, tiny_features
 

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import torch
 
-from pipeline.tiling import whole_gradient
+from pipeline.dream.tiling import whole_gradient
 
 WARMUP_PASSES = 3              # PyTorch's recipe: cuDNN autotuning and the allocator settle first
 MAX_GRAPH_PIXELS = 1_500_000   # above ~1.5 MP a pass keeps the GPU busy: a graph would only hold memory

@@ -16,7 +16,7 @@ from urllib.error import HTTPError
 from urllib.parse import urlparse
 
 from pipeline.files import atomic_path, sha256_of
-from pipeline.weights import (IMAGENET_SIZE_MB, WeightsError, has_hash_prefix, imagenet_hash_prefix,
+from pipeline.dream.weights import (IMAGENET_SIZE_MB, WeightsError, has_hash_prefix, imagenet_hash_prefix,
                               imagenet_path)
 
 # torch.hub opens URLs with no timeout, so a network that drops packets would hang forever.

@@ -20,8 +20,8 @@ from markupsafe import escape
 from pipeline.config import load_settings
 from pipeline.layers import layer_hint
 from pipeline.manifest import Manifest
-from pipeline.page import md_escape, url_path, write_page
-from pipeline.page_view import _no_paths, counted
+from pipeline.post.page import md_escape, url_path, write_page
+from pipeline.post.view import _no_paths, counted
 
 XSS = "<script>alert(1)</script>"
 ODD_NAME = 'day 1/"Old" town #2 100% Škoda.jpg'   # spaces, quotes, '#', '%', non-ASCII
@@ -716,9 +716,9 @@ def test_the_page_writer_loads_nothing_heavy():
     # Regenerating the post after editing captions must not load torch, Prefect, the image
     # stack or the place-name data (the manifest already holds the names). A fresh interpreter,
     # run from this checkout, so nothing another test imported counts.
-    code = f"import sys, pipeline.page; print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    code = f"import sys, pipeline.post.page; print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                            cwd=Path(__file__).resolve().parents[1])
+                            cwd=Path(__file__).resolve().parents[2])
     assert result.stdout.strip() == "[]"
 
 

@@ -7,7 +7,7 @@ from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 
 from helpers import GPS_LAT, GPS_LAT_REF, GPS_LON, GPS_LON_REF, make_exif, quadrant_image, write_jpeg
-from pipeline.exif import read_exif
+from pipeline.ingest.exif import read_exif
 from pipeline.manifest import FILE_MTIME, ExifInfo, Gps
 
 TAKEN = "2016:06:13 09:17:42"
@@ -134,7 +134,7 @@ def test_truncated_exif_block_does_not_crash(tmp_path):
 def test_the_sample_album_photos_have_their_exif():
     from pathlib import Path
 
-    sample = Path(__file__).resolve().parent.parent / "data" / "sample-album"
+    sample = Path(__file__).resolve().parents[2] / "data" / "sample-album"
     rocket = read_exif(sample / "04-technical-museum-rocket.jpg")
     assert rocket.orientation == 6
     assert rocket.camera == "Canon EOS 5D Mark III"

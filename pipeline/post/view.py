@@ -15,8 +15,8 @@ from urllib.parse import quote
 from pipeline.files import slug
 from pipeline.layers import LAYER_NAMES, auto_octaves, depth, layer_hint
 from pipeline.manifest import MISSING_FILE, DreamEntry, Manifest, PhotoEntry, Skipped, WebImage
-from pipeline.places import coordinates
-from pipeline.story import first_paragraph, story_html, story_markdown, story_plain
+from pipeline.ingest.places import coordinates
+from pipeline.post.story import first_paragraph, story_html, story_markdown, story_plain
 
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July",

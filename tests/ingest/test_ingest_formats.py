@@ -13,9 +13,9 @@ from PIL import Image
 from helpers import MAX_PIXELS, close_to, quadrant_array, quadrant_image, stored_as_camera
 from photo_files import (BLUE, GREEN, RED, adobe_rgb_profile, cmyk_profile, corner_colours,
                          exif_block, jpeg_with_exif, png16_rgb, tiff16_rgb)
-from pipeline.album import find_photos
+from pipeline.ingest.album import find_photos
 from pipeline.imaging import decode_upright_rgb, open_photo, to_rgb
-from pipeline.ingest import ingest_photo
+from pipeline.ingest.photos import ingest_photo
 from pipeline.manifest import Gps
 
 WEB = (32, 48)
@@ -26,7 +26,7 @@ def ingest(album, name, out):
 
 
 def decoded_image(photo, out, album=None) -> Image.Image:
-    """The photo's pixels as the dream task decodes them (pipeline/dreaming.py: the original,
+    """The photo's pixels as the dream task decodes them (pipeline/dream/spec.py: the original,
     upright by the orientation ingest recorded, 8-bit sRGB); checked against ingest's record:
     the same size, and a largest web copy of that shape."""
     assert photo.ok, photo.error

@@ -3,7 +3,7 @@
 A bad file (empty, truncated, not an image, too many pixels) becomes a `failed` entry with the
 reason; it never raises, so one broken photo cannot stop an album. Copies are named by content
 hash, so a rerun over unchanged photos only hashes them and reads their headers. The dream's
-own input is decoded later, at dream size, by the dream task (pipeline/dreaming.py).
+own input is decoded later, at dream size, by the dream task (pipeline/dream/spec.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from pipeline.exif import read_exif
+from pipeline.ingest.exif import read_exif
 from pipeline.files import save_image_atomic, sha256_of
 from pipeline.imaging import PhotoError, decode_upright_rgb, fit_long_side, fitted_size, open_photo, upright_size
 from pipeline.manifest import PhotoEntry, Skipped, WebImage

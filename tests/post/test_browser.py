@@ -28,7 +28,7 @@ from pipeline.config import load_settings
 from pipeline.manifest import (AlbumInfo, DreamEntry, ExifInfo, Gps, Manifest, PhotoEntry, Place,
                                Skipped, WebImage, WeightsInfo, read_manifest, write_manifest)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SAMPLE_ALBUM = REPO / "data" / "sample-album"
 ARTIFACTS = REPO / "test-artifacts"
 # DREAMTRIP_CHROMIUM: another Chromium binary (or a missing one, to see these tests skip).
@@ -254,7 +254,7 @@ def made_manifest(out: Path) -> Manifest:
 @pytest.fixture(scope="module")
 def made_page(tmp_path_factory) -> Path:
     """A page written from a hand-built typed manifest over real JPEGs (see made_manifest)."""
-    from pipeline.page import write_page
+    from pipeline.post.page import write_page
 
     out = tmp_path_factory.mktemp("made-page")
     manifest = made_manifest(out)
@@ -278,7 +278,7 @@ def _jpeg(path: Path, size, colour) -> dict:
 @pytest.fixture(scope="module")
 def hostile_page(tmp_path_factory) -> Path:
     """A page whose text tries to run script, with files whose names try to break URLs."""
-    from pipeline.page import write_page
+    from pipeline.post.page import write_page
 
     out = tmp_path_factory.mktemp("hostile")
     odd = 'Škoda "tram" #2 100% & co\'s'

@@ -16,7 +16,7 @@ from pathlib import Path
 from pipeline.config import ConfigError, check_layers, did_you_mean, read_yaml
 from pipeline.formats import RAW, RAW_EXTENSIONS, VIDEO, VIDEO_EXTENSIONS, sniff_file
 from pipeline.manifest import AlbumInfo, DreamEntry, PhotoEntry, Skipped, UnmatchedText, by_depth
-from pipeline.places import place_of
+from pipeline.ingest.places import place_of
 
 # Names that say "photo". A file with one of them that is not a photo inside is reported as a
 # failed photo with the reason (the traveller meant it as one); other files are judged by content.

@@ -7,7 +7,7 @@ both pages use, copied in: the folder opens from disk and moves anywhere, with n
 This stage only renders. It reads the typed manifest and its own templates and nothing else:
 no image files, no torch, no prefect, no Pillow. That keeps "regenerate the post after
 editing captions" fast (it never loads the deep-learning stack) and lets it run anywhere.
-What the post says is worked out in pipeline.page_view; here it is only written down.
+What the post says is worked out in pipeline.post.view; here it is only written down.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import yaml
 
 from pipeline.files import write_bytes_atomic
 from pipeline.manifest import Manifest
-from pipeline.page_view import build_view, url_path  # noqa: F401  (url_path: part of this API)
+from pipeline.post.view import build_view, url_path  # noqa: F401  (url_path: part of this API)
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
 # Copied next to the pages as they are.

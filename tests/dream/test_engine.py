@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from helpers import quadrant_image
-from pipeline.dream import (Dreamer, ascent_step, cpu_has_fast_bf16, dream_batch, dream_tensor, engine_recipe,
+from pipeline.dream.engine import (Dreamer, ascent_step, cpu_has_fast_bf16, dream_batch, dream_tensor, engine_recipe,
                             layer_activation, octave_bases, octave_canvases, octave_count, pick_device, pick_dtype,
                             pil_to_tensor, resolved_precision, tensor_to_pil)
 from pipeline.layers import LAYERS
-from pipeline.model import InputNorm, build_dream_net
+from pipeline.dream.model import InputNorm, build_dream_net
 from pipeline.params import DreamParams
-from pipeline.tiling import TilePlan, layer_gradient
-from pipeline.weights import choose_weights, load_features_state
+from pipeline.dream.tiling import TilePlan, layer_gradient
+from pipeline.dream.weights import choose_weights, load_features_state
 
 FAST = DreamParams(octaves=3, octave_scale=1.4, steps=3, step_size=0.02, jitter=4, smoothing=0.5, seed=0,
                    precision="fp32")

@@ -14,9 +14,9 @@ from PIL import ImageFile
 
 from helpers import MAX_PIXELS, noisy_image, quadrant_image
 from photo_files import jpeg_claiming, png_bomb
-from pipeline.album import find_photos, load_album_text
+from pipeline.ingest.album import find_photos, load_album_text
 from pipeline.config import ConfigError, load_settings
-from pipeline.ingest import ingest_photo, set_aside_duplicates
+from pipeline.ingest.photos import ingest_photo, set_aside_duplicates
 from pipeline.manifest import PhotoEntry, Skipped
 
 

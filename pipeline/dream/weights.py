@@ -3,7 +3,7 @@
 `choose_weights` decides (and says why) without loading anything heavy; `load_features_state`
 returns a `features` state dict keyed like torchvision's ("0.weight", ..., "28.bias"), from a
 features-only torch file that `prepare_features` makes once, from verified bytes only.
-Getting the ImageNet file onto a machine is `pipeline.download`'s job.
+Getting the ImageNet file onto a machine is `pipeline.dream.download`'s job.
 """
 
 from __future__ import annotations

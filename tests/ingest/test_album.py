@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline.album import AlbumText, PhotoText, find_photos, load_album_text, sidecar_names
+from pipeline.ingest.album import AlbumText, PhotoText, find_photos, load_album_text, sidecar_names
 from pipeline.manifest import Skipped, UnmatchedText
 
 

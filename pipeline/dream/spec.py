@@ -1,6 +1,6 @@
 """The CPU side of a dream: what size it is made at, its input, its files and its manifest entry.
 
-The engine (pipeline/dream.py) only turns pixels into dreamed pixels on the device. Everything
+The engine (pipeline/dream/engine.py) only turns pixels into dreamed pixels on the device. Everything
 around it is here and needs no torch: decoding the photo at dream size before its turn on the
 device, and encoding the dream and its web sizes after, so both overlap another photo's dream.
 """
@@ -15,7 +15,7 @@ from PIL import Image
 
 from pipeline.files import save_image_atomic
 from pipeline.imaging import decode_upright_rgb, fitted_size, open_photo
-from pipeline.ingest import web_images, write_copies
+from pipeline.ingest.photos import web_images, write_copies
 from pipeline.manifest import DreamEntry, PhotoEntry, WebImage
 from pipeline.params import DreamParams
 from pipeline.store import DreamFiles, DreamRecipe, DreamStore, web_long_sides

@@ -12,9 +12,9 @@ from PIL import Image
 
 from helpers import MAX_PIXELS, quadrant_image
 from photo_files import exif_block, jpeg_with_exif
-from pipeline.exif import MAX_EXIF_BYTES, read_exif
+from pipeline.ingest.exif import MAX_EXIF_BYTES, read_exif
 from pipeline.imaging import open_photo
-from pipeline.ingest import ingest_photo
+from pipeline.ingest.photos import ingest_photo
 from pipeline.manifest import FILE_MTIME, Gps
 
 MTIME = datetime(2019, 7, 4, 12, 30, 15).timestamp()

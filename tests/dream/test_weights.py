@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 import torch
 
-import pipeline.weights as weights
+import pipeline.dream.weights as weights
 from pipeline.layers import CONV_INDEX
-from pipeline.model import InputNorm, build_dream_net, vgg16_features
+from pipeline.dream.model import InputNorm, build_dream_net, vgg16_features
 from pipeline.manifest import WeightsInfo
-from pipeline.weights import (HED_H5_SHA256, HED_NORM, IMAGENET_FILE, IMAGENET_NORM, IMAGENET_SIZE_MB,
+from pipeline.dream.weights import (HED_H5_SHA256, HED_NORM, IMAGENET_FILE, IMAGENET_NORM, IMAGENET_SIZE_MB,
                               WeightsChoice, WeightsError, choose_weights, convert_hed_h5, hed_h5_path,
                               imagenet_hash_prefix, load_features_state, summary_line, upgrade_hint)
 from weights_files import checkpoint_bytes, expect_imagenet_file

@@ -9,15 +9,15 @@ import random
 import pytest
 import torch
 
-import pipeline.graphs as graphs_module
-import pipeline.tiling as tiling
-from pipeline.dream import Dreamer, Passes, dream_batch, load_dreamer
-from pipeline.graphs import GraphCache
+import pipeline.dream.graphs as graphs_module
+import pipeline.dream.tiling as tiling
+from pipeline.dream.engine import Dreamer, Passes, dream_batch, load_dreamer
+from pipeline.dream.graphs import GraphCache
 from pipeline.layers import LAYERS
-from pipeline.model import InputNorm, build_dream_net, vgg16_features
+from pipeline.dream.model import InputNorm, build_dream_net, vgg16_features
 from pipeline.params import DreamParams
-from pipeline.tiling import TilePlan, layer_gradient, tile_side, whole_gradient
-from pipeline.weights import choose_weights
+from pipeline.dream.tiling import TilePlan, layer_gradient, tile_side, whole_gradient
+from pipeline.dream.weights import choose_weights
 
 PARAMS = DreamParams(octaves=2, octave_scale=1.4, steps=2, step_size=0.02, jitter=4, smoothing=0.5, seed=0,
                      precision="fp32")

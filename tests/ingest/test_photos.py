@@ -11,9 +11,9 @@ from PIL import Image
 
 from helpers import (BOTTOM_LEFT, MAX_PIXELS, TOP_LEFT, TOP_RIGHT, close_to, make_exif, quadrant_array,
                      quadrant_image, stored_as_camera, write_jpeg)
-from pipeline import ingest
-from pipeline.album import find_photos
-from pipeline.ingest import ingest_photo, ingest_photos
+from pipeline.ingest import photos as ingest
+from pipeline.ingest.album import find_photos
+from pipeline.ingest.photos import ingest_photo, ingest_photos
 from pipeline.manifest import PhotoEntry
 from pipeline.store import web_copy_name
 
@@ -174,7 +174,7 @@ def test_one_copy_per_size_the_page_uses_none_larger_than_the_photo(tmp_path, si
 def test_clean_finds_nothing_right_after_ingest(tmp_path):
     """What `dreamtrip clean` would delete is decided from the manifest: after ingest of a tiny
     photo it must find no web copy the post does not use (issue 11 item 6)."""
-    from pipeline.clean import unreferenced_files
+    from pipeline.upkeep import unreferenced_files
     from pipeline.config import load_settings
     from pipeline.manifest import AlbumInfo, Manifest, WeightsInfo, now
 

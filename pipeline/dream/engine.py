@@ -12,7 +12,7 @@ Speed: the network stops at the deepest layer asked for, its weights are frozen 
 gradients), it runs channels-last, in bf16 where the hardware is fast at it. On CUDA each octave
 is padded up to a size class (multiples of SIZE_STEP px) so that photos of slightly different
 sizes reuse cuDNN's autotuning, and small passes can be replayed from CUDA graphs
-(pipeline/graphs.py). Memory: big images are processed in tiles (pipeline/tiling.py). Needs
+(pipeline/dream/graphs.py). Memory: big images are processed in tiles (pipeline/dream/tiling.py). Needs
 torch and Pillow only, so it also runs on a bare GPU machine.
 """
 
@@ -29,12 +29,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from pipeline.graphs import GraphCache
+from pipeline.dream.graphs import GraphCache
 from pipeline.layers import LAYERS, auto_octaves, deepest
-from pipeline.model import DreamNet, InputNorm, build_dream_net
+from pipeline.dream.model import DreamNet, InputNorm, build_dream_net
 from pipeline.params import DreamParams
-from pipeline.tiling import TilePlan, layer_gradient, tile_side
-from pipeline.weights import WeightsChoice, load_features_state
+from pipeline.dream.tiling import TilePlan, layer_gradient, tile_side
+from pipeline.dream.weights import WeightsChoice, load_features_state
 
 # Octaves are padded to multiples of this on CUDA, where every new input shape costs a cuDNN
 # autotuning run (a 43 MP photo's first dream 77 s, the same again 9.4 s). Not on a CPU: there

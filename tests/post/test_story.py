@@ -3,7 +3,7 @@ kept as Markdown for post.md with the same guarantees."""
 
 import pytest
 
-from pipeline.story import first_paragraph, is_safe_url, story_html, story_markdown, story_plain
+from pipeline.post.story import first_paragraph, is_safe_url, story_html, story_markdown, story_plain
 
 
 @pytest.mark.parametrize("url", [

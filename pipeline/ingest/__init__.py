@@ -1,0 +1,1 @@
+"""Stage 1, ingest: the album folder -> photo records (content hash, EXIF, place) and web copies."""

@@ -1,0 +1,1 @@
+"""Stage 3, post: the manifest -> index.html, contact-sheet.html and post.md. Renders only."""

@@ -1,0 +1,175 @@
+"""Upkeep of an output folder after a run: `blog`, `clean` and `retry`, without dreaming.
+
+blog: regenerate the post from manifest.json + album.yaml + the files on disk. For the traveller
+who edits a caption, or drops a photo from the album, after the dreaming is done. It reads the
+album's text and file list again (no hashing, no images decoded), drops the photos that are no
+longer in the album, marks dreams whose file has gone as missing, and rewrites manifest.json,
+index.html and post.md. It loads neither torch nor Prefect, so it takes a moment even for a
+large album. Stored results of dropped photos stay on disk until `dreamtrip clean`.
+
+clean: find, and on request delete, what the output folder holds that the post no longer uses:
+web copies and dreams of photos removed from the album, dreams made with settings since
+changed, and temporary files that a killed run left behind. Files the manifest refers to are
+never listed. A shared store (`output.store_dir`) is not looked at: other albums may use it.
+
+retry: what a run left unfinished, the settings to redo it with, and what it fixed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.ingest.album import AlbumText, find_photos, load_album_text
+from pipeline.manifest import (MISSING_FILE, DreamEntry, Manifest, PhotoEntry, label, read_manifest,
+                               write_manifest)
+from pipeline.post.page import write_page
+from pipeline.store import DREAMS_DIR, PHOTOS_DIR, stale_temp_files
+
+
+# --- blog -----------------------------------------------------------------------------------------
+
+@dataclass
+class Refresh:
+    """What changed between the manifest and the album as it is now."""
+
+    manifest: Manifest
+    removed: list[str] = field(default_factory=list)   # photos gone from the album: off the page
+    new: list[str] = field(default_factory=list)       # photos not dreamed yet: `dreamtrip run`
+    missing: list[str] = field(default_factory=list)   # "photo [layer]" whose dream file is gone
+
+
+def refresh_manifest(manifest: Manifest, album_dir: Path, out_dir: Path) -> Refresh:
+    """The manifest with the album's current text and photo list; the input is not changed."""
+    text, files = load_album_text(album_dir), find_photos(album_dir)
+    in_album = set(files.photos)
+    # Copies of a photo were set aside by the run (shown once): known, not new.
+    duplicates = [entry for entry in manifest.skipped if entry.duplicate_of and entry.source in in_album]
+    known = {photo.source for photo in manifest.photos} | {entry.source for entry in duplicates}
+    photos = [_refreshed(photo, text, out_dir) for photo in manifest.photos if photo.source in in_album]
+    refreshed = manifest.model_copy(update={
+        "album": text.info(manifest.album.name),
+        "skipped": files.skipped + duplicates, "photos": photos, "unmatched": text.unmatched(files.photos)})
+    return Refresh(refreshed, removed=sorted(s for s in known if s not in in_album),
+                   new=[s for s in files.photos if s not in known],
+                   missing=[label(p.source, d.layer) for p in photos for d in p.dreams if d.status == "missing"])
+
+
+def _refreshed(photo: PhotoEntry, text: AlbumText, out_dir: Path) -> PhotoEntry:
+    return photo.model_copy(update={"story": text.story_for(photo.source),
+                                    "dreams": [_checked(dream, out_dir) for dream in photo.dreams]})
+
+
+def _checked(dream: DreamEntry, out_dir: Path) -> DreamEntry:
+    """ok when all its files are there, missing when one has gone; a failed dream stays failed."""
+    if dream.status == "failed" or dream.image is None:
+        return dream
+    if dream.on_disk(out_dir):
+        return dream.model_copy(update={"status": "ok", "error": None})
+    return dream.model_copy(update={"status": "missing", "error": MISSING_FILE})
+
+
+def rebuild_post(album_dir: Path, out_dir: Path) -> tuple[Refresh, Path]:
+    """Rewrite manifest.json, index.html and post.md from what is stored; the page's path.
+
+    The caller holds the output folder's lock.
+    """
+    refreshed = refresh_manifest(read_manifest(out_dir), album_dir, out_dir)
+    write_manifest(refreshed.manifest, out_dir)
+    return refreshed, write_page(refreshed.manifest, out_dir)
+
+
+# --- clean ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Cleaning:
+    unused: list[Path]           # files the post does not use, sorted
+    size: int                    # their bytes
+    removed_photos: list[str]    # photos gone from the album (the post was rewritten without them)
+    deleted: bool
+
+
+def unreferenced_files(manifest: Manifest, out_dir: Path) -> list[Path]:
+    """Files `dreamtrip clean` would delete, sorted."""
+    used = {path for photo in manifest.photos for path in photo.files()}
+    found = set(stale_temp_files(out_dir))
+    for folder in (PHOTOS_DIR, DREAMS_DIR):
+        for path in (out_dir / folder).rglob("*"):
+            if path.is_file() and path.relative_to(out_dir).as_posix() not in used:
+                found.add(path)
+    return sorted(found)
+
+
+def clean_output(album_dir: Path, out_dir: Path, delete: bool) -> Cleaning:
+    """List (and with `delete`, delete) what the post no longer uses. The caller holds the lock."""
+    refreshed = refresh_manifest(read_manifest(out_dir), album_dir, out_dir)
+    unused = unreferenced_files(refreshed.manifest, out_dir)
+    size = sum(path.stat().st_size for path in unused)
+    if delete and unused:
+        if refreshed.removed:  # the page must not point at files about to go
+            rebuild_post(album_dir, out_dir)
+        for path in unused:
+            path.unlink(missing_ok=True)
+    return Cleaning(unused, size, refreshed.removed if delete else [], delete and bool(unused))
+
+
+# --- retry ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Unfinished:
+    source: str
+    layer: str | None      # None: the whole photo
+    reason: str
+
+    def __str__(self) -> str:
+        return label(self.source, self.layer)
+
+
+def unfinished(manifest: Manifest, out_dir: Path) -> list[Unfinished]:
+    """Failed photos, failed dreams, and dreams marked ok whose file is no longer there."""
+    todo = []
+    for photo in manifest.photos:
+        if not photo.ok:
+            todo.append(Unfinished(photo.source, None, photo.error or photo.status))
+            continue
+        for dream in photo.dreams:
+            if not dream.ok:
+                todo.append(Unfinished(photo.source, dream.layer, dream.error or dream.status))
+            elif not dream.on_disk(out_dir):
+                todo.append(Unfinished(photo.source, dream.layer, MISSING_FILE))
+    return todo
+
+
+def retry_settings(manifest: Manifest, out_dir: Path, device: str | None = None) -> dict:
+    """The settings that made the rest of the album, so the retried dreams match them: the
+    same weights (not `auto` again), into the same folder; on another device if asked."""
+    settings = manifest.settings.as_dict()
+    settings["output"]["dir"] = str(out_dir)
+    settings["weights"]["source"] = manifest.weights.source
+    if device:
+        settings["device"] = device
+    return settings
+
+
+def retry_outcome(todo: list[Unfinished], after: Manifest) -> tuple[list[str], list[str]]:
+    """(fixed, still failing), a line each, comparing what was unfinished with the new manifest."""
+    photos = {photo.source: photo for photo in after.photos}
+    fixed, failing = [], []
+    for item in todo:
+        photo = photos.get(item.source)
+        if photo is None:
+            failing.append(f"{item.source}: no longer in the album")
+        elif not photo.ok:
+            failing.append(f"{item.source}: {photo.error}")
+        elif item.layer is None:  # a whole photo: it and all its dreams
+            bad = [d for d in photo.dreams if not d.ok]
+            (failing if bad else fixed).append(
+                f"{item.source}: " + ("; ".join(f"[{d.layer}] {d.error}" for d in bad) if bad
+                                      else f"ingested, {len(photo.dreams)} dreams ok"))
+        else:
+            dream = next((d for d in photo.dreams if d.layer == item.layer), None)
+            if dream is not None and dream.ok:
+                fixed.append(str(item))
+            else:
+                failing.append(f"{item}: {dream.error if dream else 'no longer one of its layers'}")
+    return fixed, failing
