@@ -22,6 +22,7 @@ from pipeline.config import ConfigError, Settings, load_settings
 from pipeline.layers import LAYER_NAMES, layer_hint
 from pipeline.lock import OutputBusy, output_lock
 from pipeline.manifest import MANIFEST
+from pipeline.outdir import OutputFolderError, check_folders, claim_output_folder
 from pipeline.post.view import counted
 from pipeline.store import default_output_dir
 from pipeline.dream.weights import IMAGENET_SIZE_MB
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"dreamtrip: config error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except UsageError as err:
+    except (UsageError, OutputFolderError) as err:
         print(f"dreamtrip: {err}", file=sys.stderr)
         return EXIT_USAGE
     except OutputBusy as err:
@@ -211,6 +212,7 @@ def stored_run(args, missing: str | None = None):
 
     album_folder(args)
     out = default_output_dir(args.album, args.output)
+    check_folders(args.album, out)
     if not (out / MANIFEST).is_file():
         missing = missing or f"run `dreamtrip run {args.album}` first"
         raise UsageError(f"{out}: no manifest.json: {missing}")
@@ -232,9 +234,12 @@ def cmd_run(args) -> int:
     overrides = cli_overrides(args)
     settings = load_settings(args.config, overrides)
     album = album_folder(args)
+    out = default_output_dir(album, settings.output.dir_path)
+    check_folders(album, out)
     check_album(album)
     # The lock first, before torch and Prefect load (seconds): a second command stops at once.
-    with output_lock(default_output_dir(album, settings.output.dir_path), None if args.wait else 0.0):
+    with output_lock(out, None if args.wait else 0.0):
+        claim_output_folder(out)
         check_device_and_weights(settings)
         manifest = run_flow(args, str(args.config) if args.config else None, overrides)
     print_summary(manifest)
@@ -247,6 +252,9 @@ def check_album(album: Path) -> None:
     from pipeline.ingest.album import find_photos
 
     text, files = load_album_text(album), find_photos(album)
+    if files.left_out:
+        print(f"dreamtrip: left out {', '.join(f'{name}/' for name in files.left_out)}: "
+              "dreamtrip output, not photos", file=sys.stderr)
     if not files.photos:
         skipped = "".join(f"\n  skipped {entry.source}: {entry.reason}" for entry in files.skipped)
         raise UsageError(f"no photos found in {album}{skipped}")
@@ -275,17 +283,19 @@ def cmd_retry(args) -> int:
 
     check_execution_args(args)
     out, manifest = stored_run(args)
-    todo = unfinished(manifest, out)
-    if not todo:
-        print(f"Nothing to retry: every photo and dream in {out / MANIFEST} is done.")
-        return EXIT_OK
     settings = retry_settings(manifest, out, args.device)
     with output_lock(out, None if args.wait else 0.0):
+        claim_output_folder(out)
+        todo = unfinished(manifest, out)  # files checked by hash: a damaged one counts as missing
+        if not todo:
+            print(f"Nothing to retry: every photo and dream in {out / MANIFEST} is done.")
+            return EXIT_OK
         check_device_and_weights(load_settings(None, settings))
         print(f"Retrying {len(todo)}:")
         for item in todo:
             print(f"  {item}: {item.reason}")
-        after = run_flow(args, None, settings, only_photos=[photo.source for photo in manifest.photos])
+        after = run_flow(args, None, settings, only_photos=[photo.source for photo in manifest.photos],
+                         check_hashes=True)
     fixed, failing = retry_outcome(todo, after)
     print(f"Retried {len(todo)}: {len(fixed)} now ok, {len(failing)} still failing")
     for line in failing:
@@ -294,7 +304,8 @@ def cmd_retry(args) -> int:
     return EXIT_SOME_FAILED if after.failures() else EXIT_OK
 
 
-def run_flow(args, config: str | None, overrides: dict, only_photos: list[str] | None = None):
+def run_flow(args, config: str | None, overrides: dict, only_photos: list[str] | None = None,
+             check_hashes: bool = False):
     """Run the flow (on Dask if asked) and return its manifest. The caller holds OUT's lock."""
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -310,7 +321,7 @@ def run_flow(args, config: str | None, overrides: dict, only_photos: list[str] |
         flow_fn = dream_album.with_options(task_runner=dask_task_runner(address, args.dask_workers))
     previous = signal.signal(signal.SIGINT, stop_now)
     try:
-        return flow_fn(str(args.album), config, overrides, only_photos=only_photos)
+        return flow_fn(str(args.album), config, overrides, only_photos=only_photos, check_hashes=check_hashes)
     except RuntimeError as err:
         if "ephemeral Prefect API server" not in str(err):
             raise

@@ -4,9 +4,10 @@ Only orchestration lives here: the output folder's lock, fan-out, retries, who m
 device when, progress and artifacts. Each task is a thin wrapper over plain functions in pipeline/.
 
 Never dreaming twice rests on the store (pipeline/store.py), not on Prefect's result cache: a
-dream's files are named by the key of its recipe and written atomically, so a file under that
-name is a finished dream. The flow looks each dream up before it submits a task for it, so a
-rerun with nothing new submits no dream tasks at all.
+dream's files are named by the key of its recipe, written atomically and recorded, so a file
+under that name, as it was recorded, is a finished dream. The flow looks each dream up before
+it submits a task for it, so a rerun with nothing new submits no dream tasks at all. After a
+run that did not finish (or for `retry`) stored files are checked by hash, not by size only.
 """
 
 from __future__ import annotations
@@ -33,12 +34,10 @@ from pipeline.ingest.photos import ingest_photos, set_aside_duplicates
 from pipeline.layers import depth
 from pipeline.lock import output_lock
 from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now, write_manifest
+from pipeline.outdir import adopt_store, check_folders, claim_output_folder, sweep_temp_files
 from pipeline.post.page import write_page
-from pipeline.store import DreamStore, default_output_dir, stale_temp_files
+from pipeline.store import DreamStore, default_output_dir
 from pipeline.dream.weights import WeightsChoice, choose_weights
-
-# A shared store's temp files may belong to another album's run that is writing right now.
-_SHARED_TEMP_AGE_S = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -100,11 +99,13 @@ class Slots:
 # ---- tasks ----
 
 @task(name="ingest", cache_policy=NO_CACHE)
-def ingest(album_dir: Path, sources: list[str], out_dir: Path, settings: Settings) -> list[PhotoEntry]:
+def ingest(album_dir: Path, sources: list[str], out_dir: Path, settings: Settings,
+           by_hash: bool = False) -> list[PhotoEntry]:
     # One task for the whole album, photos in parallel threads inside it: a Prefect task per
     # photo was slower and took 400 MB more memory (BENCHMARKS.md, "Ingest").
     images = settings.images
-    return ingest_photos(album_dir, sources, out_dir, images.web_sizes, images.jpeg_quality, images.max_pixels)
+    return ingest_photos(album_dir, sources, out_dir, images.web_sizes, images.jpeg_quality, images.max_pixels,
+                         by_hash=by_hash)
 
 
 @task(name="dream", cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient,
@@ -150,28 +151,33 @@ def write_post(manifest: Manifest, out_dir: Path) -> Path:
 
 @flow(name="dream-album")
 def dream_album(album: str, config: str | None = None, overrides: dict | None = None,
-                only_photos: list[str] | None = None, lock_wait_s: float | None = 0.0) -> Manifest:
+                only_photos: list[str] | None = None, lock_wait_s: float | None = 0.0,
+                check_hashes: bool = False) -> Manifest:
     """Dream every photo of `album` on its layers and write index.html, post.md, manifest.json.
 
     `config` is a YAML file over the default settings; `overrides` are dotted settings
     (e.g. {"layers": ["conv5_2"], "output.dir": "out/x"}) that win over both.
     `only_photos` limits the run to those photos of the album (`dreamtrip retry`).
     `lock_wait_s` is how long to wait while another run writes the same output folder
-    (0: stop at once with OutputBusy; None: as long as it takes). Returns the manifest.
+    (0: stop at once with OutputBusy; None: as long as it takes). `check_hashes`: check every
+    stored file by its sha256 before reusing it (`dreamtrip retry`). Returns the manifest.
     """
     settings = load_settings(Path(config) if config else None, overrides)
     album_dir = Path(album).resolve()
     out_dir = default_output_dir(album_dir, settings.output.dir_path).resolve()
+    check_folders(album_dir, out_dir)
 
     with output_lock(out_dir, lock_wait_s):
+        record = claim_output_folder(out_dir)
         remove_leftovers(out_dir, settings)
+        by_hash = not record.begin_run() or check_hashes
         text, files = load_album_text(album_dir), find_photos(album_dir)
         sources = [s for s in files.photos if only_photos is None or s in set(only_photos)]
-        photos, duplicates = set_aside_duplicates(ingest(album_dir, sources, out_dir, settings))
+        photos, duplicates = set_aside_duplicates(ingest(album_dir, sources, out_dir, settings, by_hash))
 
         layers_of = {p.source: text.layers_for(p.source, settings.layers) for p in photos if p.ok}
         device = dreaming_device(settings)
-        job = dream_job(settings, album_dir, out_dir, layers_of, device)
+        job = dream_job(settings, album_dir, out_dir, layers_of, device, by_hash)
         dreams, run = dream_photos(photos, layers_of, job)
 
         manifest = Manifest(
@@ -182,23 +188,23 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
             photos=[text.described(photo, dreams.get(photo.source, [])) for photo in photos],
             skipped=files.skipped + duplicates, unmatched=text.unmatched(files.photos), run=run)
         manifest.page = str(write_post(manifest, out_dir))
+        record.end_run()
     publish_table(album_dir.name, manifest)
     return manifest
 
 
 def remove_leftovers(out_dir: Path, settings: Settings) -> None:
-    """Temp files of a killed run: never trusted (they have no final name), but clutter."""
-    leftovers = stale_temp_files(out_dir)  # we hold the lock: no one else writes here
+    """Temp files of a killed run: never trusted (they have no final name), but clutter. A shared
+    store of an earlier release is adopted first (its dreams are recorded as dreamtrip's)."""
     if settings.output.store_path is not None:
-        leftovers += stale_temp_files(settings.output.store_path, older_than_s=_SHARED_TEMP_AGE_S)
-    for path in leftovers:
-        path.unlink(missing_ok=True)
-    if leftovers:
-        get_run_logger().info("Removed %d temporary files left by an interrupted run", len(leftovers))
+        adopt_store(settings.output.store_path)
+    removed = sweep_temp_files(out_dir, settings.output.store_path)
+    if removed:
+        get_run_logger().info("Removed %d temporary files left by an interrupted run", removed)
 
 
 def dream_job(settings: Settings, album_dir: Path, out_dir: Path,
-              layers_of: dict[str, tuple[str, ...]], device: str) -> DreamJob:
+              layers_of: dict[str, tuple[str, ...]], device: str, by_hash: bool = False) -> DreamJob:
     weights = choose_weights(settings.weights.source)
     get_run_logger().info("Weights: %s (%s)", weights.description, weights.reason)
     device_type = device.split(":")[0]
@@ -208,7 +214,8 @@ def dream_job(settings: Settings, album_dir: Path, out_dir: Path,
                      jpeg_quality=settings.images.jpeg_quality,
                      **engine_recipe(settings.dream.precision, device_type))
     deepest = max((layer for layers in layers_of.values() for layer in layers), key=depth, default="conv1_1")
-    return DreamJob(album_dir, DreamStore(out_dir, settings.output.store_path), spec, settings, weights, deepest)
+    store = DreamStore(out_dir, settings.output.store_path, by_hash)
+    return DreamJob(album_dir, store, spec, settings, weights, deepest)
 
 
 def dreaming_device(settings: Settings) -> str:

@@ -16,7 +16,9 @@ import unicodedata
 from pathlib import Path
 from typing import Iterator
 
-TEMP_PREFIX = ".tmp-"  # temp files beside their targets; a killed run may leave some behind
+# Temp files beside their targets, named so that no other program's file is taken for one (a
+# killed run may leave some behind; only files with this prefix are ever swept).
+TEMP_PREFIX = ".dreamtrip-tmp-"
 
 
 @contextlib.contextmanager
@@ -47,7 +49,12 @@ def write_text_atomic(target: Path, text: str) -> None:
 def save_image_atomic(image, target: Path, **save_options) -> None:
     """Save a Pillow image; the format comes from `target`'s extension."""
     with atomic_path(target) as tmp:
-        image.save(tmp, format=_FORMATS[target.suffix.lower()], **save_options)
+        image.save(tmp, format=image_format(target), **save_options)
+
+
+def image_format(name) -> str:
+    """Pillow's format for a file name's extension: 'a.jpg' -> 'JPEG'."""
+    return _FORMATS[Path(name).suffix.lower()]
 
 
 _FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"}

@@ -16,14 +16,15 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pipeline.config import Settings
-from pipeline.files import write_text_atomic
 from pipeline.layers import depth
+from pipeline.records import RECORD, record_of
 
 MANIFEST = "manifest.json"
 VERSION = "0.2.0"
 FILE_MTIME = "file mtime"  # ExifInfo.date_source when the date is the file's, not the camera's
 # A `missing` dream's error: what happened and what to do.
-MISSING_FILE = "the dream file is missing from the output folder; `dreamtrip retry` dreams it again"
+MISSING_FILE = ("a file of this dream is missing from the output folder, or damaged; "
+                "`dreamtrip retry` dreams it again")
 
 
 class _Entry(BaseModel):
@@ -83,10 +84,6 @@ class DreamEntry(_Entry):
 
     def files(self) -> list[str]:
         return [entry.path for entry in ([self.image] if self.image else []) + self.web]
-
-    def on_disk(self, out_dir: Path) -> bool:
-        """Whether every file of this dream is still in the output folder."""
-        return all((Path(out_dir) / path).is_file() for path in self.files())
 
 
 class PhotoEntry(_Entry):
@@ -206,9 +203,22 @@ class ManifestError(Exception):
 
 
 def write_manifest(manifest: Manifest, out_dir: Path) -> Path:
-    path = Path(out_dir) / MANIFEST
-    write_text_atomic(path, manifest.model_dump_json(indent=2) + "\n")
-    return path
+    record_of(out_dir).write_bytes(MANIFEST, (manifest.model_dump_json(indent=2) + "\n").encode())
+    return Path(out_dir) / MANIFEST
+
+
+def is_output_folder(folder: Path) -> bool:
+    """Whether dreamtrip writes `folder` (any run's output folder, of this release or an earlier
+    one): it holds dreamtrip's record of files, or a manifest.json that dreamtrip wrote."""
+    folder = Path(folder)
+    if (folder / RECORD).is_file():
+        return True
+    try:
+        with open(folder / MANIFEST, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return False
+    return b'"dreamtrip_version"' in head
 
 
 def read_manifest(out_dir: Path) -> Manifest:

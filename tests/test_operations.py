@@ -17,7 +17,7 @@ from PIL import Image
 import flows.dream_album as flow_module
 from helpers import locked_by_another_run
 from flows.cli import EXIT_BUSY, main
-from pipeline.files import sha256_of
+from pipeline.files import TEMP_PREFIX, sha256_of
 
 REPO = Path(__file__).resolve().parent.parent
 GOOD = ["a.jpg", "b.png", "c.jpg"]
@@ -221,7 +221,7 @@ def test_killed_run_resumes_complete_without_redoing_and_a_second_run_is_refused
 
     finished = _finished(out)
     assert 0 < len(finished) < 6, "the run was not caught in the middle"
-    (out / "dreams" / ".tmp-half-written.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    (out / "dreams" / f"{TEMP_PREFIX}half-written.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
 
     assert _run(trip, config, out) == 1
     manifest = _manifest(out)
@@ -230,7 +230,7 @@ def test_killed_run_resumes_complete_without_redoing_and_a_second_run_is_refused
     assert (manifest["run"]["dreamed"], manifest["run"]["reused"]) == (6 - len(finished), len(finished))
     assert len(dream_calls) == 6 - len(finished)
     assert {p: t for p, t in _dreams(out).items() if p in finished} == finished  # not redone
-    assert not [p for p in out.rglob(".tmp-*")]
+    assert not [p for p in out.rglob(f"{TEMP_PREFIX}*")]
     images = [p for p in out.rglob("*") if p.suffix in (".jpg", ".png")]
     assert len(images) >= 6 * 2 + 3 * 2  # each dream and its web copy; each photo at 48 and 80 px
     for path in images:  # every image decodes to the end

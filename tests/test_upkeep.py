@@ -20,7 +20,9 @@ from helpers import locked_by_another_run
 from flows.cli import EXIT_BUSY, main
 from pipeline.lock import OutputBusy, output_lock
 from pipeline.manifest import read_manifest
+from pipeline.files import TEMP_PREFIX
 from pipeline.params import DreamParams
+from pipeline.records import record_of
 from pipeline.upkeep import unfinished
 from pipeline.store import DreamFiles, DreamRecipe, DreamStore, stale_temp_files, web_long_sides
 
@@ -114,17 +116,30 @@ def test_clean_lists_then_deletes_only_what_the_post_no_longer_uses(dreamed, cap
     album, out = dreamed
     gone = read_manifest(out).photos[2]
     (album / gone.source).unlink()
-    (out / "dreams" / ".tmp-killed-run.jpg").write_bytes(b"\xff\xd8 half a jpeg")
-    (out / "dreams" / "0123456789ab-conv5_2-deadbeef.jpg").write_bytes(b"old settings")
-    expected = set(gone.files()) | {"dreams/.tmp-killed-run.jpg", "dreams/0123456789ab-conv5_2-deadbeef.jpg"}
+    (out / "dreams" / f"{TEMP_PREFIX}killed-run.jpg").write_bytes(b"\xff\xd8 half a jpeg")
+    record_of(out).write_bytes("dreams/0123456789ab-conv5_2-deadbeef.jpg", b"old settings")
+    expected = set(gone.files()) | {f"dreams/{TEMP_PREFIX}killed-run.jpg", "dreams/0123456789ab-conv5_2-deadbeef.jpg"}
+    # Not dreamtrip's, or no longer as it wrote them: never listed, never deleted.
+    theirs = {"photos/family.jpg": b"a photo of mine", "dreams/notes.txt": b"my notes",
+              "dreams/.tmp-abcdefgh.jpg": b"someone else's temp file", "notes/index.html": b"<p>mine",
+              "dreams/fedcba987654-conv5_2-deadbeef.jpg": b"named like a dream, not written by dreamtrip"}
+    for name, data in theirs.items():
+        (out / name).parent.mkdir(exist_ok=True)
+        (out / name).write_bytes(data)
+    record_of(out).write_bytes("dreams/aaaaaaaaaaaa-conv5_2-deadbeef.jpg", b"written, then edited")
+    (out / "dreams/aaaaaaaaaaaa-conv5_2-deadbeef.jpg").write_bytes(b"written, then edited by me")
+    theirs["dreams/aaaaaaaaaaaa-conv5_2-deadbeef.jpg"] = b"written, then edited by me"
 
     assert main(["clean", str(album), "-o", str(out)]) == 0
     listed = capsys.readouterr().out
     assert all(name in listed for name in expected) and "--yes" in listed
     assert all((out / name).exists() for name in expected)  # only listed
 
+    assert not any(name in listed for name in theirs)
+
     assert main(["clean", str(album), "-o", str(out), "--yes"]) == 0
     assert not any((out / name).exists() for name in expected)
+    assert all((out / name).read_bytes() == data for name, data in theirs.items())
     html = (out / "index.html").read_text()
     assert gone.source not in html  # the page was rewritten before its files went
     for photo in read_manifest(out).photos:  # everything the post uses is still there
@@ -244,20 +259,31 @@ def test_shared_store_links_finished_dreams_into_each_output_folder(tmp_path):
     first, second = DreamStore(tmp_path / "a", shared), DreamStore(tmp_path / "b", shared)
     relative = "dreams/abc-conv3_1-12345678.jpg"
     assert not first.fetch(relative)
-    first.target(relative).parent.mkdir(parents=True)
-    Image.new("RGB", (8, 8), "red").save(first.target(relative))
+    first.writer().save_image(Image.new("RGB", (8, 8), "red"), relative)
     first.publish(relative)
     assert (tmp_path / "a" / relative).is_file()
     assert second.fetch(relative)  # the other album finds it: not dreamed again
     assert os.path.samefile(tmp_path / "b" / relative, shared / relative)
-    assert not stale_temp_files(tmp_path)
+    assert record_of(tmp_path / "b").get(relative) == record_of(shared).get(relative)
+    assert not stale_temp_files(tmp_path / "a") and not stale_temp_files(shared)
 
 
-def test_stale_temp_files_spares_young_ones_when_asked(tmp_path):
-    old, young = tmp_path / ".tmp-old.jpg", tmp_path / "sub" / ".tmp-young.jpg"
-    young.parent.mkdir()
-    old.write_bytes(b"x")
-    young.write_bytes(b"x")
+def test_a_damaged_file_in_the_shared_store_is_not_linked(tmp_path):
+    shared = tmp_path / "shared"
+    store = DreamStore(tmp_path / "a", shared)
+    relative = "dreams/abc-conv3_1-12345678.jpg"
+    store.writer().save_image(Image.new("RGB", (8, 8), "red"), relative)
+    (shared / relative).write_bytes(b"")
+    assert not store.fetch(relative) and not (tmp_path / "a" / relative).exists()
+
+
+def test_stale_temp_files_spares_young_ones_and_looks_only_where_dreamtrip_writes(tmp_path):
+    old, young = tmp_path / f"{TEMP_PREFIX}old.jpg", tmp_path / "dreams" / f"{TEMP_PREFIX}young.jpg"
+    elsewhere = [tmp_path / "notes" / f"{TEMP_PREFIX}x.jpg", tmp_path / "dreams" / "sub" / f"{TEMP_PREFIX}y",
+                 tmp_path / ".tmp-abcdefgh.jpg"]
+    for path in [old, young, *elsewhere]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
     os.utime(old, (time.time() - 7200, time.time() - 7200))
     assert stale_temp_files(tmp_path) == [old, young]
     assert stale_temp_files(tmp_path, older_than_s=3600) == [old]

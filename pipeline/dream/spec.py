@@ -13,7 +13,6 @@ from pathlib import Path
 
 from PIL import Image
 
-from pipeline.files import save_image_atomic
 from pipeline.imaging import decode_upright_rgb, fitted_size, open_photo
 from pipeline.ingest.photos import web_images, write_copies
 from pipeline.manifest import DreamEntry, PhotoEntry, WebImage
@@ -61,8 +60,9 @@ class DreamSpec:
                           web=web_images(size, offered), seconds=seconds, reused=reused)
 
     def stored(self, store: DreamStore, photo: PhotoEntry, layer: str) -> DreamEntry | None:
-        """The entry of a dream an earlier run finished, or None. Web copies of sizes added
-        since (images.web_sizes) are made from the stored dream: that needs no dreaming."""
+        """The entry of a dream an earlier run finished (and that is intact), or None. Web
+        copies of sizes added since (images.web_sizes), or damaged, are made again from the
+        stored dream: that needs no dreaming."""
         files = self.files(photo, layer)
         if not store.fetch(files.image):
             return None
@@ -90,12 +90,12 @@ def _decoded(path: str, sha256: str, orientation: int, long_side: int, max_pixel
 
 def save_dream(dreamed: Image.Image, files: DreamFiles, store: DreamStore, jpeg_quality: int) -> None:
     """Write the dream and its smaller web copies (atomically), and show them in the output folder."""
-    save_image_atomic(dreamed, store.target(files.image), quality=jpeg_quality)
+    store.writer().save_image(dreamed, files.image, quality=jpeg_quality)
     store.publish(files.image)
     save_copies(dreamed, files, store, jpeg_quality)
 
 
 def save_copies(dreamed: Image.Image, files: DreamFiles, store: DreamStore, jpeg_quality: int) -> None:
-    write_copies(dreamed, files.copies, store.target, jpeg_quality)
+    write_copies(dreamed, files.copies, store.writer(), jpeg_quality)
     for relative in files.copies.values():
         store.publish(relative)

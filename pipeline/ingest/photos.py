@@ -15,14 +15,16 @@ from pathlib import Path
 from PIL import Image
 
 from pipeline.ingest.exif import read_exif
-from pipeline.files import save_image_atomic, sha256_of
+from pipeline.files import sha256_of
 from pipeline.imaging import PhotoError, decode_upright_rgb, fit_long_side, fitted_size, open_photo, upright_size
 from pipeline.manifest import PhotoEntry, Skipped, WebImage
+from pipeline.records import FileRecord, record_of
 from pipeline.store import web_copy_name, web_long_sides
 
 
 def ingest_photo(album_dir: Path, source: str, out_dir: Path, web_sizes, jpeg_quality: int,
-                 max_pixels: int) -> PhotoEntry:
+                 max_pixels: int, by_hash: bool = False) -> PhotoEntry:
+    """`by_hash`: check stored web copies by their sha256 too, not only their size."""
     path = album_dir / source
     try:
         sha256 = sha256_of(path)
@@ -34,22 +36,23 @@ def ingest_photo(album_dir: Path, source: str, out_dir: Path, web_sizes, jpeg_qu
             exif = read_exif(path, image)
             size = upright_size(image, exif.orientation)
             copies = {side: web_copy_name(source, sha256, side) for side in web_long_sides(max(size), web_sizes)}
-            missing = {side: name for side, name in copies.items() if not (out_dir / name).is_file()}
-            if missing:
+            output = record_of(out_dir)
+            missing = {side: name for side, name in copies.items() if not output.intact(name, by_hash)}
+            if missing:  # or damaged since: made again
                 write_copies(decode_upright_rgb(image, exif.orientation, max(missing)), missing,
-                             lambda name: out_dir / name, jpeg_quality)
+                             output, jpeg_quality)
     except PhotoError as err:
         return PhotoEntry(source=source, sha256=sha256, status="failed", error=str(err), exif=exif)
     return PhotoEntry(source=source, status="ok", sha256=sha256, width=size[0], height=size[1],
                       exif=exif, web=web_images(size, copies))
 
 
-def write_copies(image: Image.Image, names: dict[int, str], target, jpeg_quality: int) -> None:
+def write_copies(image: Image.Image, names: dict[int, str], folder: FileRecord, jpeg_quality: int) -> None:
     """Save `image` at each long side in `names` (largest first, each resized from the one
-    before: less work) as JPEG at target(name)."""
+    before: less work) as JPEG under its name in `folder`."""
     for side in sorted(names, reverse=True):
         image = fit_long_side(image, side)
-        save_image_atomic(image, target(names[side]), quality=jpeg_quality)
+        folder.save_image(image, names[side], quality=jpeg_quality)
 
 
 def web_images(size: tuple[int, int], names: dict[int, str]) -> list[WebImage]:
@@ -59,7 +62,7 @@ def web_images(size: tuple[int, int], names: dict[int, str]) -> list[WebImage]:
 
 
 def ingest_photos(album_dir: Path, sources: list[str], out_dir: Path, web_sizes, jpeg_quality: int,
-                  max_pixels: int, workers: int | None = None) -> list[PhotoEntry]:
+                  max_pixels: int, workers: int | None = None, by_hash: bool = False) -> list[PhotoEntry]:
     """ingest_photo for every source, `workers` photos at a time (default: one per usable core),
     returned in album order.
 
@@ -68,7 +71,7 @@ def ingest_photos(album_dir: Path, sources: list[str], out_dir: Path, web_sizes,
     (bench/ingest_bench.py measures both). More photos at once than cores would only add memory.
     """
     workers = workers or usable_cores()
-    args = (out_dir, web_sizes, jpeg_quality, max_pixels)
+    args = (out_dir, web_sizes, jpeg_quality, max_pixels, by_hash)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
         futures = [pool.submit(ingest_photo, album_dir, source, *args) for source in sources]
         return [_photo_or_crash(source, future) for source, future in zip(sources, futures)]

@@ -19,8 +19,8 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from pipeline.files import write_bytes_atomic
 from pipeline.manifest import Manifest
+from pipeline.records import record_of
 from pipeline.post.view import build_view, url_path  # noqa: F401  (url_path: part of this API)
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
@@ -30,6 +30,7 @@ ASSETS = ("style.css", "dreamtrip.js")
 INDEX = "index.html"
 CONTACT_SHEET = "contact-sheet.html"
 POST = "post.md"
+PAGE_FILES = (*ASSETS, POST, CONTACT_SHEET, INDEX)  # every file write_page writes
 
 
 def write_page(manifest: Manifest, out_dir: Path) -> Path:
@@ -48,8 +49,9 @@ def write_page(manifest: Manifest, out_dir: Path) -> Path:
     rendered[POST] = _md_env().get_template("post.md.j2").render(view).encode("utf-8")
     rendered[CONTACT_SHEET] = _render_html("contact-sheet.html.j2", view)
     rendered[INDEX] = _render_html("index.html.j2", view)
+    output = record_of(out_dir)
     for name, data in rendered.items():  # dicts keep insertion order: index.html last
-        write_bytes_atomic(out_dir / name, data)
+        output.write_bytes(name, data)
     return out_dir / INDEX
 
 

@@ -15,6 +15,7 @@ from pipeline.ingest import photos as ingest
 from pipeline.ingest.album import find_photos
 from pipeline.ingest.photos import ingest_photo, ingest_photos
 from pipeline.manifest import PhotoEntry
+from pipeline.records import RECORD
 from pipeline.store import web_copy_name
 
 WEB = (48, 96)
@@ -40,8 +41,9 @@ def _ingest(album, source, out):
 
 
 def _files(folder):
-    """Every file under `folder`, relative to it, '/'-separated (temp files included)."""
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    """Every file under `folder`, relative to it, '/'-separated (temp files included), but
+    dreamtrip's record of the files it wrote (tests/test_records.py)."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.name != RECORD)
 
 
 def test_ok_photo_gets_hash_exif_size_and_web_copies(album, tmp_path):
@@ -174,7 +176,7 @@ def test_one_copy_per_size_the_page_uses_none_larger_than_the_photo(tmp_path, si
 def test_clean_finds_nothing_right_after_ingest(tmp_path):
     """What `dreamtrip clean` would delete is decided from the manifest: after ingest of a tiny
     photo it must find no web copy the post does not use (issue 11 item 6)."""
-    from pipeline.upkeep import unreferenced_files
+    from pipeline.outdir import unused_files
     from pipeline.config import load_settings
     from pipeline.manifest import AlbumInfo, Manifest, WeightsInfo, now
 
@@ -189,7 +191,7 @@ def test_clean_finds_nothing_right_after_ingest(tmp_path):
                                             reason=""),
                         device="cpu", settings=settings, photos=photos)
     assert [len(p.web) for p in photos] == [1, 2]
-    assert unreferenced_files(manifest, out) == []
+    assert unused_files(manifest, out) == []
 
 
 def test_transparent_png_ingests_as_rgb(tmp_path):

@@ -22,6 +22,7 @@ from pipeline.layers import layer_hint
 from pipeline.manifest import Manifest
 from pipeline.post.page import md_escape, url_path, write_page
 from pipeline.post.view import _no_paths, counted
+from pipeline.records import RECORD
 
 XSS = "<script>alert(1)</script>"
 ODD_NAME = 'day 1/"Old" town #2 100% Škoda.jpg'   # spaces, quotes, '#', '%', non-ASCII
@@ -139,7 +140,7 @@ OUTPUT_FILES = ["contact-sheet.html", "dreamtrip.js", "index.html", "post.md", "
 def test_writes_pages_post_and_assets_and_returns_index(tmp_path):
     index = write_page(_manifest(), tmp_path / "out")
     assert index == tmp_path / "out" / "index.html"
-    assert sorted(p.name for p in index.parent.iterdir()) == OUTPUT_FILES
+    assert sorted(p.name for p in index.parent.iterdir()) == sorted([*OUTPUT_FILES, RECORD])
     css = (index.parent / "style.css").read_text()
     js = (index.parent / "dreamtrip.js").read_text()
     assert "max-width" in css and "addEventListener" in js
@@ -165,7 +166,7 @@ def test_failed_render_leaves_previous_page(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         write_page(_manifest(), tmp_path / "out")
     assert index.read_text() == before
-    assert sorted(p.name for p in index.parent.iterdir()) == OUTPUT_FILES
+    assert sorted(p.name for p in index.parent.iterdir()) == sorted([*OUTPUT_FILES, RECORD])
 
 
 # ---------------------------------------------------------------- content
