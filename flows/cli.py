@@ -107,10 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     blog.set_defaults(handler=cmd_blog)
 
     clean = commands.add_parser("clean", help="delete stored files the post no longer uses",
-                                description="List the files in OUT that the post no longer uses "
-                                            "(photos removed from the album, dreams made with "
-                                            "old settings, leftovers of killed runs); delete "
-                                            "them with --yes.")
+                                description="List the files dreamtrip wrote in OUT that the post no "
+                                            "longer uses (photos removed from the album, dreams "
+                                            "made with old settings, leftovers of killed runs); "
+                                            "delete them with --yes. Files it did not write stay.")
     _album_args(clean)
     clean.add_argument("--yes", action="store_true", help="delete them (default: only list)")
     clean.set_defaults(handler=cmd_clean)

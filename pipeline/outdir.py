@@ -33,7 +33,8 @@ class OutputFolderError(Exception):
 
 def check_folders(album_dir: Path, out_dir: Path) -> None:
     """Before the output folder is touched (or even locked): the album and the output folder
-    are different folders, and the album is not itself an output folder."""
+    are different folders, the album is not itself an output folder, and a folder that is not
+    dreamtrip's holds nothing where dreamtrip writes (so not even a lock file is left in it)."""
     album, out = Path(album_dir).resolve(), Path(out_dir).resolve()
     if album == out:
         instead = default_output_dir(album)
@@ -45,6 +46,8 @@ def check_folders(album_dir: Path, out_dir: Path) -> None:
         raise OutputFolderError(
             f"{album_dir} is a dreamtrip output folder (it holds dreamtrip's {MANIFEST}), not an album: "
             "give the album folder it was made from")
+    if not is_output_folder(out):
+        _refuse_strangers(out_dir, foreign_files(out, record_of(out)))
 
 
 def claim_output_folder(out_dir: Path, top_only: bool = False) -> FileRecord:
@@ -53,13 +56,16 @@ def claim_output_folder(out_dir: Path, top_only: bool = False) -> FileRecord:
     files, for the commands that write nothing else). Returns the folder's record."""
     record = record_of(out_dir)
     adopt_earlier_release(Path(out_dir), record)
-    strangers = foreign_files(Path(out_dir), record, top_only)
+    _refuse_strangers(out_dir, foreign_files(Path(out_dir), record, top_only))
+    return record
+
+
+def _refuse_strangers(out_dir: Path, strangers: list[str]) -> None:
     if strangers:
         more = f" (and {len(strangers) - 1} more)" if len(strangers) > 1 else ""
         raise OutputFolderError(
             f"{Path(out_dir) / strangers[0]}{more} was not written by dreamtrip, and dreamtrip writes "
             f"there: move it out of {out_dir}, or write to another folder with -o")
-    return record
 
 
 def foreign_files(out_dir: Path, record: FileRecord, top_only: bool = False) -> list[str]:
