@@ -1,7 +1,8 @@
 """dreamtrip's command line: run, retry, blog, clean, serve, layers, weights.
 
 Exit codes: 0 every (photo, layer) dreamed; 1 some failed (the page lists them);
-2 a usage, config or set-up error (nothing was dreamed); 3 another dreamtrip run is
+2 a usage, config or set-up error (nothing was dreamed), or the disk filled up (what was
+finished is kept: the same command continues); 3 another dreamtrip run is
 writing the same output folder (nothing was done).
 
 `blog` and `clean` never import torch or Prefect: they only read what runs have stored.
@@ -19,6 +20,7 @@ from typing import get_args
 
 from pipeline.ingest.album import load_album_text
 from pipeline.config import ConfigError, Settings, load_settings
+from pipeline.files import DiskFull
 from pipeline.layers import LAYER_NAMES, layer_hint
 from pipeline.lock import OutputBusy, output_lock
 from pipeline.manifest import MANIFEST
@@ -67,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     except OutputBusy as err:
         print(f"dreamtrip: {err}", file=sys.stderr)
         return EXIT_BUSY
+    except DiskFull as err:
+        print(f"dreamtrip: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"\n{INTERRUPTED}", file=sys.stderr)
         return EXIT_INTERRUPTED
