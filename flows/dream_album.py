@@ -12,6 +12,7 @@ run that did not finish (or for `retry`) stored files are checked by hash, not b
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from pipeline.ingest.album import find_photos, load_album_text
 from pipeline.config import Settings, load_settings
 from pipeline.dream.engine import engine_recipe, load_dreamer
 from pipeline.dream.spec import DreamSpec, dream_input, resolve_dream_size, save_dream
-from pipeline.files import slug
+from pipeline.files import DiskFull, slug
 from pipeline.imaging import PhotoError
 from pipeline.ingest.photos import ingest_photos, set_aside_duplicates
 from pipeline.layers import depth
@@ -38,6 +39,20 @@ from pipeline.outdir import adopt_store, check_folders, claim_output_folder, swe
 from pipeline.post.page import write_page
 from pipeline.store import DreamStore, default_output_dir
 from pipeline.dream.weights import WeightsChoice, choose_weights
+
+
+class _DiskFullSaidOnce(logging.Filter):
+    """A full disk ends the run with one line that names the folder and its free space (the
+    CLI's): Prefect's own reports of it, a traceback per task and one for the flow, would only
+    bury that line. The run's state still says Failed, with the reason."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(error, DiskFull) or DiskFull.__name__ in record.getMessage())
+
+
+for _logger in ("prefect.task_runs", "prefect.flow_runs"):
+    logging.getLogger(_logger).addFilter(_DiskFullSaidOnce())
 
 
 @dataclass(frozen=True)
@@ -261,6 +276,8 @@ def collect(futures: dict, progress: DreamProgress):
     for future in as_completed(list(futures)):
         source, layers = futures[future]
         outcome = future.result(raise_on_failure=False)
+        if isinstance(outcome, DiskFull):  # every other write would fail too: stop the run
+            raise outcome
         if isinstance(outcome, BaseException):
             get_run_logger().warning("dream failed: %s %s: %s", source, ", ".join(layers), outcome)
             outcome = [DreamEntry(layer=layer, status="failed", error=f"{type(outcome).__name__}: {outcome}")

@@ -250,6 +250,20 @@ def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | N
         layers.append((str(config_file), read_yaml(config_file)))
     if overrides:
         layers.append((COMMAND_LINE, _nest(overrides)))
+    return _validated(layers)
+
+
+def recorded_settings(recorded: dict, source: str) -> Settings:
+    """Settings that a run of any dreamtrip version recorded (manifest.json), read over this
+    version's defaults: a key added since takes its default, a key since removed is dropped (it
+    can no longer apply). A recorded value this version refuses raises ConfigError naming `source`."""
+    if not isinstance(recorded, dict):
+        raise ConfigError(source, "settings", recorded, "a mapping of settings")
+    return _validated([(str(DEFAULT_CONFIG), read_yaml(DEFAULT_CONFIG)), (source, _known(recorded, Settings))])
+
+
+def _validated(layers: list[tuple[str, dict]]) -> Settings:
+    """Each (source, data) merged over the ones before, validated as one Settings."""
     merged, origin = {}, {}
     for source, data in layers:
         _merge(merged, data, origin, source)
@@ -257,6 +271,18 @@ def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | N
         return Settings.model_validate(merged)
     except ValidationError as err:
         raise _config_error(err, merged, origin) from None
+
+
+def _known(data: dict, model: type[BaseModel]) -> dict:
+    """`data` without the keys that `model` (and, inside them, its sections) does not have."""
+    known = {}
+    for key, value in data.items():
+        field = model.model_fields.get(key)
+        if field is None:
+            continue
+        section = _section_model(field.annotation)
+        known[key] = _known(value, section) if section and isinstance(value, dict) else value
+    return known
 
 
 def _nest(flat: dict[str, Any]) -> dict:

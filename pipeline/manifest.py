@@ -2,25 +2,34 @@
 
 Every stage reads and writes these models, never raw JSON: a field's name and meaning live here.
 Every setting of the run is kept, so `dreamtrip retry` redoes failures with exactly the settings
-that made the rest. A dream's status is `ok`, `failed` (with the reason) or `missing` (its file
+that made the rest.
+
+Upgrades keep output folders working: the file carries its format version (FORMAT_VERSION), a
+field added since has a default (or is optional), a field this version does not know is
+ignored, and the recorded settings are plain data read over the current defaults, so a setting
+added since takes its default. A manifest of a newer format is refused with what to do. A dream's status is `ok`, `failed` (with the reason) or `missing` (its file
 has gone from the output folder since; `dreamtrip blog` notices that, `dreamtrip retry` dreams
 it again).
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
-from pipeline.config import Settings
+from pipeline import __version__
+from pipeline.config import ConfigError, Settings, recorded_settings
 from pipeline.layers import depth
 from pipeline.records import RECORD, record_of
 
 MANIFEST = "manifest.json"
-VERSION = "0.2.0"
+# The manifest's format: 2 since 0.3.0. A manifest without `format_version` is format 1
+# (dreamtrip 0.2.0: the same fields; its settings lack any key added since) and reads as 2.
+FORMAT_VERSION = 2
 FILE_MTIME = "file mtime"  # ExifInfo.date_source when the date is the file's, not the camera's
 # A `missing` dream's error: what happened and what to do.
 MISSING_FILE = ("a file of this dream is missing from the output folder, or damaged; "
@@ -157,15 +166,30 @@ class RunInfo(_Entry):
     dream_seconds: float | None = None  # wall time of the dream phase
 
 
+def _settings_over_defaults(value):
+    """The recorded settings (plain data) over this version's defaults (pipeline/config.py)."""
+    if isinstance(value, Settings):
+        return value
+    try:
+        return recorded_settings(value, "settings")
+    except ConfigError as err:
+        raise ValueError(str(err)) from None
+
+
+# Written as plain data (the settings as default.yaml nests them), read over the current defaults.
+RecordedSettings = Annotated[Settings, BeforeValidator(_settings_over_defaults)]
+
+
 class Manifest(_Entry):
-    dreamtrip_version: str = VERSION
+    format_version: int = FORMAT_VERSION
+    dreamtrip_version: str = __version__   # the release that last wrote the file
     created: str
     album: AlbumInfo
     weights: WeightsInfo
     device: str
     dream_size: int | None = None     # the long side dreams were made at; None: each photo's own
     precision: str | None = None      # what `dream.precision` resolved to on the device
-    settings: Settings
+    settings: RecordedSettings
     photos: list[PhotoEntry]
     skipped: list[Skipped] = []
     unmatched: list[UnmatchedText] = []
@@ -203,7 +227,9 @@ class ManifestError(Exception):
 
 
 def write_manifest(manifest: Manifest, out_dir: Path) -> Path:
-    record_of(out_dir).write_bytes(MANIFEST, (manifest.model_dump_json(indent=2) + "\n").encode())
+    """Write manifest.json in this version's format (a manifest read from an older one too)."""
+    current = manifest.model_copy(update={"format_version": FORMAT_VERSION, "dreamtrip_version": __version__})
+    record_of(out_dir).write_bytes(MANIFEST, (current.model_dump_json(indent=2) + "\n").encode())
     return Path(out_dir) / MANIFEST
 
 
@@ -222,15 +248,27 @@ def is_output_folder(folder: Path) -> bool:
 
 
 def read_manifest(out_dir: Path) -> Manifest:
+    """manifest.json of any format up to this version's, as this version's Manifest."""
     path = Path(out_dir) / MANIFEST
     try:
-        return Manifest.model_validate_json(path.read_bytes())
+        data = json.loads(path.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ManifestError(f"{path} is not a manifest that dreamtrip wrote (not JSON: {err}); "
+                            "run `dreamtrip run` again to rewrite it") from None
+    found = data.get("format_version", 1) if isinstance(data, dict) else None
+    if isinstance(found, int) and found > FORMAT_VERSION:
+        raise ManifestError(f"{path} was written by a newer dreamtrip ({data.get('dreamtrip_version', 'unknown')}, "
+                            f"manifest format {found}; this is {__version__}, which reads formats up to "
+                            f"{FORMAT_VERSION}): upgrade dreamtrip to use this output folder")
+    try:
+        return Manifest.model_validate(data)
     except ValidationError as err:
-        raise ManifestError(f"{path} was not written by this version of dreamtrip, or was edited "
+        raise ManifestError(f"{path} was not written by dreamtrip, or was edited "
                             f"({err.error_count()} problems, first: {_first(err)}); "
                             "run `dreamtrip run` again to rewrite it") from None
 
 
 def _first(err: ValidationError) -> str:
     first = err.errors()[0]
-    return f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}"
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else first["msg"]

@@ -17,16 +17,18 @@ never lose each other's lines; a line cut short is ignored. What the record deci
 
 from __future__ import annotations
 
-import contextlib
+import errno
+import hashlib
 import json
 import os
 import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterator
+from typing import Callable
 
-from pipeline.files import atomic_path, image_format, sha256_of
+from pipeline.files import (check_image_decodes, copy_atomic, encode_image, sha256_of,
+                            write_bytes_atomic)
 
 RECORD = ".dreamtrip-files.jsonl"
 _STARTED, _FINISHED = "started", "finished"
@@ -162,7 +164,10 @@ class FileRecord:
         self.root.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, data)  # one write: appends of other writers never land inside it
+            # One write, so that appends of other writers never land inside it; a short one (a
+            # full disk) must stop the file it records from getting its name.
+            if os.write(fd, data) != len(data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
         finally:
             os.close(fd)
 
@@ -175,26 +180,32 @@ class FileRecord:
             lines = [{"run": run}] if run else []
             lines += [{"path": relative, "size": w.size, "sha256": w.sha256}
                       for relative, w in sorted(self._files.items()) if os.path.lexists(self.root / relative)]
-            with atomic_path(self.path) as tmp:
-                tmp.write_bytes(b"".join(json.dumps(line, ensure_ascii=False).encode() + b"\n" for line in lines))
+            write_bytes_atomic(self.path, b"".join(json.dumps(line, ensure_ascii=False).encode() + b"\n"
+                                                   for line in lines))
             self._read_to = None
 
-    @contextlib.contextmanager
-    def writing(self, relative: str, written: Written | None = None) -> Iterator[Path]:
-        """A temporary path for `relative`: once the block has filled it, it is recorded (as
-        `written` when the caller knows it, else hashed) and renamed into place."""
-        with atomic_path(self.root / relative) as tmp:
-            yield tmp
-            self.note(relative, written or Written.of(tmp))
-
-    def write_bytes(self, relative: str, data: bytes) -> None:
-        with self.writing(relative) as tmp:
-            tmp.write_bytes(data)
+    def write_bytes(self, relative: str, data: bytes, check: Callable[[Path], None] | None = None) -> None:
+        """Write `data` as `relative`, whole (pipeline/files.py), and recorded before it gets its name."""
+        written = Written(len(data), hashlib.sha256(data).hexdigest())
+        write_bytes_atomic(self.root / relative, data, check=self._recorded(relative, written, check))
 
     def save_image(self, image, relative: str, **save_options) -> None:
-        """Save a Pillow image at `relative`; the format comes from its extension."""
-        with self.writing(relative) as tmp:
-            image.save(tmp, format=image_format(relative), **save_options)
+        """Save a Pillow image as `relative`; the format comes from its extension."""
+        self.write_bytes(relative, encode_image(image, relative, **save_options), check=check_image_decodes)
+
+    def copy(self, source: Path, relative: str, link: bool = False, written: Written | None = None) -> None:
+        """`source` (hard-linked when `link` and possible) as `relative`; `written` is its record
+        where the caller has it (else the file is hashed)."""
+        copy_atomic(source, self.root / relative, link,
+                    check=self._recorded(relative, written or Written.of(Path(source))))
+
+    def _recorded(self, relative: str, written: Written, check=None) -> Callable[[Path], None]:
+        """The last step before a temp file is renamed to `relative`: checked, then recorded."""
+        def check_and_record(tmp: Path) -> None:
+            if check is not None:
+                check(tmp)
+            self.note(relative, written)
+        return check_and_record
 
 
 def _inside(relative) -> bool:

@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
@@ -121,13 +120,8 @@ class DreamStore:
         """Make a file written by `writer()` visible in the output folder."""
         if self.shared_dir is None:
             return
-        source = self.shared_dir / relative
-        with record_of(self.out_dir).writing(relative, record_of(self.shared_dir).get(relative)) as tmp:
-            tmp.unlink()
-            try:
-                os.link(source, tmp)
-            except OSError:  # another file system, or links not allowed: a copy will do
-                shutil.copyfile(source, tmp)
+        record_of(self.out_dir).copy(self.shared_dir / relative, relative, link=True,
+                                     written=record_of(self.shared_dir).get(relative))
 
 
 def stale_temp_files(folder: Path, older_than_s: float = 0.0) -> list[Path]:

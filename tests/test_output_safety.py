@@ -8,6 +8,7 @@ its own output; truncated, emptied and overwritten files were published as finis
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -191,3 +192,32 @@ def test_damaged_stored_files_are_made_again_and_retry_counts_them_missing(cli, 
     (out / emptied).write_bytes(b"j" * len(good[emptied]))
     assert cli("run", trip, "-c", config, "-o", out, "--device", "cpu").returncode == 0
     assert (out / emptied).read_bytes() == good[emptied]
+
+
+# ---------------------------------------------------------------- an earlier release's folder
+
+
+def test_run_on_a_0_2_0_folder_refuses_nothing_and_loses_nothing(cli, tmp_path, weights_cache):
+    release = Path(__file__).parent / "fixtures" / "release-0.2.0"
+    shutil.copytree(release / "trip", tmp_path / "trip")
+    shutil.copytree(release / "out", tmp_path / "out")
+    album, out = tmp_path / "trip", tmp_path / "out"
+    config = tmp_path / "tiny.yaml"
+    config.write_text((release / "tiny.yaml").read_text().replace(
+        "weights: {source: hed}", f"weights: {{source: hed, cache_dir: '{weights_cache}'}}"))
+    stale = "dreams/77959f911ded-conv5_2-0123abcd.jpg"  # a dream of settings since changed
+    shutil.copyfile(out / "dreams" / "77959f911ded-conv1_2-afff3030.jpg", out / stale)
+    before = _snapshot(out)
+
+    done = cli("run", album, "-c", config, "-o", out)
+    assert done.returncode == 0, done.stderr
+    assert "4 of 4 dreams ok (0 dreamed now, 4 from earlier runs)" in done.stdout
+    after = _snapshot(out)
+    rewritten = {"manifest.json", "index.html", "post.md", "contact-sheet.html", "style.css", "dreamtrip.js",
+                 ".dreamtrip.lock"}
+    assert {k: v for k, v in after.items() if k in before and k not in rewritten} == \
+        {k: v for k, v in before.items() if k not in rewritten}
+
+    done = cli("clean", album, "-o", out, "--yes")  # dreamtrip's own leftover goes, nothing else
+    assert done.returncode == 0 and "Deleted 1 file" in done.stdout, done.stderr
+    assert set(before) - set(_snapshot(out)) == {stale}
