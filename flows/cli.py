@@ -422,6 +422,7 @@ def cmd_serve(args) -> int:
     album_folder(args)
     # Scheduled runs may start elsewhere: pin the output folder to an absolute path now.
     overrides["output.dir"] = str(default_output_dir(args.album, settings.output.dir_path).resolve())
+    check_folders(args.album, Path(overrides["output.dir"]))
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from prefect import serve
