@@ -288,7 +288,7 @@ def test_cuda_without_a_gpu_is_one_line_before_prefect_starts(album, tiny_config
 def test_the_output_folder_is_locked_before_prefect_starts(prefect_harness, album, tiny_config, tmp_path,
                                                            monkeypatch):
     """A second command on the same folder stops at once, even during Prefect's start-up."""
-    import flows.cli as cli
+    import flows.launch as launch
 
     out, seen = tmp_path / "out", {}
     _run(album, tiny_config, out)  # a post that `blog` could rewrite
@@ -298,7 +298,7 @@ def test_the_output_folder_is_locked_before_prefect_starts(prefect_harness, albu
         seen["blog"] = (blog.returncode, blog.stderr)
         raise KeyboardInterrupt  # enough: the flow would start here
 
-    monkeypatch.setattr(cli, "run_flow", flow_starting)
+    monkeypatch.setattr(launch, "run_flow", flow_starting)
     assert _run(album, tiny_config, out) == 130
     returncode, stderr = seen["blog"]
     assert returncode == 3 and "in use by another dreamtrip run" in stderr
