@@ -20,7 +20,7 @@ from flows import launch
 from flows.launch import EXIT_INTERRUPTED, INTERRUPTED, Execution, UsageError
 from pipeline.config import ConfigError, Settings, load_settings
 from pipeline.layers import LAYER_NAMES, layer_hint
-from pipeline.lock import OutputBusy, output_lock
+from pipeline.lock import OutputBusy
 from pipeline.manifest import MANIFEST
 from pipeline.post.view import counted
 from pipeline.dream.weights import IMAGENET_SIZE_MB
@@ -230,13 +230,12 @@ def cmd_retry(args) -> int:
     from pipeline.upkeep import retry_outcome, retry_settings, unfinished
 
     how = execution(args)
-    out, manifest = launch.stored_run(args.album, args.output)
-    todo = unfinished(manifest, out)
-    if not todo:
-        print(f"Nothing to retry: every photo and dream in {out / MANIFEST} is done.")
-        return EXIT_OK
-    settings = retry_settings(manifest, out, args.device)
-    with output_lock(out, how.lock_wait_s):
+    with launch.stopping_at_once(), launch.stored_run(args.album, args.output, how.lock_wait_s) as (out, manifest):
+        todo = unfinished(manifest, out)
+        if not todo:
+            print(f"Nothing to retry: every photo and dream in {out / MANIFEST} is done.")
+            return EXIT_OK
+        settings = retry_settings(manifest, out, args.device)
         launch.check_device_and_weights(load_settings(None, settings))
         print(f"Retrying {len(todo)}:")
         for item in todo:
@@ -273,9 +272,8 @@ def print_summary(manifest) -> None:
 def cmd_blog(args) -> int:
     from pipeline.upkeep import rebuild_post
 
-    out, _ = launch.stored_run(args.album, args.output)
     started = time.perf_counter()
-    with output_lock(out):
+    with launch.stored_run(args.album, args.output) as (out, _):
         refreshed, page = rebuild_post(args.album, out)
     print(f"Post rebuilt from {out / MANIFEST} and album.yaml: "
           f"{counted(len(refreshed.manifest.photos), 'photo')}, "
@@ -292,10 +290,9 @@ def cmd_blog(args) -> int:
 def cmd_clean(args) -> int:
     from pipeline.upkeep import clean_output
 
-    out, manifest = launch.stored_run(args.album, args.output, "nothing to compare the files with")
-    if manifest.settings.output.store_dir:
-        print(f"(The shared store {manifest.settings.output.store_dir} is left alone: other albums may use it.)")
-    with output_lock(out):
+    with launch.stored_run(args.album, args.output, missing="nothing to compare the files with") as (out, manifest):
+        if manifest.settings.output.store_dir:
+            print(f"(The shared store {manifest.settings.output.store_dir} is left alone: other albums may use it.)")
         cleaning = clean_output(args.album, out, delete=args.yes)
     if not cleaning.unused:
         print(f"Nothing to clean in {out}.")

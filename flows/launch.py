@@ -8,21 +8,31 @@ runs, and what it reads back afterwards, lives here. A user's mistake found on t
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import ctypes
+import functools
 import os
 import signal
 import sys
+import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from pipeline.config import load_settings
 from pipeline.ingest.album import find_photos, load_album_text
-from pipeline.lock import output_lock
+from pipeline.lock import LOCK_FILE, output_lock
 from pipeline.manifest import MANIFEST
 from pipeline.store import default_output_dir
 
 INTERRUPTED = "dreamtrip: interrupted; finished dreams are kept, rerun to continue"
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+
+if TYPE_CHECKING:
+    from pipeline.manifest import Manifest
 
 Warn = Callable[[str], None]
 
@@ -84,21 +94,52 @@ def check_device_and_weights(settings) -> None:
         raise UsageError(str(err)) from None
 
 
-def stored_run(album: Path, output: Path | None, missing: str | None = None):
-    """(OUT, its manifest) for the commands that read a run's results: OUT is `output`, else
-    out/<album name>. A usage error when the album is not there (every photo would count as
-    removed from it) or OUT has no manifest (saying `missing`: by default, to run first)."""
+def check_output_folder(out: Path) -> None:
+    """OUT is a folder this user can write in (made if need be); else one line saying why.
+
+    Before any work: a run would fail on its first file, after minutes of loading.
+    """
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} is a file, not a folder: give the output folder with -o")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"cannot make the output folder {out}: {_reason(err)}") from None
+    try:
+        with tempfile.TemporaryFile(dir=out, prefix=".dreamtrip-probe-"):
+            pass  # a file made and gone: nothing is left behind
+    except OSError as err:
+        raise UsageError(f"cannot write in the output folder {out}: {_reason(err)}") from None
+
+
+def _reason(err: OSError) -> str:
+    return (err.strerror or str(err)).lower()
+
+
+@contextlib.contextmanager
+def stored_run(album: Path, output: Path | None, wait_s: float | None = 0.0,
+               missing: str | None = None) -> Iterator[tuple[Path, "Manifest"]]:
+    """(OUT, its manifest) for the commands that work on a run's results, with OUT's lock held
+    for the block. OUT is `output`, else out/<album name>. The lock is taken before anything is
+    read (OutputBusy while a run writes there, `wait_s` as in output_lock). A usage error when
+    the album is not there (every photo would count as removed from it) or OUT has no manifest
+    (saying `missing`: by default, to run first)."""
     from pipeline.manifest import ManifestError, read_manifest
 
     album_folder(album)
     out = default_output_dir(album, output)
-    if not (out / MANIFEST).is_file():
-        missing = missing or f"run `dreamtrip run {album}` first"
-        raise UsageError(f"{out}: no manifest.json: {missing}")
-    try:
-        return out, read_manifest(out)
-    except ManifestError as err:
-        raise UsageError(str(err)) from None
+    missing = f"{out}: no manifest.json: {missing or f'run `dreamtrip run {album}` first'}"
+    if not (out / MANIFEST).is_file() and not (out / LOCK_FILE).exists():
+        raise UsageError(missing)  # no run has been here: nothing to lock or to read
+    check_output_folder(out)
+    with output_lock(out, wait_s):
+        if not (out / MANIFEST).is_file():
+            raise UsageError(missing)
+        try:
+            manifest = read_manifest(out)
+        except ManifestError as err:
+            raise UsageError(str(err)) from None
+        yield out, manifest
 
 
 # ---- run: the Prefect flow ----
@@ -107,15 +148,18 @@ def run(album: Path, config: Path | None, overrides: dict, how: Execution, warn:
     """Check, lock OUT, and run the flow on `album`; its manifest."""
     settings = load_settings(config, overrides)
     check_album(album, warn)
+    out = default_output_dir(album, settings.output.dir_path)
+    check_output_folder(out)
     # The lock first, before torch and Prefect load (seconds): a second command stops at once.
-    with output_lock(default_output_dir(album, settings.output.dir_path), how.lock_wait_s):
+    with stopping_at_once(), output_lock(out, how.lock_wait_s):
         check_device_and_weights(settings)
         return run_flow(album, str(config) if config else None, overrides, how)
 
 
 def run_flow(album: Path, config: str | None, overrides: dict, how: Execution,
              only_photos: list[str] | None = None):
-    """Run the flow (on Dask if asked) and return its manifest. The caller holds OUT's lock."""
+    """Run the flow (on Dask if asked) and return its manifest. The caller holds OUT's lock and
+    has made Ctrl-C and SIGTERM stop the command (`stopping_at_once`)."""
     quiet_logs(how.verbose)
     from flows.dream_album import dream_album  # Prefect and torch load only for a real run
 
@@ -125,17 +169,15 @@ def run_flow(album: Path, config: str | None, overrides: dict, how: Execution,
 
         address = None if how.dask == "local" else how.dask
         flow_fn = dream_album.with_options(task_runner=dask_task_runner(address, how.dask_workers))
-    previous = signal.signal(signal.SIGINT, stop_now)
     try:
-        return flow_fn(str(album), config, overrides, only_photos=only_photos)
+        start_prefect_server()
+        return in_a_thread_of_its_own(flow_fn, str(album), config, overrides, only_photos=only_photos)
     except RuntimeError as err:
         if "ephemeral Prefect API server" not in str(err):
             raise
         raise UsageError("Prefect's temporary server did not start in time (a busy machine?): run "
                          "the command again, or keep a Prefect server running (README: \"A "
                          "long-lived Prefect server\")") from None
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def quiet_logs(verbose: bool) -> None:
@@ -145,13 +187,119 @@ def quiet_logs(verbose: bool) -> None:
         os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
 
 
-def stop_now(signum, frame) -> None:
-    """Ctrl-C during a run: stop at once. Nothing is lost: every file is written under a temporary
-    name and renamed when complete, the output folder's lock dies with the process, and the next
-    run finishes the album. (Unwinding instead would wait for the dream on the device and for
-    Prefect's temporary server, which the same Ctrl-C has already stopped.)"""
-    print(f"\n{INTERRUPTED}", file=sys.stderr, flush=True)
-    os._exit(EXIT_INTERRUPTED)
+def in_a_thread_of_its_own(fn, *args, **kwargs):
+    """fn(*args, **kwargs) in another thread, in a copy of this context; its result or error.
+
+    The flow runs there so that this (the main) thread only waits, and handles Ctrl-C and
+    SIGTERM at once: in the main thread Prefect's flow engine would put its own SIGTERM handler
+    in place of `stopping_at_once`'s, one that waits for the running dreams first (minutes).
+    The copied context carries Prefect's settings and the output folder's lock (pipeline/lock).
+    """
+    outcome: dict = {}
+    context = contextvars.copy_context()
+
+    def work() -> None:
+        try:
+            outcome["result"] = context.run(fn, *args, **kwargs)
+        except BaseException as error:  # re-raised below, in the caller's thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=work, name="dreamtrip-flow", daemon=True)
+    worker.start()
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+# ---- stopping: Ctrl-C and SIGTERM ----
+
+STOPPED = {
+    signal.SIGINT: INTERRUPTED,
+    signal.SIGTERM: "dreamtrip: stopped (SIGTERM); finished dreams are kept, rerun to continue",
+}
+
+
+@contextlib.contextmanager
+def stopping_at_once() -> Iterator[None]:
+    """Ctrl-C or SIGTERM (systemd, Docker, `kill PID`) during the block stop the command at once
+    with one line, exit code 128 + the signal's number (130, 143).
+
+    Nothing is lost: every file is written under a temporary name and renamed when complete,
+    the output folder's lock dies with the process, and the next run finishes the album.
+    Unwinding instead would wait for the dreams running on the device. The children go too:
+    Dask's local workers watch a pipe from this process, and Prefect's temporary server is
+    stopped here (and on Linux the kernel stops it when this process dies, even by kill -9).
+    """
+    previous = {signum: signal.signal(signum, _stop_now) for signum in STOPPED}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _stop_now(signum, frame) -> None:
+    # In a terminal the line may hold ^C or the progress bar: the message goes on its own.
+    print("\n" * sys.stderr.isatty() + STOPPED[signum], file=sys.stderr, flush=True)
+    if _server is not None and _server.server_process is not None:
+        _server.server_process.kill()
+    os._exit(128 + signum)
+
+
+# ---- Prefect's temporary API server, tied to this process ----
+
+_server = None  # the temporary server this process started, if any
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent thread dies
+
+
+def start_prefect_server() -> None:
+    """Start Prefect's temporary API server now, from this thread, so that it dies with us.
+
+    Without PREFECT_API_URL, Prefect starts a server (uvicorn, ~220 MB) for the command on
+    first use and stops it at exit, but not when the process is killed: then it runs on under
+    PID 1. Started here, from the thread that lives as long as the command, it is the one
+    Prefect finds (one per process) and, on Linux, gets SIGKILL from the kernel when the
+    process ends in any way. A long-lived server (PREFECT_API_URL) is left alone.
+    """
+    global _server
+    from prefect.server.api import server as prefect_server
+    from prefect.settings import PREFECT_API_URL
+
+    if _server is not None or PREFECT_API_URL.value():
+        return
+    server = prefect_server.SubprocessASGIServer()  # Prefect's own, one per process
+    start_uvicorn = server._run_uvicorn_command
+
+    def start_uvicorn_tethered():
+        # Prefect's command and environment; only the child's set-up is added, for this call.
+        real = prefect_server.subprocess
+        prefect_server.subprocess = SimpleNamespace(
+            Popen=functools.partial(real.Popen, preexec_fn=die_with_this_thread()))
+        try:
+            return start_uvicorn()
+        finally:
+            prefect_server.subprocess = real
+
+    server._run_uvicorn_command = start_uvicorn_tethered
+    server.start()
+    _server = server
+
+
+def die_with_this_thread():
+    """A preexec_fn: the child gets SIGKILL when the thread that starts it ends (the process
+    exits, is killed), or None where the kernel offers no such thing (not Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before fork, not in the child
+    parent = os.getpid()
+
+    def in_the_child() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before the line above: follow it now
+            os._exit(1)
+
+    return in_the_child
 
 
 # ---- serve: a scheduled deployment ----
@@ -160,9 +308,10 @@ def scheduled(album: Path, cron: str, config: Path | None, overrides: dict, verb
     """The deployment that runs `dreamtrip run ALBUM` on `cron` (not served yet)."""
     settings = load_settings(config, overrides)
     album_folder(album)
+    out = default_output_dir(album, settings.output.dir_path).resolve()
+    check_output_folder(out)
     # Scheduled runs may start elsewhere: pin the output folder to an absolute path now.
-    overrides = {**overrides,
-                 "output.dir": str(default_output_dir(album, settings.output.dir_path).resolve())}
+    overrides = {**overrides, "output.dir": str(out)}
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.deploy import build_deployment
