@@ -10,10 +10,10 @@ it again).
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from pipeline.config import Settings
 from pipeline.files import write_text_atomic
@@ -62,6 +62,15 @@ class WebImage(_Entry):
     path: str
     width: int
     height: int
+
+    @field_validator("path")
+    @classmethod
+    def _inside_the_output_folder(cls, path: str) -> str:
+        # An edited manifest must not make blog, clean or retry link, read or judge files elsewhere.
+        parts = PurePosixPath(path).parts
+        if not parts or path.startswith("/") or "\\" in path or ".." in parts:
+            raise ValueError(f"{path!r} is not a path inside the output folder")
+        return path
 
     @property
     def long_side(self) -> int:
