@@ -169,6 +169,9 @@ def run_flow(album: Path, config: str | None, overrides: dict, how: Execution,
 
         address = None if how.dask == "local" else how.dask
         flow_fn = dream_album.with_options(task_runner=dask_task_runner(address, how.dask_workers))
+        # A stopped run leaves the local cluster's semaphores to multiprocessing's tracker, which
+        # frees them and would add a warning after the run's last line.
+        os.environ.setdefault("PYTHONWARNINGS", "ignore:resource_tracker:UserWarning")
     try:
         start_prefect_server()
         return in_a_thread_of_its_own(flow_fn, str(album), config, overrides, only_photos=only_photos)
@@ -284,6 +287,9 @@ def start_prefect_server() -> None:
     server._run_uvicorn_command = start_uvicorn_tethered
     server.start()
     _server = server
+    # Processes the run starts (local Dask workers) use this server rather than each starting
+    # one of their own, which nothing would stop when the run is killed.
+    os.environ["PREFECT_API_URL"] = server.api_url
 
 
 def die_with_this_thread():
