@@ -172,9 +172,16 @@ def run_flow(album: Path, config: str | None, overrides: dict, how: Execution,
         # A stopped run leaves the local cluster's semaphores to multiprocessing's tracker, which
         # frees them and would add a warning after the run's last line.
         os.environ.setdefault("PYTHONWARNINGS", "ignore:resource_tracker:UserWarning")
-    try:
+    with slow_server_explained():
         start_prefect_server()
         return in_a_thread_of_its_own(flow_fn, str(album), config, overrides, only_photos=only_photos)
+
+
+@contextlib.contextmanager
+def slow_server_explained() -> Iterator[None]:
+    """Prefect's temporary server not starting in time is a busy machine, not a bug: one line."""
+    try:
+        yield
     except RuntimeError as err:
         if "ephemeral Prefect API server" not in str(err):
             raise
@@ -332,4 +339,6 @@ def serve(deployment) -> None:
     """Register the deployment and run each scheduled run until stopped (Ctrl-C)."""
     from prefect import serve as prefect_serve
 
+    with slow_server_explained():
+        start_prefect_server()  # dies with this process; the scheduled runs use it too
     prefect_serve(deployment)
