@@ -214,7 +214,7 @@ def _made_photo(out: Path, source: str, photo: Image.Image, taken: str, camera: 
         source=source, status="ok", sha256="ab" * 32, width=photo.width, height=photo.height,
         exif=ExifInfo(date=taken, date_source="DateTimeOriginal", camera=camera,
                       gps=Gps(lat=gps[0], lon=gps[1])),
-        place=Place(name="Prague", country="Czechia", country_code="CZ"), story=story,
+        place=Place(name="Prague", country="Czechia", country_code="CZ", lat=50.09, lon=14.42), story=story,
         web=_copies(out, f"photos/{stem}", photo),
         dreams=[_made_dream(out, stem, photo, layer, size) for layer, size in dreams])
 
@@ -346,7 +346,8 @@ def test_sample_album_page_says_what_the_manifest_says(visit, sample_page):
                         "Day 3 — Wednesday 15 June 2016"]
     places = v.page.locator("figcaption.exif .place a")
     assert places.all_inner_texts() == ["Prague, Czechia"] * 4
-    assert places.first.get_attribute("href").startswith("https://www.openstreetmap.org/?mlat=50.08")
+    # By default the town, never the spot (privacy.location: town).
+    assert places.first.get_attribute("href") == "https://www.openstreetmap.org/#map=12/50.09/14.42"
     dreams = len([d for d in manifest.dreams() if d.ok])
     assert v.page.locator("figure.dream").count() == dreams
     assert v.page.locator("input.compare").count() == dreams
