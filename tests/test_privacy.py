@@ -59,7 +59,7 @@ def test_blog_on_an_older_manifest_drops_the_spot_it_held(tmp_path):
 
     from pipeline.manifest import AlbumInfo, Manifest, WeightsInfo, read_manifest, write_manifest
     from pipeline.upkeep import rebuild_post
-    from tests.helpers import write_jpeg
+    from helpers import write_jpeg
 
     album, out = tmp_path / "trip", tmp_path / "out"
     write_jpeg(album / "a.jpg")
@@ -97,7 +97,7 @@ def test_with_defaults_no_file_of_the_output_holds_a_position_and_a_zone_hides_i
 
     from flows.cli import main
     from pipeline.manifest import read_manifest
-    from tests.helpers import make_exif, noisy_image, write_jpeg
+    from helpers import make_exif, noisy_image, write_jpeg
 
     album, out = tmp_path / "trip", tmp_path / "site"
     write_jpeg(album / "bridge.jpg", noisy_image(seed=1), exif=make_exif(
@@ -129,6 +129,7 @@ def test_with_defaults_no_file_of_the_output_holds_a_position_and_a_zone_hides_i
     assert photos["home.jpg"].place_hidden and not photos["bridge.jpg"].place_hidden
     page = (out / "index.html").read_text(encoding="utf-8")
     assert "Prague, Czechia" in page and "Vienna" not in page and "Wien" not in page
+    assert page.count('<a class="mark"') == 1   # the map: Prague only, the zone left out
 
     # `retry` starts from the manifest, which has no zones: the photo stays hidden all the same.
     (out / photos["home.jpg"].dreams[0].image.path).unlink()
