@@ -179,31 +179,38 @@ _MOST_ERROR = 8
 
 
 @lru_cache(maxsize=1)
-def _levels() -> list[tuple[float, list[tuple[list[float], list[float], tuple]]]]:
-    """Each level of detail: (tolerance in degrees, rings as (lons, lats, bounding box))."""
-    document = json.loads(gzip.decompress(LAND.read_bytes()))
-    quantum = document["quantum"]
-    levels = []
-    for level in document["levels"]:
-        rings = []
-        for flat in level["rings"]:
-            lons, lats, x, y = [], [], 0, 0
-            for i in range(0, len(flat), 2):
-                x, y = x + flat[i], y + flat[i + 1]
-                lons.append(x / quantum)
-                lats.append(y / quantum)
-            rings.append((lons, lats, (min(lons), min(lats), max(lons), max(lats))))
-        levels.append((level["tolerance"], rings))
-    return levels
+def _document() -> dict:
+    return json.loads(gzip.decompress(LAND.read_bytes()))
+
+
+def _tolerances() -> list[float]:
+    """Each level's detail, in degrees, coarse to fine."""
+    return [level["tolerance"] for level in _document()["levels"]]
+
+
+@lru_cache(maxsize=None)
+def _rings(level: int) -> list[tuple[list[float], list[float], tuple]]:
+    """One level's rings as (lons, lats, bounding box), decoded when a map first needs them."""
+    quantum = _document()["quantum"]
+    rings = []
+    for flat in _document()["levels"][level]["rings"]:
+        lons, lats, x, y = [], [], 0, 0
+        for i in range(0, len(flat), 2):
+            x, y = x + flat[i], y + flat[i + 1]
+            lons.append(x / quantum)
+            lats.append(y / quantum)
+        rings.append((lons, lats, (min(lons), min(lats), max(lons), max(lats))))
+    return rings
 
 
 def _land_path(box: Frame) -> str:
     degrees_per_unit = 1 / box.units_per_degree
-    levels = _levels()
-    if levels[-1][0] > _MOST_ERROR * degrees_per_unit:
+    tolerances = _tolerances()
+    if tolerances[-1] > _MOST_ERROR * degrees_per_unit:
         return ""   # a city: the coast would be drawn kilometres off, through the walk
     # The coarsest level whose detail a pixel can show; the finest when none is fine enough.
-    rings = next((rings for tolerance, rings in levels if tolerance <= 1.5 * degrees_per_unit), levels[-1][1])
+    rings = _rings(next((i for i, tolerance in enumerate(tolerances) if tolerance <= 1.5 * degrees_per_unit),
+                        len(tolerances) - 1))
     margin = 4.0                    # clipped just outside the frame: the cut edges never show
     clip = (-margin, -margin, WIDTH + margin, box.height + margin)
     parts = []
