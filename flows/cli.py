@@ -290,7 +290,8 @@ def cmd_retry(args) -> int:
         print(f"Retrying {len(todo)}:")
         for item in todo:
             print(f"  {item}: {item.reason}")
-        after = run_flow(args, None, settings, only_photos=[photo.source for photo in manifest.photos])
+        after = run_flow(args, None, settings, only_photos=[photo.source for photo in manifest.photos],
+                         hidden_photos=[photo.source for photo in manifest.photos if photo.place_hidden])
     fixed, failing = retry_outcome(todo, after)
     print(f"Retried {len(todo)}: {len(fixed)} now ok, {len(failing)} still failing")
     for line in failing:
@@ -299,7 +300,8 @@ def cmd_retry(args) -> int:
     return EXIT_SOME_FAILED if after.failures() else EXIT_OK
 
 
-def run_flow(args, config: str | None, overrides: dict, only_photos: list[str] | None = None):
+def run_flow(args, config: str | None, overrides: dict, only_photos: list[str] | None = None,
+             hidden_photos: list[str] | None = None):
     """Run the flow (on Dask if asked) and return its manifest. The caller holds OUT's lock."""
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -315,7 +317,7 @@ def run_flow(args, config: str | None, overrides: dict, only_photos: list[str] |
         flow_fn = dream_album.with_options(task_runner=dask_task_runner(address, args.dask_workers))
     previous = signal.signal(signal.SIGINT, stop_now)
     try:
-        return flow_fn(str(args.album), config, overrides, only_photos=only_photos)
+        return flow_fn(str(args.album), config, overrides, only_photos=only_photos, hidden_photos=hidden_photos)
     except RuntimeError as err:
         if "ephemeral Prefect API server" not in str(err):
             raise
