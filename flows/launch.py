@@ -1,5 +1,6 @@
 """Starting a run from the command line: checks before any work, the output folder's lock, the
-Prefect and Dask plumbing, and stopping at once on Ctrl-C.
+Prefect and Dask plumbing, stopping at once on Ctrl-C or SIGTERM, and Prefect's temporary
+server tied to the process so that nothing of a run outlives it.
 
 The CLI (flows/cli.py) parses and prints; everything a command must set up before the flow
 runs, and what it reads back afterwards, lives here. A user's mistake found on the way is a
