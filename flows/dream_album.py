@@ -167,12 +167,14 @@ def write_post(manifest: Manifest, out_dir: Path) -> Path:
 @flow(name="dream-album")
 def dream_album(album: str, config: str | None = None, overrides: dict | None = None,
                 only_photos: list[str] | None = None, lock_wait_s: float | None = 0.0,
-                check_hashes: bool = False) -> Manifest:
+                hidden_photos: list[str] | None = None, check_hashes: bool = False) -> Manifest:
     """Dream every photo of `album` on its layers and write index.html, post.md, manifest.json.
 
     `config` is a YAML file over the default settings; `overrides` are dotted settings
     (e.g. {"layers": ["conv5_2"], "output.dir": "out/x"}) that win over both.
     `only_photos` limits the run to those photos of the album (`dreamtrip retry`).
+    `hidden_photos` get no place, as a `privacy.hide_near` zone decided in the run before (the
+    manifest `retry` starts from keeps no zones, only which photos they hid).
     `lock_wait_s` is how long to wait while another run writes the same output folder
     (0: stop at once with OutputBusy; None: as long as it takes). `check_hashes`: check every
     stored file by its sha256 before reusing it (`dreamtrip retry`). Returns the manifest.
@@ -200,7 +202,8 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
             weights=WeightsInfo(**job.weights.as_dict()),
             device=f"{device} on Dask workers" if running_on_dask() else device,
             dream_size=job.spec.dream_size, precision=job.spec.precision, settings=settings,
-            photos=[text.described(photo, dreams.get(photo.source, [])) for photo in photos],
+            photos=[text.described(photo, dreams.get(photo.source, []), settings.privacy,
+                                   hide=photo.source in set(hidden_photos or ())) for photo in photos],
             skipped=files.skipped + duplicates, unmatched=text.unmatched(files.photos), run=run)
         manifest.page = str(write_post(manifest, out_dir))
         record.end_run()

@@ -118,10 +118,15 @@ class DreamSettings(_Section):
         """The preset's keys that the config set itself (they win over the strength)."""
         return tuple(key for key in STRENGTHS[self.strength] if getattr(self, key) is not None)
 
+    @property
+    def from_strength(self) -> dict[str, Any]:
+        """The preset's values for the keys the config leaves to the strength."""
+        return {key: value for key, value in STRENGTHS[self.strength].items() if key not in self.set_by_hand}
+
     def params(self) -> DreamParams:
         """What the engine runs: the strength preset, with the keys set by hand over it."""
-        preset = {key: getattr(self, key) for key in self.set_by_hand}
-        return DreamParams(**{**STRENGTHS[self.strength], **preset,
+        by_hand = {key: getattr(self, key) for key in self.set_by_hand}
+        return DreamParams(**{**self.from_strength, **by_hand,
                               "octaves": None if self.octaves == "auto" else self.octaves,
                               "jitter": self.jitter, "seed": self.seed, "precision": self.precision})
 
@@ -188,6 +193,38 @@ class OutputSettings(_Section):
         return Path(self.store_dir).expanduser().resolve() if self.store_dir else None
 
 
+_Latitude, _Longitude = _number(-90.0, 90.0), _number(-180.0, 180.0)
+_Radius = _number(1.0, 1_000_000.0)
+
+
+class HiddenZone(_Section):
+    """A circle on the Earth (home, family): photos taken inside it get no place, no position."""
+
+    lat: _Latitude
+    lon: _Longitude
+    radius_m: _Radius
+
+
+def _said(annotation) -> str:
+    """The words an annotated value type was declared with."""
+    return next(item for item in typing.get_args(annotation) if isinstance(item, Expect))
+
+
+_ZONES_EXPECTED = Expect("a list of zones, each {lat, lon, radius_m}: " + ", ".join(
+    f"{name} {_said(field.rebuild_annotation())}" for name, field in HiddenZone.model_fields.items()))
+
+
+class PrivacySettings(_Section):
+    # town: the post names the town, never the spot; exact: the spot; none: no places at all.
+    location: Literal["town", "exact", "none"]
+    hide_near: Annotated[list[HiddenZone], _ZONES_EXPECTED]
+
+    @property
+    def places(self) -> bool:
+        """Whether the post says where photos were taken at all."""
+        return self.location != "none"
+
+
 class Settings(_Section):
     """Every setting of a run, nested as in default.yaml."""
 
@@ -199,6 +236,7 @@ class Settings(_Section):
     tasks: TaskSettings
     engine: EngineSettings
     output: OutputSettings
+    privacy: PrivacySettings
 
     @field_validator("layers", mode="before")
     @classmethod
@@ -315,11 +353,12 @@ def _config_error(err: ValidationError, merged: dict, origin: dict) -> ConfigErr
     path = _settings_keys(first["loc"])
     key, section = ".".join(path), _section_at(path[:-1])
     source = _source_of(path, origin)
-    if first["type"] == "extra_forbidden":
+    inside_a_value = len(first["loc"]) > len(path)   # e.g. one zone of privacy.hide_near
+    if first["type"] == "extra_forbidden" and not inside_a_value:
         known = (f": {key} was replaced by {_REPLACED[key]}" if key in _REPLACED
                  else did_you_mean(path[-1], section.model_fields) + ": " + ", ".join(section.model_fields))
         return ConfigError(source, key, first["input"], "a known setting" + known)
-    if first["type"] == "missing":
+    if first["type"] == "missing" and not inside_a_value:
         return ConfigError(source, key, None, "a value (every setting has a default in default.yaml)")
     return ConfigError(source, key, _value_at(merged, path), _expected(section.model_fields[path[-1]]))
 

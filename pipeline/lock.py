@@ -4,19 +4,20 @@
 exits in any way (kill -9 included), so a crashed run never leaves a stale lock behind. The
 holder writes who it is into the file, so a second run can say what it is waiting for.
 
-The lock is reentrant within a thread: the CLI takes it before Prefect starts (so a second
-command stops at once), and the flow, which takes it itself for scheduled runs and runs in the
-caller's thread, then holds it already. Another thread, like another process, waits for it.
+The lock is reentrant within a context (contextvars): the CLI takes it before Prefect starts (so
+a second command stops at once), and the flow, which takes it itself for scheduled runs and runs
+in a copy of the CLI's context (in a thread of its own), then holds it already. Another thread
+started without that context, like another process, waits for it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import fcntl
 import os
 import socket
 import sys
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +25,9 @@ from typing import Iterator
 
 LOCK_FILE = ".dreamtrip.lock"
 
-_held = threading.local()  # the output folders this thread holds
+# The output folders this context holds.
+_held: contextvars.ContextVar[frozenset[Path]] = contextvars.ContextVar("dreamtrip_held_outputs",
+                                                                        default=frozenset())
 
 
 class OutputBusy(Exception):
@@ -43,16 +46,15 @@ def output_lock(out_dir: Path, wait_s: float | None = 0.0, poll_s: float = 0.2) 
     `wait_s` 0 fails at once; None waits as long as it takes.
     """
     out_dir = Path(out_dir).resolve()
-    held = _held.__dict__.setdefault("folders", set())
-    if out_dir in held:  # an enclosing block of this thread holds it, and releases it
+    if out_dir in _held.get():  # an enclosing block of this context holds it, and releases it
         yield
         return
     with _locked(out_dir, wait_s, poll_s):
-        held.add(out_dir)
+        token = _held.set(_held.get() | {out_dir})
         try:
             yield
         finally:
-            held.discard(out_dir)
+            _held.reset(token)
 
 
 @contextlib.contextmanager

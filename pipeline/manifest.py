@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_serializer, field_validator
 
 from pipeline import __version__
 from pipeline.config import ConfigError, Settings, recorded_settings
@@ -50,7 +50,7 @@ class ExifInfo(_Entry):
     date: str | None = None          # ISO 8601, local time as the camera wrote it (+ offset if known)
     date_source: str | None = None   # DateTimeOriginal | DateTimeDigitized | DateTime | file mtime
     camera: str | None = None        # "Canon EOS 5D Mark III"
-    gps: Gps | None = None
+    gps: Gps | None = None           # the camera's position: kept only with `privacy.location: exact`
     orientation: int = 1             # EXIF orientation 1..8; 1 = stored upright
     warning: str | None = None       # why the EXIF was ignored, when it was
 
@@ -61,9 +61,13 @@ class ExifInfo(_Entry):
 
 
 class Place(_Entry):
+    """The town a photo was taken in (named offline from its GPS position)."""
+
     name: str
     country: str | None = None
     country_code: str | None = None
+    lat: float | None = None          # the town's own position (its centre), never the photo's:
+    lon: float | None = None          # what the post links and maps with `privacy.location: town`
 
 
 class WebImage(_Entry):
@@ -72,6 +76,15 @@ class WebImage(_Entry):
     path: str
     width: int
     height: int
+
+    @field_validator("path")
+    @classmethod
+    def _inside_the_output_folder(cls, path: str) -> str:
+        # An edited manifest must not make blog, clean or retry link, read or judge files elsewhere.
+        parts = PurePosixPath(path).parts
+        if not parts or path.startswith("/") or "\\" in path or ".." in parts:
+            raise ValueError(f"{path!r} is not a path inside the output folder")
+        return path
 
     @property
     def long_side(self) -> int:
@@ -104,6 +117,7 @@ class PhotoEntry(_Entry):
     height: int | None = None
     exif: ExifInfo | None = None
     place: Place | None = None        # named offline from the GPS position
+    place_hidden: bool = False        # taken inside a privacy.hide_near zone: no place, no position
     story: str | None = None          # Markdown, from a sidecar or album.yaml
     web: list[WebImage] = []          # upright web copies, small to large
     dreams: list[DreamEntry] = []     # shallow to deep layers
@@ -195,6 +209,14 @@ class Manifest(_Entry):
     unmatched: list[UnmatchedText] = []
     run: RunInfo | None = None
     page: str | None = None           # where index.html was written (this machine's path)
+
+    @field_serializer("settings")
+    def _no_zones(self, settings: Settings) -> dict:
+        # The zones are where the traveller lives: the output folder never holds them. Each
+        # photo they hid says so (`place_hidden`), which is all `retry` needs.
+        data = settings.as_dict()
+        data["privacy"]["hide_near"] = []
+        return data
 
     def failures(self) -> list[str]:
         """One line per failed photo or dream, for the terminal."""
