@@ -9,11 +9,12 @@ it again).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from pipeline.config import Settings
 from pipeline.files import write_text_atomic
@@ -22,6 +23,9 @@ from pipeline.layers import depth
 MANIFEST = "manifest.json"
 VERSION = "0.2.0"
 FILE_MTIME = "file mtime"  # ExifInfo.date_source when the date is the file's, not the camera's
+# The longest EXIF text kept (a camera's name, a warning): any camera's fits, and a hostile file's
+# megabyte-long "camera" cannot swell the manifest, the page or the post.
+EXIF_TEXT_MAX = 120
 # A `missing` dream's error: what happened and what to do.
 MISSING_FILE = "the dream file is missing from the output folder; `dreamtrip retry` dreams it again"
 
@@ -43,6 +47,12 @@ class ExifInfo(_Entry):
     gps: Gps | None = None
     orientation: int = 1             # EXIF orientation 1..8; 1 = stored upright
     warning: str | None = None       # why the EXIF was ignored, when it was
+
+    # Here rather than in the EXIF reader so that a manifest from before the cap is cut too.
+    @field_validator("camera", "warning")
+    @classmethod
+    def _capped(cls, text: str | None) -> str | None:
+        return capped(text, EXIF_TEXT_MAX) if text is not None else None
 
     @property
     def camera_date(self) -> str | None:
@@ -186,6 +196,16 @@ class Manifest(_Entry):
 
     def dreams(self) -> list[DreamEntry]:
         return [dream for photo in self.photos for dream in photo.dreams]
+
+
+_NOT_ONE_LINE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
+
+
+def capped(text: str, limit: int) -> str:
+    """`text` on one line (control characters and runs of white space as one space), cut to
+    at most `limit` characters with an ellipsis."""
+    text = _NOT_ONE_LINE.sub(" ", text).strip()
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
 def label(source: str, layer: str | None = None) -> str:
