@@ -180,7 +180,8 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
             device=f"{device} on Dask workers" if running_on_dask() else device,
             dream_size=job.spec.dream_size, precision=job.spec.precision, settings=settings,
             photos=[text.described(photo, dreams.get(photo.source, [])) for photo in photos],
-            skipped=files.skipped + duplicates, unmatched=text.unmatched(files.photos), run=run)
+            skipped=files.skipped + duplicates, unmatched=text.unmatched(files.photos),
+            run=run).without_machine_paths(album_dir, out_dir)
         manifest.page = str(write_post(manifest, out_dir))
     publish_table(album_dir.name, manifest)
     return manifest

@@ -14,11 +14,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipeline.config import Settings
 from pipeline.files import write_text_atomic
 from pipeline.layers import depth
+from pipeline.machine_paths import without_machine_paths
 
 MANIFEST = "manifest.json"
 VERSION = "0.2.0"
@@ -159,7 +160,7 @@ class WeightsInfo(_Entry):
     description: str
     note: str                         # what its dreams look like
     reason: str                       # why this source, in words (never a path: it is published)
-    path: str | None = None           # the file on this machine (terminal and manifest, never the page)
+    file: str | None = None           # the weights file's name; where it lies is no one's business
 
 
 class RunInfo(_Entry):
@@ -183,7 +184,31 @@ class Manifest(_Entry):
     skipped: list[Skipped] = []
     unmatched: list[UnmatchedText] = []
     run: RunInfo | None = None
-    page: str | None = None           # where index.html was written (this machine's path)
+    # Where index.html was written, for the terminal: a path of this machine, never recorded.
+    page: str | None = Field(default=None, exclude=True)
+
+    @field_validator("settings")
+    @classmethod
+    def _no_machine_paths(cls, settings: Settings) -> Settings:
+        return settings.without_machine_paths()
+
+    def without_machine_paths(self, *folders: Path) -> "Manifest":
+        """This manifest with no path of the machine in the messages it records (errors,
+        reasons, warnings): paths inside `folders` (the album, the output folder) relative to
+        them, any other path cut to its file's name. The terminal prints these too."""
+        def clean(text: str | None) -> str | None:
+            return without_machine_paths(text, folders) if text else text
+
+        def photo(entry: PhotoEntry) -> PhotoEntry:
+            exif = entry.exif and entry.exif.model_copy(update={"warning": clean(entry.exif.warning)})
+            dreams = [d.model_copy(update={"error": clean(d.error)}) for d in entry.dreams]
+            return entry.model_copy(update={"error": clean(entry.error), "exif": exif, "dreams": dreams})
+
+        return self.model_copy(update={
+            "photos": [photo(entry) for entry in self.photos],
+            "skipped": [s.model_copy(update={"reason": clean(s.reason)}) for s in self.skipped],
+            "weights": self.weights.model_copy(update={"reason": clean(self.weights.reason)}),
+            "device": clean(self.device)})
 
     def failures(self) -> list[str]:
         """One line per failed photo or dream, for the terminal."""

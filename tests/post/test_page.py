@@ -21,7 +21,8 @@ from pipeline.config import load_settings
 from pipeline.layers import layer_hint
 from pipeline.manifest import Manifest
 from pipeline.post.page import md_escape, url_path, write_page
-from pipeline.post.view import _no_paths, counted
+from pipeline.machine_paths import without_machine_paths
+from pipeline.post.view import counted
 
 XSS = "<script>alert(1)</script>"
 ODD_NAME = 'day 1/"Old" town #2 100% Škoda.jpg'   # spaces, quotes, '#', '%', non-ASCII
@@ -686,7 +687,7 @@ def test_no_page_names_a_path_of_the_machine(tmp_path):
     ("dreams/x.jpg, 1/2 and and/or", "dreams/x.jpg, 1/2 and and/or"),
 ])
 def test_machine_text_loses_its_paths(text, expected):
-    assert _no_paths(text) == expected
+    assert without_machine_paths(text) == expected
 
 
 # ---------------------------------------------------------------- skipped files, empty albums
