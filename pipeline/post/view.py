@@ -398,7 +398,8 @@ def _device_words(device: str | None) -> str | None:
     """'cpu' -> 'a CPU', 'cuda:1' -> 'a GPU', for the reader of the post."""
     if not device:
         return None
-    kind = "a GPU" if device.startswith("cuda") else "a CPU" if device.startswith("cpu") else without_machine_paths(device)
+    kind = ("a GPU" if device.startswith("cuda") else "a CPU" if device.startswith("cpu")
+            else without_machine_paths(device))
     return f"{kind} of a Dask cluster" if "Dask" in device else kind
 
 

@@ -655,7 +655,7 @@ def test_no_page_names_a_path_of_the_machine(tmp_path):
         "weights.cache_dir": str(home / ".cache" / "dreamtrip")})
     data["weights"]["reason"] = (f"ImageNet weights not in torchvision's cache "
                                  f"({cache / 'vgg16-397923af.pth'}); using hed")
-    data["weights"]["path"] = str(cache / "vgg16-397923af.pth")   # the manifest's, not the page's
+    data["weights"]["path"] = str(cache / "vgg16-397923af.pth")   # an older release's record
     data["photos"][1]["error"] = f"cannot identify image file '{album / 'broken.jpg'}'"
     data["photos"][0]["dreams"][0]["error"] = (
         f"CUDA out of memory; see /root/.cache/dreamtrip/log and file://{home}/x.txt")
