@@ -198,6 +198,8 @@ def _list(node: SyntaxTreeNode) -> str:
     items = []
     for number, item in enumerate(node.children, start):
         marker = f"{number}{node.markup}" if node.type == "ordered_list" else node.markup
+        if not item.children:  # kramdown shows a lone marker as text: an empty item is left out
+            continue
         body = _blocks(item.children, tight).split("\n")
         indent = " " * (len(marker) + 1)
         lines = [f"{marker} {body[0]}" if body[0] else marker]
