@@ -69,13 +69,14 @@ def _safe_tokens(text: str) -> list[Token]:
     return tokens
 
 
-def _safe_inline(tokens: list[Token]) -> list[Token]:
+def _safe_inline(tokens: list[Token], in_link: int = 0) -> list[Token]:
     """Unsafe links lose their address and keep their text; an image becomes a link to it
-    (its alt text as the words), or only its words inside another link or when unsafe."""
-    safe, kept_links, in_link = [], [], 0
+    (its alt text as the words), or only its words when unsafe. Inside a link (an autolink in
+    a link's text, a link in an image's alt text) only the words stay: links do not nest."""
+    safe, kept_links = [], []
     for token in tokens:
         if token.type == "link_open":
-            kept = is_safe_url(token.attrGet("href") or "")
+            kept = not in_link and is_safe_url(token.attrGet("href") or "")
             kept_links.append(kept)
             in_link += 1
             if kept:
@@ -93,7 +94,7 @@ def _safe_inline(tokens: list[Token]) -> list[Token]:
 
 def _image_as_link(image: Token, in_link: bool) -> list[Token]:
     src = image.attrGet("src") or ""
-    words = _safe_inline(image.children or []) or [Token("text", "", 0, content=src)]
+    words = _safe_inline(image.children or [], in_link=1) or [Token("text", "", 0, content=src)]
     if in_link or not is_safe_url(src):
         return words
     return [Token("link_open", "a", 1, attrs={"href": src}), *words, Token("link_close", "a", -1)]
@@ -250,7 +251,8 @@ def _code_span(code: str) -> str:
     if _LIQUID.search(code):
         return escape_text(code)
     ticks = "`" * (_longest_run(code, "`") + 1)
-    pad = " " if code.startswith(("`", " ")) or code.endswith(("`", " ")) else ""
+    # One space each side is taken off again, unless the code is only spaces.
+    pad = " " if code.strip(" ") and (code.startswith(("`", " ")) or code.endswith(("`", " "))) else ""
     return f"{ticks}{pad}{code}{pad}{ticks}"
 
 

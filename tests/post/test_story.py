@@ -168,3 +168,9 @@ def test_markdown_for_the_post_keeps_markdown_but_no_html():
     assert story_markdown("[a](data:text/html,x) [b]: vbscript:x") == "a \\[b\\]: vbscript:x"
     assert story_markdown("[b]: vbscript:x") == ""
     assert story_markdown(None) == "" and str(story_html("   ")) == ""
+
+
+@pytest.mark.parametrize("text", ["[a <https://x.y> b](https://z)", "![a [b](https://c) ![d](e.png)](f.png)"])
+def test_links_never_nest(text):
+    for html in (str(story_html(text)), commonmark(story_markdown(text))):
+        assert html.count("<a ") == 1, html
