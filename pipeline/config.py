@@ -247,6 +247,14 @@ class Settings(_Section):
         """The settings as plain data (recorded in the manifest; `retry` reloads them)."""
         return self.model_dump(mode="json")
 
+    def without_machine_paths(self) -> "Settings":
+        """The settings as a run's record keeps them: how the dreams were made, not where things
+        lie on this machine (the output folder, a shared store, the weights cache), since the
+        record sits in the folder a traveller publishes."""
+        return self.model_copy(update={
+            "output": self.output.model_copy(update={"dir": None, "store_dir": None}),
+            "weights": self.weights.model_copy(update={"cache_dir": None})})
+
 
 # ---- loading ----
 

@@ -46,7 +46,7 @@ def check_folders(album_dir: Path, out_dir: Path) -> None:
         raise OutputFolderError(
             f"{album_dir} is a dreamtrip output folder (it holds dreamtrip's {MANIFEST}), not an album: "
             "give the album folder it was made from")
-    if not is_output_folder(out):
+    if out.is_dir() and not is_output_folder(out):  # (a file there is said by the caller's check)
         _refuse_strangers(out_dir, foreign_files(out, record_of(out)))
 
 

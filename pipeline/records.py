@@ -100,7 +100,7 @@ class FileRecord:
         """Read what was appended since the last look (or all of it, after a compaction)."""
         try:
             f = open(self.path, "rb")
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             self._files, self._run, self._read_to = {}, None, None
             return
         with f:
