@@ -141,7 +141,7 @@ def test_run_dot_twice_lists_exactly_the_albums_photos(cli, trip, config):
         assert len(manifest["photos"]) * 1 == sum(len(p["dreams"]) for p in manifest["photos"])
         left_out = [line for line in done.stderr.splitlines() if "left out" in line]
         expected = ["out/old-release/"] + (["out/trip/"] if attempt == 2 else [])
-        assert left_out == [f"dreamtrip: left out {', '.join(expected)}: dreamtrip output, not photos"]
+        assert left_out == [f"dreamtrip: warning: left out {', '.join(expected)}: dreamtrip output, not photos"]
     assert manifest["run"] == {"dreamed": 0, "reused": 3, "dream_seconds": None}
     page = (trip / "out" / "trip" / "index.html").read_text()
     assert "manifest.json" not in page and "old-release" not in page and "dreams/" not in page.split("<footer", 1)[-1]
