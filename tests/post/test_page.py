@@ -8,7 +8,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -21,7 +21,7 @@ from pipeline.config import load_settings
 from pipeline.layers import layer_hint
 from pipeline.manifest import Manifest
 from pipeline.post.page import md_escape, url_path, write_page
-from pipeline.post.view import _no_paths, counted
+from pipeline.post.view import TRIP_GAP_DAYS, _no_paths, counted
 
 XSS = "<script>alert(1)</script>"
 ODD_NAME = 'day 1/"Old" town #2 100% Škoda.jpg'   # spaces, quotes, '#', '%', non-ASCII
@@ -472,6 +472,26 @@ def test_photos_in_the_order_taken_grouped_by_day(tmp_path):
         ["## Day 1 — Monday 13 June 2016", "## Day 3 — Wednesday 15 June 2016", "## More photos"]
     md_positions = [md.index(f"photos/{name}-960.jpg)") for name in order]
     assert md_positions == sorted(md_positions)
+
+
+@pytest.mark.parametrize("gap_days, dated", [(TRIP_GAP_DAYS, False), (TRIP_GAP_DAYS + 1, True)])
+def test_an_album_spanning_more_than_a_trip_is_headed_by_dates(tmp_path, gap_days, dated):
+    manifest = _data()
+    later = date(2016, 6, 13) + timedelta(days=gap_days)
+    manifest["photos"] = [_photo("a.jpg", "2016-06-13T09:00:00"),
+                          _photo("b.jpg", f"{later.isoformat()}T09:00:00"),
+                          _photo("c.jpg", f"{later.isoformat()}T10:00:00"), _photo("d-undated.jpg")]
+    _, html, md, _ = _render(tmp_path, manifest)
+    headings = re.findall(r'<h2 class="day-heading">(.*?)</h2>', html)
+    toc = re.findall(r'<nav class="toc".*?</nav>', html, re.S)[0]
+    if dated:   # dates with their year, never "Day 62"
+        assert headings == ["Monday 13 June 2016", "Saturday 13 August 2016", "More photos"]
+        assert '<a href="#day-2016-08-13">13 August 2016</a>' in toc
+        assert "## Saturday 13 August 2016" in md and "Day " not in html + md
+    else:       # one trip: days counted from its first
+        assert headings == ["Day 1 — Monday 13 June 2016", "Day 61 — Friday 12 August 2016",
+                            "More photos"]
+        assert '<a href="#day-61">Day 61</a>' in toc
 
 
 def test_no_day_headings_when_no_photo_has_a_date(tmp_path):
