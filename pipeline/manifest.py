@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, computed_field
 
 from pipeline.config import Settings
 from pipeline.files import write_text_atomic
@@ -24,6 +24,11 @@ VERSION = "0.2.0"
 FILE_MTIME = "file mtime"  # ExifInfo.date_source when the date is the file's, not the camera's
 # A `missing` dream's error: what happened and what to do.
 MISSING_FILE = "the dream file is missing from the output folder; `dreamtrip retry` dreams it again"
+# What the author does about failures: said by the terminal, manifest.json (`next_step`) and the
+# contact sheet, never by the post (its readers can do nothing about them).
+NEXT_STEP = ("fix what each reason says (a photo that cannot be read: put a good copy in the album; "
+             "out of memory: a smaller images.dream_size, or --device cpu), then run "
+             "`dreamtrip retry` on the album: only what failed is done again")
 
 
 class _Entry(BaseModel):
@@ -174,6 +179,12 @@ class Manifest(_Entry):
     unmatched: list[UnmatchedText] = []
     run: RunInfo | None = None
     page: str | None = None           # where index.html was written (this machine's path)
+
+    @computed_field
+    @property
+    def next_step(self) -> str | None:
+        """What to do about the failures, written into manifest.json beside them (None: none)."""
+        return NEXT_STEP if self.failures() else None
 
     def failures(self) -> list[str]:
         """One line per failed photo or dream, for the terminal."""

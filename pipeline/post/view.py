@@ -383,6 +383,14 @@ def _failure_views(photos: list[PhotoEntry], views_by_index: dict) -> list[dict]
     return failures
 
 
+def _not_shown(photos: int, dreams: int) -> str | None:
+    """The post's one neutral line about failures: how many pictures are missing, not why."""
+    parts = [counted(n, noun) for n, noun in ((photos, "photo"), (dreams, "dream")) if n]
+    if not parts:
+        return None
+    return f"{' and '.join(parts)} {'is' if photos + dreams == 1 else 'are'} not shown here."
+
+
 def _skipped_view(skipped: Skipped) -> dict:
     """A file in the album that is not on the page (notes.txt, a second copy): said quietly."""
     reason = f"the same photo as {skipped.duplicate_of}" if skipped.duplicate_of else skipped.reason
@@ -464,7 +472,11 @@ def build_view(manifest: Manifest) -> dict:
         "photos": views,
         "cover": _cover(views),
         "contact": _contact_sheet(views, weights_source),
+        # Failures are the author's business: the contact sheet lists them with what to do,
+        # the post says only `not_shown`.
         "failures": _failure_views(photos, views_by_index),
+        "next_step": manifest.next_step,
+        "not_shown": _not_shown(len(photos) - len(views), sum(len(v["missing"]) for v in views)),
         "skipped": [_skipped_view(s) for s in manifest.skipped],
         "photos_counted": counted(len(views), "photo"),
         "dreams_counted": counted(sum(len(v["dreams"]) for v in views), "dream"),
