@@ -601,7 +601,8 @@ def test_each_dream_links_its_full_size_file(tmp_path):
     # The full-screen view shows the largest web copy and offers the full size beside it.
     assert (f'<a class="zoom" href="{CAT_DREAM_31}-2048.jpg" data-caption="Layer conv3_1: '
             f'{layer_hint("conv3_1", "hed")}" data-full="{CAT_DREAM_31}.jpg" '
-            'data-full-label="full size (4000 × 2667 px)">') in html
+            'data-full-label="full size (4000 × 2667 px)" data-full-width="4000" '
+            'data-photo="photos/01-cat-ab12cd34-2048.jpg">') in html
     # post.md embeds a web size, never the multi-megapixel file, and links that.
     assert f"]({CAT_DREAM_31}-1024.jpg)" in md and "![Dream at layer conv3\\_1" in md
     assert f"[full size (4000 × 2667 px)]({CAT_DREAM_31}.jpg)" in md
