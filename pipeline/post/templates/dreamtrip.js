@@ -101,9 +101,8 @@
   var view = null;       // the picture on show: its size, zoom and position (see show)
 
   function button(className, label, text) {
-    var b = document.createElement("button");
+    var b = element("button", className);
     b.type = "button";
-    b.className = className;
     b.setAttribute("aria-label", label);
     b.title = label;
     b.textContent = text;
@@ -186,7 +185,7 @@
     stage.addEventListener("pointermove", onPointerMove);
     stage.addEventListener("pointerup", onPointerUp);
     stage.addEventListener("pointercancel", onPointerUp);
-    window.addEventListener("resize", function () { if (view && view.base) { refit(); } });
+    window.addEventListener("resize", function () { if (dialog.open && view.base) { refit(); } });
     document.body.appendChild(dialog);
     return {dialog: dialog, stage: stage, canvas: canvas, image: image, photo: photo,
             captionText: captionText, full: full, close: close, previous: previous, next: next,
