@@ -13,8 +13,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from pipeline.files import save_image_atomic
-from pipeline.imaging import decode_upright_rgb, fitted_size, open_photo
+from pipeline.files import read_hashed, save_image_atomic
+from pipeline.imaging import PhotoError, decode_upright_rgb, fitted_size, open_photo
 from pipeline.ingest.photos import web_images, write_copies
 from pipeline.manifest import DreamEntry, PhotoEntry, WebImage
 from pipeline.params import DreamParams
@@ -22,6 +22,8 @@ from pipeline.store import DreamFiles, DreamRecipe, DreamStore, web_long_sides
 
 # images.dream_size: auto, by the kind of device that dreams (README: what each size costs).
 AUTO_DREAM_SIZE = {"cuda": 2048, "cpu": 1024}
+PHOTO_CHANGED = ("the file changed after this run read it (edited or replaced during the run): "
+                 "not dreamed; run again to dream it as it is now")
 
 
 def resolve_dream_size(setting: int | str, device_type: str) -> int | None:
@@ -83,8 +85,13 @@ def dream_input(album_dir: Path, photo: PhotoEntry, spec: DreamSpec, max_pixels:
 @functools.lru_cache(maxsize=4)
 def _decoded(path: str, sha256: str, orientation: int, long_side: int, max_pixels: int) -> Image.Image:
     """Kept for the photo's other layers: decoding a 12 MP JPEG costs about as much CPU as a GPU
-    takes to dream it. `sha256` keys the content: an edited photo is decoded again."""
-    with open_photo(Path(path), max_pixels) as image:
+    takes to dream it. The bytes decoded are the bytes hashed here, and they must be the content
+    `sha256` names: the dream is stored under that hash's key, so a photo edited or replaced
+    since ingest is refused, never dreamed under its old content's key."""
+    data, found = read_hashed(Path(path))
+    if found != sha256:
+        raise PhotoError(PHOTO_CHANGED)
+    with open_photo(Path(path), max_pixels, data) as image:
         return decode_upright_rgb(image, orientation, long_side)
 
 
