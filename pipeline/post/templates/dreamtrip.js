@@ -246,13 +246,10 @@
 
   // The window changed size (a phone turned): fit again, keeping the zoom and the middle spot.
   function refit() {
-    var middle = stagePoint(window.innerWidth / 2, window.innerHeight / 2);
-    var spot = pictureFraction(middle);
-    var percent = view.base * view.scale;
+    var spot = pictureFraction({x: view.stageWidth / 2, y: view.stageHeight / 2});
+    var width = view.base * view.scale;
     fit();
-    var box = viewer.stage.getBoundingClientRect();
-    place(Math.min(view.max, Math.max(1, percent / view.base)), spot,
-          {x: box.width / 2, y: box.height / 2});
+    place(width / view.base, spot, {x: view.stageWidth / 2, y: view.stageHeight / 2});
   }
 
   function inside(element, event) {
@@ -301,6 +298,8 @@
   // Draws the canvas: centred where it is smaller than the stage, else kept over it.
   function render() {
     var box = viewer.stage.getBoundingClientRect();
+    view.stageWidth = box.width;     // the size it was drawn for (see refit)
+    view.stageHeight = box.height;
     var width = view.base * view.scale, height = width * (view.aspect || 0);
     view.x = width <= box.width ? (box.width - width) / 2 : Math.min(0, Math.max(box.width - width, view.x));
     view.y = height <= box.height ? (box.height - height) / 2 : Math.min(0, Math.max(box.height - height, view.y));
