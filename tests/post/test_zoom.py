@@ -309,3 +309,20 @@ def test_zoom_pan_and_switch_to_the_photo_by_touch(visit, marked_page):
     assert _canvas(v) == pytest.approx(fitted, abs=1)
     assert v.page.locator("dialog.viewer").evaluate("d => d.open")
     assert v.errors == []
+
+
+def test_turning_the_phone_keeps_the_zoom_and_the_spot_in_the_middle(visit, marked_page):
+    v = visit((marked_page / "index.html").as_uri(), **PHONE)
+    _open(v, tap=True)
+    v.page.locator(".viewer-zoom-in").tap()
+    stage = v.page.locator(".viewer-stage").bounding_box()
+    middle = (stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] / 2)
+    spot, level = _pixel_under(v, ".viewer-image", *middle), _level(v)
+    v.page.set_viewport_size({"width": 812, "height": 375})
+    # A frame's resize events run before its animation frames: after two, the view has refit.
+    v.page.evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+    stage = v.page.locator(".viewer-stage").bounding_box()
+    middle = (stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] / 2)
+    assert _level(v) == level
+    assert _pixel_under(v, ".viewer-image", *middle) == pytest.approx(spot, abs=2)
+    assert v.errors == []
