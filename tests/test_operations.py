@@ -18,6 +18,7 @@ import flows.dream_album as flow_module
 from helpers import locked_by_another_run
 from flows.cli import EXIT_BUSY, main
 from pipeline.files import TEMP_PREFIX, sha256_of
+from pipeline.manifest import NEXT_STEP
 
 REPO = Path(__file__).resolve().parent.parent
 GOOD = ["a.jpg", "b.png", "c.jpg"]
@@ -172,11 +173,13 @@ def _check_artifacts():
 
 # A run whose dreams take a while, so that it can be caught in the middle of the album.
 SLOW_RUN = """
-import sys, time
+import itertools, os, sys, time
 import flows.dream_album as flow_module
 real = flow_module.dream_on_device
+calls = itertools.count(1)
+hang_after = int(os.environ.get("HANG_AFTER", "0"))  # later dreams never end: only a stop ends the run
 def slow(*args, **kwargs):
-    time.sleep(1.5)
+    time.sleep(600 if hang_after and next(calls) > hang_after else 1.5)
     return real(*args, **kwargs)
 flow_module.dream_on_device = slow
 from flows.cli import main
@@ -243,7 +246,7 @@ def test_ctrl_c_stops_a_run_at_once_and_the_next_run_finishes_the_album(
     from prefect.settings import PREFECT_API_URL
 
     out = tmp_path / "out"
-    env = dict(os.environ, PYTHONPATH=str(REPO), PREFECT_API_URL=PREFECT_API_URL.value())
+    env = dict(os.environ, PYTHONPATH=str(REPO), PREFECT_API_URL=PREFECT_API_URL.value(), HANG_AFTER="2")
     run = subprocess.Popen([sys.executable, "-c", SLOW_RUN, "run", str(trip), "-c", str(config),
                             "-o", str(out), "--device", "cpu"], cwd=REPO, env=env, text=True,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
@@ -286,7 +289,12 @@ def test_transient_errors_are_retried_and_retry_redoes_exactly_what_failed(
         return real(photo, image, layers, *rest)
 
     monkeypatch.setattr(flow_module, "dream_on_device", flaky)
+    capsys.readouterr()
     assert _run(trip, config, out) == 1
+    # The author is told what failed and what to do, in the terminal and in manifest.json.
+    printed = capsys.readouterr().out
+    assert "failed: a.jpg [conv2_1]: ValueError: this photo cannot be dreamed" in printed
+    assert f"To do: {NEXT_STEP}." in printed and _manifest(out)["next_step"] == NEXT_STEP
     assert calls.count((a, "conv2_1")) == 1      # not retried
     assert calls.count((b, "conv1_2")) == 2      # retried once, then fine
     photos = {p["source"]: p for p in _manifest(out)["photos"]}
@@ -307,7 +315,7 @@ def test_transient_errors_are_retried_and_retry_redoes_exactly_what_failed(
     assert sorted(calls) == sorted([(a, "conv2_1"), (_sha16(trip / "c.jpg"), "conv1_2")])
     assert "Retrying 3:" in report and "a.jpg [conv2_1]" in report and "c.jpg [conv1_2]" in report
     assert "Retried 3: 2 now ok, 1 still failing" in report
-    assert "still failing: d-broken.jpg" in report
+    assert "still failing: d-broken.jpg" in report and f"To do: {NEXT_STEP}." in report
     manifest = _manifest(out)
     assert "e-new.jpg" not in {p["source"] for p in manifest["photos"]}
     assert all(d["status"] == "ok" for p in manifest["photos"] for d in p["dreams"])
