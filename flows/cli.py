@@ -235,7 +235,7 @@ def cmd_run(args) -> int:
     check_album(album)
     # The lock first, before torch and Prefect load (seconds): a second command stops at once.
     with output_lock(default_output_dir(album, settings.output.dir_path), None if args.wait else 0.0):
-        check_device_and_weights(settings)
+        check_device_and_weights(settings, args)
         manifest = run_flow(args, str(args.config) if args.config else None, overrides)
     print_summary(manifest)
     return EXIT_SOME_FAILED if manifest.failures() else EXIT_OK
@@ -258,13 +258,15 @@ def warn_unmatched(unmatched) -> None:
         print(f"dreamtrip: warning: {entry.message}", file=sys.stderr)
 
 
-def check_device_and_weights(settings) -> None:
-    """A missing GPU or weights file is a set-up error: say so before Prefect starts."""
-    from pipeline.dream.engine import DeviceError, pick_device
+def check_device_and_weights(settings, args) -> None:
+    """A missing GPU or weights file is a set-up error: say so before Prefect starts. The device
+    only where the dreams run: a Dask cluster elsewhere checks its own (DeviceError from the flow)."""
+    from pipeline.dream.spec import DeviceError, device_kind
     from pipeline.dream.weights import WeightsError, choose_weights
 
     try:
-        pick_device(settings.device)
+        if args.dask in (None, "local"):
+            device_kind(settings.device)
         choose_weights(settings.weights.source)
     except (DeviceError, WeightsError) as err:
         raise UsageError(str(err)) from None
@@ -281,7 +283,7 @@ def cmd_retry(args) -> int:
         return EXIT_OK
     settings = retry_settings(manifest, out, args.device)
     with output_lock(out, None if args.wait else 0.0):
-        check_device_and_weights(load_settings(None, settings))
+        check_device_and_weights(load_settings(None, settings), args)
         print(f"Retrying {len(todo)}:")
         for item in todo:
             print(f"  {item}: {item.reason}")
@@ -300,7 +302,8 @@ def run_flow(args, config: str | None, overrides: dict, only_photos: list[str] |
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         # Dask's scheduler, nannies and workers (which inherit this) chat at INFO by default.
         os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
-    from flows.dream_album import dream_album  # Prefect and torch load only for a real run
+    from flows.dream_album import dream_album  # Prefect loads only for a real run
+    from pipeline.dream.spec import DeviceError
 
     flow_fn = dream_album
     if args.dask:
@@ -311,6 +314,8 @@ def run_flow(args, config: str | None, overrides: dict, only_photos: list[str] |
     previous = signal.signal(signal.SIGINT, stop_now)
     try:
         return flow_fn(str(args.album), config, overrides, only_photos=only_photos)
+    except DeviceError as err:  # the Dask workers have no such device
+        raise UsageError(str(err)) from None
     except RuntimeError as err:
         if "ephemeral Prefect API server" not in str(err):
             raise

@@ -78,21 +78,17 @@ def _current_task_runner():
     return context.task_runner if context else None
 
 
-def worker_device(device: str) -> str:
-    """The device this process dreams on: `auto` resolved here, on the worker, not where the
-    flow runs (a scheduler machine may have no GPU). On a LocalCluster with several GPUs,
-    worker number i takes GPU i."""
-    from pipeline.dream.engine import pick_device
-
-    resolved = str(pick_device(device))
-    if resolved != "cuda":
-        return resolved
+def worker_device(kind: str) -> str:
+    """The device this process dreams on, of the kind decided (pipeline/dream/spec.py) where the
+    dreams run. On a LocalCluster with several GPUs, worker number i takes GPU i."""
+    if kind != "cuda":
+        return kind
     import torch
 
     index = _local_worker_number()
     if index is not None and torch.cuda.device_count() > 1:
         return f"cuda:{index % torch.cuda.device_count()}"
-    return resolved
+    return kind
 
 
 def _local_worker_number() -> int | None:

@@ -190,5 +190,5 @@ def test_tiled_passes_are_not_graphed(net, captures):
 
 def test_graphs_asked_for_on_a_cpu_warn_and_dream_eagerly(weights_cache):
     with pytest.warns(RuntimeWarning, match="CUDA graphs need a CUDA device"):
-        dreamer = load_dreamer(choose_weights("hed"), weights_cache, "conv1_2", "cpu", 3000, True)
+        dreamer = load_dreamer(choose_weights("hed"), weights_cache, "conv1_2", "cpu", cuda_graphs=True)
     assert isinstance(dreamer, Dreamer) and dreamer.graphs is None and dreamer.size_step is None
