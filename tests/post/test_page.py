@@ -276,6 +276,8 @@ def test_footer_names_the_weights_and_what_they_dream_in_words_for_readers(tmp_p
                  "2 photos, 3 dreams"):
         assert text in footer, text
     assert "5 at 2048 px (auto" in footer  # what `octaves: auto` came to, as the run recorded it
+    for device, words in (("cuda on Dask workers", "a GPU of a Dask cluster"), ("mps", "an Apple GPU")):
+        assert f"dreamed on {words}" in _render(tmp_path / device, {**_data(), "device": device})[1]
     # Why these weights were chosen is for the terminal: it names this machine's cache.
     assert "torch cache" not in footer and "torch cache" not in md
     assert "honeycomb textures rather than animals." in md
