@@ -1,13 +1,11 @@
-"""What a dream is, decided once on the machine that dreams: device, precision, size, octaves;
+"""What a dream is, decided once on the machine that dreams (device, precision, size, octaves),
 and the CPU side of a dream: its input, its files and its manifest entry.
 
 `DreamSpec.decide` runs where the dreams run (this process, or a Dask worker: the flow asks it
-there as a task) and its result is the record: the store key, the manifest and the page read it,
-the engine computes what it says. Importing this module loads no torch; deciding does.
-The engine (pipeline/dream/engine.py) only turns pixels into dreamed pixels on the device;
-decoding the photo before its turn and encoding the dream after run here, on the CPU, so both
-overlap another photo's dream.
-"""
+there as a task); its result is the record the store key, the manifest and the page read, and
+what the engine computes. Importing this module loads no torch; deciding does. Decoding the
+photo before its turn on the device and encoding the dream after run here, on the CPU, so both
+overlap another photo's dream."""
 
 from __future__ import annotations
 
