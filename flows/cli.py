@@ -260,16 +260,21 @@ def warn_unmatched(unmatched) -> None:
 
 def check_device_and_weights(settings, args) -> None:
     """A missing GPU or weights file is a set-up error: say so before Prefect starts. The device
-    only where the dreams run: a Dask cluster elsewhere checks its own (DeviceError from the flow)."""
+    where the dreams run: here, or on a worker of the Dask cluster at --dask ADDRESS."""
+    from flows.scale import device_on_cluster
     from pipeline.dream.spec import DeviceError, device_kind
     from pipeline.dream.weights import WeightsError, choose_weights
 
     try:
         if args.dask in (None, "local"):
             device_kind(settings.device)
+        else:
+            device_on_cluster(args.dask, settings.device)
         choose_weights(settings.weights.source)
     except (DeviceError, WeightsError) as err:
         raise UsageError(str(err)) from None
+    except OSError as err:  # no scheduler at that address (distributed raises OSError or TimeoutError)
+        raise UsageError(f"--dask {args.dask}: no Dask scheduler answers there ({err})") from None
 
 
 def cmd_retry(args) -> int:
@@ -303,7 +308,6 @@ def run_flow(args, config: str | None, overrides: dict, only_photos: list[str] |
         # Dask's scheduler, nannies and workers (which inherit this) chat at INFO by default.
         os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
     from flows.dream_album import dream_album  # Prefect loads only for a real run
-    from pipeline.dream.spec import DeviceError
 
     flow_fn = dream_album
     if args.dask:
@@ -314,8 +318,6 @@ def run_flow(args, config: str | None, overrides: dict, only_photos: list[str] |
     previous = signal.signal(signal.SIGINT, stop_now)
     try:
         return flow_fn(str(args.album), config, overrides, only_photos=only_photos)
-    except DeviceError as err:  # the Dask workers have no such device
-        raise UsageError(str(err)) from None
     except RuntimeError as err:
         if "ephemeral Prefect API server" not in str(err):
             raise

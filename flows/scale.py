@@ -78,6 +78,19 @@ def _current_task_runner():
     return context.task_runner if context else None
 
 
+def device_on_cluster(address: str, device: str) -> str:
+    """`device` checked where the dreams will run, before the run starts: on a worker of the
+    cluster at `address` (one offering a GPU if any does). DeviceError if it has no such device."""
+    from distributed import Client
+
+    from pipeline.dream.spec import device_kind
+
+    with Client(address, timeout=30) as client:
+        workers = client.scheduler_info().get("workers", {}).values()
+        gpu = {GPU: 1} if any(w.get("resources", {}).get(GPU) for w in workers) else None
+        return client.submit(device_kind, device, resources=gpu, pure=False).result()
+
+
 def worker_device(kind: str) -> str:
     """The device this process dreams on, of the kind decided (pipeline/dream/spec.py) where the
     dreams run. On a LocalCluster with several GPUs, worker number i takes GPU i."""

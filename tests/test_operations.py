@@ -386,10 +386,18 @@ def test_gpu_workers_decide_for_a_head_without_a_gpu(prefect_harness, trip, conf
     if torch.cuda.is_available():
         pytest.skip("this head has a GPU")
     out = tmp_path / "out"
-    with LocalCluster(n_workers=1, processes=True, dashboard_address=None, resources={"GPU": 1},
+    with LocalCluster(n_workers=1, processes=True, dashboard_address=":0", resources={"GPU": 1},
                       preload=[str(REPO / "tests" / "gpu_worker.py")]) as cluster:
         code = main(["run", str(trip), "-c", str(config), "-o", str(out), "--device", "cuda",
                      "--dask", cluster.scheduler_address])
+        # A device the workers do not have: one line, before Prefect starts (no traceback of it).
+        refused = subprocess.run([sys.executable, "-m", "flows.cli", "run", str(trip), "-c", str(config), "-o",
+                                  str(tmp_path / "elsewhere"), "--device", "mps", "--dask", cluster.scheduler_address],
+                                 capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+                                 timeout=300)
+    assert refused.returncode == 2 and not (tmp_path / "elsewhere" / "photos").exists()
+    assert refused.stderr == "dreamtrip: device: mps was asked for, but torch sees no Apple GPU (mps) here; " \
+                             "use --device cpu or auto\n"
     manifest = _manifest(out)
     assert (manifest["device"], manifest["precision"]) == ("cuda on Dask workers", "fp16")  # the worker's GPU
     dreams = [dream for photo in manifest["photos"] for dream in photo["dreams"]]
