@@ -60,7 +60,7 @@ def make_dreamed_output(album: Path, out: Path, layers: list[str]) -> Manifest:
         stand_in = dream_input(album, photo, spec, images.max_pixels)
         for layer in layers:
             save_dream(stand_in, spec.files(photo, layer), DreamStore(out), images.jpeg_quality)
-        photos.append(text.described(photo, [spec.entry(photo, layer, 1.0) for layer in layers]))
+        photos.append(text.described(photo, [spec.entry(photo, layer, 1.0) for layer in layers], settings.privacy))
     manifest = Manifest(created=now(), album=AlbumInfo(name=album.name, title=text.title, intro=text.intro,
                                                        outro=text.outro),
                         weights=WEIGHTS, device="cpu", dream_size=DREAM_SIZE, octaves=spec.octaves, precision="fp32",

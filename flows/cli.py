@@ -1,7 +1,8 @@
 """dreamtrip's command line: run, retry, blog, clean, serve, layers, weights.
 
 Exit codes: 0 every (photo, layer) dreamed; 1 some failed (the page lists them);
-2 a usage, config or set-up error (nothing was dreamed); 3 another dreamtrip run is
+2 a usage, config or set-up error (nothing was dreamed), or the disk filled up (what was
+finished is kept: the same command continues); 3 another dreamtrip run is
 writing the same output folder (nothing was done).
 
 `blog` and `clean` never import torch or Prefect: they only read what runs have stored.
@@ -19,6 +20,7 @@ from typing import get_args
 
 from pipeline.ingest.album import load_album_text
 from pipeline.config import ConfigError, Settings, load_settings
+from pipeline.files import DiskFull, human_size
 from pipeline.layers import LAYER_NAMES, layer_hint
 from pipeline.lock import OutputBusy, output_lock
 from pipeline.manifest import MANIFEST
@@ -67,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     except OutputBusy as err:
         print(f"dreamtrip: {err}", file=sys.stderr)
         return EXIT_BUSY
+    except DiskFull as err:
+        print(f"dreamtrip: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"\n{INTERRUPTED}", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -292,7 +297,8 @@ def cmd_retry(args) -> int:
         print(f"Retrying {len(todo)}:")
         for item in todo:
             print(f"  {item}: {item.reason}")
-        after = run_flow(args, None, settings, only_photos=[photo.source for photo in manifest.photos])
+        after = run_flow(args, None, settings, only_photos=[photo.source for photo in manifest.photos],
+                         hidden_photos=[photo.source for photo in manifest.photos if photo.place_hidden])
     fixed, failing = retry_outcome(todo, after)
     print(f"Retried {len(todo)}: {len(fixed)} now ok, {len(failing)} still failing")
     for line in failing:
@@ -301,7 +307,8 @@ def cmd_retry(args) -> int:
     return EXIT_SOME_FAILED if after.failures() else EXIT_OK
 
 
-def run_flow(args, config: str | None, overrides: dict, only_photos: list[str] | None = None):
+def run_flow(args, config: str | None, overrides: dict, only_photos: list[str] | None = None,
+             hidden_photos: list[str] | None = None):
     """Run the flow (on Dask if asked) and return its manifest. The caller holds OUT's lock."""
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -317,7 +324,7 @@ def run_flow(args, config: str | None, overrides: dict, only_photos: list[str] |
         flow_fn = dream_album.with_options(task_runner=dask_task_runner(address, args.dask_workers))
     previous = signal.signal(signal.SIGINT, stop_now)
     try:
-        return flow_fn(str(args.album), config, overrides, only_photos=only_photos)
+        return flow_fn(str(args.album), config, overrides, only_photos=only_photos, hidden_photos=hidden_photos)
     except RuntimeError as err:
         if "ephemeral Prefect API server" not in str(err):
             raise
@@ -388,13 +395,13 @@ def cmd_clean(args) -> int:
         return EXIT_OK
     if not cleaning.deleted:
         for path in cleaning.unused:
-            print(f"  {path.relative_to(out)}  {_size(path.stat().st_size)}")
-        print(f"{counted(len(cleaning.unused), 'file')} ({_size(cleaning.size)}) not used by the post; "
+            print(f"  {path.relative_to(out)}  {human_size(path.stat().st_size)}")
+        print(f"{counted(len(cleaning.unused), 'file')} ({human_size(cleaning.size)}) not used by the post; "
               "run again with --yes to delete them.")
         return EXIT_OK
     if cleaning.removed_photos:
         print(f"Post rewritten without {counted(len(cleaning.removed_photos), 'photo')} removed from the album.")
-    print(f"Deleted {counted(len(cleaning.unused), 'file')} ({_size(cleaning.size)}).")
+    print(f"Deleted {counted(len(cleaning.unused), 'file')} ({human_size(cleaning.size)}).")
     return EXIT_OK
 
 
@@ -403,14 +410,6 @@ def _list(title: str, items: list[str]) -> None:
         print(f"{len(items)} {title}:")
         for item in items:
             print(f"  {item}")
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KB", "MB"):
-        if n < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
 
 
 # ---- serve: a scheduled deployment ----

@@ -11,6 +11,7 @@ rerun with nothing new submits no dream tasks at all.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from flows.scale import dream_resources, requiring, running_on_dask, worker_devi
 from pipeline.ingest.album import find_photos, load_album_text
 from pipeline.config import Settings, load_settings
 from pipeline.dream.spec import DreamSpec, dream_input, save_dream
-from pipeline.files import slug
+from pipeline.files import DiskFull, slug
 from pipeline.imaging import PhotoError
 from pipeline.ingest.photos import ingest_photos, set_aside_duplicates
 from pipeline.layers import depth
@@ -38,6 +39,20 @@ from pipeline.dream.weights import WeightsChoice, choose_weights
 
 # A shared store's temp files may belong to another album's run that is writing right now.
 _SHARED_TEMP_AGE_S = 24 * 3600
+
+
+class _DiskFullSaidOnce(logging.Filter):
+    """A full disk ends the run with one line that names the folder and its free space (the
+    CLI's): Prefect's own reports of it, a traceback per task and one for the flow, would only
+    bury that line. The run's state still says Failed, with the reason."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(error, DiskFull) or DiskFull.__name__ in record.getMessage())
+
+
+for _logger in ("prefect.task_runs", "prefect.flow_runs"):
+    logging.getLogger(_logger).addFilter(_DiskFullSaidOnce())
 
 
 @dataclass(frozen=True)
@@ -151,12 +166,15 @@ def write_post(manifest: Manifest, out_dir: Path) -> Path:
 
 @flow(name="dream-album")
 def dream_album(album: str, config: str | None = None, overrides: dict | None = None,
-                only_photos: list[str] | None = None, lock_wait_s: float | None = 0.0) -> Manifest:
+                only_photos: list[str] | None = None, lock_wait_s: float | None = 0.0,
+                hidden_photos: list[str] | None = None) -> Manifest:
     """Dream every photo of `album` on its layers and write index.html, post.md, manifest.json.
 
     `config` is a YAML file over the default settings; `overrides` are dotted settings
     (e.g. {"layers": ["conv5_2"], "output.dir": "out/x"}) that win over both.
     `only_photos` limits the run to those photos of the album (`dreamtrip retry`).
+    `hidden_photos` get no place, as a `privacy.hide_near` zone decided in the run before (the
+    manifest `retry` starts from keeps no zones, only which photos they hid).
     `lock_wait_s` is how long to wait while another run writes the same output folder
     (0: stop at once with OutputBusy; None: as long as it takes). Returns the manifest.
     """
@@ -183,7 +201,8 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
             created=now(), album=text.info(album_dir.name), weights=WeightsInfo(**weights.as_dict()),
             device=f"{spec.device} on Dask workers" if running_on_dask() else spec.device,
             dream_size=spec.dream_size, octaves=spec.octaves, precision=spec.precision, settings=settings,
-            photos=[text.described(photo, dreams.get(photo.source, [])) for photo in photos],
+            photos=[text.described(photo, dreams.get(photo.source, []), settings.privacy,
+                                   hide=photo.source in set(hidden_photos or ())) for photo in photos],
             skipped=files.skipped + duplicates, unmatched=text.unmatched(files.photos), run=run)
         manifest.page = str(write_post(manifest, out_dir))
     publish_table(album_dir.name, manifest)
@@ -236,6 +255,8 @@ def collect(futures: dict, progress: DreamProgress):
     for future in as_completed(list(futures)):
         source, layer = futures[future]
         outcome = future.result(raise_on_failure=False)
+        if isinstance(outcome, DiskFull):  # every other write would fail too: stop the run
+            raise outcome
         if isinstance(outcome, BaseException):
             get_run_logger().warning("dream failed: %s %s: %s", source, layer, outcome)
             outcome = DreamEntry(layer=layer, status="failed", error=f"{type(outcome).__name__}: {outcome}")

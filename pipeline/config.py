@@ -182,6 +182,38 @@ class OutputSettings(_Section):
         return Path(self.store_dir).expanduser().resolve() if self.store_dir else None
 
 
+_Latitude, _Longitude = _number(-90.0, 90.0), _number(-180.0, 180.0)
+_Radius = _number(1.0, 1_000_000.0)
+
+
+class HiddenZone(_Section):
+    """A circle on the Earth (home, family): photos taken inside it get no place, no position."""
+
+    lat: _Latitude
+    lon: _Longitude
+    radius_m: _Radius
+
+
+def _said(annotation) -> str:
+    """The words an annotated value type was declared with."""
+    return next(item for item in typing.get_args(annotation) if isinstance(item, Expect))
+
+
+_ZONES_EXPECTED = Expect("a list of zones, each {lat, lon, radius_m}: " + ", ".join(
+    f"{name} {_said(field.rebuild_annotation())}" for name, field in HiddenZone.model_fields.items()))
+
+
+class PrivacySettings(_Section):
+    # town: the post names the town, never the spot; exact: the spot; none: no places at all.
+    location: Literal["town", "exact", "none"]
+    hide_near: Annotated[list[HiddenZone], _ZONES_EXPECTED]
+
+    @property
+    def places(self) -> bool:
+        """Whether the post says where photos were taken at all."""
+        return self.location != "none"
+
+
 class Settings(_Section):
     """Every setting of a run, nested as in default.yaml."""
 
@@ -193,6 +225,7 @@ class Settings(_Section):
     tasks: TaskSettings
     engine: EngineSettings
     output: OutputSettings
+    privacy: PrivacySettings
 
     @field_validator("layers", mode="before")
     @classmethod
@@ -244,6 +277,20 @@ def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | N
         layers.append((str(config_file), read_yaml(config_file)))
     if overrides:
         layers.append((COMMAND_LINE, _nest(overrides)))
+    return _validated(layers)
+
+
+def recorded_settings(recorded: dict, source: str) -> Settings:
+    """Settings that a run of any dreamtrip version recorded (manifest.json), read over this
+    version's defaults: a key added since takes its default, a key since removed is dropped (it
+    can no longer apply). A recorded value this version refuses raises ConfigError naming `source`."""
+    if not isinstance(recorded, dict):
+        raise ConfigError(source, "settings", recorded, "a mapping of settings")
+    return _validated([(str(DEFAULT_CONFIG), read_yaml(DEFAULT_CONFIG)), (source, _known(recorded, Settings))])
+
+
+def _validated(layers: list[tuple[str, dict]]) -> Settings:
+    """Each (source, data) merged over the ones before, validated as one Settings."""
     merged, origin = {}, {}
     for source, data in layers:
         _merge(merged, data, origin, source)
@@ -251,6 +298,18 @@ def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | N
         return Settings.model_validate(merged)
     except ValidationError as err:
         raise _config_error(err, merged, origin) from None
+
+
+def _known(data: dict, model: type[BaseModel]) -> dict:
+    """`data` without the keys that `model` (and, inside them, its sections) does not have."""
+    known = {}
+    for key, value in data.items():
+        field = model.model_fields.get(key)
+        if field is None:
+            continue
+        section = _section_model(field.annotation)
+        known[key] = _known(value, section) if section and isinstance(value, dict) else value
+    return known
 
 
 def _nest(flat: dict[str, Any]) -> dict:
@@ -283,11 +342,12 @@ def _config_error(err: ValidationError, merged: dict, origin: dict) -> ConfigErr
     path = _settings_keys(first["loc"])
     key, section = ".".join(path), _section_at(path[:-1])
     source = _source_of(path, origin)
-    if first["type"] == "extra_forbidden":
+    inside_a_value = len(first["loc"]) > len(path)   # e.g. one zone of privacy.hide_near
+    if first["type"] == "extra_forbidden" and not inside_a_value:
         known = (f": {key} was replaced by {_REPLACED[key]}" if key in _REPLACED
                  else did_you_mean(path[-1], section.model_fields) + ": " + ", ".join(section.model_fields))
         return ConfigError(source, key, first["input"], "a known setting" + known)
-    if first["type"] == "missing":
+    if first["type"] == "missing" and not inside_a_value:
         return ConfigError(source, key, None, "a value (every setting has a default in default.yaml)")
     return ConfigError(source, key, _value_at(merged, path), _expected(section.model_fields[path[-1]]))
 

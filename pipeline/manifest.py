@@ -2,25 +2,34 @@
 
 Every stage reads and writes these models, never raw JSON: a field's name and meaning live here.
 Every setting of the run is kept, so `dreamtrip retry` redoes failures with exactly the settings
-that made the rest. A dream's status is `ok`, `failed` (with the reason) or `missing` (its file
+that made the rest.
+
+Upgrades keep output folders working: the file carries its format version (FORMAT_VERSION), a
+field added since has a default (or is optional), a field this version does not know is
+ignored, and the recorded settings are plain data read over the current defaults, so a setting
+added since takes its default. A manifest of a newer format is refused with what to do. A dream's status is `ok`, `failed` (with the reason) or `missing` (its file
 has gone from the output folder since; `dreamtrip blog` notices that, `dreamtrip retry` dreams
 it again).
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_serializer
 
-from pipeline.config import Settings
+from pipeline import __version__
+from pipeline.config import ConfigError, Settings, recorded_settings
 from pipeline.files import write_text_atomic
 from pipeline.layers import depth
 
 MANIFEST = "manifest.json"
-VERSION = "0.2.0"
+# The manifest's format: 2 since 0.3.0. A manifest without `format_version` is format 1
+# (dreamtrip 0.2.0: the same fields; its settings lack any key added since) and reads as 2.
+FORMAT_VERSION = 2
 FILE_MTIME = "file mtime"  # ExifInfo.date_source when the date is the file's, not the camera's
 # A `missing` dream's error: what happened and what to do.
 MISSING_FILE = "the dream file is missing from the output folder; `dreamtrip retry` dreams it again"
@@ -40,7 +49,7 @@ class ExifInfo(_Entry):
     date: str | None = None          # ISO 8601, local time as the camera wrote it (+ offset if known)
     date_source: str | None = None   # DateTimeOriginal | DateTimeDigitized | DateTime | file mtime
     camera: str | None = None        # "Canon EOS 5D Mark III"
-    gps: Gps | None = None
+    gps: Gps | None = None           # the camera's position: kept only with `privacy.location: exact`
     orientation: int = 1             # EXIF orientation 1..8; 1 = stored upright
     warning: str | None = None       # why the EXIF was ignored, when it was
 
@@ -51,9 +60,13 @@ class ExifInfo(_Entry):
 
 
 class Place(_Entry):
+    """The town a photo was taken in (named offline from its GPS position)."""
+
     name: str
     country: str | None = None
     country_code: str | None = None
+    lat: float | None = None          # the town's own position (its centre), never the photo's:
+    lon: float | None = None          # what the post links and maps with `privacy.location: town`
 
 
 class WebImage(_Entry):
@@ -98,6 +111,7 @@ class PhotoEntry(_Entry):
     height: int | None = None
     exif: ExifInfo | None = None
     place: Place | None = None        # named offline from the GPS position
+    place_hidden: bool = False        # taken inside a privacy.hide_near zone: no place, no position
     story: str | None = None          # Markdown, from a sidecar or album.yaml
     web: list[WebImage] = []          # upright web copies, small to large
     dreams: list[DreamEntry] = []     # shallow to deep layers
@@ -160,8 +174,23 @@ class RunInfo(_Entry):
     dream_seconds: float | None = None  # wall time of the dream phase
 
 
+def _settings_over_defaults(value):
+    """The recorded settings (plain data) over this version's defaults (pipeline/config.py)."""
+    if isinstance(value, Settings):
+        return value
+    try:
+        return recorded_settings(value, "settings")
+    except ConfigError as err:
+        raise ValueError(str(err)) from None
+
+
+# Written as plain data (the settings as default.yaml nests them), read over the current defaults.
+RecordedSettings = Annotated[Settings, BeforeValidator(_settings_over_defaults)]
+
+
 class Manifest(_Entry):
-    dreamtrip_version: str = VERSION
+    format_version: int = FORMAT_VERSION
+    dreamtrip_version: str = __version__   # the release that last wrote the file
     created: str
     album: AlbumInfo
     weights: WeightsInfo
@@ -169,12 +198,20 @@ class Manifest(_Entry):
     dream_size: int | None = None     # the long side dreams were made at; None: each photo's own
     octaves: int | None = None        # a dream of that size had (auto: fewer for smaller photos)
     precision: str | None = None      # what `dream.precision` resolved to on the device
-    settings: Settings
+    settings: RecordedSettings
     photos: list[PhotoEntry]
     skipped: list[Skipped] = []
     unmatched: list[UnmatchedText] = []
     run: RunInfo | None = None
     page: str | None = None           # where index.html was written (this machine's path)
+
+    @field_serializer("settings")
+    def _no_zones(self, settings: Settings) -> dict:
+        # The zones are where the traveller lives: the output folder never holds them. Each
+        # photo they hid says so (`place_hidden`), which is all `retry` needs.
+        data = settings.as_dict()
+        data["privacy"]["hide_near"] = []
+        return data
 
     def failures(self) -> list[str]:
         """One line per failed photo or dream, for the terminal."""
@@ -207,21 +244,35 @@ class ManifestError(Exception):
 
 
 def write_manifest(manifest: Manifest, out_dir: Path) -> Path:
+    """Write manifest.json in this version's format (a manifest read from an older one too)."""
     path = Path(out_dir) / MANIFEST
-    write_text_atomic(path, manifest.model_dump_json(indent=2) + "\n")
+    current = manifest.model_copy(update={"format_version": FORMAT_VERSION, "dreamtrip_version": __version__})
+    write_text_atomic(path, current.model_dump_json(indent=2) + "\n")
     return path
 
 
 def read_manifest(out_dir: Path) -> Manifest:
+    """manifest.json of any format up to this version's, as this version's Manifest."""
     path = Path(out_dir) / MANIFEST
     try:
-        return Manifest.model_validate_json(path.read_bytes())
+        data = json.loads(path.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ManifestError(f"{path} is not a manifest that dreamtrip wrote (not JSON: {err}); "
+                            "run `dreamtrip run` again to rewrite it") from None
+    found = data.get("format_version", 1) if isinstance(data, dict) else None
+    if isinstance(found, int) and found > FORMAT_VERSION:
+        raise ManifestError(f"{path} was written by a newer dreamtrip ({data.get('dreamtrip_version', 'unknown')}, "
+                            f"manifest format {found}; this is {__version__}, which reads formats up to "
+                            f"{FORMAT_VERSION}): upgrade dreamtrip to use this output folder")
+    try:
+        return Manifest.model_validate(data)
     except ValidationError as err:
-        raise ManifestError(f"{path} was not written by this version of dreamtrip, or was edited "
+        raise ManifestError(f"{path} was not written by dreamtrip, or was edited "
                             f"({err.error_count()} problems, first: {_first(err)}); "
                             "run `dreamtrip run` again to rewrite it") from None
 
 
 def _first(err: ValidationError) -> str:
     first = err.errors()[0]
-    return f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}"
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else first["msg"]

@@ -14,12 +14,11 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
-from pipeline.files import TEMP_PREFIX, atomic_path, slug
+from pipeline.files import TEMP_PREFIX, copy_atomic, slug
 from pipeline.params import DreamParams
 
 PHOTOS_DIR = "photos"   # web copies of the originals
@@ -106,13 +105,7 @@ class DreamStore:
         """Make a file written to `target` visible in the output folder."""
         if self.shared_dir is None:
             return
-        source, published = self.shared_dir / relative, self.out_dir / relative
-        with atomic_path(published) as tmp:
-            tmp.unlink()
-            try:
-                os.link(source, tmp)
-            except OSError:  # another file system, or links not allowed: a copy will do
-                shutil.copyfile(source, tmp)
+        copy_atomic(self.shared_dir / relative, self.out_dir / relative, link=True)
 
 
 def stale_temp_files(folder: Path, older_than_s: float = 0.0) -> list[Path]:

@@ -20,10 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.config import PrivacySettings
 from pipeline.ingest.album import AlbumText, find_photos, load_album_text
 from pipeline.manifest import (MISSING_FILE, DreamEntry, Manifest, PhotoEntry, label, read_manifest,
                                write_manifest)
 from pipeline.post.page import write_page
+from pipeline.privacy import published
 from pipeline.store import DREAMS_DIR, PHOTOS_DIR, stale_temp_files
 
 
@@ -46,7 +48,8 @@ def refresh_manifest(manifest: Manifest, album_dir: Path, out_dir: Path) -> Refr
     # Copies of a photo were set aside by the run (shown once): known, not new.
     duplicates = [entry for entry in manifest.skipped if entry.duplicate_of and entry.source in in_album]
     known = {photo.source for photo in manifest.photos} | {entry.source for entry in duplicates}
-    photos = [_refreshed(photo, text, out_dir) for photo in manifest.photos if photo.source in in_album]
+    privacy = manifest.settings.privacy
+    photos = [_refreshed(photo, text, out_dir, privacy) for photo in manifest.photos if photo.source in in_album]
     refreshed = manifest.model_copy(update={
         "album": text.info(manifest.album.name),
         "skipped": files.skipped + duplicates, "photos": photos, "unmatched": text.unmatched(files.photos)})
@@ -55,9 +58,11 @@ def refresh_manifest(manifest: Manifest, album_dir: Path, out_dir: Path) -> Refr
                    missing=[label(p.source, d.layer) for p in photos for d in p.dreams if d.status == "missing"])
 
 
-def _refreshed(photo: PhotoEntry, text: AlbumText, out_dir: Path) -> PhotoEntry:
-    return photo.model_copy(update={"story": text.story_for(photo.source),
-                                    "dreams": [_checked(dream, out_dir) for dream in photo.dreams]})
+def _refreshed(photo: PhotoEntry, text: AlbumText, out_dir: Path, privacy: PrivacySettings) -> PhotoEntry:
+    # Published again: a manifest of an older release may hold positions the settings forbid.
+    return published(photo.model_copy(update={"story": text.story_for(photo.source),
+                                               "dreams": [_checked(dream, out_dir) for dream in photo.dreams]}),
+                     privacy)
 
 
 def _checked(dream: DreamEntry, out_dir: Path) -> DreamEntry:

@@ -16,8 +16,8 @@ from pathlib import Path
 from PIL import Image
 
 from pipeline.config import Settings
-from pipeline.files import save_image_atomic
-from pipeline.imaging import decode_upright_rgb, fitted_size, open_photo
+from pipeline.files import read_hashed, save_image_atomic
+from pipeline.imaging import PhotoError, decode_upright_rgb, fitted_size, open_photo
 from pipeline.ingest.photos import web_images, write_copies
 from pipeline.layers import auto_octaves
 from pipeline.manifest import DreamEntry, PhotoEntry, WebImage
@@ -33,6 +33,8 @@ AUTO_DREAM_SIZE = {"cuda": 2048, "mps": 1024, "cpu": 1024}
 # autotuning run (a 43 MP photo's first dream 77 s, the same again 9.4 s). Elsewhere nothing is
 # autotuned and padding only costs pixels (see BENCHMARKS.md).
 SIZE_STEP = 64
+PHOTO_CHANGED = ("the file changed after this run read it (edited or replaced during the run): "
+                 "not dreamed; run again to dream it as it is now")
 
 
 class DeviceError(RuntimeError):
@@ -167,8 +169,13 @@ def dream_input(album_dir: Path, photo: PhotoEntry, spec: DreamSpec, max_pixels:
 @functools.lru_cache(maxsize=4)
 def _decoded(path: str, sha256: str, orientation: int, long_side: int, max_pixels: int) -> Image.Image:
     """Kept for the photo's other layers: decoding a 12 MP JPEG costs about as much CPU as a GPU
-    takes to dream it. `sha256` keys the content: an edited photo is decoded again."""
-    with open_photo(Path(path), max_pixels) as image:
+    takes to dream it. The bytes decoded are the bytes hashed here, and they must be the content
+    `sha256` names: the dream is stored under that hash's key, so a photo edited or replaced
+    since ingest is refused, never dreamed under its old content's key."""
+    data, found = read_hashed(Path(path))
+    if found != sha256:
+        raise PhotoError(PHOTO_CHANGED)
+    with open_photo(Path(path), max_pixels, data) as image:
         return decode_upright_rgb(image, orientation, long_side)
 
 

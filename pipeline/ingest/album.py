@@ -13,10 +13,11 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.config import ConfigError, check_layers, did_you_mean, read_yaml
+from pipeline.config import ConfigError, PrivacySettings, check_layers, did_you_mean, read_yaml
 from pipeline.formats import RAW, RAW_EXTENSIONS, VIDEO, VIDEO_EXTENSIONS, sniff_file
 from pipeline.manifest import AlbumInfo, DreamEntry, PhotoEntry, Skipped, UnmatchedText, by_depth
 from pipeline.ingest.places import place_of
+from pipeline.privacy import published
 
 # Names that say "photo". A file with one of them that is not a photo inside is reported as a
 # failed photo with the reason (the traveller meant it as one); other files are judged by content.
@@ -54,12 +55,15 @@ class AlbumText:
         entry = self.photos.get(source)
         return entry.story if entry else None
 
-    def described(self, photo: PhotoEntry, dreams: list[DreamEntry]) -> PhotoEntry:
+    def described(self, photo: PhotoEntry, dreams: list[DreamEntry], privacy: PrivacySettings,
+                  hide: bool = False) -> PhotoEntry:
         """The photo's manifest entry: its story, the place its GPS names, its dreams (shallow
-        to deep). Named here, offline, so the page writer stays a pure renderer."""
-        return photo.model_copy(update={"story": self.story_for(photo.source),
-                                        "place": place_of(photo.exif.gps if photo.exif else None),
-                                        "dreams": by_depth(dreams)})
+        to deep), and only as much of its position as `privacy` lets the output hold (`hide`:
+        none, as a zone decided before). Named here, offline, so the page writer stays a pure
+        renderer."""
+        place = place_of(photo.exif.gps if photo.exif else None) if privacy.places else None
+        return published(photo.model_copy(update={"story": self.story_for(photo.source), "place": place,
+                                                  "dreams": by_depth(dreams)}), privacy, hide)
 
     def layers_for(self, source: str, default: tuple[str, ...]) -> tuple[str, ...]:
         """The layers album.yaml names for this photo, else `default` (the config's)."""

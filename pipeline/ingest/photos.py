@@ -15,7 +15,7 @@ from pathlib import Path
 from PIL import Image
 
 from pipeline.ingest.exif import read_exif
-from pipeline.files import save_image_atomic, sha256_of
+from pipeline.files import DiskFull, read_hashed, save_image_atomic
 from pipeline.imaging import PhotoError, decode_upright_rgb, fit_long_side, fitted_size, open_photo, upright_size
 from pipeline.manifest import PhotoEntry, Skipped, WebImage
 from pipeline.store import web_copy_name, web_long_sides
@@ -25,13 +25,13 @@ def ingest_photo(album_dir: Path, source: str, out_dir: Path, web_sizes, jpeg_qu
                  max_pixels: int) -> PhotoEntry:
     path = album_dir / source
     try:
-        sha256 = sha256_of(path)
+        data, sha256 = read_hashed(path)  # read once: the copies are of the bytes hashed
     except OSError as err:
         return PhotoEntry(source=source, status="failed", error=f"cannot read the file ({err.strerror or err})")
     exif = None
     try:
-        with open_photo(path, max_pixels) as image:  # header only; pixels only if copies are missing
-            exif = read_exif(path, image)
+        with open_photo(path, max_pixels, data) as image:  # header only; pixels only if copies are missing
+            exif = read_exif(path, image, data)
             size = upright_size(image, exif.orientation)
             copies = {side: web_copy_name(source, sha256, side) for side in web_long_sides(max(size), web_sizes)}
             missing = {side: name for side, name in copies.items() if not (out_dir / name).is_file()}
@@ -77,6 +77,8 @@ def ingest_photos(album_dir: Path, sources: list[str], out_dir: Path, web_sizes,
 def _photo_or_crash(source: str, future: Future) -> PhotoEntry:
     try:
         return future.result()
+    except DiskFull:
+        raise  # not this photo's fault, and every other write fails too: stop the run
     except Exception as err:  # a bug or an exhausted machine, not the photo: say so, go on
         return PhotoEntry(source=source, status="failed", error=f"ingest crashed: {type(err).__name__}: {err}")
 

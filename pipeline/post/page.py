@@ -19,8 +19,11 @@ from pathlib import Path
 import jinja2
 import yaml
 
+from markupsafe import Markup
+
 from pipeline.files import write_bytes_atomic
 from pipeline.manifest import Manifest
+from pipeline.post.map import SIGNATURE, TripMap, trip_map
 from pipeline.post.view import build_view, url_path  # noqa: F401  (url_path: part of this API)
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
@@ -30,6 +33,7 @@ ASSETS = ("style.css", "dreamtrip.js")
 INDEX = "index.html"
 CONTACT_SHEET = "contact-sheet.html"
 POST = "post.md"
+MAP = "map.svg"   # the trip map as an image of its own, for post.md
 
 
 def write_page(manifest: Manifest, out_dir: Path) -> Path:
@@ -41,16 +45,42 @@ def write_page(manifest: Manifest, out_dir: Path) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     view = build_view(manifest)
+    trip = trip_map(view["days"], manifest.settings.privacy.location)
+    view["map"] = _map_view(trip)
     view["front_matter"] = _front_matter(view)
     view["contact_sheet_url"] = CONTACT_SHEET
     view["index_url"] = INDEX
     rendered = {name: (TEMPLATE_DIR / name).read_bytes() for name in ASSETS}
+    if trip is not None:
+        rendered[MAP] = trip.file().encode("utf-8")
+    else:
+        _remove_own_map(out_dir)   # an earlier run's map may show what the settings now hide
     rendered[POST] = _md_env().get_template("post.md.j2").render(view).encode("utf-8")
     rendered[CONTACT_SHEET] = _render_html("contact-sheet.html.j2", view)
     rendered[INDEX] = _render_html("index.html.j2", view)
     for name, data in rendered.items():  # dicts keep insertion order: index.html last
         write_bytes_atomic(out_dir / name, data)
     return out_dir / INDEX
+
+
+def _map_view(trip: TripMap | None) -> dict | None:
+    if trip is None:
+        return None
+    return {"svg": Markup(trip.svg(links=True)), "file": MAP, "description": trip.description,
+            "names": trip.names()}
+
+
+def _remove_own_map(out_dir: Path) -> None:
+    """Delete map.svg if this program wrote it (it starts with our signature); a file of the
+    same name that someone else put there is left alone."""
+    path = out_dir / MAP
+    try:
+        with path.open("rb") as file:
+            ours = file.read(len(SIGNATURE)) == SIGNATURE.encode()
+    except OSError:
+        return
+    if ours:
+        path.unlink(missing_ok=True)
 
 
 def _render_html(template: str, view: dict) -> bytes:

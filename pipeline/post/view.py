@@ -15,7 +15,7 @@ from urllib.parse import quote
 from pipeline.files import slug
 from pipeline.layers import LAYER_NAMES, depth, layer_hint
 from pipeline.manifest import MISSING_FILE, DreamEntry, Manifest, PhotoEntry, Skipped, WebImage
-from pipeline.ingest.places import coordinates
+from pipeline.privacy import TOWN_DECIMALS, coordinates
 from pipeline.post.story import first_paragraph, story_html, story_markdown, story_plain
 
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -147,22 +147,45 @@ def _camera_date(photo: PhotoEntry) -> str | None:
     return photo.exif.camera_date if photo.exif else None
 
 
-def _place_view(photo: PhotoEntry) -> dict | None:
-    """'Prague, Czechia' (or the coordinates, away from any town) with an OpenStreetMap link."""
-    position = coordinates(photo.exif.gps if photo.exif else None)
-    if position is None:
+# How close OpenStreetMap opens on a place: the spot (a street), or the whole town.
+_OSM_SPOT_ZOOM, _OSM_TOWN_ZOOM = 17, 12
+
+
+def _degrees(lat: float, lon: float, decimals: int) -> str:
+    return (f"{abs(lat):.{decimals}f}° {'N' if lat >= 0 else 'S'}, "
+            f"{abs(lon):.{decimals}f}° {'E' if lon >= 0 else 'W'}")
+
+
+def where_taken(photo: PhotoEntry, location: str) -> dict | None:
+    """Where the post says a photo was taken, as `privacy.location` allows: the place's name,
+    a position for the map and an OpenStreetMap link; None when it says nothing.
+
+    `exact`: the spot (the camera's position), named by its town, or in degrees far from any.
+    `town`: the town's own position, never the photo's (even if an older manifest holds it).
+    """
+    if location == "none":
         return None
-    lat, lon = position
-    degrees = (f"{abs(lat):.4f}° {'N' if lat >= 0 else 'S'}, "
-               f"{abs(lon):.4f}° {'E' if lon >= 0 else 'W'}")
     place = photo.place
     name = ", ".join(part for part in (place.name, place.country) if part) if place else ""
-    la, lo = f"{lat:.5f}", f"{lon:.5f}"
-    return {"text": name or degrees, "coordinates": degrees,
-            "url": f"https://www.openstreetmap.org/?mlat={la}&mlon={lo}#map=17/{la}/{lo}"}
+    spot = coordinates(photo.exif.gps if photo.exif else None) if location == "exact" else None
+    if spot is not None:
+        lat, lon = spot
+        la, lo = f"{lat:.5f}", f"{lon:.5f}"
+        return {"name": name or _degrees(lat, lon, 4), "lat": lat, "lon": lon, "exact": True,
+                "title": f"{_degrees(lat, lon, 4)} on OpenStreetMap",
+                "url": f"https://www.openstreetmap.org/?mlat={la}&mlon={lo}#map={_OSM_SPOT_ZOOM}/{la}/{lo}"}
+    if not place:
+        return None
+    town = coordinates(place)
+    if town is None:  # named by an older release, which kept no position of the town
+        return {"name": name, "lat": None, "lon": None, "exact": False, "title": None, "url": None}
+    lat, lon = (round(value, TOWN_DECIMALS) for value in town)
+    la, lo = f"{lat:.{TOWN_DECIMALS}f}", f"{lon:.{TOWN_DECIMALS}f}"
+    return {"name": name, "lat": lat, "lon": lon, "exact": False, "title": f"{name} on OpenStreetMap",
+            "url": f"https://www.openstreetmap.org/#map={_OSM_TOWN_ZOOM}/{la}/{lo}"}
 
 
-def _caption_parts(photo: PhotoEntry, when: datetime | None) -> list[dict]:
+def _caption_parts(photo: PhotoEntry, when: datetime | None, where: dict | None) -> list[dict]:
     """The small line under a photo: date, camera, place, file name; each part optional."""
     parts = []
     if when is not None:
@@ -172,10 +195,8 @@ def _caption_parts(photo: PhotoEntry, when: datetime | None) -> list[dict]:
         parts.append({"kind": "date", "text": _camera_date(photo)})
     if photo.exif and photo.exif.camera:
         parts.append({"kind": "camera", "text": photo.exif.camera})
-    place = _place_view(photo)
-    if place:
-        parts.append({"kind": "place", "text": place["text"], "url": place["url"],
-                      "title": f"{place['coordinates']} on OpenStreetMap"})
+    if where:
+        parts.append({"kind": "place", "text": where["name"], "url": where["url"], "title": where["title"]})
     parts.append({"kind": "file", "text": photo.source})
     return [{"datetime": None, "url": None, "title": None, **part} for part in parts]
 
@@ -254,8 +275,9 @@ def _dream_views(photo: PhotoEntry, anchor: str, alt: str,
     return shown, missing
 
 
-def _photo_view(photo: PhotoEntry, anchor: str, weights_source: str) -> dict:
+def _photo_view(photo: PhotoEntry, anchor: str, weights_source: str, location: str) -> dict:
     alt = _alt_text(photo)
+    where = where_taken(photo, location)
     when = parse_datetime(_camera_date(photo))   # None: undated (or dated by its file)
     dreams, missing = _dream_views(photo, anchor, alt, weights_source)
     return {
@@ -266,7 +288,8 @@ def _photo_view(photo: PhotoEntry, anchor: str, weights_source: str) -> dict:
         "story_md": story_markdown(photo.story),
         "alt": alt,
         "lazy": True,
-        "caption": _caption_parts(photo, when),
+        "caption": _caption_parts(photo, when, where),
+        "where": where,
         "when": when,
         "dreams": dreams,
         "missing": missing,
@@ -435,7 +458,8 @@ def build_view(manifest: Manifest) -> dict:
     weights_source = manifest.weights.source
     shown = [i for i, photo in enumerate(photos) if photo.ok and photo.web]
     anchors = _unique_anchors([photos[i].source for i in shown])
-    views_by_index = {i: _photo_view(photos[i], anchor, weights_source)
+    location = manifest.settings.privacy.location
+    views_by_index = {i: _photo_view(photos[i], anchor, weights_source, location)
                       for i, anchor in zip(shown, anchors, strict=True)}
     views = sorted(views_by_index.values(), key=_taken_order)
     if views:

@@ -218,10 +218,10 @@ def test_ingest_photos_runs_in_parallel_and_keeps_album_order(album, tmp_path):
 def test_a_crash_in_one_photo_fails_that_photo_only(album, tmp_path, monkeypatch):
     real = ingest.read_exif
 
-    def crash_on_rocket(path, image=None):
+    def crash_on_rocket(path, image=None, data=None):
         if path.name == "rocket.jpg":
             raise RuntimeError("bug")
-        return real(path, image)
+        return real(path, image, data)
     monkeypatch.setattr(ingest, "read_exif", crash_on_rocket)
     photos = ingest_photos(album, ["bridge.jpg", "day2/rocket.jpg"], tmp_path / "out", WEB, 85,
                            MAX_PIXELS, workers=2)

@@ -32,6 +32,7 @@ OWN_SCRIPT = '<script src="dreamtrip.js" defer>'
 
 
 SETTINGS = load_settings(overrides={"dream.steps": 12})   # steps set by hand over "classic"
+EXACT = load_settings(overrides={"dream.steps": 12, "privacy.location": "exact"})
 
 
 def _web(stem: str, *widths: int, ratio: float = 1.5) -> list[dict]:
@@ -223,8 +224,15 @@ def test_dreams_in_shallow_to_deep_order_with_layer_captions(tmp_path):
     assert md.index("*Layer conv3\\_1") < md.index("*Layer conv4\\_2")
 
 
+def _exact() -> dict:
+    """The test manifest as a run with `privacy.location: exact` writes it."""
+    manifest = _data()
+    manifest["settings"] = EXACT
+    return manifest
+
+
 def test_caption_line_has_date_camera_and_place(tmp_path):
-    _, html, md, _ = _render(tmp_path)
+    _, html, md, _ = _render(tmp_path, _exact())
     assert "Monday 13 June 2016, 10:22" in html
     assert "Canon EOS 5D Mark III" in html
     assert "50.0875° N, 14.4213° E" in html
@@ -485,8 +493,8 @@ def test_no_day_headings_when_no_photo_has_a_date(tmp_path):
     assert html.index('id="photo-a"') < html.index('id="photo-b"')
 
 
-def test_place_name_links_to_the_spot_on_openstreetmap(tmp_path):
-    manifest = _data()
+def test_place_name_links_to_the_spot_on_openstreetmap_when_exact(tmp_path):
+    manifest = _exact()
     manifest["photos"][0]["place"] = {"name": "Prague", "country": "Czechia", "country_code": "CZ"}
     _, html, md, _ = _render(tmp_path, manifest)
     osm = "https://www.openstreetmap.org/?mlat=50.08750&amp;mlon=14.42130#map=17/50.08750/14.42130"
@@ -495,8 +503,39 @@ def test_place_name_links_to_the_spot_on_openstreetmap(tmp_path):
     assert "[Prague, Czechia](https://www.openstreetmap.org/?mlat=50.08750&mlon=14.42130" in md
 
 
+PRAGUE = {"name": "Prague", "country": "Czechia", "country_code": "CZ", "lat": 50.09, "lon": 14.42}
+
+
+def test_by_default_the_place_links_to_the_town_never_the_spot(tmp_path):
+    manifest = _data()   # an older manifest may still hold the camera's position: never shown
+    manifest["photos"][0]["place"] = PRAGUE
+    _, html, md, _ = _render(tmp_path, manifest)
+    town = "https://www.openstreetmap.org/#map=12/50.09/14.42"
+    assert f'<a href="{town}" rel="noopener" title="Prague, Czechia on OpenStreetMap">Prague, Czechia</a>' in html
+    assert f"[Prague, Czechia]({town})" in md
+    for text in (html, md):
+        assert "mlat" not in text and "50.087" not in text and "14.421" not in text
+
+
+def test_a_place_named_by_an_older_release_is_named_without_a_link(tmp_path):
+    manifest = _data()
+    manifest["photos"][0]["place"] = {"name": "Prague", "country": "Czechia", "country_code": "CZ"}
+    _, html, _, _ = _render(tmp_path, manifest)
+    assert '<span class="place">Prague, Czechia</span>' in html
+    assert "openstreetmap" not in html
+
+
+def test_location_none_shows_no_place(tmp_path):
+    manifest = _exact()
+    manifest["settings"] = load_settings(overrides={"privacy.location": "none"})
+    manifest["photos"][0]["place"] = PRAGUE
+    _, html, md, _ = _render(tmp_path, manifest)
+    for text in (html, md):
+        assert "Prague, Czechia" not in text and "openstreetmap" not in text and "50.0" not in text
+
+
 def test_photo_without_gps_shows_no_place(tmp_path):
-    _, html, _, _ = _render(tmp_path)
+    _, html, _, _ = _render(tmp_path, _exact())
     article = html[html.index('id="photo-day-1-old-town-2-100-skoda"'):]
     article = article[:article.index("</article>")]
     assert 'class="place"' not in article and "openstreetmap" not in article
