@@ -45,11 +45,13 @@ def _gpu_count() -> int:
 
 def dream_resources() -> dict | None:
     """What a dream asks the scheduler for: one GPU when the flow runs on a Dask cluster whose
-    workers offer GPUs; otherwise nothing (threads in this process, or CPU workers: asking for
-    a resource that no worker has would wait forever)."""
-    if not running_on_dask():
-        return None
-    workers = _current_task_runner().client.scheduler_info().get("workers", {}).values()
+    workers offer GPUs (gpu_resources); otherwise nothing (threads in this process, or CPU
+    workers: asking for a resource that no worker has would wait forever)."""
+    return gpu_resources(_current_task_runner().client) if running_on_dask() else None
+
+
+def gpu_resources(client) -> dict | None:
+    workers = client.scheduler_info().get("workers", {}).values()
     return {GPU: 1} if any(w.get("resources", {}).get(GPU) for w in workers) else None
 
 
@@ -86,9 +88,7 @@ def device_on_cluster(address: str, device: str) -> str:
     from pipeline.dream.spec import device_kind
 
     with Client(address, timeout=30) as client:
-        workers = client.scheduler_info().get("workers", {}).values()
-        gpu = {GPU: 1} if any(w.get("resources", {}).get(GPU) for w in workers) else None
-        return client.submit(device_kind, device, resources=gpu, pure=False).result()
+        return client.submit(device_kind, device, resources=gpu_resources(client), pure=False).result()
 
 
 def worker_device(kind: str) -> str:

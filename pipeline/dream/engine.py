@@ -93,9 +93,8 @@ class Dreamer:
 @functools.lru_cache(maxsize=4)
 def load_dreamer(choice: WeightsChoice, cache_dir, upto_layer: str, device: str = "cpu", size_step: int | None = None,
                  memory_budget_mb: int = 3000, cuda_graphs: bool = False) -> Dreamer:
-    """Load once per process (and per weights/depth/device/options); every later call reuses it.
-    `device` and `size_step` as pipeline/dream/spec.py decided them. `cuda_graphs`: replay small
-    passes from CUDA graphs (ignored, with a warning, off CUDA)."""
+    """Load once per process (and per weights/depth/device/options): `device` and `size_step` as
+    spec.py decided them; `cuda_graphs` replays small passes (ignored, with a warning, off CUDA)."""
     torch_device = torch.device(device)
     scale, mean, std = choice.norm
     net = build_dream_net(load_features_state(choice, cache_dir), InputNorm(scale, mean, std), upto_layer)

@@ -24,10 +24,8 @@ from pipeline.manifest import DreamEntry, PhotoEntry, WebImage
 from pipeline.params import DreamParams
 from pipeline.store import DreamFiles, DreamRecipe, DreamStore, web_long_sides
 
-DEVICES = ("cuda", "mps", "cpu")  # what `device: auto` takes, the first one torch can use
-# images.dream_size `auto`, by the kind of device: a CUDA GPU dreams 2048 px in ~0.25 s (H200), a
-# CPU takes ~10 s at 1024 px (README: what each size costs). Apple GPUs (mps) are not measured
-# here: 1024 px as on a CPU until they are.
+# images.dream_size `auto` by the kind of device (README: what each size costs): 2048 px on a CUDA
+# GPU (~0.25 s a dream on an H200), 1024 px on a CPU (1-2 min) and an Apple GPU (not measured).
 AUTO_DREAM_SIZE = {"cuda": 2048, "mps": 1024, "cpu": 1024}
 # Octaves are padded to multiples of this on CUDA, where every new input shape costs a cuDNN
 # autotuning run (a 43 MP photo's first dream 77 s, the same again 9.4 s). Elsewhere nothing is
@@ -46,8 +44,8 @@ def device_kind(wanted: str) -> str:
     import torch
 
     usable = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(), "cpu": True}
-    if wanted == "auto":
-        return next(kind for kind in DEVICES if usable[kind])
+    if wanted == "auto":  # the first of these that torch can use
+        return next(kind for kind in ("cuda", "mps", "cpu") if usable[kind])
     if not usable[wanted]:
         raise DeviceError(f"device: {wanted} was asked for, but torch sees no "
                           f"{'CUDA GPU' if wanted == 'cuda' else 'Apple GPU (mps)'} here; use --device cpu or auto")
@@ -86,19 +84,12 @@ def size_step_on(device: str) -> int | None:
     return SIZE_STEP if device == "cuda" else None
 
 
-def resolve_dream_size(setting: int | str, device: str) -> int | None:
-    """images.dream_size in px for this kind of device; None for `full` (each photo's own size)."""
-    if setting == "full":
-        return None
-    return AUTO_DREAM_SIZE[device] if setting == "auto" else int(setting)
-
-
 @dataclass(frozen=True)
 class DreamSpec:
     """How every dream of a run is made, named and saved: decided where the dreams run."""
 
     params: DreamParams             # as set: octaves and precision may be `auto` (None / "auto")
-    dream_size: int | None          # None: each photo at its own size
+    dream_size: int | None          # None (`full`): each photo at its own size
     weights: str                    # WeightsChoice.identity
     web_sizes: tuple[int, ...]
     jpeg_quality: int
@@ -109,9 +100,9 @@ class DreamSpec:
     @classmethod
     def decide(cls, settings: Settings, weights: str) -> "DreamSpec":
         """The run's dreams as this machine makes them (call it where the dreams run)."""
-        device = device_kind(settings.device)
+        device, size = device_kind(settings.device), settings.images.dream_size
         return cls(params=settings.dream.params(), weights=weights,
-                   dream_size=resolve_dream_size(settings.images.dream_size, device),
+                   dream_size=None if size == "full" else AUTO_DREAM_SIZE[device] if size == "auto" else size,
                    web_sizes=tuple(settings.images.web_sizes), jpeg_quality=settings.images.jpeg_quality,
                    precision=precision_on(settings.dream.precision, device),
                    size_step=size_step_on(device), device=device)

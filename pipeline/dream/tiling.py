@@ -66,9 +66,8 @@ class TilePlan:
 
 
 def gpu_usable_bytes(device: torch.device) -> int:
-    """Free GPU memory plus what this process's allocator holds cached but unused. Apple GPUs
-    share the machine's memory: Metal's recommended working set, less what torch's tensors hold
-    (torch.mps.driver_allocated_memory would count the allocator's reusable cache as used)."""
+    """Free GPU memory plus what this process's allocator holds cached but unused; on an Apple GPU
+    Metal's recommended working set less what torch's tensors hold (its cache is reusable too)."""
     if device.type == "mps":
         return torch.mps.recommended_max_memory() - torch.mps.current_allocated_memory()
     free, _total = torch.cuda.mem_get_info(device)

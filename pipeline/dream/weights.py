@@ -100,8 +100,7 @@ def imagenet_path() -> Path:
 
 
 def imagenet_hash_prefix() -> str:
-    """The sha256 prefix in the file's name (torch.hub's HASH_REGEX): what torchvision checks a
-    download against."""
+    """The sha256 prefix in the file's name (torch.hub's HASH_REGEX): what torchvision checks."""
     return re.search(r"-([a-f0-9]*)\.", IMAGENET_FILE).group(1)
 
 

@@ -438,14 +438,12 @@ def _auto_octaves(octaves: int | None, dream_size: int | None) -> str:
     return f"{octaves} at {dream_size} px (auto: fewer for smaller photos)"
 
 
-_DEVICE_WORDS = {"cuda": "a GPU", "mps": "an Apple GPU", "cpu": "a CPU"}
-
-
 def _device_words(device: str | None) -> str | None:
     """'cpu' -> 'a CPU', 'cuda:1' -> 'a GPU', 'mps' -> 'an Apple GPU', for the reader of the post."""
     if not device:
         return None
-    kind = _DEVICE_WORDS.get(device.split()[0].split(":")[0], _no_paths(device))
+    kind = {"cuda": "a GPU", "mps": "an Apple GPU", "cpu": "a CPU"}.get(device.split()[0].split(":")[0],
+                                                                      _no_paths(device))
     return f"{kind} of a Dask cluster" if "Dask" in device else kind
 
 
