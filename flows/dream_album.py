@@ -203,7 +203,8 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
             dream_size=spec.dream_size, octaves=spec.octaves, precision=spec.precision, settings=settings,
             photos=[text.described(photo, dreams.get(photo.source, []), settings.privacy,
                                    hide=photo.source in set(hidden_photos or ())) for photo in photos],
-            skipped=files.skipped + duplicates, unmatched=text.unmatched(files.photos), run=run)
+            skipped=files.skipped + duplicates, unmatched=text.unmatched(files.photos),
+            run=run).without_machine_paths(album_dir, out_dir)
         manifest.page = str(write_post(manifest, out_dir))
     publish_table(album_dir.name, manifest)
     return manifest

@@ -119,10 +119,15 @@ class DreamSettings(_Section):
         """The preset's keys that the config set itself (they win over the strength)."""
         return tuple(key for key in STRENGTHS[self.strength] if getattr(self, key) is not None)
 
+    @property
+    def from_strength(self) -> dict[str, Any]:
+        """The preset's values for the keys the config leaves to the strength."""
+        return {key: value for key, value in STRENGTHS[self.strength].items() if key not in self.set_by_hand}
+
     def params(self) -> DreamParams:
         """What the engine runs: the strength preset, with the keys set by hand over it."""
-        preset = {key: getattr(self, key) for key in self.set_by_hand}
-        return DreamParams(**{**STRENGTHS[self.strength], **preset,
+        by_hand = {key: getattr(self, key) for key in self.set_by_hand}
+        return DreamParams(**{**self.from_strength, **by_hand,
                               "octaves": None if self.octaves == "auto" else self.octaves,
                               "jitter": self.jitter, "seed": self.seed, "precision": self.precision})
 
@@ -235,6 +240,14 @@ class Settings(_Section):
     def as_dict(self) -> dict:
         """The settings as plain data (recorded in the manifest; `retry` reloads them)."""
         return self.model_dump(mode="json")
+
+    def without_machine_paths(self) -> "Settings":
+        """The settings as a run's record keeps them: how the dreams were made, not where things
+        lie on this machine (the output folder, a shared store, the weights cache), since the
+        record sits in the folder a traveller publishes."""
+        return self.model_copy(update={
+            "output": self.output.model_copy(update={"dir": None, "store_dir": None}),
+            "weights": self.weights.model_copy(update={"cache_dir": None})})
 
 
 # ---- loading ----

@@ -15,22 +15,28 @@ it again).
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_serializer
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_serializer,
+                      field_validator)
 
 from pipeline import __version__
 from pipeline.config import ConfigError, Settings, recorded_settings
 from pipeline.files import write_text_atomic
 from pipeline.layers import depth
+from pipeline.machine_paths import without_machine_paths
 
 MANIFEST = "manifest.json"
 # The manifest's format: 2 since 0.3.0. A manifest without `format_version` is format 1
 # (dreamtrip 0.2.0: the same fields; its settings lack any key added since) and reads as 2.
 FORMAT_VERSION = 2
 FILE_MTIME = "file mtime"  # ExifInfo.date_source when the date is the file's, not the camera's
+# The longest EXIF text kept (a camera's name, a warning): any camera's fits, and a hostile file's
+# megabyte-long "camera" cannot swell the manifest, the page or the post.
+EXIF_TEXT_MAX = 120
 # A `missing` dream's error: what happened and what to do.
 MISSING_FILE = "the dream file is missing from the output folder; `dreamtrip retry` dreams it again"
 
@@ -52,6 +58,12 @@ class ExifInfo(_Entry):
     gps: Gps | None = None           # the camera's position: kept only with `privacy.location: exact`
     orientation: int = 1             # EXIF orientation 1..8; 1 = stored upright
     warning: str | None = None       # why the EXIF was ignored, when it was
+
+    # Here rather than in the EXIF reader so that a manifest from before the cap is cut too.
+    @field_validator("camera", "warning")
+    @classmethod
+    def _capped(cls, text: str | None) -> str | None:
+        return capped(text, EXIF_TEXT_MAX) if text is not None else None
 
     @property
     def camera_date(self) -> str | None:
@@ -75,6 +87,15 @@ class WebImage(_Entry):
     path: str
     width: int
     height: int
+
+    @field_validator("path")
+    @classmethod
+    def _inside_the_output_folder(cls, path: str) -> str:
+        # An edited manifest must not make blog, clean or retry link, read or judge files elsewhere.
+        parts = PurePosixPath(path).parts
+        if not parts or path.startswith("/") or "\\" in path or ".." in parts:
+            raise ValueError(f"{path!r} is not a path inside the output folder")
+        return path
 
     @property
     def long_side(self) -> int:
@@ -163,7 +184,7 @@ class WeightsInfo(_Entry):
     description: str
     note: str                         # what its dreams look like
     reason: str                       # why this source, in words (never a path: it is published)
-    path: str | None = None           # the file on this machine (terminal and manifest, never the page)
+    file: str | None = None           # the weights file's name; where it lies is no one's business
 
 
 class RunInfo(_Entry):
@@ -203,13 +224,33 @@ class Manifest(_Entry):
     skipped: list[Skipped] = []
     unmatched: list[UnmatchedText] = []
     run: RunInfo | None = None
-    page: str | None = None           # where index.html was written (this machine's path)
+    # Where index.html was written, for the terminal: a path of this machine, never recorded.
+    page: str | None = Field(default=None, exclude=True)
+
+    def without_machine_paths(self, *folders: Path) -> "Manifest":
+        """This manifest with no path of the machine in the messages it records (errors,
+        reasons, warnings): paths inside `folders` (the album, the output folder) relative to
+        them, any other path cut to its file's name. The terminal prints these too."""
+        def clean(text: str | None) -> str | None:
+            return without_machine_paths(text, folders) if text else text
+
+        def photo(entry: PhotoEntry) -> PhotoEntry:
+            exif = entry.exif and entry.exif.model_copy(update={"warning": clean(entry.exif.warning)})
+            dreams = [d.model_copy(update={"error": clean(d.error)}) for d in entry.dreams]
+            return entry.model_copy(update={"error": clean(entry.error), "exif": exif, "dreams": dreams})
+
+        return self.model_copy(update={
+            "photos": [photo(entry) for entry in self.photos],
+            "skipped": [s.model_copy(update={"reason": clean(s.reason)}) for s in self.skipped],
+            "weights": self.weights.model_copy(update={"reason": clean(self.weights.reason)}),
+            "device": clean(self.device)})
 
     @field_serializer("settings")
-    def _no_zones(self, settings: Settings) -> dict:
+    def _no_zones_no_folders(self, settings: Settings) -> dict:
         # The zones are where the traveller lives: the output folder never holds them. Each
-        # photo they hid says so (`place_hidden`), which is all `retry` needs.
-        data = settings.as_dict()
+        # photo they hid says so (`place_hidden`), which is all `retry` needs. Nor does it hold
+        # where things lie on this machine (the output, store and cache folders).
+        data = settings.without_machine_paths().as_dict()
         data["privacy"]["hide_near"] = []
         return data
 
@@ -224,6 +265,16 @@ class Manifest(_Entry):
 
     def dreams(self) -> list[DreamEntry]:
         return [dream for photo in self.photos for dream in photo.dreams]
+
+
+_NOT_ONE_LINE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
+
+
+def capped(text: str, limit: int) -> str:
+    """`text` on one line (control characters and runs of white space as one space), cut to
+    at most `limit` characters with an ellipsis."""
+    text = _NOT_ONE_LINE.sub(" ", text).strip()
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
 def label(source: str, layer: str | None = None) -> str:

@@ -80,6 +80,8 @@ def rebuild_post(album_dir: Path, out_dir: Path) -> tuple[Refresh, Path]:
     The caller holds the output folder's lock.
     """
     refreshed = refresh_manifest(read_manifest(out_dir), album_dir, out_dir)
+    # A manifest of an older release may hold paths of the machine: not once it is rewritten.
+    refreshed.manifest = refreshed.manifest.without_machine_paths(album_dir, out_dir)
     write_manifest(refreshed.manifest, out_dir)
     return refreshed, write_page(refreshed.manifest, out_dir)
 

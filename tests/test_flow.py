@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 import flows.dream_album as flow_module
+import flows.launch as launch
 from flows.cli import main
 from pipeline.manifest import read_manifest
 
@@ -275,8 +276,6 @@ def test_a_gpu_that_is_not_here_is_one_line_before_prefect_starts(album, tiny_co
 def test_the_output_folder_is_locked_before_prefect_starts(prefect_harness, album, tiny_config, tmp_path,
                                                            monkeypatch):
     """A second command on the same folder stops at once, even during Prefect's start-up."""
-    import flows.cli as cli
-
     out, seen = tmp_path / "out", {}
     _run(album, tiny_config, out)  # a post that `blog` could rewrite
 
@@ -285,7 +284,7 @@ def test_the_output_folder_is_locked_before_prefect_starts(prefect_harness, albu
         seen["blog"] = (blog.returncode, blog.stderr)
         raise KeyboardInterrupt  # enough: the flow would start here
 
-    monkeypatch.setattr(cli, "run_flow", flow_starting)
+    monkeypatch.setattr(launch, "run_flow", flow_starting)
     assert _run(album, tiny_config, out) == 130
     returncode, stderr = seen["blog"]
     assert returncode == 3 and "in use by another dreamtrip run" in stderr
@@ -296,7 +295,7 @@ def test_prefects_server_not_starting_is_one_line_not_a_traceback(album, tiny_co
     def slow_server(*args, **kwargs):
         raise RuntimeError("Timed out while attempting to connect to ephemeral Prefect API server.")
 
-    monkeypatch.setattr(flow_module, "dream_album", slow_server)
+    monkeypatch.setattr(launch, "start_prefect_server", slow_server)
     assert _run(album, tiny_config, tmp_path / "out") == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "did not start in time" in err

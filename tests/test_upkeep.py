@@ -3,9 +3,11 @@
 The output folders here are made by bench/blog_bench.py's builder (real ingest, stand-in
 dream files under their real names), so no test waits for a network."""
 
+import getpass
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -18,7 +20,7 @@ from PIL import Image
 from bench.blog_bench import make_album, make_dreamed_output
 from helpers import locked_by_another_run
 from flows.cli import EXIT_BUSY, main
-from pipeline.lock import OutputBusy, output_lock
+from pipeline.lock import LOCK_FILE, OutputBusy, output_lock
 from pipeline.manifest import read_manifest
 from pipeline.params import DreamParams
 from pipeline.upkeep import unfinished
@@ -197,6 +199,38 @@ def test_lock_dies_with_a_killed_holder(tmp_path):
         holder.wait()
     with output_lock(out, wait_s=5):  # no stale lock after kill -9
         pass
+
+
+def test_the_lock_names_the_run_but_nothing_of_the_machine_and_leaves_no_file(tmp_path):
+    out = tmp_path / "out"
+    with output_lock(out):
+        said = (out / LOCK_FILE).read_text()
+    assert said.startswith(f"pid {os.getpid()}, `") and " since " in said
+    for private in (socket.gethostname(), getpass.getuser(), str(Path.home()), str(tmp_path), os.getcwd()):
+        assert f" {private}" not in said and f"{private}/" not in said, private
+    assert not (out / LOCK_FILE).exists()  # a finished run leaves nothing of itself in the folder
+
+
+def test_one_holder_at_a_time_while_holders_come_and_go(tmp_path):
+    """Each holder removes the lock file when done: one that had opened the old file must not
+    hold "the lock" beside one that made a new file."""
+    out, inside, overlaps = tmp_path / "out", [], []
+
+    def take_turns():
+        for _ in range(40):
+            with output_lock(out, wait_s=None, poll_s=0.001):
+                inside.append(1)
+                if len(inside) > 1:
+                    overlaps.append(len(inside))
+                time.sleep(0.0005)
+                inside.pop()
+
+    workers = [threading.Thread(target=take_turns) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert overlaps == [] and not (out / LOCK_FILE).exists()
 
 
 def test_blog_refuses_while_a_run_holds_the_folder(dreamed, capsys):

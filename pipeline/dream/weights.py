@@ -55,7 +55,7 @@ class WeightsError(Exception):
 @dataclass(frozen=True)
 class WeightsChoice:
     source: str       # imagenet | hed
-    path: Path        # the file the features come from: for the terminal and the manifest only
+    path: Path        # the file the features come from: for the terminal only, never recorded
     reason: str       # why this source, in words for the page: never a path of this machine
     identity: str     # short id of the exact weights, part of every dream's cache key
     requested: str = ""  # what the settings asked for: auto | imagenet | hed
@@ -73,8 +73,9 @@ class WeightsChoice:
         return IMAGENET_NORM if self.source == "imagenet" else HED_NORM
 
     def as_dict(self) -> dict:
-        """The manifest's record. `path` is for the terminal and the manifest, never for the page."""
-        return {**asdict(self), "path": str(self.path), "description": self.description, "note": self.note}
+        """The manifest's record: the weights by name and identity; `path` is for the terminal."""
+        record = {key: value for key, value in asdict(self).items() if key != "path"}
+        return {**record, "file": self.path.name, "description": self.description, "note": self.note}
 
 
 def summary_line(weights) -> str:

@@ -3,7 +3,8 @@
 EXIF is written by cameras, phones and editing tools, and sometimes by nobody sensible: every
 field is optional, and a field that does not parse counts as absent rather than failing the photo.
 A block that cannot be read at all, or is far larger than any camera writes, counts as no EXIF,
-with a warning in the log and in the photo's record.
+with a warning in the log and in the photo's record. Text fields are kept on one line and cut
+at manifest.EXIF_TEXT_MAX characters (by the record itself, so every reader gets them cut).
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ What the post says is worked out in pipeline.post.view; here it is only written 
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from markupsafe import Markup
 from pipeline.files import write_bytes_atomic
 from pipeline.manifest import Manifest
 from pipeline.post.map import SIGNATURE, TripMap, trip_map
+from pipeline.post.story import escape_line_starts, escape_text
 from pipeline.post.view import build_view, url_path  # noqa: F401  (url_path: part of this API)
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
@@ -137,21 +137,12 @@ def html_entities(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-# Characters that start emphasis, code, links, tables or strikethrough anywhere in a line.
-_MD_INLINE = re.compile(r"([\\`*_\[\]{}|~])")
-# Characters that only mean something at the start of a line: headings, list items,
-# setext underlines, ordered-list numbers ("1." or "1)").
-_MD_LINE_START = re.compile(r"^([#+\-=])|^(\d+)([.)])(?=\s|$)", re.MULTILINE)
-
-
 def md_escape(text: str) -> str:
-    """Escape user text so Markdown shows it literally and passes no raw HTML through."""
+    """Escape user text so Markdown shows it literally: no raw HTML, no Liquid (the rules are
+    pipeline.post.story's, which writes the stories)."""
     # Leading spaces would turn a line into a code block; they carry no meaning in prose.
     text = "\n".join(line.strip() for line in text.splitlines())
-    text = html_entities(text)
-    text = _MD_INLINE.sub(r"\\\1", text)
-    return _MD_LINE_START.sub(
-        lambda m: "\\" + m.group(1) if m.group(1) else m.group(2) + "\\" + m.group(3), text)
+    return escape_line_starts(escape_text(text))
 
 
 def _front_matter(view: dict) -> str:

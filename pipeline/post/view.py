@@ -13,6 +13,7 @@ from datetime import date, datetime
 from urllib.parse import quote
 
 from pipeline.files import slug
+from pipeline.machine_paths import without_machine_paths
 from pipeline.layers import LAYER_NAMES, depth, layer_hint
 from pipeline.manifest import MISSING_FILE, DreamEntry, Manifest, PhotoEntry, Skipped, WebImage
 from pipeline.privacy import TOWN_DECIMALS, coordinates
@@ -60,30 +61,8 @@ def _one_line(text: str, limit: int) -> str:
     return cut.rstrip(" ,;:.") + "…"
 
 
-# An absolute path of the machine: /a/b…, file:///a/b…, ~/a…, C:\a…. Neither a URL's
-# '//host/…' nor a relative 'dreams/x.jpg' starts one: the lookbehind wants a start, space,
-# quote or bracket.
-_MACHINE_PATH = re.compile(r"(?<![\w.:/\\~-])(?:file://)?(?:~|[A-Za-z]:)?"
-                           r"(?:[/\\][^\s/\\'\"()<>\[\],;]+){2,}[/\\]?")
-# The same in quotes, where it may hold spaces ('/home/me/my trips/a.jpg', as Python prints it).
-_QUOTED_PATH = re.compile(
-    r"(?<=['\"])(?:file://)?(?:~|[A-Za-z]:)?[/\\][^'\"\n]*?[/\\][^'\"\n]*(?=['\"])")
-
-
-def _no_paths(text: str) -> str:
-    """Machine-written text (errors, reasons) without the machine's paths: a page is published.
-
-    A path becomes its file's name ('vgg16-397923af.pth'), or 'a folder'; the manifest and
-    the terminal keep the whole path.
-    """
-    def name(match: re.Match) -> str:
-        last = re.split(r"[/\\]", match.group(0).rstrip("/\\"))[-1]
-        return last if "." in last.strip(".") else "a folder"
-    return _MACHINE_PATH.sub(name, _QUOTED_PATH.sub(name, text))
-
-
 def _reason(text: str) -> str:
-    return _one_line(_no_paths(text), _REASON_MAX)
+    return _one_line(without_machine_paths(text), _REASON_MAX)
 
 
 def _alt_text(photo: PhotoEntry) -> str:
@@ -403,14 +382,14 @@ def _skipped_view(skipped: Skipped) -> dict:
 
 def _sentence_body(text: str | None) -> str | None:
     # The templates end these with a full stop of their own.
-    body = _no_paths(text or "").strip().rstrip(".")
+    body = without_machine_paths(text or "").strip().rstrip(".")
     return body or None
 
 
 def _weights_view(manifest: Manifest) -> dict:
     weights = manifest.weights
     return {"source": weights.source,
-            "description": _no_paths(weights.description or weights.source),
+            "description": without_machine_paths(weights.description or weights.source),
             "note": _sentence_body(weights.note)}
 
 
@@ -443,7 +422,7 @@ def _device_words(device: str | None) -> str | None:
     if not device:
         return None
     kind = {"cuda": "a GPU", "mps": "an Apple GPU", "cpu": "a CPU"}.get(device.split()[0].split(":")[0],
-                                                                      _no_paths(device))
+                                                                      without_machine_paths(device))
     return f"{kind} of a Dask cluster" if "Dask" in device else kind
 
 
