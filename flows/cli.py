@@ -252,6 +252,7 @@ def cmd_retry(args) -> int:
     print(f"Retried {len(todo)}: {len(fixed)} now ok, {len(failing)} still failing")
     for line in failing:
         print(f"  still failing: {line}")
+    print_next_step(after)
     print(f"Page: {after.page}")
     return EXIT_SOME_FAILED if after.failures() else EXIT_OK
 
@@ -270,7 +271,14 @@ def print_summary(manifest) -> None:
              if manifest.skipped else ""))
     for line in manifest.failures():
         print(f"  failed: {line}")
+    print_next_step(manifest)
     print(f"Page: {manifest.page}")
+
+
+def print_next_step(manifest) -> None:
+    """What to do about failures: the author's business, so the terminal says it (the post does not)."""
+    if manifest.next_step:
+        print(f"To do: {manifest.next_step}.")
 
 
 # ---- blog and clean: only what is stored; no torch, no Prefect ----

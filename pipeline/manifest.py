@@ -20,8 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_serializer,
-                      field_validator)
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, computed_field,
+                      field_serializer, field_validator)
 
 from pipeline import __version__
 from pipeline.config import ConfigError, Settings, recorded_settings
@@ -39,6 +39,11 @@ FILE_MTIME = "file mtime"  # ExifInfo.date_source when the date is the file's, n
 EXIF_TEXT_MAX = 120
 # A `missing` dream's error: what happened and what to do.
 MISSING_FILE = "the dream file is missing from the output folder; `dreamtrip retry` dreams it again"
+# What the author does about failures: said by the terminal, manifest.json (`next_step`) and the
+# contact sheet, never by the post (its readers can do nothing about them).
+NEXT_STEP = ("fix what each reason says (a photo that cannot be read: put a good copy in the album; "
+             "out of memory: a smaller images.dream_size, or --device cpu), then run "
+             "`dreamtrip retry` on the album: only what failed is done again")
 
 
 class _Entry(BaseModel):
@@ -244,6 +249,12 @@ class Manifest(_Entry):
             "skipped": [s.model_copy(update={"reason": clean(s.reason)}) for s in self.skipped],
             "weights": self.weights.model_copy(update={"reason": clean(self.weights.reason)}),
             "device": clean(self.device)})
+
+    @computed_field
+    @property
+    def next_step(self) -> str | None:
+        """What to do about the failures, written into manifest.json beside them (None: none)."""
+        return NEXT_STEP if self.failures() else None
 
     @field_serializer("settings")
     def _no_zones_no_folders(self, settings: Settings) -> dict:

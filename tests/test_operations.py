@@ -18,6 +18,7 @@ import flows.dream_album as flow_module
 from helpers import locked_by_another_run
 from flows.cli import EXIT_BUSY, main
 from pipeline.files import sha256_of
+from pipeline.manifest import NEXT_STEP
 
 REPO = Path(__file__).resolve().parent.parent
 GOOD = ["a.jpg", "b.png", "c.jpg"]
@@ -285,7 +286,12 @@ def test_transient_errors_are_retried_and_retry_redoes_exactly_what_failed(
         return real(photo, image, layer, *rest)
 
     monkeypatch.setattr(flow_module, "dream_on_device", flaky)
+    capsys.readouterr()
     assert _run(trip, config, out) == 1
+    # The author is told what failed and what to do, in the terminal and in manifest.json.
+    printed = capsys.readouterr().out
+    assert "failed: a.jpg [conv2_1]: ValueError: this photo cannot be dreamed" in printed
+    assert f"To do: {NEXT_STEP}." in printed and _manifest(out)["next_step"] == NEXT_STEP
     assert calls.count((a, "conv2_1")) == 1      # not retried
     assert calls.count((b, "conv1_2")) == 2      # retried once, then fine
     photos = {p["source"]: p for p in _manifest(out)["photos"]}
@@ -306,7 +312,7 @@ def test_transient_errors_are_retried_and_retry_redoes_exactly_what_failed(
     assert sorted(calls) == sorted([(a, "conv2_1"), (_sha16(trip / "c.jpg"), "conv1_2")])
     assert "Retrying 3:" in report and "a.jpg [conv2_1]" in report and "c.jpg [conv1_2]" in report
     assert "Retried 3: 2 now ok, 1 still failing" in report
-    assert "still failing: d-broken.jpg" in report
+    assert "still failing: d-broken.jpg" in report and f"To do: {NEXT_STEP}." in report
     manifest = _manifest(out)
     assert "e-new.jpg" not in {p["source"] for p in manifest["photos"]}
     assert all(d["status"] == "ok" for p in manifest["photos"] for d in p["dreams"])

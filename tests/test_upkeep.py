@@ -97,7 +97,8 @@ def test_blog_marks_a_vanished_dream_missing_and_retry_would_redo_it(dreamed, ca
     dream = read_manifest(out).photos[0].dreams[1]
     assert dream.status == "missing" and "retry" in dream.error
     assert lost.image.path not in (out / "index.html").read_text()
-    assert "Not dreamed" in (out / "index.html").read_text()
+    assert "1 dream is not shown here." in (out / "index.html").read_text()
+    assert "Not dreamed" in (out / "contact-sheet.html").read_text()
     assert [(item.layer, item.reason) for item in unfinished(read_manifest(out), out)] == \
         [(lost.layer, dream.error)]
     assert "dream files missing" in capsys.readouterr().out

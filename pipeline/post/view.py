@@ -32,6 +32,9 @@ COLUMN_SIZES = "(max-width: 900px) calc(100vw - 2rem), 860px"
 # What a blog column needs (a ~500 px column on a 2x screen): post.md uses the smallest web copy
 # at least this long, and its cover is the first photo that has one (a thumbnail is no cover).
 BLOG_LONG_SIDE = 1000
+# A trip's longest gap between two days with photos: an album with a longer one (older photos,
+# a camera with a wrong clock) is headed by dates, not by "Day 2489".
+TRIP_GAP_DAYS = 60
 # Why a photo or dream is not on the page, when it has no error of its own.
 _STATUS_REASONS = {"ok": "no web copy was made", "missing": MISSING_FILE}
 
@@ -295,27 +298,35 @@ def _cover(views: list[dict]) -> dict | None:
 def _day_groups(views: list[dict]) -> list[dict]:
     """Photos grouped by the day they were taken: 'Day 2 — Tuesday 14 June 2016'.
 
-    Days count from the trip's first day, so a day without photos still counts. Undated
-    photos come last, under 'More photos' when there were days before them.
+    Days count from the trip's first day, so a day without photos still counts. An album that
+    is no single trip (a gap of more than TRIP_GAP_DAYS between two days with photos: older
+    photos, or a camera with a wrong clock) is headed by dates instead: 'Monday 13 June 2016'.
+    Undated photos come last, under 'More photos' when there were days before them.
     """
-    dated = [v["when"] for v in views if v["when"] is not None]
-    first_day = min((_wall_clock(d).date() for d in dated), default=None)
+    days = sorted({_wall_clock(v["when"]).date() for v in views if v["when"] is not None})
+    first_day = days[0] if days else None
+    one_trip = all((later - earlier).days <= TRIP_GAP_DAYS for earlier, later in zip(days, days[1:]))
     groups: list[dict] = []
     for view in views:
         day = _wall_clock(view["when"]).date() if view["when"] else None
         if not groups or groups[-1]["date"] != day:
-            groups.append(_day_group(day, first_day, bool(dated)))
+            groups.append(_day_group(day, first_day if one_trip else None, bool(days)))
         groups[-1]["photos"].append(view)
     return groups
 
 
 def _day_group(day: date | None, first_day: date | None, any_dated: bool) -> dict:
+    """A day's heading, anchor and table-of-contents label; counted from `first_day` if given."""
+    group = {"date": day, "photos": []}
     if day is None:
-        return {"date": None, "heading": "More photos" if any_dated else None, "anchor": "more-photos",
-                "photos": []}
+        heading = "More photos" if any_dated else None
+        return {**group, "heading": heading, "label": heading, "anchor": "more-photos"}
+    if first_day is None:
+        return {**group, "heading": human_day(day), "anchor": f"day-{day.isoformat()}",
+                "label": f"{day.day} {_MONTHS[day.month - 1]} {day.year}"}
     number = (day - first_day).days + 1
-    return {"date": day, "heading": f"Day {number} — {human_day(day)}", "anchor": f"day-{number}",
-            "photos": []}
+    return {**group, "heading": f"Day {number} — {human_day(day)}", "anchor": f"day-{number}",
+            "label": f"Day {number}"}
 
 
 def _dateline(dates: list[datetime]) -> str | None:
@@ -372,6 +383,14 @@ def _failure_views(photos: list[PhotoEntry], views_by_index: dict) -> list[dict]
         failures += [{"source": photo.source, "layer": m["layer"], "anchor": view["anchor"],
                       "reason": m["reason"]} for m in view["missing"]]
     return failures
+
+
+def _not_shown(photos: int, dreams: int) -> str | None:
+    """The post's one neutral line about failures: how many pictures are missing, not why."""
+    parts = [counted(n, noun) for n, noun in ((photos, "photo"), (dreams, "dream")) if n]
+    if not parts:
+        return None
+    return f"{' and '.join(parts)} {'is' if photos + dreams == 1 else 'are'} not shown here."
 
 
 def _skipped_view(skipped: Skipped) -> dict:
@@ -457,7 +476,11 @@ def build_view(manifest: Manifest) -> dict:
         "photos": views,
         "cover": _cover(views),
         "contact": _contact_sheet(views, weights_source),
+        # Failures are the author's business: the contact sheet lists them with what to do,
+        # the post says only `not_shown`.
         "failures": _failure_views(photos, views_by_index),
+        "next_step": manifest.next_step,
+        "not_shown": _not_shown(len(photos) - len(views), sum(len(v["missing"]) for v in views)),
         "skipped": [_skipped_view(s) for s in manifest.skipped],
         "photos_counted": counted(len(views), "photo"),
         "dreams_counted": counted(sum(len(v["dreams"]) for v in views), "dream"),

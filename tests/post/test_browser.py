@@ -478,7 +478,7 @@ def test_full_screen_view_by_mouse(visit, any_page):
     first.click()
     viewer = v.page.locator("dialog.viewer")
     assert viewer.evaluate("d => d.open")
-    image = viewer.locator("img")
+    image = viewer.locator("img.viewer-image")
     assert image.get_attribute("src") == first.get_attribute("href")   # the largest copy
     v.page.wait_for_function("document.querySelector('dialog.viewer img').naturalWidth > 0")
     natural = image.evaluate("i => ({width: i.naturalWidth, height: i.naturalHeight})")
@@ -510,11 +510,11 @@ def test_full_screen_view_by_keyboard(visit, any_page):
     viewer = v.page.locator("dialog.viewer")
     assert viewer.evaluate("d => d.open")
     assert v.page.evaluate("document.activeElement.className") == "viewer-close"
-    src = viewer.locator("img").get_attribute("src")
+    src = viewer.locator("img.viewer-image").get_attribute("src")
     v.page.keyboard.press("ArrowRight")
-    assert viewer.locator("img").get_attribute("src") != src
+    assert viewer.locator("img.viewer-image").get_attribute("src") != src
     v.page.keyboard.press("ArrowLeft")
-    assert viewer.locator("img").get_attribute("src") == src
+    assert viewer.locator("img.viewer-image").get_attribute("src") == src
     v.page.keyboard.press("Escape")
     assert not viewer.evaluate("d => d.open")
     # Focus goes back where it was, so a keyboard reader does not lose their place.

@@ -8,7 +8,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -22,7 +22,7 @@ from pipeline.layers import layer_hint
 from pipeline.manifest import Manifest
 from pipeline.post.page import md_escape, url_path, write_page
 from pipeline.machine_paths import without_machine_paths
-from pipeline.post.view import counted
+from pipeline.post.view import TRIP_GAP_DAYS, counted
 
 XSS = "<script>alert(1)</script>"
 ODD_NAME = 'day 1/"Old" town #2 100% Škoda.jpg'   # spaces, quotes, '#', '%', non-ASCII
@@ -256,16 +256,19 @@ def test_dateline_under_the_title(tmp_path, dates, expected):
     assert f'<p class="dateline">{expected}</p>' in html
 
 
-def test_failed_photo_and_failed_dream_are_listed_with_reasons(tmp_path):
-    _, html, md, _ = _render(tmp_path)
-    section = html[html.index('id="not-dreamed"'):]
-    assert "<h2>Not dreamed</h2>" in section
+def test_failures_are_for_the_author_the_post_only_counts_them(tmp_path):
+    index, html, md, _ = _render(tmp_path)
+    # The contact sheet: what failed, why, and what to do.
+    sheet = (index.parent / "contact-sheet.html").read_text(encoding="utf-8")
+    section = sheet[sheet.index('id="not-dreamed"'):]
+    assert "<h2>Not dreamed</h2>" in section and "`dreamtrip retry`" in section
     assert "broken.jpg" in section and "not an image: cannot identify image file" in section
     assert "conv5_2" in section and "CUDA out of memory" in section
-    assert "broken.jpg" not in html[:html.index('id="not-dreamed"')]
-    md_section = md[md.index("## Not dreamed"):]
-    assert "broken.jpg: not an image: cannot identify image file" in md_section
-    assert "01-cat.jpg, layer conv5\\_2: CUDA out of memory" in md_section
+    # The post: one neutral line, no reasons, no instructions, no file names.
+    for text in (html, md):
+        assert "1 photo and 1 dream are not shown here." in text
+        assert not any(word in text for word in ("broken.jpg", "cannot identify", "CUDA",
+                                                 "retry", "Fix what", "not-dreamed", "Not dreamed"))
 
 
 def test_no_failures_section_when_all_went_well(tmp_path):
@@ -273,7 +276,8 @@ def test_no_failures_section_when_all_went_well(tmp_path):
     del manifest["photos"][1]
     manifest["photos"][0]["dreams"].pop(0)
     _, html, md, _ = _render(tmp_path, manifest)
-    assert "not-dreamed" not in html and "Not dreamed" not in md
+    assert "not shown" not in html + md
+    assert "not-dreamed" not in (tmp_path / "out" / "contact-sheet.html").read_text()
 
 
 def test_footer_names_the_weights_and_what_they_dream_in_words_for_readers(tmp_path):
@@ -445,11 +449,12 @@ def test_optional_values_may_be_none(tmp_path):
     photo = manifest["photos"][0]
     photo.update(exif=None, place=None, width=None, height=None, story=None, sha256=None)
     photo["dreams"][0]["error"] = None
-    _, html, md, links = _render(tmp_path, manifest)
-    assert "None" not in html and "None" not in md
+    index, html, md, links = _render(tmp_path, manifest)
+    sheet = (index.parent / "contact-sheet.html").read_text(encoding="utf-8")
+    assert "None" not in html and "None" not in md and "None" not in sheet
     assert "<title>x</title>" in html            # the album's name stands in for a title
     assert "Why these weights" not in html and "dreamed on" not in html
-    assert "layer conv5\\_2: status: failed" in md
+    assert "layer conv5_2: <span class=\"reason\">status: failed</span>" in sheet
 
 
 # ---------------------------------------------------------------- order, days, places
@@ -486,6 +491,26 @@ def test_photos_in_the_order_taken_grouped_by_day(tmp_path):
         ["## Day 1 — Monday 13 June 2016", "## Day 3 — Wednesday 15 June 2016", "## More photos"]
     md_positions = [md.index(f"photos/{name}-960.jpg)") for name in order]
     assert md_positions == sorted(md_positions)
+
+
+@pytest.mark.parametrize("gap_days, dated", [(TRIP_GAP_DAYS, False), (TRIP_GAP_DAYS + 1, True)])
+def test_an_album_spanning_more_than_a_trip_is_headed_by_dates(tmp_path, gap_days, dated):
+    manifest = _data()
+    later = date(2016, 6, 13) + timedelta(days=gap_days)
+    manifest["photos"] = [_photo("a.jpg", "2016-06-13T09:00:00"),
+                          _photo("b.jpg", f"{later.isoformat()}T09:00:00"),
+                          _photo("c.jpg", f"{later.isoformat()}T10:00:00"), _photo("d-undated.jpg")]
+    _, html, md, _ = _render(tmp_path, manifest)
+    headings = re.findall(r'<h2 class="day-heading">(.*?)</h2>', html)
+    toc = re.findall(r'<nav class="toc".*?</nav>', html, re.S)[0]
+    if dated:   # dates with their year, never "Day 62"
+        assert headings == ["Monday 13 June 2016", "Saturday 13 August 2016", "More photos"]
+        assert '<a href="#day-2016-08-13">13 August 2016</a>' in toc
+        assert "## Saturday 13 August 2016" in md and "Day " not in html + md
+    else:       # one trip: days counted from its first
+        assert headings == ["Day 1 — Monday 13 June 2016", "Day 61 — Friday 12 August 2016",
+                            "More photos"]
+        assert '<a href="#day-61">Day 61</a>' in toc
 
 
 def test_no_day_headings_when_no_photo_has_a_date(tmp_path):
@@ -584,7 +609,7 @@ def test_contact_sheet_is_every_photo_by_every_layer(tmp_path):
     assert re.findall(r'<th scope="col"[^>]*>(.*?)</th>', sheet) == \
         ["Photo", "conv3_1", "conv4_2", "conv5_2"]
     assert len(re.findall(r"<tr>", sheet)) == 1 + 2          # header + the two shown photos
-    assert sheet.count('href="index.html#not-dreamed">failed: why</a>') == 1   # 01-cat conv5_2
+    assert sheet.count('href="#not-dreamed">failed: why</a>') == 1   # 01-cat conv5_2
     assert sheet.count("not dreamed on this layer") == 2      # the odd photo: conv4_2, conv5_2
     assert 'href="index.html#photo-01-cat"' in sheet
     assert 'href="contact-sheet.html"' in index.read_text(encoding="utf-8")
@@ -622,7 +647,8 @@ def test_each_dream_links_its_full_size_file(tmp_path):
     # The full-screen view shows the largest web copy and offers the full size beside it.
     assert (f'<a class="zoom" href="{CAT_DREAM_31}-2048.jpg" data-caption="Layer conv3_1: '
             f'{layer_hint("conv3_1", "hed")}" data-full="{CAT_DREAM_31}.jpg" '
-            'data-full-label="full size (4000 × 2667 px)">') in html
+            'data-full-label="full size (4000 × 2667 px)" data-full-width="4000" '
+            'data-photo="photos/01-cat-ab12cd34-2048.jpg">') in html
     # post.md embeds a web size, never the multi-megapixel file, and links that.
     assert f"]({CAT_DREAM_31}-1024.jpg)" in md and "![Dream at layer conv3\\_1" in md
     assert f"[full size (4000 × 2667 px)]({CAT_DREAM_31}.jpg)" in md
@@ -715,7 +741,7 @@ def test_no_page_names_a_path_of_the_machine(tmp_path):
         assert "vgg16-397923af.pth" not in text, name  # why these weights: the terminal's business
         assert "mobile_X" not in text, name   # unmatched album.yaml keys: terminal and manifest only
     index = _published(out)["index.html"]
-    assert "cannot identify image file &#39;broken.jpg&#39;" in index
+    assert "cannot identify image file &#39;broken.jpg&#39;" in _published(out)["contact-sheet.html"]
     assert "copy.jpg</span> — the same photo as 01-cat.jpg" in index.split("<footer", 1)[1]
 
 
@@ -750,8 +776,9 @@ def test_an_album_where_nothing_worked_still_renders(tmp_path):
     manifest = _data()
     manifest["photos"] = [manifest["photos"][1]]   # only the broken one
     index, html, md, _ = _render(tmp_path, manifest)
-    assert "broken.jpg" in html and "<img" not in html
-    assert "No photos made it" in (index.parent / "contact-sheet.html").read_text()
+    assert "1 photo is not shown here." in html and "<img" not in html
+    sheet = (index.parent / "contact-sheet.html").read_text()
+    assert "No photos made it" in sheet and "broken.jpg" in sheet
     assert "cover" not in _front_matter(md)
 
 
