@@ -173,11 +173,13 @@ def _check_artifacts():
 
 # A run whose dreams take a while, so that it can be caught in the middle of the album.
 SLOW_RUN = """
-import sys, time
+import itertools, os, sys, time
 import flows.dream_album as flow_module
 real = flow_module.dream_on_device
+calls = itertools.count(1)
+hang_after = int(os.environ.get("HANG_AFTER", "0"))  # later dreams never end: only a stop ends the run
 def slow(*args, **kwargs):
-    time.sleep(1.5)
+    time.sleep(600 if hang_after and next(calls) > hang_after else 1.5)
     return real(*args, **kwargs)
 flow_module.dream_on_device = slow
 from flows.cli import main
@@ -244,7 +246,7 @@ def test_ctrl_c_stops_a_run_at_once_and_the_next_run_finishes_the_album(
     from prefect.settings import PREFECT_API_URL
 
     out = tmp_path / "out"
-    env = dict(os.environ, PYTHONPATH=str(REPO), PREFECT_API_URL=PREFECT_API_URL.value())
+    env = dict(os.environ, PYTHONPATH=str(REPO), PREFECT_API_URL=PREFECT_API_URL.value(), HANG_AFTER="2")
     run = subprocess.Popen([sys.executable, "-c", SLOW_RUN, "run", str(trip), "-c", str(config),
                             "-o", str(out), "--device", "cpu"], cwd=REPO, env=env, text=True,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
