@@ -243,7 +243,7 @@ def cmd_retry(args) -> int:
             print(f"Nothing to retry: every photo and dream in {out / MANIFEST} is done.")
             return EXIT_OK
         settings = retry_settings(manifest, out, args.device)
-        launch.check_device_and_weights(load_settings(None, settings))
+        launch.check_device_and_weights(load_settings(None, settings), how)
         print(f"Retrying {len(todo)}:")
         for item in todo:
             print(f"  {item}: {item.reason}")

@@ -1,4 +1,4 @@
-"""The Prefect flow: settings -> lock -> ingest -> dream -> write the post.
+"""The Prefect flow: settings -> lock -> decide -> ingest -> dream -> write the post.
 
 Only orchestration lives here: the output folder's lock, fan-out, retries, who may use the
 device when, progress and artifacts. Each task is a thin wrapper over plain functions in pipeline/.
@@ -27,8 +27,7 @@ from flows.progress import DreamProgress
 from flows.scale import dream_resources, requiring, running_on_dask, worker_device
 from pipeline.ingest.album import find_photos, load_album_text
 from pipeline.config import Settings, load_settings
-from pipeline.dream.engine import engine_recipe, load_dreamer
-from pipeline.dream.spec import DreamSpec, dream_input, resolve_dream_size, save_dream
+from pipeline.dream.spec import DreamSpec, dream_input, save_dream
 from pipeline.files import DiskFull, slug
 from pipeline.imaging import PhotoError
 from pipeline.ingest.photos import ingest_photos, set_aside_duplicates
@@ -123,37 +122,39 @@ def ingest(album_dir: Path, sources: list[str], out_dir: Path, settings: Setting
                          by_hash=by_hash)
 
 
-@task(name="dream", cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient,
-      task_run_name="dream {photo.source} {layers}")
-def dream(photo: PhotoEntry, layers: tuple[str, ...], job: DreamJob) -> list[DreamEntry]:
-    """Dream one photo on `layers` (one layer per task, or a batch: engine.batch_layers).
+@task(name="decide", cache_policy=NO_CACHE)
+def decide(settings: Settings, weights: str) -> DreamSpec:
+    """What the run's dreams are, decided where they run (on a Dask cluster: on a worker)."""
+    return DreamSpec.decide(settings, weights)
 
-    Decoding before the device's turn and encoding after it run outside the device slot, so
-    they overlap the next dream.
-    """
-    done = {layer: job.stored(photo, layer) for layer in layers}  # another run may have made some
-    todo = [layer for layer in layers if done[layer] is None]
-    if not todo:
-        return list(done.values())
-    device = worker_device(job.settings.device)
+
+@task(name="dream", cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient,
+      task_run_name="dream {photo.source} {layer}")
+def dream(photo: PhotoEntry, layer: str, job: DreamJob) -> DreamEntry:
+    """Dream one photo on one layer. Decoding before the device's turn and encoding after it
+    run outside the device slot, so they overlap the next dream."""
+    if done := job.stored(photo, layer):  # another run may have made it
+        return done
+    device = worker_device(job.spec.device)
     slots = Slots.of(device, job.settings.tasks.dreams_at_once)
     with slots.prepared:
         image = dream_input(job.album_dir, photo, job.spec, job.settings.images.max_pixels)
         with slots.device:
-            dreams, seconds = dream_on_device(photo, image, todo, job, device)
-        for layer, dreamed in zip(todo, dreams):
-            save_dream(dreamed, job.spec.files(photo, layer), job.store, job.spec.jpeg_quality)
-    made = {layer: job.spec.entry(photo, layer, seconds) for layer in todo}
-    return [done[layer] or made[layer] for layer in layers]
+            dreamed, seconds = dream_on_device(photo, image, layer, job, device)
+        save_dream(dreamed, job.spec.files(photo, layer), job.store, job.spec.jpeg_quality)
+    return job.spec.entry(photo, layer, seconds)
 
 
-def dream_on_device(photo: PhotoEntry, image, layers: list[str], job: DreamJob, device: str):
-    """The photo's dreams on `layers`, and the engine's seconds per layer (a batch shares its time)."""
+def dream_on_device(photo: PhotoEntry, image, layer: str, job: DreamJob, device: str):
+    """The photo's dream on `layer`, and the engine's seconds."""
+    from pipeline.dream.engine import load_dreamer  # torch loads where the dreams run, not on import
+
+    engine = job.settings.engine
     dreamer = load_dreamer(job.weights, job.settings.weights.cache_path, job.deepest_layer, device,
-                           job.settings.engine.memory_mb, job.settings.engine.graphs_on(device))
+                           job.spec.size_step, engine.memory_mb, engine.graphs_on(device))
     started = time.perf_counter()
-    dreams = dreamer.dream(image, list(layers), job.spec.params, batch=job.settings.engine.batching)
-    return dreams, round((time.perf_counter() - started) / len(layers), 3)
+    [dreamed] = dreamer.dream(image, [layer], job.spec.engine_params)
+    return dreamed, round(time.perf_counter() - started, 3)
 
 
 @task(name="write post", cache_policy=NO_CACHE)
@@ -188,20 +189,24 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
         record = claim_output_folder(out_dir)
         remove_leftovers(out_dir, settings)
         by_hash = not record.begin_run() or check_hashes
+        weights = choose_weights(settings.weights.source)
+        get_run_logger().info("Weights: %s (%s)", weights.description, weights.reason)
+        with requiring(dream_resources()):  # on a Dask cluster: a worker that dreams decides
+            spec = decide.submit(settings, weights.identity).result()
         text, files = load_album_text(album_dir), find_photos(album_dir)
         sources = [s for s in files.photos if only_photos is None or s in set(only_photos)]
         photos, duplicates = set_aside_duplicates(ingest(album_dir, sources, out_dir, settings, by_hash))
 
         layers_of = {p.source: text.layers_for(p.source, settings.layers) for p in photos if p.ok}
-        device = dreaming_device(settings)
-        job = dream_job(settings, album_dir, out_dir, layers_of, device, by_hash)
+        deepest = max((layer for layers in layers_of.values() for layer in layers), key=depth, default="conv1_1")
+        store = DreamStore(out_dir, settings.output.store_path, by_hash)
+        job = DreamJob(album_dir, store, spec, settings, weights, deepest)
         dreams, run = dream_photos(photos, layers_of, job)
 
         manifest = Manifest(
-            created=now(), album=text.info(album_dir.name),
-            weights=WeightsInfo(**job.weights.as_dict()),
-            device=f"{device} on Dask workers" if running_on_dask() else device,
-            dream_size=job.spec.dream_size, precision=job.spec.precision, settings=settings,
+            created=now(), album=text.info(album_dir.name), weights=WeightsInfo(**weights.as_dict()),
+            device=f"{spec.device} on Dask workers" if running_on_dask() else spec.device,
+            dream_size=spec.dream_size, octaves=spec.octaves, precision=spec.precision, settings=settings,
             photos=[text.described(photo, dreams.get(photo.source, []), settings.privacy,
                                    hide=photo.source in set(hidden_photos or ())) for photo in photos],
             skipped=files.skipped + duplicates, unmatched=text.unmatched(files.photos),
@@ -222,28 +227,6 @@ def remove_leftovers(out_dir: Path, settings: Settings) -> None:
         get_run_logger().info("Removed %d temporary files left by an interrupted run", removed)
 
 
-def dream_job(settings: Settings, album_dir: Path, out_dir: Path,
-              layers_of: dict[str, tuple[str, ...]], device: str, by_hash: bool = False) -> DreamJob:
-    weights = choose_weights(settings.weights.source)
-    get_run_logger().info("Weights: %s (%s)", weights.description, weights.reason)
-    device_type = device.split(":")[0]
-    spec = DreamSpec(params=settings.dream.params(),
-                     dream_size=resolve_dream_size(settings.images.dream_size, device_type),
-                     weights=weights.identity, web_sizes=tuple(settings.images.web_sizes),
-                     jpeg_quality=settings.images.jpeg_quality,
-                     **engine_recipe(settings.dream.precision, device_type))
-    deepest = max((layer for layers in layers_of.values() for layer in layers), key=depth, default="conv1_1")
-    store = DreamStore(out_dir, settings.output.store_path, by_hash)
-    return DreamJob(album_dir, store, spec, settings, weights, deepest)
-
-
-def dreaming_device(settings: Settings) -> str:
-    """Where the dreams run: this machine's device, or the Dask workers' kind."""
-    if running_on_dask():  # the workers dream, not this machine: do they have GPUs?
-        return "cuda" if settings.device != "cpu" and dream_resources() else settings.device
-    return worker_device(settings.device)
-
-
 def dream_photos(photos: list[PhotoEntry], layers_of: dict[str, tuple[str, ...]],
                  job: DreamJob) -> tuple[dict[str, list[DreamEntry]], RunInfo]:
     """Dream every (photo, layer) of `layers_of` not stored yet; the dreams by photo, and what
@@ -259,12 +242,11 @@ def dream_photos(photos: list[PhotoEntry], layers_of: dict[str, tuple[str, ...]]
             results[photo.source, layer] = job.stored(photo, layer)  # an earlier run's, or None
             if results[photo.source, layer]:
                 progress.advance(reused=True)
-        todo = tuple(layer for layer in layers_of[photo.source] if not results[photo.source, layer])
-        for group in ([todo] if job.settings.engine.batching and todo else [(layer,) for layer in todo]):
+                continue
             with requiring(resources):
-                running[dream_task.submit(photo, group, job)] = (photo.source, group)
-    for (source, layers), entries in collect(running, progress):
-        results.update({(source, entry.layer): entry for entry in entries})
+                running[dream_task.submit(photo, layer, job)] = (photo.source, layer)
+    for (source, layer), entry in collect(running, progress):
+        results[source, layer] = entry
     progress.close()
     dreamed = [entry for entry in results.values() if not entry.reused]
     run = RunInfo(dreamed=sum(entry.ok for entry in dreamed), reused=len(results) - len(dreamed),
@@ -276,19 +258,17 @@ def dream_photos(photos: list[PhotoEntry], layers_of: dict[str, tuple[str, ...]]
 
 
 def collect(futures: dict, progress: DreamProgress):
-    """Each dream task's entries as it finishes; a failed task becomes failed entries."""
+    """Each dream task's entry as it finishes; a failed task becomes a failed entry."""
     for future in as_completed(list(futures)):
-        source, layers = futures[future]
+        source, layer = futures[future]
         outcome = future.result(raise_on_failure=False)
         if isinstance(outcome, DiskFull):  # every other write would fail too: stop the run
             raise outcome
         if isinstance(outcome, BaseException):
-            get_run_logger().warning("dream failed: %s %s: %s", source, ", ".join(layers), outcome)
-            outcome = [DreamEntry(layer=layer, status="failed", error=f"{type(outcome).__name__}: {outcome}")
-                       for layer in layers]
-        for entry in outcome:
-            progress.advance(reused=entry.reused)
-        yield (source, layers), outcome
+            get_run_logger().warning("dream failed: %s %s: %s", source, layer, outcome)
+            outcome = DreamEntry(layer=layer, status="failed", error=f"{type(outcome).__name__}: {outcome}")
+        progress.advance(reused=outcome.reused)
+        yield (source, layer), outcome
 
 
 def publish_table(album_name: str, manifest: Manifest) -> None:

@@ -86,16 +86,23 @@ def warn_unmatched(unmatched, warn: Warn) -> None:
         warn(entry.message)
 
 
-def check_device_and_weights(settings) -> None:
-    """A missing GPU or weights file is a set-up error: say so before Prefect starts."""
-    from pipeline.dream.engine import DeviceError, pick_device
+def check_device_and_weights(settings, how: Execution) -> None:
+    """A missing GPU or weights file is a set-up error: say so before Prefect starts. The device
+    where the dreams run: here, or on a worker of the Dask cluster at `how.dask`."""
+    from flows.scale import device_on_cluster
+    from pipeline.dream.spec import DeviceError, device_kind
     from pipeline.dream.weights import WeightsError, choose_weights
 
     try:
-        pick_device(settings.device)
+        if how.dask in (None, "local"):
+            device_kind(settings.device)
+        else:
+            device_on_cluster(how.dask, settings.device)
         choose_weights(settings.weights.source)
     except (DeviceError, WeightsError) as err:
         raise UsageError(str(err)) from None
+    except OSError as err:  # no scheduler at that address (distributed raises OSError or TimeoutError)
+        raise UsageError(f"--dask {how.dask}: no Dask scheduler answers there ({err})") from None
 
 
 def check_output_folder(out: Path) -> None:
@@ -161,7 +168,7 @@ def run(album: Path, config: Path | None, overrides: dict, how: Execution, warn:
     # The lock first, before torch and Prefect load (seconds): a second command stops at once.
     with stopping_at_once(), output_lock(out, how.lock_wait_s):
         claim_output_folder(out)
-        check_device_and_weights(settings)
+        check_device_and_weights(settings, how)
         return run_flow(album, str(config) if config else None, overrides, how)
 
 
@@ -171,7 +178,7 @@ def run_flow(album: Path, config: str | None, overrides: dict, how: Execution,
     """Run the flow (on Dask if asked) and return its manifest. The caller holds OUT's lock and
     has made Ctrl-C and SIGTERM stop the command (`stopping_at_once`)."""
     quiet_logs(how.verbose)
-    from flows.dream_album import dream_album  # Prefect and torch load only for a real run
+    from flows.dream_album import dream_album  # Prefect loads only for a real run
 
     flow_fn = dream_album
     if how.dask:

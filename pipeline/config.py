@@ -43,6 +43,7 @@ STRENGTHS = {
 _REPLACED = {
     "images.working_size": "images.dream_size",
     "output.full_resolution": "images.dream_size (`full` dreams at the photo's own size)",
+    "engine.batch_layers": "nothing (layers are dreamed one at a time: a batch measured slower); delete it",
 }
 
 
@@ -163,19 +164,12 @@ class TaskSettings(_Section):
 
 
 class EngineSettings(_Section):
-    batch_layers: Toggle
     cuda_graphs: Toggle
     memory_mb: _int(256, 1_000_000)
 
-    # `auto` is off for both until a device where they pay is measured: batching measured slower
-    # on a CPU and on an H200, CUDA graphs are not yet measured faster (BENCHMARKS.md).
-    @property
-    def batching(self) -> bool:
-        """Dream a photo's layers as one batch."""
-        return self.batch_layers == "yes"
-
     def graphs_on(self, device: str) -> bool:
-        """Replay small passes from CUDA graphs on `device`: never on a CPU."""
+        """Replay small passes from CUDA graphs on `device`: only on CUDA, and `auto` is off until
+        they are measured faster on a GPU (BENCHMARKS.md)."""
         return self.cuda_graphs == "yes" and device.startswith("cuda")
 
 
@@ -232,7 +226,7 @@ class Settings(_Section):
     dream: DreamSettings
     images: ImageSettings
     weights: WeightsSettings
-    device: Literal["auto", "cpu", "cuda"]
+    device: Literal["auto", "cpu", "cuda", "mps"]
     tasks: TaskSettings
     engine: EngineSettings
     output: OutputSettings

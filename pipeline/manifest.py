@@ -219,6 +219,7 @@ class Manifest(_Entry):
     weights: WeightsInfo
     device: str
     dream_size: int | None = None     # the long side dreams were made at; None: each photo's own
+    octaves: int | None = None        # a dream of that size had (auto: fewer for smaller photos)
     precision: str | None = None      # what `dream.precision` resolved to on the device
     settings: RecordedSettings
     photos: list[PhotoEntry]

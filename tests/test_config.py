@@ -341,6 +341,9 @@ def test_old_settings_say_what_replaced_them(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_settings(_write(tmp_path, "images:\n  working_size: 600\n"))
     assert "images.dream_size" in caught.value.expected
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_write(tmp_path, "engine:\n  batch_layers: auto\n"))  # measured slower: removed
+    assert "engine.batch_layers was replaced by nothing" in caught.value.expected
 
 
 @pytest.mark.parametrize("size", ["auto", "full", 2048, 32])

@@ -5,7 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -216,19 +215,6 @@ class _Reentrant:
         return False
 
 
-def test_batched_layers_give_the_same_dreams_as_one_at_a_time(prefect_harness, album, tmp_path,
-                                                              weights_cache):
-    one, many = tmp_path / "one", tmp_path / "many"
-    _run(album, _config(tmp_path, weights_cache), one)
-    _run(album, _config(tmp_path, weights_cache, "batched.yaml", "engine: {batch_layers: 'yes'}\n"), many)
-    paths = [d.image.path for d in read_manifest(one).dreams()]
-    assert paths == [d.image.path for d in read_manifest(many).dreams()] and paths
-    for path in paths:
-        a = np.asarray(Image.open(one / path), dtype=np.float32)
-        b = np.asarray(Image.open(many / path), dtype=np.float32)
-        assert np.abs(a - b).mean() < 1.0, path  # the same dream, up to float rounding
-
-
 def test_a_story_for_a_photo_that_is_not_there_is_a_warning_with_the_closest_match(
         prefect_harness, album, tiny_config, tmp_path, capsys):
     (album / "day2").mkdir()
@@ -276,14 +262,15 @@ def test_an_album_without_photos_stops_before_any_work(tmp_path, files):
     assert not (tmp_path / "out").exists()
 
 
-def test_cuda_without_a_gpu_is_one_line_before_prefect_starts(album, tiny_config, tmp_path):
+@pytest.mark.parametrize("device, missing", [("cuda", "no CUDA GPU"), ("mps", "no Apple GPU (mps)")])
+def test_a_gpu_that_is_not_here_is_one_line_before_prefect_starts(album, tiny_config, tmp_path, device, missing):
     import torch
 
-    if torch.cuda.is_available():
-        pytest.skip("this machine has a GPU")
-    done = _cli("run", str(album), "-c", str(tiny_config), "-o", str(tmp_path / "out"), "--device", "cuda")
+    if device == "cuda" and torch.cuda.is_available() or device == "mps" and torch.backends.mps.is_available():
+        pytest.skip(f"this machine has a {device} GPU")
+    done = _cli("run", str(album), "-c", str(tiny_config), "-o", str(tmp_path / "out"), "--device", device)
     assert done.returncode == 2
-    assert done.stderr.count("\n") == 1 and "no CUDA GPU" in done.stderr
+    assert done.stderr.count("\n") == 1 and missing in done.stderr
     assert "prefect not imported" in done.stdout
 
 

@@ -72,13 +72,13 @@ def dream_calls(monkeypatch):
     calls = Calls()
     real = flow_module.dream_on_device
 
-    def counting(photo, image, layers, *rest):
+    def counting(photo, image, layer, *rest):
         with calls.lock:
-            calls.extend((photo.sha256[:16], layer) for layer in layers)
+            calls.append((photo.sha256[:16], layer))
             calls.running += 1
             calls.most_at_once = max(calls.most_at_once, calls.running)
         try:
-            return real(photo, image, layers, *rest)
+            return real(photo, image, layer, *rest)
         finally:
             with calls.lock:
                 calls.running -= 1
@@ -278,15 +278,14 @@ def test_transient_errors_are_retried_and_retry_redoes_exactly_what_failed(
     real = flow_module.dream_on_device
     broken = {"now": True}  # until the retry: by then the "bad" dream has been fixed
 
-    def flaky(photo, image, layers, *rest):
-        [layer] = layers  # one layer per task on the CPU
+    def flaky(photo, image, layer, *rest):
         pair = (photo.sha256[:16], layer)
         calls.append(pair)
         if pair == (a, "conv2_1") and broken["now"]:
             raise ValueError("this photo cannot be dreamed on conv2_1")  # deterministic
         if pair == (b, "conv1_2") and calls.count(pair) == 1:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")  # passes
-        return real(photo, image, layers, *rest)
+        return real(photo, image, layer, *rest)
 
     monkeypatch.setattr(flow_module, "dream_on_device", flaky)
     capsys.readouterr()
@@ -384,3 +383,32 @@ def test_dask_cluster_run_makes_the_same_album_as_the_default_runner(
         for dream in photo["dreams"]:
             with Image.open(dask / dream["image"]["path"]) as image:
                 image.load()
+
+
+def test_gpu_workers_decide_for_a_head_without_a_gpu(prefect_harness, trip, config, tmp_path):
+    """The machine that runs the flow has no GPU; the Dask workers report one (mocked: see
+    tests/gpu_worker.py). The head asks nothing of its own torch: the workers decide."""
+    import torch
+    from distributed import LocalCluster
+
+    if torch.cuda.is_available():
+        pytest.skip("this head has a GPU")
+    out = tmp_path / "out"
+    with LocalCluster(n_workers=1, processes=True, dashboard_address=":0", resources={"GPU": 1},
+                      preload=[str(REPO / "tests" / "gpu_worker.py")]) as cluster:
+        code = main(["run", str(trip), "-c", str(config), "-o", str(out), "--device", "cuda",
+                     "--dask", cluster.scheduler_address])
+        # A device the workers do not have: one line, before Prefect starts (no traceback of it).
+        refused = subprocess.run([sys.executable, "-m", "flows.cli", "run", str(trip), "-c", str(config), "-o",
+                                  str(tmp_path / "elsewhere"), "--device", "mps", "--dask", cluster.scheduler_address],
+                                 capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+                                 timeout=300)
+    assert refused.returncode == 2 and not (tmp_path / "elsewhere" / "photos").exists()
+    assert refused.stderr == "dreamtrip: device: mps was asked for, but torch sees no Apple GPU (mps) here; " \
+                             "use --device cpu or auto\n"
+    manifest = _manifest(out)
+    assert (manifest["device"], manifest["precision"]) == ("cuda on Dask workers", "fp16")  # the worker's GPU
+    dreams = [dream for photo in manifest["photos"] for dream in photo["dreams"]]
+    # Each dream went to the worker's GPU, which is a mock: there it fails, and only there.
+    assert code == 1 and dreams and all(d["status"] == "failed" and "NVIDIA" in d["error"] for d in dreams)
+

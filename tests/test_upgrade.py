@@ -124,9 +124,9 @@ def test_retry_on_a_0_2_0_folder_dreams_only_what_is_missing_under_the_same_name
     calls = []
     real = flow_module.dream_on_device
 
-    def counting(photo, image, layers, *rest):
-        calls.extend((photo.source, layer) for layer in layers)
-        return real(photo, image, layers, *rest)
+    def counting(photo, image, layer, *rest):
+        calls.append((photo.source, layer))
+        return real(photo, image, layer, *rest)
 
     monkeypatch.setattr(flow_module, "dream_on_device", counting)
     assert main(["retry", str(album), "-o", str(out)]) == EXIT_OK

@@ -9,6 +9,8 @@ Getting the ImageNet file onto a machine is `pipeline.dream.download`'s job.
 from __future__ import annotations
 
 import importlib.util
+import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -91,17 +93,16 @@ def upgrade_hint(weights) -> str | None:
 
 
 def imagenet_path() -> Path:
-    """Where torchvision keeps the ImageNet VGG16 ($TORCH_HOME/hub/checkpoints/)."""
-    import torch.hub  # only here: choosing hed must not need torch's hub settings
-
-    return Path(torch.hub.get_dir()) / "checkpoints" / IMAGENET_FILE
+    """Where torchvision keeps the ImageNet VGG16: torch.hub's cache, found as torch.hub finds it
+    ($TORCH_HOME/hub, TORCH_HOME defaulting to $XDG_CACHE_HOME/torch, that to ~/.cache/torch),
+    without loading torch: `dreamtrip weights` and `layers` only need the path."""
+    torch_home = os.getenv("TORCH_HOME", os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch"))
+    return Path(torch_home).expanduser() / "hub" / "checkpoints" / IMAGENET_FILE
 
 
 def imagenet_hash_prefix() -> str:
-    """The sha256 prefix in the file's name: what torchvision checks a download against."""
-    import torch.hub
-
-    return torch.hub.HASH_REGEX.search(IMAGENET_FILE).group(1)
+    """The sha256 prefix in the file's name (torch.hub's HASH_REGEX): what torchvision checks."""
+    return re.search(r"-([a-f0-9]*)\.", IMAGENET_FILE).group(1)
 
 
 def has_hash_prefix(path: Path, prefix: str) -> bool:

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from pipeline.files import slug
 from pipeline.machine_paths import without_machine_paths
-from pipeline.layers import LAYER_NAMES, auto_octaves, depth, layer_hint
+from pipeline.layers import LAYER_NAMES, depth, layer_hint
 from pipeline.manifest import MISSING_FILE, DreamEntry, Manifest, PhotoEntry, Skipped, WebImage
 from pipeline.privacy import TOWN_DECIMALS, coordinates
 from pipeline.post.story import first_paragraph, story_html, story_markdown, story_plain
@@ -421,7 +421,7 @@ def _recipe(manifest: Manifest) -> list[dict]:
     size = f"{manifest.dream_size} px" if manifest.dream_size else "each photo's own size"
     values = {"layers": ", ".join(manifest.settings.layers), "strength": dream.strength,
               **params.as_dict(),
-              "octaves": params.octaves or _auto_octaves(manifest.dream_size, params.octave_scale),
+              "octaves": params.octaves or _auto_octaves(manifest.octaves, manifest.dream_size),
               "precision": manifest.precision or params.precision,   # what "auto" resolved to
               "dream size": size}
     return [{"label": key.replace("_", " "),
@@ -429,19 +429,19 @@ def _recipe(manifest: Manifest) -> list[dict]:
             for key, value in values.items()]
 
 
-def _auto_octaves(dream_size: int | None, scale: float) -> str:
-    """`octaves: auto` in words: how many a photo of the dream size gets (fewer when smaller)."""
-    if dream_size is None:
+def _auto_octaves(octaves: int | None, dream_size: int | None) -> str:
+    """`octaves: auto` in words: how many the run gave a photo of the dream size (the record)."""
+    if octaves is None or dream_size is None:
         return "auto (by each photo's size)"
-    return f"{auto_octaves(dream_size, scale)} at {dream_size} px (auto: fewer for smaller photos)"
+    return f"{octaves} at {dream_size} px (auto: fewer for smaller photos)"
 
 
 def _device_words(device: str | None) -> str | None:
-    """'cpu' -> 'a CPU', 'cuda:1' -> 'a GPU', for the reader of the post."""
+    """'cpu' -> 'a CPU', 'cuda:1' -> 'a GPU', 'mps' -> 'an Apple GPU', for the reader of the post."""
     if not device:
         return None
-    kind = ("a GPU" if device.startswith("cuda") else "a CPU" if device.startswith("cpu")
-            else without_machine_paths(device))
+    kind = {"cuda": "a GPU", "mps": "an Apple GPU", "cpu": "a CPU"}.get(device.split()[0].split(":")[0],
+                                                                      without_machine_paths(device))
     return f"{kind} of a Dask cluster" if "Dask" in device else kind
 
 

@@ -34,6 +34,17 @@ def torch_home(tmp_path, monkeypatch):
     return home
 
 
+@pytest.mark.parametrize("env", [{"TORCH_HOME": "~/th"}, {"XDG_CACHE_HOME": "/tmp/xdg"}, {}])
+def test_the_imagenet_file_is_where_torch_hub_keeps_it(monkeypatch, env):
+    """Found without loading torch, as torch.hub finds its cache: TORCH_HOME, else XDG_CACHE_HOME/torch."""
+    for name in ("TORCH_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert weights.imagenet_path() == Path(torch.hub.get_dir()) / "checkpoints" / IMAGENET_FILE
+    assert imagenet_hash_prefix() == torch.hub.HASH_REGEX.search(IMAGENET_FILE).group(1) == "397923af"
+
+
 @pytest.fixture(scope="module")
 def vgg_state():
     torch.manual_seed(0)

@@ -70,6 +70,7 @@ def _data() -> dict:
                     "note": "dreams edges and honeycomb textures rather than animals"},
         "device": "cpu",
         "dream_size": 2048,
+        "octaves": 5,
         "precision": "bf16",
         "settings": SETTINGS,
         "photos": [
@@ -288,7 +289,9 @@ def test_footer_names_the_weights_and_what_they_dream_in_words_for_readers(tmp_p
                  "dreamed on a CPU", "Made with dreamtrip 0.2.0", "octave scale", "2048 px",
                  "2 photos, 3 dreams"):
         assert text in footer, text
-    assert "5 at 2048 px (auto" in footer  # what `octaves: auto` came to
+    assert "5 at 2048 px (auto" in footer  # what `octaves: auto` came to, as the run recorded it
+    for device, words in (("cuda on Dask workers", "a GPU of a Dask cluster"), ("mps", "an Apple GPU")):
+        assert f"dreamed on {words}" in _render(tmp_path / device, {**_data(), "device": device})[1]
     # Why these weights were chosen is for the terminal: it names this machine's cache.
     assert "torch cache" not in footer and "torch cache" not in md
     assert "honeycomb textures rather than animals." in md
@@ -312,7 +315,7 @@ def test_footer_says_which_values_were_set_by_hand(tmp_path):
     assert "- steps: 12 (set by hand)" in md
     data = _data()
     data["settings"] = load_settings()
-    data.update(dream_size=None, precision=None)
+    data.update(dream_size=None, octaves=None, precision=None)
     recipe = _recipe(_render(tmp_path, data)[1])
     assert "set by hand" not in str(recipe)
     assert recipe["steps"] == "10" and recipe["precision"] == "auto"
