@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
                                             "file is missing, with the settings of the run that "
                                             "made them, then rewrite the post.")
     _album_args(retry)
+    retry.add_argument("-c", "--config", type=Path,
+                       help="the run's YAML settings: only where things lie on this machine "
+                            "(output.store_dir, weights.cache_dir) is taken from it; how dreams "
+                            "are made comes from OUT/manifest.json")
     _device_arg(retry)
     _execution_args(retry)
     _verbose_arg(retry)
@@ -242,7 +246,7 @@ def cmd_retry(args) -> int:
         if not todo:
             print(f"Nothing to retry: every photo and dream in {out / MANIFEST} is done.")
             return EXIT_OK
-        settings = retry_settings(manifest, out, args.device)
+        settings = retry_settings(manifest, out, args.device, load_settings(args.config) if args.config else None)
         launch.check_device_and_weights(load_settings(None, settings), how)
         print(f"Retrying {len(todo)}:")
         for item in todo:

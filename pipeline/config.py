@@ -245,9 +245,14 @@ class Settings(_Section):
         """The settings as a run's record keeps them: how the dreams were made, not where things
         lie on this machine (the output folder, a shared store, the weights cache), since the
         record sits in the folder a traveller publishes."""
+        return self.with_machine_paths_of(None)
+
+    def with_machine_paths_of(self, local: "Settings | None") -> "Settings":
+        """These settings with where things lie on this machine (a shared store, the weights
+        cache) taken from `local`, or cleared when it is None; the output folder is cleared."""
         return self.model_copy(update={
-            "output": self.output.model_copy(update={"dir": None, "store_dir": None}),
-            "weights": self.weights.model_copy(update={"cache_dir": None})})
+            "output": self.output.model_copy(update={"dir": None, "store_dir": local and local.output.store_dir}),
+            "weights": self.weights.model_copy(update={"cache_dir": local and local.weights.cache_dir})})
 
 
 # ---- loading ----

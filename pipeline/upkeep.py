@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.config import PrivacySettings
+from pipeline.config import PrivacySettings, Settings
 from pipeline.ingest.album import AlbumText, find_photos, load_album_text
 from pipeline.manifest import (MISSING_FILE, DreamEntry, Manifest, PhotoEntry, label, read_manifest,
                                write_manifest)
@@ -159,10 +159,13 @@ def unfinished(manifest: Manifest, out_dir: Path, by_hash: bool = True) -> list[
     return todo
 
 
-def retry_settings(manifest: Manifest, out_dir: Path, device: str | None = None) -> dict:
+def retry_settings(manifest: Manifest, out_dir: Path, device: str | None = None,
+                   local: Settings | None = None) -> dict:
     """The settings that made the rest of the album, so the retried dreams match them: the
-    same weights (not `auto` again), into the same folder; on another device if asked."""
-    settings = manifest.settings.as_dict()
+    same weights (not `auto` again), into the same folder; on another device if asked. The
+    record holds no path of the machine: a shared store and the weights cache come from
+    `local` (the user's -c file), else the defaults apply."""
+    settings = manifest.settings.with_machine_paths_of(local).as_dict()
     settings["output"]["dir"] = str(out_dir)
     settings["weights"]["source"] = manifest.weights.source
     if device:

@@ -155,6 +155,13 @@ def test_a_shared_store_dreams_a_photo_once_for_every_output_folder(
     for dream in (tmp_path / "second" / "dreams").iterdir():  # linked from the store, not copied
         assert os.path.samefile(dream, tmp_path / "store" / "dreams" / dream.name)
 
+    # The record names no folder of this machine: retry finds the store again through -c.
+    lost = sorted((tmp_path / "second" / "dreams").iterdir())[0]
+    lost.unlink()
+    assert main(["retry", str(trip), "-o", str(tmp_path / "second"), "-c", str(shared)]) == 1
+    assert dream_calls == []
+    assert os.path.samefile(lost, tmp_path / "store" / "dreams" / lost.name)
+
 
 def _check_artifacts():
     """The table (photo, layer, status, seconds) and the progress artifact, as the UI shows them."""
