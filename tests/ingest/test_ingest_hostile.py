@@ -302,5 +302,5 @@ def test_a_hostile_album_runs_to_the_end(prefect_harness, hostile_album, tmp_pat
         assert not photo["error"] or photo["error"] not in text   # the post: no reasons
     for skipped in manifest["skipped"]:  # a second copy is said from its typed field, not the prose
         said = f"the same photo as {skipped['duplicate_of']}" if skipped["duplicate_of"] else skipped["reason"]
-        assert f"{skipped['source']} — {said}" in text
-    assert text.count("Škoda copy.jpg") == 1  # only in the skipped list: the photo is shown once
+        assert f"{skipped['source']}: {said}" in sheet_text and skipped["source"] not in text
+    assert text.count("Škoda copy.jpg") == 0 and sheet_text.count("Škoda copy.jpg") == 1  # the photo is shown once

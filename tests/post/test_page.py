@@ -743,7 +743,7 @@ def test_no_page_names_a_path_of_the_machine(tmp_path):
         assert "mobile_X" not in text, name   # unmatched album.yaml keys: terminal and manifest only
     index = _published(out)["index.html"]
     assert "cannot identify image file &#39;broken.jpg&#39;" in _published(out)["contact-sheet.html"]
-    assert "copy.jpg</span> — the same photo as 01-cat.jpg" in index.split("<footer", 1)[1]
+    assert "copy.jpg</span>: <span class=\"reason\">the same photo as 01-cat.jpg" in _published(out)["contact-sheet.html"]
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -762,15 +762,14 @@ def test_machine_text_loses_its_paths(text, expected):
 # ---------------------------------------------------------------- skipped files, empty albums
 
 
-def test_skipped_files_are_listed_quietly_in_the_footer(tmp_path):
+def test_skipped_files_are_listed_for_the_author_on_the_contact_sheet_only(tmp_path):
     manifest = _data()
     manifest["skipped"] = [{"source": f"notes {XSS}.txt", "reason": "not a photo (.txt)"}]
-    _, html, md, _ = _render(tmp_path, manifest)
-    footer = html[html.index("<footer"):]
-    assert (f'<p class="skipped">Skipped: <span class="file">notes {escape(XSS)}.txt</span>'
-            " — not a photo (.txt)</p>") in footer
-    assert "not-dreamed" not in footer and "notes" not in html[:html.index("<footer")]
-    assert "*Skipped: notes &lt;script&gt;alert(1)&lt;/script&gt;.txt — not a photo (.txt)*" in md
+    index, html, md, _ = _render(tmp_path, manifest)
+    sheet = (index.parent / "contact-sheet.html").read_text(encoding="utf-8")
+    assert (f'<li><span class="file">notes {escape(XSS)}.txt</span>: '
+            '<span class="reason">not a photo (.txt)</span></li>') in sheet
+    assert "notes" not in html and "notes" not in md  # a reader of the post never sees them
 
 
 def test_an_album_where_nothing_worked_still_renders(tmp_path):
