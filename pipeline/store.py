@@ -2,8 +2,9 @@
 
 A dream's file name carries a key of its recipe: everything that changes its pixels (the photo's
 content hash, the layer, the dream parameters, the size it is dreamed at, how the engine computes
-on its device, the weights, the JPEG quality). A rerun finds finished dreams by name and never dreams the same
-thing twice, whatever happened to the run, the process or Prefect's database since. Dreams are
+on its device and the engine's revision, the weights, the JPEG quality). A rerun finds finished
+dreams by name and never dreams the same thing twice, whatever happened to the run, the process
+or Prefect's database since. Dreams are
 kept in the output folder, or in a store folder shared between albums (`output.store_dir`) and
 linked from there into each output folder that shows them.
 """
@@ -20,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
 from pipeline.files import TEMP_PREFIX, atomic_path, slug
-from pipeline.params import DreamParams
+from pipeline.params import ENGINE_REVISION, DreamParams
 
 PHOTOS_DIR = "photos"   # web copies of the originals
 DREAMS_DIR = "dreams"
@@ -56,6 +57,7 @@ class DreamRecipe:
     size_step: int | None   # the engine's octave size classes (padding changes pixels near edges)
     weights: str            # WeightsChoice.identity
     jpeg_quality: int
+    engine: int = ENGINE_REVISION  # how the engine turns all of the above into pixels
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]

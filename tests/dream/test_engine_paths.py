@@ -179,7 +179,7 @@ def test_a_dream_with_graphs_equals_the_eager_dream(net, captures):
     eager = dream_batch(Passes(net, size_step=32), image, ["conv3_1"], PARAMS)
     graphed = dream_batch(Passes(net, size_step=32, graphs=GraphCache(net)), image, ["conv3_1"], PARAMS)
     assert torch.equal(eager, graphed)
-    assert len(captures) == 1  # both octaves of this photo fall in one size class: 64x64
+    assert len(captures) == 2  # one per octave: with their mirrored margins, 64x64 and 96x96
 
 
 def test_tiled_passes_are_not_graphed(net, captures):
