@@ -104,7 +104,7 @@ def ingest(album_dir: Path, sources: list[str], out_dir: Path, settings: Setting
     # One task for the whole album, photos in parallel threads inside it: a Prefect task per
     # photo was slower and took 400 MB more memory (BENCHMARKS.md, "Ingest").
     images = settings.images
-    return ingest_photos(album_dir, sources, out_dir, images.web_sizes, images.jpeg_quality, images.max_pixels)
+    return ingest_photos(album_dir, sources, out_dir, images.web_sizes, images.web_formats(), images.max_pixels)
 
 
 @task(name="dream", cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient,
@@ -126,7 +126,7 @@ def dream(photo: PhotoEntry, layers: tuple[str, ...], job: DreamJob) -> list[Dre
         with slots.device:
             dreams, seconds = dream_on_device(photo, image, todo, job, device)
         for layer, dreamed in zip(todo, dreams):
-            save_dream(dreamed, job.spec.files(photo, layer), job.store, job.spec.jpeg_quality)
+            save_dream(dreamed, job.spec.files(photo, layer), job.store, job.spec.formats)
     made = {layer: job.spec.entry(photo, layer, seconds) for layer in todo}
     return [done[layer] or made[layer] for layer in layers]
 
@@ -205,7 +205,7 @@ def dream_job(settings: Settings, album_dir: Path, out_dir: Path,
     spec = DreamSpec(params=settings.dream.params(),
                      dream_size=resolve_dream_size(settings.images.dream_size, device_type),
                      weights=weights.identity, web_sizes=tuple(settings.images.web_sizes),
-                     jpeg_quality=settings.images.jpeg_quality,
+                     formats=settings.images.web_formats(),
                      **engine_recipe(settings.dream.precision, device_type))
     deepest = max((layer for layers in layers_of.values() for layer in layers), key=depth, default="conv1_1")
     return DreamJob(album_dir, DreamStore(out_dir, settings.output.store_path), spec, settings, weights, deepest)

@@ -50,7 +50,7 @@ def save_image_atomic(image, target: Path, **save_options) -> None:
         image.save(tmp, format=_FORMATS[target.suffix.lower()], **save_options)
 
 
-_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"}
+_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".avif": "AVIF"}
 
 
 def sha256_of(path: Path) -> str:

@@ -169,8 +169,9 @@ def test_adding_a_layer_dreams_only_the_new_one(prefect_harness, album, tiny_con
     _run(album, tiny_config, out, "--layers", "conv1_2", "conv2_1", "conv3_1")
     new = set((out / "dreams").iterdir()) - before
     # a-red.jpg keeps its album.yaml override; the other two good photos gain conv3_1: each a
-    # dream at 64 px and a 48 px web copy
-    assert sorted(p.name.split("-")[1] for p in new) == ["conv3_1"] * 4
+    # dream at 64 px and a 48 px web copy, and the AVIF twins of both (the page offers both sizes)
+    assert sorted(p.name.split("-")[1] for p in new) == ["conv3_1"] * 8
+    assert sorted(p.suffix for p in new) == [".avif"] * 4 + [".jpg"] * 4
 
 
 def test_right_after_a_run_clean_finds_nothing(prefect_harness, album, tiny_config, tmp_path, capsys):

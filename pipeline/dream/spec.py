@@ -18,7 +18,7 @@ from pipeline.imaging import decode_upright_rgb, fitted_size, open_photo
 from pipeline.ingest.photos import web_images, write_copies
 from pipeline.manifest import DreamEntry, PhotoEntry, WebImage
 from pipeline.params import DreamParams
-from pipeline.store import DreamFiles, DreamRecipe, DreamStore, web_long_sides
+from pipeline.store import DreamFiles, DreamRecipe, DreamStore, WebFormats
 
 # images.dream_size: auto, by the kind of device that dreams (README: what each size costs).
 AUTO_DREAM_SIZE = {"cuda": 2048, "cpu": 1024}
@@ -39,7 +39,7 @@ class DreamSpec:
     dream_size: int | None          # None: each photo at its own size
     weights: str                    # WeightsChoice.identity
     web_sizes: tuple[int, ...]
-    jpeg_quality: int
+    formats: WebFormats
     precision: str                  # what the device computes in: bf16 | fp16 | fp32
     size_step: int | None           # octaves padded to multiples of this (a GPU), or exact
 
@@ -49,27 +49,28 @@ class DreamSpec:
 
     def files(self, photo: PhotoEntry, layer: str) -> DreamFiles:
         recipe = DreamRecipe(photo.sha256, layer, self.params, max(self.size(photo)), self.precision,
-                             self.size_step, self.weights, self.jpeg_quality)
+                             self.size_step, self.weights, self.formats.jpeg_quality)
         return DreamFiles.of(recipe, self.web_sizes)
 
     def entry(self, photo: PhotoEntry, layer: str, seconds: float | None = None,
               reused: bool = False) -> DreamEntry:
         """The manifest entry of a finished dream (sizes follow from the photo's: no file read)."""
         files, size = self.files(photo, layer), self.size(photo)
-        offered = {side: files.copies.get(side, files.image) for side in web_long_sides(max(size), self.web_sizes)}
         return DreamEntry(layer=layer, status="ok", image=WebImage(path=files.image, width=size[0], height=size[1]),
-                          web=web_images(size, offered), seconds=seconds, reused=reused)
+                          web=web_images(size, files.web, self.formats), seconds=seconds, reused=reused)
 
     def stored(self, store: DreamStore, photo: PhotoEntry, layer: str) -> DreamEntry | None:
-        """The entry of a dream an earlier run finished, or None. Web copies of sizes added
-        since (images.web_sizes) are made from the stored dream: that needs no dreaming."""
+        """The entry of a dream an earlier run finished, or None. Web copies of sizes or formats
+        added since (images.web_sizes, images.formats) are made from the stored dream: that needs
+        no dreaming."""
         files = self.files(photo, layer)
         if not store.fetch(files.image):
             return None
-        missing = {side: name for side, name in files.copies.items() if not store.fetch(name)}
-        if missing:
+        missing = {side: [name for name in names if not store.fetch(name)]
+                   for side, names in web_files(files, self.formats).items()}
+        if any(missing.values()):
             with Image.open(store.out_dir / files.image) as stored:
-                save_copies(stored.convert("RGB"), DreamFiles(files.image, missing), store, self.jpeg_quality)
+                save_copies(stored.convert("RGB"), missing, store, self.formats)
         return self.entry(photo, layer, reused=True)
 
 
@@ -88,14 +89,21 @@ def _decoded(path: str, sha256: str, orientation: int, long_side: int, max_pixel
         return decode_upright_rgb(image, orientation, long_side)
 
 
-def save_dream(dreamed: Image.Image, files: DreamFiles, store: DreamStore, jpeg_quality: int) -> None:
-    """Write the dream and its smaller web copies (atomically), and show them in the output folder."""
-    save_image_atomic(dreamed, store.target(files.image), quality=jpeg_quality)
+def web_files(files: DreamFiles, formats: WebFormats) -> dict[int, list[str]]:
+    """Every file of a dream's web copies by long side (JPEGs and their twins), the dream's
+    own file left out."""
+    return {side: [name for name in formats.files(jpeg) if name != files.image] for side, jpeg in files.web.items()}
+
+
+def save_dream(dreamed: Image.Image, files: DreamFiles, store: DreamStore, formats: WebFormats) -> None:
+    """Write the dream and its web copies (atomically), and show them in the output folder."""
+    save_image_atomic(dreamed, store.target(files.image), **formats.save_options(files.image))
     store.publish(files.image)
-    save_copies(dreamed, files, store, jpeg_quality)
+    save_copies(dreamed, web_files(files, formats), store, formats)
 
 
-def save_copies(dreamed: Image.Image, files: DreamFiles, store: DreamStore, jpeg_quality: int) -> None:
-    write_copies(dreamed, files.copies, store.target, jpeg_quality)
-    for relative in files.copies.values():
+def save_copies(dreamed: Image.Image, files: dict[int, list[str]], store: DreamStore, formats: WebFormats) -> None:
+    """Write `files` (by long side) from the dream, and show them in the output folder."""
+    write_copies(dreamed, files, store.target, formats)
+    for relative in (name for names in files.values() for name in names):
         store.publish(relative)
