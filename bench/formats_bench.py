@@ -195,7 +195,8 @@ def main() -> None:
     photos = sorted({p.photo for p in pictures})
     print(f"{cpu_name()}, {usable_cores()} cores; Pillow {Image.__version__}, libavif {features.version('avif')}, "
           f"libjpeg-turbo {features.version('libjpeg_turbo')}")
-    print(f"the sample post at {args.config or 'default'} sizes (web sizes {settings.images.web_sizes}, dreams at "
+    shown = args.config.resolve().relative_to(ROOT) if args.config.resolve().is_relative_to(ROOT) else args.config.name
+    print(f"the sample post at {shown}'s sizes (web sizes {settings.images.web_sizes}, dreams at "
           f"{settings.images.dream_size} px): {len(photos)} photos, {dreamed['dreams']} dreams -> {len(pictures)} "
           f"pictures, {sum(p.pixels.width * p.pixels.height for p in pictures) / 1e6:.2f} MP"
           + (f" ({dreamed['made']} dreams made now, {dreamed['seconds']:.0f} s)" if dreamed["made"] else ""))

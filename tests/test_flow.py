@@ -103,6 +103,10 @@ def test_run_writes_page_with_every_photo_and_reports_bad_files(prefect_harness,
             assert dream.ok and dream.seconds > 0
             for entry in [dream.image, *dream.web]:  # every file the manifest names is there
                 assert Image.open(out / entry.path).size == (entry.width, entry.height)
+        # every web copy, the photo's and its dreams', has an AVIF twin (images.formats' default)
+        for web in [*photo.web, *(w for d in photo.dreams for w in d.web)]:
+            with Image.open(out / web.alternates["avif"]) as twin:
+                assert twin.format == "AVIF" and twin.convert("RGB").size == (web.width, web.height)
     rotated = photos["c-rotated.jpg"]
     assert rotated.exif.orientation == 6 and (rotated.width, rotated.height) == (64, 96)
     for dream in rotated.dreams:  # dreamed upright, at the photo's own size (64 px < 96)
@@ -113,6 +117,7 @@ def test_run_writes_page_with_every_photo_and_reports_bad_files(prefect_harness,
         assert name in html, name
     for dream in (d for p in manifest.photos for d in p.dreams):
         assert dream.image.path in html and all(web.path in html for web in dream.web)
+        assert all(f'<source type="image/avif" srcset="{web.alternates["avif"]}' in html for web in dream.web[:1])
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;" in html
     assert (out / "post.md").read_text().startswith("---\n")
