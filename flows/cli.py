@@ -231,6 +231,7 @@ def cmd_run(args) -> int:
     check_execution_args(args)
     overrides = cli_overrides(args)
     settings = load_settings(args.config, overrides)
+    check_image_formats(settings)
     album = album_folder(args)
     check_album(album)
     # The lock first, before torch and Prefect load (seconds): a second command stops at once.
@@ -258,6 +259,19 @@ def warn_unmatched(unmatched) -> None:
         print(f"dreamtrip: warning: {entry.message}", file=sys.stderr)
 
 
+def check_image_formats(settings) -> None:
+    """An image format this Pillow cannot write (images.formats) is a set-up error: every copy
+    would fail. Say so before any work."""
+    from PIL import __version__ as pillow_version
+
+    from pipeline.store import unwritable_formats
+
+    missing = unwritable_formats(settings.images.formats)
+    if missing:
+        raise UsageError(f"images.formats: this Pillow ({pillow_version}) cannot write {', '.join(missing)}: "
+                         "install Pillow 11.3 or later (its wheels write AVIF), or set images.formats: [jpeg]")
+
+
 def check_device_and_weights(settings) -> None:
     """A missing GPU or weights file is a set-up error: say so before Prefect starts."""
     from pipeline.dream.engine import DeviceError, pick_device
@@ -281,6 +295,7 @@ def cmd_retry(args) -> int:
         return EXIT_OK
     settings = retry_settings(manifest, out, args.device)
     with output_lock(out, None if args.wait else 0.0):
+        check_image_formats(load_settings(None, settings))
         check_device_and_weights(load_settings(None, settings))
         print(f"Retrying {len(todo)}:")
         for item in todo:
@@ -411,6 +426,7 @@ def _size(n: float) -> str:
 def cmd_serve(args) -> int:
     overrides = cli_overrides(args)
     settings = load_settings(args.config, overrides)
+    check_image_formats(settings)
     album_folder(args)
     # Scheduled runs may start elsewhere: pin the output folder to an absolute path now.
     overrides["output.dir"] = str(default_output_dir(args.album, settings.output.dir_path).resolve())

@@ -20,6 +20,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
+from PIL import features
+
 from pipeline.files import TEMP_PREFIX, atomic_path, slug
 from pipeline.params import ENGINE_REVISION, DreamParams
 
@@ -48,6 +50,12 @@ def web_copy_name(source: str, photo_sha256: str, long_side: int) -> str:
 # The formats a web copy can be written in (images.formats). Every copy is a JPEG, named as above;
 # the others are its twins, offered to browsers before it.
 WEB_FORMATS = ("avif", "jpeg")
+def unwritable_formats(formats) -> list[str]:
+    """Those of `formats` this Pillow cannot write (AVIF needs Pillow 11.3 or later, whose
+    wheels carry libavif; a Pillow built without it cannot)."""
+    return [fmt for fmt in formats if fmt == "avif" and not features.check("avif")]
+
+
 # aom's encoder speed (0 slowest .. 10 fastest) for AVIF twins: bench/formats_bench.py measured the
 # bytes and seconds of each (BENCHMARKS.md, "Image formats").
 AVIF_SPEED = 6

@@ -291,6 +291,20 @@ def test_cuda_without_a_gpu_is_one_line_before_prefect_starts(album, tiny_config
     assert "prefect not imported" in done.stdout
 
 
+def test_a_pillow_without_avif_is_one_line_before_any_work(album, tiny_config, tmp_path):
+    """A Pillow built without libavif (a distribution's, or older than 11.3) with images.formats
+    asking for AVIF: every copy would fail, so the run stops first and says what to do."""
+    script = ("import sys\nimport PIL.features as features\nreal = features.check\n"
+              "features.check = lambda name, *a: False if name == 'avif' else real(name, *a)\n"
+              "from flows.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-c", script, "run", str(album), "-c", str(tiny_config), "-o", str(out)],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "cannot write avif" in done.stderr and "formats: [jpeg]" in done.stderr
+    assert not out.exists()
+
+
 def test_the_output_folder_is_locked_before_prefect_starts(prefect_harness, album, tiny_config, tmp_path,
                                                            monkeypatch):
     """A second command on the same folder stops at once, even during Prefect's start-up."""
