@@ -4,9 +4,9 @@ A dream's file name carries a key of its recipe: everything that changes its pix
 content hash, the layer, the dream parameters, the size it is dreamed at, how the engine computes
 on its device and the engine's revision, the weights, the JPEG quality). A rerun finds finished
 dreams by name and never dreams the same thing twice, whatever happened to the run, the process
-or Prefect's database since. Dreams are
-kept in the output folder, or in a store folder shared between albums (`output.store_dir`) and
-linked from there into each output folder that shows them.
+or Prefect's database since. Dreams are kept in the output folder, or in a store folder shared
+between albums (`output.store_dir`) and linked from there into each output folder that shows
+them. Each web copy is a JPEG, and may have twins in other formats (WebFormats).
 """
 
 from __future__ import annotations
@@ -50,15 +50,15 @@ def web_copy_name(source: str, photo_sha256: str, long_side: int) -> str:
 # The formats a web copy can be written in (images.formats). Every copy is a JPEG, named as above;
 # the others are its twins, offered to browsers before it.
 WEB_FORMATS = ("avif", "jpeg")
+# aom's encoder speed (0 slowest .. 10 fastest) for AVIF twins: bench/formats_bench.py measured the
+# bytes and seconds of each (BENCHMARKS.md, "Image formats").
+AVIF_SPEED = 6
+
+
 def unwritable_formats(formats) -> list[str]:
     """Those of `formats` this Pillow cannot write (AVIF needs Pillow 11.3 or later, whose
     wheels carry libavif; a Pillow built without it cannot)."""
     return [fmt for fmt in formats if fmt == "avif" and not features.check("avif")]
-
-
-# aom's encoder speed (0 slowest .. 10 fastest) for AVIF twins: bench/formats_bench.py measured the
-# bytes and seconds of each (BENCHMARKS.md, "Image formats").
-AVIF_SPEED = 6
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class WebFormats:
     """The files of every web copy: its JPEG, and an AVIF twin unless `avif_quality` is None.
 
     A twin is named after its JPEG with its quality in the name
-    (`photos/cat-1a2b3c4d-480.jpg` -> `photos/cat-1a2b3c4d-480.q60.avif`): another quality
+    (`photos/cat-1a2b3c4d-480.jpg` -> `photos/cat-1a2b3c4d-480.q70.avif`): another quality
     writes other files, and `clean` lists the old ones.
     """
 

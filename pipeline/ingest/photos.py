@@ -37,7 +37,7 @@ def ingest_photo(album_dir: Path, source: str, out_dir: Path, web_sizes, formats
             copies = {side: web_copy_name(source, sha256, side) for side in web_long_sides(max(size), web_sizes)}
             missing = {side: [name for name in formats.files(jpeg) if not (out_dir / name).is_file()]
                        for side, jpeg in copies.items()}
-            if any(missing.values()):
+            if any(missing.values()):  # decoded at the largest size, each smaller one cut from it as before
                 write_copies(decode_upright_rgb(image, exif.orientation, max(missing)), missing,
                              lambda name: out_dir / name, formats)
     except PhotoError as err:
