@@ -34,12 +34,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.classic_reference import ClassicDreamer  # noqa: E402
 from bench.machine import RssSampler, cpu_name  # noqa: E402
-from pipeline.dream.engine import (Passes, dream_batch, layer_activation, octave_count, octave_sizes,  # noqa: E402
-                            pick_dtype, pil_to_tensor, size_step_for)
+from pipeline.dream.engine import (DTYPES, Passes, dream_batch, layer_activation, octave_count,  # noqa: E402
+                                   octave_sizes, pil_to_tensor)
 from pipeline.dream.graphs import GraphCache  # noqa: E402
 from pipeline.imaging import fit_long_side  # noqa: E402
 from pipeline.layers import LAYERS, deepest  # noqa: E402
 from pipeline.dream.model import InputNorm, build_dream_net  # noqa: E402
+from pipeline.dream.spec import precision_on, size_step_on  # noqa: E402
 from pipeline.params import DreamParams  # noqa: E402
 from pipeline.dream.tiling import TilePlan, tile_side, whole_gradient  # noqa: E402
 from pipeline.dream.weights import HED_NORM, choose_weights, load_features_state  # noqa: E402
@@ -65,9 +66,6 @@ def main() -> None:
               f"{'peak MB':>8} {'classic MB':>10} {'strength':>8} {'classic':>7} {'ratio':>6}")
         for layer in args.layers:
             bench.layer(x, layer)
-    if args.batching and len(args.layers) > 1:
-        plan = TilePlan.for_device(device, args.memory_mb, bench.dtype, args.layers)
-        compare_batching(Passes(bench.net, bench.dtype, plan, bench.size_step), x, args.layers, bench.params, device)
 
 
 class Bench:
@@ -79,8 +77,8 @@ class Bench:
         self.params = DreamParams(octaves=args.octaves, octave_scale=args.scale, steps=args.steps,
                                   step_size=args.step_size, jitter=32, smoothing=0.5, seed=0,
                                   precision=args.precision)
-        self.dtype = pick_dtype(args.precision, device)
-        self.size_step = size_step_for(device) if args.size_step == "auto" else (int(args.size_step) or None)
+        self.dtype = DTYPES[precision_on(args.precision, device.type)]
+        self.size_step = size_step_on(device.type) if args.size_step == "auto" else (int(args.size_step) or None)
         print_machine(device, weights_name, self.dtype, self.size_step)
         self.net = build_dream_net(state, InputNorm(*norm), deepest(args.layers).name)
         self.net = self.net.to(device, memory_format=torch.channels_last)
@@ -154,13 +152,6 @@ def print_bound(net, x, layer, params, dtype, device) -> None:
                                     for _ in range(2))
     print(f"{layer:8} bound: bare {str(dtype).removeprefix('torch.')} channels-last forward+backward, "
           f"{len(octaves)} octaves x {params.steps} steps: {total:.3f} s", flush=True)
-
-
-def compare_batching(passes, x, layers, params, device) -> None:
-    one_by_one, _, _ = timed(device, lambda: [dream_batch(passes, x, [layer], params) for layer in layers])
-    batched, _, _ = timed(device, lambda: dream_batch(passes, x, list(layers), params))
-    print(f"\n{len(layers)} layers of one photo: one at a time {one_by_one:.2f} s, as one batch "
-          f"{batched:.2f} s ({one_by_one / batched:.2f}x)")
 
 
 def timed(device, work):
@@ -258,7 +249,6 @@ def parse_args():
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--no-classic", action="store_true", help="skip the classic reference")
     parser.add_argument("--bound", action="store_true", help="also time a bare forward+backward per step")
-    parser.add_argument("--batching", action="store_true", help="also compare the layers as one batch")
     parser.add_argument("--weights-file", help="a converted features state dict (.pt)")
     parser.add_argument("--cache-dir", default="~/.cache/dreamtrip", help="dreamtrip's weights cache")
     return parser.parse_args()

@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline.dream.engine import load_dreamer, octave_count  # noqa: E402
 from pipeline.imaging import fit_long_side  # noqa: E402
+from pipeline.dream.spec import device_kind, precision_on, size_step_on  # noqa: E402
 from pipeline.params import DreamParams  # noqa: E402
 from pipeline.dream.weights import choose_weights  # noqa: E402
 
@@ -29,9 +30,11 @@ def main() -> None:
     photo = Image.open(args.photo).convert("RGB")
     if args.dream_size != "full":
         photo = fit_long_side(photo, int(args.dream_size))
+    device = device_kind(args.device)  # as a run decides it (pipeline/dream/spec.py)
     params = DreamParams(octaves=None, octave_scale=args.scale, steps=args.steps, step_size=args.step_size,
-                         jitter=32, smoothing=0.5, seed=0, precision="auto")
-    dreamer = load_dreamer(choose_weights(args.weights), Path(args.cache_dir).expanduser(), args.layer, args.device)
+                         jitter=32, smoothing=0.5, seed=0, precision=precision_on("auto", device))
+    dreamer = load_dreamer(choose_weights(args.weights), Path(args.cache_dir).expanduser(), args.layer, device,
+                           size_step_on(device))
     started = time.perf_counter()
     [dream] = dreamer.dream(photo, [args.layer], params)
     left, top, width, height = map(int, args.crop.split(","))

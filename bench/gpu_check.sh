@@ -14,7 +14,7 @@
 #  1. 1024 px, conv5_2, 4 octaves x 1.8: eager vs CUDA graphs vs the classic reference, with the
 #     bare forward+backward bound (target <= 0.065 s per dream, >= 3x classic, strength >= 90%);
 #  2. torch.compile(mode="reduce-overhead") at the same size, for comparison (own time limit);
-#  3. 2048 px, conv3_1 and conv5_2, octaves auto, eager vs graphs, plus batching two layers;
+#  3. 2048 px, conv3_1 and conv5_2, octaves auto, eager vs graphs;
 #  4. size classes: two photos a few px apart, first dream of each (autotuning paid once?),
 #     with size classes on (64 px) and off;
 #  5. a 48 MP photo at full size (octaves auto): tiles and memory on this GPU;
@@ -43,7 +43,7 @@ bench() { echo; echo "\$ dream_bench $*"; timeout "$1" python3 bench/dream_bench
 
 bench 120 --dream-size 1024 --layers conv5_2 --modes eager graphs --repeat 3 --bound
 bench 150 --dream-size 1024 --layers conv5_2 --modes compile --repeat 3 --no-classic
-bench 120 --dream-size 2048 --octaves auto --layers conv3_1 conv5_2 --modes eager graphs --repeat 2 --bound --batching
+bench 120 --dream-size 2048 --octaves auto --layers conv3_1 conv5_2 --modes eager graphs --repeat 2 --bound
 bench 60 --photo synthetic:2040x1530 synthetic:2000x1500 --dream-size full --octaves auto --layers conv5_2 --no-classic
 bench 60 --photo synthetic:2040x1530 synthetic:2000x1500 --dream-size full --octaves auto --layers conv5_2 --no-classic --size-step 0
 bench 150 --photo synthetic:8000x6000 --dream-size full --octaves auto --steps 3 --layers conv5_2 --no-classic

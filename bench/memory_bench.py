@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.dream_bench import synthetic_photo  # noqa: E402
 from bench.machine import RssSampler, rss_mb  # noqa: E402
-from pipeline.dream.engine import load_dreamer, pick_dtype  # noqa: E402
+from pipeline.dream.engine import DTYPES, load_dreamer  # noqa: E402
+from pipeline.dream.spec import precision_on  # noqa: E402
 from pipeline.files import save_image_atomic  # noqa: E402
 from pipeline.imaging import decode_upright_rgb, open_photo  # noqa: E402
 from pipeline.params import DreamParams  # noqa: E402
@@ -34,10 +35,10 @@ def main() -> None:
     photo = folder / "camera.jpg"
     synthetic_photo(args.width, args.height).save(photo, quality=90)  # compresses like a real photo
     dreamer = load_dreamer(choose_weights("auto"), Path(args.cache_dir).expanduser(), args.layer, "cpu",
-                           args.budget_mb)
+                           memory_budget_mb=args.budget_mb)
     params = DreamParams(octaves=1, octave_scale=1.8, steps=1, step_size=0.016, jitter=32, smoothing=0.5,
-                         seed=0, precision="auto")
-    dtype = pick_dtype("auto", dreamer.device)
+                         seed=0, precision=precision_on("auto", "cpu"))
+    dtype = DTYPES[params.precision]
     long_side = max(args.width, args.height) if args.dream_size == "full" else int(args.dream_size)
     dream_shape = (1, 3, round(args.height * long_side / max(args.width, args.height)), long_side)
     plan = TilePlan.for_device(dreamer.device, args.budget_mb, dtype, [args.layer])

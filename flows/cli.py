@@ -1,7 +1,8 @@
 """dreamtrip's command line: run, retry, blog, clean, serve, layers, weights.
 
 Exit codes: 0 every (photo, layer) dreamed; 1 some failed (the page lists them);
-2 a usage, config or set-up error (nothing was dreamed); 3 another dreamtrip run is
+2 a usage, config or set-up error (nothing was dreamed), or the disk filled up (what was
+finished is kept: the same command continues); 3 another dreamtrip run is
 writing the same output folder (nothing was done).
 
 `blog` and `clean` never import torch or Prefect: they only read what runs have stored.
@@ -10,24 +11,24 @@ writing the same output folder (nothing was done).
 from __future__ import annotations
 
 import argparse
-import os
-import signal
+import re
 import sys
 import time
 from pathlib import Path
 from typing import get_args
 
-from pipeline.ingest.album import load_album_text
+from flows import launch
+from flows.launch import EXIT_INTERRUPTED, INTERRUPTED, Execution, UsageError
 from pipeline.config import ConfigError, Settings, load_settings
+from pipeline.files import DiskFull, human_size
 from pipeline.layers import LAYER_NAMES, layer_hint
-from pipeline.lock import OutputBusy, output_lock
+from pipeline.lock import OutputBusy
 from pipeline.manifest import MANIFEST
+from pipeline.outdir import OutputFolderError
 from pipeline.post.view import counted
-from pipeline.store import default_output_dir
 from pipeline.dream.weights import IMAGENET_SIZE_MB
 
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-INTERRUPTED = "dreamtrip: interrupted; finished dreams are kept, rerun to continue"
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
 
 DESCRIPTION = """\
 Turn a trip's photo album into a travel-blog post where every photo stands beside
@@ -37,7 +38,7 @@ EPILOG = """\
 examples:
   dreamtrip run ~/trips/prague                      dream with the default settings
   dreamtrip run data/sample-album -c config/demo.yaml
-  dreamtrip run ~/trips/prague --layers conv4_2 conv5_2 --device cuda -o site/prague
+  dreamtrip run ~/trips/prague --layers conv4_2,conv5_2 --device cuda -o site/prague
   dreamtrip retry ~/trips/prague                    redo only what failed
   dreamtrip blog ~/trips/prague                     rewrite the post after editing album.yaml
   dreamtrip clean ~/trips/prague --yes              delete what the post no longer uses
@@ -52,7 +53,7 @@ and layer overrides. OUT defaults to out/<album folder name>."""
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(joined_layer_lists(sys.argv[1:] if argv is None else argv))
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
@@ -61,12 +62,15 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"dreamtrip: config error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except UsageError as err:
+    except (UsageError, OutputFolderError) as err:
         print(f"dreamtrip: {err}", file=sys.stderr)
         return EXIT_USAGE
     except OutputBusy as err:
         print(f"dreamtrip: {err}", file=sys.stderr)
         return EXIT_BUSY
+    except DiskFull as err:
+        print(f"dreamtrip: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"\n{INTERRUPTED}", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -92,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
                                             "file is missing, with the settings of the run that "
                                             "made them, then rewrite the post.")
     _album_args(retry)
+    retry.add_argument("-c", "--config", type=Path,
+                       help="the run's YAML settings: only where things lie on this machine "
+                            "(output.store_dir, weights.cache_dir) is taken from it; how dreams "
+                            "are made comes from OUT/manifest.json")
     _device_arg(retry)
     _execution_args(retry)
     _verbose_arg(retry)
@@ -106,10 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     blog.set_defaults(handler=cmd_blog)
 
     clean = commands.add_parser("clean", help="delete stored files the post no longer uses",
-                                description="List the files in OUT that the post no longer uses "
-                                            "(photos removed from the album, dreams made with "
-                                            "old settings, leftovers of killed runs); delete "
-                                            "them with --yes.")
+                                description="List the files dreamtrip wrote in OUT that the post no "
+                                            "longer uses (photos removed from the album, dreams "
+                                            "made with old settings, leftovers of killed runs); "
+                                            "delete them with --yes. Files it did not write stay.")
     _album_args(clean)
     clean.add_argument("--yes", action="store_true", help="delete them (default: only list)")
     clean.set_defaults(handler=cmd_clean)
@@ -158,8 +166,8 @@ def _album_args(parser) -> None:
 
 def _settings_args(parser) -> None:
     parser.add_argument("-c", "--config", type=Path, help="YAML settings over the defaults")
-    parser.add_argument("--layers", nargs="+", metavar="LAYER",
-                        help="layers to dream on, e.g. conv3_1 conv5_2 (see `dreamtrip layers`)")
+    parser.add_argument("--layers", action="append", metavar="LAYER[,LAYER...]",
+                        help="layers to dream on, e.g. conv3_1,conv5_2 (see `dreamtrip layers`)")
     _device_arg(parser)
 
 
@@ -182,6 +190,24 @@ def _execution_args(parser) -> None:
                         help="workers of the local Dask cluster (default: one per GPU)")
 
 
+# A layer's name as the user may type it: checked against the table with the rest of the settings.
+_LAYER_LIKE = re.compile(r"conv\d+_\d+(,conv\d+_\d+)*,?")
+
+
+def joined_layer_lists(argv: list[str]) -> list[str]:
+    """`--layers` takes one comma list, so `run --layers conv4_2 ~/trip` leaves the album alone.
+    Names after it that look like layers continue the list: `--layers conv4_2 conv5_2` (how
+    earlier releases took it) still means conv4_2,conv5_2."""
+    joined, listing = [], False
+    for token in argv:
+        if listing and _LAYER_LIKE.fullmatch(token):
+            joined[-1] = f"{joined[-1].rstrip(',')},{token}"
+            continue
+        listing = bool(joined) and joined[-1] == "--layers" or token.startswith("--layers=")
+        joined.append(token)
+    return joined
+
+
 def cli_overrides(args) -> dict:
     overrides = {}
     if args.layers:
@@ -193,156 +219,49 @@ def cli_overrides(args) -> dict:
     return overrides
 
 
-class UsageError(Exception):
-    """A mistake in how dreamtrip was called: one line, exit code 2, nothing done."""
+def execution(args) -> Execution:
+    return Execution(verbose=args.verbose, wait=args.wait, dask=args.dask, dask_workers=args.dask_workers)
 
 
-def album_folder(args) -> Path:
-    if not args.album.is_dir():
-        raise UsageError(f"{args.album}: no such album folder")
-    return args.album
-
-
-def stored_run(args, missing: str | None = None):
-    """(OUT, its manifest) for the commands that read a run's results: OUT is -o, else
-    out/<album name>. A usage error when the album is not there (every photo would count as
-    removed from it) or OUT has no manifest (saying `missing`: by default, to run first)."""
-    from pipeline.manifest import ManifestError, read_manifest
-
-    album_folder(args)
-    out = default_output_dir(args.album, args.output)
-    if not (out / MANIFEST).is_file():
-        missing = missing or f"run `dreamtrip run {args.album}` first"
-        raise UsageError(f"{out}: no manifest.json: {missing}")
-    try:
-        return out, read_manifest(out)
-    except ManifestError as err:
-        raise UsageError(str(err)) from None
+def warn(message: str) -> None:
+    print(f"dreamtrip: warning: {message}", file=sys.stderr)
 
 
 # ---- run and retry: the Prefect flow ----
 
-def check_execution_args(args) -> None:
-    if args.dask_workers and args.dask != "local":
-        raise UsageError("--dask-workers only applies with --dask local")
-
-
 def cmd_run(args) -> int:
-    check_execution_args(args)
-    overrides = cli_overrides(args)
-    settings = load_settings(args.config, overrides)
-    check_image_formats(settings)
-    album = album_folder(args)
-    check_album(album)
-    # The lock first, before torch and Prefect load (seconds): a second command stops at once.
-    with output_lock(default_output_dir(album, settings.output.dir_path), None if args.wait else 0.0):
-        check_device_and_weights(settings)
-        manifest = run_flow(args, str(args.config) if args.config else None, overrides)
+    how = execution(args)
+    manifest = launch.run(args.album, args.config, cli_overrides(args), how, warn)
     print_summary(manifest)
     return EXIT_SOME_FAILED if manifest.failures() else EXIT_OK
-
-
-def check_album(album: Path) -> None:
-    """Mistakes in the album stop the run before any work: album.yaml, or no photo at all.
-    album.yaml entries that match no photo are warned about (their stories would be lost)."""
-    from pipeline.ingest.album import find_photos
-
-    text, files = load_album_text(album), find_photos(album)
-    if not files.photos:
-        skipped = "".join(f"\n  skipped {entry.source}: {entry.reason}" for entry in files.skipped)
-        raise UsageError(f"no photos found in {album}{skipped}")
-    warn_unmatched(text.unmatched(files.photos))
-
-
-def warn_unmatched(unmatched) -> None:
-    for entry in unmatched:
-        print(f"dreamtrip: warning: {entry.message}", file=sys.stderr)
-
-
-def check_image_formats(settings) -> None:
-    """An image format this Pillow cannot write (images.formats) is a set-up error: every copy
-    would fail. Say so before any work."""
-    from PIL import __version__ as pillow_version
-
-    from pipeline.store import unwritable_formats
-
-    missing = unwritable_formats(settings.images.formats)
-    if missing:
-        raise UsageError(f"images.formats: this Pillow ({pillow_version}) cannot write {', '.join(missing)}: "
-                         "install Pillow 11.3 or later (its wheels write AVIF), or set images.formats: [jpeg]")
-
-
-def check_device_and_weights(settings) -> None:
-    """A missing GPU or weights file is a set-up error: say so before Prefect starts."""
-    from pipeline.dream.engine import DeviceError, pick_device
-    from pipeline.dream.weights import WeightsError, choose_weights
-
-    try:
-        pick_device(settings.device)
-        choose_weights(settings.weights.source)
-    except (DeviceError, WeightsError) as err:
-        raise UsageError(str(err)) from None
 
 
 def cmd_retry(args) -> int:
     from pipeline.upkeep import retry_outcome, retry_settings, unfinished
 
-    check_execution_args(args)
-    out, manifest = stored_run(args)
-    todo = unfinished(manifest, out)
-    if not todo:
-        print(f"Nothing to retry: every photo and dream in {out / MANIFEST} is done.")
-        return EXIT_OK
-    settings = retry_settings(manifest, out, args.device)
-    with output_lock(out, None if args.wait else 0.0):
-        check_image_formats(load_settings(None, settings))
-        check_device_and_weights(load_settings(None, settings))
+    how = execution(args)
+    with launch.stopping_at_once(), launch.stored_run(args.album, args.output, how.lock_wait_s,
+                                                      writes_pictures=True) as (out, manifest):
+        todo = unfinished(manifest, out)  # files checked by hash: a damaged one counts as missing
+        if not todo:
+            print(f"Nothing to retry: every photo and dream in {out / MANIFEST} is done.")
+            return EXIT_OK
+        settings = retry_settings(manifest, out, args.device, load_settings(args.config) if args.config else None)
+        launch.check_device_and_weights(load_settings(None, settings), how)
         print(f"Retrying {len(todo)}:")
         for item in todo:
             print(f"  {item}: {item.reason}")
-        after = run_flow(args, None, settings, only_photos=[photo.source for photo in manifest.photos])
+        after = launch.run_flow(args.album, None, settings, how,
+                                only_photos=[photo.source for photo in manifest.photos],
+                                hidden_photos=[photo.source for photo in manifest.photos if photo.place_hidden],
+                                check_hashes=True)
     fixed, failing = retry_outcome(todo, after)
     print(f"Retried {len(todo)}: {len(fixed)} now ok, {len(failing)} still failing")
     for line in failing:
         print(f"  still failing: {line}")
+    print_next_step(after)
     print(f"Page: {after.page}")
     return EXIT_SOME_FAILED if after.failures() else EXIT_OK
-
-
-def run_flow(args, config: str | None, overrides: dict, only_photos: list[str] | None = None):
-    """Run the flow (on Dask if asked) and return its manifest. The caller holds OUT's lock."""
-    if not args.verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-        # Dask's scheduler, nannies and workers (which inherit this) chat at INFO by default.
-        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
-    from flows.dream_album import dream_album  # Prefect and torch load only for a real run
-
-    flow_fn = dream_album
-    if args.dask:
-        from flows.scale import dask_task_runner
-
-        address = None if args.dask == "local" else args.dask
-        flow_fn = dream_album.with_options(task_runner=dask_task_runner(address, args.dask_workers))
-    previous = signal.signal(signal.SIGINT, stop_now)
-    try:
-        return flow_fn(str(args.album), config, overrides, only_photos=only_photos)
-    except RuntimeError as err:
-        if "ephemeral Prefect API server" not in str(err):
-            raise
-        raise UsageError("Prefect's temporary server did not start in time (a busy machine?): run "
-                         "the command again, or keep a Prefect server running (README: \"A "
-                         "long-lived Prefect server\")") from None
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def stop_now(signum, frame) -> None:
-    """Ctrl-C during a run: stop at once. Nothing is lost: every file is written under a temporary
-    name and renamed when complete, the output folder's lock dies with the process, and the next
-    run finishes the album. (Unwinding instead would wait for the dream on the device and for
-    Prefect's temporary server, which the same Ctrl-C has already stopped.)"""
-    print(f"\n{INTERRUPTED}", file=sys.stderr, flush=True)
-    os._exit(EXIT_INTERRUPTED)
 
 
 def print_summary(manifest) -> None:
@@ -359,7 +278,14 @@ def print_summary(manifest) -> None:
              if manifest.skipped else ""))
     for line in manifest.failures():
         print(f"  failed: {line}")
+    print_next_step(manifest)
     print(f"Page: {manifest.page}")
+
+
+def print_next_step(manifest) -> None:
+    """What to do about failures: the author's business, so the terminal says it (the post does not)."""
+    if manifest.next_step:
+        print(f"To do: {manifest.next_step}.")
 
 
 # ---- blog and clean: only what is stored; no torch, no Prefect ----
@@ -367,9 +293,8 @@ def print_summary(manifest) -> None:
 def cmd_blog(args) -> int:
     from pipeline.upkeep import rebuild_post
 
-    out, _ = stored_run(args)
     started = time.perf_counter()
-    with output_lock(out):
+    with launch.stored_run(args.album, args.output) as (out, _):
         refreshed, page = rebuild_post(args.album, out)
     print(f"Post rebuilt from {out / MANIFEST} and album.yaml: "
           f"{counted(len(refreshed.manifest.photos), 'photo')}, "
@@ -378,7 +303,7 @@ def cmd_blog(args) -> int:
           refreshed.removed)
     _list("new in the album, not dreamed yet (`dreamtrip run` adds them)", refreshed.new)
     _list("dream files missing (`dreamtrip retry` dreams them again)", refreshed.missing)
-    warn_unmatched(refreshed.manifest.unmatched)
+    launch.warn_unmatched(refreshed.manifest.unmatched, warn)
     print(f"Page: {page.resolve()}")
     return EXIT_OK
 
@@ -386,23 +311,22 @@ def cmd_blog(args) -> int:
 def cmd_clean(args) -> int:
     from pipeline.upkeep import clean_output
 
-    out, manifest = stored_run(args, "nothing to compare the files with")
-    if manifest.settings.output.store_dir:
-        print(f"(The shared store {manifest.settings.output.store_dir} is left alone: other albums may use it.)")
-    with output_lock(out):
+    with launch.stored_run(args.album, args.output, missing="nothing to compare the files with") as (out, manifest):
+        if manifest.settings.output.store_dir:
+            print(f"(The shared store {manifest.settings.output.store_dir} is left alone: other albums may use it.)")
         cleaning = clean_output(args.album, out, delete=args.yes)
     if not cleaning.unused:
         print(f"Nothing to clean in {out}.")
         return EXIT_OK
     if not cleaning.deleted:
         for path in cleaning.unused:
-            print(f"  {path.relative_to(out)}  {_size(path.stat().st_size)}")
-        print(f"{counted(len(cleaning.unused), 'file')} ({_size(cleaning.size)}) not used by the post; "
+            print(f"  {path.relative_to(out)}  {human_size(path.stat().st_size)}")
+        print(f"{counted(len(cleaning.unused), 'file')} ({human_size(cleaning.size)}) not used by the post; "
               "run again with --yes to delete them.")
         return EXIT_OK
     if cleaning.removed_photos:
         print(f"Post rewritten without {counted(len(cleaning.removed_photos), 'photo')} removed from the album.")
-    print(f"Deleted {counted(len(cleaning.unused), 'file')} ({_size(cleaning.size)}).")
+    print(f"Deleted {counted(len(cleaning.unused), 'file')} ({human_size(cleaning.size)}).")
     return EXIT_OK
 
 
@@ -413,36 +337,14 @@ def _list(title: str, items: list[str]) -> None:
             print(f"  {item}")
 
 
-def _size(n: float) -> str:
-    for unit in ("B", "KB", "MB"):
-        if n < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
-
-
 # ---- serve: a scheduled deployment ----
 
 def cmd_serve(args) -> int:
-    overrides = cli_overrides(args)
-    settings = load_settings(args.config, overrides)
-    check_image_formats(settings)
-    album_folder(args)
-    # Scheduled runs may start elsewhere: pin the output folder to an absolute path now.
-    overrides["output.dir"] = str(default_output_dir(args.album, settings.output.dir_path).resolve())
-    if not args.verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from prefect import serve
-
-    from flows.deploy import build_deployment
-
-    try:
-        deployment = build_deployment(args.album, args.cron, args.config, overrides)
-    except ValueError as err:  # pydantic's ValidationError is one: a bad cron string
-        raise UsageError(f"--cron {args.cron!r}: {err}") from None
+    deployment = launch.scheduled(args.album, args.cron, args.config, cli_overrides(args), args.verbose)
     print(f"Serving deployment dream-album/{deployment.name} on cron {args.cron!r} "
-          f"(writes {overrides['output.dir']}). Ctrl-C stops it and pauses the schedule.")
-    serve(deployment)  # registers it, then runs each scheduled run until stopped
+          f"(writes {deployment.parameters['overrides']['output.dir']}). "
+          "Ctrl-C stops it and pauses the schedule.")
+    launch.serve(deployment)  # registers it, then runs each scheduled run until stopped
     return EXIT_OK
 
 
@@ -486,9 +388,8 @@ def cmd_settings(args) -> int:
     import yaml
 
     settings = load_settings(args.config)
-    data = settings.as_dict()
-    from_preset = [key for key, value in data["dream"].items() if value is None]
-    data["dream"].update({key: getattr(settings.dream.params(), key) for key in from_preset})
+    data, from_preset = settings.as_dict(), settings.dream.from_strength
+    data["dream"].update(from_preset)
     if from_preset:
         print(f"# dream.{', dream.'.join(from_preset)}: set by strength {settings.dream.strength}")
     print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), end="")

@@ -1,16 +1,18 @@
-"""The Prefect flow: settings -> lock -> ingest -> dream -> write the post.
+"""The Prefect flow: settings -> lock -> decide -> ingest -> dream -> write the post.
 
 Only orchestration lives here: the output folder's lock, fan-out, retries, who may use the
 device when, progress and artifacts. Each task is a thin wrapper over plain functions in pipeline/.
 
 Never dreaming twice rests on the store (pipeline/store.py), not on Prefect's result cache: a
-dream's files are named by the key of its recipe and written atomically, so a file under that
-name is a finished dream. The flow looks each dream up before it submits a task for it, so a
-rerun with nothing new submits no dream tasks at all.
+dream's files are named by the key of its recipe, written atomically and recorded, so a file
+under that name, as it was recorded, is a finished dream. The flow looks each dream up before
+it submits a task for it, so a rerun with nothing new submits no dream tasks at all. After a
+run that did not finish (or for `retry`) stored files are checked by hash, not by size only.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -25,20 +27,31 @@ from flows.progress import DreamProgress
 from flows.scale import dream_resources, requiring, running_on_dask, worker_device
 from pipeline.ingest.album import find_photos, load_album_text
 from pipeline.config import Settings, load_settings
-from pipeline.dream.engine import engine_recipe, load_dreamer
-from pipeline.dream.spec import DreamSpec, dream_input, resolve_dream_size, save_dream
-from pipeline.files import slug
+from pipeline.dream.spec import DreamSpec, dream_input, save_dream
+from pipeline.files import DiskFull, slug
 from pipeline.imaging import PhotoError
 from pipeline.ingest.photos import ingest_photos, set_aside_duplicates
 from pipeline.layers import depth
 from pipeline.lock import output_lock
 from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now, write_manifest
+from pipeline.outdir import adopt_store, check_folders, claim_output_folder, sweep_temp_files
 from pipeline.post.page import write_page
-from pipeline.store import DreamStore, default_output_dir, stale_temp_files
+from pipeline.store import DreamStore, default_output_dir
 from pipeline.dream.weights import WeightsChoice, choose_weights
 
-# A shared store's temp files may belong to another album's run that is writing right now.
-_SHARED_TEMP_AGE_S = 24 * 3600
+
+class _DiskFullSaidOnce(logging.Filter):
+    """A full disk ends the run with one line that names the folder and its free space (the
+    CLI's): Prefect's own reports of it, a traceback per task and one for the flow, would only
+    bury that line. The run's state still says Failed, with the reason."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(error, DiskFull) or DiskFull.__name__ in record.getMessage())
+
+
+for _logger in ("prefect.task_runs", "prefect.flow_runs"):
+    logging.getLogger(_logger).addFilter(_DiskFullSaidOnce())
 
 
 @dataclass(frozen=True)
@@ -100,44 +113,48 @@ class Slots:
 # ---- tasks ----
 
 @task(name="ingest", cache_policy=NO_CACHE)
-def ingest(album_dir: Path, sources: list[str], out_dir: Path, settings: Settings) -> list[PhotoEntry]:
+def ingest(album_dir: Path, sources: list[str], out_dir: Path, settings: Settings,
+           by_hash: bool = False) -> list[PhotoEntry]:
     # One task for the whole album, photos in parallel threads inside it: a Prefect task per
     # photo was slower and took 400 MB more memory (BENCHMARKS.md, "Ingest").
     images = settings.images
-    return ingest_photos(album_dir, sources, out_dir, images.web_sizes, images.web_formats(), images.max_pixels)
+    return ingest_photos(album_dir, sources, out_dir, images.web_sizes, images.web_formats(), images.max_pixels,
+                         by_hash=by_hash)
+
+
+@task(name="decide", cache_policy=NO_CACHE)
+def decide(settings: Settings, weights: str) -> DreamSpec:
+    """What the run's dreams are, decided where they run (on a Dask cluster: on a worker)."""
+    return DreamSpec.decide(settings, weights)
 
 
 @task(name="dream", cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient,
-      task_run_name="dream {photo.source} {layers}")
-def dream(photo: PhotoEntry, layers: tuple[str, ...], job: DreamJob) -> list[DreamEntry]:
-    """Dream one photo on `layers` (one layer per task, or a batch: engine.batch_layers).
-
-    Decoding before the device's turn and encoding after it run outside the device slot, so
-    they overlap the next dream.
-    """
-    done = {layer: job.stored(photo, layer) for layer in layers}  # another run may have made some
-    todo = [layer for layer in layers if done[layer] is None]
-    if not todo:
-        return list(done.values())
-    device = worker_device(job.settings.device)
+      task_run_name="dream {photo.source} {layer}")
+def dream(photo: PhotoEntry, layer: str, job: DreamJob) -> DreamEntry:
+    """Dream one photo on one layer. Decoding before the device's turn and encoding after it
+    run outside the device slot, so they overlap the next dream."""
+    if done := job.stored(photo, layer):  # another run may have made it
+        return done
+    device = worker_device(job.spec.device)
     slots = Slots.of(device, job.settings.tasks.dreams_at_once)
     with slots.prepared:
         image = dream_input(job.album_dir, photo, job.spec, job.settings.images.max_pixels)
         with slots.device:
-            dreams, seconds = dream_on_device(photo, image, todo, job, device)
-        for layer, dreamed in zip(todo, dreams):
-            save_dream(dreamed, job.spec.files(photo, layer), job.store, job.spec.formats)
-    made = {layer: job.spec.entry(photo, layer, seconds) for layer in todo}
-    return [done[layer] or made[layer] for layer in layers]
+            dreamed, seconds = dream_on_device(photo, image, layer, job, device)
+        save_dream(dreamed, job.spec.files(photo, layer), job.store, job.spec.formats)
+    return job.spec.entry(photo, layer, seconds)
 
 
-def dream_on_device(photo: PhotoEntry, image, layers: list[str], job: DreamJob, device: str):
-    """The photo's dreams on `layers`, and the engine's seconds per layer (a batch shares its time)."""
+def dream_on_device(photo: PhotoEntry, image, layer: str, job: DreamJob, device: str):
+    """The photo's dream on `layer`, and the engine's seconds."""
+    from pipeline.dream.engine import load_dreamer  # torch loads where the dreams run, not on import
+
+    engine = job.settings.engine
     dreamer = load_dreamer(job.weights, job.settings.weights.cache_path, job.deepest_layer, device,
-                           job.settings.engine.memory_mb, job.settings.engine.graphs_on(device))
+                           job.spec.size_step, engine.memory_mb, engine.graphs_on(device))
     started = time.perf_counter()
-    dreams = dreamer.dream(image, list(layers), job.spec.params, batch=job.settings.engine.batching)
-    return dreams, round((time.perf_counter() - started) / len(layers), 3)
+    [dreamed] = dreamer.dream(image, [layer], job.spec.engine_params)
+    return dreamed, round(time.perf_counter() - started, 3)
 
 
 @task(name="write post", cache_policy=NO_CACHE)
@@ -150,72 +167,64 @@ def write_post(manifest: Manifest, out_dir: Path) -> Path:
 
 @flow(name="dream-album")
 def dream_album(album: str, config: str | None = None, overrides: dict | None = None,
-                only_photos: list[str] | None = None, lock_wait_s: float | None = 0.0) -> Manifest:
+                only_photos: list[str] | None = None, lock_wait_s: float | None = 0.0,
+                hidden_photos: list[str] | None = None, check_hashes: bool = False) -> Manifest:
     """Dream every photo of `album` on its layers and write index.html, post.md, manifest.json.
 
     `config` is a YAML file over the default settings; `overrides` are dotted settings
     (e.g. {"layers": ["conv5_2"], "output.dir": "out/x"}) that win over both.
     `only_photos` limits the run to those photos of the album (`dreamtrip retry`).
+    `hidden_photos` get no place, as a `privacy.hide_near` zone decided in the run before (the
+    manifest `retry` starts from keeps no zones, only which photos they hid).
     `lock_wait_s` is how long to wait while another run writes the same output folder
-    (0: stop at once with OutputBusy; None: as long as it takes). Returns the manifest.
+    (0: stop at once with OutputBusy; None: as long as it takes). `check_hashes`: check every
+    stored file by its sha256 before reusing it (`dreamtrip retry`). Returns the manifest.
     """
     settings = load_settings(Path(config) if config else None, overrides)
     album_dir = Path(album).resolve()
     out_dir = default_output_dir(album_dir, settings.output.dir_path).resolve()
+    check_folders(album_dir, out_dir)
 
     with output_lock(out_dir, lock_wait_s):
+        record = claim_output_folder(out_dir)
         remove_leftovers(out_dir, settings)
+        by_hash = not record.begin_run() or check_hashes
+        weights = choose_weights(settings.weights.source)
+        get_run_logger().info("Weights: %s (%s)", weights.description, weights.reason)
+        with requiring(dream_resources()):  # on a Dask cluster: a worker that dreams decides
+            spec = decide.submit(settings, weights.identity).result()
         text, files = load_album_text(album_dir), find_photos(album_dir)
         sources = [s for s in files.photos if only_photos is None or s in set(only_photos)]
-        photos, duplicates = set_aside_duplicates(ingest(album_dir, sources, out_dir, settings))
+        photos, duplicates = set_aside_duplicates(ingest(album_dir, sources, out_dir, settings, by_hash))
 
         layers_of = {p.source: text.layers_for(p.source, settings.layers) for p in photos if p.ok}
-        device = dreaming_device(settings)
-        job = dream_job(settings, album_dir, out_dir, layers_of, device)
+        deepest = max((layer for layers in layers_of.values() for layer in layers), key=depth, default="conv1_1")
+        store = DreamStore(out_dir, settings.output.store_path, by_hash)
+        job = DreamJob(album_dir, store, spec, settings, weights, deepest)
         dreams, run = dream_photos(photos, layers_of, job)
 
         manifest = Manifest(
-            created=now(), album=text.info(album_dir.name),
-            weights=WeightsInfo(**job.weights.as_dict()),
-            device=f"{device} on Dask workers" if running_on_dask() else device,
-            dream_size=job.spec.dream_size, precision=job.spec.precision, settings=settings,
-            photos=[text.described(photo, dreams.get(photo.source, [])) for photo in photos],
-            skipped=files.skipped + duplicates, unmatched=text.unmatched(files.photos), run=run)
+            created=now(), album=text.info(album_dir.name), weights=WeightsInfo(**weights.as_dict()),
+            device=f"{spec.device} on Dask workers" if running_on_dask() else spec.device,
+            dream_size=spec.dream_size, octaves=spec.octaves, precision=spec.precision, settings=settings,
+            photos=[text.described(photo, dreams.get(photo.source, []), settings.privacy,
+                                   hide=photo.source in set(hidden_photos or ())) for photo in photos],
+            skipped=files.skipped + duplicates, unmatched=text.unmatched(files.photos),
+            run=run).without_machine_paths(album_dir, out_dir)
         manifest.page = str(write_post(manifest, out_dir))
+        record.end_run()
     publish_table(album_dir.name, manifest)
     return manifest
 
 
 def remove_leftovers(out_dir: Path, settings: Settings) -> None:
-    """Temp files of a killed run: never trusted (they have no final name), but clutter."""
-    leftovers = stale_temp_files(out_dir)  # we hold the lock: no one else writes here
+    """Temp files of a killed run: never trusted (they have no final name), but clutter. A shared
+    store of an earlier release is adopted first (its dreams are recorded as dreamtrip's)."""
     if settings.output.store_path is not None:
-        leftovers += stale_temp_files(settings.output.store_path, older_than_s=_SHARED_TEMP_AGE_S)
-    for path in leftovers:
-        path.unlink(missing_ok=True)
-    if leftovers:
-        get_run_logger().info("Removed %d temporary files left by an interrupted run", len(leftovers))
-
-
-def dream_job(settings: Settings, album_dir: Path, out_dir: Path,
-              layers_of: dict[str, tuple[str, ...]], device: str) -> DreamJob:
-    weights = choose_weights(settings.weights.source)
-    get_run_logger().info("Weights: %s (%s)", weights.description, weights.reason)
-    device_type = device.split(":")[0]
-    spec = DreamSpec(params=settings.dream.params(),
-                     dream_size=resolve_dream_size(settings.images.dream_size, device_type),
-                     weights=weights.identity, web_sizes=tuple(settings.images.web_sizes),
-                     formats=settings.images.web_formats(),
-                     **engine_recipe(settings.dream.precision, device_type))
-    deepest = max((layer for layers in layers_of.values() for layer in layers), key=depth, default="conv1_1")
-    return DreamJob(album_dir, DreamStore(out_dir, settings.output.store_path), spec, settings, weights, deepest)
-
-
-def dreaming_device(settings: Settings) -> str:
-    """Where the dreams run: this machine's device, or the Dask workers' kind."""
-    if running_on_dask():  # the workers dream, not this machine: do they have GPUs?
-        return "cuda" if settings.device != "cpu" and dream_resources() else settings.device
-    return worker_device(settings.device)
+        adopt_store(settings.output.store_path)
+    removed = sweep_temp_files(out_dir, settings.output.store_path)
+    if removed:
+        get_run_logger().info("Removed %d temporary files left by an interrupted run", removed)
 
 
 def dream_photos(photos: list[PhotoEntry], layers_of: dict[str, tuple[str, ...]],
@@ -233,12 +242,11 @@ def dream_photos(photos: list[PhotoEntry], layers_of: dict[str, tuple[str, ...]]
             results[photo.source, layer] = job.stored(photo, layer)  # an earlier run's, or None
             if results[photo.source, layer]:
                 progress.advance(reused=True)
-        todo = tuple(layer for layer in layers_of[photo.source] if not results[photo.source, layer])
-        for group in ([todo] if job.settings.engine.batching and todo else [(layer,) for layer in todo]):
+                continue
             with requiring(resources):
-                running[dream_task.submit(photo, group, job)] = (photo.source, group)
-    for (source, layers), entries in collect(running, progress):
-        results.update({(source, entry.layer): entry for entry in entries})
+                running[dream_task.submit(photo, layer, job)] = (photo.source, layer)
+    for (source, layer), entry in collect(running, progress):
+        results[source, layer] = entry
     progress.close()
     dreamed = [entry for entry in results.values() if not entry.reused]
     run = RunInfo(dreamed=sum(entry.ok for entry in dreamed), reused=len(results) - len(dreamed),
@@ -250,17 +258,17 @@ def dream_photos(photos: list[PhotoEntry], layers_of: dict[str, tuple[str, ...]]
 
 
 def collect(futures: dict, progress: DreamProgress):
-    """Each dream task's entries as it finishes; a failed task becomes failed entries."""
+    """Each dream task's entry as it finishes; a failed task becomes a failed entry."""
     for future in as_completed(list(futures)):
-        source, layers = futures[future]
+        source, layer = futures[future]
         outcome = future.result(raise_on_failure=False)
+        if isinstance(outcome, DiskFull):  # every other write would fail too: stop the run
+            raise outcome
         if isinstance(outcome, BaseException):
-            get_run_logger().warning("dream failed: %s %s: %s", source, ", ".join(layers), outcome)
-            outcome = [DreamEntry(layer=layer, status="failed", error=f"{type(outcome).__name__}: {outcome}")
-                       for layer in layers]
-        for entry in outcome:
-            progress.advance(reused=entry.reused)
-        yield (source, layers), outcome
+            get_run_logger().warning("dream failed: %s %s: %s", source, layer, outcome)
+            outcome = DreamEntry(layer=layer, status="failed", error=f"{type(outcome).__name__}: {outcome}")
+        progress.advance(reused=outcome.reused)
+        yield (source, layer), outcome
 
 
 def publish_table(album_name: str, manifest: Manifest) -> None:

@@ -45,11 +45,13 @@ def _gpu_count() -> int:
 
 def dream_resources() -> dict | None:
     """What a dream asks the scheduler for: one GPU when the flow runs on a Dask cluster whose
-    workers offer GPUs; otherwise nothing (threads in this process, or CPU workers: asking for
-    a resource that no worker has would wait forever)."""
-    if not running_on_dask():
-        return None
-    workers = _current_task_runner().client.scheduler_info().get("workers", {}).values()
+    workers offer GPUs (gpu_resources); otherwise nothing (threads in this process, or CPU
+    workers: asking for a resource that no worker has would wait forever)."""
+    return gpu_resources(_current_task_runner().client) if running_on_dask() else None
+
+
+def gpu_resources(client) -> dict | None:
+    workers = client.scheduler_info().get("workers", {}).values()
     return {GPU: 1} if any(w.get("resources", {}).get(GPU) for w in workers) else None
 
 
@@ -78,21 +80,28 @@ def _current_task_runner():
     return context.task_runner if context else None
 
 
-def worker_device(device: str) -> str:
-    """The device this process dreams on: `auto` resolved here, on the worker, not where the
-    flow runs (a scheduler machine may have no GPU). On a LocalCluster with several GPUs,
-    worker number i takes GPU i."""
-    from pipeline.dream.engine import pick_device
+def device_on_cluster(address: str, device: str) -> str:
+    """`device` checked where the dreams will run, before the run starts: on a worker of the
+    cluster at `address` (one offering a GPU if any does). DeviceError if it has no such device."""
+    from distributed import Client
 
-    resolved = str(pick_device(device))
-    if resolved != "cuda":
-        return resolved
+    from pipeline.dream.spec import device_kind
+
+    with Client(address, timeout=30) as client:
+        return client.submit(device_kind, device, resources=gpu_resources(client), pure=False).result()
+
+
+def worker_device(kind: str) -> str:
+    """The device this process dreams on, of the kind decided (pipeline/dream/spec.py) where the
+    dreams run. On a LocalCluster with several GPUs, worker number i takes GPU i."""
+    if kind != "cuda":
+        return kind
     import torch
 
     index = _local_worker_number()
     if index is not None and torch.cuda.device_count() > 1:
         return f"cuda:{index % torch.cuda.device_count()}"
-    return resolved
+    return kind
 
 
 def _local_worker_number() -> int | None:

@@ -44,6 +44,7 @@ STRENGTHS = {
 _REPLACED = {
     "images.working_size": "images.dream_size",
     "output.full_resolution": "images.dream_size (`full` dreams at the photo's own size)",
+    "engine.batch_layers": "nothing (layers are dreamed one at a time: a batch measured slower); delete it",
 }
 
 
@@ -119,10 +120,15 @@ class DreamSettings(_Section):
         """The preset's keys that the config set itself (they win over the strength)."""
         return tuple(key for key in STRENGTHS[self.strength] if getattr(self, key) is not None)
 
+    @property
+    def from_strength(self) -> dict[str, Any]:
+        """The preset's values for the keys the config leaves to the strength."""
+        return {key: value for key, value in STRENGTHS[self.strength].items() if key not in self.set_by_hand}
+
     def params(self) -> DreamParams:
         """What the engine runs: the strength preset, with the keys set by hand over it."""
-        preset = {key: getattr(self, key) for key in self.set_by_hand}
-        return DreamParams(**{**STRENGTHS[self.strength], **preset,
+        by_hand = {key: getattr(self, key) for key in self.set_by_hand}
+        return DreamParams(**{**self.from_strength, **by_hand,
                               "octaves": None if self.octaves == "auto" else self.octaves,
                               "jitter": self.jitter, "seed": self.seed, "precision": self.precision})
 
@@ -178,19 +184,12 @@ class TaskSettings(_Section):
 
 
 class EngineSettings(_Section):
-    batch_layers: Toggle
     cuda_graphs: Toggle
     memory_mb: _int(256, 1_000_000)
 
-    # `auto` is off for both until a device where they pay is measured: batching measured slower
-    # on a CPU and on an H200, CUDA graphs are not yet measured faster (BENCHMARKS.md).
-    @property
-    def batching(self) -> bool:
-        """Dream a photo's layers as one batch."""
-        return self.batch_layers == "yes"
-
     def graphs_on(self, device: str) -> bool:
-        """Replay small passes from CUDA graphs on `device`: never on a CPU."""
+        """Replay small passes from CUDA graphs on `device`: only on CUDA, and `auto` is off until
+        they are measured faster on a GPU (BENCHMARKS.md)."""
         return self.cuda_graphs == "yes" and device.startswith("cuda")
 
 
@@ -208,6 +207,38 @@ class OutputSettings(_Section):
         return Path(self.store_dir).expanduser().resolve() if self.store_dir else None
 
 
+_Latitude, _Longitude = _number(-90.0, 90.0), _number(-180.0, 180.0)
+_Radius = _number(1.0, 1_000_000.0)
+
+
+class HiddenZone(_Section):
+    """A circle on the Earth (home, family): photos taken inside it get no place, no position."""
+
+    lat: _Latitude
+    lon: _Longitude
+    radius_m: _Radius
+
+
+def _said(annotation) -> str:
+    """The words an annotated value type was declared with."""
+    return next(item for item in typing.get_args(annotation) if isinstance(item, Expect))
+
+
+_ZONES_EXPECTED = Expect("a list of zones, each {lat, lon, radius_m}: " + ", ".join(
+    f"{name} {_said(field.rebuild_annotation())}" for name, field in HiddenZone.model_fields.items()))
+
+
+class PrivacySettings(_Section):
+    # town: the post names the town, never the spot; exact: the spot; none: no places at all.
+    location: Literal["town", "exact", "none"]
+    hide_near: Annotated[list[HiddenZone], _ZONES_EXPECTED]
+
+    @property
+    def places(self) -> bool:
+        """Whether the post says where photos were taken at all."""
+        return self.location != "none"
+
+
 class Settings(_Section):
     """Every setting of a run, nested as in default.yaml."""
 
@@ -215,10 +246,11 @@ class Settings(_Section):
     dream: DreamSettings
     images: ImageSettings
     weights: WeightsSettings
-    device: Literal["auto", "cpu", "cuda"]
+    device: Literal["auto", "cpu", "cuda", "mps"]
     tasks: TaskSettings
     engine: EngineSettings
     output: OutputSettings
+    privacy: PrivacySettings
 
     @field_validator("layers", mode="before")
     @classmethod
@@ -228,6 +260,19 @@ class Settings(_Section):
     def as_dict(self) -> dict:
         """The settings as plain data (recorded in the manifest; `retry` reloads them)."""
         return self.model_dump(mode="json")
+
+    def without_machine_paths(self) -> "Settings":
+        """The settings as a run's record keeps them: how the dreams were made, not where things
+        lie on this machine (the output folder, a shared store, the weights cache), since the
+        record sits in the folder a traveller publishes."""
+        return self.with_machine_paths_of(None)
+
+    def with_machine_paths_of(self, local: "Settings | None") -> "Settings":
+        """These settings with where things lie on this machine (a shared store, the weights
+        cache) taken from `local`, or cleared when it is None; the output folder is cleared."""
+        return self.model_copy(update={
+            "output": self.output.model_copy(update={"dir": None, "store_dir": local and local.output.store_dir}),
+            "weights": self.weights.model_copy(update={"cache_dir": local and local.weights.cache_dir})})
 
 
 # ---- loading ----
@@ -270,6 +315,20 @@ def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | N
         layers.append((str(config_file), read_yaml(config_file)))
     if overrides:
         layers.append((COMMAND_LINE, _nest(overrides)))
+    return _validated(layers)
+
+
+def recorded_settings(recorded: dict, source: str) -> Settings:
+    """Settings that a run of any dreamtrip version recorded (manifest.json), read over this
+    version's defaults: a key added since takes its default, a key since removed is dropped (it
+    can no longer apply). A recorded value this version refuses raises ConfigError naming `source`."""
+    if not isinstance(recorded, dict):
+        raise ConfigError(source, "settings", recorded, "a mapping of settings")
+    return _validated([(str(DEFAULT_CONFIG), read_yaml(DEFAULT_CONFIG)), (source, _known(recorded, Settings))])
+
+
+def _validated(layers: list[tuple[str, dict]]) -> Settings:
+    """Each (source, data) merged over the ones before, validated as one Settings."""
     merged, origin = {}, {}
     for source, data in layers:
         _merge(merged, data, origin, source)
@@ -277,6 +336,18 @@ def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | N
         return Settings.model_validate(merged)
     except ValidationError as err:
         raise _config_error(err, merged, origin) from None
+
+
+def _known(data: dict, model: type[BaseModel]) -> dict:
+    """`data` without the keys that `model` (and, inside them, its sections) does not have."""
+    known = {}
+    for key, value in data.items():
+        field = model.model_fields.get(key)
+        if field is None:
+            continue
+        section = _section_model(field.annotation)
+        known[key] = _known(value, section) if section and isinstance(value, dict) else value
+    return known
 
 
 def _nest(flat: dict[str, Any]) -> dict:
@@ -309,11 +380,12 @@ def _config_error(err: ValidationError, merged: dict, origin: dict) -> ConfigErr
     path = _settings_keys(first["loc"])
     key, section = ".".join(path), _section_at(path[:-1])
     source = _source_of(path, origin)
-    if first["type"] == "extra_forbidden":
+    inside_a_value = len(first["loc"]) > len(path)   # e.g. one zone of privacy.hide_near
+    if first["type"] == "extra_forbidden" and not inside_a_value:
         known = (f": {key} was replaced by {_REPLACED[key]}" if key in _REPLACED
                  else did_you_mean(path[-1], section.model_fields) + ": " + ", ".join(section.model_fields))
         return ConfigError(source, key, first["input"], "a known setting" + known)
-    if first["type"] == "missing":
+    if first["type"] == "missing" and not inside_a_value:
         return ConfigError(source, key, None, "a value (every setting has a default in default.yaml)")
     return ConfigError(source, key, _value_at(merged, path), _expected(section.model_fields[path[-1]]))
 

@@ -1,43 +1,118 @@
-"""Atomic file writes: a crash or Ctrl-C never leaves a half-written file under a trusted name.
+"""Whole files only: a crash, Ctrl-C or a full disk never leaves a part of a file under a
+trusted name.
 
-Writers write to a temporary file in the target's folder and rename it into place; rename
-within one filesystem is atomic, so a reader sees the old file or the new one, never a part.
+Every writer writes to a temporary file in the target's folder; the file is flushed to the disk
+(fsync), checked (its size, and an image must decode to its end), and only then renamed into
+place, and the folder is synced so the rename lasts too. Rename within one filesystem is atomic:
+a reader sees the old file or the new one, never a part. Any error removes the temporary file;
+a full disk (or quota) becomes DiskFull, which names the folder and its free space.
 Also the one slug helper: names made from user text for files, anchors and keys.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
+import io
 import os
 import re
+import shutil
 import tempfile
 import unicodedata
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
-TEMP_PREFIX = ".tmp-"  # temp files beside their targets; a killed run may leave some behind
+# Temp files beside their targets, named so that no other program's file is taken for one (a
+# killed run may leave some behind; only files with this prefix are ever swept).
+TEMP_PREFIX = ".dreamtrip-tmp-"
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskFull(Exception):
+    """A write failed because the disk or the user's quota is full. The message is one line
+    naming the folder and its free space; the CLI exits with code 2. Nothing half-written was
+    left under a final name, so the same command finishes the job once there is space."""
+
+
+class IncompleteFile(OSError):
+    """A file just written is not what was meant to be written (short, or does not decode)."""
+
+
+def disk_full(err: OSError, folder: Path) -> DiskFull | None:
+    """DiskFull for `err` when it means the disk or quota is full, else None."""
+    if err.errno not in _FULL:
+        return None
+    try:
+        free = human_size(shutil.disk_usage(folder).free)
+    except OSError:
+        free = "unknown"
+    return DiskFull(f"{Path(folder).resolve()}: the disk is full ({free} free): free some space, "
+                    "then run the same command again (finished files are kept)")
+
+
+def human_size(n: float) -> str:
+    """1536 -> '1.5 KB'."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
 
 
 @contextlib.contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; on success it replaces `target`."""
+def atomic_path(target: Path, check: Callable[[Path], None] | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside `target` to write; on success it is synced, passed to
+    `check` (which raises when the file is not whole) and renamed to `target`."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=TEMP_PREFIX, suffix=target.suffix)
-    os.close(fd)
+    tmp = None
     try:
-        yield Path(tmp)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=TEMP_PREFIX, suffix=target.suffix)
+        os.close(fd)
+        tmp = Path(name)
+        yield tmp
+        _sync(tmp)
+        if check is not None:
+            check(tmp)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; a published page must be readable by a web server
         os.replace(tmp, target)
+        _sync_folder(target.parent)
+    except OSError as err:
+        full = disk_full(err, target.parent)
+        if full is None:
+            raise
+        raise full from None
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
-def write_bytes_atomic(target: Path, data: bytes) -> None:
-    with atomic_path(target) as tmp:
-        tmp.write_bytes(data)
+def _sync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in `folder` survive a power cut (where the file system allows it)."""
+    with contextlib.suppress(OSError):
+        _sync(folder)
+
+
+def write_bytes_atomic(target: Path, data: bytes, check: Callable[[Path], None] | None = None) -> None:
+    """Write `data` as `target`, whole or not at all."""
+    with atomic_path(target, check) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_TRUNC)
+        try:
+            view = memoryview(data)
+            while view:  # os.write may write less than asked
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        _check_size(tmp, len(data))
 
 
 def write_text_atomic(target: Path, text: str) -> None:
@@ -45,12 +120,66 @@ def write_text_atomic(target: Path, text: str) -> None:
 
 
 def save_image_atomic(image, target: Path, **save_options) -> None:
-    """Save a Pillow image; the format comes from `target`'s extension."""
-    with atomic_path(target) as tmp:
-        image.save(tmp, format=_FORMATS[target.suffix.lower()], **save_options)
+    """Save a Pillow image; the format comes from `target`'s extension. Encoded in memory, written
+    whole, and renamed into place only when the file on disk decodes to its end."""
+    write_bytes_atomic(target, encode_image(image, target, **save_options), check=check_image_decodes)
+
+
+def encode_image(image, name, **save_options) -> bytes:
+    """A Pillow image encoded in memory, in the format of `name`'s extension ('a.jpg': JPEG)."""
+    encoded = io.BytesIO()
+    image.save(encoded, format=_FORMATS[Path(name).suffix.lower()], **save_options)
+    return encoded.getvalue()
 
 
 _FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".avif": "AVIF"}
+
+
+def copy_atomic(source: Path, target: Path, link: bool = False,
+                check: Callable[[Path], None] | None = None) -> None:
+    """`source` as `target`: hard-linked when `link` and the file system allows, else copied;
+    either is renamed into place only when it is as long as the source (and passes `check`)."""
+    with atomic_path(target, check) as tmp:
+        if not (link and _linked(source, tmp)):
+            shutil.copyfile(source, tmp)
+        _check_size(tmp, Path(source).stat().st_size)
+
+
+def _linked(source: Path, tmp: Path) -> bool:
+    """Replace `tmp` by a hard link to `source`; False where links cannot be made (another file
+    system, or a file system without them)."""
+    tmp.unlink()
+    try:
+        os.link(source, tmp)
+    except OSError as err:
+        if err.errno in _FULL:
+            raise
+        return False
+    return True
+
+
+def _check_size(path: Path, expected: int) -> None:
+    size = path.stat().st_size
+    if size != expected:
+        raise IncompleteFile(f"{path.name}: {size} bytes on disk, {expected} written")
+
+
+def check_image_decodes(path: Path) -> None:
+    """Raise IncompleteFile unless the image at `path` decodes to its end."""
+    from PIL import Image  # only writers of images pay for Pillow
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except Exception as err:  # decoders raise many kinds on a broken file
+        raise IncompleteFile(f"{path.name}: the image written does not decode ({err})") from None
+
+
+def read_hashed(path: Path) -> tuple[bytes, str]:
+    """A file's bytes and their hex sha256, from one read: whoever uses the bytes uses exactly
+    what was hashed, even if the file is replaced meanwhile."""
+    data = Path(path).read_bytes()
+    return data, hashlib.sha256(data).hexdigest()
 
 
 def sha256_of(path: Path) -> str:

@@ -15,7 +15,7 @@ from typing import Iterator
 import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
-from pipeline.formats import PHOTO, sniff_file
+from pipeline.formats import HEAD_BYTES, PHOTO, sniff, sniff_file
 
 log = logging.getLogger(__name__)
 
@@ -56,31 +56,37 @@ class PhotoError(Exception):
 # ---- opening: header only, with every refusal made before a pixel is decoded ----
 
 @contextlib.contextmanager
-def open_photo(path: Path, max_pixels: int | None = None) -> Iterator[Image.Image]:
+def open_photo(path: Path, max_pixels: int | None = None, data: bytes | None = None) -> Iterator[Image.Image]:
     """Open the photo at `path` lazily: format, size and metadata are read, pixels are not.
+    With `data` (the file's bytes, read once and hashed), those are opened and the file is not
+    read again.
 
     Refuses (PhotoError) an empty file, a file that is not in one of PHOTO_FORMATS, and one that
     claims more than `max_pixels` pixels (a decompression bomb is a few KB claiming gigapixels).
     Whoever decodes a user's photo passes `images.max_pixels`; None (no limit) is for headers.
     """
     path = Path(path)
-    if path.stat().st_size == 0:
+    if (len(data) if data is not None else path.stat().st_size) == 0:
         raise PhotoError("empty file (0 bytes)")
     try:
-        image = Image.open(path, formats=PHOTO_FORMATS)
+        image = Image.open(io.BytesIO(data) if data is not None else path, formats=PHOTO_FORMATS)
     except UnidentifiedImageError:
-        raise PhotoError(_unidentified_reason(path)) from None
+        raise PhotoError(_unidentified_reason(_sniffed(path, data))) from None
     except MemoryError:
         raise
     except Exception as err:  # a plugin choking on a hostile header: the file's fault
-        raise PhotoError(_broken(sniff_file(path).name, "header", err)) from None
+        raise PhotoError(_broken(_sniffed(path, data).name, "header", err)) from None
     with image:
         _check_pixel_count(image, max_pixels)
         yield image
 
 
-def _unidentified_reason(path: Path) -> str:
-    sniffed = sniff_file(path)
+def _sniffed(path: Path, data: bytes | None):
+    """What the file is by its first bytes (for saying why it cannot be opened)."""
+    return sniff(data[:HEAD_BYTES]) if data is not None else sniff_file(path)
+
+
+def _unidentified_reason(sniffed) -> str:
     if sniffed.kind == PHOTO:
         return (f"corrupt or truncated {sniffed.name} header: the file starts like {sniffed.name} "
                 f"but cannot be read")

@@ -2,21 +2,23 @@
 
 `flock` on `.dreamtrip.lock` in the output folder. The kernel drops the lock when its holder
 exits in any way (kill -9 included), so a crashed run never leaves a stale lock behind. The
-holder writes who it is into the file, so a second run can say what it is waiting for.
+holder writes who it is into the file (its pid, the command and since when: never a path, the
+host or the user, since the folder is published), so a second run can say what it is waiting
+for; and removes the file when it is done, so a finished run leaves nothing of it behind.
 
-The lock is reentrant within a thread: the CLI takes it before Prefect starts (so a second
-command stops at once), and the flow, which takes it itself for scheduled runs and runs in the
-caller's thread, then holds it already. Another thread, like another process, waits for it.
+The lock is reentrant within a context (contextvars): the CLI takes it before Prefect starts (so
+a second command stops at once), and the flow, which takes it itself for scheduled runs and runs
+in a copy of the CLI's context (in a thread of its own), then holds it already. Another thread
+started without that context, like another process, waits for it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import fcntl
 import os
-import socket
 import sys
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +26,9 @@ from typing import Iterator
 
 LOCK_FILE = ".dreamtrip.lock"
 
-_held = threading.local()  # the output folders this thread holds
+# The output folders this context holds.
+_held: contextvars.ContextVar[frozenset[Path]] = contextvars.ContextVar("dreamtrip_held_outputs",
+                                                                        default=frozenset())
 
 
 class OutputBusy(Exception):
@@ -43,32 +47,55 @@ def output_lock(out_dir: Path, wait_s: float | None = 0.0, poll_s: float = 0.2) 
     `wait_s` 0 fails at once; None waits as long as it takes.
     """
     out_dir = Path(out_dir).resolve()
-    held = _held.__dict__.setdefault("folders", set())
-    if out_dir in held:  # an enclosing block of this thread holds it, and releases it
+    if out_dir in _held.get():  # an enclosing block of this context holds it, and releases it
         yield
         return
     with _locked(out_dir, wait_s, poll_s):
-        held.add(out_dir)
+        token = _held.set(_held.get() | {out_dir})
         try:
             yield
         finally:
-            held.discard(out_dir)
+            _held.reset(token)
 
 
 @contextlib.contextmanager
 def _locked(out_dir: Path, wait_s: float | None, poll_s: float) -> Iterator[None]:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _take(path, out_dir, None if wait_s is None else time.monotonic() + wait_s, poll_s)
     try:
-        deadline = None if wait_s is None else time.monotonic() + wait_s
-        while not _try_lock(fd):
-            if deadline is not None and time.monotonic() >= deadline:
-                raise OutputBusy(out_dir, _holder(fd))
-            time.sleep(poll_s)
         os.ftruncate(fd, 0)
         os.pwrite(fd, _who_am_i().encode(), 0)
         yield
+    finally:
+        _let_go(fd, path)
+
+
+def _take(path: Path, out_dir: Path, deadline: float | None, poll_s: float) -> int:
+    """The locked descriptor of the lock file now at `path`. A run that finishes removes the
+    file, so a lock taken on a file no longer at `path` is let go and taken anew."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        if _try_lock(fd):
+            if _is_at(fd, path):
+                return fd
+            os.close(fd)
+            continue
+        holder = _holder(fd)
+        os.close(fd)
+        if deadline is not None and time.monotonic() >= deadline:
+            raise OutputBusy(out_dir, holder)
+        time.sleep(poll_s)
+
+
+def _let_go(fd: int, path: Path) -> None:
+    """Remove the lock file while still holding it (no one can take it in between); where it
+    cannot be removed, empty it, so who ran here never stays in the published folder."""
+    try:
+        path.unlink()
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
     finally:
         os.close(fd)  # closing the descriptor releases the lock
 
@@ -81,10 +108,21 @@ def _try_lock(fd: int) -> bool:
     return True
 
 
+def _is_at(fd: int, path: Path) -> bool:
+    try:
+        here = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (here.st_dev, here.st_ino)
+
+
 def _who_am_i() -> str:
-    command = " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:3]) if sys.argv else "python"
+    """Who holds the lock, in words that name the run and nothing of the machine: the command
+    without its arguments (they hold paths)."""
+    command = " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:2]) if sys.argv else "python"
     since = datetime.now().isoformat(timespec="seconds")
-    return f"pid {os.getpid()} on {socket.gethostname()}, `{command}`, since {since}"
+    return f"pid {os.getpid()}, `{command}`, since {since}"
 
 
 def _holder(fd: int) -> str:

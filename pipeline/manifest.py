@@ -2,28 +2,49 @@
 
 Every stage reads and writes these models, never raw JSON: a field's name and meaning live here.
 Every setting of the run is kept, so `dreamtrip retry` redoes failures with exactly the settings
-that made the rest. A dream's status is `ok`, `failed` (with the reason) or `missing` (its file
+that made the rest.
+
+Upgrades keep output folders working: the file carries its format version (FORMAT_VERSION), a
+field added since has a default (or is optional), a field this version does not know is
+ignored, and the recorded settings are plain data read over the current defaults, so a setting
+added since takes its default. A manifest of a newer format is refused with what to do. A dream's status is `ok`, `failed` (with the reason) or `missing` (its file
 has gone from the output folder since; `dreamtrip blog` notices that, `dreamtrip retry` dreams
 it again).
 """
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Literal
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, computed_field,
+                      field_serializer, field_validator)
 
-from pipeline.config import Settings
-from pipeline.files import write_text_atomic
+from pipeline import __version__
+from pipeline.config import ConfigError, Settings, recorded_settings
 from pipeline.layers import depth
+from pipeline.machine_paths import without_machine_paths
+from pipeline.records import RECORD, record_of
 
 MANIFEST = "manifest.json"
-VERSION = "0.2.0"
+# The manifest's format: 2 since 0.3.0. A manifest without `format_version` is format 1
+# (dreamtrip 0.2.0: the same fields; its settings lack any key added since) and reads as 2.
+FORMAT_VERSION = 2
 FILE_MTIME = "file mtime"  # ExifInfo.date_source when the date is the file's, not the camera's
+# The longest EXIF text kept (a camera's name, a warning): any camera's fits, and a hostile file's
+# megabyte-long "camera" cannot swell the manifest, the page or the post.
+EXIF_TEXT_MAX = 120
 # A `missing` dream's error: what happened and what to do.
-MISSING_FILE = "the dream file is missing from the output folder; `dreamtrip retry` dreams it again"
+MISSING_FILE = ("a file of this dream is missing from the output folder, or damaged; "
+                "`dreamtrip retry` dreams it again")
+# What the author does about failures: said by the terminal, manifest.json (`next_step`) and the
+# contact sheet, never by the post (its readers can do nothing about them).
+NEXT_STEP = ("fix what each reason says (a photo that cannot be read: put a good copy in the album; "
+             "out of memory: a smaller images.dream_size, or --device cpu), then run "
+             "`dreamtrip retry` on the album: only what failed is done again")
 
 
 class _Entry(BaseModel):
@@ -40,9 +61,15 @@ class ExifInfo(_Entry):
     date: str | None = None          # ISO 8601, local time as the camera wrote it (+ offset if known)
     date_source: str | None = None   # DateTimeOriginal | DateTimeDigitized | DateTime | file mtime
     camera: str | None = None        # "Canon EOS 5D Mark III"
-    gps: Gps | None = None
+    gps: Gps | None = None           # the camera's position: kept only with `privacy.location: exact`
     orientation: int = 1             # EXIF orientation 1..8; 1 = stored upright
     warning: str | None = None       # why the EXIF was ignored, when it was
+
+    # Here rather than in the EXIF reader so that a manifest from before the cap is cut too.
+    @field_validator("camera", "warning")
+    @classmethod
+    def _capped(cls, text: str | None) -> str | None:
+        return capped(text, EXIF_TEXT_MAX) if text is not None else None
 
     @property
     def camera_date(self) -> str | None:
@@ -51,9 +78,13 @@ class ExifInfo(_Entry):
 
 
 class Place(_Entry):
+    """The town a photo was taken in (named offline from its GPS position)."""
+
     name: str
     country: str | None = None
     country_code: str | None = None
+    lat: float | None = None          # the town's own position (its centre), never the photo's:
+    lon: float | None = None          # what the post links and maps with `privacy.location: town`
 
 
 class WebImage(_Entry):
@@ -65,6 +96,15 @@ class WebImage(_Entry):
     # The same picture in other formats, by format ({"avif": path}): offered before the JPEG.
     # Older manifests have none, and their pages offer the JPEG alone.
     alternates: dict[str, str] = {}
+
+    @field_validator("path")
+    @classmethod
+    def _inside_the_output_folder(cls, path: str) -> str:
+        # An edited manifest must not make blog, clean or retry link, read or judge files elsewhere.
+        parts = PurePosixPath(path).parts
+        if not parts or path.startswith("/") or "\\" in path or ".." in parts:
+            raise ValueError(f"{path!r} is not a path inside the output folder")
+        return path
 
     @property
     def long_side(self) -> int:
@@ -91,10 +131,6 @@ class DreamEntry(_Entry):
         listed = [path for entry in ([self.image] if self.image else []) + self.web for path in entry.files()]
         return list(dict.fromkeys(listed))  # the dream itself is often one of its web copies too
 
-    def on_disk(self, out_dir: Path) -> bool:
-        """Whether every file of this dream is still in the output folder."""
-        return all((Path(out_dir) / path).is_file() for path in self.files())
-
 
 class PhotoEntry(_Entry):
     source: str                       # path in the album, '/'-separated
@@ -105,6 +141,7 @@ class PhotoEntry(_Entry):
     height: int | None = None
     exif: ExifInfo | None = None
     place: Place | None = None        # named offline from the GPS position
+    place_hidden: bool = False        # taken inside a privacy.hide_near zone: no place, no position
     story: str | None = None          # Markdown, from a sidecar or album.yaml
     web: list[WebImage] = []          # upright web copies, small to large
     dreams: list[DreamEntry] = []     # shallow to deep layers
@@ -156,7 +193,7 @@ class WeightsInfo(_Entry):
     description: str
     note: str                         # what its dreams look like
     reason: str                       # why this source, in words (never a path: it is published)
-    path: str | None = None           # the file on this machine (terminal and manifest, never the page)
+    file: str | None = None           # the weights file's name; where it lies is no one's business
 
 
 class RunInfo(_Entry):
@@ -167,20 +204,70 @@ class RunInfo(_Entry):
     dream_seconds: float | None = None  # wall time of the dream phase
 
 
+def _settings_over_defaults(value):
+    """The recorded settings (plain data) over this version's defaults (pipeline/config.py)."""
+    if isinstance(value, Settings):
+        return value
+    try:
+        return recorded_settings(value, "settings")
+    except ConfigError as err:
+        raise ValueError(str(err)) from None
+
+
+# Written as plain data (the settings as default.yaml nests them), read over the current defaults.
+RecordedSettings = Annotated[Settings, BeforeValidator(_settings_over_defaults)]
+
+
 class Manifest(_Entry):
-    dreamtrip_version: str = VERSION
+    format_version: int = FORMAT_VERSION
+    dreamtrip_version: str = __version__   # the release that last wrote the file
     created: str
     album: AlbumInfo
     weights: WeightsInfo
     device: str
     dream_size: int | None = None     # the long side dreams were made at; None: each photo's own
+    octaves: int | None = None        # a dream of that size had (auto: fewer for smaller photos)
     precision: str | None = None      # what `dream.precision` resolved to on the device
-    settings: Settings
+    settings: RecordedSettings
     photos: list[PhotoEntry]
     skipped: list[Skipped] = []
     unmatched: list[UnmatchedText] = []
     run: RunInfo | None = None
-    page: str | None = None           # where index.html was written (this machine's path)
+    # Where index.html was written, for the terminal: a path of this machine, never recorded.
+    page: str | None = Field(default=None, exclude=True)
+
+    def without_machine_paths(self, *folders: Path) -> "Manifest":
+        """This manifest with no path of the machine in the messages it records (errors,
+        reasons, warnings): paths inside `folders` (the album, the output folder) relative to
+        them, any other path cut to its file's name. The terminal prints these too."""
+        def clean(text: str | None) -> str | None:
+            return without_machine_paths(text, folders) if text else text
+
+        def photo(entry: PhotoEntry) -> PhotoEntry:
+            exif = entry.exif and entry.exif.model_copy(update={"warning": clean(entry.exif.warning)})
+            dreams = [d.model_copy(update={"error": clean(d.error)}) for d in entry.dreams]
+            return entry.model_copy(update={"error": clean(entry.error), "exif": exif, "dreams": dreams})
+
+        return self.model_copy(update={
+            "photos": [photo(entry) for entry in self.photos],
+            "skipped": [s.model_copy(update={"reason": clean(s.reason)}) for s in self.skipped],
+            "weights": self.weights.model_copy(update={"reason": clean(self.weights.reason)}),
+            "device": clean(self.device)})
+
+    @computed_field
+    @property
+    def next_step(self) -> str | None:
+        """What to do about the failures, written into manifest.json beside them (None: none)."""
+        return NEXT_STEP if self.failures() else None
+
+    @field_serializer("settings")
+    def _no_zones_no_folders(self, settings: Settings) -> dict:
+        # The zones are where the traveller lives: the output folder never holds them. Each
+        # photo they hid says so (`place_hidden`), which is all `retry` needs. Nor does it hold
+        # where things lie on this machine (the output, store and cache folders).
+        data = settings.without_machine_paths().as_dict()
+        data["privacy"]["hide_near"] = []
+        return data
 
     def failures(self) -> list[str]:
         """One line per failed photo or dream, for the terminal."""
@@ -193,6 +280,16 @@ class Manifest(_Entry):
 
     def dreams(self) -> list[DreamEntry]:
         return [dream for photo in self.photos for dream in photo.dreams]
+
+
+_NOT_ONE_LINE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
+
+
+def capped(text: str, limit: int) -> str:
+    """`text` on one line (control characters and runs of white space as one space), cut to
+    at most `limit` characters with an ellipsis."""
+    text = _NOT_ONE_LINE.sub(" ", text).strip()
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
 def label(source: str, layer: str | None = None) -> str:
@@ -213,21 +310,48 @@ class ManifestError(Exception):
 
 
 def write_manifest(manifest: Manifest, out_dir: Path) -> Path:
-    path = Path(out_dir) / MANIFEST
-    write_text_atomic(path, manifest.model_dump_json(indent=2) + "\n")
-    return path
+    """Write manifest.json in this version's format (a manifest read from an older one too)."""
+    current = manifest.model_copy(update={"format_version": FORMAT_VERSION, "dreamtrip_version": __version__})
+    record_of(out_dir).write_bytes(MANIFEST, (current.model_dump_json(indent=2) + "\n").encode())
+    return Path(out_dir) / MANIFEST
+
+
+def is_output_folder(folder: Path) -> bool:
+    """Whether dreamtrip writes `folder` (any run's output folder, of this release or an earlier
+    one): it holds dreamtrip's record of files, or a manifest.json that dreamtrip wrote."""
+    folder = Path(folder)
+    if (folder / RECORD).is_file():
+        return True
+    try:
+        with open(folder / MANIFEST, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return False
+    return b'"dreamtrip_version"' in head
 
 
 def read_manifest(out_dir: Path) -> Manifest:
+    """manifest.json of any format up to this version's, as this version's Manifest."""
     path = Path(out_dir) / MANIFEST
     try:
-        return Manifest.model_validate_json(path.read_bytes())
+        data = json.loads(path.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ManifestError(f"{path} is not a manifest that dreamtrip wrote (not JSON: {err}); "
+                            "run `dreamtrip run` again to rewrite it") from None
+    found = data.get("format_version", 1) if isinstance(data, dict) else None
+    if isinstance(found, int) and found > FORMAT_VERSION:
+        raise ManifestError(f"{path} was written by a newer dreamtrip ({data.get('dreamtrip_version', 'unknown')}, "
+                            f"manifest format {found}; this is {__version__}, which reads formats up to "
+                            f"{FORMAT_VERSION}): upgrade dreamtrip to use this output folder")
+    try:
+        return Manifest.model_validate(data)
     except ValidationError as err:
-        raise ManifestError(f"{path} was not written by this version of dreamtrip, or was edited "
+        raise ManifestError(f"{path} was not written by dreamtrip, or was edited "
                             f"({err.error_count()} problems, first: {_first(err)}); "
                             "run `dreamtrip run` again to rewrite it") from None
 
 
 def _first(err: ValidationError) -> str:
     first = err.errors()[0]
-    return f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}"
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else first["msg"]

@@ -15,18 +15,22 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
 from PIL import features
 
-from pipeline.files import TEMP_PREFIX, atomic_path, slug
+from pipeline.files import TEMP_PREFIX, slug
 from pipeline.params import ENGINE_REVISION, DreamParams
+from pipeline.records import FileRecord, record_of
 
 PHOTOS_DIR = "photos"   # web copies of the originals
 DREAMS_DIR = "dreams"
+# The names the two functions below make (an output folder of an earlier release holds them).
+_MADE_NAMES = {PHOTOS_DIR: re.compile(r"[a-z0-9-]+-[0-9a-f]{8}-[0-9]+\.jpg"),
+               DREAMS_DIR: re.compile(r"[0-9a-f]{12}-conv[1-5]_[1-3]-[0-9a-f]{8}(-[0-9]+)?\.jpg")}
 
 
 def default_output_dir(album_dir: Path, configured: Path | None = None) -> Path:
@@ -40,6 +44,13 @@ def web_long_sides(long_side: int, web_sizes) -> list[int]:
     Never a copy larger than the image, never two of the same size."""
     sides = [side for side in sorted(web_sizes) if side < long_side]
     return sides + [long_side] if long_side <= max(web_sizes) else sides
+
+
+def named_by_dreamtrip(relative: str) -> bool:
+    """Whether `relative` has the name of a web copy or a dream (in its folder) as dreamtrip names them."""
+    folder, _, name = relative.partition("/")
+    pattern = _MADE_NAMES.get(folder)
+    return pattern is not None and pattern.fullmatch(name) is not None
 
 
 def web_copy_name(source: str, photo_sha256: str, long_side: int) -> str:
@@ -136,49 +147,50 @@ class DreamStore:
     Without a shared folder a dream is written straight into the output folder. With one, it
     is written there and then hard-linked (or, across file systems, copied) into the output
     folder, so a photo in two albums, or an album dreamed into a second output folder, is
-    dreamed once. Every write is atomic, so a file under its final name is a finished dream.
+    dreamed once. Every write is atomic and recorded (pipeline/records.py): a stored file is
+    used only while it is as it was written (its size; with `by_hash` its sha256 too), and a
+    damaged one is made again.
     """
 
     out_dir: Path
     shared_dir: Path | None = None
+    by_hash: bool = False
 
-    def target(self, relative: str) -> Path:
-        """Where a new dream file is written."""
-        return (self.shared_dir or self.out_dir) / relative
+    def writer(self) -> FileRecord:
+        """The folder a new dream file is written to, through its record."""
+        return record_of(self.shared_dir or self.out_dir)
 
     def fetch(self, relative: str) -> bool:
-        """True when the file is finished: in the output folder, or linked there now."""
-        if (self.out_dir / relative).is_file():
+        """True when the file is finished and intact: in the output folder, or linked there now."""
+        if record_of(self.out_dir).intact(relative, self.by_hash):
             return True
-        if self.shared_dir is not None and (self.shared_dir / relative).is_file():
+        if self.shared_dir is not None and record_of(self.shared_dir).intact(relative, self.by_hash):
             self.publish(relative)
             return True
         return False
 
     def publish(self, relative: str) -> None:
-        """Make a file written to `target` visible in the output folder."""
+        """Make a file written by `writer()` visible in the output folder."""
         if self.shared_dir is None:
             return
-        source, published = self.shared_dir / relative, self.out_dir / relative
-        with atomic_path(published) as tmp:
-            tmp.unlink()
-            try:
-                os.link(source, tmp)
-            except OSError:  # another file system, or links not allowed: a copy will do
-                shutil.copyfile(source, tmp)
+        record_of(self.out_dir).copy(self.shared_dir / relative, relative, link=True,
+                                     written=record_of(self.shared_dir).get(relative))
 
 
 def stale_temp_files(folder: Path, older_than_s: float = 0.0) -> list[Path]:
-    """Temporary files that an interrupted write left behind (killed runs leave them).
+    """Temporary files that an interrupted write left behind in the folders dreamtrip writes
+    (an output folder or a store: the folder itself, photos/ and dreams/; nothing deeper).
 
     Only call this with 0 while holding the folder's lock: a running writer's temp file
     is young. For a store shared with other albums' runs, ask for old ones only.
     """
     cutoff = time.time() - older_than_s
     found = []
-    for root, _dirs, files in os.walk(folder):  # a folder that is not there yields nothing
-        for path in (Path(root) / name for name in files if name.startswith(TEMP_PREFIX)):
-            with contextlib.suppress(FileNotFoundError):  # renamed into place by another run's writer
-                if path.stat().st_mtime <= cutoff:
-                    found.append(path)
+    for where in (folder, folder / PHOTOS_DIR, folder / DREAMS_DIR):
+        with contextlib.suppress(OSError):  # a folder that is not there holds none
+            for entry in os.scandir(where):
+                if entry.name.startswith(TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
+                    with contextlib.suppress(FileNotFoundError):  # renamed into place meanwhile
+                        if entry.stat(follow_symlinks=False).st_mtime <= cutoff:
+                            found.append(Path(entry.path))
     return sorted(found)

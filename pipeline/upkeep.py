@@ -9,8 +9,10 @@ large album. Stored results of dropped photos stay on disk until `dreamtrip clea
 
 clean: find, and on request delete, what the output folder holds that the post no longer uses:
 web copies and dreams of photos removed from the album, dreams made with settings since
-changed, and temporary files that a killed run left behind. Files the manifest refers to are
-never listed. A shared store (`output.store_dir`) is not looked at: other albums may use it.
+changed, and temporary files that a killed run left behind. Only files dreamtrip recorded
+writing, and still as it wrote them, are ever listed (pipeline/outdir.py): a file of the
+traveller's is never touched, wherever it lies. A shared store (`output.store_dir`) is not
+looked at: other albums may use it.
 
 retry: what a run left unfinished, the settings to redo it with, and what it fixed.
 """
@@ -20,11 +22,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.config import PrivacySettings, Settings
 from pipeline.ingest.album import AlbumText, find_photos, load_album_text
 from pipeline.manifest import (MISSING_FILE, DreamEntry, Manifest, PhotoEntry, label, read_manifest,
                                write_manifest)
+from pipeline.outdir import claim_output_folder, unused_files
 from pipeline.post.page import write_page
-from pipeline.store import DREAMS_DIR, PHOTOS_DIR, stale_temp_files
+from pipeline.privacy import published
+from pipeline.records import record_of
 
 
 # --- blog -----------------------------------------------------------------------------------------
@@ -46,7 +51,8 @@ def refresh_manifest(manifest: Manifest, album_dir: Path, out_dir: Path) -> Refr
     # Copies of a photo were set aside by the run (shown once): known, not new.
     duplicates = [entry for entry in manifest.skipped if entry.duplicate_of and entry.source in in_album]
     known = {photo.source for photo in manifest.photos} | {entry.source for entry in duplicates}
-    photos = [_refreshed(photo, text, out_dir) for photo in manifest.photos if photo.source in in_album]
+    privacy = manifest.settings.privacy
+    photos = [_refreshed(photo, text, out_dir, privacy) for photo in manifest.photos if photo.source in in_album]
     refreshed = manifest.model_copy(update={
         "album": text.info(manifest.album.name),
         "skipped": files.skipped + duplicates, "photos": photos, "unmatched": text.unmatched(files.photos)})
@@ -55,16 +61,26 @@ def refresh_manifest(manifest: Manifest, album_dir: Path, out_dir: Path) -> Refr
                    missing=[label(p.source, d.layer) for p in photos for d in p.dreams if d.status == "missing"])
 
 
-def _refreshed(photo: PhotoEntry, text: AlbumText, out_dir: Path) -> PhotoEntry:
-    return photo.model_copy(update={"story": text.story_for(photo.source),
-                                    "dreams": [_checked(dream, out_dir) for dream in photo.dreams]})
+def _refreshed(photo: PhotoEntry, text: AlbumText, out_dir: Path, privacy: PrivacySettings) -> PhotoEntry:
+    # Published again: a manifest of an older release may hold positions the settings forbid.
+    return published(photo.model_copy(update={"story": text.story_for(photo.source),
+                                               "dreams": [_checked(dream, out_dir) for dream in photo.dreams]}),
+                     privacy)
+
+
+def intact(paths: list[str], out_dir: Path, by_hash: bool = False) -> bool:
+    """Every one of these files is in the output folder as dreamtrip wrote it (its size; with
+    `by_hash` its sha256 too)."""
+    record = record_of(out_dir)
+    return all(record.intact(path, by_hash) for path in paths)
 
 
 def _checked(dream: DreamEntry, out_dir: Path) -> DreamEntry:
-    """ok when all its files are there, missing when one has gone; a failed dream stays failed."""
+    """ok when all its files are there as written, missing when one has gone or is damaged; a
+    failed dream stays failed."""
     if dream.status == "failed" or dream.image is None:
         return dream
-    if dream.on_disk(out_dir):
+    if intact(dream.files(), out_dir):
         return dream.model_copy(update={"status": "ok", "error": None})
     return dream.model_copy(update={"status": "missing", "error": MISSING_FILE})
 
@@ -74,7 +90,10 @@ def rebuild_post(album_dir: Path, out_dir: Path) -> tuple[Refresh, Path]:
 
     The caller holds the output folder's lock.
     """
+    claim_output_folder(out_dir, top_only=True)
     refreshed = refresh_manifest(read_manifest(out_dir), album_dir, out_dir)
+    # A manifest of an older release may hold paths of the machine: not once it is rewritten.
+    refreshed.manifest = refreshed.manifest.without_machine_paths(album_dir, out_dir)
     write_manifest(refreshed.manifest, out_dir)
     return refreshed, write_page(refreshed.manifest, out_dir)
 
@@ -89,31 +108,27 @@ class Cleaning:
     deleted: bool
 
 
-def unreferenced_files(manifest: Manifest, out_dir: Path) -> list[Path]:
-    """Files `dreamtrip clean` would delete, sorted."""
-    used = {path for photo in manifest.photos for path in photo.files()}
-    found = set(stale_temp_files(out_dir))
-    for folder in (PHOTOS_DIR, DREAMS_DIR):
-        for path in (out_dir / folder).rglob("*"):
-            if path.is_file() and path.relative_to(out_dir).as_posix() not in used:
-                found.add(path)
-    return sorted(found)
-
-
 def clean_output(album_dir: Path, out_dir: Path, delete: bool) -> Cleaning:
     """List (and with `delete`, delete) what the post no longer uses. The caller holds the lock."""
+    claim_output_folder(out_dir, top_only=True)
     refreshed = refresh_manifest(read_manifest(out_dir), album_dir, out_dir)
-    unused = unreferenced_files(refreshed.manifest, out_dir)
+    unused = unused_files(refreshed.manifest, out_dir)
     size = sum(path.stat().st_size for path in unused)
     if delete and unused:
         if refreshed.removed:  # the page must not point at files about to go
             rebuild_post(album_dir, out_dir)
         for path in unused:
             path.unlink(missing_ok=True)
+        record = record_of(out_dir)
+        record.forget([path.relative_to(out_dir).as_posix() for path in unused])
+        record.compact()
     return Cleaning(unused, size, refreshed.removed if delete else [], delete and bool(unused))
 
 
 # --- retry ----------------------------------------------------------------------------------------
+
+MISSING_WEB_COPY = "a web copy of this photo is missing from the output folder, or damaged"
+
 
 @dataclass(frozen=True)
 class Unfinished:
@@ -125,25 +140,32 @@ class Unfinished:
         return label(self.source, self.layer)
 
 
-def unfinished(manifest: Manifest, out_dir: Path) -> list[Unfinished]:
-    """Failed photos, failed dreams, and dreams marked ok whose file is no longer there."""
+def unfinished(manifest: Manifest, out_dir: Path, by_hash: bool = True) -> list[Unfinished]:
+    """Failed photos, failed dreams, and photos or dreams marked ok with a file that is no
+    longer there or no longer as it was written (by its sha256 unless told otherwise)."""
     todo = []
     for photo in manifest.photos:
         if not photo.ok:
             todo.append(Unfinished(photo.source, None, photo.error or photo.status))
             continue
+        if not intact([web.path for web in photo.web], out_dir, by_hash):
+            todo.append(Unfinished(photo.source, None, MISSING_WEB_COPY))
+            continue
         for dream in photo.dreams:
             if not dream.ok:
                 todo.append(Unfinished(photo.source, dream.layer, dream.error or dream.status))
-            elif not dream.on_disk(out_dir):
+            elif not intact(dream.files(), out_dir, by_hash):
                 todo.append(Unfinished(photo.source, dream.layer, MISSING_FILE))
     return todo
 
 
-def retry_settings(manifest: Manifest, out_dir: Path, device: str | None = None) -> dict:
+def retry_settings(manifest: Manifest, out_dir: Path, device: str | None = None,
+                   local: Settings | None = None) -> dict:
     """The settings that made the rest of the album, so the retried dreams match them: the
-    same weights (not `auto` again), into the same folder; on another device if asked."""
-    settings = manifest.settings.as_dict()
+    same weights (not `auto` again), into the same folder; on another device if asked. The
+    record holds no path of the machine: a shared store and the weights cache come from
+    `local` (the user's -c file), else the defaults apply."""
+    settings = manifest.settings.with_machine_paths_of(local).as_dict()
     settings["output"]["dir"] = str(out_dir)
     settings["weights"]["source"] = manifest.weights.source
     if device:

@@ -146,6 +146,16 @@ BAD_SETTINGS = [
                  id="avif-quality-too-small"),
     pytest.param("dream: 5\n", "dream", "5", "steps", id="section-not-a-mapping"),
     pytest.param("weights:\n  cache_dir: 7\n", "weights.cache_dir", "7", "a path", id="number-for-path"),
+    pytest.param("privacy:\n  location: street\n", "privacy.location", "'street'", "town, exact, none",
+                 id="bad-privacy-level"),
+    pytest.param("privacy:\n  hide_near: [{lat: 95, lon: 14, radius_m: 300}]\n", "privacy.hide_near",
+                 "'lat': 95", "lat a number from -90.0 to 90.0", id="zone-latitude-out-of-range"),
+    pytest.param("privacy:\n  hide_near: [{lat: 50, lon: 14, radius: 300}]\n", "privacy.hide_near",
+                 "'radius': 300", "radius_m a number from 1.0", id="zone-key-misspelt"),
+    pytest.param("privacy:\n  hide_near: [{lat: 50, lon: 14, radius_m: 0}]\n", "privacy.hide_near",
+                 "'radius_m': 0", "radius_m a number from 1.0", id="zone-of-no-size"),
+    pytest.param("privacy:\n  hide_near: {lat: 50, lon: 14, radius_m: 30}\n", "privacy.hide_near",
+                 "'lat': 50", "a list of zones", id="zone-not-in-a-list"),
 ]
 
 
@@ -346,6 +356,9 @@ def test_old_settings_say_what_replaced_them(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_settings(_write(tmp_path, "images:\n  working_size: 600\n"))
     assert "images.dream_size" in caught.value.expected
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_write(tmp_path, "engine:\n  batch_layers: auto\n"))  # measured slower: removed
+    assert "engine.batch_layers was replaced by nothing" in caught.value.expected
 
 
 @pytest.mark.parametrize("size", ["auto", "full", 2048, 32])

@@ -17,7 +17,8 @@ from PIL import Image
 import flows.dream_album as flow_module
 from helpers import locked_by_another_run
 from flows.cli import EXIT_BUSY, main
-from pipeline.files import sha256_of
+from pipeline.files import TEMP_PREFIX, sha256_of
+from pipeline.manifest import NEXT_STEP
 
 REPO = Path(__file__).resolve().parent.parent
 GOOD = ["a.jpg", "b.png", "c.jpg"]
@@ -71,13 +72,13 @@ def dream_calls(monkeypatch):
     calls = Calls()
     real = flow_module.dream_on_device
 
-    def counting(photo, image, layers, *rest):
+    def counting(photo, image, layer, *rest):
         with calls.lock:
-            calls.extend((photo.sha256[:16], layer) for layer in layers)
+            calls.append((photo.sha256[:16], layer))
             calls.running += 1
             calls.most_at_once = max(calls.most_at_once, calls.running)
         try:
-            return real(photo, image, layers, *rest)
+            return real(photo, image, layer, *rest)
         finally:
             with calls.lock:
                 calls.running -= 1
@@ -154,6 +155,13 @@ def test_a_shared_store_dreams_a_photo_once_for_every_output_folder(
     for dream in (tmp_path / "second" / "dreams").iterdir():  # linked from the store, not copied
         assert os.path.samefile(dream, tmp_path / "store" / "dreams" / dream.name)
 
+    # The record names no folder of this machine: retry finds the store again through -c.
+    lost = sorted((tmp_path / "second" / "dreams").iterdir())[0]
+    lost.unlink()
+    assert main(["retry", str(trip), "-o", str(tmp_path / "second"), "-c", str(shared)]) == 1
+    assert dream_calls == []
+    assert os.path.samefile(lost, tmp_path / "store" / "dreams" / lost.name)
+
 
 def _check_artifacts():
     """The table (photo, layer, status, seconds) and the progress artifact, as the UI shows them."""
@@ -172,11 +180,13 @@ def _check_artifacts():
 
 # A run whose dreams take a while, so that it can be caught in the middle of the album.
 SLOW_RUN = """
-import sys, time
+import itertools, os, sys, time
 import flows.dream_album as flow_module
 real = flow_module.dream_on_device
+calls = itertools.count(1)
+hang_after = int(os.environ.get("HANG_AFTER", "0"))  # later dreams never end: only a stop ends the run
 def slow(*args, **kwargs):
-    time.sleep(1.5)
+    time.sleep(600 if hang_after and next(calls) > hang_after else 1.5)
     return real(*args, **kwargs)
 flow_module.dream_on_device = slow
 from flows.cli import main
@@ -221,7 +231,7 @@ def test_killed_run_resumes_complete_without_redoing_and_a_second_run_is_refused
 
     finished = _finished(out)
     assert 0 < len(finished) < 6, "the run was not caught in the middle"
-    (out / "dreams" / ".tmp-half-written.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    (out / "dreams" / f"{TEMP_PREFIX}half-written.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
 
     assert _run(trip, config, out) == 1
     manifest = _manifest(out)
@@ -230,7 +240,7 @@ def test_killed_run_resumes_complete_without_redoing_and_a_second_run_is_refused
     assert (manifest["run"]["dreamed"], manifest["run"]["reused"]) == (6 - len(finished), len(finished))
     assert len(dream_calls) == 6 - len(finished)
     assert {p: t for p, t in _dreams(out).items() if p in finished} == finished  # not redone
-    assert not [p for p in out.rglob(".tmp-*")]
+    assert not [p for p in out.rglob(f"{TEMP_PREFIX}*")]
     images = [p for p in out.rglob("*") if p.suffix in (".jpg", ".png")]
     assert len(images) >= 6 * 2 + 3 * 2  # each dream and its web copy; each photo at 48 and 80 px
     for path in images:  # every image decodes to the end
@@ -243,7 +253,7 @@ def test_ctrl_c_stops_a_run_at_once_and_the_next_run_finishes_the_album(
     from prefect.settings import PREFECT_API_URL
 
     out = tmp_path / "out"
-    env = dict(os.environ, PYTHONPATH=str(REPO), PREFECT_API_URL=PREFECT_API_URL.value())
+    env = dict(os.environ, PYTHONPATH=str(REPO), PREFECT_API_URL=PREFECT_API_URL.value(), HANG_AFTER="2")
     run = subprocess.Popen([sys.executable, "-c", SLOW_RUN, "run", str(trip), "-c", str(config),
                             "-o", str(out), "--device", "cpu"], cwd=REPO, env=env, text=True,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
@@ -275,18 +285,22 @@ def test_transient_errors_are_retried_and_retry_redoes_exactly_what_failed(
     real = flow_module.dream_on_device
     broken = {"now": True}  # until the retry: by then the "bad" dream has been fixed
 
-    def flaky(photo, image, layers, *rest):
-        [layer] = layers  # one layer per task on the CPU
+    def flaky(photo, image, layer, *rest):
         pair = (photo.sha256[:16], layer)
         calls.append(pair)
         if pair == (a, "conv2_1") and broken["now"]:
             raise ValueError("this photo cannot be dreamed on conv2_1")  # deterministic
         if pair == (b, "conv1_2") and calls.count(pair) == 1:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")  # passes
-        return real(photo, image, layers, *rest)
+        return real(photo, image, layer, *rest)
 
     monkeypatch.setattr(flow_module, "dream_on_device", flaky)
+    capsys.readouterr()
     assert _run(trip, config, out) == 1
+    # The author is told what failed and what to do, in the terminal and in manifest.json.
+    printed = capsys.readouterr().out
+    assert "failed: a.jpg [conv2_1]: ValueError: this photo cannot be dreamed" in printed
+    assert f"To do: {NEXT_STEP}." in printed and _manifest(out)["next_step"] == NEXT_STEP
     assert calls.count((a, "conv2_1")) == 1      # not retried
     assert calls.count((b, "conv1_2")) == 2      # retried once, then fine
     photos = {p["source"]: p for p in _manifest(out)["photos"]}
@@ -307,7 +321,7 @@ def test_transient_errors_are_retried_and_retry_redoes_exactly_what_failed(
     assert sorted(calls) == sorted([(a, "conv2_1"), (_sha16(trip / "c.jpg"), "conv1_2")])
     assert "Retrying 3:" in report and "a.jpg [conv2_1]" in report and "c.jpg [conv1_2]" in report
     assert "Retried 3: 2 now ok, 1 still failing" in report
-    assert "still failing: d-broken.jpg" in report
+    assert "still failing: d-broken.jpg" in report and f"To do: {NEXT_STEP}." in report
     manifest = _manifest(out)
     assert "e-new.jpg" not in {p["source"] for p in manifest["photos"]}
     assert all(d["status"] == "ok" for p in manifest["photos"] for d in p["dreams"])
@@ -376,3 +390,32 @@ def test_dask_cluster_run_makes_the_same_album_as_the_default_runner(
         for dream in photo["dreams"]:
             with Image.open(dask / dream["image"]["path"]) as image:
                 image.load()
+
+
+def test_gpu_workers_decide_for_a_head_without_a_gpu(prefect_harness, trip, config, tmp_path):
+    """The machine that runs the flow has no GPU; the Dask workers report one (mocked: see
+    tests/gpu_worker.py). The head asks nothing of its own torch: the workers decide."""
+    import torch
+    from distributed import LocalCluster
+
+    if torch.cuda.is_available():
+        pytest.skip("this head has a GPU")
+    out = tmp_path / "out"
+    with LocalCluster(n_workers=1, processes=True, dashboard_address=":0", resources={"GPU": 1},
+                      preload=[str(REPO / "tests" / "gpu_worker.py")]) as cluster:
+        code = main(["run", str(trip), "-c", str(config), "-o", str(out), "--device", "cuda",
+                     "--dask", cluster.scheduler_address])
+        # A device the workers do not have: one line, before Prefect starts (no traceback of it).
+        refused = subprocess.run([sys.executable, "-m", "flows.cli", "run", str(trip), "-c", str(config), "-o",
+                                  str(tmp_path / "elsewhere"), "--device", "mps", "--dask", cluster.scheduler_address],
+                                 capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+                                 timeout=300)
+    assert refused.returncode == 2 and not (tmp_path / "elsewhere" / "photos").exists()
+    assert refused.stderr == "dreamtrip: device: mps was asked for, but torch sees no Apple GPU (mps) here; " \
+                             "use --device cpu or auto\n"
+    manifest = _manifest(out)
+    assert (manifest["device"], manifest["precision"]) == ("cuda on Dask workers", "fp16")  # the worker's GPU
+    dreams = [dream for photo in manifest["photos"] for dream in photo["dreams"]]
+    # Each dream went to the worker's GPU, which is a mock: there it fails, and only there.
+    assert code == 1 and dreams and all(d["status"] == "failed" and "NVIDIA" in d["error"] for d in dreams)
+

@@ -1,5 +1,5 @@
 """The package as users install it: a wheel works outside the checkout, an editable install
-is quiet, and only the engine modules load torch."""
+is quiet, and torch loads only inside pipeline/dream/ (and only when a dream is made)."""
 
 from __future__ import annotations
 
@@ -57,21 +57,60 @@ def test_an_editable_install_says_nothing_about_folders_named_like_the_package(t
     assert "with the same name as your package" not in said
 
 
-# The engine: the only modules that may load torch (weights and download load it when called).
-ENGINE = {"dream", "model", "tiling", "graphs"}
+def _modules_outside_the_dream_stage() -> list[str]:
+    """Every module of pipeline/ and flows/ except pipeline/dream/, by its import name."""
+    found = []
+    for package in ("pipeline", "flows"):
+        for path in sorted((REPO / package).rglob("*.py")):
+            relative = path.relative_to(REPO).with_suffix("")
+            if relative.parts[:2] != ("pipeline", "dream"):
+                found.append(".".join(relative.parts).removesuffix(".__init__"))
+    return found
 
 
-def test_only_the_engine_modules_import_torch():
-    """Settings, ingest, the store, the page, blog, clean and retry load without torch: `blog`,
-    the page writer and a no-op rerun's bookkeeping never pay for it."""
-    others = sorted(p.stem for p in (REPO / "pipeline").glob("*.py") if p.stem not in ENGINE | {"__init__"})
+def test_no_module_outside_pipeline_dream_imports_torch():
+    """Settings, ingest, the store, the page, blog, clean, retry, the flow and the CLI load
+    without torch: only pipeline/dream/ may, and it loads it only where dreams are made."""
+    modules = _modules_outside_the_dream_stage()
+    assert {"pipeline.config", "pipeline.ingest.photos", "pipeline.post.page", "flows.dream_album",
+            "flows.cli"} <= set(modules)
     probe = ("import importlib, json, sys\n"
-             "loaded = {}\n"
+             "loaded = []\n"
              "for name in sys.argv[1:]:\n"
-             "    importlib.import_module('pipeline.' + name)\n"
-             "    loaded[name] = 'torch' in sys.modules\n"
+             "    importlib.import_module(name)\n"
+             "    if 'torch' in sys.modules:\n"
+             "        loaded.append(name)\n"
+             "        break\n"
              "print(json.dumps(loaded))\n")
-    done = subprocess.run([sys.executable, "-c", probe, *others], cwd=REPO, capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    done = subprocess.run([sys.executable, "-c", probe, *modules], cwd=REPO, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert [name for name, torch in json.loads(done.stdout).items() if torch] == []
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []  # the first that loaded it, if any
+
+
+def test_layers_weights_settings_and_blog_run_without_torch(tmp_path, weights_cache):
+    """What a traveller runs to look things up, or to rewrite the post, never waits for torch."""
+    from bench.blog_bench import make_album, make_dreamed_output
+    from pipeline.dream.weights import choose_weights, prepare_features
+
+    prepare_features(choose_weights("hed"), weights_cache)  # what the first run (or `weights`) does once
+    config = tmp_path / "hed.yaml"
+    config.write_text(f"weights: {{source: hed, cache_dir: '{weights_cache}'}}\n")
+    album, out = tmp_path / "album", tmp_path / "out"
+    make_album(album, 2)
+    make_dreamed_output(album, out, ["conv1_2"])
+    commands = [["layers", "-c", str(config)], ["weights", "-c", str(config)], ["settings", "-c", str(config)],
+                ["blog", str(album), "-o", str(out)]]
+    probe = ("import contextlib, io, json, sys\n"
+             "from flows.cli import main\n"
+             "said = {}\n"
+             "for command in json.loads(sys.argv[1]):\n"
+             "    with contextlib.redirect_stdout(io.StringIO()):\n"
+             "        code = main(command)\n"
+             "    said[command[0]] = [code, 'torch' in sys.modules]\n"
+             "print(json.dumps(said))\n")
+    done = subprocess.run([sys.executable, "-c", probe, json.dumps(commands)], cwd=REPO, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+        "layers": [0, False], "weights": [0, False], "settings": [0, False], "blog": [0, False]}

@@ -3,10 +3,12 @@
 The output folders here are made by bench/blog_bench.py's builder (real ingest, stand-in
 dream files under their real names), so no test waits for a network."""
 
+import getpass
 import hashlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -20,9 +22,11 @@ from PIL import Image
 from bench.blog_bench import make_album, make_dreamed_output
 from helpers import locked_by_another_run
 from flows.cli import EXIT_BUSY, main
-from pipeline.lock import OutputBusy, output_lock
+from pipeline.lock import LOCK_FILE, OutputBusy, output_lock
 from pipeline.manifest import read_manifest
+from pipeline.files import TEMP_PREFIX
 from pipeline.params import ENGINE_REVISION, DreamParams
+from pipeline.records import record_of
 from pipeline.upkeep import unfinished
 from pipeline.store import DreamFiles, DreamRecipe, DreamStore, stale_temp_files, web_long_sides
 
@@ -97,7 +101,8 @@ def test_blog_marks_a_vanished_dream_missing_and_retry_would_redo_it(dreamed, ca
     dream = read_manifest(out).photos[0].dreams[1]
     assert dream.status == "missing" and "retry" in dream.error
     assert lost.image.path not in (out / "index.html").read_text()
-    assert "Not dreamed" in (out / "index.html").read_text()
+    assert "1 dream is not shown here." in (out / "index.html").read_text()
+    assert "Not dreamed" in (out / "contact-sheet.html").read_text()
     assert [(item.layer, item.reason) for item in unfinished(read_manifest(out), out)] == \
         [(lost.layer, dream.error)]
     assert "dream files missing" in capsys.readouterr().out
@@ -116,17 +121,30 @@ def test_clean_lists_then_deletes_only_what_the_post_no_longer_uses(dreamed, cap
     album, out = dreamed
     gone = read_manifest(out).photos[2]
     (album / gone.source).unlink()
-    (out / "dreams" / ".tmp-killed-run.jpg").write_bytes(b"\xff\xd8 half a jpeg")
-    (out / "dreams" / "0123456789ab-conv5_2-deadbeef.jpg").write_bytes(b"old settings")
-    expected = set(gone.files()) | {"dreams/.tmp-killed-run.jpg", "dreams/0123456789ab-conv5_2-deadbeef.jpg"}
+    (out / "dreams" / f"{TEMP_PREFIX}killed-run.jpg").write_bytes(b"\xff\xd8 half a jpeg")
+    record_of(out).write_bytes("dreams/0123456789ab-conv5_2-deadbeef.jpg", b"old settings")
+    expected = set(gone.files()) | {f"dreams/{TEMP_PREFIX}killed-run.jpg", "dreams/0123456789ab-conv5_2-deadbeef.jpg"}
+    # Not dreamtrip's, or no longer as it wrote them: never listed, never deleted.
+    theirs = {"photos/family.jpg": b"a photo of mine", "dreams/notes.txt": b"my notes",
+              "dreams/.tmp-abcdefgh.jpg": b"someone else's temp file", "notes/index.html": b"<p>mine",
+              "dreams/fedcba987654-conv5_2-deadbeef.jpg": b"named like a dream, not written by dreamtrip"}
+    for name, data in theirs.items():
+        (out / name).parent.mkdir(exist_ok=True)
+        (out / name).write_bytes(data)
+    record_of(out).write_bytes("dreams/aaaaaaaaaaaa-conv5_2-deadbeef.jpg", b"written, then edited")
+    (out / "dreams/aaaaaaaaaaaa-conv5_2-deadbeef.jpg").write_bytes(b"written, then edited by me")
+    theirs["dreams/aaaaaaaaaaaa-conv5_2-deadbeef.jpg"] = b"written, then edited by me"
 
     assert main(["clean", str(album), "-o", str(out)]) == 0
     listed = capsys.readouterr().out
     assert all(name in listed for name in expected) and "--yes" in listed
     assert all((out / name).exists() for name in expected)  # only listed
 
+    assert not any(name in listed for name in theirs)
+
     assert main(["clean", str(album), "-o", str(out), "--yes"]) == 0
     assert not any((out / name).exists() for name in expected)
+    assert all((out / name).read_bytes() == data for name, data in theirs.items())
     html = (out / "index.html").read_text()
     assert gone.source not in html  # the page was rewritten before its files went
     for photo in read_manifest(out).photos:  # everything the post uses is still there
@@ -201,6 +219,38 @@ def test_lock_dies_with_a_killed_holder(tmp_path):
         pass
 
 
+def test_the_lock_names_the_run_but_nothing_of_the_machine_and_leaves_no_file(tmp_path):
+    out = tmp_path / "out"
+    with output_lock(out):
+        said = (out / LOCK_FILE).read_text()
+    assert said.startswith(f"pid {os.getpid()}, `") and " since " in said
+    for private in (socket.gethostname(), getpass.getuser(), str(Path.home()), str(tmp_path), os.getcwd()):
+        assert f" {private}" not in said and f"{private}/" not in said, private
+    assert not (out / LOCK_FILE).exists()  # a finished run leaves nothing of itself in the folder
+
+
+def test_one_holder_at_a_time_while_holders_come_and_go(tmp_path):
+    """Each holder removes the lock file when done: one that had opened the old file must not
+    hold "the lock" beside one that made a new file."""
+    out, inside, overlaps = tmp_path / "out", [], []
+
+    def take_turns():
+        for _ in range(40):
+            with output_lock(out, wait_s=None, poll_s=0.001):
+                inside.append(1)
+                if len(inside) > 1:
+                    overlaps.append(len(inside))
+                time.sleep(0.0005)
+                inside.pop()
+
+    workers = [threading.Thread(target=take_turns) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert overlaps == [] and not (out / LOCK_FILE).exists()
+
+
 def test_blog_refuses_while_a_run_holds_the_folder(dreamed, capsys):
     album, out = dreamed
     with locked_by_another_run(out):
@@ -255,20 +305,31 @@ def test_shared_store_links_finished_dreams_into_each_output_folder(tmp_path):
     first, second = DreamStore(tmp_path / "a", shared), DreamStore(tmp_path / "b", shared)
     relative = "dreams/abc-conv3_1-12345678.jpg"
     assert not first.fetch(relative)
-    first.target(relative).parent.mkdir(parents=True)
-    Image.new("RGB", (8, 8), "red").save(first.target(relative))
+    first.writer().save_image(Image.new("RGB", (8, 8), "red"), relative)
     first.publish(relative)
     assert (tmp_path / "a" / relative).is_file()
     assert second.fetch(relative)  # the other album finds it: not dreamed again
     assert os.path.samefile(tmp_path / "b" / relative, shared / relative)
-    assert not stale_temp_files(tmp_path)
+    assert record_of(tmp_path / "b").get(relative) == record_of(shared).get(relative)
+    assert not stale_temp_files(tmp_path / "a") and not stale_temp_files(shared)
 
 
-def test_stale_temp_files_spares_young_ones_when_asked(tmp_path):
-    old, young = tmp_path / ".tmp-old.jpg", tmp_path / "sub" / ".tmp-young.jpg"
-    young.parent.mkdir()
-    old.write_bytes(b"x")
-    young.write_bytes(b"x")
+def test_a_damaged_file_in_the_shared_store_is_not_linked(tmp_path):
+    shared = tmp_path / "shared"
+    store = DreamStore(tmp_path / "a", shared)
+    relative = "dreams/abc-conv3_1-12345678.jpg"
+    store.writer().save_image(Image.new("RGB", (8, 8), "red"), relative)
+    (shared / relative).write_bytes(b"")
+    assert not store.fetch(relative) and not (tmp_path / "a" / relative).exists()
+
+
+def test_stale_temp_files_spares_young_ones_and_looks_only_where_dreamtrip_writes(tmp_path):
+    old, young = tmp_path / f"{TEMP_PREFIX}old.jpg", tmp_path / "dreams" / f"{TEMP_PREFIX}young.jpg"
+    elsewhere = [tmp_path / "notes" / f"{TEMP_PREFIX}x.jpg", tmp_path / "dreams" / "sub" / f"{TEMP_PREFIX}y",
+                 tmp_path / ".tmp-abcdefgh.jpg"]
+    for path in [old, young, *elsewhere]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
     os.utime(old, (time.time() - 7200, time.time() - 7200))
     assert stale_temp_files(tmp_path) == [old, young]
     assert stale_temp_files(tmp_path, older_than_s=3600) == [old]

@@ -11,7 +11,7 @@ nothing is upscaled afterwards. `octaves: None` picks how many (pipeline.layers.
 
 Speed: the network stops at the deepest layer asked for, its weights are frozen (no weight
 gradients), it runs channels-last, in bf16 where the hardware is fast at it. On CUDA each octave
-is padded up to a size class (multiples of SIZE_STEP px) so that photos of slightly different
+is padded up to a size class (pipeline/dream/spec.py's SIZE_STEP) so that photos of slightly different
 sizes reuse cuDNN's autotuning, and small passes can be replayed from CUDA graphs
 (pipeline/dream/graphs.py). Memory: big images are processed in tiles (pipeline/dream/tiling.py). Needs
 torch and Pillow only, so it also runs on a bare GPU machine.
@@ -31,79 +31,17 @@ import torch.nn.functional as F
 from PIL import Image
 
 from pipeline.dream.graphs import GraphCache
-from pipeline.layers import LAYERS, auto_octaves, deepest
+from pipeline.layers import auto_octaves, deepest
 from pipeline.dream.model import DreamNet, InputNorm, build_dream_net
 from pipeline.params import DreamParams
 from pipeline.dream.tiling import TilePlan, layer_gradient, tile_side
 from pipeline.dream.weights import WeightsChoice, load_features_state
 
-# Octaves are padded to multiples of this on CUDA, where every new input shape costs a cuDNN
-# autotuning run (a 43 MP photo's first dream 77 s, the same again 9.4 s). Not on a CPU: there
-# padding only costs pixels (see BENCHMARKS.md).
-SIZE_STEP = 64
+# What each `precision` decided in pipeline/dream/spec.py computes in.
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 # The widest mirrored margin around the image at each step (see edge_margin). 8, 16 and 32 px
 # measured alike at the edges (BENCHMARKS.md); each px costs pixels on every side.
 EDGE_MARGIN = 16
-
-
-# ---- device and precision ----
-
-class DeviceError(RuntimeError):
-    """The configured device is not usable here."""
-
-
-def pick_device(wanted: str) -> torch.device:
-    """auto -> cuda when a GPU is usable, else cpu."""
-    if wanted == "cuda" and not torch.cuda.is_available():
-        raise DeviceError("device: cuda was asked for, but torch sees no CUDA GPU here; "
-                          "use --device cpu or auto")
-    if wanted == "auto":
-        wanted = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(wanted)
-
-
-def cpu_has_fast_bf16(cpuinfo: str | None = None) -> bool:
-    """Whether bf16 convolutions beat fp32 on this CPU (oneDNN's kernels, measured):
-    - AMX (Intel Sapphire Rapids and later, where the hypervisor shows it): yes;
-    - AVX-512 BF16 on AMD (Zen 4 EPYC): yes, a dream's forward+backward ~2.2x fp32;
-    - AVX-512 BF16 on Intel without AMX (an Emerald Rapids VM): no, ~0.65x fp32;
-    - neither: bf16 is emulated, ~40x slower."""
-    if cpuinfo is None:
-        try:
-            with open("/proc/cpuinfo") as f:
-                cpuinfo = f.read()
-        except OSError:
-            return False
-    return "amx_bf16" in cpuinfo or ("avx512_bf16" in cpuinfo and "AuthenticAMD" in cpuinfo)
-
-
-def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
-    if precision == "fp32":
-        return torch.float32
-    if precision == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
-
-
-_PRECISION_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
-
-
-def resolved_precision(precision: str, device: str | torch.device) -> str:
-    """What `precision` (auto | bf16 | fp32) becomes on `device`: bf16, fp16 or fp32."""
-    return _PRECISION_NAMES[pick_dtype(precision, pick_device(str(device)))]
-
-
-def size_step_for(device: torch.device) -> int | None:
-    return SIZE_STEP if device.type == "cuda" else None
-
-
-def engine_recipe(precision: str, device: str | torch.device) -> dict:
-    """What, besides the dream parameters, changes a dream's pixels on this machine: part of
-    its store key, so a store shared by a bf16 and an fp32 machine keeps both."""
-    torch_device = pick_device(str(device))
-    return {"precision": resolved_precision(precision, torch_device), "size_step": size_step_for(torch_device)}
 
 
 # ---- the engine ----
@@ -138,45 +76,40 @@ class Dreamer:
 
     net: DreamNet
     device: torch.device
-    memory_budget_mb: int = 3000  # CPU: tile above this; CUDA: free GPU memory decides
+    memory_budget_mb: int = 3000  # CPU: tile above this; a GPU: the memory torch reports decides
     size_step: int | None = None
     graphs: GraphCache | None = None
 
-    def dream(self, image: Image.Image, layers: list[str], params: DreamParams,
-              batch: bool | None = None) -> list[Image.Image]:
+    def dream(self, image: Image.Image, layers: list[str], params: DreamParams) -> list[Image.Image]:
         """One dreamed image per layer, each exactly `image.size`: the caller hands the photo
-        at the size it wants dreamed. `batch` True dreams the layers as one batch (measured
-        slower everywhere so far: None means one at a time)."""
+        at the size it wants dreamed, and `params` with the precision decided (bf16 | fp16 | fp32).
+        One layer at a time: dreaming them as one batch measured slower on a CPU and an H200."""
         x = pil_to_tensor(image, self.device).contiguous(memory_format=torch.channels_last)
         passes = self.passes(params.precision, layers)
-        groups = batch_groups(layers, x.shape[-2:], params) if batch else [[layer] for layer in layers]
-        dreamed = {}
-        for group in groups:
-            for layer, out in zip(group, dream_batch(passes, x, group, params)):
-                dreamed[layer] = tensor_to_pil(out.unsqueeze(0))
-        return [dreamed[layer] for layer in layers]
+        return [tensor_to_pil(dream_tensor(passes, x, layer, params)) for layer in layers]
 
     def passes(self, precision: str, layers: list[str]) -> Passes:
-        dtype = pick_dtype(precision, self.device)
+        dtype = DTYPES[precision]
         plan = TilePlan.for_device(self.device, self.memory_budget_mb, dtype, layers)
         return Passes(self.net, dtype, plan, self.size_step, self.graphs)
 
 
 @functools.lru_cache(maxsize=4)
-def load_dreamer(choice: WeightsChoice, cache_dir, upto_layer: str, device: str = "auto",
+def load_dreamer(choice: WeightsChoice, cache_dir, upto_layer: str, device: str = "cpu", size_step: int | None = None,
                  memory_budget_mb: int = 3000, cuda_graphs: bool = False) -> Dreamer:
-    """Load once per process (and per weights/depth/device/options); every later call reuses it.
-    `cuda_graphs`: replay small passes from CUDA graphs (ignored, with a warning, off CUDA)."""
-    torch_device = pick_device(device)
+    """Load once per process (and per weights/depth/device/options): `device` and `size_step` as
+    spec.py decided them; `cuda_graphs` replays small passes (ignored, with a warning, off CUDA)."""
+    torch_device = torch.device(device)
     scale, mean, std = choice.norm
     net = build_dream_net(load_features_state(choice, cache_dir), InputNorm(scale, mean, std), upto_layer)
     net = net.to(torch_device, memory_format=torch.channels_last)
     if torch_device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # shapes repeat (size classes): let cuDNN pick the fastest
     if cuda_graphs and torch_device.type != "cuda":
-        warnings.warn("CUDA graphs need a CUDA device; dreaming eagerly on the CPU", RuntimeWarning, stacklevel=2)
+        warnings.warn(f"CUDA graphs need a CUDA device; dreaming eagerly on {torch_device.type}", RuntimeWarning,
+                      stacklevel=2)
     graphs = GraphCache(net) if cuda_graphs and torch_device.type == "cuda" else None
-    return Dreamer(net, torch_device, memory_budget_mb, size_step_for(torch_device), graphs)
+    return Dreamer(net, torch_device, memory_budget_mb, size_step, graphs)
 
 
 def dream_tensor(passes: Passes | DreamNet, image: torch.Tensor, layer: str, params: DreamParams) -> torch.Tensor:
@@ -314,15 +247,6 @@ def pad_to(images: torch.Tensor, canvas: tuple[int, int]) -> torch.Tensor:
         return images
     mode = "reflect" if pad_h < height and pad_w < width else "replicate"  # reflect needs pad < side
     return F.pad(images, (0, pad_w, 0, pad_h), mode=mode)
-
-
-def batch_groups(layers: list[str], size, params: DreamParams) -> list[list[str]]:
-    """Layers that can share a batch: those whose pyramids have the same octaves."""
-    groups: dict[int, list[str]] = {}
-    for layer in layers:
-        count = len(octave_sizes(size, octave_count(params, size), params.octave_scale, LAYERS[layer].min_side))
-        groups.setdefault(count, []).append(layer)
-    return list(groups.values())
 
 
 # ---- measuring and converting ----

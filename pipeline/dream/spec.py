@@ -1,47 +1,124 @@
-"""The CPU side of a dream: what size it is made at, its input, its files and its manifest entry.
+"""What a dream is, decided once on the machine that dreams (device, precision, size, octaves),
+and the CPU side of a dream: its input, its files and its manifest entry.
 
-The engine (pipeline/dream/engine.py) only turns pixels into dreamed pixels on the device. Everything
-around it is here and needs no torch: decoding the photo at dream size before its turn on the
-device, and encoding the dream and its web sizes after, so both overlap another photo's dream.
-"""
+`DreamSpec.decide` runs where the dreams run (this process, or a Dask worker: the flow asks it
+there as a task); its result is the record the store key, the manifest and the page read, and
+what the engine computes. Importing this module loads no torch; deciding does. Decoding the
+photo before its turn on the device and encoding the dream after run here, on the CPU, so both
+overlap another photo's dream."""
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PIL import Image
 
-from pipeline.files import save_image_atomic
-from pipeline.imaging import decode_upright_rgb, fitted_size, open_photo
+from pipeline.config import Settings
+from pipeline.files import read_hashed
+from pipeline.imaging import PhotoError, decode_upright_rgb, fitted_size, open_photo
 from pipeline.ingest.photos import web_images, write_copies
+from pipeline.layers import auto_octaves
 from pipeline.manifest import DreamEntry, PhotoEntry, WebImage
 from pipeline.params import DreamParams
 from pipeline.store import DreamFiles, DreamRecipe, DreamStore, WebFormats
 
-# images.dream_size: auto, by the kind of device that dreams (README: what each size costs).
-AUTO_DREAM_SIZE = {"cuda": 2048, "cpu": 1024}
+# images.dream_size `auto` by the kind of device (README: what each size costs): 2048 px on a CUDA
+# GPU (~0.25 s a dream on an H200), 1024 px on a CPU (1-2 min) and an Apple GPU (not measured).
+AUTO_DREAM_SIZE = {"cuda": 2048, "mps": 1024, "cpu": 1024}
+# Octaves are padded to multiples of this on CUDA, where every new input shape costs a cuDNN
+# autotuning run (a 43 MP photo's first dream 77 s, the same again 9.4 s). Elsewhere nothing is
+# autotuned and padding only costs pixels (see BENCHMARKS.md).
+SIZE_STEP = 64
+PHOTO_CHANGED = ("the file changed after this run read it (edited or replaced during the run): "
+                 "not dreamed; run again to dream it as it is now")
 
 
-def resolve_dream_size(setting: int | str, device_type: str) -> int | None:
-    """images.dream_size in px for this device; None for `full` (each photo's own size)."""
-    if setting == "full":
-        return None
-    return AUTO_DREAM_SIZE[device_type] if setting == "auto" else int(setting)
+class DeviceError(RuntimeError):
+    """The configured device is not usable here."""
+
+
+def device_kind(wanted: str) -> str:
+    """`device` as set -> the kind of device that dreams here: cuda | mps | cpu."""
+    import torch
+
+    usable = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(), "cpu": True}
+    if wanted == "auto":  # the first of these that torch can use
+        return next(kind for kind in ("cuda", "mps", "cpu") if usable[kind])
+    if not usable[wanted]:
+        raise DeviceError(f"device: {wanted} was asked for, but torch sees no "
+                          f"{'CUDA GPU' if wanted == 'cuda' else 'Apple GPU (mps)'} here; use --device cpu or auto")
+    return wanted
+
+
+def precision_on(wanted: str, device: str) -> str:
+    """`dream.precision` (auto | bf16 | fp32) -> what `device` computes in: bf16 | fp16 | fp32.
+    auto on mps is fp32: fp16 without loss scaling can flush a dream's small gradients to zero,
+    torch autocasts bf16 on mps only from macOS 14, and neither is measured on a Mac here."""
+    if wanted != "auto":
+        return wanted
+    if device == "cuda":
+        import torch
+
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if device == "cpu" and cpu_has_fast_bf16() else "fp32"
+
+
+def cpu_has_fast_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether bf16 convolutions beat fp32 on this CPU (oneDNN's kernels, measured):
+    - AMX (Intel Sapphire Rapids and later, where the hypervisor shows it): yes;
+    - AVX-512 BF16 on AMD (Zen 4 EPYC): yes, a dream's forward+backward ~2.2x fp32;
+    - AVX-512 BF16 on Intel without AMX (an Emerald Rapids VM): no, ~0.65x fp32;
+    - neither: bf16 is emulated, ~40x slower."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpuinfo = f.read()
+        except OSError:
+            return False
+    return "amx_bf16" in cpuinfo or ("avx512_bf16" in cpuinfo and "AuthenticAMD" in cpuinfo)
+
+
+def size_step_on(device: str) -> int | None:
+    return SIZE_STEP if device == "cuda" else None
 
 
 @dataclass(frozen=True)
 class DreamSpec:
-    """How every dream of a run is made, named and saved (resolved for the dreaming device)."""
+    """How every dream of a run is made, named and saved: decided where the dreams run."""
 
-    params: DreamParams
-    dream_size: int | None          # None: each photo at its own size
+    params: DreamParams             # as set: octaves and precision may be `auto` (None / "auto")
+    dream_size: int | None          # None (`full`): each photo at its own size
     weights: str                    # WeightsChoice.identity
     web_sizes: tuple[int, ...]
     formats: WebFormats
     precision: str                  # what the device computes in: bf16 | fp16 | fp32
-    size_step: int | None           # octaves padded to multiples of this (a GPU), or exact
+    size_step: int | None           # octaves padded to multiples of this (CUDA), or exact
+    device: str                     # the kind of device that dreams: cuda | mps | cpu
+
+    @classmethod
+    def decide(cls, settings: Settings, weights: str) -> "DreamSpec":
+        """The run's dreams as this machine makes them (call it where the dreams run)."""
+        device, size = device_kind(settings.device), settings.images.dream_size
+        return cls(params=settings.dream.params(), weights=weights,
+                   dream_size=None if size == "full" else AUTO_DREAM_SIZE[device] if size == "auto" else size,
+                   web_sizes=tuple(settings.images.web_sizes), formats=settings.images.web_formats(),
+                   precision=precision_on(settings.dream.precision, device),
+                   size_step=size_step_on(device), device=device)
+
+    @property
+    def octaves(self) -> int | None:
+        """Octaves of a photo of the dream size (`auto` gives smaller photos fewer: the engine
+        counts them for each one by the same rule); None: auto, at each photo's own size."""
+        if self.params.octaves is not None or self.dream_size is None:
+            return self.params.octaves
+        return auto_octaves(self.dream_size, self.params.octave_scale)
+
+    @property
+    def engine_params(self) -> DreamParams:
+        """The parameters the engine runs: the precision as decided, not `auto`."""
+        return replace(self.params, precision=self.precision)
 
     def size(self, photo: PhotoEntry) -> tuple[int, int]:
         """(width, height) the photo is dreamed at: never larger than the photo."""
@@ -60,9 +137,9 @@ class DreamSpec:
                           web=web_images(size, files.web, self.formats), seconds=seconds, reused=reused)
 
     def stored(self, store: DreamStore, photo: PhotoEntry, layer: str) -> DreamEntry | None:
-        """The entry of a dream an earlier run finished, or None. Web copies of sizes or formats
-        added since (images.web_sizes, images.formats) are made from the stored dream: that needs
-        no dreaming."""
+        """The entry of a dream an earlier run finished (and that is intact), or None. Web
+        copies of sizes or formats added since (images.web_sizes, images.formats), or damaged,
+        are made again from the stored dream: that needs no dreaming."""
         files = self.files(photo, layer)
         if not store.fetch(files.image):
             return None
@@ -84,8 +161,13 @@ def dream_input(album_dir: Path, photo: PhotoEntry, spec: DreamSpec, max_pixels:
 @functools.lru_cache(maxsize=4)
 def _decoded(path: str, sha256: str, orientation: int, long_side: int, max_pixels: int) -> Image.Image:
     """Kept for the photo's other layers: decoding a 12 MP JPEG costs about as much CPU as a GPU
-    takes to dream it. `sha256` keys the content: an edited photo is decoded again."""
-    with open_photo(Path(path), max_pixels) as image:
+    takes to dream it. The bytes decoded are the bytes hashed here, and they must be the content
+    `sha256` names: the dream is stored under that hash's key, so a photo edited or replaced
+    since ingest is refused, never dreamed under its old content's key."""
+    data, found = read_hashed(Path(path))
+    if found != sha256:
+        raise PhotoError(PHOTO_CHANGED)
+    with open_photo(Path(path), max_pixels, data) as image:
         return decode_upright_rgb(image, orientation, long_side)
 
 
@@ -97,13 +179,13 @@ def web_files(files: DreamFiles, formats: WebFormats) -> dict[int, list[str]]:
 
 def save_dream(dreamed: Image.Image, files: DreamFiles, store: DreamStore, formats: WebFormats) -> None:
     """Write the dream and its web copies (atomically), and show them in the output folder."""
-    save_image_atomic(dreamed, store.target(files.image), **formats.save_options(files.image))
+    store.writer().save_image(dreamed, files.image, **formats.save_options(files.image))
     store.publish(files.image)
     save_copies(dreamed, web_files(files, formats), store, formats)
 
 
 def save_copies(dreamed: Image.Image, files: dict[int, list[str]], store: DreamStore, formats: WebFormats) -> None:
     """Write `files` (by long side) from the dream, and show them in the output folder."""
-    write_copies(dreamed, files, store.target, formats)
+    write_copies(dreamed, files, store.writer(), formats)
     for relative in (name for names in files.values() for name in names):
         store.publish(relative)

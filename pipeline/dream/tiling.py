@@ -24,7 +24,7 @@ from pipeline.layers import CONV_LAYERS, LAYERS, deepest
 log = logging.getLogger(__name__)
 
 _CPU_SAFETY = 1.6    # allocator slack and transient buffers over the estimate below (measured)
-_CUDA_SHARE = 0.8    # of the memory this process can still use; the rest for the octave's own tensors
+_GPU_SHARE = 0.8     # of the memory this process can still use; the rest for the octave's own tensors
 _MIN_RETRY_PIXELS = 4096  # below this, halving the tile again will not rescue an out-of-memory step
 
 
@@ -53,8 +53,8 @@ class TilePlan:
     @classmethod
     def for_device(cls, device: torch.device, budget_mb: int, dtype: torch.dtype,
                    layers: list[str]) -> "TilePlan":
-        if device.type == "cuda":
-            budget = cuda_usable_bytes(device) * _CUDA_SHARE
+        if device.type in ("cuda", "mps"):
+            budget = gpu_usable_bytes(device) * _GPU_SHARE
         else:
             budget = budget_mb * 2**20 / _CPU_SAFETY
         # the cost per pixel of a pass to the deepest of the layers dreamed on
@@ -65,8 +65,11 @@ class TilePlan:
         self.max_pixels = max(1, (self.max_pixels or 0) // 2)
 
 
-def cuda_usable_bytes(device: torch.device) -> int:
-    """Free GPU memory plus what this process's allocator holds cached but unused."""
+def gpu_usable_bytes(device: torch.device) -> int:
+    """Free GPU memory plus what this process's allocator holds cached but unused; on an Apple GPU
+    Metal's recommended working set less what torch's tensors hold (its cache is reusable too)."""
+    if device.type == "mps":
+        return torch.mps.recommended_max_memory() - torch.mps.current_allocated_memory()
     free, _total = torch.cuda.mem_get_info(device)
     cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
     return free + cached
@@ -79,9 +82,9 @@ def layer_gradient(net, images: torch.Tensor, layers: list[str], dtype: torch.dt
         try:
             return _tiled_gradient(net, images, layers, dtype, plan, rng)
         except torch.OutOfMemoryError:
-            if plan is None or plan.device_type != "cuda" or (plan.max_pixels or 0) < _MIN_RETRY_PIXELS:
+            if plan is None or plan.device_type == "cpu" or (plan.max_pixels or 0) < _MIN_RETRY_PIXELS:
                 raise
-            torch.cuda.empty_cache()
+            getattr(torch, plan.device_type).empty_cache()
             plan.halve()  # retry the step with smaller tiles rather than failing
             log.warning("out of GPU memory: retrying the step with passes of %d px", plan.max_pixels)
 

@@ -9,6 +9,8 @@ Getting the ImageNet file onto a machine is `pipeline.dream.download`'s job.
 from __future__ import annotations
 
 import importlib.util
+import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -53,7 +55,7 @@ class WeightsError(Exception):
 @dataclass(frozen=True)
 class WeightsChoice:
     source: str       # imagenet | hed
-    path: Path        # the file the features come from: for the terminal and the manifest only
+    path: Path        # the file the features come from: for the terminal only, never recorded
     reason: str       # why this source, in words for the page: never a path of this machine
     identity: str     # short id of the exact weights, part of every dream's cache key
     requested: str = ""  # what the settings asked for: auto | imagenet | hed
@@ -71,8 +73,9 @@ class WeightsChoice:
         return IMAGENET_NORM if self.source == "imagenet" else HED_NORM
 
     def as_dict(self) -> dict:
-        """The manifest's record. `path` is for the terminal and the manifest, never for the page."""
-        return {**asdict(self), "path": str(self.path), "description": self.description, "note": self.note}
+        """The manifest's record: the weights by name and identity; `path` is for the terminal."""
+        record = {key: value for key, value in asdict(self).items() if key != "path"}
+        return {**record, "file": self.path.name, "description": self.description, "note": self.note}
 
 
 def summary_line(weights) -> str:
@@ -90,17 +93,16 @@ def upgrade_hint(weights) -> str | None:
 
 
 def imagenet_path() -> Path:
-    """Where torchvision keeps the ImageNet VGG16 ($TORCH_HOME/hub/checkpoints/)."""
-    import torch.hub  # only here: choosing hed must not need torch's hub settings
-
-    return Path(torch.hub.get_dir()) / "checkpoints" / IMAGENET_FILE
+    """Where torchvision keeps the ImageNet VGG16: torch.hub's cache, found as torch.hub finds it
+    ($TORCH_HOME/hub, TORCH_HOME defaulting to $XDG_CACHE_HOME/torch, that to ~/.cache/torch),
+    without loading torch: `dreamtrip weights` and `layers` only need the path."""
+    torch_home = os.getenv("TORCH_HOME", os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch"))
+    return Path(torch_home).expanduser() / "hub" / "checkpoints" / IMAGENET_FILE
 
 
 def imagenet_hash_prefix() -> str:
-    """The sha256 prefix in the file's name: what torchvision checks a download against."""
-    import torch.hub
-
-    return torch.hub.HASH_REGEX.search(IMAGENET_FILE).group(1)
+    """The sha256 prefix in the file's name (torch.hub's HASH_REGEX): what torchvision checks."""
+    return re.search(r"-([a-f0-9]*)\.", IMAGENET_FILE).group(1)
 
 
 def has_hash_prefix(path: Path, prefix: str) -> bool:

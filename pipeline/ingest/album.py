@@ -13,10 +13,12 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.config import ConfigError, check_layers, did_you_mean, read_yaml
+from pipeline.config import ConfigError, PrivacySettings, check_layers, did_you_mean, read_yaml
 from pipeline.formats import RAW, RAW_EXTENSIONS, VIDEO, VIDEO_EXTENSIONS, sniff_file
-from pipeline.manifest import AlbumInfo, DreamEntry, PhotoEntry, Skipped, UnmatchedText, by_depth
+from pipeline.manifest import (AlbumInfo, DreamEntry, PhotoEntry, Skipped, UnmatchedText, by_depth,
+                               is_output_folder)
 from pipeline.ingest.places import place_of
+from pipeline.privacy import published
 
 # Names that say "photo". A file with one of them that is not a photo inside is reported as a
 # failed photo with the reason (the traveller meant it as one); other files are judged by content.
@@ -54,12 +56,15 @@ class AlbumText:
         entry = self.photos.get(source)
         return entry.story if entry else None
 
-    def described(self, photo: PhotoEntry, dreams: list[DreamEntry]) -> PhotoEntry:
+    def described(self, photo: PhotoEntry, dreams: list[DreamEntry], privacy: PrivacySettings,
+                  hide: bool = False) -> PhotoEntry:
         """The photo's manifest entry: its story, the place its GPS names, its dreams (shallow
-        to deep). Named here, offline, so the page writer stays a pure renderer."""
-        return photo.model_copy(update={"story": self.story_for(photo.source),
-                                        "place": place_of(photo.exif.gps if photo.exif else None),
-                                        "dreams": by_depth(dreams)})
+        to deep), and only as much of its position as `privacy` lets the output hold (`hide`:
+        none, as a zone decided before). Named here, offline, so the page writer stays a pure
+        renderer."""
+        place = place_of(photo.exif.gps if photo.exif else None) if privacy.places else None
+        return published(photo.model_copy(update={"story": self.story_for(photo.source), "place": place,
+                                                  "dreams": by_depth(dreams)}), privacy, hide)
 
     def layers_for(self, source: str, default: tuple[str, ...]) -> tuple[str, ...]:
         """The layers album.yaml names for this photo, else `default` (the config's)."""
@@ -81,6 +86,7 @@ class AlbumText:
 class AlbumFiles:
     photos: list[str]                    # paths relative to the album, '/'-separated, in order
     skipped: list[Skipped]               # files that are not photos, each with why
+    left_out: list[str] = field(default_factory=list)  # dreamtrip output folders inside the album
 
 
 def sidecar_names(source: str) -> tuple[str, str]:
@@ -94,11 +100,13 @@ def find_photos(album_dir: Path) -> AlbumFiles:
     A file is a photo when its content is one (see pipeline.formats), whatever its name, or when
     its name says it is one: ingest then says precisely why it is not. album.yaml and photos'
     sidecars are the album's text, so they are neither photos nor skipped (unless they may not
-    be read, e.g. a sidecar that links out of the album).
+    be read, e.g. a sidecar that links out of the album). dreamtrip's own output folders inside
+    the album (any run's: `dreamtrip run .` writes to ./out/<name>) are left out whole, or the
+    post's pictures would come back as photos to dream.
     """
     album_dir = Path(album_dir)
-    photos, others = [], []
-    for relative, refusal in _album_files(album_dir):
+    photos, others, left_out = [], [], []
+    for relative, refusal in _album_files(album_dir, left_out):
         reason = refusal or _why_not_a_photo(album_dir / relative)
         if reason is None:
             photos.append(relative)
@@ -107,14 +115,14 @@ def find_photos(album_dir: Path) -> AlbumFiles:
     sidecars = {name for source in photos for name in sidecar_names(source)}
     return AlbumFiles(photos, [Skipped(source=relative, reason=reason)
                                for relative, reason, readable in others
-                               if not (readable and relative in sidecars)])
+                               if not (readable and relative in sidecars)], left_out)
 
 
-def _album_files(album_dir: Path) -> list[tuple[str, str | None]]:
+def _album_files(album_dir: Path, left_out: list[str] | None = None) -> list[tuple[str, str | None]]:
     """Every file in the album, '/'-separated and relative, with the reason it must not be read
     (None for most). Order: a folder's own files, then its sub-folders, each in name order;
-    hidden ones left out. Nothing outside the album is read: links that lead out of it, and links
-    to folders, are listed, not followed."""
+    hidden ones left out, and dreamtrip output folders (added to `left_out`). Nothing outside
+    the album is read: links that lead out of it, and links to folders, are listed, not followed."""
     album_root = album_dir.resolve()
     found = []
 
@@ -124,6 +132,10 @@ def _album_files(album_dir: Path) -> list[tuple[str, str | None]]:
 
     for root, dirs, files in os.walk(album_dir, onerror=unreadable_folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in [d for d in dirs if not (Path(root) / d).is_symlink() and is_output_folder(Path(root) / d)]:
+            dirs.remove(name)
+            if left_out is not None:
+                left_out.append(_printable(_relative(Path(root) / name, album_dir)))
         for name in sorted(files):
             if not name.startswith("."):
                 path = Path(root) / name

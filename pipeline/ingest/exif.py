@@ -3,7 +3,8 @@
 EXIF is written by cameras, phones and editing tools, and sometimes by nobody sensible: every
 field is optional, and a field that does not parse counts as absent rather than failing the photo.
 A block that cannot be read at all, or is far larger than any camera writes, counts as no EXIF,
-with a warning in the log and in the photo's record.
+with a warning in the log and in the photo's record. Text fields are kept on one line and cut
+at manifest.EXIF_TEXT_MAX characters (by the record itself, so every reader gets them cut).
 """
 
 from __future__ import annotations
@@ -44,11 +45,12 @@ _DATE = re.compile(r"(\d{4})[:\-/.](\d\d)[:\-/.](\d\d)[ T](\d\d):(\d\d):(\d\d)")
 _OFFSET = re.compile(r"([+-])(\d\d):?(\d\d)")
 
 
-def read_exif(path: Path, image: Image.Image | None = None) -> ExifInfo:
+def read_exif(path: Path, image: Image.Image | None = None, data: bytes | None = None) -> ExifInfo:
     """The EXIF of the photo at `path` (nothing for a file that is not a photo). Never raises.
 
     `image` is the same file already opened by pipeline.imaging.open_photo: its EXIF block is
-    parsed from what Pillow read with the header, so the file is not read again.
+    parsed from what Pillow read with the header, so the file is not read again. A TIFF is its
+    own EXIF structure: it is parsed from `data`, the file's bytes, when given.
     """
     if image is None:
         try:
@@ -57,7 +59,7 @@ def read_exif(path: Path, image: Image.Image | None = None) -> ExifInfo:
         except (PhotoError, OSError):
             return ExifInfo()
     try:
-        tags, orientation = _exif_tags(path, image)
+        tags, orientation = _exif_tags(path, image, data)
     except _IgnoredExif as err:
         log.warning("%s: %s", path, err)
         return _with_file_date(ExifInfo(warning=str(err)), path)
@@ -73,7 +75,7 @@ class _IgnoredExif(Exception):
     """The EXIF block is unreadable or implausible; the message says which."""
 
 
-def _exif_tags(path: Path, image: Image.Image) -> tuple[dict, int | None]:
+def _exif_tags(path: Path, image: Image.Image, data: bytes | None) -> tuple[dict, int | None]:
     """exifread's tags, and the orientation when the decoder moved it out of the EXIF block."""
     is_tiff = image.format == "TIFF"  # the file itself is the EXIF structure
     block = None if is_tiff else image.info.get("exif")
@@ -84,7 +86,7 @@ def _exif_tags(path: Path, image: Image.Image) -> tuple[dict, int | None]:
                            f"writes: ignored")
     try:
         if is_tiff:
-            with open(path, "rb") as f:
+            with (io.BytesIO(data) if data is not None else open(path, "rb")) as f:
                 tags = exifread.process_file(f, details=False, extract_thumbnail=False)
         else:
             tiff = block[6:] if block.startswith(b"Exif\x00\x00") else block

@@ -16,47 +16,50 @@ from pathlib import Path
 from PIL import Image
 
 from pipeline.ingest.exif import read_exif
-from pipeline.files import save_image_atomic, sha256_of
+from pipeline.files import DiskFull, read_hashed
 from pipeline.imaging import PhotoError, decode_upright_rgb, fit_long_side, fitted_size, open_photo, upright_size
 from pipeline.manifest import PhotoEntry, Skipped, WebImage
+from pipeline.records import FileRecord, record_of
 from pipeline.store import WebFormats, web_copy_name, web_long_sides
 
 
 def ingest_photo(album_dir: Path, source: str, out_dir: Path, web_sizes, formats: WebFormats,
-                 max_pixels: int) -> PhotoEntry:
+                 max_pixels: int, by_hash: bool = False) -> PhotoEntry:
+    """`by_hash`: check stored web copies by their sha256 too, not only their size."""
     path = album_dir / source
     try:
-        sha256 = sha256_of(path)
+        data, sha256 = read_hashed(path)  # read once: the copies are of the bytes hashed
     except OSError as err:
         return PhotoEntry(source=source, status="failed", error=f"cannot read the file ({err.strerror or err})")
     exif = None
     try:
-        with open_photo(path, max_pixels) as image:  # header only; pixels only if copies are missing
-            exif = read_exif(path, image)
+        with open_photo(path, max_pixels, data) as image:  # header only; pixels only if copies are missing
+            exif = read_exif(path, image, data)
             size = upright_size(image, exif.orientation)
             copies = {side: web_copy_name(source, sha256, side) for side in web_long_sides(max(size), web_sizes)}
-            missing = {side: [name for name in formats.files(jpeg) if not (out_dir / name).is_file()]
-                       for side, jpeg in copies.items()}
+            output = record_of(out_dir)
+            missing = {side: [name for name in formats.files(jpeg) if not output.intact(name, by_hash)]
+                       for side, jpeg in copies.items()}  # or damaged since: made again
             if any(missing.values()):  # decoded at the largest size, each smaller one cut from it as before
                 write_copies(decode_upright_rgb(image, exif.orientation, max(missing)), missing,
-                             lambda name: out_dir / name, formats)
+                             output, formats)
     except PhotoError as err:
         return PhotoEntry(source=source, sha256=sha256, status="failed", error=str(err), exif=exif)
     return PhotoEntry(source=source, status="ok", sha256=sha256, width=size[0], height=size[1],
                       exif=exif, web=web_images(size, copies, formats))
 
 
-def write_copies(image: Image.Image, files: dict[int, list[str]], target, formats: WebFormats) -> None:
-    """Save `image` at each long side in `files` as each of that side's files, at target(name),
-    in the format its name says. Largest first, each size resized from the one before: less
-    work, and a size's JPEG and its twins hold the same pixels, whichever of them is missing."""
+def write_copies(image: Image.Image, files: dict[int, list[str]], folder: FileRecord, formats: WebFormats) -> None:
+    """Save `image` at each long side in `files` as each of that side's files in `folder`, in
+    the format its name says. Largest first, each size resized from the one before: less work,
+    and a size's JPEG and its twins hold the same pixels, whichever of them is missing."""
     sides = sorted(files, reverse=True)
     while sides and not files[sides[-1]]:
         sides.pop()  # nothing to write at the smallest sizes: no need to make them
     for side in sides:
         image = fit_long_side(image, side)
         for name in files[side]:
-            save_image_atomic(image, target(name), **formats.save_options(name))
+            folder.save_image(image, name, **formats.save_options(name))
 
 
 def web_images(size: tuple[int, int], names: dict[int, str], formats: WebFormats) -> list[WebImage]:
@@ -67,7 +70,7 @@ def web_images(size: tuple[int, int], names: dict[int, str], formats: WebFormats
 
 
 def ingest_photos(album_dir: Path, sources: list[str], out_dir: Path, web_sizes, formats: WebFormats,
-                  max_pixels: int, workers: int | None = None) -> list[PhotoEntry]:
+                  max_pixels: int, workers: int | None = None, by_hash: bool = False) -> list[PhotoEntry]:
     """ingest_photo for every source, `workers` photos at a time (default: one per usable core),
     returned in album order.
 
@@ -76,7 +79,7 @@ def ingest_photos(album_dir: Path, sources: list[str], out_dir: Path, web_sizes,
     (bench/ingest_bench.py measures both). More photos at once than cores would only add memory.
     """
     workers = workers or usable_cores()
-    args = (out_dir, web_sizes, formats, max_pixels)
+    args = (out_dir, web_sizes, formats, max_pixels, by_hash)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
         futures = [pool.submit(ingest_photo, album_dir, source, *args) for source in sources]
         return [_photo_or_crash(source, future) for source, future in zip(sources, futures)]
@@ -85,6 +88,8 @@ def ingest_photos(album_dir: Path, sources: list[str], out_dir: Path, web_sizes,
 def _photo_or_crash(source: str, future: Future) -> PhotoEntry:
     try:
         return future.result()
+    except DiskFull:
+        raise  # not this photo's fault, and every other write fails too: stop the run
     except Exception as err:  # a bug or an exhausted machine, not the photo: say so, go on
         return PhotoEntry(source=source, status="failed", error=f"ingest crashed: {type(err).__name__}: {err}")
 

@@ -18,6 +18,9 @@ import math
 from functools import lru_cache
 
 from pipeline.manifest import Gps, Place
+from pipeline.privacy import coordinates, distance_km as _distance_km, town_position
+
+__all__ = ["coordinates", "distance_km", "place_of", "place_name", "town_radius_km"]
 
 # Towns by size, biggest first: a photo in London is in London before it is in Whitechapel.
 # Each tier is one lookup table in reverse-geocode (~1 s to load, once per process).
@@ -29,7 +32,6 @@ _MIN_TOWN_RADIUS_KM = 2.0
 # Farther than this from every place of 1000+ people (sea, desert, mountains): no name; the
 # map link under the photo still says where it was.
 MAX_DISTANCE_KM = 25.0
-_EARTH_RADIUS_KM = 6371.0
 
 # GeoNames' country names are ISO 3166's formal ones; a blog says the short, common name.
 _COUNTRY_NAMES = {
@@ -40,16 +42,6 @@ _COUNTRY_NAMES = {
     "SZ": "Eswatini", "TZ": "Tanzania", "VA": "Vatican City", "VG": "British Virgin Islands",
     "VI": "U.S. Virgin Islands",
 }
-
-
-def coordinates(gps: Gps | None) -> tuple[float, float] | None:
-    """(lat, lon) of a photo's GPS position; None unless both are real degrees."""
-    if gps is None:
-        return None
-    lat, lon = gps.lat, gps.lon
-    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
-        return None
-    return lat, lon
 
 
 def place_of(gps: Gps | None) -> Place | None:
@@ -83,14 +75,12 @@ def town_radius_km(population: int) -> float:
 
 
 def distance_km(lat: float, lon: float, place: dict) -> float:
-    """Great-circle distance (haversine) from (lat, lon) to a reverse_geocode result."""
-    p1, p2 = math.radians(lat), math.radians(place["latitude"])
-    dp, dl = p2 - p1, math.radians(place["longitude"] - lon)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * _EARTH_RADIUS_KM * math.asin(math.sqrt(min(1.0, a)))
+    """Great-circle distance from (lat, lon) to a reverse_geocode result."""
+    return _distance_km(lat, lon, place["latitude"], place["longitude"])
 
 
 def _entry(place: dict) -> dict:
     code = place.get("country_code") or ""
+    lat, lon = town_position(place["latitude"], place["longitude"])
     return {"name": place["city"], "country": _COUNTRY_NAMES.get(code) or place.get("country") or code,
-            "country_code": code}
+            "country_code": code, "lat": lat, "lon": lon}

@@ -12,15 +12,18 @@ What the post says is worked out in pipeline.post.view; here it is only written 
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from pathlib import Path
 
 import jinja2
 import yaml
 
-from pipeline.files import write_bytes_atomic
+from markupsafe import Markup
+
 from pipeline.manifest import Manifest
+from pipeline.post.map import TripMap, trip_map
+from pipeline.post.story import escape_line_starts, escape_text
+from pipeline.records import record_of
 from pipeline.post.view import build_view, url_path  # noqa: F401  (url_path: part of this API)
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
@@ -30,6 +33,8 @@ ASSETS = ("style.css", "dreamtrip.js")
 INDEX = "index.html"
 CONTACT_SHEET = "contact-sheet.html"
 POST = "post.md"
+MAP = "map.svg"   # the trip map as an image of its own, for post.md
+PAGE_FILES = (*ASSETS, MAP, POST, CONTACT_SHEET, INDEX)  # every file write_page writes
 
 
 def write_page(manifest: Manifest, out_dir: Path) -> Path:
@@ -41,16 +46,39 @@ def write_page(manifest: Manifest, out_dir: Path) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     view = build_view(manifest)
+    trip = trip_map(view["days"], manifest.settings.privacy.location)
+    view["map"] = _map_view(trip)
     view["front_matter"] = _front_matter(view)
     view["contact_sheet_url"] = CONTACT_SHEET
     view["index_url"] = INDEX
     rendered = {name: (TEMPLATE_DIR / name).read_bytes() for name in ASSETS}
+    if trip is not None:
+        rendered[MAP] = trip.file().encode("utf-8")
+    else:
+        _remove_own_map(out_dir)   # an earlier run's map may show what the settings now hide
     rendered[POST] = _md_env().get_template("post.md.j2").render(view).encode("utf-8")
     rendered[CONTACT_SHEET] = _render_html("contact-sheet.html.j2", view)
     rendered[INDEX] = _render_html("index.html.j2", view)
+    output = record_of(out_dir)
     for name, data in rendered.items():  # dicts keep insertion order: index.html last
-        write_bytes_atomic(out_dir / name, data)
+        output.write_bytes(name, data)
     return out_dir / INDEX
+
+
+def _map_view(trip: TripMap | None) -> dict | None:
+    if trip is None:
+        return None
+    return {"svg": Markup(trip.svg(links=True)), "file": MAP, "description": trip.description,
+            "names": trip.names()}
+
+
+def _remove_own_map(out_dir: Path) -> None:
+    """Delete map.svg if this program wrote it, as it wrote it (pipeline/records.py); a file of
+    the same name that someone else put there, or changed since, is left alone."""
+    record = record_of(out_dir)
+    if record.intact(MAP):
+        (out_dir / MAP).unlink(missing_ok=True)
+        record.forget([MAP])
 
 
 def _render_html(template: str, view: dict) -> bytes:
@@ -107,21 +135,12 @@ def html_entities(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-# Characters that start emphasis, code, links, tables or strikethrough anywhere in a line.
-_MD_INLINE = re.compile(r"([\\`*_\[\]{}|~])")
-# Characters that only mean something at the start of a line: headings, list items,
-# setext underlines, ordered-list numbers ("1." or "1)").
-_MD_LINE_START = re.compile(r"^([#+\-=])|^(\d+)([.)])(?=\s|$)", re.MULTILINE)
-
-
 def md_escape(text: str) -> str:
-    """Escape user text so Markdown shows it literally and passes no raw HTML through."""
+    """Escape user text so Markdown shows it literally: no raw HTML, no Liquid (the rules are
+    pipeline.post.story's, which writes the stories)."""
     # Leading spaces would turn a line into a code block; they carry no meaning in prose.
     text = "\n".join(line.strip() for line in text.splitlines())
-    text = html_entities(text)
-    text = _MD_INLINE.sub(r"\\\1", text)
-    return _MD_LINE_START.sub(
-        lambda m: "\\" + m.group(1) if m.group(1) else m.group(2) + "\\" + m.group(3), text)
+    return escape_line_starts(escape_text(text))
 
 
 def _front_matter(view: dict) -> str:

@@ -13,9 +13,10 @@ from datetime import date, datetime
 from urllib.parse import quote
 
 from pipeline.files import slug
-from pipeline.layers import LAYER_NAMES, auto_octaves, depth, layer_hint
+from pipeline.machine_paths import without_machine_paths
+from pipeline.layers import LAYER_NAMES, depth, layer_hint
 from pipeline.manifest import MISSING_FILE, DreamEntry, Manifest, PhotoEntry, Skipped, WebImage
-from pipeline.ingest.places import coordinates
+from pipeline.privacy import TOWN_DECIMALS, coordinates
 from pipeline.post.story import first_paragraph, story_html, story_markdown, story_plain
 
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -34,6 +35,9 @@ BLOG_LONG_SIDE = 1000
 # What a <source> says its files are, by the format the manifest names: browsers skip the
 # types they cannot show.
 _MIME_TYPES = {"avif": "image/avif"}
+# A trip's longest gap between two days with photos: an album with a longer one (older photos,
+# a camera with a wrong clock) is headed by dates, not by "Day 2489".
+TRIP_GAP_DAYS = 60
 # Why a photo or dream is not on the page, when it has no error of its own.
 _STATUS_REASONS = {"ok": "no web copy was made", "missing": MISSING_FILE}
 
@@ -63,30 +67,8 @@ def _one_line(text: str, limit: int) -> str:
     return cut.rstrip(" ,;:.") + "…"
 
 
-# An absolute path of the machine: /a/b…, file:///a/b…, ~/a…, C:\a…. Neither a URL's
-# '//host/…' nor a relative 'dreams/x.jpg' starts one: the lookbehind wants a start, space,
-# quote or bracket.
-_MACHINE_PATH = re.compile(r"(?<![\w.:/\\~-])(?:file://)?(?:~|[A-Za-z]:)?"
-                           r"(?:[/\\][^\s/\\'\"()<>\[\],;]+){2,}[/\\]?")
-# The same in quotes, where it may hold spaces ('/home/me/my trips/a.jpg', as Python prints it).
-_QUOTED_PATH = re.compile(
-    r"(?<=['\"])(?:file://)?(?:~|[A-Za-z]:)?[/\\][^'\"\n]*?[/\\][^'\"\n]*(?=['\"])")
-
-
-def _no_paths(text: str) -> str:
-    """Machine-written text (errors, reasons) without the machine's paths: a page is published.
-
-    A path becomes its file's name ('vgg16-397923af.pth'), or 'a folder'; the manifest and
-    the terminal keep the whole path.
-    """
-    def name(match: re.Match) -> str:
-        last = re.split(r"[/\\]", match.group(0).rstrip("/\\"))[-1]
-        return last if "." in last.strip(".") else "a folder"
-    return _MACHINE_PATH.sub(name, _QUOTED_PATH.sub(name, text))
-
-
 def _reason(text: str) -> str:
-    return _one_line(_no_paths(text), _REASON_MAX)
+    return _one_line(without_machine_paths(text), _REASON_MAX)
 
 
 def _alt_text(photo: PhotoEntry) -> str:
@@ -150,22 +132,45 @@ def _camera_date(photo: PhotoEntry) -> str | None:
     return photo.exif.camera_date if photo.exif else None
 
 
-def _place_view(photo: PhotoEntry) -> dict | None:
-    """'Prague, Czechia' (or the coordinates, away from any town) with an OpenStreetMap link."""
-    position = coordinates(photo.exif.gps if photo.exif else None)
-    if position is None:
+# How close OpenStreetMap opens on a place: the spot (a street), or the whole town.
+_OSM_SPOT_ZOOM, _OSM_TOWN_ZOOM = 17, 12
+
+
+def _degrees(lat: float, lon: float, decimals: int) -> str:
+    return (f"{abs(lat):.{decimals}f}° {'N' if lat >= 0 else 'S'}, "
+            f"{abs(lon):.{decimals}f}° {'E' if lon >= 0 else 'W'}")
+
+
+def where_taken(photo: PhotoEntry, location: str) -> dict | None:
+    """Where the post says a photo was taken, as `privacy.location` allows: the place's name,
+    a position for the map and an OpenStreetMap link; None when it says nothing.
+
+    `exact`: the spot (the camera's position), named by its town, or in degrees far from any.
+    `town`: the town's own position, never the photo's (even if an older manifest holds it).
+    """
+    if location == "none":
         return None
-    lat, lon = position
-    degrees = (f"{abs(lat):.4f}° {'N' if lat >= 0 else 'S'}, "
-               f"{abs(lon):.4f}° {'E' if lon >= 0 else 'W'}")
     place = photo.place
     name = ", ".join(part for part in (place.name, place.country) if part) if place else ""
-    la, lo = f"{lat:.5f}", f"{lon:.5f}"
-    return {"text": name or degrees, "coordinates": degrees,
-            "url": f"https://www.openstreetmap.org/?mlat={la}&mlon={lo}#map=17/{la}/{lo}"}
+    spot = coordinates(photo.exif.gps if photo.exif else None) if location == "exact" else None
+    if spot is not None:
+        lat, lon = spot
+        la, lo = f"{lat:.5f}", f"{lon:.5f}"
+        return {"name": name or _degrees(lat, lon, 4), "lat": lat, "lon": lon, "exact": True,
+                "title": f"{_degrees(lat, lon, 4)} on OpenStreetMap",
+                "url": f"https://www.openstreetmap.org/?mlat={la}&mlon={lo}#map={_OSM_SPOT_ZOOM}/{la}/{lo}"}
+    if not place:
+        return None
+    town = coordinates(place)
+    if town is None:  # named by an older release, which kept no position of the town
+        return {"name": name, "lat": None, "lon": None, "exact": False, "title": None, "url": None}
+    lat, lon = (round(value, TOWN_DECIMALS) for value in town)
+    la, lo = f"{lat:.{TOWN_DECIMALS}f}", f"{lon:.{TOWN_DECIMALS}f}"
+    return {"name": name, "lat": lat, "lon": lon, "exact": False, "title": f"{name} on OpenStreetMap",
+            "url": f"https://www.openstreetmap.org/#map={_OSM_TOWN_ZOOM}/{la}/{lo}"}
 
 
-def _caption_parts(photo: PhotoEntry, when: datetime | None) -> list[dict]:
+def _caption_parts(photo: PhotoEntry, when: datetime | None, where: dict | None) -> list[dict]:
     """The small line under a photo: date, camera, place, file name; each part optional."""
     parts = []
     if when is not None:
@@ -175,10 +180,8 @@ def _caption_parts(photo: PhotoEntry, when: datetime | None) -> list[dict]:
         parts.append({"kind": "date", "text": _camera_date(photo)})
     if photo.exif and photo.exif.camera:
         parts.append({"kind": "camera", "text": photo.exif.camera})
-    place = _place_view(photo)
-    if place:
-        parts.append({"kind": "place", "text": place["text"], "url": place["url"],
-                      "title": f"{place['coordinates']} on OpenStreetMap"})
+    if where:
+        parts.append({"kind": "place", "text": where["name"], "url": where["url"], "title": where["title"]})
     parts.append({"kind": "file", "text": photo.source})
     return [{"datetime": None, "url": None, "title": None, **part} for part in parts]
 
@@ -273,8 +276,9 @@ def _dream_views(photo: PhotoEntry, anchor: str, alt: str,
     return shown, missing
 
 
-def _photo_view(photo: PhotoEntry, anchor: str, weights_source: str) -> dict:
+def _photo_view(photo: PhotoEntry, anchor: str, weights_source: str, location: str) -> dict:
     alt = _alt_text(photo)
+    where = where_taken(photo, location)
     when = parse_datetime(_camera_date(photo))   # None: undated (or dated by its file)
     dreams, missing = _dream_views(photo, anchor, alt, weights_source)
     return {
@@ -285,7 +289,8 @@ def _photo_view(photo: PhotoEntry, anchor: str, weights_source: str) -> dict:
         "story_md": story_markdown(photo.story),
         "alt": alt,
         "lazy": True,
-        "caption": _caption_parts(photo, when),
+        "caption": _caption_parts(photo, when, where),
+        "where": where,
         "when": when,
         "dreams": dreams,
         "missing": missing,
@@ -312,27 +317,35 @@ def _cover(views: list[dict]) -> dict | None:
 def _day_groups(views: list[dict]) -> list[dict]:
     """Photos grouped by the day they were taken: 'Day 2 — Tuesday 14 June 2016'.
 
-    Days count from the trip's first day, so a day without photos still counts. Undated
-    photos come last, under 'More photos' when there were days before them.
+    Days count from the trip's first day, so a day without photos still counts. An album that
+    is no single trip (a gap of more than TRIP_GAP_DAYS between two days with photos: older
+    photos, or a camera with a wrong clock) is headed by dates instead: 'Monday 13 June 2016'.
+    Undated photos come last, under 'More photos' when there were days before them.
     """
-    dated = [v["when"] for v in views if v["when"] is not None]
-    first_day = min((_wall_clock(d).date() for d in dated), default=None)
+    days = sorted({_wall_clock(v["when"]).date() for v in views if v["when"] is not None})
+    first_day = days[0] if days else None
+    one_trip = all((later - earlier).days <= TRIP_GAP_DAYS for earlier, later in zip(days, days[1:]))
     groups: list[dict] = []
     for view in views:
         day = _wall_clock(view["when"]).date() if view["when"] else None
         if not groups or groups[-1]["date"] != day:
-            groups.append(_day_group(day, first_day, bool(dated)))
+            groups.append(_day_group(day, first_day if one_trip else None, bool(days)))
         groups[-1]["photos"].append(view)
     return groups
 
 
 def _day_group(day: date | None, first_day: date | None, any_dated: bool) -> dict:
+    """A day's heading, anchor and table-of-contents label; counted from `first_day` if given."""
+    group = {"date": day, "photos": []}
     if day is None:
-        return {"date": None, "heading": "More photos" if any_dated else None, "anchor": "more-photos",
-                "photos": []}
+        heading = "More photos" if any_dated else None
+        return {**group, "heading": heading, "label": heading, "anchor": "more-photos"}
+    if first_day is None:
+        return {**group, "heading": human_day(day), "anchor": f"day-{day.isoformat()}",
+                "label": f"{day.day} {_MONTHS[day.month - 1]} {day.year}"}
     number = (day - first_day).days + 1
-    return {"date": day, "heading": f"Day {number} — {human_day(day)}", "anchor": f"day-{number}",
-            "photos": []}
+    return {**group, "heading": f"Day {number} — {human_day(day)}", "anchor": f"day-{number}",
+            "label": f"Day {number}"}
 
 
 def _dateline(dates: list[datetime]) -> str | None:
@@ -391,6 +404,14 @@ def _failure_views(photos: list[PhotoEntry], views_by_index: dict) -> list[dict]
     return failures
 
 
+def _not_shown(photos: int, dreams: int) -> str | None:
+    """The post's one neutral line about failures: how many pictures are missing, not why."""
+    parts = [counted(n, noun) for n, noun in ((photos, "photo"), (dreams, "dream")) if n]
+    if not parts:
+        return None
+    return f"{' and '.join(parts)} {'is' if photos + dreams == 1 else 'are'} not shown here."
+
+
 def _skipped_view(skipped: Skipped) -> dict:
     """A file in the album that is not on the page (notes.txt, a second copy): said quietly."""
     reason = f"the same photo as {skipped.duplicate_of}" if skipped.duplicate_of else skipped.reason
@@ -399,14 +420,14 @@ def _skipped_view(skipped: Skipped) -> dict:
 
 def _sentence_body(text: str | None) -> str | None:
     # The templates end these with a full stop of their own.
-    body = _no_paths(text or "").strip().rstrip(".")
+    body = without_machine_paths(text or "").strip().rstrip(".")
     return body or None
 
 
 def _weights_view(manifest: Manifest) -> dict:
     weights = manifest.weights
     return {"source": weights.source,
-            "description": _no_paths(weights.description or weights.source),
+            "description": without_machine_paths(weights.description or weights.source),
             "note": _sentence_body(weights.note)}
 
 
@@ -419,7 +440,7 @@ def _recipe(manifest: Manifest) -> list[dict]:
     size = f"{manifest.dream_size} px" if manifest.dream_size else "each photo's own size"
     values = {"layers": ", ".join(manifest.settings.layers), "strength": dream.strength,
               **params.as_dict(),
-              "octaves": params.octaves or _auto_octaves(manifest.dream_size, params.octave_scale),
+              "octaves": params.octaves or _auto_octaves(manifest.octaves, manifest.dream_size),
               "precision": manifest.precision or params.precision,   # what "auto" resolved to
               "dream size": size}
     return [{"label": key.replace("_", " "),
@@ -427,18 +448,19 @@ def _recipe(manifest: Manifest) -> list[dict]:
             for key, value in values.items()]
 
 
-def _auto_octaves(dream_size: int | None, scale: float) -> str:
-    """`octaves: auto` in words: how many a photo of the dream size gets (fewer when smaller)."""
-    if dream_size is None:
+def _auto_octaves(octaves: int | None, dream_size: int | None) -> str:
+    """`octaves: auto` in words: how many the run gave a photo of the dream size (the record)."""
+    if octaves is None or dream_size is None:
         return "auto (by each photo's size)"
-    return f"{auto_octaves(dream_size, scale)} at {dream_size} px (auto: fewer for smaller photos)"
+    return f"{octaves} at {dream_size} px (auto: fewer for smaller photos)"
 
 
 def _device_words(device: str | None) -> str | None:
-    """'cpu' -> 'a CPU', 'cuda:1' -> 'a GPU', for the reader of the post."""
+    """'cpu' -> 'a CPU', 'cuda:1' -> 'a GPU', 'mps' -> 'an Apple GPU', for the reader of the post."""
     if not device:
         return None
-    kind = "a GPU" if device.startswith("cuda") else "a CPU" if device.startswith("cpu") else _no_paths(device)
+    kind = {"cuda": "a GPU", "mps": "an Apple GPU", "cpu": "a CPU"}.get(device.split()[0].split(":")[0],
+                                                                      without_machine_paths(device))
     return f"{kind} of a Dask cluster" if "Dask" in device else kind
 
 
@@ -451,7 +473,8 @@ def build_view(manifest: Manifest) -> dict:
     weights_source = manifest.weights.source
     shown = [i for i, photo in enumerate(photos) if photo.ok and photo.web]
     anchors = _unique_anchors([photos[i].source for i in shown])
-    views_by_index = {i: _photo_view(photos[i], anchor, weights_source)
+    location = manifest.settings.privacy.location
+    views_by_index = {i: _photo_view(photos[i], anchor, weights_source, location)
                       for i, anchor in zip(shown, anchors, strict=True)}
     views = sorted(views_by_index.values(), key=_taken_order)
     if views:
@@ -472,7 +495,11 @@ def build_view(manifest: Manifest) -> dict:
         "photos": views,
         "cover": _cover(views),
         "contact": _contact_sheet(views, weights_source),
+        # Failures are the author's business: the contact sheet lists them with what to do,
+        # the post says only `not_shown`.
         "failures": _failure_views(photos, views_by_index),
+        "next_step": manifest.next_step,
+        "not_shown": _not_shown(len(photos) - len(views), sum(len(v["missing"]) for v in views)),
         "skipped": [_skipped_view(s) for s in manifest.skipped],
         "photos_counted": counted(len(views), "photo"),
         "dreams_counted": counted(sum(len(v["dreams"]) for v in views), "dream"),

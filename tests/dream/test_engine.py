@@ -13,9 +13,9 @@ from PIL import Image
 
 from helpers import quadrant_image
 from pipeline.config import STRENGTHS
-from pipeline.dream.engine import (EDGE_MARGIN, Dreamer, ascent_step, cpu_has_fast_bf16, dream_batch, dream_tensor,
-                            edge_margin, engine_recipe, layer_activation, octave_bases, octave_canvases, octave_count, pick_device, pick_dtype,
-                            pil_to_tensor, resolved_precision, tensor_to_pil)
+from pipeline.dream.engine import (EDGE_MARGIN, Dreamer, ascent_step, dream_batch, dream_tensor, edge_margin,
+                                   layer_activation, octave_bases, octave_canvases, octave_count, pil_to_tensor,
+                                   tensor_to_pil)
 from pipeline.layers import LAYERS
 from pipeline.dream.model import InputNorm, build_dream_net
 from pipeline.params import DreamParams
@@ -169,28 +169,6 @@ def test_pil_tensor_round_trip_is_exact():
     assert np.array_equal(np.asarray(tensor_to_pil(tensor)), np.asarray(photo))
 
 
-def test_device_and_precision_choices():
-    assert pick_device("cpu").type == "cpu"
-    assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(RuntimeError, match="cuda"):
-            pick_device("cuda")
-    cpu = torch.device("cpu")
-    assert pick_dtype("fp32", cpu) == torch.float32
-    assert pick_dtype("bf16", cpu) == torch.bfloat16
-    assert pick_dtype("auto", cpu) in (torch.float32, torch.bfloat16)
-
-
-def test_precision_recorded_in_the_store_key_is_the_resolved_one(monkeypatch):
-    assert resolved_precision("fp32", "cpu") == "fp32"
-    assert resolved_precision("auto", "cpu") in ("bf16", "fp32")
-    assert engine_recipe("bf16", "cpu") == {"precision": "bf16", "size_step": None}
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU without bf16 (e.g. a T4)
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
-    assert engine_recipe("auto", "cuda") == {"precision": "fp16", "size_step": 64}
-    assert engine_recipe("fp32", "auto") == {"precision": "fp32", "size_step": 64}
-
-
 def test_octaves_auto_resolves_from_the_image_size(net):
     auto = _params(octaves=None, octave_scale=1.8)
     assert octave_count(auto, (683, 1024)) == 2 and octave_count(auto, (1365, 2048)) == 3
@@ -230,14 +208,6 @@ def test_photos_of_a_size_class_pass_the_network_at_the_same_shapes(net):
     assert shapes[0] == shapes[1] == [(64, 64)] * 2 + [(96, 96)] * 2
     assert octave_canvases((41, 58), 3, 1.4, 32) == octave_canvases((45, 61), 3, 1.4, 32)
     assert octave_canvases((41, 58), 2, 1.4, None) == [(41, 58), (29, 41)]  # off: the octaves' own sizes
-
-
-def test_bf16_counts_as_fast_only_where_it_measured_faster():
-    flags = "flags\t\t: fpu avx2 avx512f avx512_bf16 avx512_fp16\n"
-    assert cpu_has_fast_bf16("vendor_id\t: AuthenticAMD\n" + flags)  # Zen 4: ~2.2x fp32
-    assert not cpu_has_fast_bf16("vendor_id\t: GenuineIntel\n" + flags)  # no AMX: ~0.65x fp32
-    assert cpu_has_fast_bf16("vendor_id\t: GenuineIntel\n" + flags.replace("\n", " amx_bf16 amx_tile\n"))
-    assert not cpu_has_fast_bf16("vendor_id\t: AuthenticAMD\nflags\t\t: fpu avx2\n")  # emulated: ~40x slower
 
 
 # ---- edges ----

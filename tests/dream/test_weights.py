@@ -34,6 +34,17 @@ def torch_home(tmp_path, monkeypatch):
     return home
 
 
+@pytest.mark.parametrize("env", [{"TORCH_HOME": "~/th"}, {"XDG_CACHE_HOME": "/tmp/xdg"}, {}])
+def test_the_imagenet_file_is_where_torch_hub_keeps_it(monkeypatch, env):
+    """Found without loading torch, as torch.hub finds its cache: TORCH_HOME, else XDG_CACHE_HOME/torch."""
+    for name in ("TORCH_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert weights.imagenet_path() == Path(torch.hub.get_dir()) / "checkpoints" / IMAGENET_FILE
+    assert imagenet_hash_prefix() == torch.hub.HASH_REGEX.search(IMAGENET_FILE).group(1) == "397923af"
+
+
 @pytest.fixture(scope="module")
 def vgg_state():
     torch.manual_seed(0)
@@ -169,7 +180,8 @@ def test_run_summary_is_one_short_line_and_says_how_to_get_the_classic_look(torc
     assert upgrade_hint(choose_weights("hed")) is None  # asked for: no nagging
 
     record = WeightsInfo(**fell_back.as_dict())  # what the manifest keeps; the summary reads it
-    assert record.path == str(hed_h5_path())
+    # Named, not located: the manifest is published, where the file lies on this machine is not.
+    assert record.file == hed_h5_path().name and str(hed_h5_path().parent) not in record.model_dump_json()
     assert summary_line(record) == summary_line(fell_back) and upgrade_hint(record) == hint
     older = WeightsInfo(**{k: v for k, v in fell_back.as_dict().items() if k != "requested"})
     assert upgrade_hint(older) is None and summary_line(older) == summary_line(fell_back)

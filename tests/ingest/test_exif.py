@@ -8,7 +8,7 @@ from PIL.TiffImagePlugin import IFDRational
 
 from helpers import GPS_LAT, GPS_LAT_REF, GPS_LON, GPS_LON_REF, make_exif, quadrant_image, write_jpeg
 from pipeline.ingest.exif import read_exif
-from pipeline.manifest import FILE_MTIME, ExifInfo, Gps
+from pipeline.manifest import EXIF_TEXT_MAX, FILE_MTIME, ExifInfo, Gps
 
 TAKEN = "2016:06:13 09:17:42"
 
@@ -37,6 +37,20 @@ def test_full_exif(tmp_path):
 def test_camera_name(tmp_path, make, model, camera):
     path = write_jpeg(tmp_path / "a.jpg", exif=make_exif(make, model))
     assert read_exif(path).camera == camera
+
+
+def test_a_megabyte_camera_name_is_cut_when_read(tmp_path):
+    """A PNG's eXIf chunk may hold a 1 MB 'camera': the record keeps EXIF_TEXT_MAX characters."""
+    path = tmp_path / "a.png"
+    quadrant_image().save(path, exif=make_exif("Evil", "C" * 1_000_000 + "\n<script>"))
+    camera = read_exif(path).camera
+    assert len(camera) == EXIF_TEXT_MAX and camera == "Evil " + "C" * (EXIF_TEXT_MAX - 6) + "…"
+
+
+def test_exif_text_is_one_line_and_an_old_manifests_long_name_is_cut_too():
+    assert ExifInfo(camera="Canon\n\tEOS\x00 5D").camera == "Canon EOS 5D"
+    long = ExifInfo.model_validate_json('{"camera": "%s", "warning": "%s"}' % ("x" * 5000, "y" * 5000))
+    assert len(long.camera) == len(long.warning) == EXIF_TEXT_MAX
 
 
 @pytest.mark.parametrize("lat, lon", [

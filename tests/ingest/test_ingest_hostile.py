@@ -296,8 +296,11 @@ def test_a_hostile_album_runs_to_the_end(prefect_harness, hostile_album, tmp_pat
 
     html = (out / "index.html").read_text(encoding="utf-8")
     text = unescape(re.sub(r"<[^>]+>", "", html))  # what a reader sees
-    for photo in photos.values():  # the failed ones too, each with its reason
-        assert photo["source"] in text and (photo["error"] or "") in text
+    sheet = (out / "contact-sheet.html").read_text(encoding="utf-8")
+    sheet_text = unescape(re.sub(r"<[^>]+>", "", sheet))  # what the author sees
+    for photo in photos.values():  # the failed ones too, each with its reason, for the author
+        assert photo["source"] in sheet_text and (photo["error"] or "") in sheet_text
+        assert not photo["error"] or photo["error"] not in text   # the post: no reasons
     for skipped in manifest["skipped"]:  # a second copy is said from its typed field, not the prose
         said = f"the same photo as {skipped['duplicate_of']}" if skipped["duplicate_of"] else skipped["reason"]
         assert f"{skipped['source']} — {said}" in text

@@ -16,6 +16,7 @@ from pipeline.ingest import photos as ingest
 from pipeline.ingest.album import find_photos
 from pipeline.ingest.photos import ingest_photo, ingest_photos
 from pipeline.manifest import PhotoEntry
+from pipeline.records import RECORD
 from pipeline.store import WebFormats, web_copy_name
 
 WEB = (48, 96)
@@ -43,8 +44,9 @@ def _ingest(album, source, out):
 
 
 def _files(folder):
-    """Every file under `folder`, relative to it, '/'-separated (temp files included)."""
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    """Every file under `folder`, relative to it, '/'-separated (temp files included), but
+    dreamtrip's record of the files it wrote (tests/test_records.py)."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.name != RECORD)
 
 
 def test_ok_photo_gets_hash_exif_size_and_web_copies(album, tmp_path):
@@ -177,7 +179,7 @@ def test_one_copy_per_size_the_page_uses_none_larger_than_the_photo(tmp_path, si
 def test_clean_finds_nothing_right_after_ingest(tmp_path):
     """What `dreamtrip clean` would delete is decided from the manifest: after ingest of a tiny
     photo it must find no web copy the post does not use (issue 11 item 6)."""
-    from pipeline.upkeep import unreferenced_files
+    from pipeline.outdir import unused_files
     from pipeline.config import load_settings
     from pipeline.manifest import AlbumInfo, Manifest, WeightsInfo, now
 
@@ -192,7 +194,7 @@ def test_clean_finds_nothing_right_after_ingest(tmp_path):
                                             reason=""),
                         device="cpu", settings=settings, photos=photos)
     assert [len(p.web) for p in photos] == [1, 2]
-    assert unreferenced_files(manifest, out) == []
+    assert unused_files(manifest, out) == []
 
 
 def test_transparent_png_ingests_as_rgb(tmp_path):
@@ -221,10 +223,10 @@ def test_ingest_photos_runs_in_parallel_and_keeps_album_order(album, tmp_path):
 def test_a_crash_in_one_photo_fails_that_photo_only(album, tmp_path, monkeypatch):
     real = ingest.read_exif
 
-    def crash_on_rocket(path, image=None):
+    def crash_on_rocket(path, image=None, data=None):
         if path.name == "rocket.jpg":
             raise RuntimeError("bug")
-        return real(path, image)
+        return real(path, image, data)
     monkeypatch.setattr(ingest, "read_exif", crash_on_rocket)
     photos = ingest_photos(album, ["bridge.jpg", "day2/rocket.jpg"], tmp_path / "out", WEB, JPEG_85,
                            MAX_PIXELS, workers=2)

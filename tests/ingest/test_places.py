@@ -45,14 +45,56 @@ def test_distance_and_town_size():
     assert town_radius_km(1_000) == 2.0
 
 
-def test_the_manifest_names_each_photos_place():
+def _described(photo, **privacy):
+    from pipeline.config import load_settings
     from pipeline.ingest.album import AlbumText
-    from pipeline.manifest import ExifInfo, Gps, PhotoEntry
 
-    photos = [PhotoEntry(source="bridge.jpg", status="ok", exif=ExifInfo(gps=Gps(lat=50.0865, lon=14.4114))),
+    settings = load_settings(overrides={f"privacy.{key}": value for key, value in privacy.items()})
+    return AlbumText(title="Trip").described(photo, [], settings.privacy)
+
+
+BRIDGE = Gps(lat=50.0865, lon=14.4114, alt=190.5)
+
+
+def test_the_manifest_names_each_photos_town_and_keeps_only_the_towns_position():
+    from pipeline.manifest import ExifInfo, PhotoEntry
+
+    photos = [PhotoEntry(source="bridge.jpg", status="ok", exif=ExifInfo(gps=BRIDGE)),
               PhotoEntry(source="no-gps.jpg", status="ok", exif=ExifInfo()),
               PhotoEntry(source="broken.jpg", status="failed", error="empty file")]
-    entries = [AlbumText(title="Trip").described(photo, []) for photo in photos]
+    entries = [_described(photo) for photo in photos]
     places = {entry.source: entry.place and entry.place.model_dump() for entry in entries}
-    assert places == {"bridge.jpg": {"name": "Prague", "country": "Czechia", "country_code": "CZ"},
+    # Prague's own centre (GeoNames 50.08804, 14.42076) to 2 decimals, never the bridge's.
+    assert places == {"bridge.jpg": {"name": "Prague", "country": "Czechia", "country_code": "CZ",
+                                     "lat": 50.09, "lon": 14.42},
                       "no-gps.jpg": None, "broken.jpg": None}
+    assert entries[0].exif.gps is None
+
+
+def test_exact_keeps_the_cameras_position():
+    from pipeline.manifest import ExifInfo, PhotoEntry
+
+    entry = _described(PhotoEntry(source="bridge.jpg", status="ok", exif=ExifInfo(gps=BRIDGE)),
+                       location="exact")
+    assert entry.exif.gps == BRIDGE and entry.place.name == "Prague"
+
+
+def test_none_keeps_no_place_and_no_position():
+    from pipeline.manifest import ExifInfo, PhotoEntry
+
+    entry = _described(PhotoEntry(source="bridge.jpg", status="ok", exif=ExifInfo(gps=BRIDGE)),
+                       location="none")
+    assert entry.place is None and entry.exif.gps is None
+
+
+@pytest.mark.parametrize("location", ["town", "exact"])
+def test_a_photo_inside_a_hidden_zone_has_no_place_and_no_position(location):
+    from pipeline.manifest import ExifInfo, PhotoEntry
+
+    home = {"lat": 50.0870, "lon": 14.4120, "radius_m": 200}   # ~75 m from the bridge
+    inside = _described(PhotoEntry(source="bridge.jpg", status="ok", exif=ExifInfo(gps=BRIDGE)),
+                        location=location, hide_near=[home])
+    assert inside.place is None and inside.exif.gps is None
+    castle = PhotoEntry(source="castle.jpg", status="ok", exif=ExifInfo(gps=Gps(lat=50.0911, lon=14.4016)))
+    outside = _described(castle, location=location, hide_near=[home])   # ~850 m away
+    assert outside.place.name == "Prague"

@@ -214,7 +214,7 @@ def _made_photo(out: Path, source: str, photo: Image.Image, taken: str, camera: 
         source=source, status="ok", sha256="ab" * 32, width=photo.width, height=photo.height,
         exif=ExifInfo(date=taken, date_source="DateTimeOriginal", camera=camera,
                       gps=Gps(lat=gps[0], lon=gps[1])),
-        place=Place(name="Prague", country="Czechia", country_code="CZ"), story=story,
+        place=Place(name="Prague", country="Czechia", country_code="CZ", lat=50.09, lon=14.42), story=story,
         web=_copies(out, f"photos/{stem}", photo),
         dreams=[_made_dream(out, stem, photo, layer, size) for layer, size in dreams])
 
@@ -346,7 +346,8 @@ def test_sample_album_page_says_what_the_manifest_says(visit, sample_page):
                         "Day 3 — Wednesday 15 June 2016"]
     places = v.page.locator("figcaption.exif .place a")
     assert places.all_inner_texts() == ["Prague, Czechia"] * 4
-    assert places.first.get_attribute("href").startswith("https://www.openstreetmap.org/?mlat=50.08")
+    # By default the town, never the spot (privacy.location: town).
+    assert places.first.get_attribute("href") == "https://www.openstreetmap.org/#map=12/50.09/14.42"
     dreams = len([d for d in manifest.dreams() if d.ok])
     assert v.page.locator("figure.dream").count() == dreams
     assert v.page.locator("input.compare").count() == dreams
@@ -492,7 +493,7 @@ def test_full_screen_view_by_mouse(visit, any_page):
     first.click()
     viewer = v.page.locator("dialog.viewer")
     assert viewer.evaluate("d => d.open")
-    image = viewer.locator("img")
+    image = viewer.locator("img.viewer-image")
     assert image.get_attribute("src") == first.get_attribute("href")   # the largest copy
     v.page.wait_for_function("document.querySelector('dialog.viewer img').naturalWidth > 0")
     natural = image.evaluate("i => ({width: i.naturalWidth, height: i.naturalHeight})")
@@ -524,11 +525,11 @@ def test_full_screen_view_by_keyboard(visit, any_page):
     viewer = v.page.locator("dialog.viewer")
     assert viewer.evaluate("d => d.open")
     assert v.page.evaluate("document.activeElement.className") == "viewer-close"
-    src = viewer.locator("img").get_attribute("src")
+    src = viewer.locator("img.viewer-image").get_attribute("src")
     v.page.keyboard.press("ArrowRight")
-    assert viewer.locator("img").get_attribute("src") != src
+    assert viewer.locator("img.viewer-image").get_attribute("src") != src
     v.page.keyboard.press("ArrowLeft")
-    assert viewer.locator("img").get_attribute("src") == src
+    assert viewer.locator("img.viewer-image").get_attribute("src") == src
     v.page.keyboard.press("Escape")
     assert not viewer.evaluate("d => d.open")
     # Focus goes back where it was, so a keyboard reader does not lose their place.
@@ -584,3 +585,46 @@ def test_injected_text_stays_text_in_the_full_screen_view(visit, hostile_page):
     v.page.locator("text=click me").click()       # a javascript: link in a story: inert
     assert v.page.evaluate("window.__pwned") is None
     assert v.errors == []
+
+
+# ---------------------------------------------------------------- the trip map
+
+
+@pytest.fixture(scope="module")
+def map_page(browser, tmp_path_factory) -> Path:
+    """Three cities, their photos as real JPEGs: the map and the sections its marks lead to."""
+    from test_map import three_cities
+
+    from pipeline.post.page import write_page
+
+    out = tmp_path_factory.mktemp("map-page")
+    manifest = three_cities()
+    for photo in manifest.photos:
+        _save(out, photo.web[0].path, _camera_photo("01-charles-bridge-espresso.jpg").resize((480, 320)))
+    write_page(manifest, out)
+    return out
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_the_map_opens_from_disk_and_each_mark_leads_to_its_photo(visit, map_page, size):
+    requests: list[str] = []
+    context = DESKTOP if size == "desktop" else PHONE
+    v = visit("about:blank", **context)   # listening for requests before the page loads
+    v.page.on("request", lambda r: requests.append(r.url))
+    v.page.goto((map_page / "index.html").as_uri())
+    v.load_every_image()
+    figure = v.page.locator("figure.trip-map")
+    figure.scroll_into_view_if_needed()
+    ARTIFACTS.mkdir(exist_ok=True)
+    figure.screenshot(path=ARTIFACTS / f"map-{size}.png")
+    folder = map_page.as_uri() + "/"
+    assert requests and [url for url in requests if not url.startswith(folder)] == []   # no network
+    assert v.errors == [] and v.horizontal_overflow() <= 0
+    box = figure.bounding_box()
+    assert box["width"] >= min(860, v.page.viewport_size["width"] - 40)   # the whole column
+    marks = v.page.locator("svg.trip-map-svg a.mark")
+    assert marks.count() == 3
+    for name, anchor in (("Vienna", "photo-vienna"), ("Prague", "photo-prague-bridge")):
+        v.page.locator(f"svg.trip-map-svg a.mark:has(title:text-matches('{name}'))").click()
+        v.page.wait_for_function(f"location.hash === '#{anchor}'")
+        assert v.page.locator(f"#{anchor}").bounding_box()["y"] < v.page.viewport_size["height"]

@@ -8,7 +8,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -21,7 +21,9 @@ from pipeline.config import load_settings
 from pipeline.layers import layer_hint
 from pipeline.manifest import Manifest
 from pipeline.post.page import md_escape, url_path, write_page
-from pipeline.post.view import _no_paths, counted
+from pipeline.machine_paths import without_machine_paths
+from pipeline.post.view import TRIP_GAP_DAYS, counted
+from pipeline.records import RECORD
 
 XSS = "<script>alert(1)</script>"
 ODD_NAME = 'day 1/"Old" town #2 100% Škoda.jpg'   # spaces, quotes, '#', '%', non-ASCII
@@ -32,6 +34,7 @@ OWN_SCRIPT = '<script src="dreamtrip.js" defer>'
 
 
 SETTINGS = load_settings(overrides={"dream.steps": 12})   # steps set by hand over "classic"
+EXACT = load_settings(overrides={"dream.steps": 12, "privacy.location": "exact"})
 
 
 def _web(stem: str, *widths: int, ratio: float = 1.5) -> list[dict]:
@@ -67,6 +70,7 @@ def _data() -> dict:
                     "note": "dreams edges and honeycomb textures rather than animals"},
         "device": "cpu",
         "dream_size": 2048,
+        "octaves": 5,
         "precision": "bf16",
         "settings": SETTINGS,
         "photos": [
@@ -139,7 +143,7 @@ OUTPUT_FILES = ["contact-sheet.html", "dreamtrip.js", "index.html", "post.md", "
 def test_writes_pages_post_and_assets_and_returns_index(tmp_path):
     index = write_page(_manifest(), tmp_path / "out")
     assert index == tmp_path / "out" / "index.html"
-    assert sorted(p.name for p in index.parent.iterdir()) == OUTPUT_FILES
+    assert sorted(p.name for p in index.parent.iterdir()) == sorted([*OUTPUT_FILES, RECORD])
     css = (index.parent / "style.css").read_text()
     js = (index.parent / "dreamtrip.js").read_text()
     assert "max-width" in css and "addEventListener" in js
@@ -165,7 +169,7 @@ def test_failed_render_leaves_previous_page(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         write_page(_manifest(), tmp_path / "out")
     assert index.read_text() == before
-    assert sorted(p.name for p in index.parent.iterdir()) == OUTPUT_FILES
+    assert sorted(p.name for p in index.parent.iterdir()) == sorted([*OUTPUT_FILES, RECORD])
 
 
 # ---------------------------------------------------------------- content
@@ -222,8 +226,15 @@ def test_dreams_in_shallow_to_deep_order_with_layer_captions(tmp_path):
     assert md.index("*Layer conv3\\_1") < md.index("*Layer conv4\\_2")
 
 
+def _exact() -> dict:
+    """The test manifest as a run with `privacy.location: exact` writes it."""
+    manifest = _data()
+    manifest["settings"] = EXACT
+    return manifest
+
+
 def test_caption_line_has_date_camera_and_place(tmp_path):
-    _, html, md, _ = _render(tmp_path)
+    _, html, md, _ = _render(tmp_path, _exact())
     assert "Monday 13 June 2016, 10:22" in html
     assert "Canon EOS 5D Mark III" in html
     assert "50.0875° N, 14.4213° E" in html
@@ -246,16 +257,19 @@ def test_dateline_under_the_title(tmp_path, dates, expected):
     assert f'<p class="dateline">{expected}</p>' in html
 
 
-def test_failed_photo_and_failed_dream_are_listed_with_reasons(tmp_path):
-    _, html, md, _ = _render(tmp_path)
-    section = html[html.index('id="not-dreamed"'):]
-    assert "<h2>Not dreamed</h2>" in section
+def test_failures_are_for_the_author_the_post_only_counts_them(tmp_path):
+    index, html, md, _ = _render(tmp_path)
+    # The contact sheet: what failed, why, and what to do.
+    sheet = (index.parent / "contact-sheet.html").read_text(encoding="utf-8")
+    section = sheet[sheet.index('id="not-dreamed"'):]
+    assert "<h2>Not dreamed</h2>" in section and "`dreamtrip retry`" in section
     assert "broken.jpg" in section and "not an image: cannot identify image file" in section
     assert "conv5_2" in section and "CUDA out of memory" in section
-    assert "broken.jpg" not in html[:html.index('id="not-dreamed"')]
-    md_section = md[md.index("## Not dreamed"):]
-    assert "broken.jpg: not an image: cannot identify image file" in md_section
-    assert "01-cat.jpg, layer conv5\\_2: CUDA out of memory" in md_section
+    # The post: one neutral line, no reasons, no instructions, no file names.
+    for text in (html, md):
+        assert "1 photo and 1 dream are not shown here." in text
+        assert not any(word in text for word in ("broken.jpg", "cannot identify", "CUDA",
+                                                 "retry", "Fix what", "not-dreamed", "Not dreamed"))
 
 
 def test_no_failures_section_when_all_went_well(tmp_path):
@@ -263,7 +277,8 @@ def test_no_failures_section_when_all_went_well(tmp_path):
     del manifest["photos"][1]
     manifest["photos"][0]["dreams"].pop(0)
     _, html, md, _ = _render(tmp_path, manifest)
-    assert "not-dreamed" not in html and "Not dreamed" not in md
+    assert "not shown" not in html + md
+    assert "not-dreamed" not in (tmp_path / "out" / "contact-sheet.html").read_text()
 
 
 def test_footer_names_the_weights_and_what_they_dream_in_words_for_readers(tmp_path):
@@ -274,7 +289,9 @@ def test_footer_names_the_weights_and_what_they_dream_in_words_for_readers(tmp_p
                  "dreamed on a CPU", "Made with dreamtrip 0.2.0", "octave scale", "2048 px",
                  "2 photos, 3 dreams"):
         assert text in footer, text
-    assert "5 at 2048 px (auto" in footer  # what `octaves: auto` came to
+    assert "5 at 2048 px (auto" in footer  # what `octaves: auto` came to, as the run recorded it
+    for device, words in (("cuda on Dask workers", "a GPU of a Dask cluster"), ("mps", "an Apple GPU")):
+        assert f"dreamed on {words}" in _render(tmp_path / device, {**_data(), "device": device})[1]
     # Why these weights were chosen is for the terminal: it names this machine's cache.
     assert "torch cache" not in footer and "torch cache" not in md
     assert "honeycomb textures rather than animals." in md
@@ -298,7 +315,7 @@ def test_footer_says_which_values_were_set_by_hand(tmp_path):
     assert "- steps: 12 (set by hand)" in md
     data = _data()
     data["settings"] = load_settings()
-    data.update(dream_size=None, precision=None)
+    data.update(dream_size=None, octaves=None, precision=None)
     recipe = _recipe(_render(tmp_path, data)[1])
     assert "set by hand" not in str(recipe)
     assert recipe["steps"] == "10" and recipe["precision"] == "auto"
@@ -387,12 +404,14 @@ def test_url_path_rejects_absolute_paths():
 
 
 def test_md_escape():
-    assert md_escape("<b>&</b>") == "&lt;b&gt;&amp;&lt;/b&gt;"
+    assert md_escape("<b>&</b> &amp;") == "&lt;b&gt;&&lt;/b&gt; &amp;amp;"
     assert md_escape("a *b* _c_ [d](e) `f`") == r"a \*b\* \_c\_ \[d\](e) \`f\`"
     assert md_escape("# not a heading\n- not a list\n1. not ordered") == \
         "\\# not a heading\n\\- not a list\n1\\. not ordered"
     assert md_escape("    not code") == "not code"
     assert md_escape("version 1.4") == "version 1.4"
+    # Liquid: Jekyll runs "{%" and "{{" however they are backslashed; an entity it leaves alone.
+    assert md_escape("{% include x %} {{ site.title }}") == "&#123;% include x %\\} &#123;&#123; site.title \\}\\}"
 
 
 # ---------------------------------------------------------------- post.md
@@ -431,11 +450,12 @@ def test_optional_values_may_be_none(tmp_path):
     photo = manifest["photos"][0]
     photo.update(exif=None, place=None, width=None, height=None, story=None, sha256=None)
     photo["dreams"][0]["error"] = None
-    _, html, md, links = _render(tmp_path, manifest)
-    assert "None" not in html and "None" not in md
+    index, html, md, links = _render(tmp_path, manifest)
+    sheet = (index.parent / "contact-sheet.html").read_text(encoding="utf-8")
+    assert "None" not in html and "None" not in md and "None" not in sheet
     assert "<title>x</title>" in html            # the album's name stands in for a title
     assert "Why these weights" not in html and "dreamed on" not in html
-    assert "layer conv5\\_2: status: failed" in md
+    assert "layer conv5_2: <span class=\"reason\">status: failed</span>" in sheet
 
 
 # ---------------------------------------------------------------- order, days, places
@@ -474,6 +494,26 @@ def test_photos_in_the_order_taken_grouped_by_day(tmp_path):
     assert md_positions == sorted(md_positions)
 
 
+@pytest.mark.parametrize("gap_days, dated", [(TRIP_GAP_DAYS, False), (TRIP_GAP_DAYS + 1, True)])
+def test_an_album_spanning_more_than_a_trip_is_headed_by_dates(tmp_path, gap_days, dated):
+    manifest = _data()
+    later = date(2016, 6, 13) + timedelta(days=gap_days)
+    manifest["photos"] = [_photo("a.jpg", "2016-06-13T09:00:00"),
+                          _photo("b.jpg", f"{later.isoformat()}T09:00:00"),
+                          _photo("c.jpg", f"{later.isoformat()}T10:00:00"), _photo("d-undated.jpg")]
+    _, html, md, _ = _render(tmp_path, manifest)
+    headings = re.findall(r'<h2 class="day-heading">(.*?)</h2>', html)
+    toc = re.findall(r'<nav class="toc".*?</nav>', html, re.S)[0]
+    if dated:   # dates with their year, never "Day 62"
+        assert headings == ["Monday 13 June 2016", "Saturday 13 August 2016", "More photos"]
+        assert '<a href="#day-2016-08-13">13 August 2016</a>' in toc
+        assert "## Saturday 13 August 2016" in md and "Day " not in html + md
+    else:       # one trip: days counted from its first
+        assert headings == ["Day 1 — Monday 13 June 2016", "Day 61 — Friday 12 August 2016",
+                            "More photos"]
+        assert '<a href="#day-61">Day 61</a>' in toc
+
+
 def test_no_day_headings_when_no_photo_has_a_date(tmp_path):
     manifest = _data()
     manifest["photos"] = [_photo("b.jpg"), _photo("a.jpg")]
@@ -482,8 +522,8 @@ def test_no_day_headings_when_no_photo_has_a_date(tmp_path):
     assert html.index('id="photo-a"') < html.index('id="photo-b"')
 
 
-def test_place_name_links_to_the_spot_on_openstreetmap(tmp_path):
-    manifest = _data()
+def test_place_name_links_to_the_spot_on_openstreetmap_when_exact(tmp_path):
+    manifest = _exact()
     manifest["photos"][0]["place"] = {"name": "Prague", "country": "Czechia", "country_code": "CZ"}
     _, html, md, _ = _render(tmp_path, manifest)
     osm = "https://www.openstreetmap.org/?mlat=50.08750&amp;mlon=14.42130#map=17/50.08750/14.42130"
@@ -492,8 +532,39 @@ def test_place_name_links_to_the_spot_on_openstreetmap(tmp_path):
     assert "[Prague, Czechia](https://www.openstreetmap.org/?mlat=50.08750&mlon=14.42130" in md
 
 
+PRAGUE = {"name": "Prague", "country": "Czechia", "country_code": "CZ", "lat": 50.09, "lon": 14.42}
+
+
+def test_by_default_the_place_links_to_the_town_never_the_spot(tmp_path):
+    manifest = _data()   # an older manifest may still hold the camera's position: never shown
+    manifest["photos"][0]["place"] = PRAGUE
+    _, html, md, _ = _render(tmp_path, manifest)
+    town = "https://www.openstreetmap.org/#map=12/50.09/14.42"
+    assert f'<a href="{town}" rel="noopener" title="Prague, Czechia on OpenStreetMap">Prague, Czechia</a>' in html
+    assert f"[Prague, Czechia]({town})" in md
+    for text in (html, md):
+        assert "mlat" not in text and "50.087" not in text and "14.421" not in text
+
+
+def test_a_place_named_by_an_older_release_is_named_without_a_link(tmp_path):
+    manifest = _data()
+    manifest["photos"][0]["place"] = {"name": "Prague", "country": "Czechia", "country_code": "CZ"}
+    _, html, _, _ = _render(tmp_path, manifest)
+    assert '<span class="place">Prague, Czechia</span>' in html
+    assert "openstreetmap" not in html
+
+
+def test_location_none_shows_no_place(tmp_path):
+    manifest = _exact()
+    manifest["settings"] = load_settings(overrides={"privacy.location": "none"})
+    manifest["photos"][0]["place"] = PRAGUE
+    _, html, md, _ = _render(tmp_path, manifest)
+    for text in (html, md):
+        assert "Prague, Czechia" not in text and "openstreetmap" not in text and "50.0" not in text
+
+
 def test_photo_without_gps_shows_no_place(tmp_path):
-    _, html, _, _ = _render(tmp_path)
+    _, html, _, _ = _render(tmp_path, _exact())
     article = html[html.index('id="photo-day-1-old-town-2-100-skoda"'):]
     article = article[:article.index("</article>")]
     assert 'class="place"' not in article and "openstreetmap" not in article
@@ -522,7 +593,8 @@ def test_story_markdown_is_rendered_without_raw_html_or_unsafe_links(tmp_path):
     assert links.imgs[0]["alt"] == "A huge door, see the map."
     # post.md keeps the Markdown, minus raw HTML and unsafe links.
     assert "A *huge* door, see [the map](https://example.org/map)." in md
-    assert "&lt;img src=x onerror=alert(1)&gt;" in md and "[click](#)" in md
+    assert "&lt;img src=x onerror=alert(1)&gt; and click and [tracker](https://evil.example/pixel.gif)" in md
+    assert "javascript" not in md
     assert "We **flew** in." in md and "&lt;script&gt;" in md
 
 
@@ -538,7 +610,7 @@ def test_contact_sheet_is_every_photo_by_every_layer(tmp_path):
     assert re.findall(r'<th scope="col"[^>]*>(.*?)</th>', sheet) == \
         ["Photo", "conv3_1", "conv4_2", "conv5_2"]
     assert len(re.findall(r"<tr>", sheet)) == 1 + 2          # header + the two shown photos
-    assert sheet.count('href="index.html#not-dreamed">failed: why</a>') == 1   # 01-cat conv5_2
+    assert sheet.count('href="#not-dreamed">failed: why</a>') == 1   # 01-cat conv5_2
     assert sheet.count("not dreamed on this layer") == 2      # the odd photo: conv4_2, conv5_2
     assert 'href="index.html#photo-01-cat"' in sheet
     assert 'href="contact-sheet.html"' in index.read_text(encoding="utf-8")
@@ -576,7 +648,8 @@ def test_each_dream_links_its_full_size_file(tmp_path):
     # The full-screen view shows the largest web copy and offers the full size beside it.
     assert (f'<a class="zoom" href="{CAT_DREAM_31}-2048.jpg" data-caption="Layer conv3_1: '
             f'{layer_hint("conv3_1", "hed")}" data-full="{CAT_DREAM_31}.jpg" '
-            'data-full-label="full size (4000 × 2667 px)">') in html
+            'data-full-label="full size (4000 × 2667 px)" data-full-width="4000" '
+            'data-photo="photos/01-cat-ab12cd34-2048.jpg">') in html
     # post.md embeds a web size, never the multi-megapixel file, and links that.
     assert f"]({CAT_DREAM_31}-1024.jpg)" in md and "![Dream at layer conv3\\_1" in md
     assert f"[full size (4000 × 2667 px)]({CAT_DREAM_31}.jpg)" in md
@@ -651,7 +724,7 @@ def test_no_page_names_a_path_of_the_machine(tmp_path):
         "weights.cache_dir": str(home / ".cache" / "dreamtrip")})
     data["weights"]["reason"] = (f"ImageNet weights not in torchvision's cache "
                                  f"({cache / 'vgg16-397923af.pth'}); using hed")
-    data["weights"]["path"] = str(cache / "vgg16-397923af.pth")   # the manifest's, not the page's
+    data["weights"]["path"] = str(cache / "vgg16-397923af.pth")   # an older release's record
     data["photos"][1]["error"] = f"cannot identify image file '{album / 'broken.jpg'}'"
     data["photos"][0]["dreams"][0]["error"] = (
         f"CUDA out of memory; see /root/.cache/dreamtrip/log and file://{home}/x.txt")
@@ -669,7 +742,7 @@ def test_no_page_names_a_path_of_the_machine(tmp_path):
         assert "vgg16-397923af.pth" not in text, name  # why these weights: the terminal's business
         assert "mobile_X" not in text, name   # unmatched album.yaml keys: terminal and manifest only
     index = _published(out)["index.html"]
-    assert "cannot identify image file &#39;broken.jpg&#39;" in index
+    assert "cannot identify image file &#39;broken.jpg&#39;" in _published(out)["contact-sheet.html"]
     assert "copy.jpg</span> — the same photo as 01-cat.jpg" in index.split("<footer", 1)[1]
 
 
@@ -683,7 +756,7 @@ def test_no_page_names_a_path_of_the_machine(tmp_path):
     ("dreams/x.jpg, 1/2 and and/or", "dreams/x.jpg, 1/2 and and/or"),
 ])
 def test_machine_text_loses_its_paths(text, expected):
-    assert _no_paths(text) == expected
+    assert without_machine_paths(text) == expected
 
 
 # ---------------------------------------------------------------- skipped files, empty albums
@@ -704,8 +777,9 @@ def test_an_album_where_nothing_worked_still_renders(tmp_path):
     manifest = _data()
     manifest["photos"] = [manifest["photos"][1]]   # only the broken one
     index, html, md, _ = _render(tmp_path, manifest)
-    assert "broken.jpg" in html and "<img" not in html
-    assert "No photos made it" in (index.parent / "contact-sheet.html").read_text()
+    assert "1 photo is not shown here." in html and "<img" not in html
+    sheet = (index.parent / "contact-sheet.html").read_text()
+    assert "No photos made it" in sheet and "broken.jpg" in sheet
     assert "cover" not in _front_matter(md)
 
 

@@ -1,0 +1,379 @@
+"""Starting a run from the command line: checks before any work, the output folder's lock, the
+Prefect and Dask plumbing, stopping at once on Ctrl-C or SIGTERM, and Prefect's temporary
+server tied to the process so that nothing of a run outlives it.
+
+The CLI (flows/cli.py) parses and prints; everything a command must set up before the flow
+runs, and what it reads back afterwards, lives here. A user's mistake found on the way is a
+`UsageError`: one line, exit code 2, nothing done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import ctypes
+import functools
+import os
+import signal
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Callable, Iterator
+
+from pipeline.config import load_settings
+from pipeline.ingest.album import find_photos, load_album_text
+from pipeline.lock import LOCK_FILE, output_lock
+from pipeline.manifest import MANIFEST
+from pipeline.outdir import check_folders, claim_output_folder
+from pipeline.store import default_output_dir
+
+INTERRUPTED = "dreamtrip: interrupted; finished dreams are kept, rerun to continue"
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+
+if TYPE_CHECKING:
+    from pipeline.manifest import Manifest
+
+Warn = Callable[[str], None]
+
+
+class UsageError(Exception):
+    """A mistake in how dreamtrip was called: one line, exit code 2, nothing done."""
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How a run executes, from the command line: where the tasks go and what it waits for."""
+
+    verbose: bool = False            # Prefect's (and Dask's) logs at their usual level
+    wait: bool = False               # another run writes OUT: wait for it (else OutputBusy)
+    dask: str | None = None          # a scheduler's address, `local`, or None: threads here
+    dask_workers: int | None = None  # workers of the local Dask cluster
+
+    def __post_init__(self):
+        if self.dask_workers and self.dask != "local":
+            raise UsageError("--dask-workers only applies with --dask local")
+
+    @property
+    def lock_wait_s(self) -> float | None:
+        return None if self.wait else 0.0
+
+
+# ---- checks before any work ----
+
+def album_folder(album: Path) -> Path:
+    if not album.is_dir():
+        raise UsageError(f"{album}: no such album folder")
+    return album
+
+
+def check_album(album: Path, warn: Warn) -> None:
+    """Mistakes in the album stop the run before any work: album.yaml, or no photo at all.
+    album.yaml entries that match no photo are warned about (their stories would be lost)."""
+    text, files = load_album_text(album_folder(album)), find_photos(album)
+    if files.left_out:  # said once, here: the flow walks the album again
+        warn(f"left out {', '.join(f'{name}/' for name in files.left_out)}: dreamtrip output, not photos")
+    if not files.photos:
+        skipped = "".join(f"\n  skipped {entry.source}: {entry.reason}" for entry in files.skipped)
+        raise UsageError(f"no photos found in {album}{skipped}")
+    warn_unmatched(text.unmatched(files.photos), warn)
+
+
+def warn_unmatched(unmatched, warn: Warn) -> None:
+    for entry in unmatched:
+        warn(entry.message)
+
+
+def check_image_formats(settings) -> None:
+    """An image format this Pillow cannot write (images.formats) is a set-up error: every web
+    copy would fail. Say so before any work."""
+    from PIL import __version__ as pillow_version
+
+    from pipeline.store import unwritable_formats
+
+    missing = unwritable_formats(settings.images.formats)
+    if missing:
+        raise UsageError(f"images.formats: this Pillow ({pillow_version}) cannot write {', '.join(missing)}: "
+                         "install Pillow 11.3 or later (its wheels write AVIF), or set images.formats: [jpeg]")
+
+
+def check_device_and_weights(settings, how: Execution) -> None:
+    """A missing GPU or weights file (or image encoder: check_image_formats) is a set-up error:
+    say so before Prefect starts. The device where the dreams run: here, or on a worker of the
+    Dask cluster at `how.dask`."""
+    from flows.scale import device_on_cluster
+    from pipeline.dream.spec import DeviceError, device_kind
+    from pipeline.dream.weights import WeightsError, choose_weights
+
+    check_image_formats(settings)
+    try:
+        if how.dask in (None, "local"):
+            device_kind(settings.device)
+        else:
+            device_on_cluster(how.dask, settings.device)
+        choose_weights(settings.weights.source)
+    except (DeviceError, WeightsError) as err:
+        raise UsageError(str(err)) from None
+    except OSError as err:  # no scheduler at that address (distributed raises OSError or TimeoutError)
+        raise UsageError(f"--dask {how.dask}: no Dask scheduler answers there ({err})") from None
+
+
+def check_output_folder(out: Path) -> None:
+    """OUT is a folder this user can write in (made if need be); else one line saying why.
+
+    Before any work: a run would fail on its first file, after minutes of loading.
+    """
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} is a file, not a folder: give the output folder with -o")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"cannot make the output folder {out}: {_reason(err)}") from None
+    try:
+        with tempfile.TemporaryFile(dir=out, prefix=".dreamtrip-probe-"):
+            pass  # a file made and gone: nothing is left behind
+    except OSError as err:
+        raise UsageError(f"cannot write in the output folder {out}: {_reason(err)}") from None
+
+
+def _reason(err: OSError) -> str:
+    return (err.strerror or str(err)).lower()
+
+
+@contextlib.contextmanager
+def stored_run(album: Path, output: Path | None, wait_s: float | None = 0.0,
+               missing: str | None = None, writes_pictures: bool = False) -> Iterator[tuple[Path, "Manifest"]]:
+    """(OUT, its manifest) for the commands that work on a run's results, with OUT's lock held
+    for the block. OUT is `output`, else out/<album name>. The lock is taken before anything is
+    read (OutputBusy while a run writes there, `wait_s` as in output_lock). A usage error when
+    the album is not there (every photo would count as removed from it) or OUT has no manifest
+    (saying `missing`: by default, to run first), or when a file dreamtrip did not write stands
+    where the command writes (`writes_pictures`: in photos/ and dreams/ too, for `retry`)."""
+    from pipeline.manifest import ManifestError, read_manifest
+
+    album_folder(album)
+    out = default_output_dir(album, output)
+    check_folders(album, out)
+    missing = f"{out}: no manifest.json: {missing or f'run `dreamtrip run {album}` first'}"
+    if not (out / MANIFEST).is_file() and not (out / LOCK_FILE).exists():
+        raise UsageError(missing)  # no run has been here: nothing to lock or to read
+    check_output_folder(out)
+    with output_lock(out, wait_s):
+        if not (out / MANIFEST).is_file():
+            raise UsageError(missing)
+        try:
+            manifest = read_manifest(out)
+        except ManifestError as err:
+            raise UsageError(str(err)) from None
+        claim_output_folder(out, top_only=not writes_pictures)
+        yield out, manifest
+
+
+# ---- run: the Prefect flow ----
+
+def run(album: Path, config: Path | None, overrides: dict, how: Execution, warn: Warn):
+    """Check, lock OUT, and run the flow on `album`; its manifest."""
+    settings = load_settings(config, overrides)
+    out = default_output_dir(album, settings.output.dir_path)
+    check_folders(album_folder(album), out)
+    check_album(album, warn)
+    check_output_folder(out)
+    # The lock first, before torch and Prefect load (seconds): a second command stops at once.
+    with stopping_at_once(), output_lock(out, how.lock_wait_s):
+        claim_output_folder(out)
+        check_device_and_weights(settings, how)
+        return run_flow(album, str(config) if config else None, overrides, how)
+
+
+def run_flow(album: Path, config: str | None, overrides: dict, how: Execution,
+             only_photos: list[str] | None = None, hidden_photos: list[str] | None = None,
+             check_hashes: bool = False):
+    """Run the flow (on Dask if asked) and return its manifest. The caller holds OUT's lock and
+    has made Ctrl-C and SIGTERM stop the command (`stopping_at_once`)."""
+    quiet_logs(how.verbose)
+    from flows.dream_album import dream_album  # Prefect loads only for a real run
+
+    flow_fn = dream_album
+    if how.dask:
+        from flows.scale import dask_task_runner
+
+        address = None if how.dask == "local" else how.dask
+        flow_fn = dream_album.with_options(task_runner=dask_task_runner(address, how.dask_workers))
+        # A stopped run leaves the local cluster's semaphores to multiprocessing's tracker, which
+        # frees them and would add a warning after the run's last line.
+        os.environ.setdefault("PYTHONWARNINGS", "ignore:resource_tracker:UserWarning")
+    with slow_server_explained():
+        start_prefect_server()
+        return in_a_thread_of_its_own(flow_fn, str(album), config, overrides, only_photos=only_photos,
+                                      hidden_photos=hidden_photos, check_hashes=check_hashes)
+
+
+@contextlib.contextmanager
+def slow_server_explained() -> Iterator[None]:
+    """Prefect's temporary server not starting in time is a busy machine, not a bug: one line."""
+    try:
+        yield
+    except RuntimeError as err:
+        if "ephemeral Prefect API server" not in str(err):
+            raise
+        raise UsageError("Prefect's temporary server did not start in time (a busy machine?): run "
+                         "the command again, or keep a Prefect server running (README: \"A "
+                         "long-lived Prefect server\")") from None
+
+
+def quiet_logs(verbose: bool) -> None:
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        # Dask's scheduler, nannies and workers (which inherit this) chat at INFO by default.
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
+
+
+def in_a_thread_of_its_own(fn, *args, **kwargs):
+    """fn(*args, **kwargs) in another thread, in a copy of this context; its result or error.
+
+    The flow runs there so that this (the main) thread only waits, and handles Ctrl-C and
+    SIGTERM at once: in the main thread Prefect's flow engine would put its own SIGTERM handler
+    in place of `stopping_at_once`'s, one that waits for the running dreams first (minutes).
+    The copied context carries Prefect's settings and the output folder's lock (pipeline/lock).
+    """
+    outcome: dict = {}
+    context = contextvars.copy_context()
+
+    def work() -> None:
+        try:
+            outcome["result"] = context.run(fn, *args, **kwargs)
+        except BaseException as error:  # re-raised below, in the caller's thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=work, name="dreamtrip-flow", daemon=True)
+    worker.start()
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+# ---- stopping: Ctrl-C and SIGTERM ----
+
+STOPPED = {
+    signal.SIGINT: INTERRUPTED,
+    signal.SIGTERM: "dreamtrip: stopped (SIGTERM); finished dreams are kept, rerun to continue",
+}
+
+
+@contextlib.contextmanager
+def stopping_at_once() -> Iterator[None]:
+    """Ctrl-C or SIGTERM (systemd, Docker, `kill PID`) during the block stop the command at once
+    with one line, exit code 128 + the signal's number (130, 143).
+
+    Nothing is lost: every file is written under a temporary name and renamed when complete,
+    the output folder's lock dies with the process, and the next run finishes the album.
+    Unwinding instead would wait for the dreams running on the device. The children go too:
+    Dask's local workers watch a pipe from this process, and Prefect's temporary server is
+    stopped here (and on Linux the kernel stops it when this process dies, even by kill -9).
+    """
+    previous = {signum: signal.signal(signum, _stop_now) for signum in STOPPED}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _stop_now(signum, frame) -> None:
+    # In a terminal the line may hold ^C or the progress bar: the message goes on its own.
+    print("\n" * sys.stderr.isatty() + STOPPED[signum], file=sys.stderr, flush=True)
+    if _server is not None and _server.server_process is not None:
+        _server.server_process.kill()
+    os._exit(128 + signum)
+
+
+# ---- Prefect's temporary API server, tied to this process ----
+
+_server = None  # the temporary server this process started, if any
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent thread dies
+
+
+def start_prefect_server() -> None:
+    """Start Prefect's temporary API server now, from this thread, so that it dies with us.
+
+    Without PREFECT_API_URL, Prefect starts a server (uvicorn, ~220 MB) for the command on
+    first use and stops it at exit, but not when the process is killed: then it runs on under
+    PID 1. Started here, from the thread that lives as long as the command, it is the one
+    Prefect finds (one per process) and, on Linux, gets SIGKILL from the kernel when the
+    process ends in any way. A long-lived server (PREFECT_API_URL) is left alone.
+    """
+    global _server
+    from prefect.server.api import server as prefect_server
+    from prefect.settings import PREFECT_API_URL
+
+    if _server is not None or PREFECT_API_URL.value():
+        return
+    server = prefect_server.SubprocessASGIServer()  # Prefect's own, one per process
+    start_uvicorn = server._run_uvicorn_command
+
+    def start_uvicorn_tethered():
+        # Prefect's command and environment; only the child's set-up is added, for this call.
+        real = prefect_server.subprocess
+        prefect_server.subprocess = SimpleNamespace(
+            Popen=functools.partial(real.Popen, preexec_fn=die_with_this_thread()))
+        try:
+            return start_uvicorn()
+        finally:
+            prefect_server.subprocess = real
+
+    server._run_uvicorn_command = start_uvicorn_tethered
+    server.start()
+    _server = server
+    # Processes the run starts (local Dask workers) use this server rather than each starting
+    # one of their own, which nothing would stop when the run is killed.
+    os.environ["PREFECT_API_URL"] = server.api_url
+
+
+def die_with_this_thread():
+    """A preexec_fn: the child gets SIGKILL when the thread that starts it ends (the process
+    exits, is killed), or None where the kernel offers no such thing (not Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before fork, not in the child
+    parent = os.getpid()
+
+    def in_the_child() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before the line above: follow it now
+            os._exit(1)
+
+    return in_the_child
+
+
+# ---- serve: a scheduled deployment ----
+
+def scheduled(album: Path, cron: str, config: Path | None, overrides: dict, verbose: bool):
+    """The deployment that runs `dreamtrip run ALBUM` on `cron` (not served yet)."""
+    settings = load_settings(config, overrides)
+    check_image_formats(settings)
+    album_folder(album)
+    out = default_output_dir(album, settings.output.dir_path).resolve()
+    check_folders(album, out)
+    check_output_folder(out)
+    # Scheduled runs may start elsewhere: pin the output folder to an absolute path now.
+    overrides = {**overrides, "output.dir": str(out)}
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from flows.deploy import build_deployment
+
+    try:
+        return build_deployment(album, cron, config, overrides)
+    except ValueError as err:  # pydantic's ValidationError is one: a bad cron string
+        raise UsageError(f"--cron {cron!r}: {err}") from None
+
+
+def serve(deployment) -> None:
+    """Register the deployment and run each scheduled run until stopped (Ctrl-C)."""
+    from prefect import serve as prefect_serve
+
+    with slow_server_explained():
+        start_prefect_server()  # dies with this process; the scheduled runs use it too
+    prefect_serve(deployment)

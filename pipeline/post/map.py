@@ -1,0 +1,390 @@
+"""The trip's map: an SVG of the land with a mark per place, in the order visited, and a line
+through each day's places. Drawn offline from the positions the manifest publishes (the town's by
+default, see pipeline/privacy.py): no tiles, no network, no script.
+
+Land outlines: Natural Earth's countries (public domain), simplified at a few levels into
+land.json.gz beside this file by data/land/make_land.py; the level drawn is the coarsest whose
+detail is finer than a pixel of the frame, and it is clipped to the frame, so a map stays a few
+tens of KB whether it shows a city or the world.
+
+Projection: equirectangular, east-west distances scaled by the cosine of the frame's middle
+latitude, so a city or a country keeps its shape and the whole world still fits. Longitudes are
+unwrapped at the widest gap between the trip's places, so a trip across the Pacific (Tokyo,
+Honolulu, Los Angeles) is framed across the 180th meridian, not around the rest of the world.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from html import escape
+from pathlib import Path
+
+LAND = Path(__file__).with_name("land.json.gz")
+WIDTH = 640                     # the map's width in SVG units; the page scales it to the column
+PADDING = 0.14                  # of the trip's extent, on each side, so no mark sits on the edge
+RATIO = (1.5, 2.1)              # width / height: a landscape that a column shows whole
+MAX_LATITUDE = 84.0             # nothing to see of a trip beyond
+# The smallest frame, in degrees of latitude: a town's position is ~1 km to the nearest town
+# centre, so `town` maps frame at least the region around it; `exact` spots show a city walk.
+MIN_SPAN = {"town": 5.0, "exact": 0.01}
+SIGNATURE = "<!-- dreamtrip: the trip map -->"   # how page.py knows a map.svg is its own
+_PALETTE = ("#c0392b", "#1f6f8b", "#7d5ba6", "#2e8b57", "#b8860b")   # a colour per day, in turn
+
+
+@dataclass
+class Place:
+    """A mark: a position, the photos taken there, the first of them linked."""
+
+    number: int
+    lat: float
+    lon: float
+    name: str
+    anchor: str
+    photos: int = 1
+    x: float = 0.0
+    y: float = 0.0
+
+
+@dataclass
+class TripMap:
+    places: list[Place]
+    days: list[list[int]]           # each day's places (indexes), in the order visited
+    width: int
+    height: int
+    land: str                       # SVG path data
+    scale: tuple[float, str]        # (length in SVG units, its label)
+    journey: list[int] = field(default_factory=list)   # every place in the order visited
+
+    @property
+    def description(self) -> str:
+        names = list(dict.fromkeys(place.name for place in self.places))
+        return "Map of the trip: " + ", ".join(names)
+
+    def svg(self, links: bool = True) -> str:
+        """The map as SVG: with `links`, each mark links to its photo's section of the page."""
+        return _svg(self, links)
+
+    def file(self) -> str:
+        """The map as a file of its own (post.md shows it as an image: no links)."""
+        return f"{SIGNATURE}\n{_svg(self, links=False)}"
+
+    def names(self) -> list[dict]:
+        """Each place name once, in the order first visited, with the mark it is on."""
+        seen: dict[str, Place] = {}
+        for place in self.places:
+            seen.setdefault(place.name, place)
+        return [{"number": p.number, "name": name, "anchor": p.anchor} for name, p in seen.items()]
+
+
+# ---------------------------------------------------------------- places from the post
+
+
+def trip_map(days: list[dict], location: str) -> TripMap | None:
+    """The map of the photos (the view's days of photos, in the order taken) that have a
+    position; None when none has (or `privacy.location: none`)."""
+    if location == "none":
+        return None
+    places, index_of = [], {}
+    visits_by_day: list[list[int]] = []
+    for day in days:
+        visits: list[int] = []
+        for photo in day["photos"]:
+            where = photo.get("where")
+            if not where or where.get("lat") is None or where.get("lon") is None:
+                continue
+            key = (round(where["lat"], 5), round(where["lon"], 5))
+            if key in index_of:
+                places[index_of[key]].photos += 1
+            else:
+                index_of[key] = len(places)
+                places.append(Place(len(places) + 1, where["lat"], where["lon"], where["name"], photo["anchor"]))
+            if not visits or visits[-1] != index_of[key]:
+                visits.append(index_of[key])
+        visits_by_day.append(visits if day["date"] is not None else [])
+    if not places:
+        return None
+    return _drawn(places, visits_by_day, MIN_SPAN.get(location, MIN_SPAN["exact"]))
+
+
+# ---------------------------------------------------------------- the frame
+
+
+@dataclass(frozen=True)
+class Frame:
+    west: float                     # degrees, unwrapped (may pass 180)
+    north: float
+    k: float                        # cos(middle latitude): east-west degrees to north-south ones
+    units_per_degree: float         # SVG units per degree of latitude
+    height: int
+
+    def xy(self, lat: float, lon: float) -> tuple[float, float]:
+        return ((lon - self.west) * self.k * self.units_per_degree, (self.north - lat) * self.units_per_degree)
+
+    @property
+    def east(self) -> float:
+        return self.west + WIDTH / (self.k * self.units_per_degree)
+
+    @property
+    def south(self) -> float:
+        return self.north - self.height / self.units_per_degree
+
+
+def unwrapped(longitudes: list[float]) -> list[float]:
+    """The longitudes, shifted by 360° where needed so the trip spans the shortest range: the
+    widest gap between places (around the circle) is left out of the frame."""
+    ordered = sorted(set(longitudes))
+    gaps = [(ordered[(i + 1) % len(ordered)] - lon) % 360 for i, lon in enumerate(ordered)]
+    widest = max(range(len(ordered)), key=lambda i: gaps[i])
+    start = ordered[(widest + 1) % len(ordered)]
+    return [lon if lon >= start else lon + 360 for lon in longitudes]
+
+
+def frame(points: list[tuple[float, float]], min_span: float) -> Frame:
+    """The frame around (lat, lon) points, longitudes unwrapped: padded, at least `min_span`
+    degrees, of a ratio a page column shows well."""
+    lats, lons = [p[0] for p in points], [p[1] for p in points]
+    middle = (min(lats) + max(lats)) / 2
+    k = math.cos(math.radians(max(-70.0, min(70.0, middle))))
+    width = max((max(lons) - min(lons)) * k, min_span) * (1 + 2 * PADDING)
+    height = max(max(lats) - min(lats), min_span / RATIO[1]) * (1 + 2 * PADDING)
+    width, height = max(width, height * RATIO[0]), max(height, width / RATIO[1])
+    width = min(width, 360 * k)
+    height = min(height, 2 * MAX_LATITUDE)
+    centre_lon = (min(lons) + max(lons)) / 2
+    north = min(MAX_LATITUDE, max(middle + height / 2, -MAX_LATITUDE + height))
+    units = WIDTH / width
+    return Frame(west=centre_lon - width / (2 * k), north=north, k=k, units_per_degree=units,
+                 height=max(1, round(height * units)))
+
+
+def _drawn(places: list[Place], days: list[list[int]], min_span: float) -> TripMap:
+    lons = unwrapped([place.lon for place in places])
+    box = frame([(place.lat, lon) for place, lon in zip(places, lons)], min_span)
+    for place, lon in zip(places, lons):
+        place.x, place.y = box.xy(place.lat, lon)
+    journey = [index for day in days for index in day] or list(range(len(places)))
+    return TripMap(places, days, WIDTH, box.height, _land_path(box), _scale_bar(box), journey)
+
+
+# ---------------------------------------------------------------- land
+
+
+# The most a drawn outline may stray from the data, in SVG units (~10 px on a desktop): a frame
+# smaller than that lets the finest level be (a city walk) is drawn without outlines, on land.
+_MOST_ERROR = 8
+
+
+@lru_cache(maxsize=1)
+def _document() -> dict:
+    return json.loads(gzip.decompress(LAND.read_bytes()))
+
+
+def _tolerances() -> list[float]:
+    """Each level's detail, in degrees, coarse to fine."""
+    return [level["tolerance"] for level in _document()["levels"]]
+
+
+@lru_cache(maxsize=None)
+def _rings(level: int) -> list[tuple[list[float], list[float], tuple]]:
+    """One level's rings as (lons, lats, bounding box), decoded when a map first needs them."""
+    quantum = _document()["quantum"]
+    rings = []
+    for flat in _document()["levels"][level]["rings"]:
+        lons, lats, x, y = [], [], 0, 0
+        for i in range(0, len(flat), 2):
+            x, y = x + flat[i], y + flat[i + 1]
+            lons.append(x / quantum)
+            lats.append(y / quantum)
+        rings.append((lons, lats, (min(lons), min(lats), max(lons), max(lats))))
+    return rings
+
+
+def _land_path(box: Frame) -> str:
+    degrees_per_unit = 1 / box.units_per_degree
+    tolerances = _tolerances()
+    if tolerances[-1] > _MOST_ERROR * degrees_per_unit:
+        return ""   # a city: the coast would be drawn kilometres off, through the walk
+    # The coarsest level whose detail a pixel can show; the finest when none is fine enough.
+    rings = _rings(next((i for i, tolerance in enumerate(tolerances) if tolerance <= 1.5 * degrees_per_unit),
+                        len(tolerances) - 1))
+    margin = 4.0                    # clipped just outside the frame: the cut edges never show
+    clip = (-margin, -margin, WIDTH + margin, box.height + margin)
+    parts = []
+    for shift in (-360.0, 0.0, 360.0):
+        west, east = box.west - shift, box.east - shift
+        for lons, lats, (x0, y0, x1, y1) in rings:
+            if x1 < west or x0 > east or y1 < box.south or y0 > box.north:
+                continue
+            points = [box.xy(lat, lon + shift) for lon, lat in zip(lons, lats)]
+            parts.append(_path_data(_clipped(points, clip)))
+    return "".join(parts)
+
+
+def _clipped(points: list[tuple[float, float]], box: tuple[float, float, float, float]) -> list:
+    """Sutherland-Hodgman: the polygon cut to the rectangle (edges along it are off-screen)."""
+    x0, y0, x1, y1 = box
+    edges = ((lambda p: p[0] >= x0, lambda a, b: _at_x(a, b, x0)),
+             (lambda p: p[0] <= x1, lambda a, b: _at_x(a, b, x1)),
+             (lambda p: p[1] >= y0, lambda a, b: _at_y(a, b, y0)),
+             (lambda p: p[1] <= y1, lambda a, b: _at_y(a, b, y1)))
+    for inside, cross in edges:
+        if not points:
+            break
+        kept, previous = [], points[-1]
+        for point in points:
+            if inside(point):
+                if not inside(previous):
+                    kept.append(cross(previous, point))
+                kept.append(point)
+            elif inside(previous):
+                kept.append(cross(previous, point))
+            previous = point
+        points = kept
+    return points
+
+
+def _at_x(a, b, x):
+    t = (x - a[0]) / (b[0] - a[0])
+    return x, a[1] + t * (b[1] - a[1])
+
+
+def _at_y(a, b, y):
+    t = (y - a[1]) / (b[1] - a[1])
+    return a[0] + t * (b[0] - a[0]), y
+
+
+def _path_data(points: list[tuple[float, float]]) -> str:
+    """'M x y l dx dy ... z' in whole units, dropping points that round onto the one before."""
+    rounded = []
+    for x, y in points:
+        point = (round(x), round(y))
+        if not rounded or point != rounded[-1]:
+            rounded.append(point)
+    if len(rounded) < 3:
+        return ""
+    (x, y), steps = rounded[0], []
+    for px, py in rounded[1:]:
+        steps.append(f"{px - x} {py - y}")
+        x, y = px, py
+    return f"M{rounded[0][0]} {rounded[0][1]}l" + " ".join(steps) + "z"
+
+
+# ---------------------------------------------------------------- scale
+
+
+def _scale_bar(box: Frame) -> tuple[float, str]:
+    """A round distance (1, 2 or 5 times a power of ten) about a fifth of the map's width, at the
+    frame's middle latitude; (its length in SVG units, its label)."""
+    km_per_unit = 111.195 / box.units_per_degree
+    target = WIDTH / 5 * km_per_unit
+    power = 10 ** math.floor(math.log10(target))
+    km = max((step * power for step in (1, 2, 5) if step * power <= target), default=power)
+    label = f"{km:g} km" if km >= 1 else f"{km * 1000:g} m"
+    return km / km_per_unit, label
+
+
+# ---------------------------------------------------------------- SVG
+
+# On a phone the map is drawn at about half size: the marks and their numbers grow, and the
+# names give way to the numbered list under the map (the page's figcaption).
+
+_STYLE = """
+.trip-map-svg{display:block;width:100%;height:auto;background:#dbe7ee;font-family:system-ui,sans-serif}
+.trip-map-svg .land{fill:#efe9dc;stroke:#c9bfae;stroke-width:.6;stroke-linejoin:round}
+.trip-map-svg .ground{fill:#efe9dc}
+.trip-map-svg .day{fill:none;stroke-width:2.6;stroke-linecap:round;stroke-linejoin:round}
+.trip-map-svg .between{fill:none;stroke:#6c655c;stroke-width:1.2;stroke-dasharray:2 4;stroke-linecap:round}
+.trip-map-svg .mark circle{fill:#24211d;stroke:#fff;stroke-width:1.6}
+.trip-map-svg .mark text{fill:#fff;font-size:9px;font-weight:700;text-anchor:middle;dominant-baseline:central}
+.trip-map-svg a.mark:hover circle,.trip-map-svg a.mark:focus circle{fill:#d9730d}
+.trip-map-svg .label{font-size:12px;fill:#24211d;paint-order:stroke;stroke:#fbf9f5;stroke-width:3px}
+.trip-map-svg .scale{stroke:#24211d;stroke-width:1.4;fill:none}
+.trip-map-svg .scale-label{font-size:10px;fill:#24211d}
+@media (max-width:600px){.trip-map-svg .mark circle{r:13px}.trip-map-svg .mark text{font-size:15px}
+.trip-map-svg .label{display:none}.trip-map-svg .day{stroke-width:4px}.trip-map-svg .scale-label{font-size:18px}}
+"""
+_MARK_RADIUS = 7.5
+
+
+def _svg(trip: TripMap, links: bool) -> str:
+    title = escape(trip.description)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="trip-map-svg" viewBox="0 0 {trip.width} {trip.height}" '
+           f'width="{trip.width}" height="{trip.height}" role="{"group" if links else "img"}" aria-label="{title}">',
+           f"<title>{title}</title>", f"<style>{_STYLE}</style>"]
+    if trip.land:
+        out.append(f'<path class="land" fill-rule="evenodd" d="{trip.land}"/>')
+    else:   # closer than the outlines are known: no coast, no border, just the ground
+        out.append(f'<rect class="ground" width="{trip.width}" height="{trip.height}"/>')
+    out += _lines(trip)
+    out += _labels(trip)
+    out += [_mark(place, links) for place in reversed(trip.places)]   # the first on top
+    out.append(_scale(trip))
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def _points(places: list[Place]) -> str:
+    return " ".join(f"{place.x:.1f},{place.y:.1f}" for place in places)
+
+
+def _lines(trip: TripMap) -> list[str]:
+    lines, previous_end = [], None
+    for number, day in enumerate(d for d in trip.days if d):
+        if previous_end is not None and previous_end != day[0]:   # from one day to the next
+            lines.append(f'<polyline class="between" points="{_points([trip.places[previous_end], trip.places[day[0]]])}"/>')
+        if len(day) > 1:
+            colour = _PALETTE[number % len(_PALETTE)]
+            lines.append(f'<polyline class="day" stroke="{colour}" points="{_points([trip.places[i] for i in day])}"/>')
+        previous_end = day[-1]
+    return lines
+
+
+def _mark(place: Place, links: bool) -> str:
+    photos = f"{place.photos} photos" if place.photos > 1 else "1 photo"
+    title = escape(f"{place.number}. {place.name} ({photos})")
+    body = (f'<title>{title}</title><circle cx="{place.x:.1f}" cy="{place.y:.1f}" r="{_MARK_RADIUS}"/>'
+            f'<text x="{place.x:.1f}" y="{place.y:.1f}">{place.number}</text>')
+    if links:
+        return f'<a class="mark" href="#{escape(place.anchor)}" aria-label="{title}">{body}</a>'
+    return f'<g class="mark">{body}</g>'
+
+
+def _labels(trip: TripMap) -> list[str]:
+    """Each place's name once, beside its first mark, where it overlaps no label or mark."""
+    taken = [(p.x - _MARK_RADIUS, p.y - _MARK_RADIUS, p.x + _MARK_RADIUS, p.y + _MARK_RADIUS) for p in trip.places]
+    labels, named = [], set()
+    for place in trip.places:
+        name = place.name.split(",")[0]
+        if name in named:
+            continue
+        width, height = 6.6 * len(name) + 4, 14
+        gap = _MARK_RADIUS + 3
+        # Right of the mark, left of it, above, below: the first place that is free.
+        for x0, y0, x, y, anchor in ((place.x + gap, place.y - 7, place.x + gap, place.y + 4, "start"),
+                                     (place.x - gap - width, place.y - 7, place.x - gap, place.y + 4, "end"),
+                                     (place.x - width / 2, place.y - gap - height, place.x, place.y - gap - 3, "middle"),
+                                     (place.x - width / 2, place.y + gap, place.x, place.y + gap + 11, "middle")):
+            box = (x0, y0, x0 + width, y0 + height)
+            if 0 <= box[0] and box[2] <= trip.width and 0 <= box[1] and box[3] <= trip.height \
+                    and not any(_overlap(box, other) for other in taken):
+                labels.append(f'<text class="label" x="{x:.1f}" y="{y:.1f}" '
+                              f'text-anchor="{anchor}">{escape(name)}</text>')
+                taken.append(box)
+                named.add(name)
+                break
+    return labels
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _scale(trip: TripMap) -> str:
+    length, label = trip.scale
+    x, y = 12, trip.height - 12
+    return (f'<g aria-hidden="true"><path class="scale" d="M{x} {y - 5}v5h{length:.1f}v-5"/>'
+            f'<text class="scale-label" x="{x}" y="{y - 8}">{escape(label)}</text></g>')
