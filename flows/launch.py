@@ -100,9 +100,9 @@ def check_image_formats(settings) -> None:
 
 
 def check_device_and_weights(settings, how: Execution) -> None:
-    """A missing GPU or weights file (or image encoder: check_image_formats) is a set-up error:
-    say so before Prefect starts. The device where the dreams run: here, or on a worker of the
-    Dask cluster at `how.dask`."""
+    """A missing GPU or weights file (or image encoder: check_image_formats, which `run` asks
+    first) is a set-up error: say so before Prefect starts. The device where the dreams run:
+    here, or on a worker of the Dask cluster at `how.dask`."""
     from flows.scale import device_on_cluster
     from pipeline.dream.spec import DeviceError, device_kind
     from pipeline.dream.weights import WeightsError, choose_weights
@@ -176,6 +176,7 @@ def stored_run(album: Path, output: Path | None, wait_s: float | None = 0.0,
 def run(album: Path, config: Path | None, overrides: dict, how: Execution, warn: Warn):
     """Check, lock OUT, and run the flow on `album`; its manifest."""
     settings = load_settings(config, overrides)
+    check_image_formats(settings)
     out = default_output_dir(album, settings.output.dir_path)
     check_folders(album_folder(album), out)
     check_album(album, warn)

@@ -20,8 +20,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
-from PIL import features
-
 from pipeline.files import TEMP_PREFIX, slug
 from pipeline.params import ENGINE_REVISION, DreamParams
 from pipeline.records import FileRecord, record_of
@@ -69,6 +67,8 @@ AVIF_SPEED = 6
 def unwritable_formats(formats) -> list[str]:
     """Those of `formats` this Pillow cannot write (AVIF needs Pillow 11.3 or later, whose
     wheels carry libavif; a Pillow built without it cannot)."""
+    from PIL import features  # only here: the page writer imports this module without Pillow
+
     return [fmt for fmt in formats if fmt == "avif" and not features.check("avif")]
 
 
