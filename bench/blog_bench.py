@@ -53,13 +53,13 @@ def make_dreamed_output(album: Path, out: Path, layers: list[str]) -> Manifest:
                                     "images.web_sizes": [48, 96], "output.dir": str(out)})
     images, text, files = settings.images, load_album_text(album), find_photos(album)
     spec = DreamSpec(settings.dream.params(), DREAM_SIZE, WEIGHTS.identity, tuple(images.web_sizes),
-                     images.jpeg_quality, precision="fp32", size_step=None, device="cpu")
+                     images.web_formats(), precision="fp32", size_step=None, device="cpu")
     photos = []
     for source in files.photos:
-        photo = ingest_photo(album, source, out, images.web_sizes, images.jpeg_quality, images.max_pixels)
+        photo = ingest_photo(album, source, out, images.web_sizes, images.web_formats(), images.max_pixels)
         stand_in = dream_input(album, photo, spec, images.max_pixels)
         for layer in layers:
-            save_dream(stand_in, spec.files(photo, layer), DreamStore(out), images.jpeg_quality)
+            save_dream(stand_in, spec.files(photo, layer), DreamStore(out), images.web_formats())
         photos.append(text.described(photo, [spec.entry(photo, layer, 1.0) for layer in layers], settings.privacy))
     manifest = Manifest(created=now(), album=AlbumInfo(name=album.name, title=text.title, intro=text.intro,
                                                        outro=text.outro),

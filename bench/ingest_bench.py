@@ -9,7 +9,7 @@
    under /tmp/dreamtrip-bench/ and reused by later runs.
 2. Times, each in a fresh subprocess with an empty output folder and the album in the page cache:
    - dreamtrip: for every photo sha256 + EXIF + upright size + upright web copies (--web-sizes,
-     default 480 and 1024 px, like sigal's two sizes below; JPEG at images.jpeg_quality), with the
+     default 480 and 1024 px, like sigal's two sizes below; JPEG only, at images.jpeg_quality), with the
      other settings of pipeline/default.yaml. (The dream task decodes its own input at dream size:
      ingest writes no working copy.) --modes picks how photos run in parallel (see MODES;
      `threads` is what the flow does). In the modes that run a Prefect flow, the temporary API
@@ -133,7 +133,8 @@ def bench_settings(web_sizes: list[int]):
     """pipeline/default.yaml's settings with the benchmark's web sizes."""
     from pipeline.config import load_settings
 
-    return load_settings(overrides={"images.web_sizes": list(web_sizes)})
+    # JPEG only, as sigal writes (AVIF twins: bench/formats_bench.py measures what they add)
+    return load_settings(overrides={"images.web_sizes": list(web_sizes), "images.formats": ["jpeg"]})
 
 
 def run_ours(album: Path, out: Path, mode: str, workers: int, web_sizes: list[int]) -> dict:
@@ -145,7 +146,7 @@ def run_ours(album: Path, out: Path, mode: str, workers: int, web_sizes: list[in
     images = bench_settings(web_sizes).images
     started = time.perf_counter()
     sources = find_photos(album).photos
-    args = (images.web_sizes, images.jpeg_quality, images.max_pixels)
+    args = (images.web_sizes, images.web_formats(), images.max_pixels)
     if mode in ("threads", "serial"):
         photos = ingest_photos(album, sources, out, *args, workers=1 if mode == "serial" else workers)
     elif mode == "processes":
@@ -179,7 +180,7 @@ def _run_prefect(album: Path, out: Path, sources: list[str], mode: str, workers:
     @task(cache_policy=NO_CACHE)
     def ingest_one(source: str):
         with slots:
-            return ingest_photo(album, source, out, images.web_sizes, images.jpeg_quality,
+            return ingest_photo(album, source, out, images.web_sizes, images.web_formats(),
                                 images.max_pixels)
 
     timing = {}

@@ -118,7 +118,7 @@ def ingest(album_dir: Path, sources: list[str], out_dir: Path, settings: Setting
     # One task for the whole album, photos in parallel threads inside it: a Prefect task per
     # photo was slower and took 400 MB more memory (BENCHMARKS.md, "Ingest").
     images = settings.images
-    return ingest_photos(album_dir, sources, out_dir, images.web_sizes, images.jpeg_quality, images.max_pixels,
+    return ingest_photos(album_dir, sources, out_dir, images.web_sizes, images.web_formats(), images.max_pixels,
                          by_hash=by_hash)
 
 
@@ -141,7 +141,7 @@ def dream(photo: PhotoEntry, layer: str, job: DreamJob) -> DreamEntry:
         image = dream_input(job.album_dir, photo, job.spec, job.settings.images.max_pixels)
         with slots.device:
             dreamed, seconds = dream_on_device(photo, image, layer, job, device)
-        save_dream(dreamed, job.spec.files(photo, layer), job.store, job.spec.jpeg_quality)
+        save_dream(dreamed, job.spec.files(photo, layer), job.store, job.spec.formats)
     return job.spec.entry(photo, layer, seconds)
 
 

@@ -86,13 +86,28 @@ def warn_unmatched(unmatched, warn: Warn) -> None:
         warn(entry.message)
 
 
+def check_image_formats(settings) -> None:
+    """An image format this Pillow cannot write (images.formats) is a set-up error: every web
+    copy would fail. Say so before any work."""
+    from PIL import __version__ as pillow_version
+
+    from pipeline.store import unwritable_formats
+
+    missing = unwritable_formats(settings.images.formats)
+    if missing:
+        raise UsageError(f"images.formats: this Pillow ({pillow_version}) cannot write {', '.join(missing)}: "
+                         "install Pillow 11.3 or later (its wheels write AVIF), or set images.formats: [jpeg]")
+
+
 def check_device_and_weights(settings, how: Execution) -> None:
-    """A missing GPU or weights file is a set-up error: say so before Prefect starts. The device
-    where the dreams run: here, or on a worker of the Dask cluster at `how.dask`."""
+    """A missing GPU or weights file (or image encoder: check_image_formats, which `run` asks
+    first) is a set-up error: say so before Prefect starts. The device where the dreams run:
+    here, or on a worker of the Dask cluster at `how.dask`."""
     from flows.scale import device_on_cluster
     from pipeline.dream.spec import DeviceError, device_kind
     from pipeline.dream.weights import WeightsError, choose_weights
 
+    check_image_formats(settings)
     try:
         if how.dask in (None, "local"):
             device_kind(settings.device)
@@ -161,6 +176,7 @@ def stored_run(album: Path, output: Path | None, wait_s: float | None = 0.0,
 def run(album: Path, config: Path | None, overrides: dict, how: Execution, warn: Warn):
     """Check, lock OUT, and run the flow on `album`; its manifest."""
     settings = load_settings(config, overrides)
+    check_image_formats(settings)
     out = default_output_dir(album, settings.output.dir_path)
     check_folders(album_folder(album), out)
     check_album(album, warn)
@@ -338,6 +354,7 @@ def die_with_this_thread():
 def scheduled(album: Path, cron: str, config: Path | None, overrides: dict, verbose: bool):
     """The deployment that runs `dreamtrip run ALBUM` on `cron` (not served yet)."""
     settings = load_settings(config, overrides)
+    check_image_formats(settings)
     album_folder(album)
     out = default_output_dir(album, settings.output.dir_path).resolve()
     check_folders(album, out)

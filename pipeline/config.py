@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipeline.layers import LAYER_NAMES
 from pipeline.params import DreamParams
+from pipeline.store import WEB_FORMATS, WebFormats
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
 COMMAND_LINE = "command line"
@@ -132,16 +133,35 @@ class DreamSettings(_Section):
                               "jitter": self.jitter, "seed": self.seed, "precision": self.precision})
 
 
+WebFormat = Literal[WEB_FORMATS]
+_FORMATS_EXPECTED = (f"a list of image formats from {', '.join(WEB_FORMATS)} that holds jpeg (the copy "
+                     "every browser shows, post.md uses and the full-size links open)")
+
+
 class ImageSettings(_Section):
     dream_size: Literal["auto", "full"] | _int(32, 16384)
     web_sizes: _sizes(32, 8192)
+    formats: Annotated[list[WebFormat], Field(min_length=1), Expect(_FORMATS_EXPECTED)]
     jpeg_quality: _int(1, 95)
+    avif_quality: _int(1, 100)
     max_megapixels: _number(1.0, 10_000.0)
 
     @field_validator("web_sizes")
     @classmethod
     def _sorted(cls, sizes: list[int]) -> list[int]:
         return sorted(set(sizes))
+
+    @field_validator("formats")
+    @classmethod
+    def _with_jpeg(cls, formats: list[str]) -> list[str]:
+        """Repeats dropped; JPEG is required (the fallback) and goes last, the rest as listed."""
+        if "jpeg" not in formats:
+            raise ValueError(_FORMATS_EXPECTED)
+        return [fmt for fmt in dict.fromkeys(formats) if fmt != "jpeg"] + ["jpeg"]
+
+    def web_formats(self) -> WebFormats:
+        """The files each web copy is written as (pipeline/store.py names them)."""
+        return WebFormats(self.jpeg_quality, self.avif_quality if "avif" in self.formats else None)
 
     @property
     def max_pixels(self) -> int:

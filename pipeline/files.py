@@ -132,7 +132,7 @@ def encode_image(image, name, **save_options) -> bytes:
     return encoded.getvalue()
 
 
-_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"}
+_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".avif": "AVIF"}
 
 
 def copy_atomic(source: Path, target: Path, link: bool = False,

@@ -93,6 +93,9 @@ class WebImage(_Entry):
     path: str
     width: int
     height: int
+    # The same picture in other formats, by format ({"avif": path}): offered before the JPEG.
+    # Older manifests have none, and their pages offer the JPEG alone.
+    alternates: dict[str, str] = {}
 
     @field_validator("path")
     @classmethod
@@ -106,6 +109,9 @@ class WebImage(_Entry):
     @property
     def long_side(self) -> int:
         return max(self.width, self.height)
+
+    def files(self) -> list[str]:
+        return [self.path, *self.alternates.values()]
 
 
 class DreamEntry(_Entry):
@@ -122,7 +128,8 @@ class DreamEntry(_Entry):
         return self.status == "ok"
 
     def files(self) -> list[str]:
-        return [entry.path for entry in ([self.image] if self.image else []) + self.web]
+        listed = [path for entry in ([self.image] if self.image else []) + self.web for path in entry.files()]
+        return list(dict.fromkeys(listed))  # the dream itself is often one of its web copies too
 
 
 class PhotoEntry(_Entry):
@@ -149,7 +156,7 @@ class PhotoEntry(_Entry):
 
     def files(self) -> list[str]:
         """Every file of this photo in the output folder: web copies and dream files."""
-        return [web.path for web in self.web] + [path for d in self.dreams for path in d.files()]
+        return [path for web in self.web for path in web.files()] + [path for d in self.dreams for path in d.files()]
 
 
 class Skipped(_Entry):

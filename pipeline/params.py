@@ -5,6 +5,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+# The engine's revision, part of every dream's store key: raised whenever the same settings start
+# making other pixels, so that a dream stored by an older engine is never taken for a new one.
+#   1: the first engine.
+#   2: each step rolls the image inside a mirrored margin, not round onto its opposite edge
+#      (which left a dark or light band along the edges).
+ENGINE_REVISION = 2
+
 
 @dataclass(frozen=True)
 class DreamParams:

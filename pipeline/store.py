@@ -2,10 +2,11 @@
 
 A dream's file name carries a key of its recipe: everything that changes its pixels (the photo's
 content hash, the layer, the dream parameters, the size it is dreamed at, how the engine computes
-on its device, the weights, the JPEG quality). A rerun finds finished dreams by name and never dreams the same
-thing twice, whatever happened to the run, the process or Prefect's database since. Dreams are
-kept in the output folder, or in a store folder shared between albums (`output.store_dir`) and
-linked from there into each output folder that shows them.
+on its device and the engine's revision, the weights, the JPEG quality). A rerun finds finished
+dreams by name and never dreams the same thing twice, whatever happened to the run, the process
+or Prefect's database since. Dreams are kept in the output folder, or in a store folder shared
+between albums (`output.store_dir`) and linked from there into each output folder that shows
+them. Each web copy is a JPEG, and may have twins in other formats (WebFormats).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
 from pipeline.files import TEMP_PREFIX, slug
-from pipeline.params import DreamParams
+from pipeline.params import ENGINE_REVISION, DreamParams
 from pipeline.records import FileRecord, record_of
 
 PHOTOS_DIR = "photos"   # web copies of the originals
@@ -55,6 +56,51 @@ def web_copy_name(source: str, photo_sha256: str, long_side: int) -> str:
     return f"{PHOTOS_DIR}/{slug(PurePosixPath(source).stem)}-{photo_sha256[:8]}-{long_side}.jpg"
 
 
+# The formats a web copy can be written in (images.formats). Every copy is a JPEG, named as above;
+# the others are its twins, offered to browsers before it.
+WEB_FORMATS = ("avif", "jpeg")
+# aom's encoder speed (0 slowest .. 10 fastest) for AVIF twins: bench/formats_bench.py measured the
+# bytes and seconds of each (BENCHMARKS.md, "Image formats").
+AVIF_SPEED = 6
+
+
+def unwritable_formats(formats) -> list[str]:
+    """Those of `formats` this Pillow cannot write (AVIF needs Pillow 11.3 or later, whose
+    wheels carry libavif; a Pillow built without it cannot)."""
+    from PIL import features  # only here: the page writer imports this module without Pillow
+
+    return [fmt for fmt in formats if fmt == "avif" and not features.check("avif")]
+
+
+@dataclass(frozen=True)
+class WebFormats:
+    """The files of every web copy: its JPEG, and an AVIF twin unless `avif_quality` is None.
+
+    A twin is named after its JPEG with its quality in the name
+    (`photos/cat-1a2b3c4d-480.jpg` -> `photos/cat-1a2b3c4d-480.q70.avif`): another quality
+    writes other files, and `clean` lists the old ones.
+    """
+
+    jpeg_quality: int
+    avif_quality: int | None = None
+
+    def twins(self, jpeg_name: str) -> dict[str, str]:
+        """The other files of the web copy `jpeg_name`, by format."""
+        if self.avif_quality is None:
+            return {}
+        return {"avif": f"{jpeg_name.removesuffix('.jpg')}.q{self.avif_quality}.avif"}
+
+    def files(self, jpeg_name: str) -> list[str]:
+        """Every file of one web copy: the JPEG first, then its twins."""
+        return [jpeg_name, *self.twins(jpeg_name).values()]
+
+    def save_options(self, name: str) -> dict:
+        """Pillow's options for writing the file `name` (its format is its extension)."""
+        if name.endswith(".avif"):
+            return {"quality": self.avif_quality, "speed": AVIF_SPEED}
+        return {"quality": self.jpeg_quality}
+
+
 @dataclass(frozen=True)
 class DreamRecipe:
     """Everything that changes a dream's pixels (or its JPEG's bytes)."""
@@ -67,6 +113,7 @@ class DreamRecipe:
     size_step: int | None   # the engine's octave size classes (padding changes pixels near edges)
     weights: str            # WeightsChoice.identity
     jpeg_quality: int
+    engine: int = ENGINE_REVISION  # how the engine turns all of the above into pixels
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
@@ -74,17 +121,23 @@ class DreamRecipe:
 
 @dataclass(frozen=True)
 class DreamFiles:
-    """A dream's files, relative to the output folder: the dream at its own size, and the
-    smaller copies the page offers, by long side."""
+    """A dream's JPEG files, relative to the output folder: the dream at its own size, and the
+    web copies the page offers, by long side (the dream itself when its own size is one)."""
 
     image: str
-    copies: dict[int, str] = field(default_factory=dict)
+    web: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, recipe: DreamRecipe, web_sizes) -> "DreamFiles":
         base = f"{DREAMS_DIR}/{recipe.photo_sha256[:12]}-{recipe.layer}-{recipe.key()[:8]}"
-        smaller = [side for side in web_long_sides(recipe.long_side, web_sizes) if side < recipe.long_side]
-        return cls(f"{base}.jpg", {side: f"{base}-{side}.jpg" for side in smaller})
+        image = f"{base}.jpg"
+        return cls(image, {side: image if side == recipe.long_side else f"{base}-{side}.jpg"
+                           for side in web_long_sides(recipe.long_side, web_sizes)})
+
+    @property
+    def copies(self) -> dict[int, str]:
+        """The web copies smaller than the dream: files of their own."""
+        return {side: name for side, name in self.web.items() if name != self.image}
 
 
 @dataclass(frozen=True)

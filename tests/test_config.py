@@ -94,6 +94,15 @@ def test_command_line_overrides_win_over_the_file(tmp_path):
     assert settings.as_dict()["device"] == "cuda"
 
 
+def test_formats_always_end_with_the_jpeg_fallback(tmp_path):
+    assert load_settings().images.formats == ["avif", "jpeg"]
+    assert load_settings(_write(tmp_path, "images:\n  formats: [jpeg, avif, jpeg]\n")).images.formats == ["avif", "jpeg"]
+    jpeg_only = load_settings(_write(tmp_path, "images:\n  formats: [jpeg]\n")).images
+    assert jpeg_only.web_formats().twins("photos/a-1.jpg") == {}
+    assert load_settings().images.web_formats().twins("photos/a-1.jpg") == {
+        "avif": f"photos/a-1.q{load_settings().images.avif_quality}.avif"}
+
+
 def test_layer_list_accepts_one_name_and_drops_repeats(tmp_path):
     assert load_settings(_write(tmp_path, "layers: conv4_2\n")).layers == ("conv4_2",)
     repeated = load_settings(None, {"layers": ["conv3_1", "conv4_2", "conv3_1"]})
@@ -129,6 +138,12 @@ BAD_SETTINGS = [
     pytest.param("device: gpu\n", "device", "'gpu'", "auto, cpu, cuda", id="bad-device"),
     pytest.param("images:\n  web_sizes: [480, 10]\n", "images.web_sizes", "10", "from 32 to 8192",
                  id="bad-size-in-list"),
+    pytest.param("images:\n  formats: [avif]\n", "images.formats", "['avif']", "that holds jpeg",
+                 id="formats-without-the-jpeg-fallback"),
+    pytest.param("images:\n  formats: [webp, jpeg]\n", "images.formats", "['webp', 'jpeg']", "from avif, jpeg",
+                 id="unknown-format"),
+    pytest.param("images:\n  avif_quality: 0\n", "images.avif_quality", "0", "from 1 to 100",
+                 id="avif-quality-too-small"),
     pytest.param("dream: 5\n", "dream", "5", "steps", id="section-not-a-mapping"),
     pytest.param("weights:\n  cache_dir: 7\n", "weights.cache_dir", "7", "a path", id="number-for-path"),
     pytest.param("privacy:\n  location: street\n", "privacy.location", "'street'", "town, exact, none",

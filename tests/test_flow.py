@@ -103,6 +103,10 @@ def test_run_writes_page_with_every_photo_and_reports_bad_files(prefect_harness,
             assert dream.ok and dream.seconds > 0
             for entry in [dream.image, *dream.web]:  # every file the manifest names is there
                 assert Image.open(out / entry.path).size == (entry.width, entry.height)
+        # every web copy, the photo's and its dreams', has an AVIF twin (images.formats' default)
+        for web in [*photo.web, *(w for d in photo.dreams for w in d.web)]:
+            with Image.open(out / web.alternates["avif"]) as twin:
+                assert twin.format == "AVIF" and twin.convert("RGB").size == (web.width, web.height)
     rotated = photos["c-rotated.jpg"]
     assert rotated.exif.orientation == 6 and (rotated.width, rotated.height) == (64, 96)
     for dream in rotated.dreams:  # dreamed upright, at the photo's own size (64 px < 96)
@@ -114,6 +118,7 @@ def test_run_writes_page_with_every_photo_and_reports_bad_files(prefect_harness,
         assert name in (html if photo.ok else sheet), name
     for dream in (d for p in manifest.photos for d in p.dreams):
         assert dream.image.path in html and all(web.path in html for web in dream.web)
+        assert all(f'<source type="image/avif" srcset="{web.alternates["avif"]}' in html for web in dream.web[:1])
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;" in html
     assert (out / "post.md").read_text().startswith("---\n")
@@ -170,8 +175,9 @@ def test_adding_a_layer_dreams_only_the_new_one(prefect_harness, album, tiny_con
     _run(album, tiny_config, out, "--layers", "conv1_2", "conv2_1", "conv3_1")
     new = set((out / "dreams").iterdir()) - before
     # a-red.jpg keeps its album.yaml override; the other two good photos gain conv3_1: each a
-    # dream at 64 px and a 48 px web copy
-    assert sorted(p.name.split("-")[1] for p in new) == ["conv3_1"] * 4
+    # dream at 64 px and a 48 px web copy, and the AVIF twins of both (the page offers both sizes)
+    assert sorted(p.name.split("-")[1] for p in new) == ["conv3_1"] * 8
+    assert sorted(p.suffix for p in new) == [".avif"] * 4 + [".jpg"] * 4
 
 
 def test_right_after_a_run_clean_finds_nothing(prefect_harness, album, tiny_config, tmp_path, capsys):
@@ -272,6 +278,20 @@ def test_a_gpu_that_is_not_here_is_one_line_before_prefect_starts(album, tiny_co
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and missing in done.stderr
     assert "prefect not imported" in done.stdout
+
+
+def test_a_pillow_without_avif_is_one_line_before_any_work(album, tiny_config, tmp_path):
+    """A Pillow built without libavif (a distribution's, or older than 11.3) with images.formats
+    asking for AVIF: every copy would fail, so the run stops first and says what to do."""
+    script = ("import sys\nimport PIL.features as features\nreal = features.check\n"
+              "features.check = lambda name, *a: False if name == 'avif' else real(name, *a)\n"
+              "from flows.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-c", script, "run", str(album), "-c", str(tiny_config), "-o", str(out)],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "cannot write avif" in done.stderr and "formats: [jpeg]" in done.stderr
+    assert not out.exists()
 
 
 def test_the_output_folder_is_locked_before_prefect_starts(prefect_harness, album, tiny_config, tmp_path,

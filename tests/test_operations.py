@@ -100,10 +100,12 @@ def _dreams(out):
 
 
 def _finished(out):
-    """Dreams whose files are all written: the dream at 64 px and its 48 px web copy."""
+    """Dreams whose files are all written: the dream at 64 px and its 48 px web copy, each a
+    JPEG and an AVIF twin (the 48 px AVIF is written last)."""
     files = _dreams(out) if (out / "dreams").is_dir() else {}
     return {p: t for p, t in files.items()
-            if not p.name.endswith("-48.jpg") and p.with_name(p.stem + "-48.jpg") in files}
+            if p.suffix == ".jpg" and not p.name.endswith("-48.jpg") and p.with_name(p.stem + "-48.jpg") in files
+            and any(q.name.startswith(p.stem + "-48.q") and q.suffix == ".avif" for q in files)}
 
 
 def _sha16(path):

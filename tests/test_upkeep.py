@@ -4,6 +4,7 @@ The output folders here are made by bench/blog_bench.py's builder (real ingest, 
 dream files under their real names), so no test waits for a network."""
 
 import getpass
+import hashlib
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,7 @@ from flows.cli import EXIT_BUSY, main
 from pipeline.lock import LOCK_FILE, OutputBusy, output_lock
 from pipeline.manifest import read_manifest
 from pipeline.files import TEMP_PREFIX
-from pipeline.params import DreamParams
+from pipeline.params import ENGINE_REVISION, DreamParams
 from pipeline.records import record_of
 from pipeline.upkeep import unfinished
 from pipeline.store import DreamFiles, DreamRecipe, DreamStore, stale_temp_files, web_long_sides
@@ -270,12 +272,21 @@ def test_dream_key_changes_with_everything_that_changes_pixels_and_nothing_else(
     assert DreamRecipe(**vars(base)).key() == key
     changes = [{"photo_sha256": "cd" * 32}, {"layer": "conv4_2"}, {"long_side": 2047},
                {"precision": "fp32"}, {"size_step": None}, {"jpeg_quality": 90},
-               {"weights": "imagenet-397923af"}]
+               {"weights": "imagenet-397923af"}, {"engine": 1}]
     changes += [{"params": DreamParams(**{**PARAMS.as_dict(), field: value})} for field, value in
                 [("octaves", 3), ("octave_scale", 1.5), ("steps", 11), ("step_size", 0.02),
                  ("jitter", 8), ("seed", 1), ("smoothing", 1.0)]]
     keys = {DreamRecipe(**{**vars(base), **change}).key() for change in changes}
     assert key not in keys and len(keys) == len(changes)
+
+
+def test_dreams_of_the_engine_before_the_edge_fix_are_not_reused():
+    """Revision 1 keyed a recipe without its engine field: those stored dreams (with the edge
+    bands) must not be found under the keys of today's engine."""
+    recipe = DreamRecipe("ab" * 32, "conv3_1", PARAMS, 2048, "bf16", None, "hed", 88)
+    before = {field: value for field, value in asdict(recipe).items() if field != "engine"}
+    old_key = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:16]
+    assert recipe.engine == ENGINE_REVISION >= 2 and recipe.key() != old_key
 
 
 def test_a_dream_has_web_copies_smaller_than_itself_never_larger():

@@ -2,7 +2,8 @@
 
 The recipe (after google/deepdream): an image pyramid of octaves, dreamed smallest first; at each
 octave `steps` ascent steps on the mean square of the layer's ReLU output, each on a randomly
-rolled copy (jitter, so the network's 2^n pixel grid does not print into the dream), the gradient
+rolled copy (jitter, so the network's 2^n pixel grid does not print into the dream) framed in its
+own mirror image (so the roll never puts one edge of the photo against the other), the gradient
 lightly blurred (smoothing) and normalised by its mean magnitude (so `step_size` means pixels,
 whatever the layer); the detail dreamed at one octave is upscaled onto the next, larger one. The
 pyramid ends at the size of the image it is given: every octave is dreamed at its own scale, and
@@ -38,6 +39,9 @@ from pipeline.dream.weights import WeightsChoice, load_features_state
 
 # What each `precision` decided in pipeline/dream/spec.py computes in.
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# The widest mirrored margin around the image at each step (see edge_margin). 8, 16 and 32 px
+# measured alike at the edges (BENCHMARKS.md); each px costs pixels on every side.
+EDGE_MARGIN = 16
 
 
 # ---- the engine ----
@@ -126,7 +130,8 @@ def dream_batch(passes: Passes | DreamNet, image: torch.Tensor, layers: list[str
     tile_rng = random.Random(params.seed + 1)  # separate, so tiling never changes the jitter
     octaves = octave_count(params, image.shape[-2:])
     bases = octave_bases(image, octaves, params.octave_scale, deepest(layers).min_side)
-    canvases = octave_canvases(image.shape[-2:], len(bases), params.octave_scale, passes.size_step)
+    canvases = octave_canvases(image.shape[-2:], len(bases), params.octave_scale, passes.size_step,
+                               edge_margin(params.jitter))
     detail = torch.zeros_like(bases[0]).expand(len(layers), -1, -1, -1)
     for base, canvas in zip(bases, canvases[::-1]):  # smallest first
         detail = F.interpolate(detail, size=base.shape[-2:], mode="bilinear", align_corners=False)
@@ -143,12 +148,33 @@ def ascent_step(passes: Passes | DreamNet, images: torch.Tensor, layers: list[st
     """One jittered, smoothed, normalised gradient-ascent step; pixels stay within 0..1."""
     passes = passes if isinstance(passes, Passes) else Passes(passes)
     dy, dx = rng.randint(-params.jitter, params.jitter), rng.randint(-params.jitter, params.jitter)
-    shifted = torch.roll(images, shifts=(dy, dx), dims=(-2, -1))
-    grad = passes.gradient(shifted, layers, canvas or tuple(images.shape[-2:]), tile_rng or random.Random(0))
-    grad = torch.roll(grad, shifts=(-dy, -dx), dims=(-2, -1))
+    height, width = images.shape[-2:]
+    margin = edge_margin(params.jitter)
+    shifted = torch.roll(mirror(images, margin), shifts=(dy, dx), dims=(-2, -1))
+    grad = passes.gradient(shifted, layers, canvas or tuple(shifted.shape[-2:]), tile_rng or random.Random(0))
+    grad = torch.roll(grad, shifts=(-dy, -dx), dims=(-2, -1))[..., margin:margin + height, margin:margin + width]
     grad = blur(grad, params.smoothing)
     grad = grad / (grad.abs().mean(dim=(1, 2, 3), keepdim=True) + 1e-8)  # per batch element
     return (images + params.step_size * grad).clamp_(0.0, 1.0)
+
+
+def edge_margin(jitter: int) -> int:
+    """Px of mirrored photo around the image at every step (at most EDGE_MARGIN).
+
+    A bare roll wraps the photo round: its bottom edge lands next to its top edge, and the
+    dream deepens that false edge, darkening the darker side and lightening the lighter one (a
+    band a few px wide along the edges). Inside a mirrored margin the roll moves the photo
+    against a continuation of itself instead; past the margin (jitter > EDGE_MARGIN) what
+    wraps round is mirror, not photo."""
+    return min(jitter, EDGE_MARGIN)
+
+
+def mirror(images: torch.Tensor, margin: int) -> torch.Tensor:
+    """`images` with `margin` px of their own mirror image on every side."""
+    if margin == 0:
+        return images
+    mode = "reflect" if margin < min(images.shape[-2:]) else "replicate"  # reflect needs margin < side
+    return F.pad(images, (margin,) * 4, mode=mode)
 
 
 def blur(grad: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -201,13 +227,15 @@ def size_class(size, step: int | None) -> tuple[int, int]:
     return tuple(math.ceil(side / step) * step for side in size)
 
 
-def octave_canvases(size, count: int, scale: float, step: int | None) -> list[tuple[int, int]]:
+def octave_canvases(size, count: int, scale: float, step: int | None, margin: int = 0) -> list[tuple[int, int]]:
     """The shape the network sees at each of `count` octaves, largest first.
 
-    The pyramid of the whole image's size class, each octave rounded up to its class: so every
-    photo of one class gets the same shapes at every octave, and each canvas still holds its
-    octave (rounding is monotone). Without a step: the octaves' own sizes."""
-    return [size_class(octave, step) for octave in octave_sizes(size_class(size, step), count, scale, 0)]
+    The pyramid of the whole image's size class, each octave with its mirrored `margin` on every
+    side and rounded up to its class: so every photo of one class gets the same shapes at every
+    octave, and each canvas still holds its octave (rounding is monotone). Without a step: the
+    octaves' own sizes plus the margins."""
+    return [size_class((height + 2 * margin, width + 2 * margin), step)
+            for height, width in octave_sizes(size_class(size, step), count, scale, 0)]
 
 
 def pad_to(images: torch.Tensor, canvas: tuple[int, int]) -> torch.Tensor:

@@ -22,7 +22,7 @@ from pipeline.ingest.photos import web_images, write_copies
 from pipeline.layers import auto_octaves
 from pipeline.manifest import DreamEntry, PhotoEntry, WebImage
 from pipeline.params import DreamParams
-from pipeline.store import DreamFiles, DreamRecipe, DreamStore, web_long_sides
+from pipeline.store import DreamFiles, DreamRecipe, DreamStore, WebFormats
 
 # images.dream_size `auto` by the kind of device (README: what each size costs): 2048 px on a CUDA
 # GPU (~0.25 s a dream on an H200), 1024 px on a CPU (1-2 min) and an Apple GPU (not measured).
@@ -92,7 +92,7 @@ class DreamSpec:
     dream_size: int | None          # None (`full`): each photo at its own size
     weights: str                    # WeightsChoice.identity
     web_sizes: tuple[int, ...]
-    jpeg_quality: int
+    formats: WebFormats
     precision: str                  # what the device computes in: bf16 | fp16 | fp32
     size_step: int | None           # octaves padded to multiples of this (CUDA), or exact
     device: str                     # the kind of device that dreams: cuda | mps | cpu
@@ -103,7 +103,7 @@ class DreamSpec:
         device, size = device_kind(settings.device), settings.images.dream_size
         return cls(params=settings.dream.params(), weights=weights,
                    dream_size=None if size == "full" else AUTO_DREAM_SIZE[device] if size == "auto" else size,
-                   web_sizes=tuple(settings.images.web_sizes), jpeg_quality=settings.images.jpeg_quality,
+                   web_sizes=tuple(settings.images.web_sizes), formats=settings.images.web_formats(),
                    precision=precision_on(settings.dream.precision, device),
                    size_step=size_step_on(device), device=device)
 
@@ -126,28 +126,28 @@ class DreamSpec:
 
     def files(self, photo: PhotoEntry, layer: str) -> DreamFiles:
         recipe = DreamRecipe(photo.sha256, layer, self.params, max(self.size(photo)), self.precision,
-                             self.size_step, self.weights, self.jpeg_quality)
+                             self.size_step, self.weights, self.formats.jpeg_quality)
         return DreamFiles.of(recipe, self.web_sizes)
 
     def entry(self, photo: PhotoEntry, layer: str, seconds: float | None = None,
               reused: bool = False) -> DreamEntry:
         """The manifest entry of a finished dream (sizes follow from the photo's: no file read)."""
         files, size = self.files(photo, layer), self.size(photo)
-        offered = {side: files.copies.get(side, files.image) for side in web_long_sides(max(size), self.web_sizes)}
         return DreamEntry(layer=layer, status="ok", image=WebImage(path=files.image, width=size[0], height=size[1]),
-                          web=web_images(size, offered), seconds=seconds, reused=reused)
+                          web=web_images(size, files.web, self.formats), seconds=seconds, reused=reused)
 
     def stored(self, store: DreamStore, photo: PhotoEntry, layer: str) -> DreamEntry | None:
         """The entry of a dream an earlier run finished (and that is intact), or None. Web
-        copies of sizes added since (images.web_sizes), or damaged, are made again from the
-        stored dream: that needs no dreaming."""
+        copies of sizes or formats added since (images.web_sizes, images.formats), or damaged,
+        are made again from the stored dream: that needs no dreaming."""
         files = self.files(photo, layer)
         if not store.fetch(files.image):
             return None
-        missing = {side: name for side, name in files.copies.items() if not store.fetch(name)}
-        if missing:
+        missing = {side: [name for name in names if not store.fetch(name)]
+                   for side, names in web_files(files, self.formats).items()}
+        if any(missing.values()):
             with Image.open(store.out_dir / files.image) as stored:
-                save_copies(stored.convert("RGB"), DreamFiles(files.image, missing), store, self.jpeg_quality)
+                save_copies(stored.convert("RGB"), missing, store, self.formats)
         return self.entry(photo, layer, reused=True)
 
 
@@ -171,14 +171,21 @@ def _decoded(path: str, sha256: str, orientation: int, long_side: int, max_pixel
         return decode_upright_rgb(image, orientation, long_side)
 
 
-def save_dream(dreamed: Image.Image, files: DreamFiles, store: DreamStore, jpeg_quality: int) -> None:
-    """Write the dream and its smaller web copies (atomically), and show them in the output folder."""
-    store.writer().save_image(dreamed, files.image, quality=jpeg_quality)
+def web_files(files: DreamFiles, formats: WebFormats) -> dict[int, list[str]]:
+    """Every file of a dream's web copies by long side (JPEGs and their twins), the dream's
+    own file left out."""
+    return {side: [name for name in formats.files(jpeg) if name != files.image] for side, jpeg in files.web.items()}
+
+
+def save_dream(dreamed: Image.Image, files: DreamFiles, store: DreamStore, formats: WebFormats) -> None:
+    """Write the dream and its web copies (atomically), and show them in the output folder."""
+    store.writer().save_image(dreamed, files.image, **formats.save_options(files.image))
     store.publish(files.image)
-    save_copies(dreamed, files, store, jpeg_quality)
+    save_copies(dreamed, web_files(files, formats), store, formats)
 
 
-def save_copies(dreamed: Image.Image, files: DreamFiles, store: DreamStore, jpeg_quality: int) -> None:
-    write_copies(dreamed, files.copies, store.writer(), jpeg_quality)
-    for relative in files.copies.values():
+def save_copies(dreamed: Image.Image, files: dict[int, list[str]], store: DreamStore, formats: WebFormats) -> None:
+    """Write `files` (by long side) from the dream, and show them in the output folder."""
+    write_copies(dreamed, files, store.writer(), formats)
+    for relative in (name for names in files.values() for name in names):
         store.publish(relative)

@@ -1,4 +1,5 @@
-"""Ingest one photo: hash it, read its EXIF and size, and write its upright web copies.
+"""Ingest one photo: hash it, read its EXIF and size, and write its upright web copies (a JPEG
+of each size, and its twins in the other images.formats).
 
 A bad file (empty, truncated, not an image, too many pixels) becomes a `failed` entry with the
 reason; it never raises, so one broken photo cannot stop an album. Copies are named by content
@@ -19,10 +20,10 @@ from pipeline.files import DiskFull, read_hashed
 from pipeline.imaging import PhotoError, decode_upright_rgb, fit_long_side, fitted_size, open_photo, upright_size
 from pipeline.manifest import PhotoEntry, Skipped, WebImage
 from pipeline.records import FileRecord, record_of
-from pipeline.store import web_copy_name, web_long_sides
+from pipeline.store import WebFormats, web_copy_name, web_long_sides
 
 
-def ingest_photo(album_dir: Path, source: str, out_dir: Path, web_sizes, jpeg_quality: int,
+def ingest_photo(album_dir: Path, source: str, out_dir: Path, web_sizes, formats: WebFormats,
                  max_pixels: int, by_hash: bool = False) -> PhotoEntry:
     """`by_hash`: check stored web copies by their sha256 too, not only their size."""
     path = album_dir / source
@@ -37,31 +38,38 @@ def ingest_photo(album_dir: Path, source: str, out_dir: Path, web_sizes, jpeg_qu
             size = upright_size(image, exif.orientation)
             copies = {side: web_copy_name(source, sha256, side) for side in web_long_sides(max(size), web_sizes)}
             output = record_of(out_dir)
-            missing = {side: name for side, name in copies.items() if not output.intact(name, by_hash)}
-            if missing:  # or damaged since: made again
+            missing = {side: [name for name in formats.files(jpeg) if not output.intact(name, by_hash)]
+                       for side, jpeg in copies.items()}  # or damaged since: made again
+            if any(missing.values()):  # decoded at the largest size, each smaller one cut from it as before
                 write_copies(decode_upright_rgb(image, exif.orientation, max(missing)), missing,
-                             output, jpeg_quality)
+                             output, formats)
     except PhotoError as err:
         return PhotoEntry(source=source, sha256=sha256, status="failed", error=str(err), exif=exif)
     return PhotoEntry(source=source, status="ok", sha256=sha256, width=size[0], height=size[1],
-                      exif=exif, web=web_images(size, copies))
+                      exif=exif, web=web_images(size, copies, formats))
 
 
-def write_copies(image: Image.Image, names: dict[int, str], folder: FileRecord, jpeg_quality: int) -> None:
-    """Save `image` at each long side in `names` (largest first, each resized from the one
-    before: less work) as JPEG under its name in `folder`."""
-    for side in sorted(names, reverse=True):
+def write_copies(image: Image.Image, files: dict[int, list[str]], folder: FileRecord, formats: WebFormats) -> None:
+    """Save `image` at each long side in `files` as each of that side's files in `folder`, in
+    the format its name says. Largest first, each size resized from the one before: less work,
+    and a size's JPEG and its twins hold the same pixels, whichever of them is missing."""
+    sides = sorted(files, reverse=True)
+    while sides and not files[sides[-1]]:
+        sides.pop()  # nothing to write at the smallest sizes: no need to make them
+    for side in sides:
         image = fit_long_side(image, side)
-        folder.save_image(image, names[side], quality=jpeg_quality)
+        for name in files[side]:
+            folder.save_image(image, name, **formats.save_options(name))
 
 
-def web_images(size: tuple[int, int], names: dict[int, str]) -> list[WebImage]:
-    """The manifest's entries for copies of an image of `size`, small to large."""
-    return [WebImage(path=names[side], width=w, height=h)
+def web_images(size: tuple[int, int], names: dict[int, str], formats: WebFormats) -> list[WebImage]:
+    """The manifest's entries for the web copies (JPEG names by long side) of an image of
+    `size`, with their twins, small to large."""
+    return [WebImage(path=names[side], width=w, height=h, alternates=formats.twins(names[side]))
             for side in sorted(names) for w, h in [fitted_size(size, side)]]
 
 
-def ingest_photos(album_dir: Path, sources: list[str], out_dir: Path, web_sizes, jpeg_quality: int,
+def ingest_photos(album_dir: Path, sources: list[str], out_dir: Path, web_sizes, formats: WebFormats,
                   max_pixels: int, workers: int | None = None, by_hash: bool = False) -> list[PhotoEntry]:
     """ingest_photo for every source, `workers` photos at a time (default: one per usable core),
     returned in album order.
@@ -71,7 +79,7 @@ def ingest_photos(album_dir: Path, sources: list[str], out_dir: Path, web_sizes,
     (bench/ingest_bench.py measures both). More photos at once than cores would only add memory.
     """
     workers = workers or usable_cores()
-    args = (out_dir, web_sizes, jpeg_quality, max_pixels, by_hash)
+    args = (out_dir, web_sizes, formats, max_pixels, by_hash)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
         futures = [pool.submit(ingest_photo, album_dir, source, *args) for source in sources]
         return [_photo_or_crash(source, future) for source, future in zip(sources, futures)]

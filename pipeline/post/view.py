@@ -32,6 +32,9 @@ COLUMN_SIZES = "(max-width: 900px) calc(100vw - 2rem), 860px"
 # What a blog column needs (a ~500 px column on a 2x screen): post.md uses the smallest web copy
 # at least this long, and its cover is the first photo that has one (a thumbnail is no cover).
 BLOG_LONG_SIDE = 1000
+# What a <source> says its files are, by the format the manifest names: browsers skip the
+# types they cannot show.
+_MIME_TYPES = {"avif": "image/avif"}
 # A trip's longest gap between two days with photos: an album with a longer one (older photos,
 # a camera with a wrong clock) is headed by dates, not by "Day 2489".
 TRIP_GAP_DAYS = 60
@@ -195,6 +198,19 @@ def _srcset(web: list[WebImage]) -> str | None:
     return ", ".join(f"{url_path(w.path)} {w.width}w" for w in web) if len(web) > 1 else None
 
 
+def _sources(web: list[WebImage], sizes: str | None = COLUMN_SIZES) -> list[dict]:
+    """The picture's <source>s, offered before its JPEG: one per other format its copies have
+    (a manifest without twins has none, and its page offers the JPEG alone)."""
+    sources = []
+    for fmt in dict.fromkeys(fmt for w in web for fmt in w.alternates):
+        having = [w for w in web if fmt in w.alternates]
+        many = len(web) > 1  # as for the JPEG: one copy needs no choosing, nor widths
+        srcset = ", ".join(url_path(w.alternates[fmt]) + (f" {w.width}w" if many else "") for w in having)
+        sources.append({"format": fmt, "type": _MIME_TYPES.get(fmt, f"image/{fmt}"), "srcset": srcset,
+                        "sizes": sizes if many else None})
+    return sources
+
+
 def _picture(web: list[WebImage]) -> dict:
     """A picture offered at its web sizes (small to large), and the copy each place uses.
 
@@ -204,8 +220,11 @@ def _picture(web: list[WebImage]) -> dict:
     return {**_image(web[-1]),
             "srcset": _srcset(web),
             "sizes": COLUMN_SIZES,
+            "sources": _sources(web),
             "zoom": url_path(web[-1].path),   # the full-screen view: the largest copy
-            "thumb": _image(web[0]),          # the contact sheet: the smallest
+            # the contact sheet: the smallest
+            "thumb": {**_image(web[0]), "sources": _sources(web[:1])},
+            # post.md: Markdown has no <picture>, so a JPEG, which every reader's browser shows
             "post": _image(next((w for w in web if w.long_side >= BLOG_LONG_SIDE), web[-1])),
             "long_side": web[-1].long_side}
 
@@ -215,7 +234,7 @@ def _before(photo_web: list[WebImage], dream_width: int) -> dict:
     (the fallback), and every copy so the browser picks as it does for the dream."""
     wide_enough = [w for w in photo_web if w.width >= dream_width]
     fallback = wide_enough[0] if wide_enough else photo_web[-1]
-    return {**_image(fallback), "srcset": _srcset(photo_web)}
+    return {**_image(fallback), "srcset": _srcset(photo_web), "sources": _sources(photo_web)}
 
 
 # ---------------------------------------------------------------- photos and dreams

@@ -4,14 +4,18 @@ activation, keeps shape and range, is reproducible by seed, and copes with tiny 
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from helpers import quadrant_image
-from pipeline.dream.engine import (Dreamer, ascent_step, dream_batch, dream_tensor, layer_activation, octave_bases,
-                                   octave_canvases, octave_count, pil_to_tensor, tensor_to_pil)
+from pipeline.config import STRENGTHS
+from pipeline.dream.engine import (EDGE_MARGIN, Dreamer, ascent_step, dream_batch, dream_tensor, edge_margin,
+                                   layer_activation, octave_bases, octave_canvases, octave_count, pil_to_tensor,
+                                   tensor_to_pil)
 from pipeline.layers import LAYERS
 from pipeline.dream.model import InputNorm, build_dream_net
 from pipeline.params import DreamParams
@@ -200,6 +204,47 @@ def test_photos_of_a_size_class_pass_the_network_at_the_same_shapes(net):
             shapes.append(list(seen))
     finally:
         hook.remove()
-    assert shapes[0] == shapes[1] == [(64, 64)] * 4  # 2 octaves x 2 steps, one size class
+    # 2 octaves x 2 steps, each octave with its mirrored margin (the jitter, 4 px) in one size class
+    assert shapes[0] == shapes[1] == [(64, 64)] * 2 + [(96, 96)] * 2
     assert octave_canvases((41, 58), 3, 1.4, 32) == octave_canvases((45, 61), 3, 1.4, 32)
     assert octave_canvases((41, 58), 2, 1.4, None) == [(41, 58), (29, 41)]  # off: the octaves' own sizes
+
+
+# ---- edges ----
+
+SAMPLE_ASTRONAUT = Path(__file__).resolve().parents[2] / "data" / "sample-album" / "03-castle-astronaut-exhibition.jpg"
+
+
+def _edge_steps(pixels: np.ndarray) -> dict[str, float]:
+    """Per side: the mean of the outer 4 px minus the mean of the 8 px inside them, in levels."""
+    grey = pixels.astype(np.float64).mean(axis=2)
+    sides = {"top": grey, "bottom": grey[::-1], "left": grey.T, "right": grey.T[::-1]}
+    return {side: rows[:4].mean() - rows[4:12].mean() for side, rows in sides.items()}
+
+
+def test_the_edges_of_a_dream_look_like_the_rest_of_it(net):
+    """A photo bright at the top and dark at the bottom (sky and ground), at odd dimensions: the
+    jitter must not wrap one edge round to the other, where the dream would deepen the false edge
+    into a dark band along the bottom and a light one along the top. Each side's outer 4 px step
+    away from the next 8 px no more than the photo's own do there, give or take 3 levels."""
+    with Image.open(SAMPLE_ASTRONAUT) as stored:  # top ~165/255, bottom ~55: the sky-over-ground case
+        photo = stored.convert("RGB").resize((461, 197), Image.Resampling.LANCZOS)
+    params = DreamParams(octaves=None, jitter=32, seed=0, precision="fp32", **STRENGTHS["classic"])
+    dreamed = tensor_to_pil(dream_tensor(net, pil_to_tensor(photo), "conv3_1", params))
+    assert np.abs(np.asarray(dreamed, dtype=int) - np.asarray(photo, dtype=int)).mean() > 2  # it did dream
+    before, after = _edge_steps(np.asarray(photo)), _edge_steps(np.asarray(dreamed))
+    assert all(abs(after[side] - before[side]) <= 3.0 for side in before), (before, after)
+
+
+def test_the_margin_is_as_wide_as_the_jitter_and_none_without_it(net):
+    """Without jitter the network sees the image alone, as before the margin existed (so such
+    dreams keep their pixels); with it, the image and its mirrored margin on every side."""
+    assert edge_margin(0) == 0 and edge_margin(5) == 5 and edge_margin(500) == EDGE_MARGIN
+    seen = []
+    hook = net.features[0].register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape[-2:])))
+    try:
+        for jitter in (0, 4):
+            ascent_step(net, _photo()[..., :45, :], ["conv2_1"], _params(jitter=jitter), random.Random(0))
+    finally:
+        hook.remove()
+    assert seen == [(45, 48), (45 + 8, 48 + 8)]

@@ -182,7 +182,7 @@ def test_big_passes_and_refused_captures_run_eagerly(net, monkeypatch):
 
 def test_a_dream_captures_one_graph_per_size_class(net, captures):
     dream_batch(Passes(net, size_step=32, graphs=GraphCache(net)), torch.rand(1, 3, 45, 61), ["conv3_1"], PARAMS)
-    assert len(captures) == 1  # both octaves of this photo fall in one size class: 64x64
+    assert len(captures) == 2  # one per octave: with their mirrored margins, 64x64 and 96x96
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA GPU")
@@ -192,7 +192,7 @@ def test_a_dream_replayed_from_cuda_graphs_equals_the_eager_dream(net):
     eager = dream_batch(Passes(gpu_net, size_step=32), image, ["conv3_1"], PARAMS)
     graphs = GraphCache(gpu_net)
     graphed = dream_batch(Passes(gpu_net, size_step=32, graphs=graphs), image, ["conv3_1"], PARAMS)
-    assert len(graphs._graphs) == 1 and not graphs._refused  # captured for real, not run eagerly
+    assert len(graphs._graphs) == 2 and not graphs._refused  # captured for real (an octave each), not run eagerly
     assert torch.allclose(graphed, eager, atol=1e-4)
 
 

@@ -15,6 +15,7 @@ from photo_files import exif_block, jpeg_with_exif
 from pipeline.ingest.exif import MAX_EXIF_BYTES, read_exif
 from pipeline.imaging import open_photo
 from pipeline.ingest.photos import ingest_photo
+from pipeline.store import WebFormats
 from pipeline.manifest import FILE_MTIME, Gps
 
 MTIME = datetime(2019, 7, 4, 12, 30, 15).timestamp()
@@ -178,7 +179,7 @@ def test_broken_exif_counts_as_absent_with_a_warning(tmp_path, name, caplog):
 @pytest.mark.filterwarnings("ignore:Corrupt EXIF data")  # Pillow's, reading the header
 def test_broken_exif_does_not_stop_the_photo(tmp_path):
     jpeg_with_exif(tmp_path / "photo.jpg", BROKEN_BLOCKS["IFD claims 60000 entries"])
-    photo = ingest_photo(tmp_path, "photo.jpg", tmp_path / "out", (32,), 90, MAX_PIXELS)
+    photo = ingest_photo(tmp_path, "photo.jpg", tmp_path / "out", (32,), WebFormats(90), MAX_PIXELS)
     assert photo.ok and photo.exif.warning
 
 
@@ -198,7 +199,7 @@ def test_huge_exif_counts_as_absent_with_a_warning(tmp_path):
     assert info.warning == "EXIF block of 1.0 MiB is larger than any camera writes: ignored"
     assert info.camera is None and info.date_source == FILE_MTIME
     assert read_exif(tmp_path / "fine.png").camera == "Canon"
-    photo = ingest_photo(tmp_path, "huge.png", tmp_path / "out", (32,), 90, MAX_PIXELS)
+    photo = ingest_photo(tmp_path, "huge.png", tmp_path / "out", (32,), WebFormats(90), MAX_PIXELS)
     assert photo.ok and photo.exif.warning
 
 

@@ -16,13 +16,14 @@ from photo_files import (BLUE, GREEN, RED, adobe_rgb_profile, cmyk_profile, corn
 from pipeline.ingest.album import find_photos
 from pipeline.imaging import decode_upright_rgb, open_photo, to_rgb
 from pipeline.ingest.photos import ingest_photo
+from pipeline.store import WebFormats
 from pipeline.manifest import Gps
 
 WEB = (32, 48)
 
 
 def ingest(album, name, out):
-    return ingest_photo(album, name, out, WEB, 90, MAX_PIXELS)
+    return ingest_photo(album, name, out, WEB, WebFormats(90), MAX_PIXELS)
 
 
 def decoded_image(photo, out, album=None) -> Image.Image:

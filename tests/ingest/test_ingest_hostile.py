@@ -17,11 +17,12 @@ from photo_files import jpeg_claiming, png_bomb
 from pipeline.ingest.album import find_photos, load_album_text
 from pipeline.config import ConfigError, load_settings
 from pipeline.ingest.photos import ingest_photo, set_aside_duplicates
+from pipeline.store import WebFormats
 from pipeline.manifest import PhotoEntry, Skipped
 
 
 def ingest(album, name, out, max_pixels=MAX_PIXELS):
-    return ingest_photo(album, name, out, (32, 48), 90, max_pixels)
+    return ingest_photo(album, name, out, (32, 48), WebFormats(90), max_pixels)
 
 
 def _files(folder):

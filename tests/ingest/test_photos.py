@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import PurePosixPath
 
 import numpy as np
 import pytest
@@ -16,9 +17,11 @@ from pipeline.ingest.album import find_photos
 from pipeline.ingest.photos import ingest_photo, ingest_photos
 from pipeline.manifest import PhotoEntry
 from pipeline.records import RECORD
-from pipeline.store import web_copy_name
+from pipeline.store import WebFormats, web_copy_name
 
 WEB = (48, 96)
+JPEG_85 = WebFormats(85)                      # JPEG alone
+WITH_AVIF = WebFormats(85, avif_quality=50)   # and an AVIF twin of each copy
 
 
 @pytest.fixture
@@ -37,7 +40,7 @@ def album(tmp_path):
 
 
 def _ingest(album, source, out):
-    return ingest_photo(album, source, out, WEB, 85, MAX_PIXELS)
+    return ingest_photo(album, source, out, WEB, JPEG_85, MAX_PIXELS)
 
 
 def _files(folder):
@@ -137,7 +140,7 @@ def test_a_changed_photo_gets_new_copies(album, tmp_path):
 def test_small_photo_is_never_enlarged_and_sizes_do_not_repeat(tmp_path):
     album = tmp_path / "album"
     write_jpeg(album / "tiny.jpg", quadrant_image(40, 30))
-    photo = ingest_photo(album, "tiny.jpg", tmp_path / "out", (48, 96, 1024), 85, MAX_PIXELS)
+    photo = ingest_photo(album, "tiny.jpg", tmp_path / "out", (48, 96, 1024), JPEG_85, MAX_PIXELS)
     assert photo.ok
     assert [(w.width, w.height) for w in photo.web] == [(40, 30)]
     with Image.open(tmp_path / "out" / photo.web[0].path) as copy:
@@ -157,7 +160,7 @@ def test_one_copy_per_size_the_page_uses_none_larger_than_the_photo(tmp_path, si
     nothing) and every copy in the manifest is written."""
     album, out = tmp_path / "album", tmp_path / "out"
     write_jpeg(album / "Cat photo.jpg", quadrant_image(*size))
-    photo = ingest_photo(album, "Cat photo.jpg", out, web_sizes, 85, MAX_PIXELS)
+    photo = ingest_photo(album, "Cat photo.jpg", out, web_sizes, JPEG_85, MAX_PIXELS)
 
     assert photo.ok and (photo.width, photo.height) == size
     assert [(w.width, w.height) for w in photo.web] == copies
@@ -169,7 +172,7 @@ def test_one_copy_per_size_the_page_uses_none_larger_than_the_photo(tmp_path, si
             assert image.width <= size[0] and image.height <= size[1]
     assert len({w.long_side for w in photo.web}) == len(photo.web)
     # a rerun finds every copy and writes no other
-    assert ingest_photo(album, "Cat photo.jpg", out, web_sizes, 85, MAX_PIXELS) == photo
+    assert ingest_photo(album, "Cat photo.jpg", out, web_sizes, JPEG_85, MAX_PIXELS) == photo
     assert _files(out) == sorted(w.path for w in photo.web)
 
 
@@ -184,7 +187,7 @@ def test_clean_finds_nothing_right_after_ingest(tmp_path):
     write_jpeg(album / "cat.jpg", quadrant_image(100, 68))
     write_jpeg(album / "bridge.jpg", quadrant_image(640, 480))
     settings = load_settings(overrides={"images.web_sizes": [480, 960]})
-    photos = [ingest_photo(album, source, out, settings.images.web_sizes, 85, MAX_PIXELS)
+    photos = [ingest_photo(album, source, out, settings.images.web_sizes, JPEG_85, MAX_PIXELS)
               for source in ("cat.jpg", "bridge.jpg")]
     manifest = Manifest(created=now(), album=AlbumInfo(name="album", title="Album"),
                         weights=WeightsInfo(source="hed", identity="hed", description="", note="",
@@ -200,7 +203,7 @@ def test_transparent_png_ingests_as_rgb(tmp_path):
     rgba = np.zeros((48, 64, 4), dtype=np.uint8)
     rgba[:, :32] = (200, 30, 30, 255)
     Image.fromarray(rgba, "RGBA").save(album / "logo.png")
-    photo = ingest_photo(album, "logo.png", tmp_path / "out", (48,), 85, MAX_PIXELS)
+    photo = ingest_photo(album, "logo.png", tmp_path / "out", (48,), JPEG_85, MAX_PIXELS)
     assert photo.ok
     with Image.open(tmp_path / "out" / photo.web[0].path) as web:
         assert web.mode == "RGB"
@@ -210,7 +213,7 @@ def test_transparent_png_ingests_as_rgb(tmp_path):
 def test_ingest_photos_runs_in_parallel_and_keeps_album_order(album, tmp_path):
     out = tmp_path / "out"
     sources = ["day2/rocket.jpg", "broken.jpg", "bridge.jpg", "empty.jpg", "missing.jpg"]
-    photos = ingest_photos(album, sources, out, WEB, 85, MAX_PIXELS, workers=3)
+    photos = ingest_photos(album, sources, out, WEB, JPEG_85, MAX_PIXELS, workers=3)
     assert [p.source for p in photos] == sources
     assert [p.ok for p in photos] == [True, False, True, False, False]
     assert photos == [_ingest(album, source, out) for source in sources]  # same as one at a time
@@ -225,7 +228,7 @@ def test_a_crash_in_one_photo_fails_that_photo_only(album, tmp_path, monkeypatch
             raise RuntimeError("bug")
         return real(path, image, data)
     monkeypatch.setattr(ingest, "read_exif", crash_on_rocket)
-    photos = ingest_photos(album, ["bridge.jpg", "day2/rocket.jpg"], tmp_path / "out", WEB, 85,
+    photos = ingest_photos(album, ["bridge.jpg", "day2/rocket.jpg"], tmp_path / "out", WEB, JPEG_85,
                            MAX_PIXELS, workers=2)
     assert [p.status for p in photos] == ["ok", "failed"]
     assert photos[1].error == "ingest crashed: RuntimeError: bug"
@@ -255,3 +258,36 @@ def test_find_photos_on_the_fixture_album(album):
     found = find_photos(album)
     assert found.photos == ["bridge.jpg", "broken.jpg", "empty.jpg", "day2/rocket.jpg"]
     assert [entry.source for entry in found.skipped] == ["notes.txt"]
+
+
+# ---- AVIF twins ----
+
+def test_every_web_copy_gets_an_avif_twin_that_decodes_at_its_size(album, tmp_path):
+    out = tmp_path / "out"
+    photo = ingest_photo(album, "bridge.jpg", out, WEB, WITH_AVIF, MAX_PIXELS)
+    assert [w.long_side for w in photo.web] == [48, 96]
+    for web in photo.web:
+        twin = web.alternates["avif"]
+        assert twin == web.path.removesuffix(".jpg") + ".q50.avif"  # named after its JPEG, with its quality
+        with Image.open(out / twin) as avif:
+            assert avif.format == "AVIF" and avif.size == (web.width, web.height)
+            with Image.open(out / web.path) as jpeg:  # the same picture, in another format
+                difference = np.abs(np.asarray(avif.convert("RGB"), int) - np.asarray(jpeg.convert("RGB"), int))
+        assert difference.mean() < 6
+    assert photo.files() == [path for web in photo.web for path in (web.path, web.alternates["avif"])]
+
+
+def test_turning_avif_on_writes_the_twins_alone_and_a_new_quality_new_twins(album, tmp_path):
+    out = tmp_path / "out"
+    jpeg_only = ingest_photo(album, "bridge.jpg", out, WEB, JPEG_85, MAX_PIXELS)
+    assert all(web.alternates == {} for web in jpeg_only.web) and not list(out.rglob("*.avif"))
+    jpegs = {path: (out / path).stat().st_mtime_ns for path in jpeg_only.files()}
+
+    with_avif = ingest_photo(album, "bridge.jpg", out, WEB, WITH_AVIF, MAX_PIXELS)
+    assert {path: (out / path).stat().st_mtime_ns for path in jpegs} == jpegs  # the JPEGs were not rewritten
+    assert sorted(p.name for p in out.rglob("*.avif")) == sorted(
+        PurePosixPath(w.alternates["avif"]).name for w in with_avif.web)
+
+    better = ingest_photo(album, "bridge.jpg", out, WEB, WebFormats(85, avif_quality=70), MAX_PIXELS)
+    assert all(w.alternates["avif"].endswith(".q70.avif") and (out / w.alternates["avif"]).is_file()
+               for w in better.web)

@@ -358,6 +358,21 @@ def test_sample_album_page_says_what_the_manifest_says(visit, sample_page):
         assert layers == sorted(layers)
 
 
+@pytest.mark.parametrize("page_name", ["index.html", "contact-sheet.html"])
+def test_a_browser_that_reads_avif_is_given_the_avif_twins(visit, sample_page, page_name):
+    """The flow writes an AVIF twin of every web copy (images.formats' default) and the page
+    offers it before the JPEG: Chromium, which reads AVIF, shows the twins, the slider's photos
+    included, and each decodes. (The made page has no twins, as a folder made before them: its
+    JPEGs are shown, by the tests above.)"""
+    v = visit((sample_page / page_name).as_uri(), **DESKTOP)
+    v.load_every_image()
+    shown = v.page.evaluate("Array.from(document.images).map(i => i.currentSrc.split('/').pop())")
+    assert shown and [name for name in shown if not name.endswith(".avif")] == []
+    if page_name == "index.html":
+        assert v.page.locator("img.before").count() == v.page.locator("figure.dream").count() > 0
+    assert v.broken_images() == [] and v.errors == []
+
+
 # ---------------------------------------------------------------- big dreams
 
 

@@ -801,3 +801,83 @@ def test_a_file_date_is_not_shown_as_the_date_taken(tmp_path):
     photo["exif"] = dict(photo["exif"] or {}, date="2031-01-02T03:04:05", date_source="file mtime")
     _, html, _, _ = _render(tmp_path, manifest)
     assert "2031" not in html  # undated: no day heading or caption from when the file was copied
+
+
+# ---------------------------------------------------------------- formats: AVIF first, JPEG as the fallback
+
+
+def _with_avif_twins() -> dict:
+    """The manifest as a run with images.formats [avif, jpeg] writes it: every web copy has a twin."""
+    data = _data()
+    for photo in data["photos"]:
+        pictures = photo.get("web", []) + [w for d in photo.get("dreams", []) for w in d.get("web", [])]
+        for web in pictures:
+            web["alternates"] = {"avif": web["path"].removesuffix(".jpg") + ".q60.avif"}
+    return data
+
+
+class _Pictures(HTMLParser):
+    """Every <picture>: its <source>s and its <img>, in document order."""
+
+    def __init__(self):
+        super().__init__()
+        self.pictures: list[dict] = []
+        self.open = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "picture":
+            self.open = {"sources": [], "img": None}
+        elif tag == "source" and self.open is not None:
+            assert self.open["img"] is None, "a <source> after the <img> is never used"
+            self.open["sources"].append(dict(attrs))
+        elif tag == "img" and self.open is not None:
+            self.open["img"] = dict(attrs)
+
+    def handle_endtag(self, tag):
+        if tag == "picture":
+            self.pictures.append(self.open)
+            self.open = None
+
+
+def _pictures(html: str) -> list[dict]:
+    parser = _Pictures()
+    parser.feed(html)
+    return parser.pictures
+
+
+def test_every_picture_offers_its_avif_twins_before_its_jpeg(tmp_path):
+    _, html, md, links = _render(tmp_path, _with_avif_twins())
+    pictures = _pictures(html)
+    assert len(pictures) == len(links.imgs) == 5  # 2 photos, 3 dreams: every picture, none left plain
+    for picture in pictures:
+        [source] = picture["sources"]
+        img = picture["img"]
+        assert source["type"] == "image/avif"
+        # the same copies as the JPEG's srcset, width for width, with the same sizes
+        jpegs = img.get("srcset", img["src"])
+        assert source["srcset"] == jpegs.replace(".jpg", ".q60.avif")
+        assert source.get("sizes") == img.get("sizes")
+    cat = next(p for p in pictures if p["img"]["src"] == "photos/01-cat-ab12cd34-2048.jpg")
+    assert cat["sources"][0]["srcset"].startswith("photos/01-cat-ab12cd34-480.q60.avif 480w, ")
+    # The slider's photo comes with its twins too (dreamtrip.js makes it a <picture>).
+    assert html.count('data-before-avif="photos/01-cat-ab12cd34-480.q60.avif 480w, ') == 2
+    # Markdown has no <picture>: post.md keeps to the JPEGs every browser shows.
+    assert ".avif" not in md and "<picture" not in md
+
+
+def test_the_contact_sheet_offers_the_smallest_twin_first(tmp_path):
+    _render(tmp_path, _with_avif_twins())
+    sheet = (tmp_path / "out" / "contact-sheet.html").read_text(encoding="utf-8")
+    thumbs = _pictures(sheet)
+    assert thumbs and all(len(p["sources"]) == 1 for p in thumbs)
+    cat = next(p for p in thumbs if p["img"]["src"] == "photos/01-cat-ab12cd34-480.jpg")
+    assert cat["sources"][0] == {"type": "image/avif", "srcset": "photos/01-cat-ab12cd34-480.q60.avif"}
+
+
+def test_an_output_folder_made_before_avif_offers_its_jpegs_alone(tmp_path):
+    """A manifest without twins (older runs, or images.formats [jpeg]) renders as it always did:
+    no <picture>, and nothing that names a file the folder does not have."""
+    _, html, _, links = _render(tmp_path)
+    sheet = (tmp_path / "out" / "contact-sheet.html").read_text(encoding="utf-8")
+    assert "<picture" not in html + sheet and "avif" not in html + sheet
+    assert len(links.imgs) == 5

@@ -27,6 +27,9 @@
       before.width = Number(frame.dataset.beforeWidth);
       before.height = Number(frame.dataset.beforeHeight);
     }
+    // Its AVIF copies (data-before-avif) offered first, as the page offers the dream's; the
+    // <img> is in the <picture> before it has a source, so only the chosen file is fetched.
+    var shown = frame.dataset.beforeAvif ? inPicture(before, frame.dataset.beforeAvif, frame.dataset.sizes) : before;
     if (frame.dataset.beforeSrcset) {
       before.sizes = frame.dataset.sizes;   // sizes before srcset: the choice needs both
       before.srcset = frame.dataset.beforeSrcset;
@@ -53,11 +56,22 @@
     }
     slider.addEventListener("input", show);
     dragWithPointer(slider, show);
-    frame.appendChild(before);
+    frame.appendChild(shown);
     frame.appendChild(line);
     frame.appendChild(slider);
     frame.classList.add("comparing");
     show();
+  }
+
+  function inPicture(image, avifSrcset, sizes) {
+    var picture = document.createElement("picture");
+    var source = document.createElement("source");
+    source.type = "image/avif";
+    if (sizes) { source.sizes = sizes; }
+    source.srcset = avifSrcset;
+    picture.appendChild(source);
+    picture.appendChild(image);
+    return picture;
   }
 
   // Only the slider's handle takes the pointer (see style.css), and the browser's own drag
