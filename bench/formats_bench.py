@@ -45,7 +45,7 @@ from pipeline.imaging import decode_upright_rgb, fit_long_side, fitted_size, ope
 from pipeline.ingest.album import find_photos, load_album_text  # noqa: E402
 from pipeline.ingest.exif import read_exif  # noqa: E402
 from pipeline.ingest.photos import usable_cores  # noqa: E402
-from pipeline.params import ENGINE_REVISION  # noqa: E402
+from pipeline.store import ENGINE_REVISION  # noqa: E402
 from pipeline.store import AVIF_SPEED, DreamRecipe, web_long_sides  # noqa: E402
 
 ALBUM = ROOT / "data" / "sample-album"

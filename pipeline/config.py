@@ -23,8 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipeline.layers import LAYER_NAMES
-from pipeline.params import DreamParams
-from pipeline.store import WEB_FORMATS, WebFormats
+from pipeline.store import WEB_FORMATS, DreamParams, WebFormats
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
 COMMAND_LINE = "command line"
@@ -46,6 +45,8 @@ _REPLACED = {
     "output.full_resolution": "images.dream_size (`full` dreams at the photo's own size)",
     "engine.batch_layers": "nothing (layers are dreamed one at a time: a batch measured slower); delete it",
 }
+
+
 
 
 class ConfigError(Exception):

@@ -26,7 +26,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationE
 from pipeline import __version__
 from pipeline.config import ConfigError, Settings, recorded_settings
 from pipeline.layers import depth
-from pipeline.machine_paths import without_machine_paths
+from pipeline.files import without_machine_paths
 from pipeline.records import RECORD, record_of
 
 MANIFEST = "manifest.json"

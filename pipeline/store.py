@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
 from pipeline.files import TEMP_PREFIX, slug
-from pipeline.params import ENGINE_REVISION, DreamParams
 from pipeline.records import FileRecord, record_of
 
 PHOTOS_DIR = "photos"   # web copies of the originals
@@ -29,6 +28,34 @@ DREAMS_DIR = "dreams"
 # The names the two functions below make (an output folder of an earlier release holds them).
 _MADE_NAMES = {PHOTOS_DIR: re.compile(r"[a-z0-9-]+-[0-9a-f]{8}-[0-9]+\.jpg"),
                DREAMS_DIR: re.compile(r"[0-9a-f]{12}-conv[1-5]_[1-3]-[0-9a-f]{8}(-[0-9]+)?\.jpg")}
+
+
+# ---- a dream's knobs, resolved (torch-free: config, manifest and page use them) ----
+
+# The engine's revision, part of every dream's store key: raised whenever the same settings start
+# making other pixels, so that a dream stored by an older engine is never taken for a new one.
+#   1: the first engine.
+#   2: each step rolls the image inside a mirrored margin, not round onto its opposite edge
+#      (which left a dark or light band along the edges).
+ENGINE_REVISION = 2
+
+
+@dataclass(frozen=True)
+class DreamParams:
+    """No defaults here: they live, documented, in the settings file."""
+
+    octaves: int | None   # pyramid levels; None: as many as keep the smallest ~400+ px (layers.auto_octaves)
+    octave_scale: float   # size ratio between levels
+    steps: int            # gradient-ascent steps per octave
+    step_size: float      # mean pixel change per step (fraction of the 0..1 range)
+    jitter: int           # max random roll in px before each step
+    smoothing: float      # sigma (px) of the blur applied to the gradient; 0 = none
+    seed: int
+    precision: str        # auto | bf16 | fp32
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
 
 
 def default_output_dir(album_dir: Path, configured: Path | None = None) -> Path:

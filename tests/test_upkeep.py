@@ -25,7 +25,7 @@ from flows.cli import EXIT_BUSY, main
 from pipeline.lock import LOCK_FILE, OutputBusy, output_lock
 from pipeline.manifest import read_manifest
 from pipeline.files import TEMP_PREFIX
-from pipeline.params import ENGINE_REVISION, DreamParams
+from pipeline.store import ENGINE_REVISION, DreamParams
 from pipeline.records import record_of
 from pipeline.upkeep import unfinished
 from pipeline.store import DreamFiles, DreamRecipe, DreamStore, stale_temp_files, web_long_sides

@@ -33,7 +33,7 @@ from PIL import Image
 from pipeline.dream.graphs import GraphCache
 from pipeline.layers import auto_octaves, deepest
 from pipeline.dream.model import DreamNet, InputNorm, build_dream_net
-from pipeline.params import DreamParams
+from pipeline.store import DreamParams
 from pipeline.dream.tiling import TilePlan, layer_gradient, tile_side
 from pipeline.dream.weights import WeightsChoice, load_features_state
 

@@ -21,8 +21,7 @@ from pipeline.imaging import PhotoError, decode_upright_rgb, fitted_size, open_p
 from pipeline.ingest.photos import web_images, write_copies
 from pipeline.layers import auto_octaves
 from pipeline.manifest import DreamEntry, PhotoEntry, WebImage
-from pipeline.params import DreamParams
-from pipeline.store import DreamFiles, DreamRecipe, DreamStore, WebFormats
+from pipeline.store import DreamFiles, DreamParams, DreamRecipe, DreamStore, WebFormats
 
 # images.dream_size `auto` by the kind of device (README: what each size costs): 2048 px on a CUDA
 # GPU (~0.25 s a dream on an H200), 1024 px on a CPU (1-2 min) and an Apple GPU (not measured).

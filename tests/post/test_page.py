@@ -21,7 +21,7 @@ from pipeline.config import load_settings
 from pipeline.layers import layer_hint
 from pipeline.manifest import Manifest
 from pipeline.post.page import md_escape, url_path, write_page
-from pipeline.machine_paths import without_machine_paths
+from pipeline.files import without_machine_paths
 from pipeline.post.view import TRIP_GAP_DAYS, counted
 from pipeline.records import RECORD
 
