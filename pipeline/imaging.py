@@ -10,12 +10,16 @@ import contextlib
 import io
 import logging
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from pipeline.formats import HEAD_BYTES, PHOTO, sniff, sniff_file
+
+if TYPE_CHECKING:  # not at run time: records and store build on this module's neighbours
+    from pipeline.records import FileRecord
+    from pipeline.store import WebFormats
 
 log = logging.getLogger(__name__)
 
@@ -264,3 +268,15 @@ def upright_size(image: Image.Image, orientation: int) -> tuple[int, int]:
     turned = orientation in (5, 6, 7, 8) and image.format not in ("HEIF", "TIFF")
     return image.size[::-1] if turned else image.size
 
+
+def write_copies(image: Image.Image, files: dict[int, list[str]], folder: "FileRecord", formats: "WebFormats") -> None:
+    """Save `image` at each long side in `files` as each of that side's files in `folder`, in
+    the format its name says. Largest first, each size resized from the one before: less work,
+    and a size's JPEG and its twins hold the same pixels, whichever of them is missing."""
+    sides = sorted(files, reverse=True)
+    while sides and not files[sides[-1]]:
+        sides.pop()  # nothing to write at the smallest sizes: no need to make them
+    for side in sides:
+        image = fit_long_side(image, side)
+        for name in files[side]:
+            folder.save_image(image, name, **formats.save_options(name))

@@ -18,7 +18,7 @@ import json
 import re
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, computed_field,
                       field_serializer, field_validator)
@@ -27,7 +27,11 @@ from pipeline import __version__
 from pipeline.config import ConfigError, Settings, recorded_settings
 from pipeline.layers import depth
 from pipeline.files import without_machine_paths
+from pipeline.imaging import fitted_size
 from pipeline.records import RECORD, record_of
+
+if TYPE_CHECKING:  # store builds on this module
+    from pipeline.store import WebFormats
 
 MANIFEST = "manifest.json"
 # The manifest's format: 2 since 0.3.0. A manifest without `format_version` is format 1
@@ -355,3 +359,10 @@ def _first(err: ValidationError) -> str:
     first = err.errors()[0]
     where = ".".join(str(part) for part in first["loc"])
     return f"{where}: {first['msg']}" if where else first["msg"]
+
+
+def web_images(size: tuple[int, int], names: dict[int, str], formats: "WebFormats") -> list[WebImage]:
+    """The manifest's entries for the web copies (JPEG names by long side) of an image of
+    `size`, with their twins, small to large."""
+    return [WebImage(path=names[side], width=w, height=h, alternates=formats.twins(names[side]))
+            for side in sorted(names) for w, h in [fitted_size(size, side)]]

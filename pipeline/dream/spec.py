@@ -17,10 +17,9 @@ from PIL import Image
 
 from pipeline.config import Settings
 from pipeline.files import read_hashed
-from pipeline.imaging import PhotoError, decode_upright_rgb, fitted_size, open_photo
-from pipeline.ingest.photos import web_images, write_copies
+from pipeline.imaging import PhotoError, decode_upright_rgb, fitted_size, open_photo, write_copies
 from pipeline.layers import auto_octaves
-from pipeline.manifest import DreamEntry, PhotoEntry, WebImage
+from pipeline.manifest import DreamEntry, PhotoEntry, WebImage, web_images
 from pipeline.store import DreamFiles, DreamParams, DreamRecipe, DreamStore, WebFormats
 
 # images.dream_size `auto` by the kind of device (README: what each size costs): 2048 px on a CUDA

@@ -17,9 +17,9 @@ from PIL import Image
 
 from pipeline.ingest.exif import read_exif
 from pipeline.files import DiskFull, read_hashed
-from pipeline.imaging import PhotoError, decode_upright_rgb, fit_long_side, fitted_size, open_photo, upright_size
-from pipeline.manifest import PhotoEntry, Skipped, WebImage
-from pipeline.records import FileRecord, record_of
+from pipeline.imaging import PhotoError, decode_upright_rgb, open_photo, upright_size, write_copies
+from pipeline.manifest import PhotoEntry, Skipped, web_images
+from pipeline.records import record_of
 from pipeline.store import WebFormats, web_copy_name, web_long_sides
 
 
@@ -47,26 +47,6 @@ def ingest_photo(album_dir: Path, source: str, out_dir: Path, web_sizes, formats
         return PhotoEntry(source=source, sha256=sha256, status="failed", error=str(err), exif=exif)
     return PhotoEntry(source=source, status="ok", sha256=sha256, width=size[0], height=size[1],
                       exif=exif, web=web_images(size, copies, formats))
-
-
-def write_copies(image: Image.Image, files: dict[int, list[str]], folder: FileRecord, formats: WebFormats) -> None:
-    """Save `image` at each long side in `files` as each of that side's files in `folder`, in
-    the format its name says. Largest first, each size resized from the one before: less work,
-    and a size's JPEG and its twins hold the same pixels, whichever of them is missing."""
-    sides = sorted(files, reverse=True)
-    while sides and not files[sides[-1]]:
-        sides.pop()  # nothing to write at the smallest sizes: no need to make them
-    for side in sides:
-        image = fit_long_side(image, side)
-        for name in files[side]:
-            folder.save_image(image, name, **formats.save_options(name))
-
-
-def web_images(size: tuple[int, int], names: dict[int, str], formats: WebFormats) -> list[WebImage]:
-    """The manifest's entries for the web copies (JPEG names by long side) of an image of
-    `size`, with their twins, small to large."""
-    return [WebImage(path=names[side], width=w, height=h, alternates=formats.twins(names[side]))
-            for side in sorted(names) for w, h in [fitted_size(size, side)]]
 
 
 def ingest_photos(album_dir: Path, sources: list[str], out_dir: Path, web_sizes, formats: WebFormats,
