@@ -27,7 +27,6 @@ from pipeline import __version__
 from pipeline.config import ConfigError, Settings, recorded_settings
 from pipeline.layers import depth
 from pipeline.files import without_machine_paths
-from pipeline.imaging import fitted_size
 from pipeline.records import RECORD, record_of
 
 if TYPE_CHECKING:  # store builds on this module
@@ -364,5 +363,7 @@ def _first(err: ValidationError) -> str:
 def web_images(size: tuple[int, int], names: dict[int, str], formats: "WebFormats") -> list[WebImage]:
     """The manifest's entries for the web copies (JPEG names by long side) of an image of
     `size`, with their twins, small to large."""
+    from pipeline.imaging import fitted_size  # Pillow and numpy: only runs that write images pay
+
     return [WebImage(path=names[side], width=w, height=h, alternates=formats.twins(names[side]))
             for side in sorted(names) for w, h in [fitted_size(size, side)]]
