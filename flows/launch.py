@@ -167,7 +167,8 @@ def stored_run(album: Path, output: Path | None, wait_s: float | None = 0.0,
             manifest = read_manifest(out)
         except ManifestError as err:
             raise UsageError(str(err)) from None
-        claim_output_folder(out, top_only=not writes_pictures)
+        if writes_pictures:  # retry: before it loads the device (blog and clean claim the top
+            claim_output_folder(out)  # files themselves, in pipeline/upkeep.py: not twice)
         yield out, manifest
 
 
