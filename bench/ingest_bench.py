@@ -129,12 +129,14 @@ MODES = {
 }
 
 
+
+
 def bench_settings(web_sizes: list[int]):
     """pipeline/default.yaml's settings with the benchmark's web sizes."""
     from pipeline.config import load_settings
 
-    # JPEG only, as sigal writes (AVIF twins: bench/formats_bench.py measures what they add)
-    return load_settings(overrides={"images.web_sizes": list(web_sizes), "images.formats": ["jpeg"]})
+    # JPEG only by default, as sigal writes (--formats avif jpeg: what AVIF twins add to ingest)
+    return load_settings(overrides={"images.web_sizes": list(web_sizes), "images.formats": os.environ.get("BENCH_FORMATS", "jpeg").split()})
 
 
 def run_ours(album: Path, out: Path, mode: str, workers: int, web_sizes: list[int]) -> dict:
@@ -328,7 +330,9 @@ def main() -> None:
                         help="long sides of the web copies (default: 480 1024, sigal's two sizes)")
     parser.add_argument("--sigal", default=shutil.which("sigal") or "/tmp/sigalenv/bin/sigal")
     parser.add_argument("--no-sigal", action="store_true")
+    parser.add_argument("--formats", nargs="+", default=["jpeg"], help="images.formats (default: jpeg, as sigal)")
     args = parser.parse_args()
+    os.environ["BENCH_FORMATS"] = " ".join(args.formats)  # the timed runs are child processes
 
     album = make_album(args.photos)
     _warm_cache(album)
