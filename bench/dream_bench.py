@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.classic_reference import ClassicDreamer  # noqa: E402
 from bench.machine import RssSampler, cpu_name  # noqa: E402
-from pipeline.dream.engine import (DTYPES, Passes, dream_batch, layer_activation, octave_count,  # noqa: E402
+from pipeline.dream.engine import (DTYPES, Passes, dream_tensor, layer_activation, octave_count,  # noqa: E402
                                    octave_sizes, pil_to_tensor)
 from pipeline.dream.graphs import GraphCache  # noqa: E402
 from pipeline.imaging import fit_long_side  # noqa: E402
@@ -100,7 +100,7 @@ class Bench:
             for mode, (engine_net, graphs) in self.engines.items():
                 # a plan learns within a dream (out of memory): each dream starts from the estimate
                 passes = Passes(engine_net, self.dtype, copy.copy(plan), self.size_step, graphs)
-                seconds, mb, out = timed(self.device, lambda: dream_batch(passes, x, [layer], params))
+                seconds, mb, out = timed(self.device, lambda: dream_tensor(passes, x, layer, params))
                 print_row(layer, run, mode, seconds, mb, strength(out), reference)
         if args.bound:
             print_bound(self.net, x, layer, params, self.dtype, self.device)
@@ -147,8 +147,8 @@ def print_bound(net, x, layer, params, dtype, device) -> None:
     for size in octaves:
         image = torch.nn.functional.interpolate(x, size=size, mode="bilinear").contiguous(
             memory_format=torch.channels_last)
-        whole_gradient(net, image, [layer], dtype)  # warm-up (autotuning on CUDA)
-        total += params.steps * min(timed(device, lambda: whole_gradient(net, image, [layer], dtype))[0]
+        whole_gradient(net, image, layer, dtype)  # warm-up (autotuning on CUDA)
+        total += params.steps * min(timed(device, lambda: whole_gradient(net, image, layer, dtype))[0]
                                     for _ in range(2))
     print(f"{layer:8} bound: bare {str(dtype).removeprefix('torch.')} channels-last forward+backward, "
           f"{len(octaves)} octaves x {params.steps} steps: {total:.3f} s", flush=True)
@@ -220,7 +220,7 @@ def print_photo(size, origin, params, args) -> None:
 
 
 def print_plan(plan, x, layer) -> None:
-    tile = tile_side(plan, [layer], x.shape)
+    tile = tile_side(plan, layer, x.shape)
     print(f"{layer:8} tile plan: {plan.max_pixels} px per pass ({plan.device_type}), the full-size octave "
           + (f"in tiles of {tile} px + halo" if tile else "in one pass"), flush=True)
 

@@ -44,7 +44,7 @@ def main() -> None:
     plan = TilePlan.for_device(dreamer.device, args.budget_mb, dtype, [args.layer])
     print(f"photo {args.width}x{args.height} ({args.width * args.height / 1e6:.0f} MP), dream size "
           f"{args.dream_size}, layer {args.layer}, {dtype}, budget {args.budget_mb} MB, tile plan {plan.max_pixels} "
-          f"px per pass, tiles of {tile_side(plan, [args.layer], dream_shape) or 'none (one pass)'}")
+          f"px per pass, tiles of {tile_side(plan, args.layer, dream_shape) or 'none (one pass)'}")
     print(f"RSS before: {rss_mb():.0f} MB (torch and the model loaded)")
     started = time.perf_counter()
     with RssSampler() as sampler:

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from pipeline.dream.graphs import GraphCache
-from pipeline.layers import auto_octaves, deepest
+from pipeline.layers import LAYERS, auto_octaves
 from pipeline.dream.model import DreamNet, InputNorm, build_dream_net
 from pipeline.store import DreamParams
 from pipeline.dream.tiling import TilePlan, layer_gradient, tile_side
@@ -56,17 +56,17 @@ class Passes:
     size_step: int | None = None     # pad octaves to multiples of this; None: exact shapes
     graphs: GraphCache | None = None
 
-    def gradient(self, images: torch.Tensor, layers: list[str], canvas: tuple[int, int],
+    def gradient(self, images: torch.Tensor, layer: str, canvas: tuple[int, int],
                  tile_rng: random.Random) -> torch.Tensor:
         """The dream gradient of `images`, passed through the network padded to `canvas`."""
         height, width = images.shape[-2:]
         # always channels-last: the fast layout, and one layout means the same kernels every step
         padded = pad_to(images, canvas).contiguous(memory_format=torch.channels_last)
         grad = None
-        if self.graphs is not None and tile_side(self.plan, layers, padded.shape) is None:
-            grad = self.graphs.gradient(padded, layers, self.dtype)
+        if self.graphs is not None and tile_side(self.plan, layer, padded.shape) is None:
+            grad = self.graphs.gradient(padded, layer, self.dtype)
         if grad is None:
-            grad = layer_gradient(self.net, padded, layers, self.dtype, self.plan, tile_rng)
+            grad = layer_gradient(self.net, padded, layer, self.dtype, self.plan, tile_rng)
         return grad[..., :height, :width]
 
 
@@ -113,36 +113,26 @@ def load_dreamer(choice: WeightsChoice, cache_dir, upto_layer: str, device: str 
 
 
 def dream_tensor(passes: Passes | DreamNet, image: torch.Tensor, layer: str, params: DreamParams) -> torch.Tensor:
-    """Dream `image` (1x3xHxW, RGB 0..1) on one layer; returns a tensor of the same shape."""
-    return dream_batch(passes, image, [layer], params)[:1]
-
-
-def dream_batch(passes: Passes | DreamNet, image: torch.Tensor, layers: list[str],
-                params: DreamParams) -> torch.Tensor:
-    """Dream one image on several layers at once: batch element i ascends `layers[i]`.
-
-    Elements never interact (VGG has no batch statistics), so each equals its own one-layer
-    dream; the batch only shares each step's passes through the network. A bare network
-    means fp32, untiled, exact shapes, no graphs.
-    """
+    """Dream `image` (1x3xHxW, RGB 0..1) on one layer; returns a tensor of the same shape.
+    A bare network means fp32, untiled, exact shapes, no graphs."""
     passes = passes if isinstance(passes, Passes) else Passes(passes)
     rng = random.Random(params.seed)
     tile_rng = random.Random(params.seed + 1)  # separate, so tiling never changes the jitter
     octaves = octave_count(params, image.shape[-2:])
-    bases = octave_bases(image, octaves, params.octave_scale, deepest(layers).min_side)
+    bases = octave_bases(image, octaves, params.octave_scale, LAYERS[layer].min_side)
     canvases = octave_canvases(image.shape[-2:], len(bases), params.octave_scale, passes.size_step,
                                edge_margin(params.jitter))
-    detail = torch.zeros_like(bases[0]).expand(len(layers), -1, -1, -1)
+    detail = torch.zeros_like(bases[0])
     for base, canvas in zip(bases, canvases[::-1]):  # smallest first
         detail = F.interpolate(detail, size=base.shape[-2:], mode="bilinear", align_corners=False)
         dreamed = (base + detail).contiguous(memory_format=torch.channels_last)
         for _ in range(params.steps):
-            dreamed = ascent_step(passes, dreamed, layers, params, rng, tile_rng, canvas)
+            dreamed = ascent_step(passes, dreamed, layer, params, rng, tile_rng, canvas)
         detail = dreamed - base
     return dreamed.detach()
 
 
-def ascent_step(passes: Passes | DreamNet, images: torch.Tensor, layers: list[str], params: DreamParams,
+def ascent_step(passes: Passes | DreamNet, images: torch.Tensor, layer: str, params: DreamParams,
                 rng: random.Random, tile_rng: random.Random | None = None,
                 canvas: tuple[int, int] | None = None) -> torch.Tensor:
     """One jittered, smoothed, normalised gradient-ascent step; pixels stay within 0..1."""
@@ -151,10 +141,10 @@ def ascent_step(passes: Passes | DreamNet, images: torch.Tensor, layers: list[st
     height, width = images.shape[-2:]
     margin = edge_margin(params.jitter)
     shifted = torch.roll(mirror(images, margin), shifts=(dy, dx), dims=(-2, -1))
-    grad = passes.gradient(shifted, layers, canvas or tuple(shifted.shape[-2:]), tile_rng or random.Random(0))
+    grad = passes.gradient(shifted, layer, canvas or tuple(shifted.shape[-2:]), tile_rng or random.Random(0))
     grad = torch.roll(grad, shifts=(-dy, -dx), dims=(-2, -1))[..., margin:margin + height, margin:margin + width]
     grad = blur(grad, params.smoothing)
-    grad = grad / (grad.abs().mean(dim=(1, 2, 3), keepdim=True) + 1e-8)  # per batch element
+    grad = grad / (grad.abs().mean() + 1e-8)
     return (images + params.step_size * grad).clamp_(0.0, 1.0)
 
 

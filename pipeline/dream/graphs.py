@@ -1,4 +1,4 @@
-"""CUDA graphs of the dream's forward+backward pass, one per input shape and set of layers.
+"""CUDA graphs of the dream's forward+backward pass, one per input shape and layer.
 
 At a small octave one ascent step is about a hundred small kernels, and launching them one by
 one from Python and autograd takes longer than the GPU takes to run them: the GPU waits (H200,
@@ -27,7 +27,7 @@ from pipeline.dream.tiling import whole_gradient
 
 WARMUP_PASSES = 3              # PyTorch's recipe: cuDNN autotuning and the allocator settle first
 MAX_GRAPH_PIXELS = 1_500_000   # above ~1.5 MP a pass keeps the GPU busy: a graph would only hold memory
-MAX_GRAPHS = 16                # shapes x layer sets kept; the oldest is dropped beyond
+MAX_GRAPHS = 16                # shapes x layers kept; the oldest is dropped beyond
 
 
 @dataclass
@@ -43,7 +43,7 @@ class _Graph:
 
 
 class GraphCache:
-    """Replays the pass from a CUDA graph captured on first sight of each (shape, layers, dtype).
+    """Replays the pass from a CUDA graph captured on first sight of each (shape, layer, dtype).
 
     Thread-safe: the flow may dream several photos at once with one cached network, and a
     graph's static buffers must not be written by two of them between copy-in and read-out.
@@ -56,22 +56,22 @@ class GraphCache:
         self._pool = None  # one memory pool for all graphs: they never run at the same time
         self._lock = threading.Lock()
 
-    def gradient(self, canvas: torch.Tensor, layers: list[str], dtype: torch.dtype) -> torch.Tensor | None:
+    def gradient(self, canvas: torch.Tensor, layer: str, dtype: torch.dtype) -> torch.Tensor | None:
         """The whole-canvas gradient, replayed; None where this pass is not graphed (run it eagerly)."""
-        key = (tuple(canvas.shape), tuple(layers), dtype)
+        key = (tuple(canvas.shape), layer, dtype)
         if canvas[:, 0].numel() > self.max_pixels or key in self._refused:
             return None
         with self._lock:
-            graph = self._graphs.get(key) or self._capture(key, canvas, layers, dtype)
+            graph = self._graphs.get(key) or self._capture(key, canvas, layer, dtype)
             if graph is None:
                 return None
             self._graphs.move_to_end(key)
             return graph.run(canvas)
 
-    def _capture(self, key, canvas, layers, dtype) -> _Graph | None:
+    def _capture(self, key, canvas, layer, dtype) -> _Graph | None:
         static_in = canvas.detach().clone()
         try:
-            graph, static_grad = record_graph(lambda: whole_gradient(self.net, static_in, list(layers), dtype),
+            graph, static_grad = record_graph(lambda: whole_gradient(self.net, static_in, layer, dtype),
                                               self._pool)
         except Exception as err:  # noqa: BLE001 - whatever the build or driver refuses, eager still works
             reason = (str(err).splitlines() or [""])[0]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from pipeline.layers import CONV_LAYERS, LAYERS, deepest
+from pipeline.layers import CONV_LAYERS, LAYERS
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +75,12 @@ def gpu_usable_bytes(device: torch.device) -> int:
     return free + cached
 
 
-def layer_gradient(net, images: torch.Tensor, layers: list[str], dtype: torch.dtype,
+def layer_gradient(net, images: torch.Tensor, layer: str, dtype: torch.dtype,
                    plan: TilePlan | None, rng: random.Random) -> torch.Tensor:
-    """d(sum over i of mean(layer_i(images[i])^2)) / d images, tiled when `plan` demands it."""
+    """d mean(layer(images)^2) / d images, tiled when `plan` demands it."""
     while True:
         try:
-            return _tiled_gradient(net, images, layers, dtype, plan, rng)
+            return _tiled_gradient(net, images, layer, dtype, plan, rng)
         except torch.OutOfMemoryError:
             if plan is None or plan.device_type == "cpu" or (plan.max_pixels or 0) < _MIN_RETRY_PIXELS:
                 raise
@@ -89,35 +89,35 @@ def layer_gradient(net, images: torch.Tensor, layers: list[str], dtype: torch.dt
             log.warning("out of GPU memory: retrying the step with passes of %d px", plan.max_pixels)
 
 
-def whole_gradient(net, images: torch.Tensor, layers: list[str], dtype: torch.dtype) -> torch.Tensor:
+def whole_gradient(net, images: torch.Tensor, layer: str, dtype: torch.dtype) -> torch.Tensor:
     """The gradient in one pass over the whole image (what the tiles add up to)."""
     height, width = images.shape[-2:]
-    counts = [_activation_count(layer, height, width) for layer in layers]
-    return _region_gradient(net, images, layers, dtype, counts, (0, height), (0, width), (0, 0))
+    count = _activation_count(layer, height, width)
+    return _region_gradient(net, images, layer, dtype, count, (0, height), (0, width), (0, 0))
 
 
-def tile_side(plan: TilePlan | None, layers: list[str], shape) -> int | None:
+def tile_side(plan: TilePlan | None, layer: str, shape) -> int | None:
     """Interior side of the tiles for images of `shape` (BxCxHxW); None: one pass, no tiles."""
     if plan is None or plan.max_pixels is None or math.prod(shape[-2:]) * shape[0] <= plan.max_pixels:
         return None
-    stride, halo = _stride_and_halo(layers)
+    stride, halo = _stride_and_halo(layer)
     side = int(math.sqrt(plan.max_pixels / shape[0])) - 2 * halo
     return max(4 * stride, side // stride * stride)
 
 
-def _stride_and_halo(layers: list[str]) -> tuple[int, int]:
-    """The deepest layer's stride, and a halo (a multiple of it) that holds its receptive field."""
-    layer = deepest(layers)
+def _stride_and_halo(layer: str) -> tuple[int, int]:
+    """The layer's stride, and a halo (a multiple of it) that holds its receptive field."""
+    layer = LAYERS[layer]
     return layer.stride, math.ceil((layer.receptive_field // 2 + layer.stride) / layer.stride) * layer.stride
 
 
-def _tiled_gradient(net, images, layers, dtype, plan, rng) -> torch.Tensor:
+def _tiled_gradient(net, images, layer, dtype, plan, rng) -> torch.Tensor:
     height, width = images.shape[-2:]
-    tile = tile_side(plan, layers, images.shape)
+    tile = tile_side(plan, layer, images.shape)
     if tile is None:
-        return whole_gradient(net, images, layers, dtype)
-    stride, halo = _stride_and_halo(layers)
-    counts = [_activation_count(layer, height, width) for layer in layers]
+        return whole_gradient(net, images, layer, dtype)
+    stride, halo = _stride_and_halo(layer)
+    count = _activation_count(layer, height, width)
     row_spans, row_side = _spans(height, tile, halo, stride, rng)
     col_spans, col_side = _spans(width, tile, halo, stride, rng)
     grad = torch.zeros_like(images, dtype=torch.float32)
@@ -126,7 +126,7 @@ def _tiled_gradient(net, images, layers, dtype, plan, rng) -> torch.Tensor:
         for cols in col_spans:
             x0, x1 = _reach(cols, col_side + 2 * halo, halo, width, stride)
             region = images[:, :, y0:y1, x0:x1]
-            grad[:, :, y0:y1, x0:x1] += _region_gradient(net, region, layers, dtype, counts, rows, cols, (y0, x0))
+            grad[:, :, y0:y1, x0:x1] += _region_gradient(net, region, layer, dtype, count, rows, cols, (y0, x0))
     return grad
 
 
@@ -159,18 +159,15 @@ def _activation_count(layer: str, height: int, width: int) -> int:
     return conv.channels * (height >> conv.pools_before) * (width >> conv.pools_before)
 
 
-def _region_gradient(net, region, layers, dtype, counts, rows, cols, origin) -> torch.Tensor:
+def _region_gradient(net, region, layer, dtype, count, rows, cols, origin) -> torch.Tensor:
     """Gradient of the loss of the activations whose input pixels lie in rows x cols."""
     region = region.detach().requires_grad_(True)
     # no autocast cache: nothing here is a weight that needs grad, and a CUDA graph may capture this
     with torch.autocast(region.device.type, dtype=dtype, enabled=dtype != torch.float32, cache_enabled=False):
-        activations = net(region, list(dict.fromkeys(layers)))
-        loss = 0.0
-        for index, layer in enumerate(layers):
-            s = LAYERS[layer].stride
-            act = activations[layer][index]
-            r0, r1 = (rows[0] - origin[0]) // s, rows[1] // s - origin[0] // s
-            c0, c1 = (cols[0] - origin[1]) // s, cols[1] // s - origin[1] // s
-            loss = loss + act[:, r0:r1, c0:c1].float().pow(2).sum() / counts[index]
+        act = net(region, [layer])[layer]
+        s = LAYERS[layer].stride
+        r0, r1 = (rows[0] - origin[0]) // s, rows[1] // s - origin[0] // s
+        c0, c1 = (cols[0] - origin[1]) // s, cols[1] // s - origin[1] // s
+        loss = act[..., r0:r1, c0:c1].float().pow(2).sum() / count
     (grad,) = torch.autograd.grad(loss, region)
     return grad.float()

@@ -13,7 +13,7 @@ from PIL import Image
 
 from helpers import quadrant_image
 from pipeline.config import STRENGTHS
-from pipeline.dream.engine import (EDGE_MARGIN, Dreamer, ascent_step, dream_batch, dream_tensor, edge_margin,
+from pipeline.dream.engine import (EDGE_MARGIN, Dreamer, ascent_step, dream_tensor, edge_margin,
                                    layer_activation, octave_bases, octave_canvases, octave_count, pil_to_tensor,
                                    tensor_to_pil)
 from pipeline.layers import LAYERS
@@ -59,7 +59,7 @@ def test_one_ascent_step_raises_the_layer_activation(net, layer):
     image = _photo(64)
     params = _params(step_size=0.01, jitter=0)
     before = layer_activation(net, image, layer)
-    after_image = ascent_step(net, image, [layer], params, random.Random(0))
+    after_image = ascent_step(net, image, layer, params, random.Random(0))
     after = layer_activation(net, after_image, layer)
     assert after > before * 1.001, (before, after)
     assert after_image.shape == image.shape
@@ -101,28 +101,16 @@ def test_deep_layer_on_a_tiny_image_still_dreams(net):
     assert (out - image).abs().mean() > 0.001
 
 
-def test_batch_of_layers_equals_one_dream_per_layer(net):
-    """Dreaming several layers of one photo together is only faster, not different."""
-    image = _photo()
-    layers = ["conv2_1", "conv2_2"]  # same octaves, so they can share a batch
-    together = dream_batch(net, image, layers, FAST)
-    assert together.shape == (2, 3, 48, 48)
-    for index, layer in enumerate(layers):
-        alone = dream_tensor(net, image, layer, FAST)
-        assert torch.allclose(together[index:index + 1], alone, atol=2e-3), layer
-    assert not torch.allclose(together[0], together[1], atol=1e-2)  # each its own layer
-
-
 @pytest.mark.parametrize("size, layer, budget", [
     ((64, 64), "conv3_1", 48 * 48), ((61, 77), "conv3_1", 48 * 48),  # odd sizes: the last tile reaches further
     ((130, 101), "conv4_2", 90 * 90), ((96, 160), "conv2_2", 40 * 40)])
 def test_tiled_gradient_equals_the_whole_image_gradient(net, size, layer, budget):
     """Big photos are dreamed tile by tile: the gradient must be the same to float rounding, not seamed."""
     image = _photo(max(size))[..., : size[0], : size[1]]
-    whole = layer_gradient(net, image, [layer], torch.float32, None, random.Random(0))
+    whole = layer_gradient(net, image, layer, torch.float32, None, random.Random(0))
     for seed in range(2):
         plan = TilePlan(max_pixels=budget)
-        tiled = layer_gradient(net, image, [layer], torch.float32, plan, random.Random(seed))
+        tiled = layer_gradient(net, image, layer, torch.float32, plan, random.Random(seed))
         assert tiled.shape == whole.shape
         assert (tiled - whole).abs().max() <= 1e-6 * whole.abs().max(), seed
 
@@ -244,7 +232,7 @@ def test_the_margin_is_as_wide_as_the_jitter_and_none_without_it(net):
     hook = net.features[0].register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape[-2:])))
     try:
         for jitter in (0, 4):
-            ascent_step(net, _photo()[..., :45, :], ["conv2_1"], _params(jitter=jitter), random.Random(0))
+            ascent_step(net, _photo()[..., :45, :], "conv2_1", _params(jitter=jitter), random.Random(0))
     finally:
         hook.remove()
     assert seen == [(45, 48), (45 + 8, 48 + 8)]

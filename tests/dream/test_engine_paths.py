@@ -13,7 +13,7 @@ import torch
 
 import pipeline.dream.graphs as graphs_module
 import pipeline.dream.tiling as tiling
-from pipeline.dream.engine import Dreamer, Passes, dream_batch, load_dreamer
+from pipeline.dream.engine import Dreamer, Passes, dream_tensor, load_dreamer
 from pipeline.dream.graphs import GraphCache
 from pipeline.layers import LAYERS
 from pipeline.dream.model import InputNorm, build_dream_net, vgg16_features
@@ -53,19 +53,19 @@ def _regions_seen(monkeypatch, fail_first_at_pixels: int | None = None) -> list[
 @pytest.mark.parametrize("gpu", ["cuda", "mps"])
 def test_gpu_out_of_memory_retries_the_step_with_smaller_tiles(net, monkeypatch, gpu):
     image = torch.rand(1, 3, 64, 64)
-    expected = whole_gradient(net, image, ["conv3_1"], torch.float32)
+    expected = whole_gradient(net, image, "conv3_1", torch.float32)
     emptied = []
     monkeypatch.setattr(getattr(torch, gpu), "empty_cache", lambda: emptied.append(gpu))
     plan = TilePlan(max_pixels=64 * 64, device_type=gpu)  # fits in one pass: no tiles planned
-    assert tile_side(plan, ["conv3_1"], image.shape) is None
+    assert tile_side(plan, "conv3_1", image.shape) is None
     seen = _regions_seen(monkeypatch, fail_first_at_pixels=64 * 64)
-    grad = layer_gradient(net, image, ["conv3_1"], torch.float32, plan, random.Random(0))
+    grad = layer_gradient(net, image, "conv3_1", torch.float32, plan, random.Random(0))
     assert seen[0] == (64, 64) and len(seen) > 2 and emptied == [gpu]  # the failed whole pass, then tiles
     assert all(h * w < 64 * 64 for h, w in seen[1:])
     assert (grad - expected).abs().max() <= 1e-6 * expected.abs().max()
     assert plan.max_pixels == 64 * 64 // 2  # the rest of the dream keeps the smaller passes
     seen.clear()
-    layer_gradient(net, image, ["conv3_1"], torch.float32, plan, random.Random(0))
+    layer_gradient(net, image, "conv3_1", torch.float32, plan, random.Random(0))
     assert seen and all(h * w < 64 * 64 for h, w in seen)
 
 
@@ -73,7 +73,7 @@ def test_gpu_out_of_memory_retries_the_step_with_smaller_tiles(net, monkeypatch,
 def test_out_of_memory_on_a_cpu_is_not_retried(net, monkeypatch, plan):
     _regions_seen(monkeypatch, fail_first_at_pixels=64 * 64)
     with pytest.raises(torch.OutOfMemoryError):
-        layer_gradient(net, torch.rand(1, 3, 64, 64), ["conv3_1"], torch.float32, plan, random.Random(0))
+        layer_gradient(net, torch.rand(1, 3, 64, 64), "conv3_1", torch.float32, plan, random.Random(0))
 
 
 # ---- tile plans and the tile grid ----
@@ -86,20 +86,20 @@ def test_a_48_mp_photo_on_an_80_gb_gpu_fits_in_few_big_tiles(monkeypatch):
     plan = TilePlan.for_device(torch.device("cuda"), 3000, torch.bfloat16, ["conv5_2"])
     assert plan.device_type == "cuda" and plan.max_pixels > 40_000_000  # (78 + 4) GiB * 0.8 / 1348 B
     shape = (1, 3, 6000, 8000)
-    assert tile_side(plan, ["conv5_2"], shape) is None  # the estimate allows one pass...
+    assert tile_side(plan, "conv5_2", shape) is None  # the estimate allows one pass...
     plan.halve()  # ...and if the GPU disagrees, tiles of ~4700 px after one halving
-    assert tile_side(plan, ["conv5_2"], shape) >= 4096
+    assert tile_side(plan, "conv5_2", shape) >= 4096
 
 
 def test_cpu_plan_tiles_by_the_memory_budget():
     plan = TilePlan.for_device(torch.device("cpu"), 3000, torch.bfloat16, ["conv5_2"])
-    assert tile_side(plan, ["conv5_2"], (1, 3, 683, 1024)) is None  # a 1024 px dream: one pass
-    assert tile_side(plan, ["conv5_2"], (1, 3, 1365, 2048)) is not None
+    assert tile_side(plan, "conv5_2", (1, 3, 683, 1024)) is None  # a 1024 px dream: one pass
+    assert tile_side(plan, "conv5_2", (1, 3, 1365, 2048)) is not None
 
 
 @pytest.mark.parametrize("layer", ["conv2_2", "conv3_1", "conv5_3"])
 def test_tiles_cover_the_image_once_and_pass_at_one_shape(layer):
-    stride, halo = tiling._stride_and_halo([layer])
+    stride, halo = tiling._stride_and_halo(layer)
     assert halo % stride == 0 and halo >= LAYERS[layer].receptive_field // 2
     rng = random.Random(0)
     for length in range(8 * stride, 40 * stride, 7):
@@ -149,26 +149,26 @@ def test_each_replay_reads_its_own_input_and_a_shape_is_captured_once(net, captu
     cache = GraphCache(net)
     first, second = torch.rand(1, 3, 48, 64), torch.rand(1, 3, 48, 64)
     for image in (first, second, first):
-        graphed = cache.gradient(image, ["conv3_1"], torch.float32)
-        assert torch.equal(graphed, whole_gradient(net, image, ["conv3_1"], torch.float32))
+        graphed = cache.gradient(image, "conv3_1", torch.float32)
+        assert torch.equal(graphed, whole_gradient(net, image, "conv3_1", torch.float32))
     assert captures == [None]  # one capture; it read each new input from its static buffer
-    cache.gradient(torch.rand(1, 3, 32, 64), ["conv3_1"], torch.float32)
+    cache.gradient(torch.rand(1, 3, 32, 64), "conv3_1", torch.float32)
     assert captures == [None, "shared pool"]  # a new shape: a new graph, in the same memory pool
-    held = cache.gradient(first, ["conv3_1"], torch.float32)
-    cache.gradient(second, ["conv3_1"], torch.float32)
-    assert torch.equal(held, whole_gradient(net, first, ["conv3_1"], torch.float32))  # a copy, not the buffer
+    held = cache.gradient(first, "conv3_1", torch.float32)
+    cache.gradient(second, "conv3_1", torch.float32)
+    assert torch.equal(held, whole_gradient(net, first, "conv3_1", torch.float32))  # a copy, not the buffer
 
 
 def test_graphs_keep_only_the_most_recent_shapes(net, captures):
     cache = GraphCache(net, max_graphs=2)
     for height in (32, 40, 32, 48, 40):
-        cache.gradient(torch.rand(1, 3, height, 32), ["conv2_1"], torch.float32)
+        cache.gradient(torch.rand(1, 3, height, 32), "conv2_1", torch.float32)
     assert len(captures) == 4  # 32, 40, (32 reused), 48 drops 40, 40 again
 
 
 def test_big_passes_and_refused_captures_run_eagerly(net, monkeypatch):
     too_big = torch.rand(1, 3, 48, 48)
-    assert GraphCache(net, max_pixels=32 * 32).gradient(too_big, ["conv2_1"], torch.float32) is None
+    assert GraphCache(net, max_pixels=32 * 32).gradient(too_big, "conv2_1", torch.float32) is None
 
     def refuse(work, pool=None):
         raise RuntimeError("operation not permitted when stream is capturing")
@@ -176,12 +176,12 @@ def test_big_passes_and_refused_captures_run_eagerly(net, monkeypatch):
     monkeypatch.setattr(graphs_module, "record_graph", refuse)
     cache = GraphCache(net)
     with pytest.warns(RuntimeWarning, match="running it eagerly"):
-        assert cache.gradient(torch.rand(1, 3, 32, 32), ["conv2_1"], torch.float32) is None
-    assert cache.gradient(torch.rand(1, 3, 32, 32), ["conv2_1"], torch.float32) is None  # not retried
+        assert cache.gradient(torch.rand(1, 3, 32, 32), "conv2_1", torch.float32) is None
+    assert cache.gradient(torch.rand(1, 3, 32, 32), "conv2_1", torch.float32) is None  # not retried
 
 
 def test_a_dream_captures_one_graph_per_size_class(net, captures):
-    dream_batch(Passes(net, size_step=32, graphs=GraphCache(net)), torch.rand(1, 3, 45, 61), ["conv3_1"], PARAMS)
+    dream_tensor(Passes(net, size_step=32, graphs=GraphCache(net)), torch.rand(1, 3, 45, 61), "conv3_1", PARAMS)
     assert len(captures) == 2  # one per octave: with their mirrored margins, 64x64 and 96x96
 
 
@@ -189,16 +189,16 @@ def test_a_dream_captures_one_graph_per_size_class(net, captures):
 def test_a_dream_replayed_from_cuda_graphs_equals_the_eager_dream(net):
     gpu_net = copy.deepcopy(net).to("cuda", memory_format=torch.channels_last)
     image = torch.rand(1, 3, 45, 61, generator=torch.Generator().manual_seed(0)).to("cuda")
-    eager = dream_batch(Passes(gpu_net, size_step=32), image, ["conv3_1"], PARAMS)
+    eager = dream_tensor(Passes(gpu_net, size_step=32), image, "conv3_1", PARAMS)
     graphs = GraphCache(gpu_net)
-    graphed = dream_batch(Passes(gpu_net, size_step=32, graphs=graphs), image, ["conv3_1"], PARAMS)
+    graphed = dream_tensor(Passes(gpu_net, size_step=32, graphs=graphs), image, "conv3_1", PARAMS)
     assert len(graphs._graphs) == 2 and not graphs._refused  # captured for real (an octave each), not run eagerly
     assert torch.allclose(graphed, eager, atol=1e-4)
 
 
 def test_tiled_passes_are_not_graphed(net, captures):
     passes = Passes(net, plan=TilePlan(max_pixels=40 * 40), graphs=GraphCache(net))
-    passes.gradient(torch.rand(1, 3, 64, 64), ["conv2_1"], (64, 64), random.Random(0))
+    passes.gradient(torch.rand(1, 3, 64, 64), "conv2_1", (64, 64), random.Random(0))
     assert captures == []
 
 
