@@ -27,7 +27,7 @@ from pipeline.dream.spec import DreamSpec, dream_input, save_dream
 from pipeline.ingest.photos import ingest_photo
 from pipeline.manifest import AlbumInfo, Manifest, WeightsInfo, now, write_manifest
 from pipeline.post.page import write_page
-from pipeline.store import DreamStore
+from pipeline.output.store import DreamStore
 
 REPO = Path(__file__).resolve().parent.parent
 WEIGHTS = WeightsInfo(source="hed", identity="bench", description="stand-in weights (benchmark)",

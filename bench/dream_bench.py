@@ -41,7 +41,7 @@ from pipeline.imaging import fit_long_side  # noqa: E402
 from pipeline.layers import LAYERS, deepest  # noqa: E402
 from pipeline.dream.model import InputNorm, build_dream_net  # noqa: E402
 from pipeline.dream.spec import precision_on, size_step_on  # noqa: E402
-from pipeline.store import DreamParams  # noqa: E402
+from pipeline.config import DreamParams  # noqa: E402
 from pipeline.dream.tiling import TilePlan, tile_side, whole_gradient  # noqa: E402
 from pipeline.dream.weights import HED_NORM, choose_weights, load_features_state  # noqa: E402
 

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipeline.dream.engine import load_dreamer, octave_count  # noqa: E402
 from pipeline.imaging import fit_long_side  # noqa: E402
 from pipeline.dream.spec import device_kind, precision_on, size_step_on  # noqa: E402
-from pipeline.store import DreamParams  # noqa: E402
+from pipeline.config import DreamParams  # noqa: E402
 from pipeline.dream.weights import choose_weights  # noqa: E402
 
 

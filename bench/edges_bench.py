@@ -33,7 +33,7 @@ from pipeline.config import STRENGTHS  # noqa: E402
 from pipeline.dream.engine import dream_tensor, pil_to_tensor, tensor_to_pil  # noqa: E402
 from pipeline.dream.model import InputNorm, build_dream_net  # noqa: E402
 from pipeline.dream.weights import choose_weights, load_features_state  # noqa: E402
-from pipeline.store import DreamParams  # noqa: E402
+from pipeline.config import DreamParams  # noqa: E402
 
 SAMPLE = ROOT / "data" / "sample-album" / "03-castle-astronaut-exhibition.jpg"  # sky-bright top, dark bottom
 SIDES = ("top", "bottom", "left", "right")

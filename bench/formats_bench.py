@@ -40,13 +40,13 @@ sys.path.insert(0, str(ROOT))
 
 from bench.machine import cpu_name  # noqa: E402
 from pipeline.config import load_settings  # noqa: E402
-from pipeline.files import slug  # noqa: E402
+from pipeline.output.files import slug  # noqa: E402
 from pipeline.imaging import decode_upright_rgb, fit_long_side, fitted_size, open_photo, upright_size  # noqa: E402
 from pipeline.ingest.album import find_photos, load_album_text  # noqa: E402
 from pipeline.ingest.exif import read_exif  # noqa: E402
 from pipeline.ingest.photos import usable_cores  # noqa: E402
-from pipeline.store import ENGINE_REVISION  # noqa: E402
-from pipeline.store import AVIF_SPEED, DreamRecipe, web_long_sides  # noqa: E402
+from pipeline.dream.spec import ENGINE_REVISION, DreamRecipe  # noqa: E402
+from pipeline.output.store import AVIF_SPEED, web_long_sides  # noqa: E402
 
 ALBUM = ROOT / "data" / "sample-album"
 DREAMS = Path(tempfile.gettempdir()) / "dreamtrip-bench" / "formats-dreams"

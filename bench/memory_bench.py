@@ -22,9 +22,9 @@ from bench.dream_bench import synthetic_photo  # noqa: E402
 from bench.machine import RssSampler, rss_mb  # noqa: E402
 from pipeline.dream.engine import DTYPES, load_dreamer  # noqa: E402
 from pipeline.dream.spec import precision_on  # noqa: E402
-from pipeline.files import save_image_atomic  # noqa: E402
+from pipeline.output.files import save_image_atomic  # noqa: E402
 from pipeline.imaging import decode_upright_rgb, open_photo  # noqa: E402
-from pipeline.store import DreamParams  # noqa: E402
+from pipeline.config import DreamParams  # noqa: E402
 from pipeline.dream.tiling import TilePlan, tile_side  # noqa: E402
 from pipeline.dream.weights import choose_weights  # noqa: E402
 

@@ -20,11 +20,11 @@ from typing import get_args
 from flows import launch
 from flows.launch import EXIT_INTERRUPTED, INTERRUPTED, Execution, UsageError
 from pipeline.config import ConfigError, Settings, load_settings
-from pipeline.files import DiskFull, human_size
+from pipeline.output.files import DiskFull, human_size
 from pipeline.layers import LAYER_NAMES, layer_hint
-from pipeline.lock import OutputBusy
+from pipeline.output.lock import OutputBusy
 from pipeline.manifest import MANIFEST
-from pipeline.outdir import OutputFolderError
+from pipeline.output.folder import OutputFolderError
 from pipeline.post.view import counted
 from pipeline.dream.weights import IMAGENET_SIZE_MB
 
@@ -237,7 +237,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_retry(args) -> int:
-    from pipeline.upkeep import retry_outcome, retry_settings, unfinished
+    from flows.upkeep import retry_outcome, retry_settings, unfinished
 
     how = execution(args)
     with launch.stopping_at_once(), launch.stored_run(args.album, args.output, how.lock_wait_s,
@@ -291,7 +291,7 @@ def print_next_step(manifest) -> None:
 # ---- blog and clean: only what is stored; no torch, no Prefect ----
 
 def cmd_blog(args) -> int:
-    from pipeline.upkeep import rebuild_post
+    from flows.upkeep import rebuild_post
 
     started = time.perf_counter()
     with launch.stored_run(args.album, args.output) as (out, _):
@@ -309,7 +309,7 @@ def cmd_blog(args) -> int:
 
 
 def cmd_clean(args) -> int:
-    from pipeline.upkeep import clean_output
+    from flows.upkeep import clean_output
 
     with launch.stored_run(args.album, args.output, missing="nothing to compare the files with") as (out, manifest):
         if manifest.settings.output.store_dir:

@@ -3,7 +3,7 @@
 Only orchestration lives here: the output folder's lock, fan-out, retries, who may use the
 device when, progress and artifacts. Each task is a thin wrapper over plain functions in pipeline/.
 
-Never dreaming twice rests on the store (pipeline/store.py), not on Prefect's result cache: a
+Never dreaming twice rests on the store (pipeline/output/store.py), not on Prefect's result cache: a
 dream's files are named by the key of its recipe, written atomically and recorded, so a file
 under that name, as it was recorded, is a finished dream. The flow looks each dream up before
 it submits a task for it, so a rerun with nothing new submits no dream tasks at all. After a
@@ -28,15 +28,15 @@ from flows.scale import dream_resources, requiring, running_on_dask, worker_devi
 from pipeline.ingest.album import find_photos, load_album_text
 from pipeline.config import Settings, load_settings
 from pipeline.dream.spec import DreamSpec, dream_input, save_dream
-from pipeline.files import DiskFull, slug
+from pipeline.output.files import DiskFull, slug
 from pipeline.imaging import PhotoError
 from pipeline.ingest.photos import ingest_photos, set_aside_duplicates
 from pipeline.layers import depth
-from pipeline.lock import output_lock
+from pipeline.output.lock import output_lock
 from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now, write_manifest
-from pipeline.outdir import adopt_store, check_folders, claim_output_folder, sweep_temp_files
+from pipeline.output.folder import adopt_store, check_folders, claim_output_folder, sweep_temp_files
 from pipeline.post.page import write_page
-from pipeline.store import DreamStore, default_output_dir
+from pipeline.output.store import DreamStore, default_output_dir
 from pipeline.dream.weights import WeightsChoice, choose_weights
 
 

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 from pipeline.config import load_settings
 from pipeline.ingest.album import find_photos, load_album_text
-from pipeline.lock import LOCK_FILE, output_lock
+from pipeline.output.lock import LOCK_FILE, output_lock
 from pipeline.manifest import MANIFEST
-from pipeline.outdir import check_folders, claim_output_folder
-from pipeline.store import default_output_dir
+from pipeline.output.folder import check_folders, claim_output_folder
+from pipeline.output.store import default_output_dir
 
 INTERRUPTED = "dreamtrip: interrupted; finished dreams are kept, rerun to continue"
 EXIT_INTERRUPTED = 128 + signal.SIGINT
@@ -91,7 +91,7 @@ def check_image_formats(settings) -> None:
     copy would fail. Say so before any work."""
     from PIL import __version__ as pillow_version
 
-    from pipeline.store import unwritable_formats
+    from pipeline.output.store import unwritable_formats
 
     missing = unwritable_formats(settings.images.formats)
     if missing:
@@ -168,7 +168,7 @@ def stored_run(album: Path, output: Path | None, wait_s: float | None = 0.0,
         except ManifestError as err:
             raise UsageError(str(err)) from None
         if writes_pictures:  # retry: before it loads the device (blog and clean claim the top
-            claim_output_folder(out)  # files themselves, in pipeline/upkeep.py: not twice)
+            claim_output_folder(out)  # files themselves, in flows/upkeep.py: not twice)
         yield out, manifest
 
 

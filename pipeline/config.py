@@ -16,6 +16,7 @@ import copy
 import difflib
 import types
 import typing
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -23,7 +24,25 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipeline.layers import LAYER_NAMES
-from pipeline.store import WEB_FORMATS, DreamParams, WebFormats
+from pipeline.output.store import WEB_FORMATS, WebFormats
+
+
+@dataclass(frozen=True)
+class DreamParams:
+    """A dream's knobs, resolved (torch-free: config, manifest and page use them). No defaults
+    here: they live, documented, in the settings file."""
+
+    octaves: int | None   # pyramid levels; None: as many as keep the smallest ~400+ px (layers.auto_octaves)
+    octave_scale: float   # size ratio between levels
+    steps: int            # gradient-ascent steps per octave
+    step_size: float      # mean pixel change per step (fraction of the 0..1 range)
+    jitter: int           # max random roll in px before each step
+    smoothing: float      # sigma (px) of the blur applied to the gradient; 0 = none
+    seed: int
+    precision: str        # auto | bf16 | fp32
+
+    def as_dict(self) -> dict:
+        return asdict(self)
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
 COMMAND_LINE = "command line"
@@ -161,7 +180,7 @@ class ImageSettings(_Section):
         return [fmt for fmt in dict.fromkeys(formats) if fmt != "jpeg"] + ["jpeg"]
 
     def web_formats(self) -> WebFormats:
-        """The files each web copy is written as (pipeline/store.py names them)."""
+        """The files each web copy is written as (pipeline/output/store.py names them)."""
         return WebFormats(self.jpeg_quality, self.avif_quality if "avif" in self.formats else None)
 
     @property

@@ -18,8 +18,8 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 from pipeline.formats import HEAD_BYTES, PHOTO, sniff, sniff_file
 
 if TYPE_CHECKING:  # not at run time: records and store build on this module's neighbours
-    from pipeline.records import FileRecord
-    from pipeline.store import WebFormats
+    from pipeline.output.records import FileRecord
+    from pipeline.output.store import WebFormats
 
 log = logging.getLogger(__name__)
 

@@ -26,11 +26,11 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationE
 from pipeline import __version__
 from pipeline.config import ConfigError, Settings, recorded_settings
 from pipeline.layers import depth
-from pipeline.files import without_machine_paths
-from pipeline.records import RECORD, record_of
+from pipeline.output.files import without_machine_paths
+from pipeline.output.records import RECORD, record_of
 
 if TYPE_CHECKING:  # store builds on this module
-    from pipeline.store import WebFormats
+    from pipeline.output.store import WebFormats
 
 MANIFEST = "manifest.json"
 # The manifest's format: 2 since 0.3.0. A manifest without `format_version` is format 1

@@ -130,7 +130,7 @@ def close_to(pixel, colour, tolerance: int = 40) -> bool:
 def locked_by_another_run(out_dir: Path):
     """The output folder's lock held for the block by another thread, as another run's process
     would hold it (within one thread the lock is reentrant)."""
-    from pipeline.lock import output_lock
+    from pipeline.output.lock import output_lock
 
     held, release = threading.Event(), threading.Event()
 

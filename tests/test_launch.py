@@ -32,7 +32,7 @@ def running(tmp_path):
 
     def hold(out: Path) -> subprocess.Popen:
         holder = subprocess.Popen(
-            [sys.executable, "-c", "import time\nfrom pipeline.lock import output_lock\n"
+            [sys.executable, "-c", "import time\nfrom pipeline.output.lock import output_lock\n"
              f"with output_lock({str(out)!r}):\n    print('held', flush=True)\n    time.sleep(600)\n"],
             cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.PIPE, text=True)
         holders.append(holder)

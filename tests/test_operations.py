@@ -17,7 +17,7 @@ from PIL import Image
 import flows.dream_album as flow_module
 from helpers import locked_by_another_run
 from flows.cli import EXIT_BUSY, main
-from pipeline.files import TEMP_PREFIX, sha256_of
+from pipeline.output.files import TEMP_PREFIX, sha256_of
 from pipeline.manifest import NEXT_STEP
 
 REPO = Path(__file__).resolve().parent.parent
@@ -198,7 +198,7 @@ sys.exit(main(sys.argv[1:]))
 
 def test_the_flow_itself_refuses_a_locked_output_folder(prefect_harness, trip, config, tmp_path):
     """Scheduled runs start the flow without the CLI: the flow takes the lock itself."""
-    from pipeline.lock import OutputBusy
+    from pipeline.output.lock import OutputBusy
 
     out = tmp_path / "out"
     with locked_by_another_run(out), pytest.raises(OutputBusy):

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from pipeline.manifest import read_manifest
-from pipeline.records import RECORD
+from pipeline.output.records import RECORD
 
 REPO = Path(__file__).resolve().parent.parent
 PHOTOS = {"a.jpg": (200, 30, 30), "b.png": (30, 160, 60), "day2/c.jpg": (30, 30, 200)}

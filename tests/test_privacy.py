@@ -58,7 +58,7 @@ def test_blog_on_an_older_manifest_drops_the_spot_it_held(tmp_path):
     import json
 
     from pipeline.manifest import AlbumInfo, Manifest, WeightsInfo, read_manifest, write_manifest
-    from pipeline.upkeep import rebuild_post
+    from flows.upkeep import rebuild_post
     from helpers import write_jpeg
 
     album, out = tmp_path / "trip", tmp_path / "out"

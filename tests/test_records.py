@@ -1,5 +1,5 @@
-"""The record of the files dreamtrip wrote (pipeline/records.py) and what it decides about an
-output folder (pipeline/outdir.py): what is dreamtrip's, what is intact, what an earlier
+"""The record of the files dreamtrip wrote (pipeline/output/records.py) and what it decides about an
+output folder (pipeline/output/folder.py): what is dreamtrip's, what is intact, what an earlier
 release's folder counts as, and which folders are left out of an album."""
 
 import json
@@ -8,12 +8,12 @@ import os
 import pytest
 from PIL import Image
 
-from pipeline.files import TEMP_PREFIX, sha256_of
+from pipeline.output.files import TEMP_PREFIX, sha256_of
 from pipeline.ingest.album import find_photos
 from pipeline.manifest import MANIFEST
-from pipeline.outdir import (OutputFolderError, adopt_earlier_release, check_folders, claim_output_folder,
+from pipeline.output.folder import (OutputFolderError, adopt_earlier_release, check_folders, claim_output_folder,
                              foreign_files)
-from pipeline.records import RECORD, FileRecord, record_of
+from pipeline.output.records import RECORD, FileRecord, record_of
 
 
 def _lines(folder):
@@ -52,7 +52,7 @@ def test_a_damaged_file_is_not_intact(tmp_path):
 def test_a_file_is_recorded_before_it_has_its_name(tmp_path, monkeypatch):
     """Whatever stops a write, no file stands under a final name unrecorded: the record comes
     first, and a record of a file that never got its name only makes it look damaged."""
-    import pipeline.files as files
+    import pipeline.output.files as files
 
     record = record_of(tmp_path)
     monkeypatch.setattr(files.os, "replace", lambda *args: (_ for _ in ()).throw(KeyboardInterrupt()))

@@ -22,13 +22,14 @@ from PIL import Image
 from bench.blog_bench import make_album, make_dreamed_output
 from helpers import locked_by_another_run
 from flows.cli import EXIT_BUSY, main
-from pipeline.lock import LOCK_FILE, OutputBusy, output_lock
+from pipeline.output.lock import LOCK_FILE, OutputBusy, output_lock
 from pipeline.manifest import read_manifest
-from pipeline.files import TEMP_PREFIX
-from pipeline.store import ENGINE_REVISION, DreamParams
-from pipeline.records import record_of
-from pipeline.upkeep import unfinished
-from pipeline.store import DreamFiles, DreamRecipe, DreamStore, stale_temp_files, web_long_sides
+from pipeline.output.files import TEMP_PREFIX
+from pipeline.config import DreamParams
+from pipeline.dream.spec import ENGINE_REVISION, DreamRecipe
+from pipeline.output.records import record_of
+from flows.upkeep import unfinished
+from pipeline.output.store import DreamFiles, DreamStore, stale_temp_files, web_long_sides
 
 REPO = Path(__file__).resolve().parent.parent
 LAYERS = ["conv1_2", "conv3_1"]
@@ -204,7 +205,7 @@ def test_lock_waits_when_asked(tmp_path):
 def test_lock_dies_with_a_killed_holder(tmp_path):
     out = tmp_path / "out"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom pipeline.lock import output_lock\n"
+        [sys.executable, "-c", "import sys, time\nfrom pipeline.output.lock import output_lock\n"
          f"with output_lock({str(out)!r}):\n    print('held', flush=True)\n    time.sleep(600)\n"],
         cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.PIPE, text=True)
     try:

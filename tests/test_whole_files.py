@@ -21,10 +21,10 @@ import pytest
 from PIL import Image
 
 import flows.dream_album as flow_module
-import pipeline.files as files
+import pipeline.output.files as files
 from flows.cli import main
 from helpers import noisy_image
-from pipeline.files import DiskFull, IncompleteFile, check_image_decodes, save_image_atomic, write_bytes_atomic
+from pipeline.output.files import DiskFull, IncompleteFile, check_image_decodes, save_image_atomic, write_bytes_atomic
 
 REPO = Path(__file__).resolve().parent.parent
 LAYERS = ["conv1_2", "conv2_1"]

@@ -15,7 +15,7 @@ from typing import Callable
 from urllib.error import HTTPError
 from urllib.parse import urlparse
 
-from pipeline.files import atomic_path, sha256_of
+from pipeline.output.files import atomic_path, sha256_of
 from pipeline.dream.weights import (IMAGENET_SIZE_MB, WeightsError, has_hash_prefix, imagenet_hash_prefix,
                               imagenet_path)
 

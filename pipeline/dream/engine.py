@@ -33,7 +33,7 @@ from PIL import Image
 from pipeline.dream.graphs import GraphCache
 from pipeline.layers import LAYERS, auto_octaves
 from pipeline.dream.model import DreamNet, InputNorm, build_dream_net
-from pipeline.store import DreamParams
+from pipeline.config import DreamParams
 from pipeline.dream.tiling import TilePlan, layer_gradient, tile_side
 from pipeline.dream.weights import WeightsChoice, load_features_state
 

@@ -10,17 +10,45 @@ overlap another photo's dream."""
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
+import hashlib
+import json
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from PIL import Image
 
-from pipeline.config import Settings
-from pipeline.files import read_hashed
+from pipeline.config import DreamParams, Settings
+from pipeline.output.files import read_hashed
 from pipeline.imaging import PhotoError, decode_upright_rgb, fitted_size, open_photo, write_copies
 from pipeline.layers import auto_octaves
 from pipeline.manifest import DreamEntry, PhotoEntry, WebImage, web_images
-from pipeline.store import DreamFiles, DreamParams, DreamRecipe, DreamStore, WebFormats
+from pipeline.output.store import DreamFiles, DreamStore, WebFormats
+
+# The engine's revision, part of every dream's store key: raised whenever the same settings start
+# making other pixels, so that a dream stored by an older engine is never taken for a new one.
+#   1: the first engine.
+#   2: each step rolls the image inside a mirrored margin, not round onto its opposite edge
+#      (which left a dark or light band along the edges).
+ENGINE_REVISION = 2
+
+
+@dataclass(frozen=True)
+class DreamRecipe:
+    """Everything that changes a dream's pixels (or its JPEG's bytes); its key names its files
+    (pipeline/output/store.py: DreamFiles)."""
+
+    photo_sha256: str
+    layer: str
+    params: DreamParams
+    long_side: int          # the long side it is dreamed at, in px
+    precision: str          # what dream.precision resolved to where it is dreamed: bf16 | fp16 | fp32
+    size_step: int | None   # the engine's octave size classes (padding changes pixels near edges)
+    weights: str            # WeightsChoice.identity
+    jpeg_quality: int
+    engine: int = ENGINE_REVISION  # how the engine turns all of the above into pixels
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
 
 # images.dream_size `auto` by the kind of device (README: what each size costs): 2048 px on a CUDA
 # GPU (~0.25 s a dream on an H200), 1024 px on a CPU (1-2 min) and an Apple GPU (not measured).

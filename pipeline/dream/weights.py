@@ -14,7 +14,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pipeline.files import atomic_path, sha256_of
+from pipeline.output.files import atomic_path, sha256_of
 from pipeline.layers import CONV_INDEX, LAYERS
 
 # torchvision's VGG16_Weights.IMAGENET1K_V1. Its name carries the sha256 prefix that torch.hub checks;

@@ -16,11 +16,11 @@ from pathlib import Path
 from PIL import Image
 
 from pipeline.ingest.exif import read_exif
-from pipeline.files import DiskFull, read_hashed
+from pipeline.output.files import DiskFull, read_hashed
 from pipeline.imaging import PhotoError, decode_upright_rgb, open_photo, upright_size, write_copies
 from pipeline.manifest import PhotoEntry, Skipped, web_images
-from pipeline.records import record_of
-from pipeline.store import WebFormats, web_copy_name, web_long_sides
+from pipeline.output.records import record_of
+from pipeline.output.store import WebFormats, web_copy_name, web_long_sides
 
 
 def ingest_photo(album_dir: Path, source: str, out_dir: Path, web_sizes, formats: WebFormats,

@@ -23,18 +23,13 @@ from markupsafe import Markup
 from pipeline.manifest import Manifest
 from pipeline.post.map import TripMap, trip_map
 from pipeline.post.story import escape_line_starts, escape_text
-from pipeline.records import record_of
+from pipeline.output.layout import ASSETS, CONTACT_SHEET, INDEX, MAP, PAGE_FILES, POST  # noqa: F401
+from pipeline.output.records import record_of
 from pipeline.post.view import build_view, url_path  # noqa: F401  (url_path: part of this API)
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
-# Copied next to the pages as they are.
-ASSETS = ("style.css", "dreamtrip.js")
-# Written last: if it exists, everything it links to does too.
-INDEX = "index.html"
-CONTACT_SHEET = "contact-sheet.html"
-POST = "post.md"
-MAP = "map.svg"   # the trip map as an image of its own, for post.md
-PAGE_FILES = (*ASSETS, MAP, POST, CONTACT_SHEET, INDEX)  # every file write_page writes
+# File names: pipeline/output/layout.py (ASSETS are copied next to the pages as they are; INDEX
+# is written last: if it exists, everything it links to does too).
 
 
 def write_page(manifest: Manifest, out_dir: Path) -> Path:
@@ -73,7 +68,7 @@ def _map_view(trip: TripMap | None) -> dict | None:
 
 
 def _remove_own_map(out_dir: Path) -> None:
-    """Delete map.svg if this program wrote it, as it wrote it (pipeline/records.py); a file of
+    """Delete map.svg if this program wrote it, as it wrote it (pipeline/output/records.py); a file of
     the same name that someone else put there, or changed since, is left alone."""
     record = record_of(out_dir)
     if record.intact(MAP):

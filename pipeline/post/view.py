@@ -12,7 +12,7 @@ import re
 from datetime import date, datetime
 from urllib.parse import quote
 
-from pipeline.files import slug, without_machine_paths
+from pipeline.output.files import slug, without_machine_paths
 from pipeline.layers import LAYER_NAMES, depth, layer_hint
 from pipeline.manifest import MISSING_FILE, DreamEntry, Manifest, PhotoEntry, Skipped, WebImage
 from pipeline.privacy import TOWN_DECIMALS, coordinates

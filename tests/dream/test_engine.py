@@ -18,7 +18,7 @@ from pipeline.dream.engine import (EDGE_MARGIN, Dreamer, ascent_step, dream_tens
                                    tensor_to_pil)
 from pipeline.layers import LAYERS
 from pipeline.dream.model import InputNorm, build_dream_net
-from pipeline.store import DreamParams
+from pipeline.config import DreamParams
 from pipeline.dream.tiling import TilePlan, layer_gradient
 from pipeline.dream.weights import choose_weights, load_features_state
 

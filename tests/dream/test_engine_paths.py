@@ -17,7 +17,7 @@ from pipeline.dream.engine import Dreamer, Passes, dream_tensor, load_dreamer
 from pipeline.dream.graphs import GraphCache
 from pipeline.layers import LAYERS
 from pipeline.dream.model import InputNorm, build_dream_net, vgg16_features
-from pipeline.store import DreamParams
+from pipeline.config import DreamParams
 from pipeline.dream.tiling import TilePlan, layer_gradient, tile_side, whole_gradient
 from pipeline.dream.weights import choose_weights
 

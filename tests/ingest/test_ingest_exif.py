@@ -15,7 +15,7 @@ from photo_files import exif_block, jpeg_with_exif
 from pipeline.ingest.exif import MAX_EXIF_BYTES, read_exif
 from pipeline.imaging import open_photo
 from pipeline.ingest.photos import ingest_photo
-from pipeline.store import WebFormats
+from pipeline.output.store import WebFormats
 from pipeline.manifest import FILE_MTIME, Gps
 
 MTIME = datetime(2019, 7, 4, 12, 30, 15).timestamp()

@@ -16,7 +16,7 @@ from photo_files import (BLUE, GREEN, RED, adobe_rgb_profile, cmyk_profile, corn
 from pipeline.ingest.album import find_photos
 from pipeline.imaging import decode_upright_rgb, open_photo, to_rgb
 from pipeline.ingest.photos import ingest_photo
-from pipeline.store import WebFormats
+from pipeline.output.store import WebFormats
 from pipeline.manifest import Gps
 
 WEB = (32, 48)

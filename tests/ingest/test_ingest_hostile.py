@@ -17,7 +17,7 @@ from photo_files import jpeg_claiming, png_bomb
 from pipeline.ingest.album import find_photos, load_album_text
 from pipeline.config import ConfigError, load_settings
 from pipeline.ingest.photos import ingest_photo, set_aside_duplicates
-from pipeline.store import WebFormats
+from pipeline.output.store import WebFormats
 from pipeline.manifest import PhotoEntry, Skipped
 
 

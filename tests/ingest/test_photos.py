@@ -16,8 +16,8 @@ from pipeline.ingest import photos as ingest
 from pipeline.ingest.album import find_photos
 from pipeline.ingest.photos import ingest_photo, ingest_photos
 from pipeline.manifest import PhotoEntry
-from pipeline.records import RECORD
-from pipeline.store import WebFormats, web_copy_name
+from pipeline.output.records import RECORD
+from pipeline.output.store import WebFormats, web_copy_name
 
 WEB = (48, 96)
 JPEG_85 = WebFormats(85)                      # JPEG alone
@@ -179,7 +179,7 @@ def test_one_copy_per_size_the_page_uses_none_larger_than_the_photo(tmp_path, si
 def test_clean_finds_nothing_right_after_ingest(tmp_path):
     """What `dreamtrip clean` would delete is decided from the manifest: after ingest of a tiny
     photo it must find no web copy the post does not use (issue 11 item 6)."""
-    from pipeline.outdir import unused_files
+    from pipeline.output.folder import unused_files
     from pipeline.config import load_settings
     from pipeline.manifest import AlbumInfo, Manifest, WeightsInfo, now
 

@@ -21,9 +21,9 @@ from pipeline.config import load_settings
 from pipeline.layers import layer_hint
 from pipeline.manifest import Manifest
 from pipeline.post.page import md_escape, url_path, write_page
-from pipeline.files import without_machine_paths
+from pipeline.output.files import without_machine_paths
 from pipeline.post.view import TRIP_GAP_DAYS, counted
-from pipeline.records import RECORD
+from pipeline.output.records import RECORD
 
 XSS = "<script>alert(1)</script>"
 ODD_NAME = 'day 1/"Old" town #2 100% Škoda.jpg'   # spaces, quotes, '#', '%', non-ASCII
@@ -160,7 +160,7 @@ def test_writes_pages_post_and_assets_and_returns_index(tmp_path):
 def test_failed_render_leaves_previous_page(tmp_path, monkeypatch):
     index = write_page(_manifest(), tmp_path / "out")
     before = index.read_text()
-    import pipeline.files as files
+    import pipeline.output.files as files
 
     def boom(*args, **kwargs):
         raise RuntimeError("interrupted")

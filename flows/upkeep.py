@@ -10,7 +10,7 @@ large album. Stored results of dropped photos stay on disk until `dreamtrip clea
 clean: find, and on request delete, what the output folder holds that the post no longer uses:
 web copies and dreams of photos removed from the album, dreams made with settings since
 changed, and temporary files that a killed run left behind. Only files dreamtrip recorded
-writing, and still as it wrote them, are ever listed (pipeline/outdir.py): a file of the
+writing, and still as it wrote them, are ever listed (pipeline/output/folder.py): a file of the
 traveller's is never touched, wherever it lies. A shared store (`output.store_dir`) is not
 looked at: other albums may use it.
 
@@ -26,10 +26,10 @@ from pipeline.config import PrivacySettings, Settings
 from pipeline.ingest.album import AlbumText, find_photos, load_album_text
 from pipeline.manifest import (MISSING_FILE, DreamEntry, Manifest, PhotoEntry, label, read_manifest,
                                write_manifest)
-from pipeline.outdir import claim_output_folder, unused_files
+from pipeline.output.folder import claim_output_folder, unused_files
 from pipeline.post.page import write_page
 from pipeline.privacy import published
-from pipeline.records import record_of
+from pipeline.output.records import record_of
 
 
 # --- blog -----------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 dreamtrip writes a fixed set of files at the top of the output folder (manifest.json and the
 post's files) and everything in photos/ and dreams/. It overwrites and deletes only files it
-recorded writing (pipeline/records.py): a file of someone else's in one of those places stops a
+recorded writing (pipeline/output/records.py): a file of someone else's in one of those places stops a
 run before any work, with its name. An output folder made by an earlier release, which kept no
 record, is adopted once: the files its manifest names, and the files in photos/ and dreams/
 under the names dreamtrip makes (no one else makes them: they carry content hashes), count as
@@ -17,9 +17,9 @@ import re
 from pathlib import Path
 
 from pipeline.manifest import MANIFEST, Manifest, is_output_folder
-from pipeline.post.page import PAGE_FILES
-from pipeline.records import FileRecord, Written, record_of
-from pipeline.store import DREAMS_DIR, PHOTOS_DIR, default_output_dir, named_by_dreamtrip, stale_temp_files
+from pipeline.output.layout import PAGE_FILES
+from pipeline.output.records import FileRecord, Written, record_of
+from pipeline.output.store import DREAMS_DIR, PHOTOS_DIR, default_output_dir, named_by_dreamtrip, stale_temp_files
 
 TOP_FILES = (MANIFEST, *PAGE_FILES)     # what dreamtrip writes at the top of an output folder
 OWN_FOLDERS = (PHOTOS_DIR, DREAMS_DIR)  # and everything in these

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from pipeline.files import (check_image_decodes, copy_atomic, encode_image, sha256_of,
+from pipeline.output.files import (check_image_decodes, copy_atomic, encode_image, sha256_of,
                             write_bytes_atomic)
 
 RECORD = ".dreamtrip-files.jsonl"
@@ -185,7 +185,7 @@ class FileRecord:
             self._read_to = None
 
     def write_bytes(self, relative: str, data: bytes, check: Callable[[Path], None] | None = None) -> None:
-        """Write `data` as `relative`, whole (pipeline/files.py), and recorded before it gets its name."""
+        """Write `data` as `relative`, whole (pipeline/output/files.py), and recorded before it gets its name."""
         written = Written(len(data), hashlib.sha256(data).hexdigest())
         write_bytes_atomic(self.root / relative, data, check=self._recorded(relative, written, check))
 

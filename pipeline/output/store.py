@@ -12,50 +12,20 @@ them. Each web copy is a JPEG, and may have twins in other formats (WebFormats).
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from pipeline.files import TEMP_PREFIX, slug
-from pipeline.records import FileRecord, record_of
+from pipeline.output.files import TEMP_PREFIX, slug
+from pipeline.output.records import FileRecord, record_of
 
 PHOTOS_DIR = "photos"   # web copies of the originals
 DREAMS_DIR = "dreams"
 # The names the two functions below make (an output folder of an earlier release holds them).
 _MADE_NAMES = {PHOTOS_DIR: re.compile(r"[a-z0-9-]+-[0-9a-f]{8}-[0-9]+\.jpg"),
                DREAMS_DIR: re.compile(r"[0-9a-f]{12}-conv[1-5]_[1-3]-[0-9a-f]{8}(-[0-9]+)?\.jpg")}
-
-
-# ---- a dream's knobs, resolved (torch-free: config, manifest and page use them) ----
-
-# The engine's revision, part of every dream's store key: raised whenever the same settings start
-# making other pixels, so that a dream stored by an older engine is never taken for a new one.
-#   1: the first engine.
-#   2: each step rolls the image inside a mirrored margin, not round onto its opposite edge
-#      (which left a dark or light band along the edges).
-ENGINE_REVISION = 2
-
-
-@dataclass(frozen=True)
-class DreamParams:
-    """No defaults here: they live, documented, in the settings file."""
-
-    octaves: int | None   # pyramid levels; None: as many as keep the smallest ~400+ px (layers.auto_octaves)
-    octave_scale: float   # size ratio between levels
-    steps: int            # gradient-ascent steps per octave
-    step_size: float      # mean pixel change per step (fraction of the 0..1 range)
-    jitter: int           # max random roll in px before each step
-    smoothing: float      # sigma (px) of the blur applied to the gradient; 0 = none
-    seed: int
-    precision: str        # auto | bf16 | fp32
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
 
 
 def default_output_dir(album_dir: Path, configured: Path | None = None) -> Path:
@@ -129,24 +99,6 @@ class WebFormats:
 
 
 @dataclass(frozen=True)
-class DreamRecipe:
-    """Everything that changes a dream's pixels (or its JPEG's bytes)."""
-
-    photo_sha256: str
-    layer: str
-    params: DreamParams
-    long_side: int          # the long side it is dreamed at, in px
-    precision: str          # what dream.precision resolved to where it is dreamed: bf16 | fp16 | fp32
-    size_step: int | None   # the engine's octave size classes (padding changes pixels near edges)
-    weights: str            # WeightsChoice.identity
-    jpeg_quality: int
-    engine: int = ENGINE_REVISION  # how the engine turns all of the above into pixels
-
-    def key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
 class DreamFiles:
     """A dream's JPEG files, relative to the output folder: the dream at its own size, and the
     web copies the page offers, by long side (the dream itself when its own size is one)."""
@@ -155,7 +107,8 @@ class DreamFiles:
     web: dict[int, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, recipe: DreamRecipe, web_sizes) -> "DreamFiles":
+    def of(cls, recipe, web_sizes) -> "DreamFiles":
+        """The files of `recipe` (a DreamRecipe, pipeline/dream/spec.py)."""
         base = f"{DREAMS_DIR}/{recipe.photo_sha256[:12]}-{recipe.layer}-{recipe.key()[:8]}"
         image = f"{base}.jpg"
         return cls(image, {side: image if side == recipe.long_side else f"{base}-{side}.jpg"
@@ -174,7 +127,7 @@ class DreamStore:
     Without a shared folder a dream is written straight into the output folder. With one, it
     is written there and then hard-linked (or, across file systems, copied) into the output
     folder, so a photo in two albums, or an album dreamed into a second output folder, is
-    dreamed once. Every write is atomic and recorded (pipeline/records.py): a stored file is
+    dreamed once. Every write is atomic and recorded (pipeline/output/records.py): a stored file is
     used only while it is as it was written (its size; with `by_hash` its sha256 too), and a
     damaged one is made again.
     """

@@ -1,0 +1,10 @@
+"""The names of the files dreamtrip writes at the top of an output folder for the post: the
+page writer (pipeline/post/page.py) writes them, the owner of the folder claims, adopts and
+keeps them. Here, so that the owner needs no stage to know them."""
+
+ASSETS = ("style.css", "dreamtrip.js")   # copied from pipeline/post/templates/
+INDEX = "index.html"
+CONTACT_SHEET = "contact-sheet.html"
+POST = "post.md"
+MAP = "map.svg"   # the trip map as an image of its own, for post.md
+PAGE_FILES = (*ASSETS, MAP, POST, CONTACT_SHEET, INDEX)  # every file write_page writes
