@@ -20,7 +20,7 @@ from typing import get_args
 from flows import launch
 from flows.launch import EXIT_INTERRUPTED, INTERRUPTED, Execution, UsageError
 from pipeline.config import ConfigError, Settings, load_settings
-from pipeline.output.files import DiskFull, human_size
+from pipeline.output.files import DiskFull, LinkInTheWay, human_size
 from pipeline.layers import LAYER_NAMES, layer_hint
 from pipeline.output.lock import OutputBusy
 from pipeline.manifest import MANIFEST
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"dreamtrip: config error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except (UsageError, OutputFolderError) as err:
+    except (UsageError, OutputFolderError, LinkInTheWay) as err:
         print(f"dreamtrip: {err}", file=sys.stderr)
         return EXIT_USAGE
     except OutputBusy as err:
@@ -253,8 +253,7 @@ def cmd_retry(args) -> int:
             print(f"  {item}: {item.reason}")
         after = launch.run_flow(args.album, None, settings, how,
                                 only_photos=[photo.source for photo in manifest.photos],
-                                hidden_photos=[photo.source for photo in manifest.photos if photo.place_hidden],
-                                check_hashes=True)
+                                hidden_photos=[photo.source for photo in manifest.photos if photo.place_hidden])
     fixed, failing = retry_outcome(todo, after)
     print(f"Retried {len(todo)}: {len(fixed)} now ok, {len(failing)} still failing")
     for line in failing:
@@ -302,7 +301,7 @@ def cmd_blog(args) -> int:
     _list("removed from the album, so off the page (`dreamtrip clean` deletes their files)",
           refreshed.removed)
     _list("new in the album, not dreamed yet (`dreamtrip run` adds them)", refreshed.new)
-    _list("dream files missing (`dreamtrip retry` dreams them again)", refreshed.missing)
+    _list("photo copies or dreams missing or damaged (`dreamtrip retry` makes them again)", refreshed.missing)
     launch.warn_unmatched(refreshed.manifest.unmatched, warn)
     print(f"Page: {page.resolve()}")
     return EXIT_OK

@@ -168,7 +168,7 @@ def write_post(manifest: Manifest, out_dir: Path) -> Path:
 @flow(name="dream-album")
 def dream_album(album: str, config: str | None = None, overrides: dict | None = None,
                 only_photos: list[str] | None = None, lock_wait_s: float | None = 0.0,
-                hidden_photos: list[str] | None = None, check_hashes: bool = False) -> Manifest:
+                hidden_photos: list[str] | None = None) -> Manifest:
     """Dream every photo of `album` on its layers and write index.html, post.md, manifest.json.
 
     `config` is a YAML file over the default settings; `overrides` are dotted settings
@@ -177,29 +177,30 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
     `hidden_photos` get no place, as a `privacy.hide_near` zone decided in the run before (the
     manifest `retry` starts from keeps no zones, only which photos they hid).
     `lock_wait_s` is how long to wait while another run writes the same output folder
-    (0: stop at once with OutputBusy; None: as long as it takes). `check_hashes`: check every
-    stored file by its sha256 before reusing it (`dreamtrip retry`). Returns the manifest.
+    (0: stop at once with OutputBusy; None: as long as it takes). Every stored file is checked
+    by its sha256 before it is reused (same-size damage is caught; bench/reuse_bench.py: it
+    costs far less than decoding). Returns the manifest.
     """
     settings = load_settings(Path(config) if config else None, overrides)
     album_dir = Path(album).resolve()
     out_dir = default_output_dir(album_dir, settings.output.dir_path).resolve()
-    check_folders(album_dir, out_dir)
+    check_folders(album_dir, out_dir, settings.output.store_path)
 
     with output_lock(out_dir, lock_wait_s):
         record = claim_output_folder(out_dir)
         remove_leftovers(out_dir, settings)
-        by_hash = not record.begin_run() or check_hashes
+        record.begin_run()
         weights = choose_weights(settings.weights.source)
         get_run_logger().info("Weights: %s (%s)", weights.description, weights.reason)
         with requiring(dream_resources()):  # on a Dask cluster: a worker that dreams decides
             spec = decide.submit(settings, weights.identity).result()
         text, files = load_album_text(album_dir), find_photos(album_dir)
         sources = [s for s in files.photos if only_photos is None or s in set(only_photos)]
-        photos, duplicates = set_aside_duplicates(ingest(album_dir, sources, out_dir, settings, by_hash))
+        photos, duplicates = set_aside_duplicates(ingest(album_dir, sources, out_dir, settings, by_hash=True))
 
         layers_of = {p.source: text.layers_for(p.source, settings.layers) for p in photos if p.ok}
         deepest = max((layer for layers in layers_of.values() for layer in layers), key=depth, default="conv1_1")
-        store = DreamStore(out_dir, settings.output.store_path, by_hash)
+        store = DreamStore(out_dir, settings.output.store_path, by_hash=True)
         job = DreamJob(album_dir, store, spec, settings, weights, deepest)
         dreams, run = dream_photos(photos, layers_of, job)
 

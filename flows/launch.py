@@ -179,7 +179,7 @@ def run(album: Path, config: Path | None, overrides: dict, how: Execution, warn:
     settings = load_settings(config, overrides)
     check_image_formats(settings)
     out = default_output_dir(album, settings.output.dir_path)
-    check_folders(album_folder(album), out)
+    check_folders(album_folder(album), out, settings.output.store_path)
     check_album(album, warn)
     check_output_folder(out)
     # The lock first, before torch and Prefect load (seconds): a second command stops at once.
@@ -190,8 +190,7 @@ def run(album: Path, config: Path | None, overrides: dict, how: Execution, warn:
 
 
 def run_flow(album: Path, config: str | None, overrides: dict, how: Execution,
-             only_photos: list[str] | None = None, hidden_photos: list[str] | None = None,
-             check_hashes: bool = False):
+             only_photos: list[str] | None = None, hidden_photos: list[str] | None = None):
     """Run the flow (on Dask if asked) and return its manifest. The caller holds OUT's lock and
     has made Ctrl-C and SIGTERM stop the command (`stopping_at_once`)."""
     quiet_logs(how.verbose)
@@ -209,7 +208,7 @@ def run_flow(album: Path, config: str | None, overrides: dict, how: Execution,
     with slow_server_explained():
         start_prefect_server()
         return in_a_thread_of_its_own(flow_fn, str(album), config, overrides, only_photos=only_photos,
-                                      hidden_photos=hidden_photos, check_hashes=check_hashes)
+                                      hidden_photos=hidden_photos)
 
 
 @contextlib.contextmanager
@@ -358,7 +357,7 @@ def scheduled(album: Path, cron: str, config: Path | None, overrides: dict, verb
     check_image_formats(settings)
     album_folder(album)
     out = default_output_dir(album, settings.output.dir_path).resolve()
-    check_folders(album, out)
+    check_folders(album, out, settings.output.store_path)
     check_output_folder(out)
     # Scheduled runs may start elsewhere: pin the output folder to an absolute path now.
     overrides = {**overrides, "output.dir": str(out)}

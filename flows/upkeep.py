@@ -2,16 +2,20 @@
 
 blog: regenerate the post from manifest.json + album.yaml + the files on disk. For the traveller
 who edits a caption, or drops a photo from the album, after the dreaming is done. It reads the
-album's text and file list again (no hashing, no images decoded), drops the photos that are no
-longer in the album, marks dreams whose file has gone as missing, and rewrites manifest.json,
-index.html and post.md. It loads neither torch nor Prefect, so it takes a moment even for a
+album's text and file list again (no images decoded), follows photos moved within the album by
+their content (only files new to the manifest are hashed), drops the photos that are no longer
+in the album, checks every file it publishes against its record by sha256 (every format of
+every copy: a photo whose copy is damaged is marked failed, a dream missing), and rewrites
+manifest.json, index.html and post.md. It loads neither torch nor Prefect, so it takes a moment even for a
 large album. Stored results of dropped photos stay on disk until `dreamtrip clean`.
 
 clean: find, and on request delete, what the output folder holds that the post no longer uses:
 web copies and dreams of photos removed from the album, dreams made with settings since
-changed, and temporary files that a killed run left behind. Only files dreamtrip recorded
-writing, and still as it wrote them, are ever listed (pipeline/output/folder.py): a file of the
-traveller's is never touched, wherever it lies. A shared store (`output.store_dir`) is not
+changed, and temporary files that a killed run of dreamtrip left behind. Only files dreamtrip
+recorded writing, and still as it wrote them, are ever listed (pipeline/output/folder.py): a file
+of the traveller's is never touched, wherever it lies. What is used is judged by content: a
+photo moved within the album keeps its files, and an album that holds few of the post's photos
+(the wrong album, say) stops `clean` before anything is listed or deleted. A shared store (`output.store_dir`) is not
 looked at: other albums may use it.
 
 retry: what a run left unfinished, the settings to redo it with, and what it fixed.
@@ -26,9 +30,13 @@ from pipeline.config import PrivacySettings, Settings
 from pipeline.ingest.album import AlbumText, find_photos, load_album_text
 from pipeline.manifest import (MISSING_FILE, DreamEntry, Manifest, PhotoEntry, label, read_manifest,
                                write_manifest)
-from pipeline.output.folder import claim_output_folder, unused_files
+from pipeline.output.files import sha256_of
+from pipeline.output.folder import OutputFolderError, claim_output_folder, unused_files
 from pipeline.post.page import write_page
 from pipeline.privacy import published
+
+MISSING_WEB_COPY = ("a web copy of this photo is missing from the output folder, or damaged; "
+                    "`dreamtrip retry` makes it again")
 from pipeline.output.records import record_of
 
 
@@ -41,7 +49,8 @@ class Refresh:
     manifest: Manifest
     removed: list[str] = field(default_factory=list)   # photos gone from the album: off the page
     new: list[str] = field(default_factory=list)       # photos not dreamed yet: `dreamtrip run`
-    missing: list[str] = field(default_factory=list)   # "photo [layer]" whose dream file is gone
+    missing: list[str] = field(default_factory=list)   # "photo [layer]" whose file is gone or damaged
+    moved: dict[str, str] = field(default_factory=dict)  # photos found elsewhere in the album: old -> new
 
 
 def refresh_manifest(manifest: Manifest, album_dir: Path, out_dir: Path) -> Refresh:
@@ -51,21 +60,50 @@ def refresh_manifest(manifest: Manifest, album_dir: Path, out_dir: Path) -> Refr
     # Copies of a photo were set aside by the run (shown once): known, not new.
     duplicates = [entry for entry in manifest.skipped if entry.duplicate_of and entry.source in in_album]
     known = {photo.source for photo in manifest.photos} | {entry.source for entry in duplicates}
+    moved = moved_photos(manifest, album_dir, [s for s in files.photos if s not in known])
     privacy = manifest.settings.privacy
-    photos = [_refreshed(photo, text, out_dir, privacy) for photo in manifest.photos if photo.source in in_album]
+    photos = [_refreshed(photo.model_copy(update={"source": moved.get(photo.source, photo.source)}), text, out_dir,
+                         privacy)
+              for photo in manifest.photos if photo.source in in_album or photo.source in moved]
     refreshed = manifest.model_copy(update={
         "album": text.info(manifest.album.name),
         "skipped": files.skipped + duplicates, "photos": photos, "unmatched": text.unmatched(files.photos)})
-    return Refresh(refreshed, removed=sorted(s for s in known if s not in in_album),
-                   new=[s for s in files.photos if s not in known],
-                   missing=[label(p.source, d.layer) for p in photos for d in p.dreams if d.status == "missing"])
+    return Refresh(refreshed, removed=sorted(s for s in known if s not in in_album and s not in moved),
+                   new=[s for s in files.photos if s not in known and s not in moved.values()],
+                   missing=[p.source for p in photos if p.error == MISSING_WEB_COPY] +
+                           [label(p.source, d.layer) for p in photos for d in p.dreams if d.status == "missing"],
+                   moved=moved)
+
+
+def moved_photos(manifest: Manifest, album_dir: Path, unknown: list[str]) -> dict[str, str]:
+    """Photos of the manifest no longer at their place in the album but elsewhere in it, found
+    by their content among the `unknown` files (those only are hashed): old source -> new."""
+    lost = {photo.sha256: photo.source for photo in manifest.photos
+            if photo.sha256 and not (Path(album_dir) / photo.source).is_file()}
+    moved: dict[str, str] = {}
+    for source in unknown if lost else []:
+        try:
+            old = lost.pop(sha256_of(Path(album_dir) / source), None)
+        except OSError:
+            continue
+        if old is not None:
+            moved[old] = source
+    return moved
 
 
 def _refreshed(photo: PhotoEntry, text: AlbumText, out_dir: Path, privacy: PrivacySettings) -> PhotoEntry:
     # Published again: a manifest of an older release may hold positions the settings forbid.
-    return published(photo.model_copy(update={"story": text.story_for(photo.source),
-                                               "dreams": [_checked(dream, out_dir) for dream in photo.dreams]}),
-                     privacy)
+    checked = photo.model_copy(update={"story": text.story_for(photo.source),
+                                       "dreams": [_checked(dream, out_dir) for dream in photo.dreams]})
+    return published(_copies_checked(checked, out_dir), privacy)
+
+
+def _copies_checked(photo: PhotoEntry, out_dir: Path) -> PhotoEntry:
+    """A photo whose web copies (every format) are not all as written is failed: the page must
+    not show a damaged copy, and `dreamtrip retry` makes them again."""
+    if photo.ok and not intact([path for web in photo.web for path in web.files()], out_dir, by_hash=True):
+        return photo.model_copy(update={"status": "failed", "error": MISSING_WEB_COPY})
+    return photo
 
 
 def intact(paths: list[str], out_dir: Path, by_hash: bool = False) -> bool:
@@ -76,11 +114,11 @@ def intact(paths: list[str], out_dir: Path, by_hash: bool = False) -> bool:
 
 
 def _checked(dream: DreamEntry, out_dir: Path) -> DreamEntry:
-    """ok when all its files are there as written, missing when one has gone or is damaged; a
-    failed dream stays failed."""
+    """ok when all its files (every format) are there as written (sha256), missing when one has
+    gone or is damaged; a failed dream stays failed."""
     if dream.status == "failed" or dream.image is None:
         return dream
-    if intact(dream.files(), out_dir):
+    if intact(dream.files(), out_dir, by_hash=True):
         return dream.model_copy(update={"status": "ok", "error": None})
     return dream.model_copy(update={"status": "missing", "error": MISSING_FILE})
 
@@ -108,26 +146,40 @@ class Cleaning:
     deleted: bool
 
 
+# `clean` stops when the album holds fewer than this share of the post's photos (by place or by
+# content): most likely the wrong album, whose `clean --yes` would delete every dream.
+CLEAN_NEEDS_SHARE = 0.5
+
+
 def clean_output(album_dir: Path, out_dir: Path, delete: bool) -> Cleaning:
-    """List (and with `delete`, delete) what the post no longer uses. The caller holds the lock."""
+    """List (and with `delete`, delete) what the post no longer uses: a file is unused when no
+    photo of the manifest still in the album (by place or content) needs it. The caller holds
+    the lock."""
     claim_output_folder(out_dir, top_only=True)
-    refreshed = refresh_manifest(read_manifest(out_dir), album_dir, out_dir)
+    manifest = read_manifest(out_dir)
+    refreshed = refresh_manifest(manifest, album_dir, out_dir)
+    _require_the_album(album_dir, out_dir, len(refreshed.manifest.photos), len(manifest.photos))
     unused = unused_files(refreshed.manifest, out_dir)
     size = sum(path.stat().st_size for path in unused)
     if delete and unused:
         if refreshed.removed:  # the page must not point at files about to go
             rebuild_post(album_dir, out_dir)
-        for path in unused:
-            path.unlink(missing_ok=True)
         record = record_of(out_dir)
-        record.forget([path.relative_to(out_dir).as_posix() for path in unused])
+        record.delete([path.relative_to(out_dir).as_posix() for path in unused])
         record.compact()
     return Cleaning(unused, size, refreshed.removed if delete else [], delete and bool(unused))
 
 
+def _require_the_album(album_dir: Path, out_dir: Path, found: int, total: int) -> None:
+    if total and found < total * CLEAN_NEEDS_SHARE:
+        raise OutputFolderError(
+            f"{album_dir} holds {found} of the {total} photos of the post in {out_dir}: is it the album the "
+            f"post was made from? Nothing was deleted. If you removed them on purpose, run "
+            f"`dreamtrip blog {album_dir} -o {out_dir}` first, then clean")
+
+
 # --- retry ----------------------------------------------------------------------------------------
 
-MISSING_WEB_COPY = "a web copy of this photo is missing from the output folder, or damaged"
 
 
 @dataclass(frozen=True)
@@ -148,7 +200,7 @@ def unfinished(manifest: Manifest, out_dir: Path, by_hash: bool = True) -> list[
         if not photo.ok:
             todo.append(Unfinished(photo.source, None, photo.error or photo.status))
             continue
-        if not intact([web.path for web in photo.web], out_dir, by_hash):
+        if not intact([path for web in photo.web for path in web.files()], out_dir, by_hash):
             todo.append(Unfinished(photo.source, None, MISSING_WEB_COPY))
             continue
         for dream in photo.dreams:

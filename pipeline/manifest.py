@@ -15,6 +15,7 @@ it again).
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -236,6 +237,11 @@ class Manifest(_Entry):
     skipped: list[Skipped] = []
     unmatched: list[UnmatchedText] = []
     run: RunInfo | None = None
+    # The sha256 of every photos/ and dreams/ file the post shows, as dreamtrip wrote it (filled
+    # from the record by write_manifest): an output folder whose record is lost proves by
+    # content which of its files are dreamtrip's (pipeline/output/folder.py). Older manifests
+    # have none.
+    written: dict[str, str] = {}
     # Where index.html was written, for the terminal: a path of this machine, never recorded.
     page: str | None = Field(default=None, exclude=True)
 
@@ -314,8 +320,12 @@ class ManifestError(Exception):
 
 def write_manifest(manifest: Manifest, out_dir: Path) -> Path:
     """Write manifest.json in this version's format (a manifest read from an older one too)."""
-    current = manifest.model_copy(update={"format_version": FORMAT_VERSION, "dreamtrip_version": __version__})
-    record_of(out_dir).write_bytes(MANIFEST, (current.model_dump_json(indent=2) + "\n").encode())
+    record = record_of(out_dir)
+    recorded = record.files()
+    written = {path: recorded[path].sha256 for photo in manifest.photos for path in photo.files() if path in recorded}
+    current = manifest.model_copy(update={"format_version": FORMAT_VERSION, "dreamtrip_version": __version__,
+                                          "written": dict(sorted(written.items()))})
+    record.write_bytes(MANIFEST, (current.model_dump_json(indent=2) + "\n").encode())
     return Path(out_dir) / MANIFEST
 
 
@@ -323,7 +333,7 @@ def is_output_folder(folder: Path) -> bool:
     """Whether dreamtrip writes `folder` (any run's output folder, of this release or an earlier
     one): it holds dreamtrip's record of files, or a manifest.json that dreamtrip wrote."""
     folder = Path(folder)
-    if (folder / RECORD).is_file():
+    if os.path.lexists(folder / RECORD):
         return True
     try:
         with open(folder / MANIFEST, "rb") as f:

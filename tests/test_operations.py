@@ -19,6 +19,7 @@ from helpers import locked_by_another_run
 from flows.cli import EXIT_BUSY, main
 from pipeline.output.files import TEMP_PREFIX, sha256_of
 from pipeline.manifest import NEXT_STEP
+from pipeline.output.records import RECORD
 
 REPO = Path(__file__).resolve().parent.parent
 GOOD = ["a.jpg", "b.png", "c.jpg"]
@@ -233,7 +234,10 @@ def test_killed_run_resumes_complete_without_redoing_and_a_second_run_is_refused
 
     finished = _finished(out)
     assert 0 < len(finished) < 6, "the run was not caught in the middle"
-    (out / "dreams" / f"{TEMP_PREFIX}half-written.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    # A temp file as the killed run's writers name theirs: with the token it noted in the record.
+    token = next(entry["temps"] for entry in map(json.loads, filter(str.strip, (out / RECORD).read_text().splitlines()))
+                 if "temps" in entry)
+    (out / "dreams" / f"{TEMP_PREFIX}{token}-half-written.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
 
     assert _run(trip, config, out) == 1
     manifest = _manifest(out)

@@ -119,32 +119,41 @@ def test_the_album_is_never_the_output_folder_nor_an_output_folder(tmp_path):
         check_folders(album / "out", tmp_path / "elsewhere")
 
 
-def _earlier_release_folder(out, photos_named, stale, theirs):
-    """An output folder as a release before the record left it."""
-    manifest = {"dreamtrip_version": "0.1.0", "photos": [
-        {"source": "a.jpg", "web": [{"path": photos_named[0], "width": 1, "height": 1}],
-         "dreams": [{"layer": "conv1_2", "image": {"path": photos_named[1], "width": 1, "height": 1}, "web": []}]}],
+def _earlier_release_folder(out, named, stale, theirs):
+    """An output folder as a release before the record left it: the pictures its manifest names
+    (JPEGs of the sizes it says), stale ones named alike, page files, and files of the traveller's."""
+    manifest = {"dreamtrip_version": "0.1.0", "album": {"title": "Old trip"}, "photos": [
+        {"source": "a.jpg", "web": [{"path": named[0], "width": 6, "height": 4}],
+         "dreams": [{"layer": "conv1_2", "image": {"path": named[1], "width": 6, "height": 4}, "web": []}]}],
         "weights": {"path": "/home/someone/.cache/vgg16.pth"}}
-    for name in [*photos_named, *stale, *theirs, "index.html", "post.md", "style.css", ".tmp-k2j4h5g6.jpg"]:
+    for name in [*named, *stale, *theirs]:
         (out / name).parent.mkdir(parents=True, exist_ok=True)
-        (out / name).write_bytes(name.encode())
+        Image.new("RGB", (6, 4), "red").save(out / name)
+    pages = {"index.html": b'<html><meta name="generator" content="dreamtrip 0.1.0">',
+             "post.md": f"---\ntitle: Old trip\ncover: {named[0]}\n---\n".encode(),
+             "style.css": b"/* dreamtrip: one calm stylesheet */", "dreamtrip.js": b"// my own script",
+             ".tmp-k2j4h5g6.jpg": b"half"}
+    for name, data in pages.items():
+        (out / name).write_bytes(data)
     (out / MANIFEST).write_text(json.dumps(manifest))
 
 
-def test_an_earlier_releases_output_folder_is_adopted_once(tmp_path):
+def test_an_earlier_releases_output_folder_adopts_what_its_content_proves(tmp_path):
     out = tmp_path / "out"
     named = ["photos/a-0123abcd-48.jpg", "dreams/0123456789ab-conv1_2-89abcdef.jpg"]
-    stale = ["dreams/0123456789ab-conv5_2-89abcdef.jpg", "dreams/0123456789ab-conv5_2-89abcdef-48.jpg",
-             "photos/removed-photo-fedcba98-96.jpg"]
+    stale = ["dreams/0123456789ab-conv5_2-89abcdef.jpg", "photos/removed-photo-fedcba98-96.jpg"]
     theirs = ["photos/family.jpg"]
     _earlier_release_folder(out, named, stale, theirs)
+    Image.new("RGB", (7, 4), "red").save(out / named[1])   # not the size the manifest says: not proven
     record = record_of(out)
     adopt_earlier_release(out, record)
-    assert set(record.files()) == {*named, *stale, MANIFEST, "index.html", "post.md", "style.css",
-                                   ".tmp-k2j4h5g6.jpg"}
-    assert foreign_files(out, record) == theirs  # the traveller's own file is not taken for ours
-    (out / "photos/family.jpg").unlink()
-    claim_output_folder(out)  # and without it, nothing is refused
+    # Named alike is no proof: the stale dreams, the old temp file and a script without dreamtrip's
+    # mark are not taken for dreamtrip's (a `run` names them; `clean` never deletes them).
+    assert set(record.files()) == {named[0], MANIFEST, "index.html", "post.md", "style.css"}
+    assert foreign_files(out, record) == sorted([named[1], "dreamtrip.js", *stale, *theirs])
+    for name in [named[1], "dreamtrip.js", *stale, *theirs]:
+        (out / name).unlink()
+    claim_output_folder(out)  # and without them, nothing is refused
 
 
 def test_output_folders_inside_the_album_are_left_out_whole(tmp_path):

@@ -106,7 +106,7 @@ def test_blog_marks_a_vanished_dream_missing_and_retry_would_redo_it(dreamed, ca
     assert "Not dreamed" in (out / "contact-sheet.html").read_text()
     assert [(item.layer, item.reason) for item in unfinished(read_manifest(out), out)] == \
         [(lost.layer, dream.error)]
-    assert "dream files missing" in capsys.readouterr().out
+    assert "photo copies or dreams missing or damaged" in capsys.readouterr().out
 
 
 def test_blog_needs_a_manifest(tmp_path, capsys):
@@ -122,12 +122,14 @@ def test_clean_lists_then_deletes_only_what_the_post_no_longer_uses(dreamed, cap
     album, out = dreamed
     gone = read_manifest(out).photos[2]
     (album / gone.source).unlink()
-    (out / "dreams" / f"{TEMP_PREFIX}killed-run.jpg").write_bytes(b"\xff\xd8 half a jpeg")
+    killed = f"dreams/{record_of(out).temp_prefix()}killed-run.jpg"  # named as this process's writers name theirs
+    (out / killed).write_bytes(b"\xff\xd8 half a jpeg")
     record_of(out).write_bytes("dreams/0123456789ab-conv5_2-deadbeef.jpg", b"old settings")
-    expected = set(gone.files()) | {f"dreams/{TEMP_PREFIX}killed-run.jpg", "dreams/0123456789ab-conv5_2-deadbeef.jpg"}
+    expected = set(gone.files()) | {killed, "dreams/0123456789ab-conv5_2-deadbeef.jpg"}
     # Not dreamtrip's, or no longer as it wrote them: never listed, never deleted.
     theirs = {"photos/family.jpg": b"a photo of mine", "dreams/notes.txt": b"my notes",
               "dreams/.tmp-abcdefgh.jpg": b"someone else's temp file", "notes/index.html": b"<p>mine",
+              f"dreams/{TEMP_PREFIX}mine.jpg": b"named like dreamtrip's temp files, not one",
               "dreams/fedcba987654-conv5_2-deadbeef.jpg": b"named like a dream, not written by dreamtrip"}
     for name, data in theirs.items():
         (out / name).parent.mkdir(exist_ok=True)
@@ -324,10 +326,12 @@ def test_a_damaged_file_in_the_shared_store_is_not_linked(tmp_path):
     assert not store.fetch(relative) and not (tmp_path / "a" / relative).exists()
 
 
-def test_stale_temp_files_spares_young_ones_and_looks_only_where_dreamtrip_writes(tmp_path):
-    old, young = tmp_path / f"{TEMP_PREFIX}old.jpg", tmp_path / "dreams" / f"{TEMP_PREFIX}young.jpg"
-    elsewhere = [tmp_path / "notes" / f"{TEMP_PREFIX}x.jpg", tmp_path / "dreams" / "sub" / f"{TEMP_PREFIX}y",
-                 tmp_path / ".tmp-abcdefgh.jpg"]
+def test_stale_temp_files_spares_young_ones_others_and_looks_only_where_dreamtrip_writes(tmp_path):
+    ours = record_of(tmp_path).temp_prefix()  # noted in the record, as every writer does first
+    old, young = tmp_path / f"{ours}old.jpg", tmp_path / "dreams" / f"{ours}young.jpg"
+    elsewhere = [tmp_path / "notes" / f"{ours}x.jpg", tmp_path / "dreams" / "sub" / f"{ours}y",
+                 tmp_path / ".tmp-abcdefgh.jpg", tmp_path / f"{TEMP_PREFIX}0badc0de-not-noted.jpg",
+                 tmp_path / "photos" / f"{TEMP_PREFIX}mine.jpg"]
     for path in [old, young, *elsewhere]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x")

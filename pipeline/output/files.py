@@ -18,9 +18,10 @@ import io
 import os
 import re
 import shutil
+import stat
 import tempfile
 import unicodedata
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
 # Temp files beside their targets, named so that no other program's file is taken for one (a
@@ -33,6 +34,50 @@ class DiskFull(Exception):
     """A write failed because the disk or the user's quota is full. The message is one line
     naming the folder and its free space; the CLI exits with code 2. Nothing half-written was
     left under a final name, so the same command finishes the job once there is space."""
+
+
+class LinkInTheWay(Exception):
+    """A link stands where dreamtrip writes, truncates, appends or deletes in its output folder
+    or store: dreamtrip never writes through one (it could lead to a traveller's photo). One
+    line naming the link; the CLI exits with code 2."""
+
+    def __init__(self, link: Path):
+        self.link = Path(link)
+        super().__init__(f"{link} is a link: dreamtrip never writes through links in its output "
+                         "folder or store; remove the link (the file it leads to is not touched), "
+                         "or write to another folder with -o")
+
+
+def link_on_the_way(root: Path, relative: str) -> Path | None:
+    """The first symbolic link on the way from `root` to `root/relative` (the last part
+    included), or None. `root` itself is the user's choice and may be one."""
+    path = Path(root)
+    for part in PurePosixPath(relative).parts:
+        path = path / part
+        try:
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                return path
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+    return None
+
+
+def refuse_links(root: Path, relative: str) -> None:
+    """Raise LinkInTheWay when reaching `relative` from `root` would follow a symbolic link."""
+    link = link_on_the_way(root, relative)
+    if link is not None:
+        raise LinkInTheWay(link)
+
+
+def open_own(path: Path, flags: int, mode: int = 0o644) -> int:
+    """os.open of a file of dreamtrip's that must not be reached through a symbolic link at
+    its own name (O_NOFOLLOW); LinkInTheWay if it is one."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, mode)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise LinkInTheWay(path) from None
+        raise
 
 
 class IncompleteFile(OSError):
@@ -61,14 +106,17 @@ def human_size(n: float) -> str:
 
 
 @contextlib.contextmanager
-def atomic_path(target: Path, check: Callable[[Path], None] | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside `target` to write; on success it is synced, passed to
-    `check` (which raises when the file is not whole) and renamed to `target`."""
+def atomic_path(target: Path, check: Callable[[Path], None] | None = None,
+                prefix: str = TEMP_PREFIX) -> Iterator[Path]:
+    """Yield a temporary path beside `target` to write (its name starts with `prefix`); on
+    success it is synced, passed to `check` (which raises when the file is not whole) and
+    renamed to `target`. The rename replaces whatever had that name, a link included: nothing
+    is ever written through a link at `target`."""
     target = Path(target)
     tmp = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=target.parent, prefix=TEMP_PREFIX, suffix=target.suffix)
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=prefix, suffix=target.suffix)
         os.close(fd)
         tmp = Path(name)
         yield tmp
@@ -102,9 +150,10 @@ def _sync_folder(folder: Path) -> None:
         _sync(folder)
 
 
-def write_bytes_atomic(target: Path, data: bytes, check: Callable[[Path], None] | None = None) -> None:
+def write_bytes_atomic(target: Path, data: bytes, check: Callable[[Path], None] | None = None,
+                       prefix: str = TEMP_PREFIX) -> None:
     """Write `data` as `target`, whole or not at all."""
-    with atomic_path(target, check) as tmp:
+    with atomic_path(target, check, prefix) as tmp:
         fd = os.open(tmp, os.O_WRONLY | os.O_TRUNC)
         try:
             view = memoryview(data)
@@ -113,10 +162,6 @@ def write_bytes_atomic(target: Path, data: bytes, check: Callable[[Path], None] 
         finally:
             os.close(fd)
         _check_size(tmp, len(data))
-
-
-def write_text_atomic(target: Path, text: str) -> None:
-    write_bytes_atomic(target, text.encode("utf-8"))
 
 
 def save_image_atomic(image, target: Path, **save_options) -> None:
@@ -136,10 +181,10 @@ _FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".a
 
 
 def copy_atomic(source: Path, target: Path, link: bool = False,
-                check: Callable[[Path], None] | None = None) -> None:
+                check: Callable[[Path], None] | None = None, prefix: str = TEMP_PREFIX) -> None:
     """`source` as `target`: hard-linked when `link` and the file system allows, else copied;
     either is renamed into place only when it is as long as the source (and passes `check`)."""
-    with atomic_path(target, check) as tmp:
+    with atomic_path(target, check, prefix) as tmp:
         if not (link and _linked(source, tmp)):
             shutil.copyfile(source, tmp)
         _check_size(tmp, Path(source).stat().st_size)
@@ -182,10 +227,12 @@ def read_hashed(path: Path) -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()
 
 
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
+def sha256_of(path: Path, follow: bool = True) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks; with `follow` False, of the file at
+    `path` itself, never of one a symbolic link there leads to (LinkInTheWay)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    fd = os.open(path, os.O_RDONLY) if follow else open_own(path, os.O_RDONLY)
+    with open(fd, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()

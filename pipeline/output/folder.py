@@ -2,39 +2,52 @@
 
 dreamtrip writes a fixed set of files at the top of the output folder (manifest.json and the
 post's files) and everything in photos/ and dreams/. It overwrites and deletes only files it
-recorded writing (pipeline/output/records.py): a file of someone else's in one of those places stops a
-run before any work, with its name. An output folder made by an earlier release, which kept no
-record, is adopted once: the files its manifest names, and the files in photos/ and dreams/
-under the names dreamtrip makes (no one else makes them: they carry content hashes), count as
-written by dreamtrip, so upgrading refuses nothing and loses nothing.
+recorded writing (pipeline/output/records.py): a file of someone else's in one of those places
+stops a run before any work, with its name, and so does a link where dreamtrip writes.
+
+An output folder without a record (made by an earlier release, or whose hidden record was lost,
+e.g. by `cp -r OUT/* elsewhere/`) is adopted only as far as its content proves: a file of
+photos/ and dreams/ counts as dreamtrip's when manifest.json names it and it is what dreamtrip
+wrote there (its sha256, where the manifest records it; else, for a manifest of 0.2.0 which
+records none, it decodes as a picture of the size the manifest says), and a page file when it
+carries dreamtrip's mark. A file merely named the way dreamtrip names files is never taken for
+one of dreamtrip's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import re
+import stat
 from pathlib import Path
 
+from pipeline.formats import sniff_file
 from pipeline.manifest import MANIFEST, Manifest, is_output_folder
-from pipeline.output.layout import PAGE_FILES
-from pipeline.output.records import FileRecord, Written, record_of
+from pipeline.output.files import LinkInTheWay, link_on_the_way, sha256_of
+from pipeline.output.layout import ASSETS, CONTACT_SHEET, INDEX, MAP, PAGE_FILES, POST
+from pipeline.output.lock import LOCK_FILE
+from pipeline.output.records import RECORD, FileRecord, Written, record_of
 from pipeline.output.store import DREAMS_DIR, PHOTOS_DIR, default_output_dir, named_by_dreamtrip, stale_temp_files
 
 TOP_FILES = (MANIFEST, *PAGE_FILES)     # what dreamtrip writes at the top of an output folder
 OWN_FOLDERS = (PHOTOS_DIR, DREAMS_DIR)  # and everything in these
-# Temp files of releases before the record (tempfile.mkstemp with prefix ".tmp-").
-_OLD_TEMP = re.compile(r"\.tmp-[a-z0-9_]{8}(\.[a-z]+)?")
+# What dreamtrip's page files start with or hold (every release's): proof enough that a page
+# file of a folder without a record is dreamtrip's.
+_PAGE_MARKS = {INDEX: b'<meta name="generator" content="dreamtrip ',
+               CONTACT_SHEET: b'<meta name="generator" content="dreamtrip ',
+               **{asset: b"/* dreamtrip:" for asset in ASSETS}}
 
 
 class OutputFolderError(Exception):
     """The output folder cannot be used as it is: one line saying why and what to do (exit 2)."""
 
 
-def check_folders(album_dir: Path, out_dir: Path) -> None:
-    """Before the output folder is touched (or even locked): the album and the output folder
-    are different folders, the album is not itself an output folder, and a folder that is not
-    dreamtrip's holds nothing where dreamtrip writes (so not even a lock file is left in it)."""
+def check_folders(album_dir: Path, out_dir: Path, store_dir: Path | None = None) -> None:
+    """Before the output folder is touched (or even locked): the album, the output folder and
+    the store do not overlap in ways that lose photos or feed dreamtrip its own output, and a
+    folder that is not dreamtrip's holds nothing where dreamtrip writes (so not even a lock
+    file is left in it)."""
     album, out = Path(album_dir).resolve(), Path(out_dir).resolve()
     if album == out:
         instead = default_output_dir(album)
@@ -46,18 +59,62 @@ def check_folders(album_dir: Path, out_dir: Path) -> None:
         raise OutputFolderError(
             f"{album_dir} is a dreamtrip output folder (it holds dreamtrip's {MANIFEST}), not an album: "
             "give the album folder it was made from")
+    _refuse_overlaps(album_dir, album, out_dir, out, store_dir)
     if out.is_dir() and not is_output_folder(out):  # (a file there is said by the caller's check)
         _refuse_strangers(out_dir, foreign_files(out, record_of(out)))
 
 
+def _refuse_overlaps(album_dir: Path, album: Path, out_dir: Path, out: Path, store_dir: Path | None) -> None:
+    """The album inside an output folder (dreamtrip would dream its own copies), the output
+    folder inside the album among its photos (they would drop out of the album), the store in
+    the album (its dreams and record would land among the photos)."""
+    holder = next((folder for folder in album.parents if is_output_folder(folder)), None)
+    if album.is_relative_to(out) or holder is not None:
+        raise OutputFolderError(
+            f"{album_dir} is inside the output folder {holder or out_dir}: dreamtrip would dream its own "
+            "copies; give the album folder the post was made from, or write to a folder outside it with -o")
+    if out.is_relative_to(album) and out.is_dir() and not is_output_folder(out) and _holds_photos(out):
+        raise OutputFolderError(
+            f"-o {out_dir} is a folder of the album {album_dir} that holds photos: they would drop out of "
+            "the post; write it to a folder outside the album, or to a new one")
+    if store_dir is not None:
+        store = Path(store_dir).resolve()
+        if store.is_relative_to(album):
+            raise OutputFolderError(
+                f"output.store_dir {store_dir} is {'the album' if store == album else 'inside the album'} "
+                f"{album_dir}: dreamtrip does not keep its dreams among your photos; choose a folder "
+                "outside the album")
+
+
+def _holds_photos(folder: Path) -> bool:
+    """Whether a file under `folder` is a photo by its content (pipeline/formats.py)."""
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            with contextlib.suppress(OSError):
+                if not name.startswith(".") and sniff_file(Path(root) / name).is_photo:
+                    return True
+    return False
+
+
 def claim_output_folder(out_dir: Path, top_only: bool = False) -> FileRecord:
-    """Before any work, holding the folder's lock: adopt an earlier release's output folder, and
-    stop if a file dreamtrip did not write stands where it writes (`top_only`: only the top
-    files, for the commands that write nothing else). Returns the folder's record."""
+    """Before any work, holding the folder's lock: stop at a link where dreamtrip writes, adopt
+    what a folder without a record proves to be dreamtrip's, and stop if a file dreamtrip did
+    not write stands where it writes (`top_only`: only the top files, for the commands that
+    write nothing else). Returns the folder's record."""
+    refuse_links_where_written(Path(out_dir))
     record = record_of(out_dir)
     adopt_earlier_release(Path(out_dir), record)
     _refuse_strangers(out_dir, foreign_files(Path(out_dir), record, top_only))
     return record
+
+
+def refuse_links_where_written(out_dir: Path) -> None:
+    """LinkInTheWay for a symbolic link in the place of a file or folder dreamtrip writes at
+    the top of `out_dir` (its record, its lock, the post's files, photos/ and dreams/)."""
+    for name in (RECORD, LOCK_FILE, *TOP_FILES, *OWN_FOLDERS):
+        if link_on_the_way(out_dir, name) is not None:
+            raise LinkInTheWay(out_dir / name)
 
 
 def _refuse_strangers(out_dir: Path, strangers: list[str]) -> None:
@@ -90,48 +147,96 @@ def _files_in(out_dir: Path, folders) -> list[str]:
 
 
 def adopt_earlier_release(out_dir: Path, record: FileRecord) -> None:
-    """An output folder with a manifest but no record was made by an earlier release: record
-    what it wrote (see the module's docstring) as it is now. Nothing to do otherwise."""
+    """An output folder with a manifest but no record (an earlier release's, or one whose record
+    was lost): record what its content proves dreamtrip wrote (see the module's docstring) as it
+    is now. Nothing to do otherwise."""
     if record.exists() or not is_output_folder(out_dir):
         return
-    names = set(TOP_FILES) | _named_in_manifest(out_dir / MANIFEST)
-    names |= {name for name in _files_in(out_dir, OWN_FOLDERS) if named_by_dreamtrip(name)}
-    names |= {entry.name if where == "" else f"{where}/{entry.name}"
-              for where in ("", *OWN_FOLDERS) for entry in _entries(out_dir / where)
-              if _OLD_TEMP.fullmatch(entry.name)}
-    record.note_many({name: Written.of(out_dir / name) for name in sorted(names)
-                      if (out_dir / name).is_file() and not (out_dir / name).is_symlink()})
+    manifest = _read_loosely(out_dir / MANIFEST)
+    names = {MANIFEST} | {name for name in PAGE_FILES if _page_file_proven(out_dir, name, manifest)}
+    names |= {name for name, proof in _pictures_in_manifest(manifest).items() if _picture_proven(out_dir, name, proof)}
+    record.note_many({name: Written.of(out_dir / name) for name in sorted(names) if _plain_file(out_dir, name)})
 
 
-def _entries(folder: Path) -> list[os.DirEntry]:
+def _plain_file(out_dir: Path, name: str) -> bool:
     try:
-        return [entry for entry in os.scandir(folder) if entry.is_file(follow_symlinks=False)]
+        return stat.S_ISREG(os.lstat(out_dir / name).st_mode) and link_on_the_way(out_dir, name) is None
     except OSError:
-        return []
+        return False
 
 
-def _named_in_manifest(path: Path) -> set[str]:
-    """Every photos/ or dreams/ file a manifest of any release names (read loosely: the
-    manifest of an earlier release need not validate as this one's)."""
+def _read_loosely(path: Path) -> dict:
+    """A manifest of any release as plain data (an earlier release's need not validate as this
+    one's); {} when it cannot be read."""
     try:
         data = json.loads(path.read_bytes())
     except (OSError, ValueError):
-        return set()
-    found: set[str] = set()
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _pictures_in_manifest(manifest: dict) -> dict[str, str | tuple[int, int]]:
+    """Every photos/ or dreams/ file the manifest names, with its proof: the sha256 the manifest
+    records for it, else the (width, height) a picture there must have."""
+    hashes = manifest.get("written") if isinstance(manifest.get("written"), dict) else {}
+    found: dict[str, str | tuple[int, int]] = {}
 
     def visit(value) -> None:
         if isinstance(value, dict):
-            path_value = value.get("path")
-            if isinstance(path_value, str) and path_value.partition("/")[0] in OWN_FOLDERS:
-                found.add(path_value)
+            path, width, height = value.get("path"), value.get("width"), value.get("height")
+            if isinstance(path, str) and path.partition("/")[0] in OWN_FOLDERS and ".." not in path.split("/"):
+                if isinstance(hashes.get(path), str):
+                    found[path] = hashes[path]
+                elif isinstance(width, int) and isinstance(height, int):
+                    found[path] = (width, height)
+                for twin in (value.get("alternates") or {}).values():
+                    if isinstance(twin, str) and isinstance(hashes.get(twin), str):
+                        found[twin] = hashes[twin]
             for item in value.values():
                 visit(item)
         elif isinstance(value, list):
             for item in value:
                 visit(item)
 
-    visit(data.get("photos", []) if isinstance(data, dict) else [])
-    return {name for name in found if ".." not in name.split("/")}
+    visit(manifest.get("photos", []))
+    return found
+
+
+def _picture_proven(out_dir: Path, name: str, proof: str | tuple[int, int]) -> bool:
+    """The file is what dreamtrip wrote: its sha256 is the one recorded, or (a manifest that
+    records none) it decodes whole as a picture of the size the manifest says."""
+    if not _plain_file(out_dir, name):
+        return False
+    if isinstance(proof, str):
+        return sha256_of(out_dir / name, follow=False) == proof
+    from PIL import Image  # only for a folder of 0.2.0, once
+
+    try:
+        with Image.open(out_dir / name) as image:
+            image.load()
+            return image.size == proof
+    except Exception:  # a decoder raises many kinds on what is not a picture
+        return False
+
+
+def _page_file_proven(out_dir: Path, name: str, manifest: dict) -> bool:
+    """A page file carries dreamtrip's mark; post.md and map.svg, which have none, name the
+    manifest's album title, and its pictures or places."""
+    if not _plain_file(out_dir, name):
+        return False
+    try:
+        with open(out_dir / name, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return False
+    if name in _PAGE_MARKS:
+        return _PAGE_MARKS[name] in head
+    album = manifest.get("album") if isinstance(manifest.get("album"), dict) else {}
+    title = album.get("title")
+    if name == POST:
+        pictures = _pictures_in_manifest(manifest)
+        return isinstance(title, str) and title.encode() in head and any(p.encode() in head for p in pictures)
+    return name == MAP and head.startswith(b"<!-- dreamtrip: ")
 
 
 def adopt_store(store_dir: Path) -> None:
@@ -141,12 +246,12 @@ def adopt_store(store_dir: Path) -> None:
     if record.exists():
         return
     names = [name for name in _files_in(Path(store_dir), (DREAMS_DIR,)) if named_by_dreamtrip(name)]
-    record.note_many({name: Written.of(Path(store_dir) / name) for name in names})
+    record.note_many({name: Written.of(Path(store_dir) / name) for name in names if _plain_file(Path(store_dir), name)})
 
 
 def sweep_temp_files(out_dir: Path, store_dir: Path | None = None, store_age_s: float = 24 * 3600) -> int:
-    """Delete the temp files killed runs left in the folders dreamtrip writes; how many. A shared
-    store's young ones may belong to another album's run that is writing right now."""
+    """Delete the temp files killed runs of dreamtrip left in the folders it writes; how many. A
+    shared store's young ones may belong to another album's run that is writing right now."""
     leftovers = stale_temp_files(Path(out_dir))  # the caller holds the lock: no one else writes here
     if store_dir is not None:
         leftovers += stale_temp_files(Path(store_dir), older_than_s=store_age_s)
@@ -162,9 +267,10 @@ def used_files(manifest: Manifest) -> set[str]:
 
 def unused_files(manifest: Manifest, out_dir: Path) -> list[Path]:
     """What `dreamtrip clean` deletes, sorted: files dreamtrip recorded writing that are still as
-    it wrote them (sha256) and that the post does not use, and the temp files of killed runs.
-    Never anything else: a file of the traveller's, or one changed since, stays."""
+    it wrote them (sha256, and not reached through a link) and that no photo of `manifest`
+    needs, and the temp files of dreamtrip's killed runs. Never anything else: a file of the
+    traveller's, or one changed since, stays."""
     record, used = record_of(out_dir), used_files(manifest)
     unused = [Path(out_dir) / name for name in record.files()
-              if name not in used and record.intact(name, by_hash=True)]
+              if name not in used and name not in (RECORD, LOCK_FILE) and record.intact(name, by_hash=True)]
     return sorted(unused + stale_temp_files(Path(out_dir)))

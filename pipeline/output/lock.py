@@ -5,6 +5,9 @@ exits in any way (kill -9 included), so a crashed run never leaves a stale lock 
 holder writes who it is into the file (its pid, the command and since when: never a path, the
 host or the user, since the folder is published), so a second run can say what it is waiting
 for; and removes the file when it is done, so a finished run leaves nothing of it behind.
+The file is never written through a link: a symbolic link in its place is refused
+(LinkInTheWay), and a hard link (another name of the same file: a photo, perhaps) is replaced by
+a file of its own before a word is written.
 
 The lock is reentrant within a context (contextvars): the CLI takes it before Prefect starts (so
 a second command stops at once), and the flow, which takes it itself for scheduled runs and runs
@@ -23,6 +26,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator
+
+from pipeline.output.files import open_own
 
 LOCK_FILE = ".dreamtrip.lock"
 
@@ -75,10 +80,12 @@ def _take(path: Path, out_dir: Path, deadline: float | None, poll_s: float) -> i
     """The locked descriptor of the lock file now at `path`. A run that finishes removes the
     file, so a lock taken on a file no longer at `path` is let go and taken anew."""
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = open_own(path, os.O_RDWR | os.O_CREAT)
         if _try_lock(fd):
-            if _is_at(fd, path):
+            if _is_at(fd, path) and os.fstat(fd).st_nlink == 1:
                 return fd
+            if _is_at(fd, path):  # a hard link: no run of ours holds it; a file of its own instead
+                path.unlink()
             os.close(fd)
             continue
         holder = _holder(fd)

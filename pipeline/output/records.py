@@ -5,33 +5,47 @@ per file written (its path relative to the folder, size and sha256), appended by
 after the file is complete and before it is renamed into place. So a file under a final name is
 always recorded, whatever stops the run (kill -9 or a power cut included); a line that names a
 file that never got its name only makes that file look damaged, and it is made again. Further
-lines say a file was deleted, and when a run started and finished (a run that started and did
-not finish leaves its files to be checked by hash, not by size only).
+lines say a file was deleted, when a run started and finished, and which processes wrote temp
+files here (their tokens).
 
 Each line is one append (a single write), so threads and processes that write the same folder
-never lose each other's lines; a line cut short is ignored. What the record decides:
+never lose each other's lines; a line cut short is ignored. The record is never written through
+a link: a symbolic link in its place is refused (LinkInTheWay), a hard link is replaced by a
+file of its own. Each process that writes here notes its temp-file token first, so that only
+dreamtrip's own temp files are ever swept (a `.dreamtrip-tmp-` file of anyone else's stays).
+What the record decides:
 - a file that is not in it is not dreamtrip's: never overwritten, never deleted;
 - a recorded file whose size (or sha256, when asked) differs from its record is damaged: a run
-  makes it again rather than publish it.
+  makes it again rather than publish it;
+- a recorded path reached through a symbolic link (a planted `photos/sub` -> the album) is not
+  intact, and is never deleted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
 import os
+import secrets
 import stat
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from pipeline.output.files import (check_image_decodes, copy_atomic, encode_image, sha256_of,
-                            write_bytes_atomic)
+from pipeline.output.files import (TEMP_PREFIX, LinkInTheWay, check_image_decodes, copy_atomic, encode_image, link_on_the_way,
+                                   open_own, refuse_links, sha256_of, write_bytes_atomic)
 
 RECORD = ".dreamtrip-files.jsonl"
 _STARTED, _FINISHED = "started", "finished"
+# This process's token in the names of its temp files (`.dreamtrip-tmp-<token>-…`): noted in a
+# folder's record before its first temp file there, so a sweep knows the file for dreamtrip's.
+_TEMP_TOKEN = secrets.token_hex(4)
+# The folders dreamtrip writes temp files in, relative to an output folder or store.
+TEMP_FOLDERS = ("", "photos", "dreams")
 
 
 @dataclass(frozen=True)
@@ -54,6 +68,8 @@ class FileRecord:
         self.root = Path(root)
         self._lock = threading.RLock()
         self._files: dict[str, Written] = {}
+        self._temps: set[str] = set()       # tokens of processes that wrote temp files here
+        self._noted_token = False
         self._run: str | None = None
         self._read_to: tuple[int, int] | None = None  # (inode, bytes read) of the record file
 
@@ -62,7 +78,9 @@ class FileRecord:
         return self.root / RECORD
 
     def exists(self) -> bool:
-        return self.path.is_file()
+        """Whether the folder has a record (a link in its place counts: it is refused, never
+        taken for a lost record)."""
+        return os.path.lexists(self.path)
 
     # ---- reading
 
@@ -79,16 +97,44 @@ class FileRecord:
 
     def intact(self, relative: str, by_hash: bool = False) -> bool:
         """The file is there, recorded, and as it was written: the same size, and with
-        `by_hash` the same sha256 (reads the whole file)."""
+        `by_hash` the same sha256 (reads the whole file). Never through a symbolic link."""
         path = self.root / relative
         try:
-            info = path.stat()
+            info = path.lstat()
         except OSError:
             return False
         written = self.get(relative)
         if written is None or not stat.S_ISREG(info.st_mode) or info.st_size != written.size:
             return False
-        return not by_hash or sha256_of(path) == written.sha256
+        if link_on_the_way(self.root, relative) is not None:
+            return False
+        try:
+            return not by_hash or sha256_of(path, follow=False) == written.sha256
+        except OSError:
+            return False
+
+    def temp_tokens(self) -> set[str]:
+        """The tokens of the processes that noted writing temp files here."""
+        with self._lock:
+            self._catch_up()
+            return set(self._temps)
+
+    def own_temp_files(self, older_than_s: float = 0.0) -> list[Path]:
+        """Temp files that dreamtrip's writers left here (a killed run's), in the folders it
+        writes (the folder itself, photos/ and dreams/; nothing deeper): those named with a
+        token this record noted, older than `older_than_s` seconds. Only call this with 0
+        while holding the folder's lock: a running writer's temp file is young."""
+        tokens, cutoff, found = self.temp_tokens(), time.time() - older_than_s, []
+        for where in TEMP_FOLDERS:
+            if where and link_on_the_way(self.root, where) is not None:
+                continue
+            with contextlib.suppress(OSError):  # a folder that is not there holds none
+                for entry in os.scandir(self.root / where):
+                    if _temp_token(entry.name) in tokens and entry.is_file(follow_symlinks=False):
+                        with contextlib.suppress(FileNotFoundError):  # renamed into place meanwhile
+                            if entry.stat(follow_symlinks=False).st_mtime <= cutoff:
+                                found.append(Path(entry.path))
+        return sorted(found)
 
     def last_run_finished(self) -> bool:
         """False when a run started here and never finished (killed, crashed)."""
@@ -99,9 +145,10 @@ class FileRecord:
     def _catch_up(self) -> None:
         """Read what was appended since the last look (or all of it, after a compaction)."""
         try:
-            f = open(self.path, "rb")
-        except (FileNotFoundError, NotADirectoryError):
+            f = open(open_own(self.path, os.O_RDONLY), "rb")
+        except (FileNotFoundError, NotADirectoryError, LinkInTheWay):  # a link: claiming refuses it
             self._files, self._run, self._read_to = {}, None, None
+            self._temps = set()
             return
         with f:
             info = os.fstat(f.fileno())
@@ -109,7 +156,7 @@ class FileRecord:
             if self._read_to and self._read_to[0] == info.st_ino and self._read_to[1] <= info.st_size:
                 start = self._read_to[1]
             else:
-                self._files, self._run = {}, None
+                self._files, self._run, self._temps = {}, None, set()
             f.seek(start)
             data = f.read(info.st_size - start)
         complete = data[:data.rfind(b"\n") + 1]  # a line still being written is read next time
@@ -126,6 +173,9 @@ class FileRecord:
             return
         if entry.get("run") in (_STARTED, _FINISHED):
             self._run = entry["run"]
+            return
+        if isinstance(entry.get("temps"), str):
+            self._temps.add(entry["temps"])
             return
         relative = entry.get("path")
         if not _inside(relative):
@@ -147,6 +197,25 @@ class FileRecord:
         """These files were deleted by dreamtrip."""
         self._append([{"path": relative, "gone": True} for relative in relatives])
 
+    def delete(self, relatives: list[str]) -> list[str]:
+        """Delete those of these files that dreamtrip wrote and that are still as it wrote them
+        (sha256; never through a symbolic link), and the temp files its killed writers left
+        here; record that they are gone. Returns those deleted: anything else is left alone."""
+        temps = {path.relative_to(self.root).as_posix() for path in self.own_temp_files()}
+        gone = [relative for relative in relatives if relative in temps or self.intact(relative, by_hash=True)]
+        for relative in gone:
+            (self.root / relative).unlink(missing_ok=True)
+        self.forget([relative for relative in gone if relative not in temps])
+        return gone
+
+    def temp_prefix(self) -> str:
+        """The start of this process's temp files' names here, noted in the record first."""
+        with self._lock:
+            if not self._noted_token:
+                self._append([{"temps": _TEMP_TOKEN}])
+                self._noted_token = True
+        return f"{TEMP_PREFIX}{_TEMP_TOKEN}-"
+
     def begin_run(self) -> bool:
         """Mark a run as started; whether the one before it finished."""
         finished = self.last_run_finished()
@@ -162,7 +231,11 @@ class FileRecord:
         # Each line starts with a newline too: a line cut short by a crash is ended by the next one.
         data = b"".join(b"\n" + json.dumps(entry, ensure_ascii=False).encode() + b"\n" for entry in entries)
         self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = open_own(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        if os.fstat(fd).st_nlink > 1:  # a hard link: another name shares it; write a file of our own
+            os.close(fd)
+            self._replace_with(data)
+            return
         try:
             # One write, so that appends of other writers never land inside it; a short one (a
             # full disk) must stop the file it records from getting its name.
@@ -170,6 +243,16 @@ class FileRecord:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
         finally:
             os.close(fd)
+
+    def _replace_with(self, appended: bytes) -> None:
+        """The record as it is plus `appended`, written as a new file under the record's name:
+        the other names of a hard-linked record keep what they held."""
+        with self._lock:
+            fd = open_own(self.path, os.O_RDONLY)
+            with open(fd, "rb") as f:
+                held = f.read()
+            write_bytes_atomic(self.path, held + appended)
+            self._read_to = None
 
     def compact(self, run: str | None = None) -> None:
         """Rewrite the record as its current state: one line per file that is still there.
@@ -180,6 +263,10 @@ class FileRecord:
             lines = [{"run": run}] if run else []
             lines += [{"path": relative, "size": w.size, "sha256": w.sha256}
                       for relative, w in sorted(self._files.items()) if os.path.lexists(self.root / relative)]
+            # Tokens whose temp files are still here, for the next sweep; this process notes its
+            # own again before its next write.
+            lines += [{"temps": token} for token in sorted({_temp_token(p.name) for p in self.own_temp_files()})]
+            self._noted_token = False
             write_bytes_atomic(self.path, b"".join(json.dumps(line, ensure_ascii=False).encode() + b"\n"
                                                    for line in lines))
             self._read_to = None
@@ -187,7 +274,9 @@ class FileRecord:
     def write_bytes(self, relative: str, data: bytes, check: Callable[[Path], None] | None = None) -> None:
         """Write `data` as `relative`, whole (pipeline/output/files.py), and recorded before it gets its name."""
         written = Written(len(data), hashlib.sha256(data).hexdigest())
-        write_bytes_atomic(self.root / relative, data, check=self._recorded(relative, written, check))
+        refuse_links(self.root, relative)
+        write_bytes_atomic(self.root / relative, data, check=self._recorded(relative, written, check),
+                           prefix=self.temp_prefix())
 
     def save_image(self, image, relative: str, **save_options) -> None:
         """Save a Pillow image as `relative`; the format comes from its extension."""
@@ -196,8 +285,9 @@ class FileRecord:
     def copy(self, source: Path, relative: str, link: bool = False, written: Written | None = None) -> None:
         """`source` (hard-linked when `link` and possible) as `relative`; `written` is its record
         where the caller has it (else the file is hashed)."""
+        refuse_links(self.root, relative)
         copy_atomic(source, self.root / relative, link,
-                    check=self._recorded(relative, written or Written.of(Path(source))))
+                    check=self._recorded(relative, written or Written.of(Path(source))), prefix=self.temp_prefix())
 
     def _recorded(self, relative: str, written: Written, check=None) -> Callable[[Path], None]:
         """The last step before a temp file is renamed to `relative`: checked, then recorded."""
@@ -206,6 +296,13 @@ class FileRecord:
                 check(tmp)
             self.note(relative, written)
         return check_and_record
+
+
+def _temp_token(name: str) -> str | None:
+    """The writer's token in a temp file's name ('.dreamtrip-tmp-1a2b3c4d-x8k2.jpg': '1a2b3c4d')."""
+    if not name.startswith(TEMP_PREFIX):
+        return None
+    return name[len(TEMP_PREFIX):].partition("-")[0] or None
 
 
 def _inside(relative) -> bool:

@@ -11,14 +11,11 @@ them. Each web copy is a JPEG, and may have twins in other formats (WebFormats).
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from pipeline.output.files import TEMP_PREFIX, slug
+from pipeline.output.files import slug
 from pipeline.output.records import FileRecord, record_of
 
 PHOTOS_DIR = "photos"   # web copies of the originals
@@ -48,9 +45,16 @@ def named_by_dreamtrip(relative: str) -> bool:
     return pattern is not None and pattern.fullmatch(name) is not None
 
 
+# A file's name may hold 255 bytes (ext4, APFS, NTFS): a web copy's slug (ASCII, a byte a
+# character) is cut to this, which leaves room for its hash, its long side and a twin's suffix.
+WEB_SLUG_MAX = 200
+
+
 def web_copy_name(source: str, photo_sha256: str, long_side: int) -> str:
-    """A photo's web copy, relative to the output folder: readable, and unique by content."""
-    return f"{PHOTOS_DIR}/{slug(PurePosixPath(source).stem)}-{photo_sha256[:8]}-{long_side}.jpg"
+    """A photo's web copy, relative to the output folder: readable, and unique by content (the
+    hash is kept whole when a long name's slug is cut)."""
+    readable = slug(PurePosixPath(source).stem)[:WEB_SLUG_MAX].rstrip("-")
+    return f"{PHOTOS_DIR}/{readable}-{photo_sha256[:8]}-{long_side}.jpg"
 
 
 # The formats a web copy can be written in (images.formats). Every copy is a JPEG, named as above;
@@ -158,19 +162,12 @@ class DreamStore:
 
 
 def stale_temp_files(folder: Path, older_than_s: float = 0.0) -> list[Path]:
-    """Temporary files that an interrupted write left behind in the folders dreamtrip writes
-    (an output folder or a store: the folder itself, photos/ and dreams/; nothing deeper).
+    """Temporary files that an interrupted write of dreamtrip's left behind in the folders it
+    writes (an output folder or a store: the folder itself, photos/ and dreams/; nothing
+    deeper), by their token noted in the folder's record (pipeline/output/records.py): a file
+    named like one by anyone else is not dreamtrip's and stays.
 
     Only call this with 0 while holding the folder's lock: a running writer's temp file
     is young. For a store shared with other albums' runs, ask for old ones only.
     """
-    cutoff = time.time() - older_than_s
-    found = []
-    for where in (folder, folder / PHOTOS_DIR, folder / DREAMS_DIR):
-        with contextlib.suppress(OSError):  # a folder that is not there holds none
-            for entry in os.scandir(where):
-                if entry.name.startswith(TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
-                    with contextlib.suppress(FileNotFoundError):  # renamed into place meanwhile
-                        if entry.stat(follow_symlinks=False).st_mtime <= cutoff:
-                            found.append(Path(entry.path))
-    return sorted(found)
+    return record_of(folder).own_temp_files(older_than_s)

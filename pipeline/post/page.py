@@ -39,7 +39,6 @@ def write_page(manifest: Manifest, out_dir: Path) -> Path:
     previous page untouched rather than a new post.md beside an old index.html.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     view = build_view(manifest)
     trip = trip_map(view["days"], manifest.settings.privacy.location)
     view["map"] = _map_view(trip)
@@ -68,12 +67,9 @@ def _map_view(trip: TripMap | None) -> dict | None:
 
 
 def _remove_own_map(out_dir: Path) -> None:
-    """Delete map.svg if this program wrote it, as it wrote it (pipeline/output/records.py); a file of
-    the same name that someone else put there, or changed since, is left alone."""
-    record = record_of(out_dir)
-    if record.intact(MAP):
-        (out_dir / MAP).unlink(missing_ok=True)
-        record.forget([MAP])
+    """Delete map.svg if this program wrote it, as it wrote it (the record decides: a file of the
+    same name that someone else put there, or changed since, is left alone)."""
+    record_of(out_dir).delete([MAP])
 
 
 def _render_html(template: str, view: dict) -> bytes:
