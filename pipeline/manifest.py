@@ -188,6 +188,7 @@ class AlbumInfo(_Entry):
     title: str
     intro: str | None = None
     outro: str | None = None
+    site_url: str | None = None       # album.yaml's: where the post is published (http or https)
 
 
 class WeightsInfo(_Entry):

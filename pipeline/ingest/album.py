@@ -12,6 +12,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pipeline.config import ConfigError, PrivacySettings, check_layers, did_you_mean, read_yaml
 from pipeline.formats import RAW, RAW_EXTENSIONS, VIDEO, VIDEO_EXTENSIONS, sniff_file
@@ -26,7 +27,7 @@ PHOTO_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", "
                     ".heif", ".hif", ".gif", ".bmp"}
 ALBUM_FILE = "album.yaml"
 SIDECAR_EXTENSION = ".md"
-_ALBUM_KEYS = {"title", "intro", "outro", "photos"}
+_ALBUM_KEYS = {"title", "intro", "outro", "photos", "site_url"}
 _PHOTO_KEYS = {"story", "layers"}
 
 
@@ -43,10 +44,12 @@ class AlbumText:
     outro: str | None = None
     photos: dict[str, PhotoText] = field(default_factory=dict)  # keyed by path in the album
     sidecars: dict[str, str] = field(default_factory=dict)      # .md path in the album -> text
+    site_url: str | None = None   # where the post is published: makes its sharing links absolute
 
     def info(self, name: str) -> AlbumInfo:
         """The manifest's record of the album named `name` (its folder's name): its text."""
-        return AlbumInfo(name=name, title=self.title, intro=self.intro, outro=self.outro)
+        return AlbumInfo(name=name, title=self.title, intro=self.intro, outro=self.outro,
+                         site_url=self.site_url)
 
     def story_for(self, source: str) -> str | None:
         """The photo's story: its sidecar's text, else album.yaml's story, else None."""
@@ -237,7 +240,20 @@ def load_album_text(album_dir: Path) -> AlbumText:
         outro=_text(data, "outro", source),
         photos={str(name): _photo_text(entry, f"photos.{name}", source) for name, entry in photos.items()},
         sidecars=sidecars,
+        site_url=_site_url(data, source),
     )
+
+
+def _site_url(data: dict, source: str) -> str | None:
+    """album.yaml's `site_url`: the http(s) address the post's folder is published at, or None."""
+    value = data.get("site_url")
+    if value is None:
+        return None
+    parts = urlsplit(value.strip()) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(source, "site_url", value,
+                          "the http(s) address the post is published at, e.g. https://example.org/trips/prague/")
+    return value.strip()
 
 
 def _photo_text(entry, key: str, source: str) -> PhotoText:

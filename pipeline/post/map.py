@@ -29,8 +29,9 @@ PADDING = 0.14                  # of the trip's extent, on each side, so no mark
 RATIO = (1.5, 2.1)              # width / height: a landscape that a column shows whole
 MAX_LATITUDE = 84.0             # nothing to see of a trip beyond
 # The smallest frame, in degrees of latitude: a town's position is ~1 km to the nearest town
-# centre, so `town` maps frame at least the region around it; `exact` spots show a city walk.
-MIN_SPAN = {"town": 5.0, "exact": 0.01}
+# centre, so `town` maps frame at least the ~100 km around two towns; `exact` spots show a
+# city walk. (One place makes no map: a dot in an empty country says less than its name.)
+MIN_SPAN = {"town": 1.0, "exact": 0.01}
 SIGNATURE = "<!-- dreamtrip: the trip map -->"   # how page.py knows a map.svg is its own
 _PALETTE = ("#c0392b", "#1f6f8b", "#7d5ba6", "#2e8b57", "#b8860b")   # a colour per day, in turn
 
@@ -85,7 +86,8 @@ class TripMap:
 
 def trip_map(days: list[dict], location: str) -> TripMap | None:
     """The map of the photos (the view's days of photos, in the order taken) that have a
-    position; None when none has (or `privacy.location: none`)."""
+    position; None when fewer than two places have (or `privacy.location: none`): the post
+    names a single place in its day list and captions."""
     if location == "none":
         return None
     places, index_of = [], {}
@@ -105,7 +107,7 @@ def trip_map(days: list[dict], location: str) -> TripMap | None:
             if not visits or visits[-1] != index_of[key]:
                 visits.append(index_of[key])
         visits_by_day.append(visits if day["date"] is not None else [])
-    if not places:
+    if len(places) < 2:
         return None
     return _drawn(places, visits_by_day, MIN_SPAN.get(location, MIN_SPAN["exact"]))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 from datetime import date, datetime
-from urllib.parse import quote
+from urllib.parse import quote, urljoin
 
 from pipeline.output.files import slug, without_machine_paths
 from pipeline.layers import LAYER_NAMES, depth, layer_hint
@@ -22,12 +22,21 @@ _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Su
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July",
            "August", "September", "October", "November", "December")
 
-# Alt text is read aloud by screen readers: one sentence or so, not a whole story.
-_ALT_MAX = 150
+# Alt text is read aloud by screen readers: what and where, a short sentence, never the story.
+_ALT_MAX = 100
+# What a shared link shows under its title (og:description): a line or two of the intro.
+_SHARE_DESCRIPTION_MAX = 200
 # Error strings can be whole tracebacks; the manifest keeps them in full.
 _REASON_MAX = 500
 # How wide photos and dreams are drawn: the full column (900 px less padding), or the screen.
-COLUMN_SIZES = "(max-width: 900px) calc(100vw - 2rem), 860px"
+COLUMN_WIDTH = 860
+COLUMN_SIZES = f"(max-width: 900px) calc(100vw - 2rem), {COLUMN_WIDTH}px"
+# The lead photo at the top of the post is a banner this much wider than tall (style.css crops
+# it so on a desktop; a phone shows it less wide).
+LEAD_RATIO = 2.2
+# A pair drawn narrower than this is small (an old camera's thumbnail): its slider's handle
+# shrinks to arrows, so it does not cover the picture.
+SMALL_PAIR = 320
 # What a blog column needs (a ~500 px column on a 2x screen): post.md uses the smallest web copy
 # at least this long, and its cover is the first photo that has one (a thumbnail is no cover).
 BLOG_LONG_SIDE = 1000
@@ -70,14 +79,27 @@ def _reason(text: str) -> str:
     return _one_line(without_machine_paths(text), _REASON_MAX)
 
 
-def _alt_text(photo: PhotoEntry) -> str:
-    """Alt text: the story's first paragraph in plain words, else the file name read aloud."""
+def _alt_text(photo: PhotoEntry, where: dict | None) -> str:
+    """Alt text: what the photo shows and where, short: the story's first sentence in plain
+    words (else the file name read aloud), then the place when the post names one."""
+    what = _what(photo)
+    return f"{what} — {where['name']}" if where and where["name"] else what
+
+
+def _what(photo: PhotoEntry) -> str:
     first = first_paragraph(photo.story)
-    if first and story_plain(first).strip():
-        return _one_line(story_plain(first), _ALT_MAX)
+    plain = " ".join(story_plain(first).split()) if first else ""
+    if plain:
+        sentence = re.split(r"(?<=[.!?…])\s", plain, maxsplit=1)[0]
+        return _one_line(sentence, _ALT_MAX).rstrip(".")
     # "IMG_0042-old_town.jpg" -> "IMG 0042 old town": a file name, but readable aloud.
     stem = photo.source.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
     return " ".join(re.split(r"[-_\s]+", stem)).strip() or "photo"
+
+
+def dream_alt(layer: str, photo_alt: str) -> str:
+    """A dream's alt text: the photo's, with the layer that dreamed it."""
+    return f"Dream at layer {layer}: {photo_alt}"
 
 
 def _unique_anchors(sources: list[str]) -> list[str]:
@@ -213,8 +235,9 @@ def _sources(web: list[WebImage], sizes: str | None = COLUMN_SIZES) -> list[dict
 def _picture(web: list[WebImage]) -> dict:
     """A picture offered at its web sizes (small to large), and the copy each place uses.
 
-    `width`/`height` are the largest copy's: with CSS `max-width: 100%` the page never
-    draws a picture larger than its pixels (a 100 px thumbnail stays 100 px).
+    `width`/`height` are the largest copy's; a photo and its dreams are then drawn in one box
+    (see _drawn_in): with CSS `max-width: 100%` the page never draws a pair larger than its
+    largest pixels (a 100 px thumbnail stays 100 px).
     """
     return {**_image(web[-1]),
             "srcset": _srcset(web),
@@ -228,12 +251,44 @@ def _picture(web: list[WebImage]) -> dict:
             "long_side": web[-1].long_side}
 
 
-def _before(photo_web: list[WebImage], dream_width: int) -> dict:
-    """The photo a dream is compared with: the smallest copy at least as wide as the dream
+def _before(photo_web: list[WebImage], box: dict) -> dict:
+    """The photo a dream is compared with: the smallest copy at least as wide as the box
     (the fallback), and every copy so the browser picks as it does for the dream."""
-    wide_enough = [w for w in photo_web if w.width >= dream_width]
+    wide_enough = [w for w in photo_web if w.width >= box["width"]]
     fallback = wide_enough[0] if wide_enough else photo_web[-1]
-    return {**_image(fallback), "srcset": _srcset(photo_web), "sources": _sources(photo_web)}
+    return {**_image(fallback), "srcset": _srcset(photo_web), "sources": _sources(photo_web, box["sizes"])}
+
+
+def _pair_box(photo_web: list[WebImage], dreams: list[DreamEntry]) -> dict:
+    """The box a photo and each of its dreams are drawn in, whatever their files' sizes (a
+    2048 px photo copy beside a 1024 px dream): as wide as the widest largest copy among them,
+    at the photo's aspect ratio. So a pair lines up on the page, and switching between them in
+    the full-screen view (`zoom_width`: the largest file of the pair) keeps the same size."""
+    largest = [photo_web[-1], *(d.web[-1] for d in dreams)]
+    width = max(w.width for w in largest)
+    zoom_width = max([width, *((d.image or d.web[-1]).width for d in dreams)])
+    return {"width": width, "height": max(1, round(width * photo_web[-1].height / photo_web[-1].width)),
+            "sizes": _sizes(width), "small": width < SMALL_PAIR, "zoom_width": zoom_width}
+
+
+def _sizes(width: int) -> str:
+    """What `sizes` says of a picture drawn at most `width` px wide: the column, or less."""
+    if width >= COLUMN_WIDTH:
+        return COLUMN_SIZES
+    return f"(max-width: {width + 40}px) calc(100vw - 2rem), {width}px"
+
+
+def _drawn_in(picture: dict, web: list[WebImage], box: dict) -> dict:
+    """The picture drawn in its pair's box: its size in the markup is the box's."""
+    return {**picture, "width": box["width"], "height": box["height"], "sizes": box["sizes"],
+            "sources": _sources(web, box["sizes"]), "box": box}
+
+
+def _banner(web: list[WebImage]) -> dict:
+    """The photo as the banner at the top of the post, when it leads: the full column wide,
+    cropped to LEAD_RATIO (the size in the markup is the banner's, whatever the photo's)."""
+    return {**_image(web[-1]), "width": COLUMN_WIDTH, "height": round(COLUMN_WIDTH / LEAD_RATIO),
+            "srcset": _srcset(web), "sizes": COLUMN_SIZES, "sources": _sources(web)}
 
 
 # ---------------------------------------------------------------- photos and dreams
@@ -249,45 +304,48 @@ def _hint(layer: str, weights_source: str) -> str:
 
 
 def _dream_view(dream: DreamEntry, photo_web: list[WebImage], anchor: str, alt: str,
-                weights_source: str) -> dict:
+                weights_source: str, box: dict) -> dict:
     full = dream.image or dream.web[-1]
-    return {**_picture(dream.web),
+    return {**_drawn_in(_picture(dream.web), dream.web, box),
             "layer": dream.layer,
             "hint": _hint(dream.layer, weights_source),
             # "--": slugs never hold two dashes, so no photo's anchor can clash.
             "anchor": f"{anchor}--{slug(dream.layer)}",
-            "alt": f"Dream at layer {dream.layer}: {alt}",
+            "alt": dream_alt(dream.layer, alt),
             # The dream at its dream size: the "full size" link, which may be larger than any copy.
             "full": {**_image(full), "label": f"full size ({full.width} × {full.height} px)"},
-            "before": _before(photo_web, dream.web[-1].width)}
+            "before": _before(photo_web, box)}
 
 
 def _dream_views(photo: PhotoEntry, anchor: str, alt: str,
-                 weights_source: str) -> tuple[list, list]:
-    """Split a photo's dreams into (shown, not dreamed), both shallow to deep."""
+                 weights_source: str) -> tuple[list, list, dict]:
+    """Split a photo's dreams into (shown, not dreamed), both shallow to deep, and the box
+    the photo and the shown ones are drawn in."""
+    ordered = sorted(photo.dreams, key=lambda d: _layer_order(d.layer))
+    box = _pair_box(photo.web, [d for d in ordered if d.ok and d.web])
     shown, missing = [], []
-    for dream in sorted(photo.dreams, key=lambda d: _layer_order(d.layer)):
+    for dream in ordered:
         if dream.ok and dream.web:
-            shown.append(_dream_view(dream, photo.web, anchor, alt, weights_source))
+            shown.append(_dream_view(dream, photo.web, anchor, alt, weights_source, box))
         else:
             reason = dream.error or _STATUS_REASONS.get(dream.status, f"status: {dream.status}")
             missing.append({"layer": dream.layer, "reason": _reason(reason)})
-    return shown, missing
+    return shown, missing, box
 
 
 def _photo_view(photo: PhotoEntry, anchor: str, weights_source: str, location: str) -> dict:
-    alt = _alt_text(photo)
     where = where_taken(photo, location)
+    alt = _alt_text(photo, where)
     when = parse_datetime(_camera_date(photo))   # None: undated (or dated by its file)
-    dreams, missing = _dream_views(photo, anchor, alt, weights_source)
+    dreams, missing, box = _dream_views(photo, anchor, alt, weights_source)
     return {
-        **_picture(photo.web),
+        **_drawn_in(_picture(photo.web), photo.web, box),
         "anchor": anchor,
         "source": photo.source,
         "story_html": story_html(photo.story),
         "story_md": story_markdown(photo.story),
         "alt": alt,
-        "lazy": True,
+        "banner": _banner(photo.web),
         "caption": _caption_parts(photo, when, where),
         "where": where,
         "when": when,
@@ -330,6 +388,9 @@ def _day_groups(views: list[dict]) -> list[dict]:
         if not groups or groups[-1]["date"] != day:
             groups.append(_day_group(day, first_day if one_trip else None, bool(days)))
         groups[-1]["photos"].append(view)
+    for group in groups:   # the places of the day, in the order visited, each once
+        group["places"] = list(dict.fromkeys(v["where"]["name"] for v in group["photos"]
+                                             if v["where"] and v["where"]["name"]))
     return groups
 
 
@@ -375,11 +436,19 @@ def _contact_cell(view: dict, layer: str) -> dict:
     return {"dream": dream, "failed": dream is None and any(m["layer"] == layer for m in view["missing"])}
 
 
+def _thumb_box(view: dict) -> dict:
+    """The box a row's thumbnails are drawn in, as on the post (see _pair_box): the widest
+    smallest copy, at the photo's aspect ratio."""
+    width = max([view["thumb"]["width"], *(d["thumb"]["width"] for d in view["dreams"])])
+    return {"width": width, "height": max(1, round(width * view["thumb"]["height"] / view["thumb"]["width"]))}
+
+
 def _contact_sheet(views: list[dict], weights_source: str) -> dict:
     """Every photo x layer as a grid: a column per layer any photo was dreamed on or tried."""
     layers = sorted({d["layer"] for v in views for d in v["dreams"] + v["missing"]},
                     key=_layer_order)
-    rows = [{"photo": v, "cells": [_contact_cell(v, layer) for layer in layers]} for v in views]
+    rows = [{"photo": v, "cells": [_contact_cell(v, layer) for layer in layers], "box": _thumb_box(v)}
+            for v in views]
     return {"layers": [{"name": layer, "hint": _hint(layer, weights_source)} for layer in layers],
             "rows": rows,
             "layers_counted": counted(len(layers), "layer")}
@@ -463,6 +532,24 @@ def _device_words(device: str | None) -> str | None:
     return f"{kind} of a Dask cluster" if "Dask" in device else kind
 
 
+# ---------------------------------------------------------------- sharing
+
+
+def _share(album, lead: dict | None, photos: int) -> dict:
+    """What a link to the post shows where it is shared (Open Graph, Twitter cards): the title,
+    a line of the intro and the lead photo, at an absolute address when album.yaml gives the
+    post's `site_url` (social sites ignore a relative og:image)."""
+    first = first_paragraph(album.intro)
+    description = _one_line(story_plain(first), _SHARE_DESCRIPTION_MAX) if first else ""
+    base = album.site_url.rstrip("/") + "/" if album.site_url else None
+    image = lead["post"] if lead else None
+    return {"title": album.title or album.name,
+            "description": description or f"{counted(photos, 'photo')} and their DeepDreams.",
+            "url": base,
+            "image": {**image, "url": urljoin(base, image["src"]) if base else image["src"],
+                      "alt": lead["alt"]} if image else None}
+
+
 # ---------------------------------------------------------------- the view
 
 
@@ -476,8 +563,9 @@ def build_view(manifest: Manifest) -> dict:
     views_by_index = {i: _photo_view(photos[i], anchor, weights_source, location)
                       for i, anchor in zip(shown, anchors, strict=True)}
     views = sorted(views_by_index.values(), key=_taken_order)
-    if views:
-        views[0]["lazy"] = False  # usually on screen at load: lazy-loading it only delays it
+    # The photo the post opens with, as a banner on the first screen (and a shared link's
+    # picture): the first photo taken. The one place that says which.
+    lead = views[0] if views else None
     dates = [v["when"] for v in views if v["when"] is not None]
     created = parse_datetime(manifest.created)
 
@@ -492,6 +580,8 @@ def build_view(manifest: Manifest) -> dict:
         "outro_md": story_markdown(album.outro),
         "days": _day_groups(views),
         "photos": views,
+        "lead": lead,
+        "share": _share(album, lead, len(views)),
         "cover": _cover(views),
         "contact": _contact_sheet(views, weights_source),
         # Failures are the author's business: the contact sheet lists them with what to do,

@@ -98,3 +98,31 @@ def test_unmatched_keys_from_a_real_album_yaml(tmp_path):
     (root / "album.yaml").write_text("photos:\n  a.jpg: {story: Found.}\n  d.jpeg: {story: In day 2.}\n")
     text = load_album_text(root)
     assert text.unmatched(find_photos(root).photos) == [UnmatchedText(key="d.jpeg", closest="day 2/d.jpeg")]
+
+
+# ---------------------------------------------------------------- site_url (sharing links)
+
+def test_site_url_is_read_into_the_manifest_record(tmp_path):
+    root = _album(tmp_path)
+    (root / "album.yaml").write_text("title: Trip\nsite_url: https://example.org/trips/prague/\n")
+    assert load_album_text(root).info("trip").site_url == "https://example.org/trips/prague/"
+    (root / "album.yaml").write_text("title: Trip\n")
+    assert load_album_text(root).info("trip").site_url is None
+
+
+@pytest.mark.parametrize("value", ["example.org/trip", "ftp://example.org/trip", "javascript:alert(1)",
+                                   "https://", "[1, 2]"])
+def test_a_site_url_that_is_no_web_address_stops_the_run_in_one_line(tmp_path, value):
+    """Before any work, as every album.yaml mistake: one line naming the key, exit 2."""
+    import subprocess
+    import sys
+
+    root = _album(tmp_path)
+    (root / "album.yaml").write_text(f"title: Trip\nsite_url: {value}\n")
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "flows.cli", "run", str(root), "-o", str(out)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert "site_url" in run.stderr and "http(s) address" in run.stderr
+    assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    assert not out.exists()

@@ -39,6 +39,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
 PHONE = {"viewport": {"width": 375, "height": 812}, "device_scale_factor": 2,
          "is_mobile": True, "has_touch": True}
+# The first screens a reader sees the post on: a laptop and a phone.
+FIRST_SCREENS = {"desktop": {"viewport": {"width": 1280, "height": 800}},
+                 "phone": {**PHONE, "viewport": {"width": 375, "height": 812}}}
 XSS = "<script>window.__pwned = 1</script><img src=x onerror='window.__pwned = 1'>"
 
 
@@ -330,6 +333,120 @@ def test_page_in_a_browser(visit, any_page, page_name, size):
         " > Number(i.getAttribute('width')) + 0.5).map(i => i.src)") == []
 
 
+# ---------------------------------------------------------------- the first screen
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_the_first_screen_shows_the_title_and_a_photo(visit, any_page, size):
+    """No map, intro or explainer stands between the reader and the photos: the title and the
+    lead photo's top edge are on the screen the post opens on (with some of the photo)."""
+    name, out = any_page
+    v = visit((out / "index.html").as_uri(), **FIRST_SCREENS[size])
+    v.page.wait_for_function("document.querySelector('a.lead img').complete")
+    height = v.page.viewport_size["height"]
+    title = v.page.locator("h1").bounding_box()
+    assert 0 <= title["y"] and title["y"] + title["height"] <= height
+    lead = v.page.locator("a.lead img")
+    box = lead.bounding_box()
+    assert 0 <= box["y"] and box["y"] + min(box["height"], 150) <= height
+    assert box["width"] >= min(860, v.page.viewport_size["width"] - 40) - 1   # the column wide
+    assert lead.evaluate("i => i.naturalWidth") > 0
+    # It is the lead photo (the first taken), and it leads to its place in the post.
+    first = v.page.locator("article.photo").first
+    assert lead.get_attribute("alt") == first.locator("figure.original img").get_attribute("alt")
+    assert v.page.locator("a.lead").get_attribute("href") == "#" + first.get_attribute("id")
+    v.screenshot(f"{name}-first-screen-{size}", full_page=False)
+    assert v.errors == []
+
+
+def test_a_shared_link_has_its_open_graph_tags(visit, any_page):
+    name, out = any_page
+    v = visit((out / "index.html").as_uri(), **DESKTOP)
+    meta = v.page.evaluate("Object.fromEntries(Array.from(document.head.querySelectorAll('meta'))"
+                           ".map(m => [m.getAttribute('property') || m.name, m.content]))")
+    assert meta["og:title"] == v.page.locator("h1").inner_text()
+    assert meta["og:description"] and meta["twitter:card"] == "summary_large_image"
+    # The picture is a file of the post, at least 1000 px long when the photo has it.
+    image = out / meta["og:image"]
+    assert image.is_file() and meta["og:image:alt"]
+    with Image.open(image) as shown:
+        assert shown.size == (int(meta["og:image:width"]), int(meta["og:image:height"]))
+
+
+# ---------------------------------------------------------------- pairs line up
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_a_photo_and_each_of_its_dreams_are_drawn_the_same_size(visit, made_page, size):
+    """On the made page the dreams are smaller files than the photos' copies (a 1024 px and a
+    640 px dream beside 2048 px copies) and the tiny photo's are 100 px: every pair lines up."""
+    v = visit((made_page / "index.html").as_uri(), **(DESKTOP if size == "desktop" else PHONE))
+    v.load_every_image()
+    pairs = v.page.evaluate("""Array.from(document.querySelectorAll('article.photo')).map(a => ({
+        photo: a.querySelector('figure.original img').getBoundingClientRect().toJSON(),
+        files: Array.from(a.querySelectorAll('figure.dream a.zoom img')).map(i => i.naturalWidth),
+        dreams: Array.from(a.querySelectorAll('figure.dream a.zoom img'))
+                     .map(i => i.getBoundingClientRect().toJSON())}))""")
+    smaller = 0
+    for pair in pairs:
+        for dream in pair["dreams"]:
+            assert dream["width"] == pytest.approx(pair["photo"]["width"], abs=2)
+            assert dream["height"] == pytest.approx(pair["photo"]["height"], abs=2)
+        smaller += sum(1 for width in pair["files"] if width < 2048)
+    assert smaller >= 3 and pairs[0]["photo"]["width"] >= (850 if size == "desktop" else 340)
+    # The slider's photo covers its dream exactly.
+    for frame in v.page.locator(".frame.comparing").all():
+        dream, before = frame.locator("a.zoom img").bounding_box(), frame.locator("img.before").bounding_box()
+        assert before == pytest.approx(dream, abs=1)
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_the_slider_handle_is_a_labelled_control_at_rest(visit, made_page, size):
+    """At rest the dream is whole and no line crosses it: a handle labelled "Photo" sits on its
+    left edge, inside the picture. A thumbnail's handle is arrows only, a fraction of it."""
+    v = visit((made_page / "index.html").as_uri(), **(DESKTOP if size == "desktop" else PHONE))
+    frame = v.page.locator(".frame.comparing").first
+    frame.scroll_into_view_if_needed()
+    handle = frame.locator(".compare-handle")
+    assert handle.is_visible() and handle.inner_text() == "Photo"
+    box, picture = handle.bounding_box(), frame.bounding_box()
+    assert picture["x"] < box["x"] < picture["x"] + 0.2 * picture["width"]
+    assert picture["y"] < box["y"] and box["y"] + box["height"] < picture["y"] + picture["height"]
+    assert box["width"] >= 60 and box["height"] >= 24
+    assert frame.locator(".compare-line").is_hidden()
+    colours = handle.evaluate("h => [getComputedStyle(h).backgroundColor, getComputedStyle(h).borderTopColor]")
+    assert colours[0] != "rgba(0, 0, 0, 0)" and colours[1] == "rgb(255, 255, 255)"
+    tiny = v.page.locator(f"article#photo-{TINY_SOURCE.rsplit('.', 1)[0]} .frame.comparing")
+    tiny.scroll_into_view_if_needed()
+    small, thumb = tiny.locator(".compare-handle").bounding_box(), tiny.bounding_box()
+    assert tiny.locator(".compare-handle").is_visible() and tiny.locator(".compare-label").is_hidden()
+    assert small["width"] * small["height"] < 0.15 * thumb["width"] * thumb["height"]
+    # Its captions run beside it, not squeezed under 100 px.
+    caption = v.page.locator(f"article#photo-{TINY_SOURCE.rsplit('.', 1)[0]} figure.dream figcaption")
+    assert caption.bounding_box()["width"] >= (400 if size == "desktop" else 200)
+    v.screenshot(f"made-slider-at-rest-{size}", full_page=False)
+
+
+def test_the_contact_sheet_on_a_phone_has_thumbnails_a_finger_can_hit(visit, made_page):
+    v = visit((made_page / "contact-sheet.html").as_uri(), **PHONE)
+    v.load_every_image()
+    widths = v.page.evaluate("Array.from(document.querySelectorAll('.contact-sheet img'))"
+                             ".filter(i => i.naturalWidth >= 150).map(i => i.getBoundingClientRect().width)")
+    assert widths and min(widths) >= 150
+    # Each name across the row, whole words on a line: none broken inside a word.
+    names = v.page.locator(".contact-sheet .name")
+    for name in names.all():
+        assert name.bounding_box()["width"] >= 300
+        lines = "n => { const r = document.createRange(); r.selectNodeContents(n); return r.getClientRects().length }"
+        assert name.evaluate(lines) == 1
+    # Each dream says its layer, the grid's heading being gone.
+    assert v.page.locator(".contact-sheet thead").is_hidden()
+    assert v.page.evaluate("getComputedStyle(document.querySelector('.contact-sheet td[data-layer]'), "
+                           "'::before').content") == '"conv3_1"'
+    assert v.horizontal_overflow() <= 0 and v.errors == []
+    v.screenshot("made-contact-sheet-phone-grid")
+
+
 def test_no_page_names_a_path_of_the_machine(any_page):
     name, out = any_page
     machine_paths = [str(out), str(SAMPLE_ALBUM), str(REPO), str(Path.home()), "/root/", "/home/"]
@@ -444,18 +561,20 @@ def test_comparison_slider_by_mouse(visit, any_page):
     dream_box, before_box = frame.locator("a.zoom img").bounding_box(), frame.locator("img.before").bounding_box()
     assert before_box == pytest.approx(dream_box, abs=1)
     slider = frame.locator("input.compare")
-    box = slider.bounding_box()
-    grip = 20  # px: the handle's radius (--grip in style.css); at 0 its centre is 20 px in
-    v.page.mouse.move(box["x"] + grip, box["y"] + box["height"] / 2)
+    handle = frame.locator(".compare-handle").bounding_box()
+    box = frame.bounding_box()
+    v.page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
     v.page.mouse.down()
-    target = box["x"] + grip + 0.75 * (box["width"] - 2 * grip)
-    v.page.mouse.move(target, box["y"] + box["height"] / 2, steps=8)
+    target = box["x"] + 0.75 * box["width"]
+    v.page.mouse.move(target, handle["y"] + handle["height"] / 2, steps=8)
     v.page.mouse.up()
     assert int(slider.input_value()) == pytest.approx(75, abs=2)
     assert _split(v, frame) == pytest.approx(0.75, abs=0.02)
-    # The cut between original and dream follows the handle.
+    # The cut between original and dream follows the pointer, and the handle sits on it.
     line = frame.locator(".compare-line").bounding_box()
     assert line["x"] + line["width"] / 2 == pytest.approx(target, abs=3)
+    moved = frame.locator(".compare-handle").bounding_box()
+    assert moved["x"] + moved["width"] / 2 == pytest.approx(target, abs=3)
     # Dragging the handle is not a click on the picture: no full-screen view opened.
     assert v.page.locator("dialog.viewer[open]").count() == 0
     v.screenshot(f"{name}-slider-moved-desktop", full_page=False)
@@ -621,7 +740,12 @@ def test_the_map_opens_from_disk_and_each_mark_leads_to_its_photo(visit, map_pag
     assert requests and [url for url in requests if not url.startswith(folder)] == []   # no network
     assert v.errors == [] and v.horizontal_overflow() <= 0
     box = figure.bounding_box()
-    assert box["width"] >= min(860, v.page.viewport_size["width"] - 40)   # the whole column
+    days = v.page.locator("nav.days").bounding_box()
+    if size == "desktop":   # beside the day list, a third of the column
+        assert box["x"] > days["x"] + days["width"] and box["width"] <= 360
+        assert box["y"] == pytest.approx(days["y"], abs=2)
+    else:                   # under it, the screen wide
+        assert box["y"] > days["y"] + days["height"] and box["width"] >= 375 - 40
     marks = v.page.locator("svg.trip-map-svg a.mark")
     assert marks.count() == 3
     for name, anchor in (("Vienna", "photo-vienna"), ("Prague", "photo-prague-bridge")):

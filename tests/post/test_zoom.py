@@ -207,15 +207,40 @@ def test_arrow_keys_pan_when_zoomed_and_step_when_not(visit, marked_page):
     assert v.errors == []
 
 
-def test_a_picture_smaller_than_the_window_does_not_zoom(visit, made_page):
+def test_a_picture_smaller_than_the_window_opens_at_its_size_and_zooms_twice_as_far(visit, made_page):
     v = visit((made_page / "index.html").as_uri(), **DESKTOP)
     _open(v, f"article#photo-{TINY_SOURCE.rsplit('.', 1)[0]} figure.original a.zoom")
-    assert _canvas(v)["width"] == TINY_SIZE[0] and _level(v) == 100
+    assert _canvas(v)["width"] == TINY_SIZE[0] and _level(v) == 100   # not blown up to blur
+    for _ in range(4):
+        v.page.keyboard.press("+")
+    assert _canvas(v)["width"] == pytest.approx(2 * TINY_SIZE[0], abs=1) and _level(v) == 200
     assert v.page.locator(".viewer-zoom-in").is_disabled()
-    v.page.mouse.move(*_mark(v))
-    v.page.mouse.wheel(0, -300)
-    v.page.keyboard.press("+")
-    assert _canvas(v)["width"] == TINY_SIZE[0]
+    assert v.errors == []
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_a_photo_and_its_smaller_dream_open_equally_large_and_zoom_twice_the_fit(visit, made_page, size):
+    """The first photo's copies go to 2048 px, its conv5_2 dream's to 1024: switching between
+    them keeps the size on screen, and even the 1024 px file zooms to twice the fitted size."""
+    v = visit((made_page / "index.html").as_uri(), **(DESKTOP if size == "desktop" else PHONE))
+    _open(v, "figure.original a.zoom")
+    v.page.wait_for_function("document.querySelector('.viewer-image').naturalWidth >= 2048")
+    photo = _canvas(v)
+    boxes = []
+    for _ in range(2):   # the conv3_1 dream (2048 px copy), then the conv5_2 one (1024 px)
+        v.page.keyboard.press("ArrowRight")
+        v.page.wait_for_selector(".viewer-canvas.ready")
+        boxes.append(_canvas(v))
+    assert v.page.evaluate("document.querySelector('.viewer-image').naturalWidth") == 1024
+    for box in boxes:
+        assert box["width"] == pytest.approx(photo["width"], abs=2)
+        assert box["height"] == pytest.approx(photo["height"], abs=2)
+    fitted = boxes[-1]["width"]
+    assert fitted > 1024 if size == "desktop" else fitted <= 375   # wider than the file on a desktop
+    while v.page.locator(".viewer-zoom-in").is_enabled():
+        v.page.locator(".viewer-zoom-in").click()
+    assert _canvas(v)["width"] >= 2 * fitted - 2
+    v.screenshot(f"zoom-made-small-dream-twice-{size}", full_page=False)
     assert v.errors == []
 
 

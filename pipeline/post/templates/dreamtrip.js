@@ -5,15 +5,15 @@
 (function () {
   "use strict";
 
-  // Where the slider starts, in percent of the picture showing the original: a sliver,
-  // so the dream is seen first and the handle says there is something to drag.
+  // Where the slider starts, in percent of the picture showing the original: none, so the
+  // dream is seen whole; its labelled handle at the left edge says there is something to drag.
   var COMPARE_START = 0;
 
   /* ---------------------------------------------------------- before/after slider */
 
   // Turns <div class="frame" data-before="photo.jpg"> (a dream) into a comparison: the
-  // original laid over the dream, cut off at the handle of a range input. A range input is
-  // a slider that mouse, touch, keyboard (arrows, Home, End) and screen readers all know.
+  // original laid over the dream, cut off at a handle the pointer drags. Under it, a range
+  // input holds the value: a slider that keyboards (arrows, Home, End) and screen readers know.
   // The original is offered at the same sizes as the dream (data-before-srcset, data-sizes),
   // so the browser fetches a copy as sharp as the dream it covers, and no sharper.
   function makeComparison(frame) {
@@ -50,15 +50,28 @@
     slider.setAttribute("aria-label", "Compare the layer " + (frame.dataset.layer || "") +
                         " dream with the original photo");
 
+    // What the pointer drags: a pill on the cut, labelled (style.css hides the word on a
+    // small picture). Hidden from screen readers, which have the slider.
+    var handle = document.createElement("span");
+    handle.className = "compare-handle";
+    handle.setAttribute("aria-hidden", "true");
+    var label = document.createElement("span");
+    label.className = "compare-label";
+    label.textContent = "Photo";
+    handle.appendChild(label);
+    handle.title = "Drag to compare with the photo";
+
     function show() {
       frame.style.setProperty("--split", String(Number(slider.value) / 100));
+      frame.classList.toggle("at-rest", Number(slider.value) === 0);
       slider.setAttribute("aria-valuetext", slider.value + "% original");
     }
     slider.addEventListener("input", show);
-    dragWithPointer(slider, show);
+    dragWithPointer(handle, frame, slider, show);
     frame.appendChild(shown);
     frame.appendChild(line);
     frame.appendChild(slider);
+    frame.appendChild(handle);
     frame.classList.add("comparing");
     show();
   }
@@ -74,22 +87,21 @@
     return picture;
   }
 
-  // Only the slider's handle takes the pointer (see style.css), and the browser's own drag
-  // ends as soon as a quick move leaves the handle. So the drag is done here: the pointer is
-  // captured on the handle and the value follows it until the button or finger is let go.
-  // (Keyboard and screen readers still use the range input's own behaviour.)
-  function dragWithPointer(slider, show) {
-    slider.addEventListener("pointerdown", function (event) {
+  // Only the handle takes the pointer (the rest of the picture opens it full screen). The
+  // pointer is captured on it, so a quick move that leaves the handle still drags, and the
+  // cut follows the pointer across the picture until the button or finger is let go.
+  // (Keyboard and screen readers use the range input's own behaviour.)
+  function dragWithPointer(handle, frame, slider, show) {
+    handle.addEventListener("pointerdown", function (event) {
       if (event.button !== 0) { return; }
-      event.preventDefault();           // no native drag alongside this one
-      slider.focus();
-      slider.setPointerCapture(event.pointerId);
+      event.preventDefault();           // no native drag or text selection alongside this one
+      slider.focus({preventScroll: true});
+      handle.setPointerCapture(event.pointerId);
     });
-    slider.addEventListener("pointermove", function (event) {
-      if (!slider.hasPointerCapture(event.pointerId)) { return; }
-      var box = slider.getBoundingClientRect();
-      var grip = box.height / 2;        // the handle is as tall as the slider, and round
-      var fraction = (event.clientX - box.left - grip) / (box.width - 2 * grip);
+    handle.addEventListener("pointermove", function (event) {
+      if (!handle.hasPointerCapture(event.pointerId)) { return; }
+      var box = frame.getBoundingClientRect();
+      var fraction = (event.clientX - box.left) / box.width;
       slider.value = String(Math.round(100 * Math.min(1, Math.max(0, fraction))));
       show();
     });
@@ -97,11 +109,14 @@
 
   /* ---------------------------------------------------------- full-screen view */
 
-  // The view shows a picture's largest web copy, fitted to the window. A reader can zoom
-  // (wheel, pinch, double-click or double-tap, + and -) up to 100% of the largest file there
-  // is: a dream's full-size file, fetched only once the zoom needs more pixels than the copy
-  // has. The photo can be laid over a dream (P, or the Photo button) at the same spot and zoom.
+  // The view shows a picture's largest web copy, fitted to the window, at the size its pair
+  // is fitted (a photo and its dreams open equally large, whatever their files' sizes). A
+  // reader can zoom (wheel, pinch, double-click or double-tap, + and -) to twice that, or
+  // further up to 100% of the largest file there is: a dream's full-size file, fetched only
+  // once the zoom needs more pixels than the copy has. The photo can be laid over a dream
+  // (P, or the Photo button) at the same spot and zoom.
   var ZOOM_STEP = 1.5;        // one press of + or -
+  var LEAST_ZOOM = 2;         // how far in a reader can always zoom, whatever the files' sizes
   var WHEEL_RATE = 0.002;     // zoom per pixel of wheel: exp(-deltaY * rate)
   var PAN_STEP = 0.15;        // an arrow key pans this much of the view, when zoomed
   var TAP_SLOP = 10;          // px: a press that moves less is a tap, not a drag
@@ -213,6 +228,7 @@
     view = {base: 0, scale: 1, x: 0, y: 0, pointers: {}, gesture: null, lastTap: null,
             dragged: false, showingPhoto: false, fullAsked: false,
             full: link.dataset.full || null, fullWidth: Number(link.dataset.fullWidth) || 0,
+            pairWidth: Number(link.dataset.pairWidth) || 0,
             photo: link.dataset.photo || null};
     viewer.canvas.classList.remove("ready");   // shown once laid out: see fit
     viewer.photo.removeAttribute("src");       // fetched when first asked for
@@ -244,15 +260,15 @@
 
   /* ---------------------------------------------------------- zoom and pan */
 
-  // The canvas at scale 1 is the picture fitted to the stage, never larger than the copy's
-  // pixels (a small one scaled up would only show its blur); at `max` it is as wide as the
-  // largest file, in CSS pixels: 100%.
+  // The canvas at scale 1 is the picture fitted to the stage, never larger than the pair's
+  // largest pixels (a thumbnail's pair scaled up would only show its blur); at `max` it is
+  // twice that, or as wide as the largest file in CSS pixels (100%) when that is more.
   function fit() {
     var box = viewer.stage.getBoundingClientRect();
     var width = viewer.image.naturalWidth, height = viewer.image.naturalHeight;
     view.aspect = height / width;
-    view.base = Math.min(box.width, box.height / view.aspect, width);
-    view.max = Math.max(1, Math.max(view.fullWidth, width) / view.base);
+    view.base = Math.min(box.width, box.height / view.aspect, Math.max(view.pairWidth, width));
+    view.max = Math.max(LEAST_ZOOM, Math.max(view.fullWidth, width) / view.base);
     view.scale = 1;
     render();
     viewer.canvas.classList.add("ready");
