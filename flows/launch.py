@@ -78,6 +78,7 @@ def check_album(album: Path, warn: Warn) -> None:
     if not files.photos:
         skipped = "".join(f"\n  skipped {entry.source}: {entry.reason}" for entry in files.skipped)
         raise UsageError(f"no photos found in {album}{skipped}")
+    text.check_cover(files.photos)
     warn_unmatched(text.unmatched(files.photos), warn)
 
 

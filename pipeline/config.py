@@ -290,6 +290,9 @@ def read_yaml(path: Path) -> dict:
                                              f"{err.start}); save the file as UTF-8") from None
     except yaml.YAMLError as err:
         raise ConfigError.unreadable(source, _yaml_problem(err)) from None
+    except ValueError as err:  # PyYAML reads 2016-13-01 as a date, and raises on it
+        raise ConfigError.unreadable(source, f"a value that looks like a date is none ({err}): "
+                                             "write a real date, or quote the text") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -47,6 +47,7 @@ class Refresh:
 def refresh_manifest(manifest: Manifest, album_dir: Path, out_dir: Path) -> Refresh:
     """The manifest with the album's current text and photo list; the input is not changed."""
     text, files = load_album_text(album_dir), find_photos(album_dir)
+    text.check_cover(files.photos)
     in_album = set(files.photos)
     # Copies of a photo were set aside by the run (shown once): known, not new.
     duplicates = [entry for entry in manifest.skipped if entry.duplicate_of and entry.source in in_album]
@@ -64,6 +65,7 @@ def refresh_manifest(manifest: Manifest, album_dir: Path, out_dir: Path) -> Refr
 def _refreshed(photo: PhotoEntry, text: AlbumText, out_dir: Path, privacy: PrivacySettings) -> PhotoEntry:
     # Published again: a manifest of an older release may hold positions the settings forbid.
     return published(photo.model_copy(update={"story": text.story_for(photo.source),
+                                               "hidden": text.hidden(photo.source),
                                                "dreams": [_checked(dream, out_dir) for dream in photo.dreams]}),
                      privacy)
 
