@@ -54,7 +54,7 @@ def write_page(manifest: Manifest, out_dir: Path) -> Path:
         rendered[MAP] = trip.file().encode("utf-8")
     else:
         _remove_own_map(out_dir)   # an earlier run's map may show what the settings now hide
-    rendered[POST] = render_post(view, PostLinks()).encode("utf-8")
+    rendered[POST] = render_post(view, PostDialect()).encode("utf-8")
     rendered[CONTACT_SHEET] = _render_html("contact-sheet.html.j2", view)
     rendered[INDEX] = _render_html("index.html.j2", view)
     output = record_of(out_dir)
@@ -71,9 +71,12 @@ def page_view(manifest: Manifest) -> tuple[dict, TripMap | None]:
     return view, trip
 
 
-class PostLinks:
-    """How post.md links its pictures, and which files it links. Here: beside it, as in the
-    output folder and a Hugo page bundle. pipeline/post/export.py has Jekyll's."""
+class PostDialect:
+    """post.md as one blog engine reads it: how it links its pictures (noting which files it
+    links) and what its front matter adds. Here: pictures beside it, as in the output folder
+    and a Hugo page bundle. pipeline/post/export.py has Jekyll's."""
+
+    layout: str | None = None   # the front matter's `layout` (Jekyll's posts need one)
 
     def __init__(self):
         self.used: dict[str, None] = {}  # the output folder's files the post links, in order
@@ -92,10 +95,10 @@ class PostLinks:
         return src
 
 
-def render_post(view: dict, links: PostLinks) -> str:
-    """post.md: front matter and Markdown, its pictures linked by `links`."""
+def render_post(view: dict, dialect: PostDialect) -> str:
+    """post.md: front matter and Markdown, in `dialect`."""
     return _md_env().get_template("post.md.j2").render(
-        {**view, "link": links, "front_matter": _front_matter(view, links)})
+        {**view, "link": dialect, "front_matter": _front_matter(view, dialect)})
 
 
 def _map_view(trip: TripMap | None) -> dict | None:
@@ -182,7 +185,7 @@ def md_escape(text: str) -> str:
     return escape_line_starts(escape_text(text))
 
 
-def _front_matter(view: dict, links: PostLinks) -> str:
+def _front_matter(view: dict, dialect: PostDialect) -> str:
     """YAML front matter that blog themes understand, dumped by PyYAML so any title quotes
     correctly: the title (no `# Title` in the body: themes print it), the date a blog files the
     post under, a summary for lists and link previews, tags, and the cover in each shape themes
@@ -193,13 +196,17 @@ def _front_matter(view: dict, links: PostLinks) -> str:
     generator may paste the title into HTML unescaped.
     """
     data = {"title": _front_text(view["title"])}
+    if dialect.layout:
+        data["layout"] = dialect.layout
     if view["post_date"]:
         data["date"] = view["post_date"]
     if view["summary"]:
-        data["summary"] = data["description"] = _front_text(view["summary"])
+        # Not `description`: PaperMod and Ananke print it under the title, above the same intro.
+        # Their lists and link previews (and Jekyll's, from the first paragraph) take `summary`.
+        data["summary"] = _front_text(view["summary"])
     data["tags"] = ["travel", "deepdream", _front_text(view["album_name"])]
     if view["cover"]:
-        cover = links.front(view["cover"]["src"])
+        cover = dialect.front(view["cover"]["src"])
         data["cover"] = {"image": cover, "alt": _front_text(view["cover"]["alt"])}
         data["featured_image"] = data["image"] = cover
         data["images"] = [cover]

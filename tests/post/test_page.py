@@ -421,7 +421,8 @@ def test_post_md_front_matter(tmp_path):
     front = _front_matter(md)
     assert front["title"] == "Three days in Prague"
     assert front["date"] == date(2016, 6, 13)   # the only day with a dated photo
-    assert front["summary"] == front["description"] == "We flew in on a Monday."
+    assert front["summary"] == "We flew in on a Monday."
+    assert "description" not in front   # themes print it under the title, above the same intro
     assert front["tags"] == ["travel", "deepdream", "sample-album"]
     # The first photo big enough for a header, at the web size the post uses, in every shape
     # themes read: PaperMod's cover.image (a mapping), Ananke's featured_image, image, images.
