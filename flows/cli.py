@@ -249,6 +249,8 @@ def cmd_run(args) -> int:
     how = execution(args)
     manifest = launch.run(args.album, args.config, cli_overrides(args), how, warn)
     print_summary(manifest)
+    for engine, site in load_settings(args.config, cli_overrides(args)).export.sites():
+        print(f"Exported to {engine.title()}: {site}")   # (the flow did: `export:` in the settings)
     return EXIT_SOME_FAILED if manifest.failures() else EXIT_OK
 
 

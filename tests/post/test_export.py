@@ -306,3 +306,40 @@ def test_only_what_the_post_shows_is_exported_and_nothing_of_the_machine(dreamed
     for name, data in files.items():
         assert str(tmp_path).encode() not in data, name           # no path of this machine
     assert "A photo for the author only" not in post
+
+
+# ---------------------------------------------------------------- after each run (`export:` in the settings)
+
+
+def _tiny_config(tmp_path: Path, weights_cache: Path, site: Path) -> Path:
+    config = tmp_path / "tiny.yaml"
+    config.write_text("layers: [conv1_2]\ndream: {octaves: 1, steps: 1, jitter: 0}\n"
+                      "images: {dream_size: 64, web_sizes: [48, 96], formats: [jpeg]}\n"
+                      "tasks: {retries: 0}\n"
+                      f"weights: {{source: hed, cache_dir: '{weights_cache}'}}\n"
+                      f"export: {{hugo: '{site}'}}\n")
+    return config
+
+
+def test_a_run_exports_to_the_blog_the_settings_name(prefect_harness, weights_cache, tmp_path):
+    album, out, site = tmp_path / SLUG, tmp_path / "out", tmp_path / "site"
+    make_album(album, 2)
+    site.mkdir()
+    (site / "hugo.toml").write_text('title = "My travels"\n')
+    config = _tiny_config(tmp_path, weights_cache, site)
+    assert main(["run", str(album), "-c", str(config), "-o", str(out), "--device", "cpu"]) == 0
+    post = site / "content" / "posts" / SLUG / "index.md"
+    assert post.is_file() and "title: A long trip" in post.read_text()
+    # The blog's folder is this machine's business: the published record does not keep it.
+    assert str(site) not in (out / "manifest.json").read_text()
+
+
+def test_a_blog_that_is_no_site_stops_the_run_before_any_work(weights_cache, tmp_path, capsys):
+    album, out, site = tmp_path / SLUG, tmp_path / "out", tmp_path / "not-a-site"
+    make_album(album, 1)
+    site.mkdir()
+    config = _tiny_config(tmp_path, weights_cache, site)
+    assert main(["run", str(album), "-c", str(config), "-o", str(out), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "export.hugo:" in err and "is not a Hugo site" in err
+    assert not out.exists()
