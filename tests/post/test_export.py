@@ -18,6 +18,7 @@ import functools
 import http.server
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -306,6 +307,22 @@ def test_only_what_the_post_shows_is_exported_and_nothing_of_the_machine(dreamed
     for name, data in files.items():
         assert str(tmp_path).encode() not in data, name           # no path of this machine
     assert "A photo for the author only" not in post
+
+
+@pytest.mark.parametrize("mistake, named", [
+    ("cover: 001-foto.jpg\n", "cover: got '001-foto.jpg'; expected a photo of the album, as a path in it "
+                               "(did you mean 001-photo.jpg?)"),
+    ("cover: 002-photo.jpg\n", "this one has hide: true"),
+    ("date: June 2016\n", "date: got 'June 2016'"),
+])
+def test_an_album_yaml_mistake_is_one_line_before_any_work(dreamed, mistake, named):
+    album, out = dreamed
+    text = (album / "album.yaml").read_text()
+    (album / "album.yaml").write_text(re.sub(r"^(cover|date): .*\n", "", text, flags=re.M) + mistake)
+    before = (out / "post.md").read_bytes()
+    done = _dreamtrip("blog", str(album), "-o", str(out))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and named in done.stderr, done.stderr
+    assert (out / "post.md").read_bytes() == before
 
 
 # ---------------------------------------------------------------- after each run (`export:` in the settings)
