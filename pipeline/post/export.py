@@ -82,6 +82,10 @@ class Blog:
         return (name.startswith(f"{JEKYLL_ASSETS}/{self.slug}/")
                 or re.fullmatch(rf"{JEKYLL_POSTS}/\d{{4}}-\d\d-\d\d-{re.escape(self.slug)}\.md", name) is not None)
 
+    def rivals(self) -> list[str]:
+        """Files of the site that would be this post's page too: Hugo's `posts/<slug>.md`."""
+        return [f"{HUGO_SECTION}/{self.slug}.md"] if self.engine == "hugo" else []
+
     def dialect(self) -> PostDialect:
         return PostDialect() if self.engine == "hugo" else JekyllDialect(self.slug)
 
@@ -93,6 +97,7 @@ class JekyllDialect(PostDialect):
     post no layout unless told: `post`, which every Jekyll theme has."""
 
     layout = "post"
+    describe = True
 
     def __init__(self, post_slug: str):
         super().__init__()
@@ -129,6 +134,10 @@ def export_post(manifest: Manifest, out_dir: Path, engine: str, site: Path) -> E
     copies = {blog.copy_of(path): path for path in dialect.used}
     _check_sources(out_dir, list(dialect.used))
     record = record_of(site)
+    for rival in blog.rivals():
+        if os.path.lexists(site / rival):
+            raise ExportError(f"{site / rival} is a post of the same name (/{PurePosixPath(rival).parent}/"
+                              f"{blog.slug}/): rename it, or the album's folder (the post is named after it)")
     _check_targets(site, record, [*copies, blog.post_file])
 
     written_in_out = record_of(out_dir)

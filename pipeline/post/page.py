@@ -77,6 +77,9 @@ class PostDialect:
     and a Hugo page bundle. pipeline/post/export.py has Jekyll's."""
 
     layout: str | None = None   # the front matter's `layout` (Jekyll's posts need one)
+    # The summary as `description` too: Jekyll's SEO tag reads it (else the first paragraph,
+    # here the dateline), while Hugo's PaperMod and Ananke print it under the title.
+    describe: bool = False
 
     def __init__(self):
         self.used: dict[str, None] = {}  # the output folder's files the post links, in order
@@ -204,6 +207,8 @@ def _front_matter(view: dict, dialect: PostDialect) -> str:
         # Not `description`: PaperMod and Ananke print it under the title, above the same intro.
         # Their lists and link previews (and Jekyll's, from the first paragraph) take `summary`.
         data["summary"] = _front_text(view["summary"])
+        if dialect.describe:
+            data["description"] = data["summary"]
     data["tags"] = ["travel", "deepdream", _front_text(view["album_name"])]
     if view["cover"]:
         cover = dialect.front(view["cover"]["src"])

@@ -248,6 +248,14 @@ def test_export_refuses_to_overwrite_a_blogger_s_file(dreamed, tmp_path):
     assert _files(site) == before      # nothing written, not even the record
 
 
+def test_export_refuses_to_take_the_name_of_a_blogger_s_post(dreamed, tmp_path):
+    album, out = dreamed
+    site, theirs = _hugo_site_with(tmp_path, f"content/posts/{SLUG}.md", "---\ntitle: My own post\n---\n")
+    done = _dreamtrip("export", str(album), "-o", str(out), "--hugo", str(site))
+    assert done.returncode == 2 and "is a post of the same name" in done.stderr and str(theirs) in done.stderr
+    assert not (site / "content" / "posts" / SLUG / "index.md").exists()
+
+
 def test_export_refuses_to_overwrite_its_post_once_edited_by_hand(dreamed, tmp_path):
     album, out = dreamed
     site, _ = _hugo_site_with(tmp_path, "hugo.toml", 'title = "My travels"\n')
@@ -304,6 +312,7 @@ def test_only_what_the_post_shows_is_exported_and_nothing_of_the_machine(dreamed
     assert not [name for name in files if hidden in name]
     post = files[f"_posts/2016-06-20-{SLUG}.md"].decode()
     assert "{{ '/assets/trip/photos/" in post                     # baseurl-aware links
+    assert "layout: post" in post and "description: A short trip" in post
     for name, data in files.items():
         assert str(tmp_path).encode() not in data, name           # no path of this machine
     assert "A photo for the author only" not in post
