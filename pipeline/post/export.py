@@ -136,8 +136,8 @@ def export_post(manifest: Manifest, out_dir: Path, engine: str, site: Path) -> E
     record = record_of(site)
     for rival in blog.rivals():
         if os.path.lexists(site / rival):
-            raise ExportError(f"{site / rival} is a post of the same name (/{PurePosixPath(rival).parent}/"
-                              f"{blog.slug}/): rename it, or the album's folder (the post is named after it)")
+            raise ExportError(f"{site / rival} is a post of the same name: rename it, or the album's "
+                              "folder (the post is named after it)")
     _check_targets(site, record, [*copies, blog.post_file])
 
     written_in_out = record_of(out_dir)
