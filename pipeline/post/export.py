@@ -33,6 +33,7 @@ from pathlib import Path, PurePosixPath
 
 from pipeline.files import slug
 from pipeline.manifest import Manifest
+from pipeline.outdir import adopt_earlier_release
 from pipeline.post.page import PostDialect, page_view, render_post
 from pipeline.records import record_of
 
@@ -127,6 +128,7 @@ def export_post(manifest: Manifest, out_dir: Path, engine: str, site: Path) -> E
     """
     site, out_dir = Path(site), Path(out_dir)
     check_site(engine, site)
+    adopt_earlier_release(out_dir, record_of(out_dir))   # a folder made before the record: its files
     view, _ = page_view(manifest)
     blog = Blog(engine, site, slug(manifest.album.name, fallback="trip"), _day(view["post_date"]))
     dialect = blog.dialect()

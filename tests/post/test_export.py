@@ -226,6 +226,20 @@ def test_a_new_date_moves_the_jekyll_post_and_leaves_no_copy(dreamed, tmp_path):
     assert sorted(p.name for p in (site / "_posts").iterdir()) == [f"2016-07-01-{SLUG}.md"]
 
 
+def test_an_output_folder_of_an_earlier_release_exports(tmp_path):
+    """0.2.0 kept no record of its files: export adopts them, as `blog` does, rather than
+    calling them damaged."""
+    release = REPO / "tests" / "fixtures" / "release-0.2.0"
+    shutil.copytree(release / "trip", tmp_path / "trip")
+    shutil.copytree(release / "out", tmp_path / "out")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "hugo.toml").write_text('title = "My travels"\n')
+    assert _export(tmp_path / "trip", tmp_path / "out", "hugo", site) == 0
+    bundle = site / "content" / "posts" / "trip"
+    assert (bundle / "index.md").is_file() and len(list((bundle / "photos").iterdir())) == 2
+
+
 # ---------------------------------------------------------------- a blogger's files are safe
 
 
