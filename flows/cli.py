@@ -328,11 +328,13 @@ def cmd_blog(args) -> int:
 
 def cmd_export(args) -> int:
     from pipeline.ingest.album import ALBUM_FILE
-    from pipeline.post.export import export_post
+    from pipeline.post.export import check_site, export_post
 
     sites = [(engine, site) for engine, site in (("hugo", args.hugo), ("jekyll", args.jekyll)) if site]
     if not sites:
         raise UsageError("export: say where to: --hugo SITE or --jekyll SITE (your site's folder)")
+    for engine, site in sites:   # every site is one of its engine before anything is written to any
+        check_site(engine, site)
     with launch.stored_run(args.album, args.output) as (out, manifest):
         if _newer(args.album / ALBUM_FILE, out / MANIFEST):
             warn(f"{args.album / ALBUM_FILE} changed since the post was written: run "

@@ -77,8 +77,9 @@ class PostDialect:
     and a Hugo page bundle. pipeline/post/export.py has Jekyll's."""
 
     layout: str | None = None   # the front matter's `layout` (Jekyll's posts need one)
-    # The summary as `description` too: Jekyll's SEO tag reads it (else the first paragraph,
-    # here the dateline), while Hugo's PaperMod and Ananke print it under the title.
+    # The summary as `description` and `excerpt` too: Jekyll's SEO tag and post lists read them
+    # (else the first paragraph: here the dateline), while Hugo's PaperMod and Ananke print a
+    # description under the title, above the same intro.
     describe: bool = False
 
     def __init__(self):
@@ -208,7 +209,7 @@ def _front_matter(view: dict, dialect: PostDialect) -> str:
         # Their lists and link previews (and Jekyll's, from the first paragraph) take `summary`.
         data["summary"] = _front_text(view["summary"])
         if dialect.describe:
-            data["description"] = data["summary"]
+            data["description"] = data["excerpt"] = data["summary"]
     data["tags"] = ["travel", "deepdream", _front_text(view["album_name"])]
     if view["cover"]:
         cover = dialect.front(view["cover"]["src"])
