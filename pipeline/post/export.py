@@ -35,7 +35,7 @@ from pipeline.files import slug
 from pipeline.manifest import Manifest
 from pipeline.outdir import adopt_earlier_release
 from pipeline.post.page import PostDialect, page_view, render_post
-from pipeline.records import record_of
+from pipeline.records import RECORD, record_of
 
 ENGINES = ("hugo", "jekyll")
 HUGO_SECTION = "content/posts"
@@ -135,6 +135,7 @@ def export_post(manifest: Manifest, out_dir: Path, engine: str, site: Path) -> E
     text = render_post(view, dialect).encode("utf-8")
     copies = {blog.copy_of(path): path for path in dialect.used}
     _check_sources(out_dir, list(dialect.used))
+    _no_link_on_the_way(site, RECORD)   # the record is appended to: never through a link
     record = record_of(site)
     for rival in blog.rivals():
         if os.path.lexists(site / rival):

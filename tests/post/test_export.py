@@ -282,7 +282,7 @@ def test_export_refuses_to_overwrite_its_post_once_edited_by_hand(dreamed, tmp_p
     assert _files(site) == before
 
 
-@pytest.mark.parametrize("planted", ["folder", "file"])
+@pytest.mark.parametrize("planted", ["folder", "file", "record"])
 def test_export_never_follows_a_planted_link(dreamed, tmp_path, planted):
     album, out = dreamed
     site = tmp_path / "site"
@@ -294,13 +294,15 @@ def test_export_never_follows_a_planted_link(dreamed, tmp_path, planted):
     (elsewhere / "index.md").write_text("private")
     if planted == "folder":
         (posts / SLUG).symlink_to(elsewhere, target_is_directory=True)
+    elif planted == "record":   # export appends to its record: a link there would write elsewhere
+        (site / ".dreamtrip-files.jsonl").symlink_to(elsewhere / "index.md")
     else:
         (posts / SLUG).mkdir()
         (posts / SLUG / "index.md").symlink_to(elsewhere / "index.md")
     done = _dreamtrip("export", str(album), "-o", str(out), "--hugo", str(site))
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert _files(elsewhere) == {"index.md": b"private"}
-    assert not (site / ".dreamtrip-files.jsonl").exists()
+    assert not (site / "content" / "posts" / SLUG / "photos").exists()
 
 
 def test_a_folder_that_is_no_site_is_one_line(dreamed, tmp_path):
