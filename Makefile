@@ -12,13 +12,13 @@ TORCH  := torch==2.14.1 torchvision==0.29.1
 endif
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install browser weights clean
+.PHONY: demo test install browser jekyll weights clean
 
 demo: install weights
 	$(BIN)/dreamtrip run data/sample-album -c config/demo.yaml --device cpu -o out/sample-album; \
 	  status=$$?; [ $$status -le 1 ] || exit $$status  # 1: some failed, and the page says so
 
-test: install browser
+test: install browser jekyll
 	$(BIN)/python -m pytest -q
 
 install: $(STAMP)
@@ -40,6 +40,16 @@ browser:
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 	  else \
 	    echo "chromium is not installed: the browser tests will be skipped (sudo apt-get install chromium)"; \
+	  fi; }
+
+# The export tests build a real Jekyll 4 site with the minima theme: Debian's packages, installed
+# here as chromium is (as root; otherwise say so: the tests then skip, or fail under CI=true).
+jekyll:
+	@{ command -v jekyll >/dev/null && ls /usr/share/rubygems-integration/all/gems | grep -q '^minima-'; } || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q jekyll jekyll-theme-minima; \
+	  else \
+	    echo "jekyll or its minima theme is not installed: the Jekyll export test will be skipped (sudo apt-get install jekyll jekyll-theme-minima)"; \
 	  fi; }
 
 weights: install

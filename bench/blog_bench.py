@@ -25,7 +25,7 @@ from pipeline.ingest.album import find_photos, load_album_text
 from pipeline.config import load_settings
 from pipeline.dream.spec import DreamSpec, dream_input, save_dream
 from pipeline.ingest.photos import ingest_photo
-from pipeline.manifest import AlbumInfo, Manifest, WeightsInfo, now, write_manifest
+from pipeline.manifest import Manifest, WeightsInfo, now, write_manifest
 from pipeline.post.page import write_page
 from pipeline.output.store import DreamStore
 
@@ -61,8 +61,7 @@ def make_dreamed_output(album: Path, out: Path, layers: list[str]) -> Manifest:
         for layer in layers:
             save_dream(stand_in, spec.files(photo, layer), DreamStore(out), images.web_formats())
         photos.append(text.described(photo, [spec.entry(photo, layer, 1.0) for layer in layers], settings.privacy))
-    manifest = Manifest(created=now(), album=AlbumInfo(name=album.name, title=text.title, intro=text.intro,
-                                                       outro=text.outro),
+    manifest = Manifest(created=now(), album=text.info(album.name),
                         weights=WEIGHTS, device="cpu", dream_size=DREAM_SIZE, octaves=spec.octaves, precision="fp32",
                         settings=settings, photos=photos, skipped=files.skipped)
     write_manifest(manifest, out)

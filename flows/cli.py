@@ -1,11 +1,11 @@
-"""dreamtrip's command line: run, retry, blog, clean, serve, layers, weights.
+"""dreamtrip's command line: run, retry, blog, export, clean, serve, layers, weights.
 
 Exit codes: 0 every (photo, layer) dreamed; 1 some failed (the page lists them);
 2 a usage, config or set-up error (nothing was dreamed), or the disk filled up (what was
 finished is kept: the same command continues); 3 another dreamtrip run is
 writing the same output folder (nothing was done).
 
-`blog` and `clean` never import torch or Prefect: they only read what runs have stored.
+`blog`, `export` and `clean` never import torch or Prefect: they only read what runs have stored.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pipeline.layers import LAYER_NAMES, layer_hint
 from pipeline.output.lock import OutputBusy
 from pipeline.manifest import MANIFEST
 from pipeline.output.folder import OutputFolderError
+from pipeline.post.export import ExportError
 from pipeline.post.view import counted
 from pipeline.dream.weights import IMAGENET_SIZE_MB
 
@@ -41,6 +42,7 @@ examples:
   dreamtrip run ~/trips/prague --layers conv4_2,conv5_2 --device cuda -o site/prague
   dreamtrip retry ~/trips/prague                    redo only what failed
   dreamtrip blog ~/trips/prague                     rewrite the post after editing album.yaml
+  dreamtrip export ~/trips/prague --hugo ~/blog     the post into your Hugo site (or --jekyll)
   dreamtrip clean ~/trips/prague --yes              delete what the post no longer uses
   dreamtrip serve ~/trips/prague --cron "0 3 * * *" dream new photos every night at 3
   dreamtrip layers                                  what each VGG16 layer dreams
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"dreamtrip: config error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except (UsageError, OutputFolderError, LinkInTheWay) as err:
+    except (UsageError, OutputFolderError, LinkInTheWay, ExportError) as err:
         print(f"dreamtrip: {err}", file=sys.stderr)
         return EXIT_USAGE
     except OutputBusy as err:
@@ -112,6 +114,20 @@ def build_parser() -> argparse.ArgumentParser:
                                            "Nothing is dreamed.")
     _album_args(blog)
     blog.set_defaults(handler=cmd_blog)
+
+    export = commands.add_parser("export", help="put the post into your Hugo or Jekyll site",
+                                 description="Write the post of OUT into a blog you already have, "
+                                             "ready to build: a Hugo page bundle "
+                                             "(SITE/content/posts/<album>/index.md, its pictures "
+                                             "beside it) or a Jekyll post (SITE/_posts/<date>-<album>.md, "
+                                             "its pictures in SITE/assets/<album>/). Again after "
+                                             "`dreamtrip blog`, it updates the same post. Writes "
+                                             "only its own files, and records them in "
+                                             "SITE/.dreamtrip-files.jsonl.")
+    _album_args(export)
+    export.add_argument("--hugo", type=Path, metavar="SITE", help="the Hugo site's folder")
+    export.add_argument("--jekyll", type=Path, metavar="SITE", help="the Jekyll site's folder")
+    export.set_defaults(handler=cmd_export)
 
     clean = commands.add_parser("clean", help="delete stored files the post no longer uses",
                                 description="List the files dreamtrip wrote in OUT that the post no "
@@ -233,6 +249,8 @@ def cmd_run(args) -> int:
     how = execution(args)
     manifest = launch.run(args.album, args.config, cli_overrides(args), how, warn)
     print_summary(manifest)
+    for engine, site in load_settings(args.config, cli_overrides(args)).export.sites():
+        print(f"Exported to {engine.title()}: {site}")   # (the flow did: `export:` in the settings)
     return EXIT_SOME_FAILED if manifest.failures() else EXIT_OK
 
 
@@ -305,6 +323,41 @@ def cmd_blog(args) -> int:
     launch.warn_unmatched(refreshed.manifest.unmatched, warn)
     print(f"Page: {page.resolve()}")
     return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    from pipeline.ingest.album import ALBUM_FILE
+    from pipeline.post.export import check_site, export_post
+
+    sites = [(engine, site) for engine, site in (("hugo", args.hugo), ("jekyll", args.jekyll)) if site]
+    if not sites:
+        raise UsageError("export: say where to: --hugo SITE or --jekyll SITE (your site's folder)")
+    for engine, site in sites:   # every site is one of its engine before anything is written to any
+        check_site(engine, site)
+    with launch.stored_run(args.album, args.output) as (out, manifest):
+        if _newer(args.album / ALBUM_FILE, out / MANIFEST):
+            warn(f"{args.album / ALBUM_FILE} changed since the post was written: run "
+                 f"`dreamtrip blog {args.album}` first to export the change")
+        for engine, site in sites:
+            print_export(engine, site, export_post(manifest, out, engine, site))
+    return EXIT_OK
+
+
+def print_export(engine: str, site: Path, exported) -> None:
+    print(f"Exported to {engine.title()}: {exported.post} "
+          f"({counted(exported.pictures, 'picture')} with it); build it with "
+          + ("`hugo`" if engine == "hugo" else "`jekyll build`") + f" in {site}")
+    if exported.removed:
+        print(f"  removed {counted(len(exported.removed), 'file')} of the earlier export that the post no longer uses")
+    for name in exported.kept:
+        print(f"  left alone (changed since it was exported, and no longer used): {site / name}")
+
+
+def _newer(path: Path, than: Path) -> bool:
+    try:
+        return path.stat().st_mtime > than.stat().st_mtime
+    except OSError:
+        return False
 
 
 def cmd_clean(args) -> int:

@@ -35,6 +35,7 @@ from pipeline.layers import depth
 from pipeline.output.lock import output_lock
 from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now, write_manifest
 from pipeline.output.folder import adopt_store, check_folders, claim_output_folder, sweep_temp_files
+from pipeline.post.export import ExportError, export_post
 from pipeline.post.page import write_page
 from pipeline.output.store import DreamStore, default_output_dir
 from pipeline.dream.weights import WeightsChoice, choose_weights
@@ -42,12 +43,16 @@ from pipeline.dream.weights import WeightsChoice, choose_weights
 
 class _DiskFullSaidOnce(logging.Filter):
     """A full disk ends the run with one line that names the folder and its free space (the
-    CLI's): Prefect's own reports of it, a traceback per task and one for the flow, would only
-    bury that line. The run's state still says Failed, with the reason."""
+    CLI's), and so does an export the blog refuses: Prefect's own reports of them, a traceback
+    per task and one for the flow, would only bury that line. The run's state still says
+    Failed, with the reason."""
+
+    SAID_BY_THE_CLI = (DiskFull, ExportError)
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        return not (isinstance(error, DiskFull) or DiskFull.__name__ in record.getMessage())
+        return not (isinstance(error, self.SAID_BY_THE_CLI)
+                    or any(kind.__name__ in record.getMessage() for kind in self.SAID_BY_THE_CLI))
 
 
 for _logger in ("prefect.task_runs", "prefect.flow_runs"):
@@ -163,6 +168,12 @@ def write_post(manifest: Manifest, out_dir: Path) -> Path:
     return write_page(manifest, out_dir)
 
 
+@task(name="export to blog", cache_policy=NO_CACHE)
+def export_to_blog(manifest: Manifest, out_dir: Path, engine: str, site: Path) -> None:
+    exported = export_post(manifest, out_dir, engine, site)
+    get_run_logger().info("Exported to %s: %s", engine.title(), exported.post)
+
+
 # ---- the flow ----
 
 @flow(name="dream-album")
@@ -214,6 +225,8 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
             run=run).without_machine_paths(album_dir, out_dir)
         manifest.page = str(write_post(manifest, out_dir))
         record.end_run()
+        for engine, site in settings.export.sites():  # `export:` in the settings; off by default
+            export_to_blog(manifest, out_dir, engine, site)
     publish_table(album_dir.name, manifest)
     return manifest
 

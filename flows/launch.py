@@ -78,6 +78,7 @@ def check_album(album: Path, warn: Warn) -> None:
     if not files.photos:
         skipped = "".join(f"\n  skipped {entry.source}: {entry.reason}" for entry in files.skipped)
         raise UsageError(f"no photos found in {album}{skipped}")
+    text.check_cover(files.photos)
     warn_unmatched(text.unmatched(files.photos), warn)
 
 
@@ -97,6 +98,18 @@ def check_image_formats(settings) -> None:
     if missing:
         raise UsageError(f"images.formats: this Pillow ({pillow_version}) cannot write {', '.join(missing)}: "
                          "install Pillow 11.3 or later (its wheels write AVIF), or set images.formats: [jpeg]")
+
+
+def check_blogs(settings) -> None:
+    """The blogs `export:` names are sites of their engines, before any work (the rest of what
+    an export checks, a file in its way, is checked when it exports)."""
+    from pipeline.post.export import ExportError, check_site
+
+    for engine, site in settings.export.sites():
+        try:
+            check_site(engine, site)
+        except ExportError as err:
+            raise UsageError(f"export.{engine}: {err}") from None
 
 
 def check_device_and_weights(settings, how: Execution) -> None:
@@ -178,6 +191,7 @@ def run(album: Path, config: Path | None, overrides: dict, how: Execution, warn:
     """Check, lock OUT, and run the flow on `album`; its manifest."""
     settings = load_settings(config, overrides)
     check_image_formats(settings)
+    check_blogs(settings)
     out = default_output_dir(album, settings.output.dir_path)
     check_folders(album_folder(album), out, settings.output.store_path)
     check_album(album, warn)
@@ -355,6 +369,7 @@ def scheduled(album: Path, cron: str, config: Path | None, overrides: dict, verb
     """The deployment that runs `dreamtrip run ALBUM` on `cron` (not served yet)."""
     settings = load_settings(config, overrides)
     check_image_formats(settings)
+    check_blogs(settings)
     album_folder(album)
     out = default_output_dir(album, settings.output.dir_path).resolve()
     check_folders(album, out, settings.output.store_path)

@@ -56,6 +56,7 @@ class Refresh:
 def refresh_manifest(manifest: Manifest, album_dir: Path, out_dir: Path) -> Refresh:
     """The manifest with the album's current text and photo list; the input is not changed."""
     text, files = load_album_text(album_dir), find_photos(album_dir)
+    text.check_cover(files.photos)
     in_album = set(files.photos)
     # Copies of a photo were set aside by the run (shown once): known, not new.
     duplicates = [entry for entry in manifest.skipped if entry.duplicate_of and entry.source in in_album]
@@ -94,6 +95,7 @@ def moved_photos(manifest: Manifest, album_dir: Path, unknown: list[str]) -> dic
 def _refreshed(photo: PhotoEntry, text: AlbumText, out_dir: Path, privacy: PrivacySettings) -> PhotoEntry:
     # Published again: a manifest of an older release may hold positions the settings forbid.
     checked = photo.model_copy(update={"story": text.story_for(photo.source),
+                                       "hidden": text.hidden(photo.source),
                                        "dreams": [_checked(dream, out_dir) for dream in photo.dreams]})
     return published(_copies_checked(checked, out_dir), privacy)
 

@@ -227,6 +227,18 @@ class OutputSettings(_Section):
         return Path(self.store_dir).expanduser().resolve() if self.store_dir else None
 
 
+class ExportSettings(_Section):
+    """Blogs the post goes into after each run (pipeline/post/export.py), as `dreamtrip export`."""
+
+    hugo: PathText | None
+    jekyll: PathText | None
+
+    def sites(self) -> list[tuple[str, Path]]:
+        """(engine, site folder) for each blog set, Hugo first."""
+        return [(engine, Path(site).expanduser()) for engine, site in (("hugo", self.hugo), ("jekyll", self.jekyll))
+                if site]
+
+
 _Latitude, _Longitude = _number(-90.0, 90.0), _number(-180.0, 180.0)
 _Radius = _number(1.0, 1_000_000.0)
 
@@ -270,6 +282,7 @@ class Settings(_Section):
     tasks: TaskSettings
     engine: EngineSettings
     output: OutputSettings
+    export: ExportSettings
     privacy: PrivacySettings
 
     @field_validator("layers", mode="before")
@@ -289,10 +302,12 @@ class Settings(_Section):
 
     def with_machine_paths_of(self, local: "Settings | None") -> "Settings":
         """These settings with where things lie on this machine (a shared store, the weights
-        cache) taken from `local`, or cleared when it is None; the output folder is cleared."""
+        cache, the blogs to export to) taken from `local`, or cleared when it is None; the output
+        folder is cleared."""
         return self.model_copy(update={
             "output": self.output.model_copy(update={"dir": None, "store_dir": local and local.output.store_dir}),
-            "weights": self.weights.model_copy(update={"cache_dir": local and local.weights.cache_dir})})
+            "weights": self.weights.model_copy(update={"cache_dir": local and local.weights.cache_dir}),
+            "export": local.export if local else ExportSettings(hugo=None, jekyll=None)})
 
 
 # ---- loading ----
@@ -309,6 +324,9 @@ def read_yaml(path: Path) -> dict:
                                              f"{err.start}); save the file as UTF-8") from None
     except yaml.YAMLError as err:
         raise ConfigError.unreadable(source, _yaml_problem(err)) from None
+    except ValueError as err:  # PyYAML reads 2016-13-01 as a date, and raises on it
+        raise ConfigError.unreadable(source, f"a value that looks like a date is none ({err}): "
+                                             "write a real date, or quote the text") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

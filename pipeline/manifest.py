@@ -147,6 +147,7 @@ class PhotoEntry(_Entry):
     place: Place | None = None        # named offline from the GPS position
     place_hidden: bool = False        # taken inside a privacy.hide_near zone: no place, no position
     story: str | None = None          # Markdown, from a sidecar or album.yaml
+    hidden: bool = False              # album.yaml `hide: true`: on the contact sheet, not in the post
     web: list[WebImage] = []          # upright web copies, small to large
     dreams: list[DreamEntry] = []     # shallow to deep layers
 
@@ -189,6 +190,8 @@ class AlbumInfo(_Entry):
     intro: str | None = None
     outro: str | None = None
     site_url: str | None = None       # album.yaml's: where the post is published (http or https)
+    date: str | None = None           # album.yaml `date:` (ISO 8601): the post's date
+    cover: str | None = None          # album.yaml `cover:`: the photo (its source) the post opens with
 
 
 class WeightsInfo(_Entry):

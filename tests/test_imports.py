@@ -27,6 +27,7 @@ ALLOWED = {
     ("pipeline.dream.download", "shutil.copyfile"): "the weights cache, into the owner's atomic_path",
     ("flows.launch", "mkdir"): "check_output_folder makes OUT before any work, to say at once if it cannot",
     ("flows.launch", "tempfile.TemporaryFile"): "check_output_folder's write probe (made and gone at once)",
+    ("pipeline.post.export", "rmdir"): "the blog site's folders its own export emptied (rmdir refuses a non-empty one)",
 }
 
 

@@ -11,6 +11,7 @@ import difflib
 import os
 import stat
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -27,14 +28,15 @@ PHOTO_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", "
                     ".heif", ".hif", ".gif", ".bmp"}
 ALBUM_FILE = "album.yaml"
 SIDECAR_EXTENSION = ".md"
-_ALBUM_KEYS = {"title", "intro", "outro", "photos", "site_url"}
-_PHOTO_KEYS = {"story", "layers"}
+_ALBUM_KEYS = {"title", "intro", "outro", "date", "cover", "photos", "site_url"}
+_PHOTO_KEYS = {"story", "layers", "hide"}
 
 
 @dataclass(frozen=True)
 class PhotoText:
     story: str | None = None
     layers: tuple[str, ...] | None = None  # overrides the config's layer list for this photo
+    hide: bool = False                     # dreamed and on the contact sheet, not in the post
 
 
 @dataclass(frozen=True)
@@ -45,11 +47,31 @@ class AlbumText:
     photos: dict[str, PhotoText] = field(default_factory=dict)  # keyed by path in the album
     sidecars: dict[str, str] = field(default_factory=dict)      # .md path in the album -> text
     site_url: str | None = None   # where the post is published: makes its sharing links absolute
+    date: str | None = None     # the post's date (ISO 8601), when album.yaml gives one
+    cover: str | None = None    # the photo album.yaml names as the post's cover
+    source: str = ALBUM_FILE    # where the text was read, for error messages
 
     def info(self, name: str) -> AlbumInfo:
         """The manifest's record of the album named `name` (its folder's name): its text."""
         return AlbumInfo(name=name, title=self.title, intro=self.intro, outro=self.outro,
-                         site_url=self.site_url)
+                         site_url=self.site_url, date=self.date, cover=self.cover)
+
+    def hidden(self, source: str) -> bool:
+        """album.yaml says `hide: true` for this photo: not in the post."""
+        entry = self.photos.get(source)
+        return bool(entry and entry.hide)
+
+    def check_cover(self, photos: list[str]) -> None:
+        """`cover:` names a photo of the album that the post shows: else one line (ConfigError)."""
+        if self.cover is None:
+            return
+        if self.cover not in photos:
+            hint = did_you_mean(self.cover, photos)
+            raise ConfigError(self.source, "cover", self.cover,
+                              f"a photo of the album, as a path in it{hint}")
+        if self.hidden(self.cover):
+            raise ConfigError(self.source, "cover", self.cover,
+                              "a photo the post shows (this one has hide: true)")
 
     def story_for(self, source: str) -> str | None:
         """The photo's story: its sidecar's text, else album.yaml's story, else None."""
@@ -67,7 +89,8 @@ class AlbumText:
         renderer."""
         place = place_of(photo.exif.gps if photo.exif else None) if privacy.places else None
         return published(photo.model_copy(update={"story": self.story_for(photo.source), "place": place,
-                                                  "dreams": by_depth(dreams)}), privacy, hide)
+                                                  "dreams": by_depth(dreams),
+                                                  "hidden": self.hidden(photo.source)}), privacy, hide)
 
     def layers_for(self, source: str, default: tuple[str, ...]) -> tuple[str, ...]:
         """The layers album.yaml names for this photo, else `default` (the config's)."""
@@ -241,7 +264,26 @@ def load_album_text(album_dir: Path) -> AlbumText:
         photos={str(name): _photo_text(entry, f"photos.{name}", source) for name, entry in photos.items()},
         sidecars=sidecars,
         site_url=_site_url(data, source),
+        date=_date(data, source),
+        cover=_text(data, "cover", source),
+        source=source,
     )
+
+
+def _date(data: dict, source: str) -> str | None:
+    """`date:` as ISO 8601: YAML reads 2016-06-15 as a date; quoted, it is text to parse."""
+    value = data.get("date")
+    if value is None:
+        return None
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, str):
+        for parse in (date.fromisoformat, datetime.fromisoformat):
+            try:
+                return parse(value.strip()).isoformat()
+            except ValueError:
+                pass
+    raise ConfigError(source, "date", value, "the post's date, e.g. 2016-06-15 (or 2016-06-15 18:30)")
 
 
 def _site_url(data: dict, source: str) -> str | None:
@@ -260,15 +302,18 @@ def _photo_text(entry, key: str, source: str) -> PhotoText:
     if entry is None:
         return PhotoText()
     if not isinstance(entry, dict):
-        raise ConfigError(source, key, entry, "a mapping with keys story, layers")
+        raise ConfigError(source, key, entry, "a mapping with keys " + ", ".join(sorted(_PHOTO_KEYS)))
     _reject_unknown(entry, _PHOTO_KEYS, source, key + ".")
+    hide = entry.get("hide", False)
+    if not isinstance(hide, bool):
+        raise ConfigError(source, key + ".hide", hide, "true (left out of the post) or false")
     layers = entry.get("layers")
     if layers is not None:
         try:
             layers = check_layers(layers)
         except ValueError as err:
             raise ConfigError(source, key + ".layers", layers, str(err)) from None
-    return PhotoText(story=_text(entry, "story", source, key + "."), layers=layers)
+    return PhotoText(story=_text(entry, "story", source, key + "."), layers=layers, hide=hide)
 
 
 def _text(data: dict, key: str, source: str, prefix: str = "") -> str | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import unquote
 
 import jinja2
 import yaml
@@ -39,10 +40,7 @@ def write_page(manifest: Manifest, out_dir: Path) -> Path:
     previous page untouched rather than a new post.md beside an old index.html.
     """
     out_dir = Path(out_dir)
-    view = build_view(manifest)
-    trip = trip_map(view["days"], manifest.settings.privacy.location)
-    view["map"] = _map_view(trip)
-    view["front_matter"] = _front_matter(view)
+    view, trip = page_view(manifest)
     view["contact_sheet_url"] = CONTACT_SHEET
     view["index_url"] = INDEX
     rendered = {name: (TEMPLATE_DIR / name).read_bytes() for name in ASSETS}
@@ -50,13 +48,55 @@ def write_page(manifest: Manifest, out_dir: Path) -> Path:
         rendered[MAP] = trip.file().encode("utf-8")
     else:
         _remove_own_map(out_dir)   # an earlier run's map may show what the settings now hide
-    rendered[POST] = _md_env().get_template("post.md.j2").render(view).encode("utf-8")
+    rendered[POST] = render_post(view, PostDialect()).encode("utf-8")
     rendered[CONTACT_SHEET] = _render_html("contact-sheet.html.j2", view)
     rendered[INDEX] = _render_html("index.html.j2", view)
     output = record_of(out_dir)
     for name, data in rendered.items():  # dicts keep insertion order: index.html last
         output.write_bytes(name, data)
     return out_dir / INDEX
+
+
+def page_view(manifest: Manifest) -> tuple[dict, TripMap | None]:
+    """The view the pages and the post render, with the trip's map (None: no map)."""
+    view = build_view(manifest)
+    trip = trip_map(view["days"], manifest.settings.privacy.location)
+    view["map"] = _map_view(trip)
+    return view, trip
+
+
+class PostDialect:
+    """post.md as one blog engine reads it: how it links its pictures (noting which files it
+    links) and what its front matter adds. Here: pictures beside it, as in the output folder
+    and a Hugo page bundle. pipeline/post/export.py has Jekyll's."""
+
+    layout: str | None = None   # the front matter's `layout` (Jekyll's posts need one)
+    # The summary as `description` and `excerpt` too: Jekyll's SEO tag and post lists read them
+    # (else the first paragraph: here the dateline), while Hugo's PaperMod and Ananke print a
+    # description under the title, above the same intro.
+    describe: bool = False
+
+    def __init__(self):
+        self.used: dict[str, None] = {}  # the output folder's files the post links, in order
+
+    def __call__(self, src: str) -> "MdSafe":
+        """The link in the body for `src` (a percent-encoded path in the output folder)."""
+        self.used[unquote(src)] = None
+        return MdSafe(self.body(src))
+
+    def front(self, src: str) -> str:
+        """The path front matter gives for `src` (themes look it up, no Liquid there)."""
+        self.used[unquote(src)] = None
+        return src
+
+    def body(self, src: str) -> str:
+        return src
+
+
+def render_post(view: dict, dialect: PostDialect) -> str:
+    """post.md: front matter and Markdown, in `dialect`."""
+    return _md_env().get_template("post.md.j2").render(
+        {**view, "link": dialect, "front_matter": _front_matter(view, dialect)})
 
 
 def _map_view(trip: TripMap | None) -> dict | None:
@@ -126,6 +166,12 @@ def html_entities(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _front_text(text: str) -> str:
+    """User text for a front matter value: no raw HTML, and no `{`, which could open Liquid
+    (as in the body: pipeline/post/story.py)."""
+    return html_entities(text).replace("{", "&#123;")
+
+
 def md_escape(text: str) -> str:
     """Escape user text so Markdown shows it literally: no raw HTML, no Liquid (the rules are
     pipeline.post.story's, which writes the stories)."""
@@ -134,21 +180,33 @@ def md_escape(text: str) -> str:
     return escape_line_starts(escape_text(text))
 
 
-def _front_matter(view: dict) -> str:
-    """YAML front matter, dumped by PyYAML so any title quotes correctly.
+def _front_matter(view: dict, dialect: PostDialect) -> str:
+    """YAML front matter that blog themes understand, dumped by PyYAML so any title quotes
+    correctly: the title (no `# Title` in the body: themes print it), the date a blog files the
+    post under, a summary for lists and link previews, tags, and the cover in each shape themes
+    read: `cover.image` (Hugo's PaperMod), `featured_image` (Ananke), `images` (Hugo's own
+    Open Graph templates) and `image` (Jekyll's SEO tag, most others).
 
     Strings get the same <, >, & escaping as the Markdown body: a static site
     generator may paste the title into HTML unescaped.
     """
-    data = {"title": html_entities(view["title"])}
-    # The day the trip began (what a travel blog dates a post by), else the run's date.
-    date = view["first_date"] or view["created_at"]
-    if date:
-        data["date"] = date
-    data["tags"] = ["travel", "deepdream", html_entities(view["album_name"])]
+    data = {"title": _front_text(view["title"])}
+    if dialect.layout:
+        data["layout"] = dialect.layout
+    if view["post_date"]:
+        data["date"] = view["post_date"]
+    if view["summary"]:
+        # Not `description`: PaperMod and Ananke print it under the title, above the same intro.
+        # Their lists and link previews (and Jekyll's, from the first paragraph) take `summary`.
+        data["summary"] = _front_text(view["summary"])
+        if dialect.describe:
+            data["description"] = data["excerpt"] = data["summary"]
+    data["tags"] = ["travel", "deepdream", _front_text(view["album_name"])]
     if view["cover"]:
-        data["cover"] = view["cover"]["src"]   # Hugo themes read `cover`, Jekyll ones `image`
-        data["image"] = view["cover"]["src"]
+        cover = dialect.front(view["cover"]["src"])
+        data["cover"] = {"image": cover, "alt": _front_text(view["cover"]["alt"])}
+        data["featured_image"] = data["image"] = cover
+        data["images"] = [cover]
     dumped = yaml.safe_dump(data, sort_keys=False, allow_unicode=True,
-                            default_flow_style=None, width=10_000)
+                            default_flow_style=False, width=10_000)
     return f"---\n{dumped}---\n"

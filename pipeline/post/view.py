@@ -26,6 +26,8 @@ _MONTHS = ("January", "February", "March", "April", "May", "June", "July",
 _ALT_MAX = 100
 # What a shared link shows under its title (og:description): a line or two of the intro.
 _SHARE_DESCRIPTION_MAX = 200
+# A summary (blog lists, link previews) is cut where search engines cut a description.
+_SUMMARY_MAX = 160
 # Error strings can be whole tracebacks; the manifest keeps them in full.
 _REASON_MAX = 500
 # How wide photos and dreams are drawn: the full column (900 px less padding), or the screen.
@@ -344,6 +346,7 @@ def _photo_view(photo: PhotoEntry, anchor: str, weights_source: str, location: s
         "source": photo.source,
         "story_html": story_html(photo.story),
         "story_md": story_markdown(photo.story),
+        "hidden": photo.hidden,
         "alt": alt,
         "banner": _banner(photo.web),
         "caption": _caption_parts(photo, when, where),
@@ -360,12 +363,32 @@ def _taken_order(view: dict) -> tuple:
     return (when is None, _wall_clock(when) if when else datetime.min, view["source"])
 
 
-def _cover(views: list[dict]) -> dict | None:
-    """The post's cover: the first photo big enough for a blog's header, else the largest."""
+def _cover(views: list[dict], chosen: str | None) -> dict | None:
+    """The post's cover: the photo album.yaml names (`cover:`), else the first photo big enough
+    for a blog's header, else the largest."""
     if not views:
         return None
+    named = [v for v in views if v["source"] == chosen]
     big = [v for v in views if v["long_side"] >= BLOG_LONG_SIDE]
-    return (big[0] if big else max(views, key=lambda v: v["long_side"]))["post"]
+    view = named[0] if named else big[0] if big else max(views, key=lambda v: v["long_side"])
+    return {**view["post"], "alt": view["alt"]}
+
+
+def _summary(intro: str | None) -> str | None:
+    """The post in a line or two, for blog lists and link previews: the intro's first paragraph."""
+    first = first_paragraph(intro)
+    return _one_line(story_plain(first), _SUMMARY_MAX) if first and story_plain(first).strip() else None
+
+
+def _post_date(album_date: str | None, dates: list[datetime], created: datetime | None) -> date | datetime | None:
+    """The date a blog files the post under: album.yaml's `date:`, else the trip's last day
+    (a post is written after the trip), else the day of the run."""
+    chosen = parse_datetime(album_date)
+    if chosen is not None:
+        return chosen.date() if len(album_date.strip()) == 10 else chosen  # a date alone stays one
+    if dates:
+        return _wall_clock(max(dates, key=_wall_clock)).date()
+    return created.date() if created else None
 
 
 # ---------------------------------------------------------------- days
@@ -563,10 +586,12 @@ def build_view(manifest: Manifest) -> dict:
     views_by_index = {i: _photo_view(photos[i], anchor, weights_source, location)
                       for i, anchor in zip(shown, anchors, strict=True)}
     views = sorted(views_by_index.values(), key=_taken_order)
+    # album.yaml `hide: true`: dreamed and on the contact sheet (the author's), not in the post.
+    in_post = [v for v in views if not v["hidden"]]
     # The photo the post opens with, as a banner on the first screen (and a shared link's
-    # picture): the first photo taken. The one place that says which.
-    lead = views[0] if views else None
-    dates = [v["when"] for v in views if v["when"] is not None]
+    # picture): album.yaml's `cover`, else the first photo taken. The one place that says which.
+    lead = next((v for v in in_post if v["source"] == album.cover), in_post[0] if in_post else None)
+    dates = [v["when"] for v in in_post if v["when"] is not None]
     created = parse_datetime(manifest.created)
 
     return {
@@ -574,24 +599,26 @@ def build_view(manifest: Manifest) -> dict:
         "album_name": album.name,
         "dateline": _dateline(dates),
         "first_date": dates[0] if dates else None,
+        "post_date": _post_date(album.date, dates, created),
         "intro_html": story_html(album.intro),
         "intro_md": story_markdown(album.intro),
+        "summary": _summary(album.intro),
         "outro_html": story_html(album.outro),
         "outro_md": story_markdown(album.outro),
-        "days": _day_groups(views),
-        "photos": views,
+        "days": _day_groups(in_post),
+        "photos": in_post,
         "lead": lead,
-        "share": _share(album, lead, len(views)),
-        "cover": _cover(views),
+        "share": _share(album, lead, len(in_post)),
+        "cover": _cover(in_post, album.cover),
         "contact": _contact_sheet(views, weights_source),
         # Failures are the author's business: the contact sheet lists them with what to do,
         # the post says only `not_shown`.
         "failures": _failure_views(photos, views_by_index),
         "next_step": manifest.next_step,
-        "not_shown": _not_shown(len(photos) - len(views), sum(len(v["missing"]) for v in views)),
+        "not_shown": _not_shown(len(photos) - len(views), sum(len(v["missing"]) for v in in_post)),
         "skipped": [_skipped_view(s) for s in manifest.skipped],
-        "photos_counted": counted(len(views), "photo"),
-        "dreams_counted": counted(sum(len(v["dreams"]) for v in views), "dream"),
+        "photos_counted": counted(len(in_post), "photo"),
+        "dreams_counted": counted(sum(len(v["dreams"]) for v in in_post), "dream"),
         "weights": _weights_view(manifest),
         "recipe": _recipe(manifest),
         "device": _device_words(manifest.device),

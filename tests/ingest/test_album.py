@@ -3,6 +3,7 @@
 import pytest
 
 from pipeline.ingest.album import AlbumText, PhotoText, find_photos, load_album_text, sidecar_names
+from pipeline.config import ConfigError
 from pipeline.manifest import Skipped, UnmatchedText
 
 
@@ -126,3 +127,56 @@ def test_a_site_url_that_is_no_web_address_stops_the_run_in_one_line(tmp_path, v
     assert "site_url" in run.stderr and "http(s) address" in run.stderr
     assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
     assert not out.exists()
+# ---------------------------------------------------------------- the post's date, cover, hidden photos
+
+
+def _album_yaml(tmp_path, text: str):
+    (tmp_path / "album.yaml").write_text(text, encoding="utf-8")
+    return load_album_text(tmp_path)
+
+
+@pytest.mark.parametrize("written, stored", [("2016-06-15", "2016-06-15"),
+                                             ("'2016-06-15'", "2016-06-15"),
+                                             ("2016-06-15 18:30", "2016-06-15T18:30:00"),
+                                             ("2016-06-15T18:30:00+02:00", "2016-06-15T18:30:00+02:00")])
+def test_album_yaml_dates_the_post(tmp_path, written, stored):
+    text = _album_yaml(tmp_path, f"date: {written}\n")
+    assert text.date == stored and text.info("trip").date == stored
+
+
+@pytest.mark.parametrize("written", ["June 2016", "'2016-13-01'", "[2016]", "yes"])
+def test_a_date_that_is_no_date_is_named(tmp_path, written):
+    with pytest.raises(ConfigError) as caught:
+        _album_yaml(tmp_path, f"date: {written}\n")
+    assert caught.value.key == "date" and "2016-06-15" in caught.value.expected
+
+
+def test_an_impossible_date_is_one_line_not_a_traceback(tmp_path):
+    with pytest.raises(ConfigError, match="album.yaml: a value that looks like a date is none"):
+        _album_yaml(tmp_path, "date: 2016-13-01\n")
+
+
+def test_album_yaml_chooses_the_cover_and_hides_photos(tmp_path):
+    text = _album_yaml(tmp_path, "cover: day 2/d.jpeg\nphotos:\n  a.jpg:\n    hide: true\n  b.jpg:\n    hide: false\n")
+    assert text.info("trip").cover == "day 2/d.jpeg"
+    assert text.hidden("a.jpg") and not text.hidden("b.jpg") and not text.hidden("c.png")
+    text.check_cover(["a.jpg", "b.jpg", "day 2/d.jpeg"])  # a photo of the album: no error
+
+
+def test_a_cover_that_is_no_photo_of_the_album_is_named_with_the_closest(tmp_path):
+    text = _album_yaml(tmp_path, "cover: day2/d.jpeg\n")
+    with pytest.raises(ConfigError) as caught:
+        text.check_cover(["a.jpg", "day 2/d.jpeg"])
+    assert caught.value.key == "cover" and "did you mean day 2/d.jpeg?" in str(caught.value)
+
+
+def test_a_hidden_photo_cannot_be_the_cover(tmp_path):
+    text = _album_yaml(tmp_path, "cover: a.jpg\nphotos:\n  a.jpg:\n    hide: true\n")
+    with pytest.raises(ConfigError, match="hide: true"):
+        text.check_cover(["a.jpg"])
+
+
+def test_hide_is_true_or_false(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        _album_yaml(tmp_path, "photos:\n  a.jpg:\n    hide: please\n")
+    assert caught.value.key == "photos.a.jpg.hide"

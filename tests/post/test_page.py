@@ -352,7 +352,6 @@ def test_footer_says_which_values_were_set_by_hand(tmp_path):
     assert recipe["precision"] == "bf16"
     assert recipe["layers"] == "conv3_1, conv4_2, conv5_2"
     assert recipe["dream size"] == "2048 px"
-    assert "- steps: 12 (set by hand)" in md
     data = _data()
     data["settings"] = load_settings()
     data.update(dream_size=None, octaves=None, precision=None)
@@ -462,11 +461,60 @@ def test_post_md_front_matter(tmp_path):
     _, _, md, _ = _render(tmp_path)
     front = _front_matter(md)
     assert front["title"] == "Three days in Prague"
-    assert front["date"] == datetime(2016, 6, 13, 10, 22, 5)
+    assert front["date"] == date(2016, 6, 13)   # the only day with a dated photo
+    assert front["summary"] == "We flew in on a Monday."
+    assert "description" not in front   # themes print it under the title, above the same intro
     assert front["tags"] == ["travel", "deepdream", "sample-album"]
-    # The first photo big enough for a header, at the web size the post uses.
-    assert front["cover"] == front["image"] == "photos/01-cat-ab12cd34-1024.jpg"
-    assert md.split("---\n", 2)[2].lstrip().startswith("# Three days in Prague")
+    # The first photo big enough for a header, at the web size the post uses, in every shape
+    # themes read: PaperMod's cover.image (a mapping), Ananke's featured_image, image, images.
+    cover = "photos/01-cat-ab12cd34-1024.jpg"
+    assert front["cover"] == {"image": cover, "alt": "An old building near the square"}
+    assert front["featured_image"] == front["image"] == cover and front["images"] == [cover]
+    # Themes print the title: the body does not repeat it.
+    assert "# Three days in Prague" not in md.split("---\n", 2)[2]
+
+
+def _three_days(album: dict | None = None) -> dict:
+    """Photos on 13, 14 and 15 June 2016, each big enough to be a cover; album.yaml's fields."""
+    data = _data()
+    data["photos"] = [_photo(f"day{day}.jpg", f"2016-06-{12 + day}T10:00:00", dreams=(_dream("conv3_1", f"dreams/day{day}"),),
+                             widths=(480, 1024)) for day in (1, 2, 3)]
+    data["album"].update(album or {})
+    return data
+
+
+def test_the_post_is_dated_by_the_trip_s_last_day_or_album_yaml(tmp_path):
+    assert _front_matter(_render(tmp_path / "a", _three_days())[2])["date"] == date(2016, 6, 15)
+    md = _render(tmp_path / "b", _three_days({"date": "2016-07-01"}))[2]
+    assert _front_matter(md)["date"] == date(2016, 7, 1)
+
+
+def test_album_yaml_chooses_the_cover(tmp_path):
+    _, _, md, _ = _render(tmp_path / "a", _three_days())
+    assert "day1" in _front_matter(md)["image"]        # by default: the first photo big enough
+    _, _, md, _ = _render(tmp_path / "b", _three_days({"cover": "day3.jpg"}))
+    front = _front_matter(md)
+    assert "day3" in front["image"] and "day3" in front["cover"]["image"]
+
+
+def test_a_hidden_photo_is_dreamed_and_on_the_contact_sheet_but_not_in_the_post(tmp_path):
+    data = _three_days()
+    data["photos"][1]["hidden"] = True
+    index, html, md, _ = _render(tmp_path, data)
+    sheet = (index.parent / "contact-sheet.html").read_text(encoding="utf-8")
+    assert "day2" not in html and "day2" not in md
+    assert "day1" in md and "day3" in md
+    assert "day2.jpg" in sheet and "not in the post" in sheet
+    assert "not shown" not in md   # hiding is a choice, not a failure
+
+
+def test_the_post_says_the_layers_not_the_dream_parameters(tmp_path):
+    """The reader's post.md names each dream's layer and what it means; how the dreams were
+    made in numbers is the author's (the contact sheet)."""
+    _, _, md, _ = _render(tmp_path)
+    assert "Layer conv3\\_1: middle layers" in md   # (Markdown-escaped: conv3_1)
+    for parameter in ("octave", "step size", "smoothing", "seed", "precision", "steps", "jitter"):
+        assert parameter not in md.lower(), parameter
 
 
 def test_front_matter_falls_back_to_created_date_and_parses_odd_titles(tmp_path):
@@ -751,7 +799,7 @@ def test_a_tiny_photo_is_drawn_at_its_own_size_and_is_not_the_cover(tmp_path):
     # width: 100%) then never draws it wider. test_browser measures that in a real browser.
     assert (tiny["width"], tiny["height"]) == ("100", "68") and "srcset" not in tiny
     assert html.index(TINY) < html.index("01-cat-ab12cd34")     # first on the page...
-    assert _front_matter(md)["cover"] == "photos/01-cat-ab12cd34-1024.jpg"   # ...not the cover
+    assert _front_matter(md)["image"] == "photos/01-cat-ab12cd34-1024.jpg"   # ...not the cover
     css = (tmp_path / "out" / "style.css").read_text()
     assert not re.search(r"\.(original|dream) img \{[^}]*width: 100%", css)
 
@@ -760,7 +808,7 @@ def test_with_only_small_photos_the_cover_is_the_largest(tmp_path):
     data = _with_tiny_photo_first()
     data["photos"][1]["web"] = data["photos"][1]["web"][:1]   # the cat only 480 px now
     _, _, md, _ = _render(tmp_path, data)
-    assert _front_matter(md)["cover"] == url_path(ODD_IMAGE)   # 800 px: more than 480 or 100
+    assert _front_matter(md)["image"] == url_path(ODD_IMAGE)   # 800 px: more than 480 or 100
 
 
 # ---------------------------------------------------------------- no path of the machine
