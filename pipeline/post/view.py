@@ -31,8 +31,8 @@ _REASON_MAX = 500
 # How wide photos and dreams are drawn: the full column (900 px less padding), or the screen.
 COLUMN_WIDTH = 860
 COLUMN_SIZES = f"(max-width: 900px) calc(100vw - 2rem), {COLUMN_WIDTH}px"
-# The lead photo at the top of the post is a banner this much wider than tall (style.css crops
-# it so on a desktop; a phone shows it less wide).
+# The lead photo at the top of the post is a banner this much wider than tall (the page hands
+# it to style.css as --lead-ratio, which crops it so on a desktop; a phone shows it less wide).
 LEAD_RATIO = 2.2
 # A pair drawn narrower than this is small (an old camera's thumbnail): its slider's handle
 # shrinks to arrows, so it does not cover the picture.
@@ -288,7 +288,7 @@ def _banner(web: list[WebImage]) -> dict:
     """The photo as the banner at the top of the post, when it leads: the full column wide,
     cropped to LEAD_RATIO (the size in the markup is the banner's, whatever the photo's)."""
     return {**_image(web[-1]), "width": COLUMN_WIDTH, "height": round(COLUMN_WIDTH / LEAD_RATIO),
-            "srcset": _srcset(web), "sizes": COLUMN_SIZES, "sources": _sources(web)}
+            "ratio": LEAD_RATIO, "srcset": _srcset(web), "sizes": COLUMN_SIZES, "sources": _sources(web)}
 
 
 # ---------------------------------------------------------------- photos and dreams
