@@ -14,7 +14,7 @@ from urllib.parse import quote, urljoin
 
 from pipeline.files import slug, without_machine_paths
 from pipeline.layers import LAYER_NAMES, depth, layer_hint
-from pipeline.manifest import MISSING_FILE, DreamEntry, Manifest, PhotoEntry, Skipped, WebImage
+from pipeline.manifest import MISSING_FILE, AlbumInfo, DreamEntry, Manifest, PhotoEntry, Skipped, WebImage
 from pipeline.privacy import TOWN_DECIMALS, coordinates
 from pipeline.post.story import first_paragraph, story_html, story_markdown, story_plain
 
@@ -97,7 +97,7 @@ def _what(photo: PhotoEntry) -> str:
     return " ".join(re.split(r"[-_\s]+", stem)).strip() or "photo"
 
 
-def dream_alt(layer: str, photo_alt: str) -> str:
+def _dream_alt(layer: str, photo_alt: str) -> str:
     """A dream's alt text: the photo's, with the layer that dreamed it."""
     return f"Dream at layer {layer}: {photo_alt}"
 
@@ -311,7 +311,7 @@ def _dream_view(dream: DreamEntry, photo_web: list[WebImage], anchor: str, alt: 
             "hint": _hint(dream.layer, weights_source),
             # "--": slugs never hold two dashes, so no photo's anchor can clash.
             "anchor": f"{anchor}--{slug(dream.layer)}",
-            "alt": dream_alt(dream.layer, alt),
+            "alt": _dream_alt(dream.layer, alt),
             # The dream at its dream size: the "full size" link, which may be larger than any copy.
             "full": {**_image(full), "label": f"full size ({full.width} × {full.height} px)"},
             "before": _before(photo_web, box)}
@@ -535,7 +535,7 @@ def _device_words(device: str | None) -> str | None:
 # ---------------------------------------------------------------- sharing
 
 
-def _share(album, lead: dict | None, photos: int) -> dict:
+def _share(album: AlbumInfo, lead: dict | None, photos: int) -> dict:
     """What a link to the post shows where it is shared (Open Graph, Twitter cards): the title,
     a line of the intro and the lead photo, at an absolute address when album.yaml gives the
     post's `site_url` (social sites ignore a relative og:image)."""
