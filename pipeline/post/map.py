@@ -291,8 +291,9 @@ def _scale_bar(box: Frame) -> tuple[float, str]:
 
 # ---------------------------------------------------------------- SVG
 
-# On a phone the map is drawn at about half size: the marks and their numbers grow, and the
-# names give way to the numbered list under the map (the page's figcaption).
+# Drawn at about half size (on the page, beside the days or on a phone; map.svg in a narrow
+# column) the marks and their numbers grow, and the names give way to the numbered list under
+# the map (the page's figcaption).
 
 _STYLE = """
 .trip-map-svg{display:block;width:100%;height:auto;background:#dbe7ee;font-family:system-ui,sans-serif}
@@ -306,9 +307,9 @@ _STYLE = """
 .trip-map-svg .label{font-size:12px;fill:#24211d;paint-order:stroke;stroke:#fbf9f5;stroke-width:3px}
 .trip-map-svg .scale{stroke:#24211d;stroke-width:1.4;fill:none}
 .trip-map-svg .scale-label{font-size:10px;fill:#24211d}
-@media (max-width:600px){.trip-map-svg .mark circle{r:13px}.trip-map-svg .mark text{font-size:15px}
-.trip-map-svg .label{display:none}.trip-map-svg .day{stroke-width:4px}.trip-map-svg .scale-label{font-size:18px}}
 """
+_HALF_SIZE = """.trip-map-svg .mark circle{r:13px}.trip-map-svg .mark text{font-size:15px}
+.trip-map-svg .label{display:none}.trip-map-svg .day{stroke-width:4px}.trip-map-svg .scale-label{font-size:18px}"""
 _MARK_RADIUS = 7.5
 
 
@@ -316,7 +317,7 @@ def _svg(trip: TripMap, links: bool) -> str:
     title = escape(trip.description)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="trip-map-svg" viewBox="0 0 {trip.width} {trip.height}" '
            f'width="{trip.width}" height="{trip.height}" role="{"group" if links else "img"}" aria-label="{title}">',
-           f"<title>{title}</title>", f"<style>{_STYLE}</style>"]
+           f"<title>{title}</title>", f"<style>{_STYLE}{_half_size(links)}</style>"]
     if trip.land:
         out.append(f'<path class="land" fill-rule="evenodd" d="{trip.land}"/>')
     else:   # closer than the outlines are known: no coast, no border, just the ground
@@ -327,6 +328,13 @@ def _svg(trip: TripMap, links: bool) -> str:
     out.append(_scale(trip))
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def _half_size(links: bool) -> str:
+    """The page draws its map (the one with links) at about half size, beside the days or on a
+    phone; map.svg, an image in post.md, is at half size when the image is under 600 px wide
+    (a media query in an SVG image asks about the image's own width)."""
+    return _HALF_SIZE if links else f"@media (max-width:600px){{{_HALF_SIZE}}}"
 
 
 def _points(places: list[Place]) -> str:

@@ -14,7 +14,7 @@ from urllib.parse import quote, urljoin
 
 from pipeline.output.files import slug, without_machine_paths
 from pipeline.layers import LAYER_NAMES, depth, layer_hint
-from pipeline.manifest import MISSING_FILE, DreamEntry, Manifest, PhotoEntry, Skipped, WebImage
+from pipeline.manifest import MISSING_FILE, AlbumInfo, DreamEntry, Manifest, PhotoEntry, Skipped, WebImage
 from pipeline.privacy import TOWN_DECIMALS, coordinates
 from pipeline.post.story import first_paragraph, story_html, story_markdown, story_plain
 
@@ -33,8 +33,8 @@ _REASON_MAX = 500
 # How wide photos and dreams are drawn: the full column (900 px less padding), or the screen.
 COLUMN_WIDTH = 860
 COLUMN_SIZES = f"(max-width: 900px) calc(100vw - 2rem), {COLUMN_WIDTH}px"
-# The lead photo at the top of the post is a banner this much wider than tall (style.css crops
-# it so on a desktop; a phone shows it less wide).
+# The lead photo at the top of the post is a banner this much wider than tall (the page hands
+# it to style.css as --lead-ratio, which crops it so on a desktop; a phone shows it less wide).
 LEAD_RATIO = 2.2
 # A pair drawn narrower than this is small (an old camera's thumbnail): its slider's handle
 # shrinks to arrows, so it does not cover the picture.
@@ -99,7 +99,7 @@ def _what(photo: PhotoEntry) -> str:
     return " ".join(re.split(r"[-_\s]+", stem)).strip() or "photo"
 
 
-def dream_alt(layer: str, photo_alt: str) -> str:
+def _dream_alt(layer: str, photo_alt: str) -> str:
     """A dream's alt text: the photo's, with the layer that dreamed it."""
     return f"Dream at layer {layer}: {photo_alt}"
 
@@ -290,7 +290,7 @@ def _banner(web: list[WebImage]) -> dict:
     """The photo as the banner at the top of the post, when it leads: the full column wide,
     cropped to LEAD_RATIO (the size in the markup is the banner's, whatever the photo's)."""
     return {**_image(web[-1]), "width": COLUMN_WIDTH, "height": round(COLUMN_WIDTH / LEAD_RATIO),
-            "srcset": _srcset(web), "sizes": COLUMN_SIZES, "sources": _sources(web)}
+            "ratio": LEAD_RATIO, "srcset": _srcset(web), "sizes": COLUMN_SIZES, "sources": _sources(web)}
 
 
 # ---------------------------------------------------------------- photos and dreams
@@ -313,7 +313,7 @@ def _dream_view(dream: DreamEntry, photo_web: list[WebImage], anchor: str, alt: 
             "hint": _hint(dream.layer, weights_source),
             # "--": slugs never hold two dashes, so no photo's anchor can clash.
             "anchor": f"{anchor}--{slug(dream.layer)}",
-            "alt": dream_alt(dream.layer, alt),
+            "alt": _dream_alt(dream.layer, alt),
             # The dream at its dream size: the "full size" link, which may be larger than any copy.
             "full": {**_image(full), "label": f"full size ({full.width} × {full.height} px)"},
             "before": _before(photo_web, box)}
@@ -558,7 +558,7 @@ def _device_words(device: str | None) -> str | None:
 # ---------------------------------------------------------------- sharing
 
 
-def _share(album, lead: dict | None, photos: int) -> dict:
+def _share(album: AlbumInfo, lead: dict | None, photos: int) -> dict:
     """What a link to the post shows where it is shared (Open Graph, Twitter cards): the title,
     a line of the intro and the lead photo, at an absolute address when album.yaml gives the
     post's `site_url` (social sites ignore a relative og:image)."""

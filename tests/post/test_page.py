@@ -215,7 +215,7 @@ def test_the_lead_photo_opens_the_post_eager_and_the_rest_is_lazy(tmp_path):
     _, html, _, links = _render(tmp_path)
     [banner] = links.leads
     assert html.index("<h1>") < html.index('<a class="lead"') < html.index('class="story intro"')
-    assert '<a class="lead" href="#photo-01-cat">' in html
+    assert '<a class="lead" href="#photo-01-cat" style="--lead-ratio: 2.2">' in html
     assert banner["src"] == "photos/01-cat-ab12cd34-2048.jpg" and banner["fetchpriority"] == "high"
     assert "loading" not in banner and banner["sizes"].endswith("860px")
     assert all(img.get("loading") == "lazy" for img in links.imgs)

@@ -95,7 +95,7 @@
     handle.addEventListener("pointerdown", function (event) {
       if (event.button !== 0) { return; }
       event.preventDefault();           // no native drag or text selection alongside this one
-      slider.focus({preventScroll: true});
+      slider.focus({preventScroll: true, focusVisible: false});   // the ring is for keyboards
       handle.setPointerCapture(event.pointerId);
     });
     handle.addEventListener("pointermove", function (event) {
