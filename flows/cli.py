@@ -20,7 +20,7 @@ from typing import get_args
 from flows import launch
 from flows.launch import EXIT_INTERRUPTED, INTERRUPTED, Execution, UsageError
 from pipeline.config import ConfigError, Settings, load_settings
-from pipeline.files import DiskFull, human_size
+from pipeline.files import DiskFull, disk_full, human_size
 from pipeline.layers import LAYER_NAMES, layer_hint
 from pipeline.lock import OutputBusy
 from pipeline.manifest import MANIFEST
@@ -71,9 +71,21 @@ def main(argv: list[str] | None = None) -> int:
     except DiskFull as err:
         print(f"dreamtrip: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as err:  # the disk or a folder refusing a write (read-only, full): not a bug
+        print(f"dreamtrip: {os_error_line(err)}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"\n{INTERRUPTED}", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def os_error_line(err: OSError) -> str:
+    """An error of the file system, in one line naming the file: a full disk as DiskFull says it."""
+    where = Path(err.filename) if err.filename else Path.cwd()
+    if full := disk_full(err, where.parent if err.filename else where):
+        return str(full)
+    reason = (err.strerror or str(err)).lower()
+    return f"{where}: {reason}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -247,6 +259,8 @@ def cmd_retry(args) -> int:
             print(f"Nothing to retry: every photo and dream in {out / MANIFEST} is done.")
             return EXIT_OK
         settings = retry_settings(manifest, out, args.device, load_settings(args.config) if args.config else None)
+        launch.check_store_folder(load_settings(None, settings).output.store_path)
+        launch.check_prefect_home()
         launch.check_device_and_weights(load_settings(None, settings), how)
         print(f"Retrying {len(todo)}:")
         for item in todo:

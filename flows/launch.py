@@ -14,6 +14,7 @@ import contextvars
 import ctypes
 import functools
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -24,11 +25,12 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from pipeline.config import load_settings
+from pipeline.files import disk_full, human_size
 from pipeline.ingest.album import find_photos, load_album_text
 from pipeline.lock import LOCK_FILE, output_lock
 from pipeline.manifest import MANIFEST
 from pipeline.outdir import check_folders, claim_output_folder
-from pipeline.store import default_output_dir
+from pipeline.store import DREAMS_DIR, PHOTOS_DIR, default_output_dir
 
 INTERRUPTED = "dreamtrip: interrupted; finished dreams are kept, rerun to continue"
 EXIT_INTERRUPTED = 128 + signal.SIGINT
@@ -120,10 +122,12 @@ def check_device_and_weights(settings, how: Execution) -> None:
         raise UsageError(f"--dask {how.dask}: no Dask scheduler answers there ({err})") from None
 
 
-def check_output_folder(out: Path) -> None:
+def check_output_folder(out: Path, pictures: bool = False) -> None:
     """OUT is a folder this user can write in (made if need be); else one line saying why.
+    With `pictures` (run, retry) its photos/ and dreams/ too, and the disk has room to start.
 
-    Before any work: a run would fail on its first file, after minutes of loading.
+    Before any work: a run would fail on its first file, after minutes of loading. Not `clean`:
+    it must work on a full disk, to free it.
     """
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} is a file, not a folder: give the output folder with -o")
@@ -131,11 +135,37 @@ def check_output_folder(out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UsageError(f"cannot make the output folder {out}: {_reason(err)}") from None
+    _check_writable(out, "the output folder", ROOM_TO_START if pictures else 0)
+    if pictures:
+        for folder in (out / PHOTOS_DIR, out / DREAMS_DIR):
+            if folder.is_dir():  # else made in OUT, which was just checked
+                _check_writable(folder, f"{folder.name}/ of the output folder")
+
+
+def check_store_folder(store: Path | None) -> None:
+    """A shared store (output.store_dir) where dreams are written: writable, or one line."""
+    if store is not None and (store / DREAMS_DIR).is_dir():
+        _check_writable(store / DREAMS_DIR, "the shared store's dreams/")
+
+
+# What a run must be able to write before it starts: a full disk is said before any work (run
+# and retry), not after the first dream. A dream or a web copy is a few KB to a few MB.
+ROOM_TO_START = 64 * 1024
+
+
+def _check_writable(folder: Path, what: str, room: int = 0) -> None:
+    """A file of `room` bytes can be made in `folder` (and is gone again); else one line: the
+    disk is full (DiskFull, naming its free space) or why the folder cannot be written."""
     try:
-        with tempfile.TemporaryFile(dir=out, prefix=".dreamtrip-probe-"):
-            pass  # a file made and gone: nothing is left behind
+        with tempfile.TemporaryFile(dir=folder, prefix=".dreamtrip-probe-") as probe:
+            if room:
+                probe.write(bytes(room))
+                probe.flush()
+                os.fsync(probe.fileno())  # some file systems say "full" only here
     except OSError as err:
-        raise UsageError(f"cannot write in the output folder {out}: {_reason(err)}") from None
+        if full := disk_full(err, folder):
+            raise full from None
+        raise UsageError(f"cannot write in {what} {folder}: {_reason(err)}") from None
 
 
 def _reason(err: OSError) -> str:
@@ -159,7 +189,7 @@ def stored_run(album: Path, output: Path | None, wait_s: float | None = 0.0,
     missing = f"{out}: no manifest.json: {missing or f'run `dreamtrip run {album}` first'}"
     if not (out / MANIFEST).is_file() and not (out / LOCK_FILE).exists():
         raise UsageError(missing)  # no run has been here: nothing to lock or to read
-    check_output_folder(out)
+    check_output_folder(out, pictures=writes_pictures)
     with output_lock(out, wait_s):
         if not (out / MANIFEST).is_file():
             raise UsageError(missing)
@@ -181,7 +211,9 @@ def run(album: Path, config: Path | None, overrides: dict, how: Execution, warn:
     out = default_output_dir(album, settings.output.dir_path)
     check_folders(album_folder(album), out)
     check_album(album, warn)
-    check_output_folder(out)
+    check_output_folder(out, pictures=True)
+    check_store_folder(settings.output.store_path)
+    check_prefect_home()
     # The lock first, before torch and Prefect load (seconds): a second command stops at once.
     with stopping_at_once(), output_lock(out, how.lock_wait_s):
         claim_output_folder(out)
@@ -334,6 +366,51 @@ def start_prefect_server() -> None:
     os.environ["PREFECT_API_URL"] = server.api_url
 
 
+# Room the temporary server needs: a fresh SQLite database and its write-ahead log take ~6 MB
+# (measured with Prefect 3.9.1), and each run adds to them.
+ROOM_FOR_PREFECT = 16 * 1024 * 1024
+
+
+def check_prefect_home() -> None:
+    """The temporary server keeps its database in PREFECT_HOME: a folder there that cannot be
+    written, or a full disk, is one line before any work, not Prefect's tracebacks for two
+    minutes. Nothing to check with a long-lived server (PREFECT_API_URL)."""
+    for folder in prefect_folders():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            free = shutil.disk_usage(folder).free
+            with tempfile.TemporaryFile(dir=folder, prefix=".dreamtrip-probe-") as probe:
+                probe.write(bytes(4096))
+                probe.flush()
+                os.fsync(probe.fileno())
+        except OSError as err:
+            problem = f"cannot write there ({_reason(err)})"
+        else:
+            if free >= ROOM_FOR_PREFECT:
+                continue
+            problem = (f"the disk is full ({human_size(free)} free; Prefect's database needs about "
+                       f"{human_size(ROOM_FOR_PREFECT)})")
+        raise UsageError(f"PREFECT_HOME {folder}: {problem}: Prefect's temporary server keeps its database "
+                         "there; set PREFECT_HOME to a folder with room, or PREFECT_API_URL to a running "
+                         "Prefect server")
+
+
+def prefect_folders() -> list[Path]:
+    """PREFECT_HOME, and the folder of the temporary server's SQLite database (in it by default);
+    none when the runs go to a long-lived server."""
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    if settings.api.url:
+        return []
+    folders = [Path(settings.home).expanduser()]
+    url = settings.server.database.connection_url.get_secret_value()
+    database = url.partition(":///")[2] if url.startswith("sqlite") else ""
+    if database and not database.startswith(":memory:"):
+        folders.append(Path(database).expanduser().parent)
+    return list(dict.fromkeys(folders))
+
+
 def die_with_this_thread():
     """A preexec_fn: the child gets SIGKILL when the thread that starts it ends (the process
     exits, is killed), or None where the kernel offers no such thing (not Linux)."""
@@ -360,6 +437,7 @@ def scheduled(album: Path, cron: str, config: Path | None, overrides: dict, verb
     out = default_output_dir(album, settings.output.dir_path).resolve()
     check_folders(album, out)
     check_output_folder(out)
+    check_prefect_home()
     # Scheduled runs may start elsewhere: pin the output folder to an absolute path now.
     overrides = {**overrides, "output.dir": str(out)}
     if not verbose:

@@ -19,6 +19,8 @@ retry: what a run left unfinished, the settings to redo it with, and what it fix
 
 from __future__ import annotations
 
+import errno
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,14 +117,26 @@ def clean_output(album_dir: Path, out_dir: Path, delete: bool) -> Cleaning:
     unused = unused_files(refreshed.manifest, out_dir)
     size = sum(path.stat().st_size for path in unused)
     if delete and unused:
-        if refreshed.removed:  # the page must not point at files about to go
-            rebuild_post(album_dir, out_dir)
+        _check_deletable(unused)
+        # Space first: `clean --yes` is what a user runs on a full disk. Then the page, without
+        # the photos whose files went (nothing else it uses is unused), then the record.
         for path in unused:
             path.unlink(missing_ok=True)
+        if refreshed.removed:
+            rebuild_post(album_dir, out_dir)
         record = record_of(out_dir)
         record.forget([path.relative_to(out_dir).as_posix() for path in unused])
         record.compact()
     return Cleaning(unused, size, refreshed.removed if delete else [], delete and bool(unused))
+
+
+def _check_deletable(paths: list[Path]) -> None:
+    """Every file can go (its folder is writable) before the first goes: a read-only folder
+    stops `clean --yes` with nothing deleted, rather than with the post pointing at gaps."""
+    for folder in sorted({path.parent for path in paths}):
+        if not os.access(folder, os.W_OK):
+            raise PermissionError(errno.EACCES, "cannot delete files here (a read-only folder): "
+                                  "nothing was deleted", str(folder))
 
 
 # --- retry ----------------------------------------------------------------------------------------
