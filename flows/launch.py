@@ -19,6 +19,7 @@ import signal
 import sys
 import tempfile
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -378,27 +379,32 @@ def check_prefect_home() -> None:
     for folder in prefect_folders():
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            free = shutil.disk_usage(folder).free
             with tempfile.TemporaryFile(dir=folder, prefix=".dreamtrip-probe-") as probe:
                 probe.write(bytes(4096))
                 probe.flush()
                 os.fsync(probe.fileno())
+            room = shutil.disk_usage(folder).free >= ROOM_FOR_PREFECT
         except OSError as err:
-            problem = f"cannot write there ({_reason(err)})"
-        else:
-            if free >= ROOM_FOR_PREFECT:
-                continue
-            problem = (f"the disk is full ({human_size(free)} free; Prefect's database needs about "
-                       f"{human_size(ROOM_FOR_PREFECT)})")
-        raise UsageError(f"PREFECT_HOME {folder}: {problem}: Prefect's temporary server keeps its database "
-                         "there; set PREFECT_HOME to a folder with room, or PREFECT_API_URL to a running "
-                         "Prefect server")
+            if disk_full(err, folder) is None:
+                raise UsageError(f"PREFECT_HOME {folder}: cannot write there ({_reason(err)}): "
+                                 f"{_PREFECT_NEEDS}") from None
+            room = False
+        if not room:
+            free = shutil.disk_usage(next(f for f in (folder, *folder.parents) if f.exists())).free
+            raise UsageError(f"PREFECT_HOME {folder}: the disk is full ({human_size(free)} free; Prefect's "
+                             f"database needs about {human_size(ROOM_FOR_PREFECT)}): {_PREFECT_NEEDS}")
+
+
+_PREFECT_NEEDS = ("Prefect's temporary server keeps its database there; set PREFECT_HOME to a folder with room, "
+                  "or PREFECT_API_URL to a running Prefect server")
 
 
 def prefect_folders() -> list[Path]:
     """PREFECT_HOME, and the folder of the temporary server's SQLite database (in it by default);
     none when the runs go to a long-lived server."""
-    from prefect.settings import get_current_settings
+    with warnings.catch_warnings():  # said by check_prefect_home, in one line
+        warnings.filterwarnings("ignore", "Failed to create the Prefect home directory")
+        from prefect.settings import get_current_settings
 
     settings = get_current_settings()
     if settings.api.url:
