@@ -164,3 +164,23 @@ def test_a_city_walk_has_no_outlines_drawn_kilometres_off(tmp_path):
     svg = _inline_svg(write_page(manifest, tmp_path).read_text(encoding="utf-8"))
     assert svg.find(f"{SVG}path[@class='land']") is None and svg.find(f"{SVG}rect[@class='ground']") is not None
     assert [t.text for t in svg.iter(f"{SVG}text") if t.get("class") == "scale-label"] == ["1 km"]
+
+
+@pytest.mark.parametrize("stops", [
+    [("pole.jpg", "2016-04-10T09:00:00", "North Pole", "", 89.9, 10.0)],
+    [("pole.jpg", "2016-04-10T09:00:00", "South Pole", "Antarctica", -89.9, 139.27)],
+    [("north.jpg", "2016-04-10T09:00:00", "North Pole", "", 89.9, 10.0),
+     ("south.jpg", "2016-12-10T09:00:00", "South Pole", "Antarctica", -89.9, 139.27)],
+    [("svalbard.jpg", "2016-04-09T09:00:00", "Longyearbyen", "Norway", 78.22, 15.65),
+     ("pole.jpg", "2016-04-12T09:00:00", "North Pole", "", 89.9, -40.0)],
+], ids=["north", "south", "both", "svalbard-to-the-pole"])
+def test_exact_marks_near_the_poles_fall_inside_the_map(tmp_path, stops):
+    """An expedition's photos at ±89.9° (privacy.location: exact): every mark on the map, not
+    beyond its edge (the frame stopped at ±84°)."""
+    svg = _inline_svg(write_page(three_cities("exact", stops), tmp_path).read_text(encoding="utf-8"))
+    _, _, width, height = (float(n) for n in svg.get("viewBox").split())
+    circles = list(svg.iter(f"{SVG}circle"))
+    assert len(circles) == len(stops)
+    for circle in circles:
+        x, y, r = (float(circle.get(a)) for a in ("cx", "cy", "r"))
+        assert r <= x <= width - r and r <= y <= height - r, (x, y, width, height)
