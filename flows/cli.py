@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -358,8 +359,11 @@ def cmd_serve(args) -> int:
     print(f"Serving deployment dream-album/{deployment.name} on cron {args.cron!r} "
           f"(writes {deployment.parameters['overrides']['output.dir']}). "
           "Ctrl-C stops it and pauses the schedule.")
-    launch.serve(deployment)  # registers it, then runs each scheduled run until stopped
-    return EXIT_OK
+    stopped_by = launch.serve(deployment)  # registers it, then runs each scheduled run until stopped
+    if stopped_by is None:
+        return EXIT_OK
+    print(f"dreamtrip: serve stopped ({signal.Signals(stopped_by).name}); the schedule is paused", file=sys.stderr)
+    return 128 + stopped_by
 
 
 # ---- the rest ----

@@ -9,6 +9,7 @@ runs, and what it reads back afterwards, lives here. A user's mistake found on t
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import ctypes
@@ -456,10 +457,38 @@ def scheduled(album: Path, cron: str, config: Path | None, overrides: dict, verb
         raise UsageError(f"--cron {cron!r}: {err}") from None
 
 
-def serve(deployment) -> None:
-    """Register the deployment and run each scheduled run until stopped (Ctrl-C)."""
-    from prefect import serve as prefect_serve
+def serve(deployment) -> int | None:
+    """Register the deployment and run each scheduled run until stopped; the signal that
+    stopped it (SIGTERM, or SIGINT for Ctrl-C), for the exit code 128 + its number.
 
+    Prefect's own Runner, as `prefect.serve` makes it (the schedule paused on shutdown), with
+    its public SIGTERM handler noted on the way: Prefect stops gracefully (cancels the run in
+    progress, pauses the schedule) and returns as if nothing happened, and `systemctl stop` or
+    a CI must see that the service was stopped, not that it finished (exit 0).
+    """
+    from prefect.runner import Runner
+    from prefect.exceptions import TerminationSignal
+
+    class NotingRunner(Runner):
+        stopped_by: int | None = None
+
+        def handle_sigterm(self, *args, **kwargs) -> None:
+            self.stopped_by = signal.SIGTERM
+            super().handle_sigterm(*args, **kwargs)
+
+    # Until the runner puts its own handler in place, SIGTERM stops the command at once (143).
+    signal.signal(signal.SIGTERM, _stop_now)
     with slow_server_explained():
         start_prefect_server()  # dies with this process; the scheduled runs use it too
-    prefect_serve(deployment)
+    runner = NotingRunner(pause_on_shutdown=True)
+    runner.add_deployment(deployment)
+    try:
+        asyncio.run(runner.start())
+    except KeyboardInterrupt:
+        return signal.SIGINT
+    except TerminationSignal as stop:
+        return stop.signal
+    except SystemExit:  # Prefect's handler when SIGTERM comes before the runner has started
+        if runner.stopped_by is None:
+            raise
+    return runner.stopped_by
