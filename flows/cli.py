@@ -250,7 +250,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_retry(args) -> int:
-    from pipeline.upkeep import retry_outcome, retry_settings, unfinished
+    from pipeline.upkeep import retry_outcome, retry_settings, settled_dreams, unfinished
 
     how = execution(args)
     with launch.stopping_at_once(), launch.stored_run(args.album, args.output, how.lock_wait_s,
@@ -269,7 +269,7 @@ def cmd_retry(args) -> int:
         after = launch.run_flow(args.album, None, settings, how,
                                 only_photos=[photo.source for photo in manifest.photos],
                                 hidden_photos=[photo.source for photo in manifest.photos if photo.place_hidden],
-                                check_hashes=True)
+                                check_hashes=True, settled=settled_dreams(manifest, todo))
     fixed, failing = retry_outcome(todo, after)
     print(f"Retried {len(todo)}: {len(fixed)} now ok, {len(failing)} still failing")
     for line in failing:

@@ -225,7 +225,7 @@ def run(album: Path, config: Path | None, overrides: dict, how: Execution, warn:
 
 def run_flow(album: Path, config: str | None, overrides: dict, how: Execution,
              only_photos: list[str] | None = None, hidden_photos: list[str] | None = None,
-             check_hashes: bool = False):
+             check_hashes: bool = False, settled: list[tuple[str, str]] | None = None):
     """Run the flow (on Dask if asked) and return its manifest. The caller holds OUT's lock and
     has made Ctrl-C and SIGTERM stop the command (`stopping_at_once`)."""
     quiet_logs(how.verbose)
@@ -243,7 +243,7 @@ def run_flow(album: Path, config: str | None, overrides: dict, how: Execution,
     with slow_server_explained():
         start_prefect_server()
         return in_a_thread_of_its_own(flow_fn, str(album), config, overrides, only_photos=only_photos,
-                                      hidden_photos=hidden_photos, check_hashes=check_hashes)
+                                      hidden_photos=hidden_photos, check_hashes=check_hashes, settled=settled)
 
 
 @contextlib.contextmanager
