@@ -321,8 +321,9 @@ def stopping_at_once() -> Iterator[None]:
 def _stop_now(signum, frame) -> None:
     # In a terminal the line may hold ^C or the progress bar: the message goes on its own.
     print("\n" * sys.stderr.isatty() + STOPPED[signum], file=sys.stderr, flush=True)
-    if _server is not None and _server.server_process is not None:
-        _server.server_process.kill()
+    process = getattr(_server, "server_process", None)
+    if process is not None:
+        process.kill()
     os._exit(128 + signum)
 
 
@@ -332,6 +333,12 @@ _server = None  # the temporary server this process started, if any
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent thread dies
 
 
+# The Prefect releases whose private server internals `tether` was tested with; pyproject.toml
+# pins the same range (tests/test_launch.py holds the two together). Outside it, the server
+# starts as Prefect starts it, untethered.
+PREFECT_TESTED = ">=3.9.1,<3.10"
+
+
 def start_prefect_server() -> None:
     """Start Prefect's temporary API server now, from this thread, so that it dies with us.
 
@@ -339,7 +346,8 @@ def start_prefect_server() -> None:
     first use and stops it at exit, but not when the process is killed: then it runs on under
     PID 1. Started here, from the thread that lives as long as the command, it is the one
     Prefect finds (one per process) and, on Linux, gets SIGKILL from the kernel when the
-    process ends in any way. A long-lived server (PREFECT_API_URL) is left alone.
+    process ends in any way (`tether`, on the Prefect releases it was tested with). A
+    long-lived server (PREFECT_API_URL) is left alone.
     """
     global _server
     from prefect.server.api import server as prefect_server
@@ -348,6 +356,33 @@ def start_prefect_server() -> None:
     if _server is not None or PREFECT_API_URL.value():
         return
     server = prefect_server.SubprocessASGIServer()  # Prefect's own, one per process
+    if tethering_tested(prefect_server, server):
+        tether(prefect_server, server)
+    server.start()
+    _server = server
+    # Processes the run starts (local Dask workers) use this server rather than each starting
+    # one of their own, which nothing would stop when the run is killed.
+    os.environ["PREFECT_API_URL"] = server.api_url
+
+
+def tethering_tested(prefect_server, server) -> bool:
+    """Whether this Prefect is one `tether` was tested with, and still has what it replaces."""
+    import prefect
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        tested = Version(prefect.__version__) in SpecifierSet(PREFECT_TESTED)
+    except InvalidVersion:
+        return False
+    return (tested and callable(getattr(server, "_run_uvicorn_command", None))
+            and callable(getattr(getattr(prefect_server, "subprocess", None), "Popen", None)))
+
+
+def tether(prefect_server, server) -> None:
+    """Make the server's uvicorn process a child that the kernel kills when this thread ends.
+    Prefect's private internals (its command's starter, its module's `subprocess`): only for
+    the releases in PREFECT_TESTED."""
     start_uvicorn = server._run_uvicorn_command
 
     def start_uvicorn_tethered():
@@ -361,11 +396,6 @@ def start_prefect_server() -> None:
             prefect_server.subprocess = real
 
     server._run_uvicorn_command = start_uvicorn_tethered
-    server.start()
-    _server = server
-    # Processes the run starts (local Dask workers) use this server rather than each starting
-    # one of their own, which nothing would stop when the run is killed.
-    os.environ["PREFECT_API_URL"] = server.api_url
 
 
 # Room the temporary server needs: a fresh SQLite database and its write-ahead log take ~6 MB
