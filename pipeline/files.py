@@ -115,10 +115,6 @@ def write_bytes_atomic(target: Path, data: bytes, check: Callable[[Path], None] 
         _check_size(tmp, len(data))
 
 
-def write_text_atomic(target: Path, text: str) -> None:
-    write_bytes_atomic(target, text.encode("utf-8"))
-
-
 def save_image_atomic(image, target: Path, **save_options) -> None:
     """Save a Pillow image; the format comes from `target`'s extension. Encoded in memory, written
     whole, and renamed into place only when the file on disk decodes to its end."""
