@@ -28,7 +28,7 @@ from flows.scale import dream_resources, requiring, running_on_dask, worker_devi
 from pipeline.ingest.album import find_photos, load_album_text
 from pipeline.config import Settings, load_settings
 from pipeline.dream.spec import DreamSpec, dream_input, save_dream
-from pipeline.files import DiskFull, slug
+from pipeline.files import DiskFull, FolderNotWritable, slug
 from pipeline.imaging import PhotoError
 from pipeline.ingest.photos import ingest_photos, set_aside_duplicates
 from pipeline.layers import depth
@@ -48,7 +48,8 @@ class _DiskFullSaidOnce(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        return not (isinstance(error, DiskFull) or DiskFull.__name__ in record.getMessage())
+        message = record.getMessage()  # FolderNotWritable is a DiskFull: said the same way
+        return not (isinstance(error, DiskFull) or DiskFull.__name__ in message or FolderNotWritable.__name__ in message)
 
 
 for _logger in ("prefect.task_runs", "prefect.flow_runs"):
