@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import get_args
 from flows import launch
 from flows.launch import EXIT_INTERRUPTED, INTERRUPTED, Execution, UsageError
 from pipeline.config import ConfigError, Settings, load_settings
-from pipeline.output.files import DiskFull, LinkInTheWay, human_size
+from pipeline.output.files import DiskFull, LinkInTheWay, disk_full, human_size
 from pipeline.layers import LAYER_NAMES, layer_hint
 from pipeline.output.lock import OutputBusy
 from pipeline.manifest import MANIFEST
@@ -73,9 +74,21 @@ def main(argv: list[str] | None = None) -> int:
     except DiskFull as err:
         print(f"dreamtrip: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as err:  # the disk or a folder refusing a write (read-only, full): not a bug
+        print(f"dreamtrip: {os_error_line(err)}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"\n{INTERRUPTED}", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def os_error_line(err: OSError) -> str:
+    """An error of the file system, in one line naming the file: a full disk as DiskFull says it."""
+    where = Path(err.filename) if err.filename else Path.cwd()
+    if full := disk_full(err, where.parent if err.filename else where):
+        return str(full)
+    reason = (err.strerror or str(err)).lower()
+    return f"{where}: {reason}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -255,7 +268,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_retry(args) -> int:
-    from flows.upkeep import retry_outcome, retry_settings, unfinished
+    from flows.upkeep import retry_outcome, retry_settings, settled_dreams, unfinished
 
     how = execution(args)
     with launch.stopping_at_once(), launch.stored_run(args.album, args.output, how.lock_wait_s,
@@ -265,13 +278,16 @@ def cmd_retry(args) -> int:
             print(f"Nothing to retry: every photo and dream in {out / MANIFEST} is done.")
             return EXIT_OK
         settings = retry_settings(manifest, out, args.device, load_settings(args.config) if args.config else None)
+        launch.check_store_folder(load_settings(None, settings).output.store_path)
+        launch.check_prefect_home()
         launch.check_device_and_weights(load_settings(None, settings), how)
         print(f"Retrying {len(todo)}:")
         for item in todo:
             print(f"  {item}: {item.reason}")
         after = launch.run_flow(args.album, None, settings, how,
                                 only_photos=[photo.source for photo in manifest.photos],
-                                hidden_photos=[photo.source for photo in manifest.photos if photo.place_hidden])
+                                hidden_photos=[photo.source for photo in manifest.photos if photo.place_hidden],
+                                settled=settled_dreams(manifest, todo))
     fixed, failing = retry_outcome(todo, after)
     print(f"Retried {len(todo)}: {len(fixed)} now ok, {len(failing)} still failing")
     for line in failing:
@@ -396,8 +412,11 @@ def cmd_serve(args) -> int:
     print(f"Serving deployment dream-album/{deployment.name} on cron {args.cron!r} "
           f"(writes {deployment.parameters['overrides']['output.dir']}). "
           "Ctrl-C stops it and pauses the schedule.")
-    launch.serve(deployment)  # registers it, then runs each scheduled run until stopped
-    return EXIT_OK
+    stopped_by = launch.serve(deployment)  # registers it, then runs each scheduled run until stopped
+    if stopped_by is None:
+        return EXIT_OK
+    print(f"dreamtrip: serve stopped ({signal.Signals(stopped_by).name}); the schedule is paused", file=sys.stderr)
+    return 128 + stopped_by
 
 
 # ---- the rest ----

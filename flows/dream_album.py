@@ -28,12 +28,13 @@ from flows.scale import dream_resources, requiring, running_on_dask, worker_devi
 from pipeline.ingest.album import find_photos, load_album_text
 from pipeline.config import Settings, load_settings
 from pipeline.dream.spec import DreamSpec, dream_input, save_dream
-from pipeline.output.files import DiskFull, slug
+from pipeline.output.files import DiskFull, FolderNotWritable, slug
 from pipeline.imaging import PhotoError
 from pipeline.ingest.photos import ingest_photos, set_aside_duplicates
 from pipeline.layers import depth
 from pipeline.output.lock import output_lock
-from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now, write_manifest
+from pipeline.manifest import (DreamEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now, read_manifest,
+                               write_manifest)
 from pipeline.output.folder import adopt_store, check_folders, claim_output_folder, sweep_temp_files
 from pipeline.post.export import ExportError, export_post
 from pipeline.post.page import write_page
@@ -47,7 +48,7 @@ class _DiskFullSaidOnce(logging.Filter):
     per task and one for the flow, would only bury that line. The run's state still says
     Failed, with the reason."""
 
-    SAID_BY_THE_CLI = (DiskFull, ExportError)
+    SAID_BY_THE_CLI = (DiskFull, FolderNotWritable, ExportError)  # FolderNotWritable: a DiskFull, named apart
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
@@ -179,7 +180,8 @@ def export_to_blog(manifest: Manifest, out_dir: Path, engine: str, site: Path) -
 @flow(name="dream-album")
 def dream_album(album: str, config: str | None = None, overrides: dict | None = None,
                 only_photos: list[str] | None = None, lock_wait_s: float | None = 0.0,
-                hidden_photos: list[str] | None = None) -> Manifest:
+                hidden_photos: list[str] | None = None,
+                settled: list[tuple[str, str]] | None = None) -> Manifest:
     """Dream every photo of `album` on its layers and write index.html, post.md, manifest.json.
 
     `config` is a YAML file over the default settings; `overrides` are dotted settings
@@ -190,7 +192,10 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
     `lock_wait_s` is how long to wait while another run writes the same output folder
     (0: stop at once with OutputBusy; None: as long as it takes). Every stored file is checked
     by its sha256 before it is reused (same-size damage is caught; bench/reuse_bench.py: it
-    costs far less than decoding). Returns the manifest.
+    costs far less than decoding). `settled` (photo, layer) pairs keep their entry of
+    OUT/manifest.json while the photo is unchanged: `retry` dreams only what it redoes, even
+    where today's settings or engine would name a dream otherwise (a folder of an earlier
+    release). Returns the manifest.
     """
     settings = load_settings(Path(config) if config else None, overrides)
     album_dir = Path(album).resolve()
@@ -213,7 +218,7 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
         deepest = max((layer for layers in layers_of.values() for layer in layers), key=depth, default="conv1_1")
         store = DreamStore(out_dir, settings.output.store_path, by_hash=True)
         job = DreamJob(album_dir, store, spec, settings, weights, deepest)
-        dreams, run = dream_photos(photos, layers_of, job)
+        dreams, run = dream_photos(photos, layers_of, job, kept_dreams(out_dir, settled, photos))
 
         manifest = Manifest(
             created=now(), album=text.info(album_dir.name), weights=WeightsInfo(**weights.as_dict()),
@@ -241,10 +246,23 @@ def remove_leftovers(out_dir: Path, settings: Settings) -> None:
         get_run_logger().info("Removed %d temporary files left by an interrupted run", removed)
 
 
-def dream_photos(photos: list[PhotoEntry], layers_of: dict[str, tuple[str, ...]],
-                 job: DreamJob) -> tuple[dict[str, list[DreamEntry]], RunInfo]:
-    """Dream every (photo, layer) of `layers_of` not stored yet; the dreams by photo, and what
-    this run did."""
+def kept_dreams(out_dir: Path, settled: list[tuple[str, str]] | None,
+                photos: list[PhotoEntry]) -> dict[tuple[str, str], DreamEntry]:
+    """The entries of OUT/manifest.json for the `settled` (photo, layer) pairs whose photo is
+    as it was (same sha256), marked reused. The caller checked their files (`retry`: by hash)."""
+    if not settled:
+        return {}
+    wanted = {tuple(pair) for pair in settled}
+    now_hashed = {photo.source: photo.sha256 for photo in photos if photo.ok}
+    return {(photo.source, dream.layer): dream.model_copy(update={"reused": True, "seconds": None})
+            for photo in read_manifest(out_dir).photos if now_hashed.get(photo.source) == photo.sha256
+            for dream in photo.dreams if dream.ok and (photo.source, dream.layer) in wanted}
+
+
+def dream_photos(photos: list[PhotoEntry], layers_of: dict[str, tuple[str, ...]], job: DreamJob,
+                 kept: dict[tuple[str, str], DreamEntry] | None = None) -> tuple[dict[str, list[DreamEntry]], RunInfo]:
+    """Dream every (photo, layer) of `layers_of` not stored yet (nor `kept`: entries taken as
+    they are); the dreams by photo, and what this run did."""
     progress = DreamProgress(total=sum(len(layers) for layers in layers_of.values()),
                              artifact_key=f"{artifact_key(job.album_dir.name)}-progress")
     dream_task = dream.with_options(retries=job.settings.tasks.retries,
@@ -253,7 +271,8 @@ def dream_photos(photos: list[PhotoEntry], layers_of: dict[str, tuple[str, ...]]
     results, running = {}, {}
     for photo in (p for p in photos if p.ok):
         for layer in layers_of[photo.source]:
-            results[photo.source, layer] = job.stored(photo, layer)  # an earlier run's, or None
+            # An earlier run's: kept as recorded, or stored under today's name; else None.
+            results[photo.source, layer] = (kept or {}).get((photo.source, layer)) or job.stored(photo, layer)
             if results[photo.source, layer]:
                 progress.advance(reused=True)
                 continue

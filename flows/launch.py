@@ -9,26 +9,30 @@ runs, and what it reads back afterwards, lives here. A user's mistake found on t
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import ctypes
 import functools
 import os
+import shutil
 import signal
 import sys
 import tempfile
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from pipeline.config import load_settings
+from pipeline.output.files import disk_full, human_size
 from pipeline.ingest.album import find_photos, load_album_text
 from pipeline.output.lock import LOCK_FILE, output_lock
 from pipeline.manifest import MANIFEST
 from pipeline.output.folder import check_folders, claim_output_folder
-from pipeline.output.store import default_output_dir
+from pipeline.output.store import DREAMS_DIR, PHOTOS_DIR, default_output_dir
 
 INTERRUPTED = "dreamtrip: interrupted; finished dreams are kept, rerun to continue"
 EXIT_INTERRUPTED = 128 + signal.SIGINT
@@ -133,10 +137,12 @@ def check_device_and_weights(settings, how: Execution) -> None:
         raise UsageError(f"--dask {how.dask}: no Dask scheduler answers there ({err})") from None
 
 
-def check_output_folder(out: Path) -> None:
+def check_output_folder(out: Path, pictures: bool = False) -> None:
     """OUT is a folder this user can write in (made if need be); else one line saying why.
+    With `pictures` (run, retry) its photos/ and dreams/ too, and the disk has room to start.
 
-    Before any work: a run would fail on its first file, after minutes of loading.
+    Before any work: a run would fail on its first file, after minutes of loading. Not `clean`:
+    it must work on a full disk, to free it.
     """
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} is a file, not a folder: give the output folder with -o")
@@ -144,11 +150,37 @@ def check_output_folder(out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UsageError(f"cannot make the output folder {out}: {_reason(err)}") from None
+    _check_writable(out, "the output folder", ROOM_TO_START if pictures else 0)
+    if pictures:
+        for folder in (out / PHOTOS_DIR, out / DREAMS_DIR):
+            if folder.is_dir():  # else made in OUT, which was just checked
+                _check_writable(folder, f"{folder.name}/ of the output folder")
+
+
+def check_store_folder(store: Path | None) -> None:
+    """A shared store (output.store_dir) where dreams are written: writable, or one line."""
+    if store is not None and (store / DREAMS_DIR).is_dir():
+        _check_writable(store / DREAMS_DIR, "the shared store's dreams/")
+
+
+# What a run must be able to write before it starts: a full disk is said before any work (run
+# and retry), not after the first dream. A dream or a web copy is a few KB to a few MB.
+ROOM_TO_START = 64 * 1024
+
+
+def _check_writable(folder: Path, what: str, room: int = 0) -> None:
+    """A file of `room` bytes can be made in `folder` (and is gone again); else one line: the
+    disk is full (DiskFull, naming its free space) or why the folder cannot be written."""
     try:
-        with tempfile.TemporaryFile(dir=out, prefix=".dreamtrip-probe-"):
-            pass  # a file made and gone: nothing is left behind
+        with tempfile.TemporaryFile(dir=folder, prefix=".dreamtrip-probe-") as probe:
+            if room:
+                probe.write(bytes(room))
+                probe.flush()
+                os.fsync(probe.fileno())  # some file systems say "full" only here
     except OSError as err:
-        raise UsageError(f"cannot write in the output folder {out}: {_reason(err)}") from None
+        if full := disk_full(err, folder):
+            raise full from None
+        raise UsageError(f"cannot write in {what} {folder}: {_reason(err)}") from None
 
 
 def _reason(err: OSError) -> str:
@@ -172,7 +204,7 @@ def stored_run(album: Path, output: Path | None, wait_s: float | None = 0.0,
     missing = f"{out}: no manifest.json: {missing or f'run `dreamtrip run {album}` first'}"
     if not (out / MANIFEST).is_file() and not (out / LOCK_FILE).exists():
         raise UsageError(missing)  # no run has been here: nothing to lock or to read
-    check_output_folder(out)
+    check_output_folder(out, pictures=writes_pictures)
     with output_lock(out, wait_s):
         if not (out / MANIFEST).is_file():
             raise UsageError(missing)
@@ -195,7 +227,9 @@ def run(album: Path, config: Path | None, overrides: dict, how: Execution, warn:
     out = default_output_dir(album, settings.output.dir_path)
     check_folders(album_folder(album), out, settings.output.store_path)
     check_album(album, warn)
-    check_output_folder(out)
+    check_output_folder(out, pictures=True)
+    check_store_folder(settings.output.store_path)
+    check_prefect_home()
     # The lock first, before torch and Prefect load (seconds): a second command stops at once.
     with stopping_at_once(), output_lock(out, how.lock_wait_s):
         claim_output_folder(out)
@@ -204,7 +238,8 @@ def run(album: Path, config: Path | None, overrides: dict, how: Execution, warn:
 
 
 def run_flow(album: Path, config: str | None, overrides: dict, how: Execution,
-             only_photos: list[str] | None = None, hidden_photos: list[str] | None = None):
+             only_photos: list[str] | None = None, hidden_photos: list[str] | None = None,
+             settled: list[tuple[str, str]] | None = None):
     """Run the flow (on Dask if asked) and return its manifest. The caller holds OUT's lock and
     has made Ctrl-C and SIGTERM stop the command (`stopping_at_once`)."""
     quiet_logs(how.verbose)
@@ -222,7 +257,7 @@ def run_flow(album: Path, config: str | None, overrides: dict, how: Execution,
     with slow_server_explained():
         start_prefect_server()
         return in_a_thread_of_its_own(flow_fn, str(album), config, overrides, only_photos=only_photos,
-                                      hidden_photos=hidden_photos)
+                                      hidden_photos=hidden_photos, settled=settled)
 
 
 @contextlib.contextmanager
@@ -300,8 +335,9 @@ def stopping_at_once() -> Iterator[None]:
 def _stop_now(signum, frame) -> None:
     # In a terminal the line may hold ^C or the progress bar: the message goes on its own.
     print("\n" * sys.stderr.isatty() + STOPPED[signum], file=sys.stderr, flush=True)
-    if _server is not None and _server.server_process is not None:
-        _server.server_process.kill()
+    process = getattr(_server, "server_process", None)
+    if process is not None:
+        process.kill()
     os._exit(128 + signum)
 
 
@@ -311,6 +347,12 @@ _server = None  # the temporary server this process started, if any
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent thread dies
 
 
+# The Prefect releases whose private server internals `tether` was tested with; pyproject.toml
+# pins the same range (tests/test_launch.py holds the two together). Outside it, the server
+# starts as Prefect starts it, untethered.
+PREFECT_TESTED = ">=3.9.1,<3.10"
+
+
 def start_prefect_server() -> None:
     """Start Prefect's temporary API server now, from this thread, so that it dies with us.
 
@@ -318,7 +360,8 @@ def start_prefect_server() -> None:
     first use and stops it at exit, but not when the process is killed: then it runs on under
     PID 1. Started here, from the thread that lives as long as the command, it is the one
     Prefect finds (one per process) and, on Linux, gets SIGKILL from the kernel when the
-    process ends in any way. A long-lived server (PREFECT_API_URL) is left alone.
+    process ends in any way (`tether`, on the Prefect releases it was tested with). A
+    long-lived server (PREFECT_API_URL) is left alone.
     """
     global _server
     from prefect.server.api import server as prefect_server
@@ -327,6 +370,33 @@ def start_prefect_server() -> None:
     if _server is not None or PREFECT_API_URL.value():
         return
     server = prefect_server.SubprocessASGIServer()  # Prefect's own, one per process
+    if tethering_tested(prefect_server, server):
+        tether(prefect_server, server)
+    server.start()
+    _server = server
+    # Processes the run starts (local Dask workers) use this server rather than each starting
+    # one of their own, which nothing would stop when the run is killed.
+    os.environ["PREFECT_API_URL"] = server.api_url
+
+
+def tethering_tested(prefect_server, server) -> bool:
+    """Whether this Prefect is one `tether` was tested with, and still has what it replaces."""
+    import prefect
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        tested = Version(prefect.__version__) in SpecifierSet(PREFECT_TESTED)
+    except InvalidVersion:
+        return False
+    return (tested and callable(getattr(server, "_run_uvicorn_command", None))
+            and callable(getattr(getattr(prefect_server, "subprocess", None), "Popen", None)))
+
+
+def tether(prefect_server, server) -> None:
+    """Make the server's uvicorn process a child that the kernel kills when this thread ends.
+    Prefect's private internals (its command's starter, its module's `subprocess`): only for
+    the releases in PREFECT_TESTED."""
     start_uvicorn = server._run_uvicorn_command
 
     def start_uvicorn_tethered():
@@ -340,11 +410,56 @@ def start_prefect_server() -> None:
             prefect_server.subprocess = real
 
     server._run_uvicorn_command = start_uvicorn_tethered
-    server.start()
-    _server = server
-    # Processes the run starts (local Dask workers) use this server rather than each starting
-    # one of their own, which nothing would stop when the run is killed.
-    os.environ["PREFECT_API_URL"] = server.api_url
+
+
+# Room the temporary server needs: a fresh SQLite database and its write-ahead log take ~6 MB
+# (measured with Prefect 3.9.1), and each run adds to them.
+ROOM_FOR_PREFECT = 16 * 1024 * 1024
+
+
+def check_prefect_home() -> None:
+    """The temporary server keeps its database in PREFECT_HOME: a folder there that cannot be
+    written, or a full disk, is one line before any work, not Prefect's tracebacks for two
+    minutes. Nothing to check with a long-lived server (PREFECT_API_URL)."""
+    for folder in prefect_folders():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder, prefix=".dreamtrip-probe-") as probe:
+                probe.write(bytes(4096))
+                probe.flush()
+                os.fsync(probe.fileno())
+            room = shutil.disk_usage(folder).free >= ROOM_FOR_PREFECT
+        except OSError as err:
+            if disk_full(err, folder) is None:
+                raise UsageError(f"PREFECT_HOME {folder}: cannot write there ({_reason(err)}): "
+                                 f"{_PREFECT_NEEDS}") from None
+            room = False
+        if not room:
+            free = shutil.disk_usage(next(f for f in (folder, *folder.parents) if f.exists())).free
+            raise UsageError(f"PREFECT_HOME {folder}: the disk is full ({human_size(free)} free; Prefect's "
+                             f"database needs about {human_size(ROOM_FOR_PREFECT)}): {_PREFECT_NEEDS}")
+
+
+_PREFECT_NEEDS = ("Prefect's temporary server keeps its database there; set PREFECT_HOME to a folder with room, "
+                  "or PREFECT_API_URL to a running Prefect server")
+
+
+def prefect_folders() -> list[Path]:
+    """PREFECT_HOME, and the folder of the temporary server's SQLite database (in it by default);
+    none when the runs go to a long-lived server."""
+    with warnings.catch_warnings():  # said by check_prefect_home, in one line
+        warnings.filterwarnings("ignore", "Failed to create the Prefect home directory")
+        from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    if settings.api.url:
+        return []
+    folders = [Path(settings.home).expanduser()]
+    url = settings.server.database.connection_url.get_secret_value()
+    database = url.partition(":///")[2] if url.startswith("sqlite") else ""
+    if database and not database.startswith(":memory:"):
+        folders.append(Path(database).expanduser().parent)
+    return list(dict.fromkeys(folders))
 
 
 def die_with_this_thread():
@@ -374,6 +489,7 @@ def scheduled(album: Path, cron: str, config: Path | None, overrides: dict, verb
     out = default_output_dir(album, settings.output.dir_path).resolve()
     check_folders(album, out, settings.output.store_path)
     check_output_folder(out)
+    check_prefect_home()
     # Scheduled runs may start elsewhere: pin the output folder to an absolute path now.
     overrides = {**overrides, "output.dir": str(out)}
     if not verbose:
@@ -386,10 +502,38 @@ def scheduled(album: Path, cron: str, config: Path | None, overrides: dict, verb
         raise UsageError(f"--cron {cron!r}: {err}") from None
 
 
-def serve(deployment) -> None:
-    """Register the deployment and run each scheduled run until stopped (Ctrl-C)."""
-    from prefect import serve as prefect_serve
+def serve(deployment) -> int | None:
+    """Register the deployment and run each scheduled run until stopped; the signal that
+    stopped it (SIGTERM, or SIGINT for Ctrl-C), for the exit code 128 + its number.
 
+    Prefect's own Runner, as `prefect.serve` makes it (the schedule paused on shutdown), with
+    its public SIGTERM handler noted on the way: Prefect stops gracefully (cancels the run in
+    progress, pauses the schedule) and returns as if nothing happened, and `systemctl stop` or
+    a CI must see that the service was stopped, not that it finished (exit 0).
+    """
+    from prefect.runner import Runner
+    from prefect.exceptions import TerminationSignal
+
+    class NotingRunner(Runner):
+        stopped_by: int | None = None
+
+        def handle_sigterm(self, *args, **kwargs) -> None:
+            self.stopped_by = signal.SIGTERM
+            super().handle_sigterm(*args, **kwargs)
+
+    # Until the runner puts its own handler in place, SIGTERM stops the command at once (143).
+    signal.signal(signal.SIGTERM, _stop_now)
     with slow_server_explained():
         start_prefect_server()  # dies with this process; the scheduled runs use it too
-    prefect_serve(deployment)
+    runner = NotingRunner(pause_on_shutdown=True)
+    runner.add_deployment(deployment)
+    try:
+        asyncio.run(runner.start())
+    except KeyboardInterrupt:
+        return signal.SIGINT
+    except TerminationSignal as stop:
+        return stop.signal
+    except SystemExit:  # Prefect's handler when SIGTERM comes before the runner has started
+        if runner.stopped_by is None:
+            raise
+    return runner.stopped_by

@@ -26,7 +26,9 @@ def dask_task_runner(address: str | None = None, workers: int | None = None):
 
     if address:
         return DaskTaskRunner(address=address)
-    gpus = _gpu_count()
+    from pipeline.dream.spec import gpu_count  # torch loads there, in the dream stage
+
+    gpus = gpu_count()
     cluster = {
         "n_workers": workers or max(gpus, 1),
         "processes": True,            # one model, one CUDA context per worker process
@@ -35,12 +37,6 @@ def dask_task_runner(address: str | None = None, workers: int | None = None):
     if gpus:
         cluster["resources"] = {GPU: 1}
     return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs=cluster)
-
-
-def _gpu_count() -> int:
-    import torch
-
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def dream_resources() -> dict | None:
@@ -96,12 +92,9 @@ def worker_device(kind: str) -> str:
     dreams run. On a LocalCluster with several GPUs, worker number i takes GPU i."""
     if kind != "cuda":
         return kind
-    import torch
+    from pipeline.dream.spec import numbered_device
 
-    index = _local_worker_number()
-    if index is not None and torch.cuda.device_count() > 1:
-        return f"cuda:{index % torch.cuda.device_count()}"
-    return kind
+    return numbered_device(kind, _local_worker_number())
 
 
 def _local_worker_number() -> int | None:

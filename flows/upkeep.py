@@ -23,6 +23,8 @@ retry: what a run left unfinished, the settings to redo it with, and what it fix
 
 from __future__ import annotations
 
+import errno
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,11 +166,15 @@ def clean_output(album_dir: Path, out_dir: Path, delete: bool) -> Cleaning:
     unused = unused_files(refreshed.manifest, out_dir)
     size = sum(path.stat().st_size for path in unused)
     if delete and unused:
-        if refreshed.removed:  # the page must not point at files about to go
-            rebuild_post(album_dir, out_dir)
+        _check_deletable(unused)
+        # Space first: `clean --yes` is what a user runs on a full disk. The owner deletes each
+        # file that is still as written and records it; then the page, without the photos whose
+        # files went (nothing else it uses is unused).
         record = record_of(out_dir)
         record.delete([path.relative_to(out_dir).as_posix() for path in unused])
-        record.compact()
+        if refreshed.removed:
+            rebuild_post(album_dir, out_dir)
+        record_of(out_dir).compact()
     return Cleaning(unused, size, refreshed.removed if delete else [], delete and bool(unused))
 
 
@@ -178,6 +184,13 @@ def _require_the_album(album_dir: Path, out_dir: Path, found: int, total: int) -
             f"{album_dir} holds {found} of the {total} photos of the post in {out_dir}: is it the album the "
             f"post was made from? Nothing was deleted. If you removed them on purpose, run "
             f"`dreamtrip blog {album_dir} -o {out_dir}` first, then clean")
+def _check_deletable(paths: list[Path]) -> None:
+    """Every file can go (its folder is writable) before the first goes: a read-only folder
+    stops `clean --yes` with nothing deleted, rather than with the post pointing at gaps."""
+    for folder in sorted({path.parent for path in paths}):
+        if not os.access(folder, os.W_OK):
+            raise PermissionError(errno.EACCES, "cannot delete files here (a read-only folder): "
+                                  "nothing was deleted", str(folder))
 
 
 # --- retry ----------------------------------------------------------------------------------------
@@ -211,6 +224,14 @@ def unfinished(manifest: Manifest, out_dir: Path, by_hash: bool = True) -> list[
             elif not intact(dream.files(), out_dir, by_hash):
                 todo.append(Unfinished(photo.source, dream.layer, MISSING_FILE))
     return todo
+
+
+def settled_dreams(manifest: Manifest, todo: list[Unfinished]) -> list[tuple[str, str]]:
+    """The (photo, layer) pairs `retry` leaves as they are: every ok dream not in `todo` (whose
+    files `unfinished` found intact), so that only what is unfinished is dreamed."""
+    redo = {(item.source, item.layer) for item in todo}
+    return [(photo.source, dream.layer) for photo in manifest.photos if (photo.source, None) not in redo
+            for dream in photo.dreams if dream.ok and (photo.source, dream.layer) not in redo]
 
 
 def retry_settings(manifest: Manifest, out_dir: Path, device: str | None = None,

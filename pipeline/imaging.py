@@ -125,12 +125,6 @@ def decode_upright_rgb(image: Image.Image, orientation: int = 1,
     return rgb if _oriented_by_decoder(image) else apply_orientation(rgb, orientation)
 
 
-def open_upright_rgb(path: Path, orientation: int = 1, max_pixels: int | None = None) -> Image.Image:
-    """Decode the photo at `path` at full size, upright, as 8-bit sRGB."""
-    with open_photo(path, max_pixels) as image:
-        return decode_upright_rgb(image, orientation)
-
-
 def _oriented_by_decoder(image: Image.Image) -> bool:
     """Whether decoding has already turned the pixels upright, so that the EXIF orientation must
     not be applied again. HEIF keeps rotation and mirror in its own boxes (irot, imir), which
@@ -166,11 +160,6 @@ def _broken(fmt: str, part: str, err: Exception) -> str:
 
 
 # ---- modes and colour ----
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """8-bit sRGB RGB from any mode: transparency on white, embedded colour profile applied."""
-    return to_srgb(to_8bit(image), image.info.get("icc_profile"))
-
 
 def to_8bit(image: Image.Image) -> Image.Image:
     """One of RGB, RGBA, L, LA or CMYK, 8 bits per channel; alpha and colour are dealt with later."""

@@ -147,3 +147,11 @@ def locked_by_another_run(out_dir: Path):
     finally:
         release.set()
         holder.join()
+
+
+def open_upright_rgb(path: Path, orientation: int = 1, max_pixels: int | None = None) -> Image.Image:
+    """The photo at `path` decoded at full size, upright, as 8-bit sRGB: what ingest does, in one call."""
+    from pipeline.imaging import decode_upright_rgb, open_photo
+
+    with open_photo(path, max_pixels) as image:
+        return decode_upright_rgb(image, orientation)

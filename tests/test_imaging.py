@@ -7,11 +7,10 @@ import pytest
 from PIL import Image
 
 from helpers import (BOTTOM_LEFT, BOTTOM_RIGHT, TOP_LEFT, TOP_RIGHT, close_to, make_exif, noisy_image,
-                     quadrant_array, quadrant_image, stored_as_camera, write_jpeg)
+                     open_upright_rgb, quadrant_array, quadrant_image, stored_as_camera, write_jpeg)
 from pipeline.ingest.exif import read_exif
 from photo_files import exif_block
-from pipeline.imaging import (PhotoError, decode_upright_rgb, fit_long_side, fitted_size, open_photo,
-                              open_upright_rgb, upright_size)
+from pipeline.imaging import PhotoError, decode_upright_rgb, fit_long_side, fitted_size, open_photo, upright_size
 
 
 def _corners(image: Image.Image) -> tuple:

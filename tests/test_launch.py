@@ -3,6 +3,7 @@ folder in use by a running run, and output folders that cannot be written."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -162,3 +163,46 @@ def test_a_manifest_path_outside_the_folder_is_one_line(album, tmp_path, outside
     for command in (["blog"], ["retry"], ["clean", "--yes"]):
         _one_line(_run_cli(*command, str(album), "-o", str(out)), "manifest.json",
                   f"{outside!r} is not a path inside the output folder")
+
+
+# ---------------------------------------------------------------- Prefect's private internals
+
+TETHER_PROBE = """
+import sys, urllib.request
+import prefect
+prefect.__version__ = sys.argv[1] or prefect.__version__  # a release the tether was not tested with
+from flows import launch
+launch.start_prefect_server()
+tethered = launch._server._run_uvicorn_command.__name__ == "start_uvicorn_tethered"
+with urllib.request.urlopen(launch._server.api_url + "/health", timeout=30) as answer:
+    healthy = answer.status == 200
+launch._server.stop()
+print(tethered, healthy)
+"""
+
+
+@pytest.mark.parametrize("version, tethered", [("", True), ("3.10.0", False)],
+                         ids=["tested", "untested"])
+def test_the_temporary_server_is_tethered_only_on_the_prefect_releases_tested(tmp_path, version, tethered):
+    """The tether replaces Prefect internals (a private method and its module's subprocess): on a
+    release it was not tested with, Prefect starts its server its own way, and runs work."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
+    env.update(PYTHONPATH=str(REPO), PREFECT_HOME=str(tmp_path / "prefect-home"))
+    done = subprocess.run([sys.executable, "-c", TETHER_PROBE, version], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-2:] == [str(tethered), "True"]
+
+
+def test_prefect_is_pinned_to_the_releases_tested():
+    import tomllib
+
+    import prefect
+    from packaging.specifiers import SpecifierSet
+
+    from flows.launch import PREFECT_TESTED
+
+    dependencies = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    [pin] = [d.replace(" ", "") for d in dependencies if re.fullmatch(r"prefect[<>=!~].*", d.replace(" ", ""))]
+    assert SpecifierSet(pin.removeprefix("prefect")) == SpecifierSet(PREFECT_TESTED)
+    assert prefect.__version__ in SpecifierSet(PREFECT_TESTED)  # this suite tests the pinned range

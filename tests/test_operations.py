@@ -425,3 +425,36 @@ def test_gpu_workers_decide_for_a_head_without_a_gpu(prefect_harness, trip, conf
     # Each dream went to the worker's GPU, which is a mock: there it fails, and only there.
     assert code == 1 and dreams and all(d["status"] == "failed" and "NVIDIA" in d["error"] for d in dreams)
 
+
+
+def test_serve_stopped_by_sigterm_exits_143_with_its_schedule_paused(prefect_harness, trip, config, tmp_path):
+    """`systemctl stop`, `docker stop`: Prefect's runner stops gracefully and the command says it
+    was stopped (128 + SIGTERM), not that it finished (0)."""
+    from prefect import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    env = dict(os.environ, PYTHONPATH=str(REPO), PREFECT_API_URL=PREFECT_API_URL.value())
+    log = open(tmp_path / "serve.log", "w")
+    served = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", str(trip), "-c", str(config),
+                               "-o", str(tmp_path / "out"), "--cron", "0 3 * * *"],
+                              cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 180
+        with get_client(sync_client=True) as client:
+            while True:  # the runner polls for scheduled runs: it is serving
+                assert served.poll() is None, (tmp_path / "serve.log").read_text()
+                assert time.monotonic() < deadline, "serve never started serving"
+                found = [d for d in client.read_deployments() if d.name == trip.name]
+                if found and found[0].status and found[0].status.value == "READY":
+                    break
+                time.sleep(0.2)
+            served.send_signal(signal.SIGTERM)
+            assert served.wait(timeout=120) == 128 + signal.SIGTERM, (tmp_path / "serve.log").read_text()
+            [stopped] = [d for d in client.read_deployments() if d.name == trip.name]
+            assert stopped.paused  # by the runner, on its way out
+    finally:
+        if served.poll() is None:
+            served.kill()
+            served.wait()
+        log.close()
+    assert "serve stopped (SIGTERM)" in (tmp_path / "serve.log").read_text()

@@ -3,6 +3,7 @@ is quiet, and torch loads only inside pipeline/dream/ (and only when a dream is 
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -86,6 +87,21 @@ def test_no_module_outside_pipeline_dream_imports_torch():
                           text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []  # the first that loaded it, if any
+
+
+def test_no_module_outside_pipeline_dream_names_torch_even_in_a_function():
+    """Importing is not all: a function that imports torch when called (flows/scale.py counted
+    GPUs so) puts torch outside the dream stage too. Only pipeline/dream/ names it."""
+    naming = []
+    for name in _modules_outside_the_dream_stage():
+        path = REPO / Path(*name.split(".")).with_suffix(".py")
+        path = path if path.is_file() else REPO / Path(*name.split(".")) / "__init__.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            imported = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                        else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            naming += [f"{name}:{node.lineno}" for module in imported
+                       if module.split(".")[0] in ("torch", "torchvision")]
+    assert naming == []
 
 
 def test_layers_weights_settings_and_blog_run_without_torch(tmp_path, weights_cache):

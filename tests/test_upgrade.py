@@ -113,11 +113,12 @@ def test_clean_on_a_0_2_0_folder_deletes_only_what_the_post_no_longer_uses(old, 
     assert "market" not in (out / "index.html").read_text()
 
 
-def test_retry_on_a_0_2_0_folder_dreams_what_is_missing_with_todays_engine(
+def test_retry_on_a_0_2_0_folder_dreams_only_what_is_missing_with_todays_engine(
         prefect_harness, old, weights_cache, monkeypatch, capsys):
     """0.2.0's dreams were made by revision 1 of the engine (bands along the edges); a dream's
-    key holds the revision, so they are not taken for today's: the retried photos are dreamed
-    again, under new names, and 0.2.0's files stay until `clean`."""
+    key holds the revision, so today's engine names the lost dream otherwise: it is dreamed
+    again, under a new name, and only it (not the other three, whose files are as 0.2.0 wrote
+    them: `run` dreams those again with today's engine, `retry` redoes only what is unfinished)."""
     album, out = old
     # The fixture's settings name no weights cache (~/.cache/dreamtrip then): use the session's.
     _edit_manifest(out, lambda data: data["settings"]["weights"].update(cache_dir=str(weights_cache)))
@@ -135,11 +136,14 @@ def test_retry_on_a_0_2_0_folder_dreams_what_is_missing_with_todays_engine(
     assert main(["retry", str(album), "-o", str(out)]) == EXIT_OK
     assert "Retried 1: 1 now ok, 0 still failing" in capsys.readouterr().out
     before = read_manifest(RELEASE_0_2_0 / "out")
-    assert sorted(calls) == sorted((p.source, d.layer) for p in before.photos for d in p.dreams)
+    assert calls == [(before.photos[0].source, lost.layer)]
     after = read_manifest(out)
     assert after.format_version == FORMAT_VERSION
     renamed = after.photos[0].dreams[1]
-    assert renamed.layer == lost.layer and renamed.image.path != lost.image.path
+    assert renamed.layer == lost.layer and renamed.image.path != lost.image.path and not renamed.reused
+    others = [(p.source, d.layer, d.image.path) for p in after.photos for d in p.dreams if d is not renamed]
+    assert others == [(p.source, d.layer, d.image.path) for p in before.photos for d in p.dreams
+                      if d.image.path != lost.image.path]  # kept as 0.2.0 recorded them
     kept = {path for p in before.photos for d in p.dreams for path in d.files()} - set(lost.files())
     assert all((out / path).is_file() for path in kept)  # 0.2.0's files are left as they were
     for path in _used_files(out):

@@ -53,6 +53,23 @@ FULL_DISK = textwrap.dedent("""
 """)
 
 
+# A folder that turns read-only during the run (a disk remounted read-only after an error): every
+# file created under FAULT_RO_FOLDER fails with EROFS.
+READ_ONLY_LATER = textwrap.dedent("""
+    import errno, os
+    _folder = os.environ.get("FAULT_RO_FOLDER")
+    if _folder:
+        _open = os.open
+
+        def refusing_open(path, flags, *args, **kwargs):
+            if flags & os.O_CREAT and os.path.abspath(path).startswith(_folder):
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
+            return _open(path, flags, *args, **kwargs)
+
+        os.open = refusing_open
+""")
+
+
 def _photo(path: Path, colour, size=(80, 56)):
     image = Image.new("RGB", size, colour)
     for x in range(0, size[0], 8):
@@ -86,7 +103,7 @@ def _cli(trip, config, out, tmp_path, **env):
 
     hooks = tmp_path / "hooks"
     hooks.mkdir(exist_ok=True)
-    (hooks / "sitecustomize.py").write_text(FULL_DISK)
+    (hooks / "sitecustomize.py").write_text(FULL_DISK + READ_ONLY_LATER)
     env = dict(os.environ, PYTHONPATH=f"{hooks}{os.pathsep}{REPO}", PREFECT_API_URL=PREFECT_API_URL.value(),
                **env)
     return subprocess.run([sys.executable, "-m", "flows.cli", "run", str(trip), "-c", str(config), "-o", str(out),
@@ -135,6 +152,23 @@ def test_a_full_disk_stops_with_one_line_and_the_same_command_finishes_the_album
     assert not (out / "manifest.json").exists() and not (out / "index.html").exists()
     _every_image_whole(out)  # what was written before the disk filled is whole
 
+    _finishes_after_space_is_freed(trip, config, out, tmp_path)
+
+
+def test_a_folder_turning_read_only_mid_run_stops_it_with_one_line(prefect_harness, trip, config, tmp_path):
+    """dreams/ does not exist when the run checks its folders; once made, it refuses every file
+    (EROFS): the first dream stops the run in one line (exit 2), as a full disk does, rather
+    than failing every dream with a traceback each."""
+    out = tmp_path / "out"
+    stopped = _cli(trip, config, out, tmp_path, FAULT_RO_FOLDER=str((out / "dreams").resolve()))
+    assert stopped.returncode == 2, stopped.stderr
+    assert "Traceback" not in stopped.stderr + stopped.stdout
+    lines = [line for line in stopped.stderr.strip().splitlines()  # progress and Prefect's INFO: the run's own
+             if not line.startswith("dreaming [") and " | INFO    | " not in line]
+    assert lines == [f"dreamtrip: {(out / 'dreams').resolve()}: cannot write here (read-only file system): "
+                     "make it writable, then run the same command again (finished files are kept)"], stopped.stderr
+    assert not (out / "manifest.json").exists()
+    _every_image_whole(out)
     _finishes_after_space_is_freed(trip, config, out, tmp_path)
 
 

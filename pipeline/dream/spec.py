@@ -78,6 +78,22 @@ def device_kind(wanted: str) -> str:
     return wanted
 
 
+def gpu_count() -> int:
+    """The CUDA GPUs torch sees here; 0 without."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def numbered_device(kind: str, number: int | None) -> str:
+    """The device worker `number` (of a local cluster) dreams on: with several CUDA GPUs,
+    worker i takes GPU i; otherwise the kind itself."""
+    if kind != "cuda" or number is None:
+        return kind
+    count = gpu_count()
+    return f"cuda:{number % count}" if count > 1 else kind
+
+
 def precision_on(wanted: str, device: str) -> str:
     """`dream.precision` (auto | bf16 | fp32) -> what `device` computes in: bf16 | fp16 | fp32.
     auto on mps is fp32: fp16 without loss scaling can flush a dream's small gradients to zero,

@@ -194,8 +194,10 @@ def _degrees(tag, ref, refs: str, limit: float) -> float | None:
     """Degrees, minutes, seconds (rationals) and a ref letter to signed decimal degrees.
 
     Some writers give only degrees, or degrees and decimal minutes. A missing or unknown ref
-    counts as north/east (positive), as exiftool reads it. A zero denominator, minutes or seconds
-    of 60 or more, negative parts and values beyond +-`limit` make the coordinate unusable.
+    counts as north/east (positive), as exiftool reads it. Minutes or seconds of exactly 60,
+    written by cameras that round (59.996" -> 60"), carry into the next minute or degree. A zero
+    denominator, minutes or seconds beyond 60, negative parts and values beyond +-`limit` make the
+    coordinate unusable.
     """
     if tag is None:
         return None
@@ -203,7 +205,7 @@ def _degrees(tag, ref, refs: str, limit: float) -> float | None:
     if not parts or None in parts or any(p < 0 for p in parts):
         return None
     degrees, minutes, seconds = (parts + [0.0, 0.0])[:3]
-    if minutes >= 60 or seconds >= 60:
+    if minutes > 60 or seconds > 60:
         return None
     value = degrees + minutes / 60 + seconds / 3600
     if value > limit:

@@ -78,6 +78,10 @@ def open_own(path: Path, flags: int, mode: int = 0o644) -> int:
         if err.errno == errno.ELOOP:
             raise LinkInTheWay(path) from None
         raise
+class FolderNotWritable(DiskFull):
+    """A folder being written turned read-only (or lost its write permission) during a command:
+    like a full disk, every further write there would fail too, so it is said in one line and
+    the command stops (exit 2); nothing half-written is left under a final name."""
 
 
 class IncompleteFile(OSError):
@@ -94,6 +98,15 @@ def disk_full(err: OSError, folder: Path) -> DiskFull | None:
         free = "unknown"
     return DiskFull(f"{Path(folder).resolve()}: the disk is full ({free} free): free some space, "
                     "then run the same command again (finished files are kept)")
+
+
+def not_writable(err: OSError, folder: Path) -> FolderNotWritable | None:
+    """FolderNotWritable for `err` when it means `folder` cannot be written (read-only, no
+    permission), else None."""
+    if err.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return None
+    return FolderNotWritable(f"{Path(folder).resolve()}: cannot write here ({(err.strerror or str(err)).lower()}): "
+                             "make it writable, then run the same command again (finished files are kept)")
 
 
 def human_size(n: float) -> str:
@@ -127,10 +140,10 @@ def atomic_path(target: Path, check: Callable[[Path], None] | None = None,
         os.replace(tmp, target)
         _sync_folder(target.parent)
     except OSError as err:
-        full = disk_full(err, target.parent)
-        if full is None:
+        stop = disk_full(err, target.parent) or not_writable(err, target.parent)
+        if stop is None:
             raise
-        raise full from None
+        raise stop from None
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)

@@ -69,11 +69,21 @@ def _locked(out_dir: Path, wait_s: float | None, poll_s: float) -> Iterator[None
     path = out_dir / LOCK_FILE
     fd = _take(path, out_dir, None if wait_s is None else time.monotonic() + wait_s, poll_s)
     try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, _who_am_i().encode(), 0)
+        _say_who(fd)
         yield
     finally:
         _let_go(fd, path)
+
+
+def _say_who(fd: int) -> None:
+    """Write who holds the lock into its file. A full disk (or a quota) may refuse the few
+    bytes: the lock holds all the same, unnamed, and the command goes on (`clean` frees space)."""
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, _who_am_i().encode(), 0)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)  # never a part of a name
 
 
 def _take(path: Path, out_dir: Path, deadline: float | None, poll_s: float) -> int:

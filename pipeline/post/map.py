@@ -155,9 +155,12 @@ def frame(points: list[tuple[float, float]], min_span: float) -> Frame:
     height = max(max(lats) - min(lats), min_span / RATIO[1]) * (1 + 2 * PADDING)
     width, height = max(width, height * RATIO[0]), max(height, width / RATIO[1])
     width = min(width, 360 * k)
-    height = min(height, 2 * MAX_LATITUDE)
+    # The frame stops at MAX_LATITUDE, unless a place lies beyond (an expedition's photo at the
+    # pole, with `exact` positions): then it reaches past that place by the usual padding.
+    top = max(MAX_LATITUDE, max(abs(lat) for lat in lats) + height * PADDING / (1 + 2 * PADDING))
+    height = min(height, 2 * top)
     centre_lon = (min(lons) + max(lons)) / 2
-    north = min(MAX_LATITUDE, max(middle + height / 2, -MAX_LATITUDE + height))
+    north = min(top, max(middle + height / 2, -top + height))
     units = WIDTH / width
     return Frame(west=centre_lon - width / (2 * k), north=north, k=k, units_per_degree=units,
                  height=max(1, round(height * units)))

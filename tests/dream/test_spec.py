@@ -10,7 +10,7 @@ import torch
 
 import pipeline.dream.spec as spec_module
 from pipeline.config import load_settings
-from pipeline.dream.spec import DeviceError, DreamSpec, cpu_has_fast_bf16, device_kind, precision_on
+from pipeline.dream.spec import DeviceError, DreamSpec, cpu_has_fast_bf16, device_kind, numbered_device, precision_on
 from pipeline.dream.tiling import TilePlan, bytes_per_pixel
 from pipeline.manifest import PhotoEntry
 
@@ -101,3 +101,14 @@ def test_cuda_graphs_run_only_on_cuda():
     engine = load_settings(None, {"engine.cuda_graphs": "yes"}).engine
     assert engine.graphs_on("cuda:1") and not engine.graphs_on("mps") and not engine.graphs_on("cpu")
     assert not load_settings().engine.graphs_on("cuda")  # auto: off until measured faster on a GPU
+
+
+@pytest.mark.parametrize("gpus, number, device", [(0, 3, "cuda"), (1, 3, "cuda"), (3, 4, "cuda:1"),
+                                                  (3, None, "cuda"), (2, 0, "cuda:0")])
+def test_each_local_worker_takes_its_own_gpu(monkeypatch, gpus, number, device):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    assert numbered_device("cuda", number) == device
+    assert numbered_device("cpu", number) == "cpu"

@@ -8,6 +8,7 @@ from PIL.TiffImagePlugin import IFDRational
 
 from helpers import GPS_LAT, GPS_LAT_REF, GPS_LON, GPS_LON_REF, make_exif, quadrant_image, write_jpeg
 from pipeline.ingest.exif import read_exif
+from pipeline.ingest.places import place_of
 from pipeline.manifest import EXIF_TEXT_MAX, FILE_MTIME, ExifInfo, Gps
 
 TAKEN = "2016:06:13 09:17:42"
@@ -158,3 +159,26 @@ def test_the_sample_album_photos_have_their_exif():
     assert espresso.camera == "Apple iPhone 6s" and espresso.orientation == 1
     with Image.open(sample / "04-technical-museum-rocket.jpg") as image:
         assert image.size == (427, 640)  # stored on its side: scikit-image's rocket.jpg is 640x427
+
+
+@pytest.mark.parametrize("minutes, seconds, lat", [
+    (IFDRational(5, 1), IFDRational(60, 1), 50.1),             # 50° 5' 60" = 50° 6'
+    (IFDRational(59, 1), IFDRational(6000, 100), 51.0),        # 50° 59' 60.00" = 51°
+    (IFDRational(60, 1), IFDRational(0, 1), 51.0),             # 50° 60' 0" = 51°
+])
+def test_gps_seconds_or_minutes_of_exactly_60_are_normalised_not_lost(tmp_path, minutes, seconds, lat):
+    """Cameras that round (59.996" -> 60") write 60: the position, and so the place, is kept."""
+    rounded = {GPS_LAT_REF: "N", GPS_LAT: (IFDRational(50, 1), minutes, seconds),
+               GPS_LON_REF: "E", GPS_LON: (IFDRational(14, 1), IFDRational(25, 1), IFDRational(60, 1))}
+    gps = read_exif(write_jpeg(tmp_path / "a.jpg", exif=make_exif(gps_raw=rounded))).gps
+    assert gps is not None
+    assert (gps.lat, gps.lon) == (pytest.approx(lat, abs=1e-6), pytest.approx(14 + 26 / 60, abs=1e-6))
+    assert place_of(gps) is not None  # named offline, as any position is
+
+
+@pytest.mark.parametrize("minutes, seconds", [(IFDRational(5, 1), IFDRational(6001, 100)),
+                                              (IFDRational(61, 1), IFDRational(0, 1))])
+def test_gps_minutes_or_seconds_beyond_60_are_absent(tmp_path, minutes, seconds):
+    wild = {GPS_LAT_REF: "N", GPS_LAT: (IFDRational(50, 1), minutes, seconds),
+            GPS_LON_REF: "E", GPS_LON: (IFDRational(14, 1), IFDRational(25, 1), IFDRational(1, 1))}
+    assert read_exif(write_jpeg(tmp_path / "a.jpg", exif=make_exif(gps_raw=wild))).gps is None

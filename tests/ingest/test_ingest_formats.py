@@ -14,7 +14,7 @@ from helpers import MAX_PIXELS, close_to, quadrant_array, quadrant_image, stored
 from photo_files import (BLUE, GREEN, RED, adobe_rgb_profile, cmyk_profile, corner_colours,
                          exif_block, jpeg_with_exif, png16_rgb, tiff16_rgb)
 from pipeline.ingest.album import find_photos
-from pipeline.imaging import decode_upright_rgb, open_photo, to_rgb
+from pipeline.imaging import decode_upright_rgb, open_photo, to_8bit, to_srgb
 from pipeline.ingest.photos import ingest_photo
 from pipeline.output.store import WebFormats
 from pipeline.manifest import Gps
@@ -155,7 +155,7 @@ def test_reduced_jpeg_decode_keeps_orientation_and_size(tmp_path):
 
 def _rgb(image: Image.Image, **info) -> tuple:
     image.info.update(info)
-    return to_rgb(image).getpixel((0, 0))
+    return to_srgb(to_8bit(image), image.info.get("icc_profile")).getpixel((0, 0))  # as decoding does
 
 
 def test_greyscale_and_palette_become_rgb(album, out):

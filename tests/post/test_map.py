@@ -175,3 +175,23 @@ def test_one_town_makes_no_map_and_two_near_ones_a_close_one(tmp_path):
     assert len(_marks(svg)) == 2
     scale = [t.text for t in svg.iter(f"{SVG}text") if t.get("class") == "scale-label"]
     assert scale in (["10 km"], ["20 km"], ["50 km"])   # a region, not a country (100 km and up)
+@pytest.mark.parametrize("stops", [  # two places each: one alone makes no map
+    [("pole.jpg", "2016-04-10T09:00:00", "North Pole", "", 89.9, 10.0),
+     ("camp.jpg", "2016-04-11T09:00:00", "Ice camp", "", 89.5, -170.0)],
+    [("pole.jpg", "2016-04-10T09:00:00", "South Pole", "Antarctica", -89.9, 139.27),
+     ("camp.jpg", "2016-04-11T09:00:00", "Ice camp", "Antarctica", -89.4, 20.0)],
+    [("north.jpg", "2016-04-10T09:00:00", "North Pole", "", 89.9, 10.0),
+     ("south.jpg", "2016-12-10T09:00:00", "South Pole", "Antarctica", -89.9, 139.27)],
+    [("svalbard.jpg", "2016-04-09T09:00:00", "Longyearbyen", "Norway", 78.22, 15.65),
+     ("pole.jpg", "2016-04-12T09:00:00", "North Pole", "", 89.9, -40.0)],
+], ids=["north", "south", "both", "svalbard-to-the-pole"])
+def test_exact_marks_near_the_poles_fall_inside_the_map(tmp_path, stops):
+    """An expedition's photos at ±89.9° (privacy.location: exact): every mark on the map, not
+    beyond its edge (the frame stopped at ±84°)."""
+    svg = _inline_svg(write_page(three_cities("exact", stops), tmp_path).read_text(encoding="utf-8"))
+    _, _, width, height = (float(n) for n in svg.get("viewBox").split())
+    circles = list(svg.iter(f"{SVG}circle"))
+    assert len(circles) == len(stops)
+    for circle in circles:
+        x, y, r = (float(circle.get(a)) for a in ("cx", "cy", "r"))
+        assert r <= x <= width - r and r <= y <= height - r, (x, y, width, height)
