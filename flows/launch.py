@@ -99,13 +99,16 @@ def check_image_formats(settings) -> None:
                          "install Pillow 11.3 or later (its wheels write AVIF), or set images.formats: [jpeg]")
 
 
-def check_device_and_weights(settings, how: Execution) -> None:
+def check_device_and_weights(settings, how: Execution, warn: Warn | None = None) -> None:
     """A missing GPU or weights file (or image encoder: check_image_formats, which `run` asks
     first) is a set-up error: say so before Prefect starts. The device where the dreams run:
-    here, or on a worker of the Dask cluster at `how.dask`."""
+    here, or on a worker of the Dask cluster at `how.dask`. The ImageNet weights are fetched
+    here where the settings want them (weights.download), before Prefect's seconds of start-up;
+    `warn` gets the one line when that fails and the run goes on with HED."""
     from flows.scale import device_on_cluster
+    from pipeline.dream.download import weights_for_run
     from pipeline.dream.spec import DeviceError, device_kind
-    from pipeline.dream.weights import WeightsError, choose_weights
+    from pipeline.dream.weights import WeightsError
 
     check_image_formats(settings)
     try:
@@ -113,7 +116,7 @@ def check_device_and_weights(settings, how: Execution) -> None:
             device_kind(settings.device)
         else:
             device_on_cluster(how.dask, settings.device)
-        choose_weights(settings.weights.source)
+        weights_for_run(settings.weights, say=print, warn=warn or print)
     except (DeviceError, WeightsError) as err:
         raise UsageError(str(err)) from None
     except OSError as err:  # no scheduler at that address (distributed raises OSError or TimeoutError)
@@ -185,7 +188,7 @@ def run(album: Path, config: Path | None, overrides: dict, how: Execution, warn:
     # The lock first, before torch and Prefect load (seconds): a second command stops at once.
     with stopping_at_once(), output_lock(out, how.lock_wait_s):
         claim_output_folder(out)
-        check_device_and_weights(settings, how)
+        check_device_and_weights(settings, how, warn)
         return run_flow(album, str(config) if config else None, overrides, how)
 
 

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pipeline.layers import LAYER_NAMES
+from pipeline.layers import LAYER_NAMES, WEIGHTS
 from pipeline.store import WEB_FORMATS, DreamParams, WebFormats
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
@@ -170,7 +170,8 @@ class ImageSettings(_Section):
 
 
 class WeightsSettings(_Section):
-    source: Literal["auto", "imagenet", "hed"]
+    source: Literal[("auto", *WEIGHTS)]
+    download: Literal["auto", "never"]
     cache_dir: PathText | None
 
     @property
