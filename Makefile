@@ -1,5 +1,6 @@
 # Two commands set up everything on a fresh machine:
-#   make demo   venv + install + weights, then dream data/sample-album on the CPU
+#   make demo   venv + install + weights (the classic ImageNet look where the network allows),
+#               then dream data/sample-album on the CPU
 #   make test   venv + install, then the test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -42,6 +43,8 @@ browser:
 	    echo "chromium is not installed: the browser tests will be skipped (sudo apt-get install chromium)"; \
 	  fi; }
 
+# The weights a run would use, prepared: ImageNet VGG16 fetched once where the network allows
+# (weights.download: auto; offline it says so within 3 s and HED is used), HED converted.
 weights: install
 	$(BIN)/dreamtrip weights
 

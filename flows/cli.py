@@ -45,7 +45,7 @@ examples:
   dreamtrip clean ~/trips/prague --yes              delete what the post no longer uses
   dreamtrip serve ~/trips/prague --cron "0 3 * * *" dream new photos every night at 3
   dreamtrip layers                                  what each VGG16 layer dreams
-  dreamtrip weights --download                      the ImageNet weights: the classic look
+  dreamtrip weights --download                      the ImageNet weights (the classic look) now
 
 Settings are documented in config/default.yaml (`dreamtrip settings` prints those a run
 would use); album.yaml in the album folder holds the title, intro and per-photo story text
