@@ -368,9 +368,9 @@ def cmd_layers(args) -> int:
     row = choice.row
     print(f"With the weights a run would use here: {row.summary}")
     if row.measured:
-        print(f"Measured: what each layer grew on real photos dreamed at {MEASURED_AT} px (bench/layer_scale.py; "
-              "pattern size in px, the share of the change in forms over 16 px, the chroma rise, the change "
-              "of brightness):")
+        print(f"Measured on real photos dreamed at {MEASURED_AT} px (bench/layer_scale.py): the size of the "
+              "patterns grown (px), the share of the change in forms over 16 px, the rise of colour (CIELAB "
+              "chroma), the share of pixels with neon fringes, the change of brightness (RMS, of 255):")
     else:
         print(f"Not measured for {row.short} (its file was not on the machine that measured): the usual "
               "account of each depth, and how many px of the photo each point of the layer sees:")

@@ -109,6 +109,7 @@ _IMAGENET_HINTS = {
 }
 
 # The HED weights were fine-tuned to find edges, so their deep layers dream contours, not things.
+# Words for a layer not measured (all 13 are: see _HED_MEASURED).
 _HED_HINTS = {
     1: "colour and fine edges: a grain over the whole photo",
     2: "edges: outlines thicken into brush strokes",
@@ -118,9 +119,23 @@ _HED_HINTS = {
 }
 
 # What each layer did with the HED weights: bench/layer_scale.py on three photos of
-# data/sample-album at MEASURED_AT px (classic strength, 2 octaves, fp32), medians.
-MEASURED_AT = 384
-_HED_MEASURED = None
+# data/sample-album (01-03) at MEASURED_AT px, classic strength, 2 octaves, fp32; medians.
+MEASURED_AT = 320
+_HED_MEASURED = {
+    "conv1_1": Measured(size_px=6.8, coarse=0.131, chroma=12.0, fringes=0.004, change=23.3),
+    "conv1_2": Measured(size_px=99.2, coarse=0.661, chroma=15.4, fringes=0.082, change=23.3),
+    "conv2_1": Measured(size_px=7.3, coarse=0.183, chroma=10.7, fringes=0.073, change=23.9),
+    "conv2_2": Measured(size_px=15.7, coarse=0.420, chroma=12.9, fringes=0.130, change=22.1),
+    "conv3_1": Measured(size_px=15.5, coarse=0.431, chroma=9.5, fringes=0.098, change=21.7),
+    "conv3_2": Measured(size_px=18.8, coarse=0.485, chroma=8.2, fringes=0.073, change=18.2),
+    "conv3_3": Measured(size_px=6.4, coarse=0.223, chroma=7.6, fringes=0.042, change=15.3),
+    "conv4_1": Measured(size_px=6.2, coarse=0.198, chroma=7.6, fringes=0.053, change=17.0),
+    "conv4_2": Measured(size_px=6.3, coarse=0.218, chroma=6.9, fringes=0.054, change=16.9),
+    "conv4_3": Measured(size_px=5.9, coarse=0.135, chroma=5.3, fringes=0.018, change=15.0),
+    "conv5_1": Measured(size_px=6.0, coarse=0.130, chroma=4.5, fringes=0.012, change=14.7),
+    "conv5_2": Measured(size_px=6.1, coarse=0.124, chroma=2.4, fringes=0.005, change=13.1),
+    "conv5_3": Measured(size_px=6.4, coarse=0.110, chroma=1.9, fringes=0.003, change=12.8),
+}
 
 WEIGHTS = {row.name: row for row in (  # in the order `weights.source: auto` prefers them
     WeightsSource(
@@ -155,11 +170,11 @@ def weights_row(source: str) -> WeightsSource:
 
 def layer_hint(layer: str, weights_source: str = "imagenet") -> str:
     """What dreaming on `layer` does with these weights, in plain words for the page: from
-    measurement where the source was measured (pattern size and colour), else its block's words."""
-    row, conv = weights_row(weights_source), LAYERS[layer]
+    measurement where the source was measured (pattern size and colour), else the usual account
+    of its block."""
+    row = weights_row(weights_source)
     measured = (row.measured or {}).get(layer)
-    words = row.block_hints[conv.block]
-    return f"{words}; {_measured_words(measured)}" if measured else words
+    return _measured_words(measured) if measured else row.block_hints[LAYERS[layer].block]
 
 
 def layer_line(layer: str, weights_source: str = "imagenet") -> str:
@@ -168,28 +183,31 @@ def layer_line(layer: str, weights_source: str = "imagenet") -> str:
     measured = (row.measured or {}).get(layer)
     if measured is None:
         return f"{row.block_hints[conv.block]} (each point sees {conv.receptive_field} px)"
-    return (f"{layer_hint(layer, weights_source)} (patterns ~{measured.size_px:.0f} px, "
-            f"{measured.coarse:.0%} of the change in forms over 16 px, chroma {measured.chroma:+.1f}, "
-            f"change {measured.change:.0f}/255)")
+    return (f"{layer_hint(layer, weights_source)} (~{measured.size_px:.0f} px, {measured.coarse:.0%} over 16 px, "
+            f"chroma {measured.chroma:+.1f}, fringes {measured.fringes:.0%}, change {measured.change:.0f})")
 
 
+# Words for the measured figures. The bounds were set by looking at the dreams beside their
+# figures (BENCHMARKS.md, "Layers"): under 8 px the change reads as a grain, above 40 px (an
+# eighth of the 320 px measured) as a wash of colour rather than a pattern.
 def _measured_words(measured: Measured) -> str:
-    """A measured layer in words: how big its patterns are and what it does to colour."""
     return f"{_size_words(measured)}, {_colour_words(measured)}"
 
 
 def _size_words(measured: Measured) -> str:
-    if measured.coarse >= 0.3:
-        return "large forms over the grain"
-    if measured.coarse >= 0.15:
-        return "small forms over a fine grain"
-    return "a fine grain" if measured.size_px < 6 else "small marks"
+    if measured.size_px >= 40:
+        return "a wash of colour over broad areas"
+    if measured.size_px >= 8:
+        return "spots and blobs"
+    return "a fine mesh over the whole photo" if measured.coarse < 0.15 else "a fine cellular grain over surfaces"
 
 
 def _colour_words(measured: Measured) -> str:
-    if measured.fringes >= 0.01 or measured.chroma >= 8:
-        return "with neon colour fringes"
-    return "colours tinted" if measured.chroma >= 3 else "colours kept"
+    if measured.fringes >= 0.08:
+        return "strong neon fringes"
+    if measured.fringes >= 0.03:
+        return "neon fringes along edges"
+    return "richer colours" if measured.chroma >= 8 else "colours nearly kept"
 
 
 def depth(layer: str) -> int:

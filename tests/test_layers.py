@@ -118,7 +118,7 @@ def test_layers_lines_differ_per_layer(source):
     for name, line in zip(LAYER_NAMES, lines):
         measured = (WEIGHTS[source].measured or {}).get(name)
         if measured:  # the figures behind the words are in the line
-            assert f"~{measured.size_px:.0f} px" in line and f"{measured.chroma:+.1f}" in line, line
+            assert f"~{measured.size_px:.0f} px" in line and f"chroma {measured.chroma:+.1f}" in line, line
         else:
             assert f"sees {LAYERS[name].receptive_field} px" in line
 
