@@ -1,22 +1,25 @@
-"""What each VGG16 layer does to a photo, measured: the size of the patterns it grows and how far
-it moves the colours. `dreamtrip layers` prints these figures (pipeline/layers.py keeps them).
+"""What each VGG16 layer does to a photo, measured: the size of the patterns it grows and how far it
+moves the colours. `dreamtrip layers` prints these figures (the weights table in pipeline/layers.py
+keeps them: the HED row's `measured`).
 
-    PYTHONPATH=. .venv/bin/python bench/layer_scale.py                       # HED, the sample album
-    PYTHONPATH=. .venv/bin/python bench/layer_scale.py --weights imagenet --size 512 PHOTO...
+    OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python bench/layer_scale.py --table data/sample-album/0{1,2,3}-*.jpg
+    PYTHONPATH=. .venv/bin/python bench/layer_scale.py --weights imagenet --table PHOTO...   # where its file is
 
-Each photo is dreamed at --size px (long side) on each of the 13 layers with the `classic`
-strength and octaves auto (what a run does; one octave at 512 px), on the CPU in fp32. Then:
+Each photo is dreamed at --size px (long side, default 320) on each of the 13 layers with the
+`classic` strength and --octaves (default 2), on the CPU in fp32. Then, on the dream minus the photo:
 
-- pattern size: the wavelength in px at the peak of the radial power spectrum of the dream minus
-  the photo (luminance, Hann-windowed; the power per octave of frequency, log bins from 2 px to
-  half the short side); the power-weighted geometric mean of the bins above half the peak;
+- pattern size: the wavelength in px at the peak of the radial power spectrum of the change in
+  luminance (Hann-windowed; the power per octave of frequency, log bins from 2 px to half the
+  short side); the power-weighted geometric mean of the bins above half the peak;
+- over 16 px (coarse): the share of the change's power in forms wider than 16 px;
 - colour: the mean rise of CIELAB chroma from photo to dream (C*ab, 0..~130: >0 = more
   saturated), and the share of pixels whose chroma rose by more than 30 (neon fringes);
 - change: the RMS of dream minus photo in luminance (0..255): how much the layer moves pixels
   at the same step size.
 
-The median over the photos is printed per layer; --table prints it as the Python rows that
-pipeline/layers.py keeps (MEASURED). Needs torch, numpy and Pillow, and the weights.
+The median over the photos is printed per layer; --table prints it as the rows that
+pipeline/layers.py keeps (Measured). Needs torch, numpy and Pillow, and the weights. On a busy
+2-core machine one thread (OMP_NUM_THREADS=1) is faster than two fighting for the cores.
 """
 
 from __future__ import annotations
@@ -50,15 +53,20 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., :3].astype(np.float64) @ np.array([0.2126, 0.7152, 0.0722])
 
 
-def pattern_size_px(photo: np.ndarray, dream: np.ndarray, bins: int = 28) -> float:
-    """The wavelength (px) where the dream's change from the photo has the most power per octave."""
+def change_spectrum(photo: np.ndarray, dream: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(power, radial frequency in cycles per px) of the change in luminance, Hann-windowed."""
     diff = luminance(dream) - luminance(photo)
     height, width = diff.shape
     window = np.outer(np.hanning(height), np.hanning(width))
     power = np.abs(np.fft.fft2((diff - diff.mean()) * window)) ** 2
     fy, fx = np.meshgrid(np.fft.fftfreq(height), np.fft.fftfreq(width), indexing="ij")
-    radius = np.hypot(fx, fy)
-    longest = min(height, width) / 2
+    return power, np.hypot(fx, fy)
+
+
+def pattern_size_px(photo: np.ndarray, dream: np.ndarray, bins: int = 28) -> float:
+    """The wavelength (px) where the dream's change from the photo has the most power per octave."""
+    power, radius = change_spectrum(photo, dream)
+    longest = min(photo.shape[:2]) / 2
     edges = np.geomspace(1 / longest, 0.5, bins + 1)     # cycles per px, log bins
     which = np.digitize(radius, edges) - 1
     inside = (which >= 0) & (which < bins)
@@ -70,14 +78,9 @@ def pattern_size_px(photo: np.ndarray, dream: np.ndarray, bins: int = 28) -> flo
 
 def coarse_share(photo: np.ndarray, dream: np.ndarray, longer_than_px: float = COARSE_PX) -> float:
     """The share of the change's power at wavelengths above `longer_than_px`: forms, not grain."""
-    diff = luminance(dream) - luminance(photo)
-    height, width = diff.shape
-    window = np.outer(np.hanning(height), np.hanning(width))
-    power = np.abs(np.fft.fft2((diff - diff.mean()) * window)) ** 2
-    fy, fx = np.meshgrid(np.fft.fftfreq(height), np.fft.fftfreq(width), indexing="ij")
-    radius = np.hypot(fx, fy)
-    ac = radius > 0
-    return float(power[ac & (radius < 1 / longer_than_px)].sum() / power[ac].sum())
+    power, radius = change_spectrum(photo, dream)
+    varying = radius > 0
+    return float(power[varying & (radius < 1 / longer_than_px)].sum() / power[varying].sum())
 
 
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
@@ -102,15 +105,15 @@ def measure(photo: Image.Image, dream: Image.Image) -> dict:
     before, after = np.asarray(photo), np.asarray(dream)
     chroma_rise, fringes = colour_shift(before, after)
     change = float(np.sqrt(((luminance(after) - luminance(before)) ** 2).mean()))
-    return {"size_px": pattern_size_px(before, after), "coarse": coarse_share(before, after), "chroma": chroma_rise, "fringes": fringes,
-            "change": change}
+    return {"size_px": pattern_size_px(before, after), "coarse": coarse_share(before, after),
+            "chroma": chroma_rise, "fringes": fringes, "change": change}
 
 
 def main() -> None:
     args = parse_args()
     photos = [Path(p) for p in args.photos] or sorted(SAMPLE_ALBUM.glob("*.jpg"))
     images = {p.name: fit_long_side(open_upright_rgb(p), args.size) for p in photos}
-    params = DreamParams(octaves=args.octaves, **STRENGTHS[args.strength], jitter=32, seed=0, precision="fp32")
+    params = DreamParams(octaves=args.octaves or None, **STRENGTHS[args.strength], jitter=32, seed=0, precision="fp32")
     choice = choose_weights(args.weights)
     layers = args.layers.split(",") if args.layers else list(LAYER_NAMES)
     dreamer = load_dreamer(choice, Path(args.cache_dir).expanduser(), "conv5_3", "cpu")
@@ -135,16 +138,16 @@ def main() -> None:
     if args.table:
         print(f"# for pipeline/layers.py ({args.size} px, {len(images)} photos, medians)")
         for layer, row in rows.items():
-            print(f'    "{layer}": Measured(size_px={row["size_px"]:.1f}, coarse={row["coarse"]:.3f}, chroma={row["chroma"]:.1f}, '
-                  f'fringes={row["fringes"]:.3f}, change={row["change"]:.1f}),')
+            print(f'    "{layer}": Measured(size_px={row["size_px"]:.1f}, coarse={row["coarse"]:.3f}, '
+                  f'chroma={row["chroma"]:.1f}, fringes={row["fringes"]:.3f}, change={row["change"]:.1f}),')
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("photos", nargs="*", help="photos to dream (default: data/sample-album/*.jpg)")
     parser.add_argument("--weights", default="hed", choices=["auto", "imagenet", "hed"])
-    parser.add_argument("--size", type=int, default=512, help="long side of each dream, px")
-    parser.add_argument("--octaves", type=int, help="octaves (default: auto, as a run picks them)")
+    parser.add_argument("--size", type=int, default=320, help="long side of each dream, px")
+    parser.add_argument("--octaves", type=int, default=2, help="octaves of the pyramid (0: auto, as a run picks)")
     parser.add_argument("--strength", default="classic", choices=list(STRENGTHS))
     parser.add_argument("--layers", help="comma list (default: all 13)")
     parser.add_argument("--cache-dir", default="~/.cache/dreamtrip", help="dreamtrip's weights cache")
