@@ -15,6 +15,7 @@ import threading
 import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import torch
@@ -60,27 +61,38 @@ def fake(monkeypatch) -> bytes:
     return data
 
 
-_HANDLERS = {}  # base URL -> the mirror's request handler class
+class Mirror(NamedTuple):
+    root: Path            # the folder it serves
+    base: str             # its URL
+    requests: list[str]   # "METHOD /path" of every request it was sent
 
 
 @pytest.fixture
-def mirror(tmp_path):
-    """A loopback HTTP server over a folder; yields (folder, base URL)."""
+def served_mirror(tmp_path):
+    """A loopback HTTP server over a folder, counting the requests it is sent."""
     root = tmp_path / "mirror"
     root.mkdir()
+    requests = []
 
     class Quiet(SimpleHTTPRequestHandler):
+        def log_request(self, code="-", size="-"):
+            requests.append(f"{self.command} {self.path}")
+
         def log_message(self, *args):
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    _HANDLERS[base] = Quiet
-    yield root, base
+    yield Mirror(root, f"http://127.0.0.1:{server.server_address[1]}", requests)
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def mirror(served_mirror):
+    """(folder, base URL) of the loopback mirror."""
+    return served_mirror.root, served_mirror.base
 
 
 @pytest.fixture
@@ -235,27 +247,6 @@ def test_plain_weights_command_with_download_never_never_downloads(monkeypatch, 
 
 # ---- a run's own try: weights.download auto ----
 
-@pytest.fixture
-def counted_mirror(mirror):
-    """The loopback mirror, counting the requests it is sent: (root, base URL, requests)."""
-    root, base = mirror
-    seen = []
-    handler = mirror_server_handler(mirror)
-    original = handler.parse_request
-
-    def counted(self):
-        ok = original(self)
-        seen.append(f"{self.command} {self.path}")
-        return ok
-
-    handler.parse_request = counted
-    return root, base, seen
-
-
-def mirror_server_handler(mirror):
-    return _HANDLERS[mirror[1]]
-
-
 def _settings(tmp_path, download_setting: str = "auto", source: str = "auto"):
     config = tmp_path / f"{source}-{download_setting}.yaml"
     config.write_text(f"weights:\n  source: {source}\n  download: {download_setting}\n"
@@ -264,9 +255,10 @@ def _settings(tmp_path, download_setting: str = "auto", source: str = "auto"):
 
 
 @pytest.fixture
-def served(fake, counted_mirror, monkeypatch):
-    """torchvision's URL pointed at the loopback mirror, which holds the (made-up) ImageNet file."""
-    root, base, seen = counted_mirror
+def served(fake, served_mirror, monkeypatch):
+    """torchvision's URL pointed at the loopback mirror, which holds the (made-up) ImageNet file;
+    the requests it is sent."""
+    root, base, seen = served_mirror
     (root / "models").mkdir()
     (root / "models" / name_after(fake)).write_bytes(fake)
     monkeypatch.setattr(download, "torchvision_url", lambda: f"{base}/models/{name_after(fake)}")
@@ -296,8 +288,8 @@ def test_the_weights_command_fetches_as_a_run_would(served, tmp_path, capsys):
 
 
 def test_a_download_that_fails_the_hash_is_deleted_reported_and_the_run_goes_on_with_hed(
-        fake, counted_mirror, monkeypatch, tmp_path, checkpoints):
-    root, base, seen = counted_mirror
+        fake, served_mirror, monkeypatch, tmp_path, checkpoints):
+    root, base, _ = served_mirror
     (root / "vgg16.pth").write_bytes(fake + b"tampered")
     monkeypatch.setattr(download, "torchvision_url", lambda: f"{base}/vgg16.pth")
     _, settings = _settings(tmp_path)
