@@ -168,6 +168,12 @@ def weights_row(source: str) -> WeightsSource:
     return WEIGHTS.get(source, WEIGHTS["imagenet"])
 
 
+def weights_of_identity(identity: str) -> WeightsSource | None:
+    """The row whose weights a dream key's `weights` names (e.g. "hed-4502df9d"); None for weights
+    this release does not know. For saying which weights made a stored dream."""
+    return next((row for row in WEIGHTS.values() if row.identity == identity), None)
+
+
 def layer_hint(layer: str, weights_source: str = "imagenet") -> str:
     """What dreaming on `layer` does with these weights, in plain words for the page: from
     measurement where the source was measured (pattern size and colour), else the usual account

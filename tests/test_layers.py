@@ -9,7 +9,7 @@ import torchvision
 from torch import nn
 
 from pipeline.layers import (CONV_INDEX, CONV_LAYERS, LAYER_NAMES, LAYERS, SMALLEST_OCTAVE, WEIGHTS, auto_octaves,
-                             deepest, depth, layer_hint, layer_line)
+                             deepest, depth, layer_hint, layer_line, weights_of_identity)
 from pipeline.dream.model import vgg16_features
 from pipeline.dream.weights import _hed_group
 
@@ -134,3 +134,9 @@ def test_the_layers_command_says_what_was_measured_and_what_was_not(tmp_path, ca
     by_layer = dict(line.split("  ", 1) for line in out[2:])
     assert list(by_layer) == list(LAYER_NAMES)
     assert len({by_layer["conv4_1"], by_layer["conv4_2"], by_layer["conv4_3"]}) == 3  # the case
+
+
+def test_a_dream_keys_weights_name_their_row():
+    assert weights_of_identity("hed-4502df9d").short == "HED VGG16"
+    assert weights_of_identity("imagenet-397923af") is WEIGHTS["imagenet"]
+    assert weights_of_identity("hed-fake1234") is None
