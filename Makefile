@@ -1,5 +1,6 @@
 # Two commands set up everything on a fresh machine:
-#   make demo   venv + install + weights, then dream data/sample-album on the CPU
+#   make demo   venv + install + weights (the classic ImageNet look where the network allows),
+#               then dream data/sample-album on the CPU
 #   make test   venv + install, then the test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -52,6 +53,8 @@ jekyll:
 	    echo "jekyll or its minima theme is not installed: the Jekyll export test will be skipped (sudo apt-get install jekyll jekyll-theme-minima)"; \
 	  fi; }
 
+# The weights a run would use, prepared: ImageNet VGG16 fetched once where the network allows
+# (weights.download: auto; offline it says so within 3 s and HED is used), HED converted.
 weights: install
 	$(BIN)/dreamtrip weights
 

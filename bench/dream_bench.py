@@ -43,7 +43,8 @@ from pipeline.dream.model import InputNorm, build_dream_net  # noqa: E402
 from pipeline.dream.spec import precision_on, size_step_on  # noqa: E402
 from pipeline.config import DreamParams  # noqa: E402
 from pipeline.dream.tiling import TilePlan, tile_side, whole_gradient  # noqa: E402
-from pipeline.dream.weights import HED_NORM, choose_weights, load_features_state  # noqa: E402
+from pipeline.dream.weights import choose_weights, load_features_state  # noqa: E402
+from pipeline.layers import WEIGHTS  # noqa: E402
 
 PHOTO = Path(__file__).resolve().parent.parent / "data/sample-album/01-charles-bridge-espresso.jpg"
 MODES = ("eager", "graphs", "compile")
@@ -200,7 +201,7 @@ def synthetic_photo(width: int, height: int) -> Image.Image:
 
 def load_weights(args):
     if args.weights_file:
-        return torch.load(args.weights_file, map_location="cpu", weights_only=True), HED_NORM, "hed (file)"
+        return torch.load(args.weights_file, map_location="cpu", weights_only=True), WEIGHTS["hed"].norm, "hed (file)"
     choice = choose_weights("auto")
     return load_features_state(choice, Path(args.cache_dir).expanduser()), choice.norm, choice.source
 

@@ -31,7 +31,7 @@ from pipeline.dream.engine import (Dreamer, Passes, ascent_step, dream_tensor, l
 from pipeline.dream.model import InputNorm, build_dream_net  # noqa: E402
 from pipeline.dream.tiling import TilePlan, layer_gradient  # noqa: E402
 from pipeline.dream.weights import choose_weights, load_features_state  # noqa: E402
-from pipeline.store import DreamParams  # noqa: E402
+from pipeline.config import DreamParams  # noqa: E402
 
 FAST = dict(octaves=3, octave_scale=1.4, steps=3, step_size=0.02, jitter=4, smoothing=0.5, seed=0)
 TILED = [((64, 64), "conv3_1", 48 * 48), ((61, 77), "conv3_1", 48 * 48),

@@ -22,13 +22,14 @@ from flows import launch
 from flows.launch import EXIT_INTERRUPTED, INTERRUPTED, Execution, UsageError
 from pipeline.config import ConfigError, Settings, load_settings
 from pipeline.output.files import DiskFull, LinkInTheWay, disk_full, human_size
-from pipeline.layers import LAYER_NAMES, layer_hint
+from pipeline.layers import LAYER_NAMES, WEIGHTS, layer_line
 from pipeline.output.lock import OutputBusy
 from pipeline.manifest import MANIFEST
 from pipeline.output.folder import OutputFolderError
 from pipeline.post.export import ExportError
 from pipeline.post.view import counted
-from pipeline.dream.weights import IMAGENET_SIZE_MB
+
+IMAGENET = WEIGHTS["imagenet"]
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
 
@@ -47,7 +48,7 @@ examples:
   dreamtrip clean ~/trips/prague --yes              delete what the post no longer uses
   dreamtrip serve ~/trips/prague --cron "0 3 * * *" dream new photos every night at 3
   dreamtrip layers                                  what each VGG16 layer dreams
-  dreamtrip weights --download                      the ImageNet weights: the classic look
+  dreamtrip weights --download                      the ImageNet weights (the classic look) now
 
 Settings are documented in config/default.yaml (`dreamtrip settings` prints those a run
 would use); album.yaml in the album folder holds the title, intro and per-photo story text
@@ -175,12 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
     weights = commands.add_parser("weights", help="find, fetch and prepare the VGG16 weights",
                                   description="Say which VGG16 weights a run would use and why, and "
                                               "prepare them. --download fetches torchvision's ImageNet "
-                                              f"VGG16 ({IMAGENET_SIZE_MB} MB, the classic DeepDream look) "
-                                              "into torchvision's cache; --from takes it from a mirror or "
-                                              "a copy. Either is checked as torchvision checks it.")
+                                              f"VGG16 ({IMAGENET.size_mb} MB, the classic DeepDream look) "
+                                              "into torchvision's cache now (runs fetch it themselves "
+                                              "with weights.download: auto); --from takes it from a "
+                                              "mirror or a copy. Either is checked as torchvision "
+                                              "checks it.")
     weights.add_argument("-c", "--config", type=Path, help="YAML settings over the defaults")
     weights.add_argument("--download", action="store_true",
-                         help=f"fetch ImageNet VGG16 from torchvision's URL ({IMAGENET_SIZE_MB} MB, once)")
+                         help=f"fetch ImageNet VGG16 from torchvision's URL ({IMAGENET.size_mb} MB, once)")
     weights.add_argument("--from", dest="origin", metavar="URL_OR_PATH",
                          help="fetch it from this http(s) mirror or local file instead")
     weights.set_defaults(handler=cmd_weights)
@@ -303,7 +306,7 @@ def print_summary(manifest) -> None:
     dreams, run = manifest.dreams(), manifest.run
     ok = sum(dream.ok for dream in dreams)
     print(summary_line(manifest.weights))
-    if hint := upgrade_hint(manifest.weights):
+    if hint := upgrade_hint(manifest.weights, manifest.settings.weights.download):
         print(hint)
     print(f"{counted(len(manifest.photos), 'photo')}, {ok} of {counted(len(dreams), 'dream')} ok"
           + (f" ({run.dreamed} dreamed now, {run.reused} from earlier runs)" if run else "")
@@ -327,7 +330,7 @@ def cmd_blog(args) -> int:
     from flows.upkeep import rebuild_post
 
     started = time.perf_counter()
-    with launch.stored_run(args.album, args.output) as (out, _):
+    with launch.stored_run(args.album, args.output, writes_post=True) as (out, _):
         refreshed, page = rebuild_post(args.album, out)
     print(f"Post rebuilt from {out / MANIFEST} and album.yaml: "
           f"{counted(len(refreshed.manifest.photos), 'photo')}, "
@@ -422,35 +425,49 @@ def cmd_serve(args) -> int:
 # ---- the rest ----
 
 def cmd_layers(args) -> int:
-    """What each layer dreams with the weights a run would use (they differ: see `weights`)."""
-    from pipeline.dream.weights import WeightsError, choose_weights, summary_line
+    """What each layer dreams with the weights a run would use (they differ: see `weights`),
+    measured where these weights were measured (bench/layer_scale.py)."""
+    from pipeline.dream.download import wants_fetch
+    from pipeline.dream.weights import WeightsError, choose_weights
+    from pipeline.layers import MEASURED_AT
 
+    settings = load_settings(args.config)
     try:
-        choice = choose_weights(load_settings(args.config).weights.source)
+        choice = choose_weights(settings.weights.source)
     except WeightsError as err:
         raise UsageError(str(err)) from None
-    print(f"With the weights a run would use here: {summary_line(choice).removeprefix('Weights: ')}")
+    row = choice.row
+    print(f"With the weights a run would use here: {row.summary}")
+    if row.measured:
+        print(f"Measured on real photos dreamed at {MEASURED_AT} px (bench/layer_scale.py): the size of the "
+              "patterns grown (px), the share of the change in forms over 16 px, the rise of colour (CIELAB "
+              "chroma), the share of pixels with neon fringes, the change of brightness (RMS, of 255):")
+    else:
+        print(f"Not measured for {row.short} (its file was not on the machine that measured): the usual "
+              "account of each depth, and how many px of the photo each point of the layer sees:")
     for name in LAYER_NAMES:
-        print(f"{name}  {layer_hint(name, choice.source)}")
+        print(f"{name}  {layer_line(name, choice.source)}")
+    if wants_fetch(settings.weights):
+        print(f"(A run first fetches {IMAGENET.short}, {IMAGENET.size_mb} MB, and dreams with it where a network "
+              "answers: then `dreamtrip layers` describes its layers.)")
     return EXIT_OK
 
 
 def cmd_weights(args) -> int:
-    from pipeline.dream.download import fetch_imagenet
-    from pipeline.dream.weights import (IMAGENET_FILE, WeightsError, choose_weights, imagenet_path,
-                                  prepare_features, upgrade_hint)
+    from pipeline.dream.download import fetch_imagenet, weights_for_run
+    from pipeline.dream.weights import WeightsError, imagenet_path, prepare_features, upgrade_hint
 
     settings = load_settings(args.config)
     try:
         if args.download or args.origin:
             fetch_imagenet(args.origin, say=print)
-        choice = choose_weights(settings.weights.source)
+        choice = weights_for_run(settings.weights, say=print, warn=warn)  # as a run would: may fetch
         prepare_features(choice, settings.weights.cache_path)  # verified once, features kept
     except WeightsError as err:
         raise UsageError(str(err)) from None
     print(f"{choice.description}\n  {choice.note}\n  why: {choice.reason}\n  file: {choice.path}")
-    if hint := upgrade_hint(choice):
-        print(f"{hint}\nOr copy {IMAGENET_FILE} to {imagenet_path()} (from a mirror or another machine).")
+    if hint := upgrade_hint(choice, settings.weights.download):
+        print(f"{hint}\nOr copy {imagenet_path().name} to {imagenet_path()} (from a mirror or another machine).")
     return EXIT_OK
 
 

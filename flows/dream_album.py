@@ -39,7 +39,8 @@ from pipeline.output.folder import adopt_store, check_folders, claim_output_fold
 from pipeline.post.export import ExportError, export_post
 from pipeline.post.page import write_page
 from pipeline.output.store import DreamStore, default_output_dir
-from pipeline.dream.weights import WeightsChoice, choose_weights
+from pipeline.dream.download import weights_for_run
+from pipeline.dream.weights import WeightsChoice
 
 
 class _DiskFullSaidOnce(logging.Filter):
@@ -206,7 +207,7 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
         record = claim_output_folder(out_dir)
         remove_leftovers(out_dir, settings)
         record.begin_run()
-        weights = choose_weights(settings.weights.source)
+        weights = weights_for_run(settings.weights, get_run_logger().info, get_run_logger().warning)
         get_run_logger().info("Weights: %s (%s)", weights.description, weights.reason)
         with requiring(dream_resources()):  # on a Dask cluster: a worker that dreams decides
             spec = decide.submit(settings, weights.identity).result()

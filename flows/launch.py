@@ -116,13 +116,16 @@ def check_blogs(settings) -> None:
             raise UsageError(f"export.{engine}: {err}") from None
 
 
-def check_device_and_weights(settings, how: Execution) -> None:
+def check_device_and_weights(settings, how: Execution, warn: Warn | None = None) -> None:
     """A missing GPU or weights file (or image encoder: check_image_formats, which `run` asks
     first) is a set-up error: say so before Prefect starts. The device where the dreams run:
-    here, or on a worker of the Dask cluster at `how.dask`."""
+    here, or on a worker of the Dask cluster at `how.dask`. The ImageNet weights are fetched
+    here where the settings want them (weights.download), before Prefect's seconds of start-up;
+    `warn` gets the one line when that fails and the run goes on with HED."""
     from flows.scale import device_on_cluster
+    from pipeline.dream.download import weights_for_run
     from pipeline.dream.spec import DeviceError, device_kind
-    from pipeline.dream.weights import WeightsError, choose_weights
+    from pipeline.dream.weights import WeightsError
 
     check_image_formats(settings)
     try:
@@ -130,16 +133,17 @@ def check_device_and_weights(settings, how: Execution) -> None:
             device_kind(settings.device)
         else:
             device_on_cluster(how.dask, settings.device)
-        choose_weights(settings.weights.source)
+        weights_for_run(settings.weights, say=print, warn=warn or print)
     except (DeviceError, WeightsError) as err:
         raise UsageError(str(err)) from None
     except OSError as err:  # no scheduler at that address (distributed raises OSError or TimeoutError)
         raise UsageError(f"--dask {how.dask}: no Dask scheduler answers there ({err})") from None
 
 
-def check_output_folder(out: Path, pictures: bool = False) -> None:
+def check_output_folder(out: Path, pictures: bool = False, room: bool | None = None) -> None:
     """OUT is a folder this user can write in (made if need be); else one line saying why.
-    With `pictures` (run, retry) its photos/ and dreams/ too, and the disk has room to start.
+    With `pictures` (run, retry) its photos/ and dreams/ too, and the disk has room to start
+    (`room`: whether to check that, for a command that writes no pictures: `blog`).
 
     Before any work: a run would fail on its first file, after minutes of loading. Not `clean`:
     it must work on a full disk, to free it.
@@ -150,7 +154,7 @@ def check_output_folder(out: Path, pictures: bool = False) -> None:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UsageError(f"cannot make the output folder {out}: {_reason(err)}") from None
-    _check_writable(out, "the output folder", ROOM_TO_START if pictures else 0)
+    _check_writable(out, "the output folder", ROOM_TO_START if (pictures if room is None else room) else 0)
     if pictures:
         for folder in (out / PHOTOS_DIR, out / DREAMS_DIR):
             if folder.is_dir():  # else made in OUT, which was just checked
@@ -189,13 +193,16 @@ def _reason(err: OSError) -> str:
 
 @contextlib.contextmanager
 def stored_run(album: Path, output: Path | None, wait_s: float | None = 0.0,
-               missing: str | None = None, writes_pictures: bool = False) -> Iterator[tuple[Path, "Manifest"]]:
+               missing: str | None = None, writes_pictures: bool = False,
+               writes_post: bool = False) -> Iterator[tuple[Path, "Manifest"]]:
     """(OUT, its manifest) for the commands that work on a run's results, with OUT's lock held
     for the block. OUT is `output`, else out/<album name>. The lock is taken before anything is
     read (OutputBusy while a run writes there, `wait_s` as in output_lock). A usage error when
     the album is not there (every photo would count as removed from it) or OUT has no manifest
     (saying `missing`: by default, to run first), or when a file dreamtrip did not write stands
-    where the command writes (`writes_pictures`: in photos/ and dreams/ too, for `retry`)."""
+    where the command writes (`writes_pictures`: in photos/ and dreams/ too, for `retry`), or
+    the disk has no room to start (`writes_post` or `writes_pictures`: not for `clean`, which
+    must work on a full disk)."""
     from pipeline.manifest import ManifestError, read_manifest
 
     album_folder(album)
@@ -204,7 +211,7 @@ def stored_run(album: Path, output: Path | None, wait_s: float | None = 0.0,
     missing = f"{out}: no manifest.json: {missing or f'run `dreamtrip run {album}` first'}"
     if not (out / MANIFEST).is_file() and not (out / LOCK_FILE).exists():
         raise UsageError(missing)  # no run has been here: nothing to lock or to read
-    check_output_folder(out, pictures=writes_pictures)
+    check_output_folder(out, pictures=writes_pictures, room=writes_pictures or writes_post)
     with output_lock(out, wait_s):
         if not (out / MANIFEST).is_file():
             raise UsageError(missing)
@@ -229,11 +236,11 @@ def run(album: Path, config: Path | None, overrides: dict, how: Execution, warn:
     check_album(album, warn)
     check_output_folder(out, pictures=True)
     check_store_folder(settings.output.store_path)
-    check_prefect_home()
     # The lock first, before torch and Prefect load (seconds): a second command stops at once.
     with stopping_at_once(), output_lock(out, how.lock_wait_s):
         claim_output_folder(out)
-        check_device_and_weights(settings, how)
+        check_device_and_weights(settings, how, warn)
+        check_prefect_home()   # after the device: a missing GPU is said before Prefect loads
         return run_flow(album, str(config) if config else None, overrides, how)
 
 

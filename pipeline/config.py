@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pipeline.layers import LAYER_NAMES
+from pipeline.layers import LAYER_NAMES, WEIGHTS
 from pipeline.output.store import WEB_FORMATS, WebFormats
 
 
@@ -189,7 +189,8 @@ class ImageSettings(_Section):
 
 
 class WeightsSettings(_Section):
-    source: Literal["auto", "imagenet", "hed"]
+    source: Literal[("auto", *WEIGHTS)]
+    download: Literal["auto", "never"]
     cache_dir: PathText | None
 
     @property

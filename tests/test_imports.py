@@ -25,6 +25,7 @@ RECORD_METHODS = {"write_bytes", "save_image", "copy", "delete"}
 ALLOWED = {
     ("pipeline.dream.download", "mkdir"): "the weights cache (~/.cache), not an output folder",
     ("pipeline.dream.download", "shutil.copyfile"): "the weights cache, into the owner's atomic_path",
+    ("pipeline.dream.download", "write_text"): "the weights cache's day stamp (a failed fetch: not again today)",
     ("flows.launch", "mkdir"): "check_output_folder makes OUT before any work, to say at once if it cannot",
     ("flows.launch", "tempfile.TemporaryFile"): "check_output_folder's write probe (made and gone at once)",
     ("pipeline.post.export", "rmdir"): "the blog site's folders its own export emptied (rmdir refuses a non-empty one)",

@@ -8,8 +8,8 @@ import torch
 import torchvision
 from torch import nn
 
-from pipeline.layers import (CONV_INDEX, CONV_LAYERS, LAYER_NAMES, LAYERS, SMALLEST_OCTAVE, auto_octaves,
-                             deepest, depth, layer_hint)
+from pipeline.layers import (CONV_INDEX, CONV_LAYERS, LAYER_NAMES, LAYERS, SMALLEST_OCTAVE, WEIGHTS, auto_octaves,
+                             deepest, depth, layer_hint, layer_line, weights_of_identity)
 from pipeline.dream.model import vgg16_features
 from pipeline.dream.weights import _hed_group
 
@@ -77,7 +77,8 @@ def test_hed_keras_group_names():
 
 def test_hints_and_depth_follow_the_block():
     assert layer_hint("conv4_2", "hed") != layer_hint("conv4_2", "imagenet")
-    assert layer_hint("conv2_1") == layer_hint("conv2_2") != layer_hint("conv3_1")
+    assert layer_hint("conv2_1") == layer_hint("conv2_2") != layer_hint("conv3_1")  # ImageNet: not measured here
+    assert layer_hint("conv2_1", "a-newer-source") == layer_hint("conv2_1")  # a newer manifest's: still words
     assert [depth(name) for name in LAYER_NAMES] == list(range(13))
     assert deepest(["conv4_1", "conv1_2", "conv3_3"]).name == "conv4_1"
     sides = [LAYERS[name].min_side for name in LAYER_NAMES]
@@ -98,3 +99,44 @@ def test_auto_octaves_examples():
     assert auto_octaves(100_000, 1.001) == 12  # capped
     with pytest.raises(ValueError):
         auto_octaves(1024, 1.0)
+
+
+def test_the_hed_weights_are_measured_at_every_layer():
+    """bench/layer_scale.py's figures, kept as data in the table's row: one per layer, sane ranges."""
+    measured = WEIGHTS["hed"].measured
+    assert set(measured) == set(LAYER_NAMES)
+    for layer, row in measured.items():
+        assert 2 <= row.size_px <= 200 and 0 <= row.coarse <= 1 and 0 <= row.fringes <= 1, layer
+        assert -130 < row.chroma < 130 and 0 < row.change < 255, layer
+    assert WEIGHTS["imagenet"].measured is None  # not on the machine that measured: not made up
+
+
+@pytest.mark.parametrize("source", ["hed", "imagenet"])
+def test_layers_lines_differ_per_layer(source):
+    lines = [layer_line(name, source) for name in LAYER_NAMES]
+    assert len(set(lines)) == len(lines)
+    for name, line in zip(LAYER_NAMES, lines):
+        measured = (WEIGHTS[source].measured or {}).get(name)
+        if measured:  # the figures behind the words are in the line
+            assert f"~{measured.size_px:.0f} px" in line and f"chroma {measured.chroma:+.1f}" in line, line
+        else:
+            assert f"sees {LAYERS[name].receptive_field} px" in line
+
+
+def test_the_layers_command_says_what_was_measured_and_what_was_not(tmp_path, capsys):
+    from flows.cli import main
+
+    config = tmp_path / "hed.yaml"
+    config.write_text("weights: {source: hed, download: never}\n")
+    assert main(["layers", "-c", str(config)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "HED" in out[0] and "Measured" in out[1] and "bench/layer_scale.py" in out[1]
+    by_layer = dict(line.split("  ", 1) for line in out[2:])
+    assert list(by_layer) == list(LAYER_NAMES)
+    assert len({by_layer["conv4_1"], by_layer["conv4_2"], by_layer["conv4_3"]}) == 3  # the issue's case
+
+
+def test_a_dream_keys_weights_name_their_row():
+    assert weights_of_identity("hed-4502df9d").short == "HED VGG16"
+    assert weights_of_identity("imagenet-397923af") is WEIGHTS["imagenet"]
+    assert weights_of_identity("hed-fake1234") is None

@@ -1,19 +1,20 @@
 """Made-up ImageNet VGG16 checkpoints for the weights tests.
 
 torchvision names its file after the sha256 of its bytes (vgg16-397923af.pth) and checks that
-prefix; dreamtrip derives its check, the download target and the weights identity from that one
-name (`pipeline.dream.weights.IMAGENET_FILE`). A test names its fake file after the fake's own hash the
-same way, so every check runs for real against bytes made here.
+prefix; dreamtrip derives its check, the download target and the weights identity from the
+table's row (`pipeline.layers.WEIGHTS["imagenet"]`: file and sha256). A test names its fake file
+after the fake's own hash the same way, so every check runs for real against bytes made here.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+from dataclasses import replace
 
 import torch
 
-import pipeline.dream.weights as weights
+from pipeline.layers import WEIGHTS
 
 
 def checkpoint_bytes(features: dict, classifier: bool = True) -> bytes:
@@ -38,5 +39,5 @@ def name_after(data: bytes) -> str:
 def expect_imagenet_file(monkeypatch, data: bytes) -> str:
     """Make `data` the file dreamtrip expects in torchvision's cache; its name, as torchvision's is."""
     name = name_after(data)
-    monkeypatch.setattr(weights, "IMAGENET_FILE", name)
+    monkeypatch.setitem(WEIGHTS, "imagenet", replace(WEIGHTS["imagenet"], file=name, sha256=name[6:14]))
     return name

