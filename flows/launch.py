@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 from pipeline.config import load_settings
 from pipeline.ingest.album import find_photos, load_album_text
 from pipeline.output.lock import LOCK_FILE, output_lock
-from pipeline.manifest import MANIFEST
+from pipeline.output.layout import MANIFEST
 from pipeline.output.folder import check_folders, claim_output_folder
 from pipeline.output.store import default_output_dir
 
@@ -151,7 +151,7 @@ def stored_run(album: Path, output: Path | None, wait_s: float | None = 0.0,
     the album is not there (every photo would count as removed from it) or OUT has no manifest
     (saying `missing`: by default, to run first), or when a file dreamtrip did not write stands
     where the command writes (`writes_pictures`: in photos/ and dreams/ too, for `retry`)."""
-    from pipeline.manifest import ManifestError, read_manifest
+    from pipeline.output.manifest_file import ManifestError, read_manifest
 
     album_folder(album)
     out = default_output_dir(album, output)
