@@ -25,7 +25,8 @@ from pipeline.ingest.album import find_photos, load_album_text
 from pipeline.config import load_settings
 from pipeline.dream.spec import DreamSpec, dream_input, save_dream
 from pipeline.ingest.photos import ingest_photo
-from pipeline.manifest import Manifest, WeightsInfo, now, write_manifest
+from pipeline.manifest import AlbumInfo, Manifest, WeightsInfo, now
+from pipeline.output.manifest_file import write_manifest
 from pipeline.post.page import write_page
 from pipeline.output.store import DreamStore
 

@@ -24,7 +24,7 @@ from pipeline.config import ConfigError, Settings, load_settings
 from pipeline.output.files import DiskFull, LinkInTheWay, disk_full, human_size
 from pipeline.layers import LAYER_NAMES, WEIGHTS, layer_line
 from pipeline.output.lock import OutputBusy
-from pipeline.manifest import MANIFEST
+from pipeline.output.layout import MANIFEST
 from pipeline.output.folder import OutputFolderError
 from pipeline.post.export import ExportError
 from pipeline.post.view import counted
@@ -338,6 +338,8 @@ def cmd_blog(args) -> int:
     _list("removed from the album, so off the page (`dreamtrip clean` deletes their files)",
           refreshed.removed)
     _list("new in the album, not dreamed yet (`dreamtrip run` adds them)", refreshed.new)
+    _list("moved within the album (found by content: their dreams are kept)",
+          [f"{old} -> {new}" for old, new in refreshed.moved.items()])
     _list("photo copies or dreams missing or damaged (`dreamtrip retry` makes them again)", refreshed.missing)
     launch.warn_unmatched(refreshed.manifest.unmatched, warn)
     print(f"Page: {page.resolve()}")

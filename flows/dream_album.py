@@ -33,8 +33,8 @@ from pipeline.imaging import PhotoError
 from pipeline.ingest.photos import ingest_photos, set_aside_duplicates
 from pipeline.layers import depth
 from pipeline.output.lock import output_lock
-from pipeline.manifest import (DreamEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now, read_manifest,
-                               write_manifest)
+from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now
+from pipeline.output.manifest_file import read_manifest, write_manifest
 from pipeline.output.folder import adopt_store, check_folders, claim_output_folder, sweep_temp_files
 from pipeline.post.export import ExportError, export_post
 from pipeline.post.page import write_page

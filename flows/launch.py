@@ -30,7 +30,7 @@ from pipeline.config import load_settings
 from pipeline.output.files import disk_full, human_size
 from pipeline.ingest.album import find_photos, load_album_text
 from pipeline.output.lock import LOCK_FILE, output_lock
-from pipeline.manifest import MANIFEST
+from pipeline.output.layout import MANIFEST
 from pipeline.output.folder import check_folders, claim_output_folder
 from pipeline.output.store import DREAMS_DIR, PHOTOS_DIR, default_output_dir
 
@@ -203,7 +203,7 @@ def stored_run(album: Path, output: Path | None, wait_s: float | None = 0.0,
     where the command writes (`writes_pictures`: in photos/ and dreams/ too, for `retry`), or
     the disk has no room to start (`writes_post` or `writes_pictures`: not for `clean`, which
     must work on a full disk)."""
-    from pipeline.manifest import ManifestError, read_manifest
+    from pipeline.output.manifest_file import ManifestError, read_manifest
 
     album_folder(album)
     out = default_output_dir(album, output)

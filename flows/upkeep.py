@@ -30,8 +30,8 @@ from pathlib import Path
 
 from pipeline.config import PrivacySettings, Settings
 from pipeline.ingest.album import AlbumText, find_photos, load_album_text
-from pipeline.manifest import (MISSING_FILE, DreamEntry, Manifest, PhotoEntry, label, read_manifest,
-                               write_manifest)
+from pipeline.manifest import MISSING_FILE, DreamEntry, Manifest, PhotoEntry, label
+from pipeline.output.manifest_file import read_manifest, write_manifest
 from pipeline.output.files import sha256_of
 from pipeline.output.folder import OutputFolderError, claim_output_folder, unused_files
 from pipeline.post.page import write_page

@@ -14,26 +14,22 @@ it again).
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, computed_field,
-                      field_serializer, field_validator)
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, computed_field, field_serializer,
+                      field_validator)
 
 from pipeline import __version__
 from pipeline.config import ConfigError, Settings, recorded_settings
 from pipeline.layers import depth
 from pipeline.output.files import without_machine_paths
-from pipeline.output.records import RECORD, record_of
 
 if TYPE_CHECKING:  # store builds on this module
     from pipeline.output.store import WebFormats
 
-MANIFEST = "manifest.json"
 # The manifest's format: 2 since 0.3.0. A manifest without `format_version` is format 1
 # (dreamtrip 0.2.0: the same fields; its settings lack any key added since) and reads as 2.
 FORMAT_VERSION = 2
@@ -316,62 +312,6 @@ def now() -> str:
 
 def by_depth(dreams: list[DreamEntry]) -> list[DreamEntry]:
     return sorted(dreams, key=lambda d: depth(d.layer))
-
-
-class ManifestError(Exception):
-    """manifest.json cannot be read as this version's manifest; the message says what to do."""
-
-
-def write_manifest(manifest: Manifest, out_dir: Path) -> Path:
-    """Write manifest.json in this version's format (a manifest read from an older one too)."""
-    record = record_of(out_dir)
-    recorded = record.files()
-    written = {path: recorded[path].sha256 for photo in manifest.photos for path in photo.files() if path in recorded}
-    current = manifest.model_copy(update={"format_version": FORMAT_VERSION, "dreamtrip_version": __version__,
-                                          "written": dict(sorted(written.items()))})
-    record.write_bytes(MANIFEST, (current.model_dump_json(indent=2) + "\n").encode())
-    return Path(out_dir) / MANIFEST
-
-
-def is_output_folder(folder: Path) -> bool:
-    """Whether dreamtrip writes `folder` (any run's output folder, of this release or an earlier
-    one): it holds dreamtrip's record of files, or a manifest.json that dreamtrip wrote."""
-    folder = Path(folder)
-    if os.path.lexists(folder / RECORD):
-        return True
-    try:
-        with open(folder / MANIFEST, "rb") as f:
-            head = f.read(512)
-    except OSError:
-        return False
-    return b'"dreamtrip_version"' in head
-
-
-def read_manifest(out_dir: Path) -> Manifest:
-    """manifest.json of any format up to this version's, as this version's Manifest."""
-    path = Path(out_dir) / MANIFEST
-    try:
-        data = json.loads(path.read_bytes())
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ManifestError(f"{path} is not a manifest that dreamtrip wrote (not JSON: {err}); "
-                            "run `dreamtrip run` again to rewrite it") from None
-    found = data.get("format_version", 1) if isinstance(data, dict) else None
-    if isinstance(found, int) and found > FORMAT_VERSION:
-        raise ManifestError(f"{path} was written by a newer dreamtrip ({data.get('dreamtrip_version', 'unknown')}, "
-                            f"manifest format {found}; this is {__version__}, which reads formats up to "
-                            f"{FORMAT_VERSION}): upgrade dreamtrip to use this output folder")
-    try:
-        return Manifest.model_validate(data)
-    except ValidationError as err:
-        raise ManifestError(f"{path} was not written by dreamtrip, or was edited "
-                            f"({err.error_count()} problems, first: {_first(err)}); "
-                            "run `dreamtrip run` again to rewrite it") from None
-
-
-def _first(err: ValidationError) -> str:
-    first = err.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    return f"{where}: {first['msg']}" if where else first["msg"]
 
 
 def web_images(size: tuple[int, int], names: dict[int, str], formats: "WebFormats") -> list[WebImage]:

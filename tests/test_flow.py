@@ -11,7 +11,7 @@ from PIL import Image
 import flows.dream_album as flow_module
 import flows.launch as launch
 from flows.cli import main
-from pipeline.manifest import read_manifest
+from pipeline.output.manifest_file import read_manifest
 
 REPO = Path(__file__).resolve().parent.parent
 PAGES = ("index.html", "contact-sheet.html", "post.md")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pipeline.manifest import read_manifest
+from pipeline.output.manifest_file import read_manifest
 from pipeline.output.records import RECORD
 
 REPO = Path(__file__).resolve().parent.parent

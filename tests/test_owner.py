@@ -221,6 +221,7 @@ def test_photos_moved_within_the_album_keep_their_dreams(cli, trip):
     assert {k: v for k, v in _snapshot(out).items() if k.startswith(("photos/", "dreams/"))} == kept
     done = cli("blog", album, "-o", out)
     assert done.returncode == 0, done.stderr
+    assert "a.jpg -> day1/a.jpg" in done.stdout
     assert "day1/a.jpg" in {photo["source"] for photo in _manifest(out)["photos"]}
 
 

@@ -1,6 +1,7 @@
 """What the output says about where photos were taken (pipeline/privacy.py)."""
 
 import pytest
+from PIL import Image
 
 from pipeline.config import load_settings
 from pipeline.manifest import ExifInfo, Gps, PhotoEntry, Place, WebImage
@@ -57,7 +58,8 @@ def test_blog_on_an_older_manifest_drops_the_spot_it_held(tmp_path):
     it is still read (defaults apply), and rewriting it keeps only the town."""
     import json
 
-    from pipeline.manifest import AlbumInfo, Manifest, WeightsInfo, read_manifest, write_manifest
+    from pipeline.manifest import AlbumInfo, Manifest, WeightsInfo
+    from pipeline.output.manifest_file import read_manifest, write_manifest
     from flows.upkeep import rebuild_post
     from helpers import write_jpeg
 
@@ -69,8 +71,9 @@ def test_blog_on_an_older_manifest_drops_the_spot_it_held(tmp_path):
                        update={"lat": None, "lon": None}))])
     data = json.loads(old.model_dump_json())
     del data["settings"]["privacy"]
-    out.mkdir()
+    (out / "photos").mkdir(parents=True)
     (out / "manifest.json").write_text(json.dumps(data))
+    Image.new("RGB", (64, 48)).save(out / "photos" / "a.jpg")  # its web copy, as the manifest says
     assert read_manifest(out).settings.privacy.location == "town"
     rebuild_post(album, out)
     for name in ("manifest.json", "index.html", "post.md"):
@@ -96,7 +99,7 @@ def test_with_defaults_no_file_of_the_output_holds_a_position_and_a_zone_hides_i
     from PIL import Image
 
     from flows.cli import main
-    from pipeline.manifest import read_manifest
+    from pipeline.output.manifest_file import read_manifest
     from helpers import make_exif, noisy_image, write_jpeg
 
     album, out = tmp_path / "trip", tmp_path / "site"

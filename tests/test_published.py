@@ -13,7 +13,8 @@ from markdown_it import MarkdownIt
 
 from helpers import make_exif, quadrant_image
 from pipeline.config import load_settings
-from pipeline.manifest import Manifest, PhotoEntry, Skipped, WeightsInfo, write_manifest
+from pipeline.manifest import Manifest, PhotoEntry, Skipped, WeightsInfo
+from pipeline.output.manifest_file import write_manifest
 
 REPO = Path(__file__).resolve().parent.parent
 HOST, USER = "host-q7z3k", "user-q7z3k"

@@ -10,7 +10,7 @@ from PIL import Image
 
 from pipeline.output.files import TEMP_PREFIX, sha256_of
 from pipeline.ingest.album import find_photos
-from pipeline.manifest import MANIFEST
+from pipeline.output.layout import MANIFEST
 from pipeline.output.folder import (OutputFolderError, adopt_earlier_release, check_folders, claim_output_folder,
                              foreign_files)
 from pipeline.output.records import RECORD, FileRecord, record_of
@@ -123,7 +123,7 @@ def _earlier_release_folder(out, named, stale, theirs):
     """An output folder as a release before the record left it: the pictures its manifest names
     (JPEGs of the sizes it says), stale ones named alike, page files, and files of the traveller's."""
     manifest = {"dreamtrip_version": "0.1.0", "album": {"title": "Old trip"}, "photos": [
-        {"source": "a.jpg", "web": [{"path": named[0], "width": 6, "height": 4}],
+        {"source": "a.jpg", "sha256": "0123456789ab" + "0" * 52, "web": [{"path": named[0], "width": 6, "height": 4}],
          "dreams": [{"layer": "conv1_2", "image": {"path": named[1], "width": 6, "height": 4}, "web": []}]}],
         "weights": {"path": "/home/someone/.cache/vgg16.pth"}}
     for name in [*named, *stale, *theirs]:
@@ -147,11 +147,13 @@ def test_an_earlier_releases_output_folder_adopts_what_its_content_proves(tmp_pa
     Image.new("RGB", (7, 4), "red").save(out / named[1])   # not the size the manifest says: not proven
     record = record_of(out)
     adopt_earlier_release(out, record)
-    # Named alike is no proof: the stale dreams, the old temp file and a script without dreamtrip's
-    # mark are not taken for dreamtrip's (a `run` names them; `clean` never deletes them).
-    assert set(record.files()) == {named[0], MANIFEST, "index.html", "post.md", "style.css"}
-    assert foreign_files(out, record) == sorted([named[1], "dreamtrip.js", *stale, *theirs])
-    for name in [named[1], "dreamtrip.js", *stale, *theirs]:
+    # A dream of older settings is adopted: its name carries the hash of the manifest's photo, and
+    # it decodes. Named alike is no proof: a copy named for no photo of the manifest, the old temp
+    # file and a script without dreamtrip's mark are not taken for dreamtrip's (a `run` names
+    # them; `clean` never deletes them).
+    assert set(record.files()) == {named[0], stale[0], MANIFEST, "index.html", "post.md", "style.css"}
+    assert foreign_files(out, record) == sorted([named[1], "dreamtrip.js", stale[1], *theirs])
+    for name in [named[1], "dreamtrip.js", stale[1], *theirs]:
         (out / name).unlink()
     claim_output_folder(out)  # and without them, nothing is refused
 

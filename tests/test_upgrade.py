@@ -12,7 +12,8 @@ from PIL import Image
 import flows.dream_album as flow_module
 from flows.cli import EXIT_OK, EXIT_USAGE, main
 from pipeline import __version__
-from pipeline.manifest import FORMAT_VERSION, read_manifest
+from pipeline.manifest import FORMAT_VERSION
+from pipeline.output.manifest_file import read_manifest
 
 RELEASE_0_2_0 = Path(__file__).parent / "fixtures" / "release-0.2.0"
 

@@ -23,7 +23,7 @@ from bench.blog_bench import make_album, make_dreamed_output
 from helpers import locked_by_another_run
 from flows.cli import EXIT_BUSY, main
 from pipeline.output.lock import LOCK_FILE, OutputBusy, output_lock
-from pipeline.manifest import read_manifest
+from pipeline.output.manifest_file import read_manifest
 from pipeline.output.files import TEMP_PREFIX
 from pipeline.config import DreamParams
 from pipeline.dream.spec import ENGINE_REVISION, DreamRecipe

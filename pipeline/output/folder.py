@@ -10,8 +10,10 @@ e.g. by `cp -r OUT/* elsewhere/`) is adopted only as far as its content proves: 
 photos/ and dreams/ counts as dreamtrip's when manifest.json names it and it is what dreamtrip
 wrote there (its sha256, where the manifest records it; else, for a manifest of 0.2.0 which
 records none, it decodes as a picture of the size the manifest says), and a page file when it
-carries dreamtrip's mark. A file merely named the way dreamtrip names files is never taken for
-one of dreamtrip's.
+carries dreamtrip's mark; a picture the manifest does not name (an older settings' dream) only
+when its name carries the content hash of one of the manifest's photos and it decodes at the
+size its name says. A file merely named the way dreamtrip names files (`img-20240501-1.jpg`) is
+never taken for one of dreamtrip's.
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ import stat
 from pathlib import Path
 
 from pipeline.formats import sniff_file
-from pipeline.manifest import MANIFEST, Manifest, is_output_folder
+from pipeline.manifest import Manifest
+from pipeline.output.layout import MANIFEST
+from pipeline.output.manifest_file import is_output_folder
 from pipeline.output.files import LinkInTheWay, link_on_the_way, sha256_of
 from pipeline.output.layout import ASSETS, CONTACT_SHEET, INDEX, MAP, PAGE_FILES, POST
 from pipeline.output.lock import LOCK_FILE
 from pipeline.output.records import RECORD, FileRecord, Written, record_of
-from pipeline.output.store import DREAMS_DIR, PHOTOS_DIR, default_output_dir, named_by_dreamtrip, stale_temp_files
+from pipeline.output.store import (DREAMS_DIR, PHOTOS_DIR, default_output_dir, made_name_parts, named_by_dreamtrip,
+                                   stale_temp_files)
 
 TOP_FILES = (MANIFEST, *PAGE_FILES)     # what dreamtrip writes at the top of an output folder
 OWN_FOLDERS = (PHOTOS_DIR, DREAMS_DIR)  # and everything in these
@@ -154,7 +159,9 @@ def adopt_earlier_release(out_dir: Path, record: FileRecord) -> None:
         return
     manifest = _read_loosely(out_dir / MANIFEST)
     names = {MANIFEST} | {name for name in PAGE_FILES if _page_file_proven(out_dir, name, manifest)}
-    names |= {name for name, proof in _pictures_in_manifest(manifest).items() if _picture_proven(out_dir, name, proof)}
+    named = _pictures_in_manifest(manifest)
+    names |= {name for name, proof in named.items() if _picture_proven(out_dir, name, proof)}
+    names |= _named_for_its_photos(out_dir, manifest, set(named))
     record.note_many({name: Written.of(out_dir / name) for name in sorted(names) if _plain_file(out_dir, name)})
 
 
@@ -209,12 +216,39 @@ def _picture_proven(out_dir: Path, name: str, proof: str | tuple[int, int]) -> b
         return False
     if isinstance(proof, str):
         return sha256_of(out_dir / name, follow=False) == proof
-    from PIL import Image  # only for a folder of 0.2.0, once
+    from PIL import Image  # only for a folder without a record, once
 
     try:
         with Image.open(out_dir / name) as image:
             image.load()
             return image.size == proof
+    except Exception:  # a decoder raises many kinds on what is not a picture
+        return False
+
+
+def _named_for_its_photos(out_dir: Path, manifest: dict, named: set[str]) -> set[str]:
+    """Pictures the manifest does not name (`named`: those it does, proven otherwise) whose name
+    carries the content hash of one of its photos, as dreamtrip names them, and that decode whole
+    at the size the name says (an older settings' dreams): a traveller's `img-20240501-1.jpg`
+    names no photo's hash."""
+    photos = manifest.get("photos") if isinstance(manifest.get("photos"), list) else []
+    hashes = [p["sha256"] for p in photos if isinstance(p, dict) and isinstance(p.get("sha256"), str)]
+    found = set()
+    for name in _files_in(out_dir, OWN_FOLDERS):
+        parts = made_name_parts(name) if name not in named else None
+        if parts is not None and any(h.startswith(parts[0]) for h in hashes) and _decodes(out_dir / name, parts[1]):
+            found.add(name)
+    return found
+
+
+def _decodes(path: Path, long_side: int | None) -> bool:
+    """The file decodes whole as a picture (of `long_side` when given)."""
+    from PIL import Image  # only for a folder without a record, once
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return long_side is None or max(image.size) == long_side
     except Exception:  # a decoder raises many kinds on what is not a picture
         return False
 

@@ -1,6 +1,8 @@
-"""The names of the files dreamtrip writes at the top of an output folder for the post: the
-page writer (pipeline/post/page.py) writes them, the owner of the folder claims, adopts and
-keeps them. Here, so that the owner needs no stage to know them."""
+"""The names of the files dreamtrip writes at the top of an output folder: manifest.json, and
+the post's, which the page writer (pipeline/post/page.py) writes and the owner of the folder
+claims, adopts and keeps. Here, so that the owner needs no stage to know them."""
+
+MANIFEST = "manifest.json"   # the record of a run (pipeline/manifest.py, pipeline/output/manifest_file.py)
 
 ASSETS = ("style.css", "dreamtrip.js")   # copied from pipeline/post/templates/
 INDEX = "index.html"

@@ -20,9 +20,10 @@ from pipeline.output.records import FileRecord, record_of
 
 PHOTOS_DIR = "photos"   # web copies of the originals
 DREAMS_DIR = "dreams"
-# The names the two functions below make (an output folder of an earlier release holds them).
-_MADE_NAMES = {PHOTOS_DIR: re.compile(r"[a-z0-9-]+-[0-9a-f]{8}-[0-9]+\.jpg"),
-               DREAMS_DIR: re.compile(r"[0-9a-f]{12}-conv[1-5]_[1-3]-[0-9a-f]{8}(-[0-9]+)?\.jpg")}
+# The names web_copy_name and DreamFiles make (an output folder of an earlier release holds
+# them): the photo's hash prefix, and the long side where the name says it.
+_MADE_NAMES = {PHOTOS_DIR: re.compile(r"[a-z0-9-]+-(?P<photo>[0-9a-f]{8})-(?P<side>[0-9]+)\.jpg"),
+               DREAMS_DIR: re.compile(r"(?P<photo>[0-9a-f]{12})-conv[1-5]_[1-3]-[0-9a-f]{8}(-(?P<side>[0-9]+))?\.jpg")}
 
 
 def default_output_dir(album_dir: Path, configured: Path | None = None) -> Path:
@@ -40,9 +41,18 @@ def web_long_sides(long_side: int, web_sizes) -> list[int]:
 
 def named_by_dreamtrip(relative: str) -> bool:
     """Whether `relative` has the name of a web copy or a dream (in its folder) as dreamtrip names them."""
+    return made_name_parts(relative) is not None
+
+
+def made_name_parts(relative: str) -> tuple[str, int | None] | None:
+    """(the photo's hash prefix, the long side or None) that a web copy's or a dream's name
+    says, or None when `relative` is not named the way dreamtrip names them."""
     folder, _, name = relative.partition("/")
     pattern = _MADE_NAMES.get(folder)
-    return pattern is not None and pattern.fullmatch(name) is not None
+    found = pattern.fullmatch(name) if pattern is not None else None
+    if found is None:
+        return None
+    return found["photo"], int(found["side"]) if found["side"] else None
 
 
 # A file's name may hold 255 bytes (ext4, APFS, NTFS): a web copy's slug (ASCII, a byte a

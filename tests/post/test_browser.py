@@ -25,8 +25,9 @@ import yaml
 from PIL import Image, ImageChops, ImageEnhance, ImageFilter, ImageOps
 
 from pipeline.config import load_settings
-from pipeline.manifest import (AlbumInfo, DreamEntry, ExifInfo, Gps, Manifest, PhotoEntry, Place,
-                               Skipped, WebImage, WeightsInfo, read_manifest, write_manifest)
+from pipeline.manifest import (AlbumInfo, DreamEntry, ExifInfo, Gps, Manifest, PhotoEntry, Place, Skipped, WebImage,
+                               WeightsInfo)
+from pipeline.output.manifest_file import read_manifest, write_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_ALBUM = REPO / "data" / "sample-album"

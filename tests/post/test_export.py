@@ -29,7 +29,7 @@ import pytest
 
 from bench.blog_bench import make_album, make_dreamed_output
 from flows.cli import main
-from pipeline.manifest import read_manifest
+from pipeline.output.manifest_file import read_manifest
 from test_browser import Visit, _unavailable, browser  # noqa: F401  (browser: a fixture)
 
 REPO = Path(__file__).resolve().parents[2]
