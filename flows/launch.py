@@ -215,6 +215,7 @@ def run(album: Path, config: Path | None, overrides: dict, how: Execution, warn:
     check_album(album, warn)
     check_output_folder(out, pictures=True)
     check_store_folder(settings.output.store_path)
+    quiet_logs(how.verbose)  # before Prefect's settings load (check_prefect_home reads them)
     check_prefect_home()
     # The lock first, before torch and Prefect load (seconds): a second command stops at once.
     with stopping_at_once(), output_lock(out, how.lock_wait_s):
@@ -474,11 +475,11 @@ def scheduled(album: Path, cron: str, config: Path | None, overrides: dict, verb
     out = default_output_dir(album, settings.output.dir_path).resolve()
     check_folders(album, out)
     check_output_folder(out)
+    if not verbose:  # before Prefect's settings load (check_prefect_home reads them)
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     check_prefect_home()
     # Scheduled runs may start elsewhere: pin the output folder to an absolute path now.
     overrides = {**overrides, "output.dir": str(out)}
-    if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.deploy import build_deployment
 
     try:
