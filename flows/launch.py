@@ -215,12 +215,12 @@ def run(album: Path, config: Path | None, overrides: dict, how: Execution, warn:
     check_album(album, warn)
     check_output_folder(out, pictures=True)
     check_store_folder(settings.output.store_path)
-    quiet_logs(how.verbose)  # before Prefect's settings load (check_prefect_home reads them)
-    check_prefect_home()
     # The lock first, before torch and Prefect load (seconds): a second command stops at once.
     with stopping_at_once(), output_lock(out, how.lock_wait_s):
         claim_output_folder(out)
         check_device_and_weights(settings, how)
+        quiet_logs(how.verbose)  # before Prefect's settings load (check_prefect_home reads them)
+        check_prefect_home()
         return run_flow(album, str(config) if config else None, overrides, how)
 
 
