@@ -57,12 +57,12 @@ FULL_DISK = textwrap.dedent("""
 # file created under FAULT_RO_FOLDER fails with EROFS.
 READ_ONLY_LATER = textwrap.dedent("""
     import errno, os
-    _folder = os.environ.get("FAULT_RO_FOLDER")
-    if _folder:
+    _ro_folder = os.environ.get("FAULT_RO_FOLDER")  # (FULL_DISK's hook, in the same file, has _folder)
+    if _ro_folder:
         _open = os.open
 
         def refusing_open(path, flags, *args, **kwargs):
-            if flags & os.O_CREAT and os.path.abspath(path).startswith(_folder):
+            if flags & os.O_CREAT and os.path.abspath(path).startswith(_ro_folder):
                 raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
             return _open(path, flags, *args, **kwargs)
 
