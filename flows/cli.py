@@ -282,8 +282,9 @@ def cmd_retry(args) -> int:
             return EXIT_OK
         settings = retry_settings(manifest, out, args.device, load_settings(args.config) if args.config else None)
         launch.check_store_folder(load_settings(None, settings).output.store_path)
-        launch.check_prefect_home()
         launch.check_device_and_weights(load_settings(None, settings), how)
+        launch.quiet_logs(how.verbose)  # before Prefect's settings load (check_prefect_home reads them)
+        launch.check_prefect_home()
         print(f"Retrying {len(todo)}:")
         for item in todo:
             print(f"  {item}: {item.reason}")

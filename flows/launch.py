@@ -240,7 +240,8 @@ def run(album: Path, config: Path | None, overrides: dict, how: Execution, warn:
     with stopping_at_once(), output_lock(out, how.lock_wait_s):
         claim_output_folder(out)
         check_device_and_weights(settings, how, warn)
-        check_prefect_home()   # after the device: a missing GPU is said before Prefect loads
+        quiet_logs(how.verbose)  # before Prefect's settings load (check_prefect_home reads them)
+        check_prefect_home()     # after the device: a missing GPU is said before Prefect loads
         return run_flow(album, str(config) if config else None, overrides, how)
 
 
@@ -496,11 +497,11 @@ def scheduled(album: Path, cron: str, config: Path | None, overrides: dict, verb
     out = default_output_dir(album, settings.output.dir_path).resolve()
     check_folders(album, out, settings.output.store_path)
     check_output_folder(out)
+    if not verbose:  # before Prefect's settings load (check_prefect_home reads them)
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     check_prefect_home()
     # Scheduled runs may start elsewhere: pin the output folder to an absolute path now.
     overrides = {**overrides, "output.dir": str(out)}
-    if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.deploy import build_deployment
 
     try:
