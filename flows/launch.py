@@ -24,7 +24,8 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from pipeline.config import load_settings
-from pipeline.ingest.album import find_photos, load_album_text
+from pipeline.guides import resolve_guides
+from pipeline.ingest.album import ALBUM_FILE, find_photos, load_album_text
 from pipeline.lock import LOCK_FILE, output_lock
 from pipeline.manifest import MANIFEST
 from pipeline.outdir import check_folders, claim_output_folder
@@ -79,6 +80,7 @@ def check_album(album: Path, warn: Warn) -> None:
         skipped = "".join(f"\n  skipped {entry.source}: {entry.reason}" for entry in files.skipped)
         raise UsageError(f"no photos found in {album}{skipped}")
     warn_unmatched(text.unmatched(files.photos), warn)
+    resolve_guides(album, text.guides(), files.photos, str(album / ALBUM_FILE))  # a bad guide: one line, now
 
 
 def warn_unmatched(unmatched, warn: Warn) -> None:

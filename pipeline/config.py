@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipeline.layers import LAYER_NAMES
+from pipeline.guides import GUIDE_MODES
 from pipeline.store import WEB_FORMATS, DreamParams, WebFormats
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
@@ -115,6 +116,7 @@ class DreamSettings(_Section):
     jitter: _int(0, 512)
     seed: _int(0, 2**31 - 1)
     precision: Literal["auto", "bf16", "fp32"]
+    guide_mode: Literal[GUIDE_MODES]  # type: ignore[valid-type]
 
     @property
     def set_by_hand(self) -> tuple[str, ...]:

@@ -141,9 +141,13 @@ class DreamRecipe:
     weights: str            # WeightsChoice.identity
     jpeg_quality: int
     engine: int = ENGINE_REVISION  # how the engine turns all of the above into pixels
+    guide: str | None = None       # dreamed toward a guide: "MODE:SHA256" (dream.guide_mode, its content)
 
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        recipe = asdict(self)
+        if self.guide is None:
+            del recipe["guide"]  # an unguided dream keeps the key it had before guides existed
+        return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -26,14 +26,15 @@ PHOTO_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", "
                     ".heif", ".hif", ".gif", ".bmp"}
 ALBUM_FILE = "album.yaml"
 SIDECAR_EXTENSION = ".md"
-_ALBUM_KEYS = {"title", "intro", "outro", "photos"}
-_PHOTO_KEYS = {"story", "layers"}
+_ALBUM_KEYS = {"title", "intro", "outro", "photos", "guide"}
+_PHOTO_KEYS = {"story", "layers", "guide"}
 
 
 @dataclass(frozen=True)
 class PhotoText:
     story: str | None = None
     layers: tuple[str, ...] | None = None  # overrides the config's layer list for this photo
+    guide: str | None = None               # dream toward this image (pipeline/guides.py), over the album's
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,19 @@ class AlbumText:
     outro: str | None = None
     photos: dict[str, PhotoText] = field(default_factory=dict)  # keyed by path in the album
     sidecars: dict[str, str] = field(default_factory=dict)      # .md path in the album -> text
+    guide: str | None = None   # every photo is dreamed toward this image, unless it names its own
+
+    def guides(self) -> dict[str, str]:
+        """album.yaml's key of each guide it names -> the guide's name as written ('guide' for
+        the album's, 'photos.NAME.guide' for a photo's): pipeline/guides.py resolves them."""
+        named = {"guide": self.guide} if self.guide else {}
+        return named | {f"photos.{source}.guide": entry.guide for source, entry in self.photos.items() if entry.guide}
+
+    def guide_for(self, source: str) -> str | None:
+        """The guide's name for this photo: its own, else the album's; never the photo itself."""
+        entry = self.photos.get(source)
+        guide = entry.guide if entry and entry.guide else self.guide
+        return None if guide == source else guide
 
     def info(self, name: str) -> AlbumInfo:
         """The manifest's record of the album named `name` (its folder's name): its text."""
@@ -237,6 +251,7 @@ def load_album_text(album_dir: Path) -> AlbumText:
         outro=_text(data, "outro", source),
         photos={str(name): _photo_text(entry, f"photos.{name}", source) for name, entry in photos.items()},
         sidecars=sidecars,
+        guide=_text(data, "guide", source),
     )
 
 
@@ -244,7 +259,7 @@ def _photo_text(entry, key: str, source: str) -> PhotoText:
     if entry is None:
         return PhotoText()
     if not isinstance(entry, dict):
-        raise ConfigError(source, key, entry, "a mapping with keys story, layers")
+        raise ConfigError(source, key, entry, "a mapping with keys " + ", ".join(sorted(_PHOTO_KEYS)))
     _reject_unknown(entry, _PHOTO_KEYS, source, key + ".")
     layers = entry.get("layers")
     if layers is not None:
@@ -252,7 +267,8 @@ def _photo_text(entry, key: str, source: str) -> PhotoText:
             layers = check_layers(layers)
         except ValueError as err:
             raise ConfigError(source, key + ".layers", layers, str(err)) from None
-    return PhotoText(story=_text(entry, "story", source, key + "."), layers=layers)
+    return PhotoText(story=_text(entry, "story", source, key + "."), layers=layers,
+                     guide=_text(entry, "guide", source, key + "."))
 
 
 def _text(data: dict, key: str, source: str, prefix: str = "") -> str | None:

@@ -18,6 +18,7 @@ from pipeline.dream.engine import (EDGE_MARGIN, Dreamer, ascent_step, dream_tens
                                    tensor_to_pil)
 from pipeline.layers import LAYERS
 from pipeline.dream.model import InputNorm, build_dream_net
+from pipeline.dream.objective import GUIDE_MODES, GuideFeatures, Matching, guided_objective
 from pipeline.store import DreamParams
 from pipeline.dream.tiling import TilePlan, layer_gradient
 from pipeline.dream.weights import choose_weights, load_features_state
@@ -113,6 +114,62 @@ def test_tiled_gradient_equals_the_whole_image_gradient(net, size, layer, budget
         tiled = layer_gradient(net, image, layer, torch.float32, plan, random.Random(seed))
         assert tiled.shape == whole.shape
         assert (tiled - whole).abs().max() <= 1e-6 * whole.abs().max(), seed
+
+
+def _guide_features(net, layer: str, size: int = 56) -> GuideFeatures:
+    """Features of a guide unlike _photo(): another layout of colours, other noise."""
+    guide = _photo(size, seed=7).flip(-1).roll(1, dims=1)
+    with torch.no_grad():
+        return GuideFeatures.of(net(guide, [layer])[layer])
+
+
+@pytest.mark.parametrize("mode", GUIDE_MODES)
+@pytest.mark.parametrize("size, layer, budget", [((61, 77), "conv3_1", 48 * 48), ((130, 101), "conv4_2", 90 * 90)])
+def test_a_guided_objective_tiled_equals_the_whole_image(net, mode, size, layer, budget):
+    """A guided dream of a big photo is tiled too: its objective is a sum over positions, so the
+    tiles' gradients must add up to the whole image's."""
+    objective = guided_objective(mode, _guide_features(net, layer))
+    image = _photo(max(size))[..., : size[0], : size[1]]
+    whole = layer_gradient(net, image, layer, torch.float32, None, random.Random(0), objective)
+    plain = layer_gradient(net, image, layer, torch.float32, None, random.Random(0))
+    assert (whole - plain).abs().max() > 0.01 * plain.abs().max()  # the guide changes the gradient
+    tiled = layer_gradient(net, image, layer, torch.float32, TilePlan(max_pixels=budget), random.Random(1), objective)
+    assert (tiled - whole).abs().max() <= 1e-6 * whole.abs().max()
+
+
+def test_matching_pulls_each_position_toward_its_best_guide_vector():
+    """google/deepdream's objective_guide: the gradient at a position is the guide vector with
+    the largest dot product, whatever the others."""
+    guide = GuideFeatures(channel_means=torch.ones(2), vectors=torch.tensor([[1.0, 0.0, 3.0], [0.0, 1.0, 0.5]]))
+    acts = torch.tensor([[0.0, 2.0], [1.0, 0.0]]).view(1, 2, 1, 2).requires_grad_(True)  # two positions
+    Matching(guide).loss(acts).backward()
+    # position 0 = (0, 1): dot products 0, 1, 0.5 -> vector 1; position 1 = (2, 0): 2, 0, 6 -> vector 2
+    assert acts.grad.view(2, 2).t().tolist() == [[0.0, 1.0], [3.0, 0.5]]
+
+
+@pytest.mark.parametrize("mode", GUIDE_MODES)
+def test_a_guided_dream_moves_the_layer_toward_the_guide(net, mode):
+    """Per channel, the guided dream's change of the mean activation from the photo correlates
+    with the guide's difference from the photo more than the plain dream's does (the measure of
+    /work/shared/tools/dream_metrics.py `guide`, in small)."""
+    layer = "conv3_1"
+    image, guide = _photo(64), _photo(64, seed=7).flip(-1).roll(1, dims=1)
+    with torch.no_grad():
+        means = {name: net(x, [layer])[layer].mean(dim=(2, 3))[0] + 1e-3 for name, x in
+                 (("photo", image), ("guide", guide))}
+    objective = guided_objective(mode, GuideFeatures.of(net(guide, [layer])[layer]))
+    params = _params(steps=6, step_size=0.02)
+
+    def correlation(dreamed):
+        with torch.no_grad():
+            change = torch.log((net(dreamed, [layer])[layer].mean(dim=(2, 3))[0] + 1e-3) / means["photo"])
+        target = torch.log(means["guide"] / means["photo"])
+        change, target = change - change.mean(), target - target.mean()
+        return float((change * target).sum() / (change.norm() * target.norm()))
+
+    guided = correlation(dream_tensor(net, image, layer, params, objective))
+    plain = correlation(dream_tensor(net, image, layer, params))
+    assert guided > plain + 0.05, (guided, plain)
 
 
 def test_octave_bases_leave_out_octaves_too_small_for_the_layer():

@@ -1,0 +1,101 @@
+"""What a dream climbs: a scalar of one layer's activations, separate from how they are computed.
+
+Every objective is a sum over positions (of the layer's map), so a tile's loss covers only its
+own positions and the tiles' gradients add up to the whole image's (pipeline/dream/tiling.py
+divides by the map's size: a mean, whatever the tiles). Three:
+
+- `Plain`: the mean square of the activations, google/deepdream's default: whatever the photo
+  already excites grows.
+- `Matching` (google/deepdream's `objective_guide`): each position's activation vector is pulled
+  toward the guide's feature vector it best matches (largest dot product). The gradient at a
+  position is that guide vector itself, so the loss is sum_i <x_i, g_argmax>, with the argmax
+  taken without gradient.
+- `Channels`: the mean square with each channel weighted by the guide's mean activation in it
+  (normalised to mean 1): the channels the guide fires grow, the others fade.
+
+The guide's features (`GuideFeatures`) are computed once per guide, layer and size on the
+device that dreams, and shared by every step, octave and tile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from pipeline.guides import GUIDE_MODES  # noqa: F401 - dream.guide_mode: the modes below, by name
+# The most guide vectors Matching compares each position with: the argmax is an N x M matrix
+# product, so a big guide at a shallow layer is subsampled (evenly, on a fixed grid) to this many.
+MAX_GUIDE_VECTORS = 4096
+# Positions whose best match is computed in one matrix product (N x M floats at a time).
+_MATCH_CHUNK = 8192
+
+
+class Plain:
+    """sum of squares: the classic dream."""
+
+    guided = False
+
+    def loss(self, activations: torch.Tensor) -> torch.Tensor:
+        return activations.float().pow(2).sum()
+
+
+@dataclass(frozen=True)
+class GuideFeatures:
+    """A guide image's activations at one layer: its mean per channel, and up to
+    MAX_GUIDE_VECTORS of its position vectors (C x M), float32 on the dreaming device."""
+
+    channel_means: torch.Tensor   # C
+    vectors: torch.Tensor         # C x M
+
+    @classmethod
+    def of(cls, activations: torch.Tensor) -> "GuideFeatures":
+        """From the guide's activations (1 x C x H x W)."""
+        acts = activations.detach().float()[0]
+        vectors = acts.flatten(1)
+        if vectors.shape[1] > MAX_GUIDE_VECTORS:
+            keep = torch.linspace(0, vectors.shape[1] - 1, MAX_GUIDE_VECTORS, device=vectors.device).round().long()
+            vectors = vectors[:, keep]
+        return cls(channel_means=acts.mean(dim=(1, 2)), vectors=vectors.contiguous())
+
+
+class Matching:
+    """Each position pulled toward the guide vector it matches best (google/deepdream)."""
+
+    guided = True
+
+    def __init__(self, guide: GuideFeatures):
+        self.vectors = guide.vectors
+
+    def loss(self, activations: torch.Tensor) -> torch.Tensor:
+        return (activations.float() * self.targets(activations)).sum()
+
+    def targets(self, activations: torch.Tensor) -> torch.Tensor:
+        """For every position, the guide vector with the largest dot product (no gradient)."""
+        with torch.no_grad():
+            batch, channels, height, width = activations.shape
+            x = activations.detach().float().permute(0, 2, 3, 1).reshape(-1, channels)
+            best = torch.cat([(chunk @ self.vectors).argmax(dim=1) for chunk in x.split(_MATCH_CHUNK)])
+            picked = self.vectors.t()[best]  # N x C
+            return picked.view(batch, height, width, channels).permute(0, 3, 1, 2)
+
+
+class Channels:
+    """The mean square, each channel weighted by the guide's mean activation in it."""
+
+    guided = True
+
+    def __init__(self, guide: GuideFeatures):
+        means = guide.channel_means
+        self.weights = (means / (means.mean() + 1e-8)).view(1, -1, 1, 1)
+
+    def loss(self, activations: torch.Tensor) -> torch.Tensor:
+        return (activations.float().pow(2) * self.weights).sum()
+
+
+PLAIN = Plain()
+_GUIDED = {"matching": Matching, "channels": Channels}
+
+
+def guided_objective(mode: str, guide: GuideFeatures) -> Matching | Channels:
+    return _GUIDED[mode](guide)
