@@ -48,6 +48,17 @@ def net(weights_cache, one_thread):
     return build_dream_net(state, InputNorm(*choice.norm), "conv5_3")
 
 
+SAMPLE_ALBUM = Path(__file__).resolve().parents[2] / "data" / "sample-album"
+
+
+def _sample(name: str, side: int) -> torch.Tensor:
+    """A photo of the sample album, `side` px on its long side."""
+    with Image.open(SAMPLE_ALBUM / name) as stored:
+        photo = stored.convert("RGB")
+    photo.thumbnail((side, side), Image.Resampling.LANCZOS)
+    return pil_to_tensor(photo)
+
+
 def _photo(size: int = 48, seed: int = 0) -> torch.Tensor:
     """A photo-like test image: flat colour regions plus a little noise, RGB 0..1."""
     base = pil_to_tensor(quadrant_image(size, size))
@@ -149,27 +160,28 @@ def test_matching_pulls_each_position_toward_its_best_guide_vector():
 
 @pytest.mark.parametrize("mode", GUIDE_MODES)
 def test_a_guided_dream_moves_the_layer_toward_the_guide(net, mode):
-    """Per channel, the guided dream's change of the mean activation from the photo correlates
-    with the guide's difference from the photo more than the plain dream's does (the measure of
-    /work/shared/tools/dream_metrics.py `guide`, in small)."""
-    layer = "conv3_1"
-    image, guide = _photo(64), _photo(64, seed=7).flip(-1).roll(1, dims=1)
+    """The sample cat dreamed toward the sample rocket, at 96 px: per channel, the guided dream's
+    change of the mean activation from the photo correlates with the guide's difference from
+    the photo clearly more than the plain dream's does (the `guide` ruler of
+    /work/shared/tools/dream_metrics.py, in small; measured +0.24 and +0.26)."""
+    layer = "conv4_2"
+    image, guide = (_sample(name, 96) for name in ("02-old-town-cat-cafe.jpg", "04-technical-museum-rocket.jpg"))
     with torch.no_grad():
-        means = {name: net(x, [layer])[layer].mean(dim=(2, 3))[0] + 1e-3 for name, x in
-                 (("photo", image), ("guide", guide))}
-    objective = guided_objective(mode, GuideFeatures.of(net(guide, [layer])[layer]))
-    params = _params(steps=6, step_size=0.02)
+        photo_means, guide_means = (net(x, [layer])[layer].mean(dim=(2, 3))[0] + 1e-3 for x in (image, guide))
+        objective = guided_objective(mode, GuideFeatures.of(net(guide, [layer])[layer]))
+    target = torch.log(guide_means / photo_means)
+    params = _params(octaves=1, steps=6, step_size=0.02)
 
     def correlation(dreamed):
         with torch.no_grad():
-            change = torch.log((net(dreamed, [layer])[layer].mean(dim=(2, 3))[0] + 1e-3) / means["photo"])
-        target = torch.log(means["guide"] / means["photo"])
-        change, target = change - change.mean(), target - target.mean()
-        return float((change * target).sum() / (change.norm() * target.norm()))
+            change = torch.log((net(dreamed, [layer])[layer].mean(dim=(2, 3))[0] + 1e-3) / photo_means)
+        change, centred = change - change.mean(), target - target.mean()
+        return float((change * centred).sum() / (change.norm() * centred.norm()))
 
-    guided = correlation(dream_tensor(net, image, layer, params, objective))
-    plain = correlation(dream_tensor(net, image, layer, params))
-    assert guided > plain + 0.05, (guided, plain)
+    guided = dream_tensor(net, image, layer, params, objective)
+    plain = dream_tensor(net, image, layer, params)
+    assert correlation(guided) > correlation(plain) + 0.1, (correlation(guided), correlation(plain))
+    assert layer_activation(net, guided, layer) > 1.2 * layer_activation(net, image, layer)  # it still dreams
 
 
 def test_octave_bases_leave_out_octaves_too_small_for_the_layer():
@@ -257,7 +269,7 @@ def test_photos_of_a_size_class_pass_the_network_at_the_same_shapes(net):
 
 # ---- edges ----
 
-SAMPLE_ASTRONAUT = Path(__file__).resolve().parents[2] / "data" / "sample-album" / "03-castle-astronaut-exhibition.jpg"
+SAMPLE_ASTRONAUT = SAMPLE_ALBUM / "03-castle-astronaut-exhibition.jpg"
 
 
 def _edge_steps(pixels: np.ndarray) -> dict[str, float]:
