@@ -31,7 +31,7 @@ from PIL import Image, ImageOps
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.machine import cpu_name  # noqa: E402
-from pipeline.config import STRENGTHS  # noqa: E402
+from pipeline.config import STRENGTHS, load_settings  # noqa: E402
 from pipeline.dream.engine import Dreamer, Guide  # noqa: E402
 from pipeline.dream.model import InputNorm, build_dream_net  # noqa: E402
 from pipeline.dream.objective import GUIDE_MODES  # noqa: E402
@@ -86,6 +86,33 @@ def main() -> None:
                 print(f"{'':36} {layer:8} {mode:9} {pull:+7.3f} {mode_strength:8.3f} "
                       f"{mode_strength / plain_strength:7.2f} {row[mode][1]:7.2f} {ratio:7.2f}", flush=True)
     print("\nmean pull: " + ", ".join(f"{key} {sum(v) / len(v):+.3f}" for key, v in totals.items()))
+    if args.sheet:
+        photo_path, guide_path = (resolve(name, args.photos_dir) for name in args.pairs[0].split(":"))
+        layer, mode = args.layers[-1], load_settings().dream.guide_mode
+        pictures = [out / f"{photo_path.stem}.png", guide_path,
+                    *(out / f"{photo_path.stem}-{layer}-{kind}-{guide_path.stem}.png" for kind in ("plain", mode))]
+        sheet(pictures, ["photo", "guide", f"plain dream, {layer}", f"dreamed toward the guide ({mode})"],
+              args.size).save(args.sheet, quality=88)
+        print(f"sheet: {args.sheet}")
+
+
+def sheet(pictures: list[Path], labels: list[str], height: int) -> Image.Image:
+    """The pictures side by side at one height, each labelled under it."""
+    from PIL import ImageDraw
+
+    height = round(height * 2 / 3)
+    images = [upright(path, None) for path in pictures]
+    images = [image.resize((round(image.width * height / image.height), height), Image.Resampling.LANCZOS)
+              for image in images]
+    gap, band = 12, 28
+    canvas = Image.new("RGB", (sum(image.width for image in images) + gap * (len(images) + 1), height + band + gap),
+                       (250, 248, 244))
+    draw, x = ImageDraw.Draw(canvas), gap
+    for image, label in zip(images, labels):
+        canvas.paste(image, (x, gap))
+        draw.text((x, gap + height + 8), label, fill=(36, 33, 29), font_size=15)
+        x += image.width + gap
+    return canvas
 
 
 def dream_all(net, photo, guide, guide_sha, layer, params, repeat):
@@ -139,6 +166,8 @@ def parse_args():
     parser.add_argument("--cache-dir", default="~/.cache/dreamtrip", help="dreamtrip's weights cache")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each dream; the fastest counts")
     parser.add_argument("--out", default="/tmp/guide-bench", help="where the dreams are saved (PNG)")
+    parser.add_argument("--sheet", help="also write the first pair's photo, guide, plain and guided dream (last "
+                                        "layer, the default dream.guide_mode) side by side to this JPEG")
     return parser.parse_args()
 
 
