@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import random
 import re
 import subprocess
 import sys
@@ -86,6 +87,10 @@ def main() -> None:
                 print(f"{'':36} {layer:8} {mode:9} {pull:+7.3f} {mode_strength:8.3f} "
                       f"{mode_strength / plain_strength:7.2f} {row[mode][1]:7.2f} {ratio:7.2f}", flush=True)
     print("\nmean pull: " + ", ".join(f"{key} {sum(v) / len(v):+.3f}" for key, v in totals.items()))
+    if args.step_layers:
+        photo_path, guide_path = (resolve(name, args.photos_dir) for name in args.pairs[0].split(":"))
+        print_step_costs(net, upright(photo_path, args.size), upright(guide_path, None), args.step_layers, params,
+                         precision, args.step_repeat)
     if args.sheet:
         photo_path, guide_path = (resolve(name, args.photos_dir) for name in args.pairs[0].split(":"))
         layer, mode = args.layers[-1], load_settings().dream.guide_mode
@@ -129,6 +134,38 @@ def dream_all(net, photo, guide, guide_sha, layer, params, repeat):
     return results
 
 
+def print_step_costs(net, photo, guide, layers, params, precision, repeat) -> None:
+    """What the guide adds to a dream, from the fastest of `repeat` interleaved runs of each part
+    (steadier than whole dreams on a loaded machine): per ascent step at the full-size octave,
+    and the guide's features (once per dream at most), as a share of the plain dream's steps."""
+    from pipeline.dream.engine import DTYPES, Passes, octave_count, pil_to_tensor
+    from pipeline.dream.objective import guided_objective
+
+    passes = Passes(net, DTYPES[precision])
+    x, g = pil_to_tensor(photo), pil_to_tensor(fit_long_side(guide, max(photo.size)))
+    steps = octave_count(params, x.shape[-2:]) * params.steps
+    print(f"\nper step at {photo.width}x{photo.height} (fastest of {repeat}), {steps} steps a dream:")
+    print(f"{'layer':8} {'plain s':>8} {'mode':9} {'step s':>8} {'x plain':>7} {'features s':>10} "
+          f"{'guide adds':>10}")
+    for layer in layers:
+        features = passes.guide_features(g, layer)
+        objectives = {"plain": None, **{mode: guided_objective(mode, features) for mode in GUIDE_MODES}}
+        best = {name: float("inf") for name in [*objectives, "features"]}
+        for _ in range(repeat):
+            for name, objective in objectives.items():
+                started = time.perf_counter()
+                passes.gradient(x, layer, tuple(x.shape[-2:]), random.Random(0),
+                                *([objective] if objective else []))
+                best[name] = min(best[name], time.perf_counter() - started)
+            started = time.perf_counter()
+            passes.guide_features(g, layer)
+            best["features"] = min(best["features"], time.perf_counter() - started)
+        for mode in GUIDE_MODES:
+            adds = (steps * (best[mode] - best["plain"]) + best["features"]) / (steps * best["plain"])
+            print(f"{layer:8} {best['plain']:8.3f} {mode:9} {best[mode]:8.3f} {best[mode] / best['plain']:7.3f} "
+                  f"{best['features']:10.3f} {adds:+10.1%}", flush=True)
+
+
 def guide_pull(layer, photo, guide, guided, plain) -> float:
     said = run_metrics("guide", layer, photo, guide, guided, plain)
     return float(re.search(r"pull ([+-][0-9.]+)", said).group(1))
@@ -166,6 +203,9 @@ def parse_args():
     parser.add_argument("--cache-dir", default="~/.cache/dreamtrip", help="dreamtrip's weights cache")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each dream; the fastest counts")
     parser.add_argument("--out", default="/tmp/guide-bench", help="where the dreams are saved (PNG)")
+    parser.add_argument("--step-layers", nargs="*", default=["conv3_1", "conv4_3", "conv5_2"],
+                        help="layers whose per-step cost of the guide is timed (first pair); none: skip")
+    parser.add_argument("--step-repeat", type=int, default=7, help="interleaved runs of each timed part")
     parser.add_argument("--sheet", help="also write the first pair's photo, guide, plain and guided dream (last "
                                         "layer, the default dream.guide_mode) side by side to this JPEG")
     return parser.parse_args()

@@ -75,6 +75,8 @@ def test_a_guided_album_names_its_guide_and_dreams_again_only_when_the_guide_cha
     manifest_text = (out / "manifest.json").read_text()
     assert str(tmp_path) not in manifest_text and "../guides" not in manifest_text + page
 
+    assert main(["clean", str(trip), "-o", str(out)]) == 0 and all(  # the guide's copies are in use
+        (out / web.path).is_file() for web in hill.guide.web)
     first = _dreams(out)
     assert _run(trip, config, out) == 0
     assert _dreams(out) == first and all(d.reused for p in read_manifest(out).photos for d in p.dreams)

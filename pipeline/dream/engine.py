@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from pipeline.dream.graphs import GraphCache
-from pipeline.dream.objective import PLAIN, GuideFeatures, guided_objective
+from pipeline.dream.objective import PLAIN, GuideFeatures, guided_objective, max_guide_vectors
 from pipeline.layers import LAYERS, auto_octaves
 from pipeline.dream.model import DreamNet, InputNorm, build_dream_net
 from pipeline.store import DreamParams
@@ -80,7 +80,8 @@ class Passes:
     def guide_features(self, guide: torch.Tensor, layer: str) -> GuideFeatures:
         """The guide image's (1x3xHxW, RGB 0..1) features at `layer`, in this pass's precision."""
         with torch.no_grad(), torch.autocast(guide.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
-            return GuideFeatures.of(self.net(guide.contiguous(memory_format=torch.channels_last), [layer])[layer])
+            activations = self.net(guide.contiguous(memory_format=torch.channels_last), [layer])[layer]
+            return GuideFeatures.of(activations, max_guide_vectors(layer))
 
 
 @dataclass(frozen=True)

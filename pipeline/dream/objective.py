@@ -23,10 +23,14 @@ from dataclasses import dataclass
 
 import torch
 
+from pipeline.layers import CONV_LAYERS, LAYERS
+
 from pipeline.guides import GUIDE_MODES  # noqa: F401 - dream.guide_mode: the modes below, by name
-# The most guide vectors Matching compares each position with: the argmax is an N x M matrix
-# product, so a big guide at a shallow layer is subsampled (evenly, on a fixed grid) to this many.
+# Matching's argmax is an N x M matrix product (positions x guide vectors, C deep each): a guide is
+# subsampled (evenly, on a fixed grid) to as many vectors as keep that product under MATCH_SHARE of
+# the pass's own forward+backward multiply-adds at the layer (max_guide_vectors), and at most this.
 MAX_GUIDE_VECTORS = 4096
+MATCH_SHARE = 0.05
 # Positions whose best match is computed in one matrix product (N x M floats at a time).
 _MATCH_CHUNK = 8192
 
@@ -49,12 +53,12 @@ class GuideFeatures:
     vectors: torch.Tensor         # C x M
 
     @classmethod
-    def of(cls, activations: torch.Tensor) -> "GuideFeatures":
-        """From the guide's activations (1 x C x H x W)."""
+    def of(cls, activations: torch.Tensor, max_vectors: int = MAX_GUIDE_VECTORS) -> "GuideFeatures":
+        """From the guide's activations (1 x C x H x W), at most `max_vectors` of its positions."""
         acts = activations.detach().float()[0]
         vectors = acts.flatten(1)
-        if vectors.shape[1] > MAX_GUIDE_VECTORS:
-            keep = torch.linspace(0, vectors.shape[1] - 1, MAX_GUIDE_VECTORS, device=vectors.device).round().long()
+        if vectors.shape[1] > max_vectors:
+            keep = torch.linspace(0, vectors.shape[1] - 1, max_vectors, device=vectors.device).round().long()
             vectors = vectors[:, keep]
         return cls(channel_means=acts.mean(dim=(1, 2)), vectors=vectors.contiguous())
 
@@ -91,6 +95,17 @@ class Channels:
 
     def loss(self, activations: torch.Tensor) -> torch.Tensor:
         return (activations.float().pow(2) * self.weights).sum()
+
+
+def max_guide_vectors(layer: str) -> int:
+    """Guide vectors Matching may compare each position with at `layer`: its argmax costs
+    M x channels multiply-adds a position, the pass ~3x (forward and backward) those of every conv
+    up to the layer, per position of its map. Shallow layers get fewer (conv3_1 1053, conv2_1 267);
+    conv1_* keep a floor of 64, which there costs more than MATCH_SHARE."""
+    conv = LAYERS[layer]
+    per_position = sum(c.in_channels * c.channels * 9 * 4 ** (conv.pools_before - c.pools_before)
+                       for c in CONV_LAYERS[: CONV_LAYERS.index(conv) + 1])
+    return int(min(MAX_GUIDE_VECTORS, max(64, MATCH_SHARE * 3 * per_position / conv.channels)))
 
 
 PLAIN = Plain()
