@@ -25,13 +25,12 @@ from prefect.futures import as_completed
 
 from flows.progress import DreamProgress
 from flows.scale import dream_resources, requiring, running_on_dask, worker_device
-from pipeline.ingest.album import find_photos, load_album_text
+from pipeline.ingest.album import ALBUM_FILE, find_photos, load_album_text
 from pipeline.config import Settings, load_settings
 from pipeline.dream.spec import DreamSpec, dream_input, guide_input, save_dream
 from pipeline.files import DiskFull, slug
 from pipeline.imaging import PhotoError
 from pipeline.guides import resolve_guides
-from pipeline.ingest.album import ALBUM_FILE
 from pipeline.ingest.guides import GuideSource, attach_guides
 from pipeline.ingest.photos import ingest_photos, set_aside_duplicates
 from pipeline.layers import depth
