@@ -54,7 +54,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     choice = choose_weights(args.weights)
     net = build_dream_net(load_features_state(choice, Path(args.cache_dir).expanduser()), InputNorm(*choice.norm),
-                          deepest(args.layers).name)
+                          deepest([*args.layers, *args.step_layers]).name)
     precision = precision_on(args.precision, "cpu")
     params = DreamParams(octaves=None, jitter=32, seed=0, precision=precision, **STRENGTHS[args.strength])
     print(f"machine: {platform.machine()}, {cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads; "
@@ -86,12 +86,13 @@ def main() -> None:
                 totals.setdefault(f"{layer} {mode}", []).append(pull)
                 print(f"{'':36} {layer:8} {mode:9} {pull:+7.3f} {mode_strength:8.3f} "
                       f"{mode_strength / plain_strength:7.2f} {row[mode][1]:7.2f} {ratio:7.2f}", flush=True)
-    print("\nmean pull: " + ", ".join(f"{key} {sum(v) / len(v):+.3f}" for key, v in totals.items()))
+    if totals:
+        print("\nmean pull: " + ", ".join(f"{key} {sum(v) / len(v):+.3f}" for key, v in totals.items()))
     if args.step_layers:
         photo_path, guide_path = (resolve(name, args.photos_dir) for name in args.pairs[0].split(":"))
         print_step_costs(net, upright(photo_path, args.size), upright(guide_path, None), args.step_layers, params,
                          precision, args.step_repeat)
-    if args.sheet:
+    if args.sheet and args.layers:
         photo_path, guide_path = (resolve(name, args.photos_dir) for name in args.pairs[0].split(":"))
         layer, mode = args.layers[-1], load_settings().dream.guide_mode
         pictures = [out / f"{photo_path.stem}.png", guide_path,
@@ -195,7 +196,7 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", nargs="+", default=list(DEFAULT_PAIRS), help="PHOTO:GUIDE, files or names in --photos-dir")
     parser.add_argument("--photos-dir", help="where the pairs' names are (e.g. skimage/data of the scikit-image wheel)")
-    parser.add_argument("--layers", nargs="+", default=["conv4_3", "conv5_2"])
+    parser.add_argument("--layers", nargs="*", default=["conv4_3", "conv5_2"], help="none: time the steps only")
     parser.add_argument("--size", type=int, default=512, help="long side of the dreams in px")
     parser.add_argument("--strength", default="classic", choices=list(STRENGTHS))
     parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
