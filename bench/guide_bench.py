@@ -136,16 +136,18 @@ def dream_all(net, photo, guide, guide_sha, layer, params, repeat):
 
 
 def print_step_costs(net, photo, guide, layers, params, precision, repeat) -> None:
-    """What the guide adds to a dream, from the fastest of `repeat` interleaved runs of each part
-    (steadier than whole dreams on a loaded machine): per ascent step at the full-size octave,
-    and the guide's features (once per dream at most), as a share of the plain dream's steps."""
+    """What the guide adds to a dream, from the least CPU time of `repeat` interleaved runs of each
+    part on one thread (steadier than wall-clock whole dreams on a loaded machine, where other
+    processes' time slices land anywhere): per ascent step at the full-size octave, and the
+    guide's features (once per dream at most), as a share of the plain dream's steps."""
     from pipeline.dream.engine import DTYPES, Passes, octave_count, pil_to_tensor
     from pipeline.dream.objective import guided_objective
 
+    torch.set_num_threads(1)
     passes = Passes(net, DTYPES[precision])
     x, g = pil_to_tensor(photo), pil_to_tensor(fit_long_side(guide, max(photo.size)))
     steps = octave_count(params, x.shape[-2:]) * params.steps
-    print(f"\nper step at {photo.width}x{photo.height} (fastest of {repeat}), {steps} steps a dream:")
+    print(f"\nCPU seconds per step at {photo.width}x{photo.height}, one thread (least of {repeat}), {steps} steps a dream:")
     print(f"{'layer':8} {'plain s':>8} {'mode':9} {'step s':>8} {'x plain':>7} {'features s':>10} "
           f"{'guide adds':>10}")
     for layer in layers:
@@ -154,13 +156,13 @@ def print_step_costs(net, photo, guide, layers, params, precision, repeat) -> No
         best = {name: float("inf") for name in [*objectives, "features"]}
         for _ in range(repeat):
             for name, objective in objectives.items():
-                started = time.perf_counter()
+                started = time.process_time()
                 passes.gradient(x, layer, tuple(x.shape[-2:]), random.Random(0),
                                 *([objective] if objective else []))
-                best[name] = min(best[name], time.perf_counter() - started)
-            started = time.perf_counter()
+                best[name] = min(best[name], time.process_time() - started)
+            started = time.process_time()
             passes.guide_features(g, layer)
-            best["features"] = min(best["features"], time.perf_counter() - started)
+            best["features"] = min(best["features"], time.process_time() - started)
         for mode in GUIDE_MODES:
             adds = (steps * (best[mode] - best["plain"]) + best["features"]) / (steps * best["plain"])
             print(f"{layer:8} {best['plain']:8.3f} {mode:9} {best[mode]:8.3f} {best[mode] / best['plain']:7.3f} "
