@@ -54,7 +54,8 @@ def make_dreamed_output(album: Path, out: Path, layers: list[str]) -> Manifest:
                                     "images.web_sizes": [48, 96], "output.dir": str(out)})
     images, text, files = settings.images, load_album_text(album), find_photos(album)
     spec = DreamSpec(settings.dream.params(), DREAM_SIZE, WEIGHTS.identity, tuple(images.web_sizes),
-                     images.web_formats(), precision="fp32", size_step=None, device="cpu")
+                     images.web_formats(), precision="fp32", size_step=None, device="cpu",
+                     guide_mode=settings.dream.guide_mode)
     photos = []
     for source in files.photos:
         photo = ingest_photo(album, source, out, images.web_sizes, images.web_formats(), images.max_pixels)

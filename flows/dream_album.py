@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -25,11 +25,13 @@ from prefect.futures import as_completed
 
 from flows.progress import DreamProgress
 from flows.scale import dream_resources, requiring, running_on_dask, worker_device
-from pipeline.ingest.album import find_photos, load_album_text
+from pipeline.ingest.album import ALBUM_FILE, find_photos, load_album_text
 from pipeline.config import Settings, load_settings
-from pipeline.dream.spec import DreamSpec, dream_input, save_dream
+from pipeline.dream.spec import DreamSpec, dream_input, guide_input, save_dream
 from pipeline.output.files import DiskFull, FolderNotWritable, slug
 from pipeline.imaging import PhotoError
+from pipeline.guides import resolve_guides
+from pipeline.ingest.guides import GuideSource, attach_guides
 from pipeline.ingest.photos import ingest_photos, set_aside_duplicates
 from pipeline.layers import depth
 from pipeline.output.lock import output_lock
@@ -71,9 +73,21 @@ class DreamJob:
     settings: Settings
     weights: WeightsChoice
     deepest_layer: str
+    guides: dict[str, GuideSource] = field(default_factory=dict)  # by sha256: where each guide is read
 
     def stored(self, photo: PhotoEntry, layer: str) -> DreamEntry | None:
         return self.spec.stored(self.store, photo, layer)
+
+    def guide(self, photo: PhotoEntry):
+        """The photo's guide image at its dream size and how to dream toward it, or None."""
+        if photo.guide is None:
+            return None
+        from pipeline.dream.engine import Guide  # torch loads where the dreams run
+
+        source = self.guides[photo.guide.sha256]
+        image = guide_input(self.album_dir, source.relative, photo.guide.sha256, source.orientation, photo,
+                            self.spec, self.settings.images.max_pixels)
+        return Guide(image, photo.guide.sha256, self.spec.guide_mode)
 
 
 # ---- retries: only for failures that can pass (GPU memory, a lost worker), not for bad photos ----
@@ -146,21 +160,22 @@ def dream(photo: PhotoEntry, layer: str, job: DreamJob) -> DreamEntry:
     slots = Slots.of(device, job.settings.tasks.dreams_at_once)
     with slots.prepared:
         image = dream_input(job.album_dir, photo, job.spec, job.settings.images.max_pixels)
+        guide = job.guide(photo)
         with slots.device:
-            dreamed, seconds = dream_on_device(photo, image, layer, job, device)
+            dreamed, seconds = dream_on_device(photo, image, layer, job, device, guide)
         save_dream(dreamed, job.spec.files(photo, layer), job.store, job.spec.formats)
     return job.spec.entry(photo, layer, seconds)
 
 
-def dream_on_device(photo: PhotoEntry, image, layer: str, job: DreamJob, device: str):
-    """The photo's dream on `layer`, and the engine's seconds."""
+def dream_on_device(photo: PhotoEntry, image, layer: str, job: DreamJob, device: str, guide=None):
+    """The photo's dream on `layer` (toward `guide`, an engine.Guide, if any), and the engine's seconds."""
     from pipeline.dream.engine import load_dreamer  # torch loads where the dreams run, not on import
 
     engine = job.settings.engine
     dreamer = load_dreamer(job.weights, job.settings.weights.cache_path, job.deepest_layer, device,
                            job.spec.size_step, engine.memory_mb, engine.graphs_on(device))
     started = time.perf_counter()
-    [dreamed] = dreamer.dream(image, [layer], job.spec.engine_params)
+    [dreamed] = dreamer.dream(image, [layer], job.spec.engine_params, guide)
     return dreamed, round(time.perf_counter() - started, 3)
 
 
@@ -214,11 +229,12 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
         text, files = load_album_text(album_dir), find_photos(album_dir)
         sources = [s for s in files.photos if only_photos is None or s in set(only_photos)]
         photos, duplicates = set_aside_duplicates(ingest(album_dir, sources, out_dir, settings, by_hash=True))
+        photos, guides = guided(album_dir, text, files.photos, photos, out_dir, settings, by_hash=True)
 
         layers_of = {p.source: text.layers_for(p.source, settings.layers) for p in photos if p.ok}
         deepest = max((layer for layers in layers_of.values() for layer in layers), key=depth, default="conv1_1")
         store = DreamStore(out_dir, settings.output.store_path, by_hash=True)
-        job = DreamJob(album_dir, store, spec, settings, weights, deepest)
+        job = DreamJob(album_dir, store, spec, settings, weights, deepest, guides)
         dreams, run = dream_photos(photos, layers_of, job, kept_dreams(out_dir, settled, photos))
 
         manifest = Manifest(
@@ -235,6 +251,14 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
             export_to_blog(manifest, out_dir, engine, site)
     publish_table(album_dir.name, manifest)
     return manifest
+
+
+def guided(album_dir: Path, text, in_album: list[str], photos: list[PhotoEntry], out_dir: Path,
+           settings: Settings, by_hash: bool) -> tuple[list[PhotoEntry], dict[str, GuideSource]]:
+    """The photos with the guides album.yaml gives them (checked before the run, again here)."""
+    files = resolve_guides(album_dir, text.guides(), in_album, str(album_dir / ALBUM_FILE))
+    guide_of = {photo.source: files[name] for photo in photos if (name := text.guide_for(photo.source))}
+    return attach_guides(album_dir, photos, guide_of, out_dir, settings.images, by_hash)
 
 
 def remove_leftovers(out_dir: Path, settings: Settings) -> None:

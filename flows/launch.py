@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 from pipeline.config import load_settings
 from pipeline.output.files import disk_full, human_size
-from pipeline.ingest.album import find_photos, load_album_text
+from pipeline.guides import resolve_guides
+from pipeline.ingest.album import ALBUM_FILE, find_photos, load_album_text
 from pipeline.output.lock import LOCK_FILE, output_lock
 from pipeline.output.layout import MANIFEST
 from pipeline.output.folder import check_folders, claim_output_folder
@@ -84,6 +85,7 @@ def check_album(album: Path, warn: Warn) -> None:
         raise UsageError(f"no photos found in {album}{skipped}")
     text.check_cover(files.photos)
     warn_unmatched(text.unmatched(files.photos), warn)
+    resolve_guides(album, text.guides(), files.photos, str(album / ALBUM_FILE))  # a bad guide: one line, now
 
 
 def warn_unmatched(unmatched, warn: Warn) -> None:

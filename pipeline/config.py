@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipeline.layers import LAYER_NAMES, WEIGHTS
+from pipeline.guides import GUIDE_MODES
 from pipeline.output.store import WEB_FORMATS, WebFormats
 
 
@@ -134,6 +135,7 @@ class DreamSettings(_Section):
     jitter: _int(0, 512)
     seed: _int(0, 2**31 - 1)
     precision: Literal["auto", "bf16", "fp32"]
+    guide_mode: Literal[GUIDE_MODES]  # type: ignore[valid-type]
 
     @property
     def set_by_hand(self) -> tuple[str, ...]:

@@ -132,6 +132,17 @@ class DreamEntry(_Entry):
         return list(dict.fromkeys(listed))  # the dream itself is often one of its web copies too
 
 
+class GuideEntry(_Entry):
+    """The image a photo was dreamed toward (album.yaml `guide:`), as published."""
+
+    name: str                         # a photo of the album by its path, or the guide file's own name
+    sha256: str                       # its content: part of the dreams' store key
+    web: list[WebImage] = []          # its web copies in photos/, small to large
+
+    def files(self) -> list[str]:
+        return [path for web in self.web for path in web.files()]
+
+
 class PhotoEntry(_Entry):
     source: str                       # path in the album, '/'-separated
     status: Literal["ok", "failed"]
@@ -146,6 +157,7 @@ class PhotoEntry(_Entry):
     hidden: bool = False              # album.yaml `hide: true`: on the contact sheet, not in the post
     web: list[WebImage] = []          # upright web copies, small to large
     dreams: list[DreamEntry] = []     # shallow to deep layers
+    guide: GuideEntry | None = None   # dreamed toward this image (dream.guide_mode in the settings)
 
     @property
     def ok(self) -> bool:
@@ -157,7 +169,9 @@ class PhotoEntry(_Entry):
 
     def files(self) -> list[str]:
         """Every file of this photo in the output folder: web copies and dream files."""
-        return [path for web in self.web for path in web.files()] + [path for d in self.dreams for path in d.files()]
+        guide = self.guide.files() if self.guide else []
+        return ([path for web in self.web for path in web.files()] + [path for d in self.dreams for path in d.files()]
+                + guide)
 
 
 class Skipped(_Entry):

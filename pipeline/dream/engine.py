@@ -15,6 +15,11 @@ is padded up to a size class (pipeline/dream/spec.py's SIZE_STEP) so that photos
 sizes reuse cuDNN's autotuning, and small passes can be replayed from CUDA graphs
 (pipeline/dream/graphs.py). Memory: big images are processed in tiles (pipeline/dream/tiling.py). Needs
 torch and Pillow only, so it also runs on a bare GPU machine.
+
+What the ascent climbs is an objective of the layer's activations (pipeline/dream/objective.py):
+the mean square, or, given a guide image, its pull toward the guide's features. A guided pass
+never replays from a CUDA graph (graphs are keyed by shape and layer, and capture the plain
+objective): it runs eagerly, as every pass does off CUDA.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import functools
 import math
 import random
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -31,6 +36,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from pipeline.dream.graphs import GraphCache
+from pipeline.dream.objective import PLAIN, GuideFeatures, guided_objective, max_guide_vectors
 from pipeline.layers import LAYERS, auto_octaves
 from pipeline.dream.model import DreamNet, InputNorm, build_dream_net
 from pipeline.config import DreamParams
@@ -42,6 +48,8 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 # The widest mirrored margin around the image at each step (see edge_margin). 8, 16 and 32 px
 # measured alike at the edges (BENCHMARKS.md); each px costs pixels on every side.
 EDGE_MARGIN = 16
+# Guide features kept per loaded network (a few MB each): one album rarely has more guides.
+_MAX_GUIDES = 16
 
 
 # ---- the engine ----
@@ -57,17 +65,33 @@ class Passes:
     graphs: GraphCache | None = None
 
     def gradient(self, images: torch.Tensor, layer: str, canvas: tuple[int, int],
-                 tile_rng: random.Random) -> torch.Tensor:
-        """The dream gradient of `images`, passed through the network padded to `canvas`."""
+                 tile_rng: random.Random, objective=PLAIN) -> torch.Tensor:
+        """The gradient of `objective` for `images`, passed through the network padded to `canvas`."""
         height, width = images.shape[-2:]
         # always channels-last: the fast layout, and one layout means the same kernels every step
         padded = pad_to(images, canvas).contiguous(memory_format=torch.channels_last)
         grad = None
-        if self.graphs is not None and tile_side(self.plan, layer, padded.shape) is None:
+        if self.graphs is not None and not objective.guided and tile_side(self.plan, layer, padded.shape) is None:
             grad = self.graphs.gradient(padded, layer, self.dtype)
         if grad is None:
-            grad = layer_gradient(self.net, padded, layer, self.dtype, self.plan, tile_rng)
+            grad = layer_gradient(self.net, padded, layer, self.dtype, self.plan, tile_rng, objective)
         return grad[..., :height, :width]
+
+    def guide_features(self, guide: torch.Tensor, layer: str) -> GuideFeatures:
+        """The guide image's (1x3xHxW, RGB 0..1) features at `layer`, in this pass's precision."""
+        with torch.no_grad(), torch.autocast(guide.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
+            activations = self.net(guide.contiguous(memory_format=torch.channels_last), [layer])[layer]
+            return GuideFeatures.of(activations, max_guide_vectors(layer))
+
+
+@dataclass(frozen=True)
+class Guide:
+    """A guide image for a dream: the picture, a name for its content (its sha256) and how the
+    dream is pulled toward it (objective.GUIDE_MODES)."""
+
+    image: Image.Image
+    sha256: str
+    mode: str
 
 
 @dataclass
@@ -79,14 +103,37 @@ class Dreamer:
     memory_budget_mb: int = 3000  # CPU: tile above this; a GPU: the memory torch reports decides
     size_step: int | None = None
     graphs: GraphCache | None = None
+    _guides: dict = field(default_factory=dict, repr=False)  # (sha256, layer, side, dtype) -> GuideFeatures
 
-    def dream(self, image: Image.Image, layers: list[str], params: DreamParams) -> list[Image.Image]:
+    def dream(self, image: Image.Image, layers: list[str], params: DreamParams,
+              guide: Guide | None = None) -> list[Image.Image]:
         """One dreamed image per layer, each exactly `image.size`: the caller hands the photo
-        at the size it wants dreamed, and `params` with the precision decided (bf16 | fp16 | fp32).
+        at the size it wants dreamed, and `params` with the precision decided (bf16 | fp16 | fp32);
+        with a `guide`, each layer's dream is pulled toward the guide's features there.
         One layer at a time: dreaming them as one batch measured slower on a CPU and an H200."""
         x = pil_to_tensor(image, self.device).contiguous(memory_format=torch.channels_last)
         passes = self.passes(params.precision, layers)
-        return [tensor_to_pil(dream_tensor(passes, x, layer, params)) for layer in layers]
+        return [tensor_to_pil(dream_tensor(passes, x, layer, params, self.objective(passes, guide, layer, image.size)))
+                for layer in layers]
+
+    def objective(self, passes: Passes, guide: Guide | None, layer: str, size: tuple[int, int]):
+        """PLAIN without a guide; else the guide's objective, its features computed once per
+        (guide, layer, size, precision) on this device: the guide fitted to the dream's long side."""
+        if guide is None:
+            return PLAIN
+        long_side = max(size)
+        key = (guide.sha256, layer, long_side, passes.dtype)
+        features = self._guides.get(key)
+        if features is None:
+            fitted = guide.image.convert("RGB")
+            scale = long_side / max(fitted.size)
+            fitted = fitted.resize((max(1, round(fitted.width * scale)), max(1, round(fitted.height * scale))),
+                                   Image.Resampling.LANCZOS)
+            features = passes.guide_features(pil_to_tensor(fitted, self.device), layer)
+            if len(self._guides) >= _MAX_GUIDES:
+                self._guides.pop(next(iter(self._guides)))  # the oldest
+            self._guides[key] = features
+        return guided_objective(guide.mode, features)
 
     def passes(self, precision: str, layers: list[str]) -> Passes:
         dtype = DTYPES[precision]
@@ -112,8 +159,10 @@ def load_dreamer(choice: WeightsChoice, cache_dir, upto_layer: str, device: str 
     return Dreamer(net, torch_device, memory_budget_mb, size_step, graphs)
 
 
-def dream_tensor(passes: Passes | DreamNet, image: torch.Tensor, layer: str, params: DreamParams) -> torch.Tensor:
-    """Dream `image` (1x3xHxW, RGB 0..1) on one layer; returns a tensor of the same shape.
+def dream_tensor(passes: Passes | DreamNet, image: torch.Tensor, layer: str, params: DreamParams,
+                 objective=PLAIN) -> torch.Tensor:
+    """Dream `image` (1x3xHxW, RGB 0..1) on one layer, climbing `objective` (the mean square
+    unless a guide's); returns a tensor of the same shape.
     A bare network means fp32, untiled, exact shapes, no graphs."""
     passes = passes if isinstance(passes, Passes) else Passes(passes)
     rng = random.Random(params.seed)
@@ -127,21 +176,21 @@ def dream_tensor(passes: Passes | DreamNet, image: torch.Tensor, layer: str, par
         detail = F.interpolate(detail, size=base.shape[-2:], mode="bilinear", align_corners=False)
         dreamed = (base + detail).contiguous(memory_format=torch.channels_last)
         for _ in range(params.steps):
-            dreamed = ascent_step(passes, dreamed, layer, params, rng, tile_rng, canvas)
+            dreamed = ascent_step(passes, dreamed, layer, params, rng, tile_rng, canvas, objective)
         detail = dreamed - base
     return dreamed.detach()
 
 
 def ascent_step(passes: Passes | DreamNet, images: torch.Tensor, layer: str, params: DreamParams,
                 rng: random.Random, tile_rng: random.Random | None = None,
-                canvas: tuple[int, int] | None = None) -> torch.Tensor:
+                canvas: tuple[int, int] | None = None, objective=PLAIN) -> torch.Tensor:
     """One jittered, smoothed, normalised gradient-ascent step; pixels stay within 0..1."""
     passes = passes if isinstance(passes, Passes) else Passes(passes)
     dy, dx = rng.randint(-params.jitter, params.jitter), rng.randint(-params.jitter, params.jitter)
     height, width = images.shape[-2:]
     margin = edge_margin(params.jitter)
     shifted = torch.roll(mirror(images, margin), shifts=(dy, dx), dims=(-2, -1))
-    grad = passes.gradient(shifted, layer, canvas or tuple(shifted.shape[-2:]), tile_rng or random.Random(0))
+    grad = passes.gradient(shifted, layer, canvas or tuple(shifted.shape[-2:]), tile_rng or random.Random(0), objective)
     grad = torch.roll(grad, shifts=(-dy, -dx), dims=(-2, -1))[..., margin:margin + height, margin:margin + width]
     grad = blur(grad, params.smoothing)
     grad = grad / (grad.abs().mean() + 1e-8)

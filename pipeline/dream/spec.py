@@ -46,9 +46,14 @@ class DreamRecipe:
     weights: str            # WeightsChoice.identity
     jpeg_quality: int
     engine: int = ENGINE_REVISION  # how the engine turns all of the above into pixels
+    guide: str | None = None       # dreamed toward a guide: "MODE:SHA256" (dream.guide_mode, its content)
 
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        recipe = asdict(self)
+        if self.guide is None:
+            del recipe["guide"]  # an unguided dream keeps the key it had before guides existed
+        return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
 
 # images.dream_size `auto` by the kind of device (README: what each size costs): 2048 px on a CUDA
 # GPU (~0.25 s a dream on an H200), 1024 px on a CPU (1-2 min) and an Apple GPU (not measured).
@@ -138,6 +143,7 @@ class DreamSpec:
     precision: str                  # what the device computes in: bf16 | fp16 | fp32
     size_step: int | None           # octaves padded to multiples of this (CUDA), or exact
     device: str                     # the kind of device that dreams: cuda | mps | cpu
+    guide_mode: str                 # dream.guide_mode: how a photo with a guide is pulled toward it
 
     @classmethod
     def decide(cls, settings: Settings, weights: str) -> "DreamSpec":
@@ -147,7 +153,7 @@ class DreamSpec:
                    dream_size=None if size == "full" else AUTO_DREAM_SIZE[device] if size == "auto" else size,
                    web_sizes=tuple(settings.images.web_sizes), formats=settings.images.web_formats(),
                    precision=precision_on(settings.dream.precision, device),
-                   size_step=size_step_on(device), device=device)
+                   size_step=size_step_on(device), device=device, guide_mode=settings.dream.guide_mode)
 
     @property
     def octaves(self) -> int | None:
@@ -167,8 +173,9 @@ class DreamSpec:
         return fitted_size((photo.width, photo.height), self.dream_size or photo.long_side)
 
     def files(self, photo: PhotoEntry, layer: str) -> DreamFiles:
+        guide = f"{self.guide_mode}:{photo.guide.sha256}" if photo.guide else None
         recipe = DreamRecipe(photo.sha256, layer, self.params, max(self.size(photo)), self.precision,
-                             self.size_step, self.weights, self.formats.jpeg_quality)
+                             self.size_step, self.weights, self.formats.jpeg_quality, guide=guide)
         return DreamFiles.of(recipe, self.web_sizes)
 
     def entry(self, photo: PhotoEntry, layer: str, seconds: float | None = None,
@@ -198,6 +205,13 @@ def dream_input(album_dir: Path, photo: PhotoEntry, spec: DreamSpec, max_pixels:
     orientation = photo.exif.orientation if photo.exif else 1
     return _decoded(str(Path(album_dir) / photo.source), photo.sha256, orientation, max(spec.size(photo)),
                     max_pixels)
+
+
+def guide_input(album_dir: Path, relative: str, sha256: str, orientation: int, photo: PhotoEntry,
+                spec: DreamSpec, max_pixels: int) -> Image.Image:
+    """A photo's guide (pipeline/ingest/guides.py), upright, at most the photo's dream size: the
+    bytes its sha256 names, or PhotoError (a guide changed since ingest is not dreamed toward)."""
+    return _decoded(str(Path(album_dir) / relative), sha256, orientation, max(spec.size(photo)), max_pixels)
 
 
 @functools.lru_cache(maxsize=4)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
+from pipeline.dream.objective import PLAIN
 from pipeline.layers import CONV_LAYERS, LAYERS
 
 log = logging.getLogger(__name__)
@@ -76,11 +77,12 @@ def gpu_usable_bytes(device: torch.device) -> int:
 
 
 def layer_gradient(net, images: torch.Tensor, layer: str, dtype: torch.dtype,
-                   plan: TilePlan | None, rng: random.Random) -> torch.Tensor:
-    """d mean(layer(images)^2) / d images, tiled when `plan` demands it."""
+                   plan: TilePlan | None, rng: random.Random, objective=PLAIN) -> torch.Tensor:
+    """d objective(layer(images)) / d images (pipeline/dream/objective.py; by default the mean
+    square), tiled when `plan` demands it."""
     while True:
         try:
-            return _tiled_gradient(net, images, layer, dtype, plan, rng)
+            return _tiled_gradient(net, images, layer, dtype, plan, rng, objective)
         except torch.OutOfMemoryError:
             if plan is None or plan.device_type == "cpu" or (plan.max_pixels or 0) < _MIN_RETRY_PIXELS:
                 raise
@@ -89,11 +91,11 @@ def layer_gradient(net, images: torch.Tensor, layer: str, dtype: torch.dtype,
             log.warning("out of GPU memory: retrying the step with passes of %d px", plan.max_pixels)
 
 
-def whole_gradient(net, images: torch.Tensor, layer: str, dtype: torch.dtype) -> torch.Tensor:
+def whole_gradient(net, images: torch.Tensor, layer: str, dtype: torch.dtype, objective=PLAIN) -> torch.Tensor:
     """The gradient in one pass over the whole image (what the tiles add up to)."""
     height, width = images.shape[-2:]
     count = _activation_count(layer, height, width)
-    return _region_gradient(net, images, layer, dtype, count, (0, height), (0, width), (0, 0))
+    return _region_gradient(net, images, layer, dtype, count, (0, height), (0, width), (0, 0), objective)
 
 
 def tile_side(plan: TilePlan | None, layer: str, shape) -> int | None:
@@ -111,11 +113,11 @@ def _stride_and_halo(layer: str) -> tuple[int, int]:
     return layer.stride, math.ceil((layer.receptive_field // 2 + layer.stride) / layer.stride) * layer.stride
 
 
-def _tiled_gradient(net, images, layer, dtype, plan, rng) -> torch.Tensor:
+def _tiled_gradient(net, images, layer, dtype, plan, rng, objective) -> torch.Tensor:
     height, width = images.shape[-2:]
     tile = tile_side(plan, layer, images.shape)
     if tile is None:
-        return whole_gradient(net, images, layer, dtype)
+        return whole_gradient(net, images, layer, dtype, objective)
     stride, halo = _stride_and_halo(layer)
     count = _activation_count(layer, height, width)
     row_spans, row_side = _spans(height, tile, halo, stride, rng)
@@ -126,7 +128,8 @@ def _tiled_gradient(net, images, layer, dtype, plan, rng) -> torch.Tensor:
         for cols in col_spans:
             x0, x1 = _reach(cols, col_side + 2 * halo, halo, width, stride)
             region = images[:, :, y0:y1, x0:x1]
-            grad[:, :, y0:y1, x0:x1] += _region_gradient(net, region, layer, dtype, count, rows, cols, (y0, x0))
+            grad[:, :, y0:y1, x0:x1] += _region_gradient(net, region, layer, dtype, count, rows, cols, (y0, x0),
+                                                                objective)
     return grad
 
 
@@ -159,8 +162,9 @@ def _activation_count(layer: str, height: int, width: int) -> int:
     return conv.channels * (height >> conv.pools_before) * (width >> conv.pools_before)
 
 
-def _region_gradient(net, region, layer, dtype, count, rows, cols, origin) -> torch.Tensor:
-    """Gradient of the loss of the activations whose input pixels lie in rows x cols."""
+def _region_gradient(net, region, layer, dtype, count, rows, cols, origin, objective=PLAIN) -> torch.Tensor:
+    """Gradient of the objective of the activations whose input pixels lie in rows x cols (a
+    sum over those positions, over the whole map's element count: the tiles add up to a mean)."""
     region = region.detach().requires_grad_(True)
     # no autocast cache: nothing here is a weight that needs grad, and a CUDA graph may capture this
     with torch.autocast(region.device.type, dtype=dtype, enabled=dtype != torch.float32, cache_enabled=False):
@@ -168,6 +172,6 @@ def _region_gradient(net, region, layer, dtype, count, rows, cols, origin) -> to
         s = LAYERS[layer].stride
         r0, r1 = (rows[0] - origin[0]) // s, rows[1] // s - origin[0] // s
         c0, c1 = (cols[0] - origin[1]) // s, cols[1] // s - origin[1] // s
-        loss = act[..., r0:r1, c0:c1].float().pow(2).sum() / count
+        loss = objective.loss(act[..., r0:r1, c0:c1]) / count
     (grad,) = torch.autograd.grad(loss, region)
     return grad.float()

@@ -28,8 +28,8 @@ PHOTO_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", "
                     ".heif", ".hif", ".gif", ".bmp"}
 ALBUM_FILE = "album.yaml"
 SIDECAR_EXTENSION = ".md"
-_ALBUM_KEYS = {"title", "intro", "outro", "date", "cover", "photos", "site_url"}
-_PHOTO_KEYS = {"story", "layers", "hide"}
+_ALBUM_KEYS = {"title", "intro", "outro", "date", "cover", "photos", "site_url", "guide"}
+_PHOTO_KEYS = {"story", "layers", "hide", "guide"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class PhotoText:
     story: str | None = None
     layers: tuple[str, ...] | None = None  # overrides the config's layer list for this photo
     hide: bool = False                     # dreamed and on the contact sheet, not in the post
+    guide: str | None = None               # dream toward this image (pipeline/guides.py), over the album's
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,19 @@ class AlbumText:
     date: str | None = None     # the post's date (ISO 8601), when album.yaml gives one
     cover: str | None = None    # the photo album.yaml names as the post's cover
     source: str = ALBUM_FILE    # where the text was read, for error messages
+    guide: str | None = None   # every photo is dreamed toward this image, unless it names its own
+
+    def guides(self) -> dict[str, str]:
+        """album.yaml's key of each guide it names -> the guide's name as written ('guide' for
+        the album's, 'photos.NAME.guide' for a photo's): pipeline/guides.py resolves them."""
+        named = {"guide": self.guide} if self.guide else {}
+        return named | {f"photos.{source}.guide": entry.guide for source, entry in self.photos.items() if entry.guide}
+
+    def guide_for(self, source: str) -> str | None:
+        """The guide's name for this photo: its own, else the album's; never the photo itself."""
+        entry = self.photos.get(source)
+        guide = entry.guide if entry and entry.guide else self.guide
+        return None if guide == source else guide
 
     def info(self, name: str) -> AlbumInfo:
         """The manifest's record of the album named `name` (its folder's name): its text."""
@@ -267,6 +281,7 @@ def load_album_text(album_dir: Path) -> AlbumText:
         date=_date(data, source),
         cover=_text(data, "cover", source),
         source=source,
+        guide=_text(data, "guide", source),
     )
 
 
@@ -313,7 +328,8 @@ def _photo_text(entry, key: str, source: str) -> PhotoText:
             layers = check_layers(layers)
         except ValueError as err:
             raise ConfigError(source, key + ".layers", layers, str(err)) from None
-    return PhotoText(story=_text(entry, "story", source, key + "."), layers=layers, hide=hide)
+    return PhotoText(story=_text(entry, "story", source, key + "."), layers=layers, hide=hide,
+                     guide=_text(entry, "guide", source, key + "."))
 
 
 def _text(data: dict, key: str, source: str, prefix: str = "") -> str | None:

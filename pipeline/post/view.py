@@ -335,6 +335,15 @@ def _dream_views(photo: PhotoEntry, anchor: str, alt: str,
     return shown, missing, box
 
 
+def _guide_view(photo: PhotoEntry) -> dict | None:
+    """The image the photo was dreamed toward: its smallest copy as a thumbnail, linked to its largest."""
+    guide = photo.guide
+    if guide is None or not guide.web or not any(dream.ok for dream in photo.dreams):
+        return None
+    return {"name": guide.name, "thumb": _image(guide.web[0]), "href": url_path(guide.web[-1].path),
+            "alt": f"The guide image, {guide.name}"}
+
+
 def _photo_view(photo: PhotoEntry, anchor: str, weights_source: str, location: str) -> dict:
     where = where_taken(photo, location)
     alt = _alt_text(photo, where)
@@ -354,6 +363,7 @@ def _photo_view(photo: PhotoEntry, anchor: str, weights_source: str, location: s
         "when": when,
         "dreams": dreams,
         "missing": missing,
+        "guide": _guide_view(photo),
     }
 
 

@@ -13,11 +13,12 @@ import torch
 
 import pipeline.dream.graphs as graphs_module
 import pipeline.dream.tiling as tiling
-from pipeline.dream.engine import Dreamer, Passes, dream_tensor, load_dreamer
+from pipeline.dream.engine import Dreamer, Guide, Passes, dream_tensor, load_dreamer, pil_to_tensor, tensor_to_pil
 from pipeline.dream.graphs import GraphCache
 from pipeline.layers import LAYERS
 from pipeline.dream.model import InputNorm, build_dream_net, vgg16_features
 from pipeline.config import DreamParams
+from pipeline.dream.objective import GUIDE_MODES, GuideFeatures, guided_objective
 from pipeline.dream.tiling import TilePlan, layer_gradient, tile_side, whole_gradient
 from pipeline.dream.weights import choose_weights
 
@@ -200,6 +201,47 @@ def test_tiled_passes_are_not_graphed(net, captures):
     passes = Passes(net, plan=TilePlan(max_pixels=40 * 40), graphs=GraphCache(net))
     passes.gradient(torch.rand(1, 3, 64, 64), "conv2_1", (64, 64), random.Random(0))
     assert captures == []
+
+
+def test_guided_passes_are_not_graphed(net, captures):
+    """Graphs are keyed by shape and layer and capture the plain objective: a guided pass must
+    run eagerly, or it would replay the plain dream."""
+    with torch.no_grad():
+        objective = guided_objective("matching", GuideFeatures.of(net(torch.rand(1, 3, 40, 40), ["conv2_1"])["conv2_1"]))
+    passes, image = Passes(net, graphs=GraphCache(net)), torch.rand(1, 3, 32, 32)
+    guided = passes.gradient(image, "conv2_1", (32, 32), random.Random(0), objective)
+    eager = whole_gradient(net, image, "conv2_1", torch.float32, objective)
+    assert captures == [] and torch.allclose(guided, eager, atol=1e-6 * eager.abs().max().item())
+    passes.gradient(image, "conv2_1", (32, 32), random.Random(0))
+    assert len(captures) == 1  # the plain pass still is
+
+
+@pytest.mark.parametrize("mode", GUIDE_MODES)
+def test_a_dreamer_computes_a_guides_features_once_per_layer_and_size(net, mode):
+    dreamer = Dreamer(net, torch.device("cpu"))
+    photo = tensor_to_pil(torch.rand(1, 3, 40, 56, generator=torch.Generator().manual_seed(1)))
+    guide = Guide(tensor_to_pil(torch.rand(1, 3, 64, 48, generator=torch.Generator().manual_seed(2))), "ab" * 32, mode)
+    first = dreamer.dream(photo, ["conv2_1", "conv3_1"], PARAMS, guide)
+    dreamer.dream(photo, ["conv2_1"], PARAMS, guide)
+    assert sorted(key[1:3] for key in dreamer._guides) == [("conv2_1", 56), ("conv3_1", 56)]
+    [plain] = dreamer.dream(photo, ["conv2_1"], PARAMS)
+    assert first[0].size == plain.size == photo.size
+    assert (pil_to_tensor(first[0]) - pil_to_tensor(plain)).abs().max() > 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("mode", GUIDE_MODES)
+def test_a_guided_dream_on_cuda_in_bf16_dreams_as_on_the_cpu(net, mode):
+    """The guide's features on the GPU, in bf16, with graphs on (a guided pass bypasses them)."""
+    gpu_net = copy.deepcopy(net).to("cuda", memory_format=torch.channels_last)
+    photo = tensor_to_pil(torch.rand(1, 3, 45, 61, generator=torch.Generator().manual_seed(0)))
+    guide = Guide(tensor_to_pil(torch.rand(1, 3, 64, 48, generator=torch.Generator().manual_seed(2))), "ab" * 32, mode)
+    bf16 = DreamParams(**{**PARAMS.as_dict(), "precision": "bf16"})
+    [gpu] = Dreamer(gpu_net, torch.device("cuda"), size_step=32, graphs=GraphCache(gpu_net)).dream(photo, ["conv3_1"],
+                                                                                                  bf16, guide)
+    [cpu] = Dreamer(net, torch.device("cpu")).dream(photo, ["conv3_1"], PARAMS, guide)
+    difference = (pil_to_tensor(gpu) - pil_to_tensor(cpu)).abs()
+    assert gpu.size == photo.size and difference.mean() < 0.05
 
 
 def test_graphs_asked_for_on_a_cpu_warn_and_dream_eagerly(weights_cache):
