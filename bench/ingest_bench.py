@@ -142,20 +142,23 @@ def bench_settings(web_sizes: list[int]):
     if os.environ.get("BENCH_AVIF_OPTIONS"):  # a format set's own encoder options (--format-sets)
         from pipeline import store
 
+        store.AVIF_OPTIONS.clear()
         store.AVIF_OPTIONS.update(json.loads(os.environ["BENCH_AVIF_OPTIONS"]))
     return load_settings(overrides=overrides)
 
 
 def format_set(text: str) -> tuple[str, dict[str, str]]:
     """`avif+jpeg:speed=6,max_threads=2,quality=70` -> its tool name and the child's environment:
-    the formats, and the AVIF encoder options and quality that differ from the pipeline's."""
+    the formats, and (after the colon) AVIF encoder options in place of the pipeline's
+    AVIF_OPTIONS (numbers; `tune=ssim` goes to aom's advanced options) and images.avif_quality."""
     formats, _, options = text.partition(":")
     env = {"BENCH_FORMATS": formats.replace("+", " "), "BENCH_AVIF_OPTIONS": "", "BENCH_AVIF_QUALITY": ""}
     chosen = dict(option.split("=", 1) for option in options.split(",") if option)
     if "quality" in chosen:
         env["BENCH_AVIF_QUALITY"] = chosen.pop("quality")
     if chosen:
-        env["BENCH_AVIF_OPTIONS"] = json.dumps({key: int(value) for key, value in chosen.items()})
+        tune = {"advanced": {"tune": chosen.pop("tune")}} if "tune" in chosen else {}
+        env["BENCH_AVIF_OPTIONS"] = json.dumps({**{key: int(value) for key, value in chosen.items()}, **tune})
     return f"dreamtrip-{text}", env
 
 

@@ -86,12 +86,13 @@ def web_copy_name(source: str, photo_sha256: str, long_side: int) -> str:
 # The formats a web copy can be written in (images.formats). Every copy is a JPEG, named as above;
 # the others are its twins, offered to browsers before it.
 WEB_FORMATS = ("avif", "jpeg")
-# Pillow's AVIF encoder options for every twin (images.avif_quality sets the quality). aom's speed
-# 9 (0 slowest .. 10 fastest; 10 writes the same files): a ninth of speed 6's CPU time, and at the
-# JPEG's SSIM 68% of its bytes where speed 6 took 61% (BENCHMARKS.md, "Image formats"). One
-# thread per picture: every caller already encodes a picture per core (ingest's thread per photo,
-# the dream stage beside the dreams), and aom's own threads cost 1.7x the CPU time on two cores.
-AVIF_OPTIONS = {"speed": 9, "max_threads": 1}
+# Pillow's AVIF encoder options for every twin (images.avif_quality sets the quality), measured in
+# BENCHMARKS.md ("AVIF twins at ingest", "Image formats"): aom's speed 9 (0 slowest .. 10
+# fastest; 10 writes the same files here), tuned for SSIM: at the JPEG's SSIM, 65% of its bytes
+# for a tenth of speed 6's CPU time. One thread per picture: every caller already encodes a
+# picture per core (ingest a photo per thread, the dream stage beside the dreams), and aom's own
+# threads cost 1.7x the CPU time on two cores.
+AVIF_OPTIONS = {"speed": 9, "max_threads": 1, "advanced": {"tune": "ssim"}}
 
 
 def unwritable_formats(formats) -> list[str]:
@@ -107,7 +108,7 @@ class WebFormats:
     """The files of every web copy: its JPEG, and an AVIF twin unless `avif_quality` is None.
 
     A twin is named after its JPEG with its quality in the name
-    (`photos/cat-1a2b3c4d-480.jpg` -> `photos/cat-1a2b3c4d-480.q74.avif`): another quality
+    (`photos/cat-1a2b3c4d-480.jpg` -> `photos/cat-1a2b3c4d-480.q76.avif`): another quality
     writes other files, and `clean` lists the old ones.
     """
 
