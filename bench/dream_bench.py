@@ -10,7 +10,7 @@ or (--strength) a strength preset's schedule now against the same preset before 
         --layers conv5_2 --no-classic                    # a 48 MP photo: tiles, out-of-memory retry
 
 --strength PRESET...: the preset as pipeline/config.py sets it now against BEFORE (the same
-preset's numbers up to engine revision 2), both with octaves auto, jitter 32, seed 0, as a run
+preset's numbers at engine revision 2), both with octaves auto, jitter 32, seed 0, as a run
 dreams; the runs alternate (before, now, before, now...) so a neighbour's load falls on both.
 Strength is the layer's mean square on the dream over that on the photo (what
 shared/tools/dream_metrics.py `strength` measures, here with the engine's network); --save
@@ -60,8 +60,9 @@ from pipeline.dream.weights import HED_NORM, choose_weights, load_features_state
 
 PHOTO = Path(__file__).resolve().parent.parent / "data/sample-album/01-charles-bridge-espresso.jpg"
 MODES = ("eager", "graphs", "compile")
-# The strength presets up to engine revision 2 (pipeline/config.py before issue 23): what
-# --strength measures the presets of now against. A record of the past, not a default.
+# The strength presets as issue 23 found them (engine revision 2, main c42381f): what --strength
+# measures the presets in pipeline/config.py against, so that a new schedule is judged against
+# the old one in the same run. A record of the past, not a default: the same numbers today.
 BEFORE = {
     "subtle": {"octave_scale": 1.4, "steps": 6, "step_size": 0.0025, "smoothing": 1.0},
     "classic": {"octave_scale": 1.4, "steps": 10, "step_size": 0.005, "smoothing": 0.5},
@@ -324,7 +325,7 @@ def parse_args():
     parser.add_argument("--step-size", type=float, default=0.016)
     parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
     parser.add_argument("--strength", nargs="+", choices=sorted(BEFORE),
-                        help="compare these presets now against BEFORE (their numbers up to engine revision 2)")
+                        help="compare these presets now against BEFORE (their numbers at engine revision 2)")
     parser.add_argument("--save", help="with --strength: a folder for the photo and the dreams (PNG)")
     parser.add_argument("--modes", nargs="+", default=["eager"], choices=MODES)
     parser.add_argument("--size-step", default="auto", help="size classes in px; 0 = off; auto = the engine's")

@@ -30,15 +30,13 @@ COMMAND_LINE = "command line"
 
 # What each `dream.strength` sets, unless the config sets that key itself. The only place these
 # numbers live: default.yaml shows the keys commented out, `dreamtrip settings` prints them.
-# Half the steps of google/deepdream's schedule, each twice as long: the same path in half the
-# passes, so half the CPU minutes at 0.9x+ the strength (BENCHMARKS.md, "Fewer steps per dream").
 STRENGTHS = {
     # a light touch: textures surface, the photo stays the photo
-    "subtle": {"octave_scale": 1.4, "steps": 3, "step_size": 0.005, "smoothing": 1.0},
+    "subtle": {"octave_scale": 1.4, "steps": 6, "step_size": 0.0025, "smoothing": 1.0},
     # google/deepdream's balance: clear dream structures on a recognisable photo
-    "classic": {"octave_scale": 1.4, "steps": 5, "step_size": 0.01, "smoothing": 0.5},
+    "classic": {"octave_scale": 1.4, "steps": 10, "step_size": 0.005, "smoothing": 0.5},
     # more steps, a sharper gradient: the dream takes over the scene
-    "wild": {"octave_scale": 1.5, "steps": 8, "step_size": 0.018, "smoothing": 0.25},
+    "wild": {"octave_scale": 1.5, "steps": 16, "step_size": 0.009, "smoothing": 0.25},
 }
 
 # Keys of older dreamtrip versions, and what took their place.

@@ -79,15 +79,14 @@ def test_one_decision_records_device_precision_size_and_octaves(machine, kinds, 
 
 def test_a_dream_keeps_its_key_on_cpu_and_cuda(machine):
     """The store key of the default settings, pinned: a traveller's finished dreams are found
-    again, not dreamed twice. Only dreaming other pixels may change it: raising ENGINE_REVISION
-    (revision 2, no edge bands, did, from f4032420 and 396374d8) or new numbers in a strength
-    preset (issue 23's schedule, half the steps, did, from 4f406bbf and 43cc355d)."""
+    again, not dreamed twice. Only dreaming other pixels may change it, by raising
+    ENGINE_REVISION: revision 2 (no edge bands) did, from f4032420 and 396374d8."""
     machine()
     assert DreamSpec.decide(load_settings(), "hed-4502df9d").files(PHOTO, "conv3_1").image == \
-        "dreams/abababababab-conv3_1-a6af5d6b.jpg"
+        "dreams/abababababab-conv3_1-4f406bbf.jpg"
     machine("cuda")
     assert DreamSpec.decide(load_settings(), "hed-4502df9d").files(PHOTO, "conv3_1").image == \
-        "dreams/abababababab-conv3_1-78f69ade.jpg"
+        "dreams/abababababab-conv3_1-43cc355d.jpg"
 
 
 def test_an_apple_gpu_tiles_by_the_memory_torch_reports_for_it(monkeypatch):
