@@ -1,10 +1,20 @@
 """Dream engine benchmark: seconds per (photo, layer), peak memory and dream strength, against
-the classic implementation (bench/classic_reference.py) run in the same process, same settings.
+the classic implementation (bench/classic_reference.py) run in the same process, same settings;
+or (--strength) a strength preset's schedule now against the same preset before issue 23.
 
     .venv/bin/python bench/dream_bench.py                  # CPU, 600 px, conv4_3 and conv5_2, 4 x 1.8
+    .venv/bin/python bench/dream_bench.py --strength classic --dream-size 1024 --layers conv3_1 conv5_2 \\
+        --photo a.jpg b.jpg --repeat 2 --save /tmp/schedule   # before, now, before, now: medians, ratios
     python bench/dream_bench.py --device cuda --dream-size 1024 --layers conv5_2 --modes eager graphs compile
     python bench/dream_bench.py --device cuda --photo synthetic:8000x6000 --dream-size full --octaves auto \\
         --layers conv5_2 --no-classic                    # a 48 MP photo: tiles, out-of-memory retry
+
+--strength PRESET...: the preset as pipeline/config.py sets it now against BEFORE (the same
+preset's numbers at engine revision 2), both with octaves auto, jitter 32, seed 0, as a run
+dreams; the runs alternate (before, now, before, now...) so a neighbour's load falls on both.
+Strength is the layer's mean square on the dream over that on the photo (what
+shared/tools/dream_metrics.py `strength` measures, here with the engine's network); --save
+writes the photo and every dream as PNG for that tool and for looking at 100%.
 
 Modes: `eager` (the engine as it runs by default), `graphs` (small passes replayed from CUDA
 graphs), `compile` (the network under torch.compile(mode="reduce-overhead"), for comparison
@@ -22,8 +32,10 @@ import copy
 import logging
 import os
 import platform
+import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +46,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.classic_reference import ClassicDreamer  # noqa: E402
 from bench.machine import RssSampler, cpu_name  # noqa: E402
+from pipeline.config import load_settings  # noqa: E402
 from pipeline.dream.engine import (DTYPES, Passes, dream_tensor, layer_activation, octave_count,  # noqa: E402
-                                   octave_sizes, pil_to_tensor)
+                                   octave_sizes, pil_to_tensor, tensor_to_pil)
 from pipeline.dream.graphs import GraphCache  # noqa: E402
 from pipeline.imaging import fit_long_side  # noqa: E402
 from pipeline.layers import LAYERS, deepest  # noqa: E402
@@ -48,6 +61,14 @@ from pipeline.layers import WEIGHTS  # noqa: E402
 
 PHOTO = Path(__file__).resolve().parent.parent / "data/sample-album/01-charles-bridge-espresso.jpg"
 MODES = ("eager", "graphs", "compile")
+# The strength presets as issue 23 found them (engine revision 2, main c42381f): what --strength
+# measures the presets in pipeline/config.py against, so that a new schedule is judged against
+# the old one in the same run. A record of the past, not a default: the same numbers today.
+BEFORE = {
+    "subtle": {"octave_scale": 1.4, "steps": 6, "step_size": 0.0025, "smoothing": 1.0},
+    "classic": {"octave_scale": 1.4, "steps": 10, "step_size": 0.005, "smoothing": 0.5},
+    "wild": {"octave_scale": 1.5, "steps": 16, "step_size": 0.009, "smoothing": 0.25},
+}
 
 
 def main() -> None:
@@ -58,6 +79,9 @@ def main() -> None:
         torch.cuda.set_per_process_memory_fraction(args.gpu_memory_fraction, device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # as load_dreamer sets it
+    if args.strength:
+        schedules(args, device)
+        return
     bench = Bench(args, device)
     for photo in args.photo:  # one process: later photos find cuDNN's choices and the graphs made
         image, origin = dream_photo(photo, args.dream_size)
@@ -105,6 +129,64 @@ class Bench:
                 print_row(layer, run, mode, seconds, mb, strength(out), reference)
         if args.bound:
             print_bound(self.net, x, layer, params, self.dtype, self.device)
+
+
+def schedules(args, device) -> None:
+    """Each preset now against BEFORE, alternating, on every photo and layer: medians, ratios."""
+    state, norm, weights_name = load_weights(args)
+    precision = precision_on(args.precision, device.type)  # as a run decides it
+    dtype, size_step = DTYPES[precision], size_step_on(device.type)
+    print_machine(device, weights_name, dtype, size_step)
+    net = build_dream_net(state, InputNorm(*norm), deepest(args.layers).name).to(device, memory_format=torch.channels_last)
+    measure_net = build_dream_net(state, InputNorm(*norm), "conv5_3").to(device)
+    save = Path(args.save) if args.save else None
+    if save:
+        save.mkdir(parents=True, exist_ok=True)
+    summary = []
+    for preset in args.strength:
+        now = replace(load_settings(None, {"dream.strength": preset}).dream.params(), precision=precision)
+        both = {"before": replace(now, **BEFORE[preset]), "now": now}
+        for name, params in both.items():
+            print(f"\n{preset} {name}: octaves {params.octaves or 'auto'} x {params.octave_scale}, {params.steps} steps "
+                  f"of {params.step_size}, smoothing {params.smoothing}")
+        for photo in args.photo:
+            image, origin = dream_photo(photo, args.dream_size)
+            x = pil_to_tensor(image, device).contiguous(memory_format=torch.channels_last)
+            stem = Path(photo).stem
+            if save:
+                image.save(save / f"{stem}-{image.width}-photo.png")
+            print(f"\nphoto: {origin}, dreamed at {image.width}x{image.height}; "
+                  f"octaves: {octave_count(both['now'], image.size[::-1])} now, "
+                  f"{octave_count(both['before'], image.size[::-1])} before")
+            for layer in args.layers:
+                strength = dream_strength(measure_net, x, layer)
+                runs = {"before": [], "now": []}
+                for run in range(args.repeat):
+                    for name, params in both.items():
+                        plan = TilePlan.for_device(device, args.memory_mb, dtype, [layer])
+                        passes = Passes(net, dtype, plan, size_step)
+                        seconds, _, out = timed(device, lambda: dream_tensor(passes, x, layer, params))
+                        runs[name].append((seconds, strength(out)))
+                        print(f"{preset:8} {stem[:24]:24} {layer:8} {run:3} {name:>6} {seconds:8.1f} s  "
+                              f"strength {runs[name][-1][1]:7.2f}", flush=True)
+                        if save and run == 0:
+                            tensor_to_pil(out).save(save / f"{stem}-{image.width}-{layer}-{preset}-{name}.png")
+                summary.append((preset, stem, layer, runs))
+    print_schedules(summary)
+
+
+def print_schedules(summary) -> None:
+    print(f"\n{'preset':8} {'photo':24} {'layer':8} {'before s':>9} {'now s':>8} {'time':>6} "
+          f"{'before str':>10} {'now str':>8} {'strength':>8}   (medians; ratios now/before)")
+    for preset, stem, layer, runs in summary:
+        (s0, k0), (s1, k1) = (medians(runs["before"]), medians(runs["now"]))
+        print(f"{preset:8} {stem[:24]:24} {layer:8} {s0:9.1f} {s1:8.1f} {s1 / s0:5.2f}x {k0:10.2f} {k1:8.2f} "
+              f"{k1 / k0:7.2f}x")
+
+
+def medians(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    """(seconds, strength) of several runs -> the median of each."""
+    return statistics.median(run[0] for run in runs), statistics.median(run[1] for run in runs)
 
 
 def make_engines(modes, net, device) -> dict:
@@ -243,6 +325,9 @@ def parse_args():
     parser.add_argument("--classic-lr", type=float, default=0.02)
     parser.add_argument("--step-size", type=float, default=0.016)
     parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
+    parser.add_argument("--strength", nargs="+", choices=sorted(BEFORE),
+                        help="compare these presets now against BEFORE (their numbers at engine revision 2)")
+    parser.add_argument("--save", help="with --strength: a folder for the photo and the dreams (PNG)")
     parser.add_argument("--modes", nargs="+", default=["eager"], choices=MODES)
     parser.add_argument("--size-step", default="auto", help="size classes in px; 0 = off; auto = the engine's")
     parser.add_argument("--memory-mb", type=int, default=3000, help="CPU memory budget (engine.memory_mb)")

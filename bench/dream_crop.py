@@ -18,11 +18,15 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from pipeline.config import STRENGTHS  # noqa: E402
 from pipeline.dream.engine import load_dreamer, octave_count  # noqa: E402
 from pipeline.imaging import fit_long_side  # noqa: E402
 from pipeline.dream.spec import device_kind, precision_on, size_step_on  # noqa: E402
 from pipeline.config import DreamParams  # noqa: E402
 from pipeline.dream.weights import choose_weights  # noqa: E402
+
+
+CLASSIC = STRENGTHS["classic"]  # what a run dreams by default
 
 
 def main() -> None:
@@ -32,7 +36,7 @@ def main() -> None:
         photo = fit_long_side(photo, int(args.dream_size))
     device = device_kind(args.device)  # as a run decides it (pipeline/dream/spec.py)
     params = DreamParams(octaves=None, octave_scale=args.scale, steps=args.steps, step_size=args.step_size,
-                         jitter=32, smoothing=0.5, seed=0, precision=precision_on("auto", device))
+                         jitter=32, smoothing=CLASSIC["smoothing"], seed=0, precision=precision_on("auto", device))
     dreamer = load_dreamer(choose_weights(args.weights), Path(args.cache_dir).expanduser(), args.layer, device,
                            size_step_on(device))
     started = time.perf_counter()
@@ -54,9 +58,9 @@ def parse_args():
     parser.add_argument("--layer", default="conv5_2")
     parser.add_argument("--dream-size", default="full", help="long side in px, or full")
     parser.add_argument("--crop", default="0,0,512,384", help="left,top,width,height in the dream's pixels")
-    parser.add_argument("--scale", type=float, default=1.4)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--step-size", type=float, default=0.005)
+    parser.add_argument("--scale", type=float, default=CLASSIC["octave_scale"])
+    parser.add_argument("--steps", type=int, default=CLASSIC["steps"])
+    parser.add_argument("--step-size", type=float, default=CLASSIC["step_size"])
     parser.add_argument("--weights", default="auto", choices=["auto", "imagenet", "hed"])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--cache-dir", default="~/.cache/dreamtrip", help="dreamtrip's weights cache")

@@ -10,12 +10,12 @@ the encoding time AVIF adds, in one run.
    copies, and the copies of each photo's dreams on its layers (album.yaml's, else the config's),
    dreamed on the CPU with the HED weights. Dreams are kept as PNG under --dreams and reused.
 2. Each picture is encoded as JPEG at images.jpeg_quality (what the pipeline writes) and as AVIF
-   at each --speeds x --qualities; each file is decoded again and compared with the lossless
+   at each --speeds x --qualities (the pipeline's other AVIF_OPTIONS: its threads); each file is decoded again and compared with the lossless
    picture: SSIM (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, on R, G and B, averaged).
 3. For each speed, the lowest AVIF quality whose mean SSIM over the pictures reaches the JPEGs'
    is the quality that matches JPEG; the table gives its bytes against the JPEGs' and its
    encoding time. Then JPEG and AVIF at the matching quality of the chosen speed (--speed, the
-   pipeline's AVIF_SPEED) are timed again, --repeat times each, interleaved: the encoding time
+   pipeline's AVIF_OPTIONS) are timed again, --repeat times each, interleaved: the encoding time
    per photo (its copies and its dreams' copies) of each, and AVIF's over JPEG's. CPU seconds
    count every thread of the encoder; wall seconds are the fastest of the repeats.
 """
@@ -46,7 +46,7 @@ from pipeline.ingest.album import find_photos, load_album_text  # noqa: E402
 from pipeline.ingest.exif import read_exif  # noqa: E402
 from pipeline.ingest.photos import usable_cores  # noqa: E402
 from pipeline.dream.spec import ENGINE_REVISION, DreamRecipe  # noqa: E402
-from pipeline.output.store import AVIF_SPEED, web_long_sides  # noqa: E402
+from pipeline.output.store import AVIF_OPTIONS, web_long_sides  # noqa: E402
 
 ALBUM = ROOT / "data" / "sample-album"
 DREAMS = Path(tempfile.gettempdir()) / "dreamtrip-bench" / "formats-dreams"
@@ -209,7 +209,7 @@ def main() -> None:
     for speed in args.speeds:
         print(f"\nAVIF speed {speed}\n quality      KB  of JPEG  mean SSIM  pictures below JPEG's SSIM  encoding ms")
         for quality in args.qualities:
-            avif = [measured(p, "AVIF", quality=quality, speed=speed) for p in pictures]
+            avif = [measured(p, "AVIF", **{**AVIF_OPTIONS, "quality": quality, "speed": speed}) for p in pictures]
             size, score = sum(e.size for e in avif), statistics.mean(e.ssim for e in avif)
             below = sum(a.ssim < j.ssim for a, j in zip(avif, jpeg))
             print(f" {quality:7d} {size / 1024:7.0f} {size / jpeg_bytes:8.0%} {score:10.4f} "
@@ -227,7 +227,7 @@ def main() -> None:
         return
     quality = matches[speed][0]
     best = timed(pictures, {"jpeg": ("JPEG", {"quality": jpeg_quality}),
-                            "avif": ("AVIF", {"quality": quality, "speed": speed})}, args.repeat)
+                            "avif": ("AVIF", {**AVIF_OPTIONS, "quality": quality, "speed": speed})}, args.repeat)
     (jpeg_wall, jpeg_cpu), (avif_wall, avif_cpu) = best["jpeg"], best["avif"]
     per_photo = 1000 / len(photos)
     print(f"\nencoding per photo (its copies and its dreams' copies; fastest of {args.repeat}):")
@@ -240,8 +240,8 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-c", "--config", type=Path, default=ROOT / "config" / "demo.yaml",
                         help="the settings whose sizes and dreams make the post")
-    parser.add_argument("--speeds", type=int, nargs="+", default=[AVIF_SPEED])
-    parser.add_argument("--speed", type=int, default=AVIF_SPEED, help="the speed timed against JPEG")
+    parser.add_argument("--speeds", type=int, nargs="+", default=[AVIF_OPTIONS["speed"]])
+    parser.add_argument("--speed", type=int, default=AVIF_OPTIONS["speed"], help="the speed timed against JPEG")
     parser.add_argument("--qualities", type=int, nargs="+", default=list(range(40, 90, 5)))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--dreams", type=Path, default=DREAMS, help="where the lossless dreams are kept")

@@ -136,7 +136,30 @@ def bench_settings(web_sizes: list[int]):
     from pipeline.config import load_settings
 
     # JPEG only by default, as sigal writes (--formats avif jpeg: what AVIF twins add to ingest)
-    return load_settings(overrides={"images.web_sizes": list(web_sizes), "images.formats": os.environ.get("BENCH_FORMATS", "jpeg").split()})
+    overrides = {"images.web_sizes": list(web_sizes), "images.formats": os.environ.get("BENCH_FORMATS", "jpeg").split()}
+    if os.environ.get("BENCH_AVIF_QUALITY"):
+        overrides["images.avif_quality"] = int(os.environ["BENCH_AVIF_QUALITY"])
+    if os.environ.get("BENCH_AVIF_OPTIONS"):  # a format set's own encoder options (--format-sets)
+        from pipeline import store
+
+        store.AVIF_OPTIONS.clear()
+        store.AVIF_OPTIONS.update(json.loads(os.environ["BENCH_AVIF_OPTIONS"]))
+    return load_settings(overrides=overrides)
+
+
+def format_set(text: str) -> tuple[str, dict[str, str]]:
+    """`avif+jpeg:speed=6,max_threads=2,quality=70` -> its tool name and the child's environment:
+    the formats, and (after the colon) AVIF encoder options in place of the pipeline's
+    AVIF_OPTIONS (numbers; `tune=ssim` goes to aom's advanced options) and images.avif_quality."""
+    formats, _, options = text.partition(":")
+    env = {"BENCH_FORMATS": formats.replace("+", " "), "BENCH_AVIF_OPTIONS": "", "BENCH_AVIF_QUALITY": ""}
+    chosen = dict(option.split("=", 1) for option in options.split(",") if option)
+    if "quality" in chosen:
+        env["BENCH_AVIF_QUALITY"] = chosen.pop("quality")
+    if chosen:
+        tune = {"advanced": {"tune": chosen.pop("tune")}} if "tune" in chosen else {}
+        env["BENCH_AVIF_OPTIONS"] = json.dumps({**{key: int(value) for key, value in chosen.items()}, **tune})
+    return f"dreamtrip-{text}", env
 
 
 def run_ours(album: Path, out: Path, mode: str, workers: int, web_sizes: list[int]) -> dict:
@@ -331,8 +354,13 @@ def main() -> None:
     parser.add_argument("--sigal", default=shutil.which("sigal") or "/tmp/sigalenv/bin/sigal")
     parser.add_argument("--no-sigal", action="store_true")
     parser.add_argument("--formats", nargs="+", default=["jpeg"], help="images.formats (default: jpeg, as sigal)")
+    parser.add_argument("--format-sets", nargs="+", metavar="SET",
+                        help="instead of --formats and --modes: several, run alternately with the threads mode, "
+                             "e.g. jpeg avif+jpeg avif+jpeg:speed=6,max_threads=2,quality=70 (AVIF encoder "
+                             "options and images.avif_quality other than the pipeline's); ratios to the first")
     args = parser.parse_args()
     os.environ["BENCH_FORMATS"] = " ".join(args.formats)  # the timed runs are child processes
+    sets = dict(format_set(text) for text in args.format_sets or [])
 
     album = make_album(args.photos)
     _warm_cache(album)
@@ -343,11 +371,14 @@ def main() -> None:
           f"Python {sys.version.split()[0]}")
 
     runs: dict[str, list[dict]] = {}
-    tools = [*(f"dreamtrip-{m}" for m in args.modes), *([] if args.no_sigal else ["sigal"])]
+    tools = [*(sets or (f"dreamtrip-{m}" for m in args.modes)), *([] if args.no_sigal else ["sigal"])]
     for _ in range(args.repeat):
         for tool in tools:  # interleaved, so a busy moment on the machine hits both
             if tool == "sigal":
                 result = time_sigal(args.sigal, album, args.workers, args.web_sizes)
+            elif tool in sets:
+                os.environ.update(sets[tool])
+                result = time_ours(album, "threads", args.workers, args.web_sizes)
             else:
                 result = time_ours(album, tool.split("-", 1)[1], args.workers, args.web_sizes)
             result["photos_per_s"] = args.photos / result["seconds"]
@@ -366,6 +397,13 @@ def main() -> None:
             extra = f"  (ingest alone {statistics.median(r['work_seconds'] for r in rs):.2f} s)"
         print(f"  {tool:28s} {medians[tool]:5.2f} photos/s  CPU {cpu[tool]:6.1f} s  "
               f"peak {peak:5.0f} MiB{extra}")
+    if sets:
+        first = next(iter(sets))
+        wall = {tool: statistics.median(r["seconds"] for r in runs[tool]) for tool in sets}
+        work = {tool: statistics.median(r["work_seconds"] for r in runs[tool]) for tool in sets}
+        for tool in list(sets)[1:]:
+            print(f"  {tool} / {first}: {wall[tool] / wall[first]:.2f}x the wall time, "
+                  f"{work[tool] / work[first]:.2f}x ingest alone, {cpu[tool] / cpu[first]:.2f}x the CPU time")
     if "sigal" in medians:
         for tool in medians:
             if tool != "sigal":

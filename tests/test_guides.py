@@ -21,7 +21,8 @@ from helpers import noisy_image
 from pipeline.config import load_settings
 from pipeline.dream.spec import DreamSpec
 from pipeline.ingest.album import load_album_text
-from pipeline.manifest import GuideEntry, PhotoEntry, read_manifest
+from pipeline.manifest import GuideEntry, PhotoEntry
+from pipeline.output.manifest_file import read_manifest
 from pipeline.dream.spec import DreamRecipe
 
 REPO = Path(__file__).resolve().parent.parent

@@ -70,9 +70,13 @@ def web_copy_name(source: str, photo_sha256: str, long_side: int) -> str:
 # The formats a web copy can be written in (images.formats). Every copy is a JPEG, named as above;
 # the others are its twins, offered to browsers before it.
 WEB_FORMATS = ("avif", "jpeg")
-# aom's encoder speed (0 slowest .. 10 fastest) for AVIF twins: bench/formats_bench.py measured the
-# bytes and seconds of each (BENCHMARKS.md, "Image formats").
-AVIF_SPEED = 6
+# Pillow's AVIF encoder options for every twin (images.avif_quality sets the quality), measured in
+# BENCHMARKS.md ("AVIF twins at ingest", "Image formats"): aom's speed 9 (0 slowest .. 10
+# fastest; 10 writes the same files here), tuned for SSIM: at the JPEG's SSIM, 65% of its bytes
+# for a tenth of speed 6's CPU time. One thread per picture: every caller already encodes a
+# picture per core (ingest a photo per thread, the dream stage beside the dreams), and aom's own
+# threads cost 1.7x the CPU time on two cores.
+AVIF_OPTIONS = {"speed": 9, "max_threads": 1, "advanced": {"tune": "ssim"}}
 
 
 def unwritable_formats(formats) -> list[str]:
@@ -88,7 +92,7 @@ class WebFormats:
     """The files of every web copy: its JPEG, and an AVIF twin unless `avif_quality` is None.
 
     A twin is named after its JPEG with its quality in the name
-    (`photos/cat-1a2b3c4d-480.jpg` -> `photos/cat-1a2b3c4d-480.q70.avif`): another quality
+    (`photos/cat-1a2b3c4d-480.jpg` -> `photos/cat-1a2b3c4d-480.q76.avif`): another quality
     writes other files, and `clean` lists the old ones.
     """
 
@@ -108,7 +112,7 @@ class WebFormats:
     def save_options(self, name: str) -> dict:
         """Pillow's options for writing the file `name` (its format is its extension)."""
         if name.endswith(".avif"):
-            return {"quality": self.avif_quality, "speed": AVIF_SPEED}
+            return {"quality": self.avif_quality, **AVIF_OPTIONS}
         return {"quality": self.jpeg_quality}
 
 

@@ -12,8 +12,8 @@ its links changed; only the files it links are copied (the JPEGs it shows, the d
 files, the map), not the AVIF twins or every web size. So nothing goes into the site that the
 output folder would not publish, and a photo with `hide: true` does not go at all.
 
-The site is the traveller's: export follows the output folder's rules (pipeline/outdir.py).
-- It keeps a record of each file it wrote, SITE/.dreamtrip-files.jsonl (pipeline/records.py:
+The site is the traveller's: export follows the output folder's rules (pipeline/output/folder.py).
+- It keeps a record of each file it wrote, SITE/.dreamtrip-files.jsonl (pipeline/output/records.py:
   path, size, sha256). Hugo and Jekyll leave a dot-file out of the site they build.
 - Before it writes anything it checks every place it writes: a file it did not write, or one
   changed since it wrote it (a hand edit), stops it with one line naming the file, and so does
