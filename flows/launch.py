@@ -28,13 +28,16 @@ from pipeline.ingest.album import find_photos, load_album_text
 from pipeline.lock import LOCK_FILE, output_lock
 from pipeline.manifest import MANIFEST
 from pipeline.outdir import check_folders, claim_output_folder
+from pipeline.post.view import counted
 from pipeline.store import default_output_dir
 
 INTERRUPTED = "dreamtrip: interrupted; finished dreams are kept, rerun to continue"
 EXIT_INTERRUPTED = 128 + signal.SIGINT
 
 if TYPE_CHECKING:
+    from pipeline.ingest.album import AlbumFiles, AlbumText
     from pipeline.manifest import Manifest
+    from pipeline.records import FileRecord
 
 Warn = Callable[[str], None]
 
@@ -69,16 +72,75 @@ def album_folder(album: Path) -> Path:
     return album
 
 
-def check_album(album: Path, warn: Warn) -> None:
+def check_album(album: Path, warn: Warn) -> "AlbumScan":
     """Mistakes in the album stop the run before any work: album.yaml, or no photo at all.
-    album.yaml entries that match no photo are warned about (their stories would be lost)."""
-    text, files = load_album_text(album_folder(album)), find_photos(album)
-    if files.left_out:  # said once, here: the flow walks the album again
-        warn(f"left out {', '.join(f'{name}/' for name in files.left_out)}: dreamtrip output, not photos")
-    if not files.photos:
-        skipped = "".join(f"\n  skipped {entry.source}: {entry.reason}" for entry in files.skipped)
+    album.yaml entries that match no photo are warned about (their stories would be lost).
+    The album as read: the run works from it (the flow does not read it again)."""
+    scan = AlbumScan(load_album_text(album_folder(album)), find_photos(album))
+    if scan.files.left_out:
+        warn(f"left out {', '.join(f'{name}/' for name in scan.files.left_out)}: dreamtrip output, not photos")
+    if not scan.files.photos:
+        skipped = "".join(f"\n  skipped {entry.source}: {entry.reason}" for entry in scan.files.skipped)
         raise UsageError(f"no photos found in {album}{skipped}")
-    warn_unmatched(text.unmatched(files.photos), warn)
+    warn_unmatched(scan.text.unmatched(scan.files.photos), warn)
+    return scan
+
+
+@dataclass(frozen=True)
+class AlbumScan:
+    text: "AlbumText"
+    files: "AlbumFiles"
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """What a run checked and read before any work, holding OUT's lock: done once per run (the
+    command does it before Prefect starts, and the flow it starts takes it from here)."""
+
+    album_dir: Path                    # resolved
+    out_dir: Path                      # resolved
+    text: "AlbumText"
+    files: "AlbumFiles"
+    record: "FileRecord"               # OUT's record, the folder claimed
+    earlier: "Manifest | None"         # OUT's manifest before this run, where there is one
+    stamps: dict                       # each photo's (size, mtime, ctime) when the album was read
+
+
+_preflight: contextvars.ContextVar[Preflight | None] = contextvars.ContextVar("dreamtrip_preflight", default=None)
+
+
+def preflight(album_dir: Path, out_dir: Path, scan: AlbumScan | None = None) -> Preflight:
+    """Claim OUT (the caller holds its lock) and read the album (unless `scan` has) and OUT's
+    manifest (an unreadable one counts as none: the run writes it anew)."""
+    from flows.rerun import photo_stamps
+    from pipeline.manifest import ManifestError, read_manifest
+
+    album_dir, out_dir = Path(album_dir).resolve(), Path(out_dir).resolve()
+    record = claim_output_folder(out_dir)
+    scan = scan or AlbumScan(load_album_text(album_dir), find_photos(album_dir))
+    earlier = None
+    if (out_dir / MANIFEST).is_file():
+        with contextlib.suppress(ManifestError, OSError):
+            earlier = read_manifest(out_dir)
+    return Preflight(album_dir, out_dir, scan.text, scan.files, record, earlier,
+                     photo_stamps(album_dir, scan.files.photos))
+
+
+def preflight_of(album_dir: Path, out_dir: Path) -> Preflight | None:
+    """The pre-flight this command made for that album and output folder, if it made one."""
+    checked = _preflight.get()
+    if checked is not None and (checked.album_dir, checked.out_dir) == (Path(album_dir), Path(out_dir)):
+        return checked
+    return None
+
+
+@contextlib.contextmanager
+def preflight_done(checked: Preflight) -> Iterator[Preflight]:
+    token = _preflight.set(checked)
+    try:
+        yield checked
+    finally:
+        _preflight.reset(token)
 
 
 def warn_unmatched(unmatched, warn: Warn) -> None:
@@ -174,28 +236,64 @@ def stored_run(album: Path, output: Path | None, wait_s: float | None = 0.0,
 
 # ---- run: the Prefect flow ----
 
-def run(album: Path, config: Path | None, overrides: dict, how: Execution, warn: Warn):
-    """Check, lock OUT, and run the flow on `album`; its manifest."""
+def run(album: Path, config: Path | None, overrides: dict, how: Execution, warn: Warn, say: Warn = print,
+        renew: bool = False):
+    """Check, lock OUT, and run the flow on `album`; its manifest. When there is nothing to
+    dream and no Prefect server to report to, the post is written without Prefect
+    (flows/rerun.py); `say` tells the user which, and why."""
+    from flows import rerun
+
     settings = load_settings(config, overrides)
     check_image_formats(settings)
     out = default_output_dir(album, settings.output.dir_path)
     check_folders(album_folder(album), out)
-    check_album(album, warn)
+    scan = check_album(album, warn)
     check_output_folder(out)
     # The lock first, before torch and Prefect load (seconds): a second command stops at once.
     with stopping_at_once(), output_lock(out, how.lock_wait_s):
-        claim_output_folder(out)
+        say(f"Dreaming {counted(len(scan.files.photos), 'photo')} of {album} into {out}: "
+            "checking what is done already")
+        checked = preflight(album, out, scan)
         check_device_and_weights(settings, how)
-        return run_flow(album, str(config) if config else None, overrides, how)
+        spec, why = _quick_or_why(checked, settings, how, renew)
+        if why is None:
+            return rerun.write_quick_post(checked, settings, rerun.fingerprint(settings, spec, checked.album_dir))
+        say(f"To do: {why}; starting Prefect")
+        rerun.forget(checked.out_dir)
+        with preflight_done(checked):
+            manifest = run_flow(album, str(config) if config else None, overrides, how, renew=renew)
+        if spec is not None:
+            rerun.remember(checked, rerun.fingerprint(settings, spec, checked.album_dir), manifest)
+        return manifest
+
+
+def _quick_or_why(checked: Preflight, settings, how: Execution, renew: bool):
+    """(the run's dream spec, decided here, or None; why the flow must run, or None)."""
+    from flows import rerun
+    from pipeline.dream.spec import DreamSpec
+    from pipeline.dream.weights import choose_weights
+
+    if how.dask:
+        return None, "--dask runs it on the cluster"
+    spec = DreamSpec.decide(settings, choose_weights(settings.weights.source).identity)
+    if renew:
+        return spec, "--renew"
+    if os.environ.get("PREFECT_API_URL"):
+        return spec, "every run is recorded by the Prefect server at PREFECT_API_URL"
+    why = rerun.why_not(checked, rerun.fingerprint(settings, spec, checked.album_dir),
+                        lambda source: checked.text.layers_for(source, settings.layers))
+    return spec, why
 
 
 def run_flow(album: Path, config: str | None, overrides: dict, how: Execution,
              only_photos: list[str] | None = None, hidden_photos: list[str] | None = None,
-             check_hashes: bool = False):
+             check_hashes: bool = False, renew: bool = False):
     """Run the flow (on Dask if asked) and return its manifest. The caller holds OUT's lock and
     has made Ctrl-C and SIGTERM stop the command (`stopping_at_once`)."""
     quiet_logs(how.verbose)
     from flows.dream_album import dream_album  # Prefect loads only for a real run
+
+    route_prefect_logs(how.verbose)
 
     flow_fn = dream_album
     if how.dask:
@@ -209,7 +307,7 @@ def run_flow(album: Path, config: str | None, overrides: dict, how: Execution,
     with slow_server_explained():
         start_prefect_server()
         return in_a_thread_of_its_own(flow_fn, str(album), config, overrides, only_photos=only_photos,
-                                      hidden_photos=hidden_photos, check_hashes=check_hashes)
+                                      hidden_photos=hidden_photos, check_hashes=check_hashes, renew=renew)
 
 
 @contextlib.contextmanager
@@ -228,8 +326,49 @@ def slow_server_explained() -> Iterator[None]:
 def quiet_logs(verbose: bool) -> None:
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        # Prefect's console says nothing: a failure is one line of the run's summary, and its
+        # traceback goes to the log file (route_prefect_logs). Local Dask workers inherit this.
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
         # Dask's scheduler, nannies and workers (which inherit this) chat at INFO by default.
         os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
+
+
+# ---- Prefect's log: a file of the user's, named by the summary (never in the output folder) ----
+
+LOGS_KEPT = 20
+_log_file: Path | None = None
+
+
+def route_prefect_logs(verbose: bool) -> None:
+    """Send what Prefect logs (warnings, tracebacks of failed tasks) to a file of this run under
+    the user's state folder, not the terminal (`-v`: the terminal, as Prefect does). The file is
+    made at its first line only; `log_file()` names it then."""
+    import logging
+    import time
+
+    from flows.rerun import state_dir
+
+    global _log_file
+    if verbose or _log_file is not None:
+        return
+    folder = state_dir() / "logs"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in sorted(folder.glob("run-*.log"))[:-LOGS_KEPT]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        folder = Path(tempfile.gettempdir())
+    _log_file = folder / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    handler = logging.FileHandler(_log_file, delay=True, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s | %(levelname)-7s | %(name)s - %(message)s"))
+    logging.getLogger().addHandler(handler)
+
+
+def log_file() -> Path | None:
+    """This run's Prefect log, once something was written to it."""
+    if _log_file is not None and _log_file.is_file() and _log_file.stat().st_size:
+        return _log_file
+    return None
 
 
 def in_a_thread_of_its_own(fn, *args, **kwargs):

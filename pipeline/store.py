@@ -140,7 +140,9 @@ class DreamRecipe:
     size_step: int | None   # the engine's octave size classes (padding changes pixels near edges)
     weights: str            # WeightsChoice.identity
     jpeg_quality: int
-    engine: int = ENGINE_REVISION  # how the engine turns all of the above into pixels
+    # How the engine turns all of the above into pixels (read when a recipe is made, so that a
+    # test can play a newer release by raising ENGINE_REVISION).
+    engine: int = field(default_factory=lambda: ENGINE_REVISION)
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
@@ -156,10 +158,15 @@ class DreamFiles:
 
     @classmethod
     def of(cls, recipe: DreamRecipe, web_sizes) -> "DreamFiles":
-        base = f"{DREAMS_DIR}/{recipe.photo_sha256[:12]}-{recipe.layer}-{recipe.key()[:8]}"
-        image = f"{base}.jpg"
-        return cls(image, {side: image if side == recipe.long_side else f"{base}-{side}.jpg"
-                           for side in web_long_sides(recipe.long_side, web_sizes)})
+        return cls.named(f"{DREAMS_DIR}/{recipe.photo_sha256[:12]}-{recipe.layer}-{recipe.key()[:8]}.jpg",
+                         recipe.long_side, web_sizes)
+
+    @classmethod
+    def named(cls, image: str, long_side: int, web_sizes) -> "DreamFiles":
+        """The files of the dream stored as `image` (its web copies are named after it)."""
+        base = image.removesuffix(".jpg")
+        return cls(image, {side: image if side == long_side else f"{base}-{side}.jpg"
+                           for side in web_long_sides(long_side, web_sizes)})
 
     @property
     def copies(self) -> dict[int, str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 from PIL import Image
 
@@ -50,9 +51,10 @@ def ingest_photo(album_dir: Path, source: str, out_dir: Path, web_sizes, formats
 
 
 def ingest_photos(album_dir: Path, sources: list[str], out_dir: Path, web_sizes, formats: WebFormats,
-                  max_pixels: int, workers: int | None = None, by_hash: bool = False) -> list[PhotoEntry]:
+                  max_pixels: int, workers: int | None = None, by_hash: bool = False,
+                  each_done: Callable[[], None] | None = None) -> list[PhotoEntry]:
     """ingest_photo for every source, `workers` photos at a time (default: one per usable core),
-    returned in album order.
+    returned in album order. `each_done` is called as each photo is done (a progress bar).
 
     Threads, not processes: Pillow decodes, resizes and encodes without holding the GIL, so
     threads keep every core busy with nothing to pickle and one copy of the libraries in memory
@@ -62,6 +64,8 @@ def ingest_photos(album_dir: Path, sources: list[str], out_dir: Path, web_sizes,
     args = (out_dir, web_sizes, formats, max_pixels, by_hash)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
         futures = [pool.submit(ingest_photo, album_dir, source, *args) for source in sources]
+        for future in futures if each_done else ():
+            future.add_done_callback(lambda _: each_done())
         return [_photo_or_crash(source, future) for source, future in zip(sources, futures)]
 
 

@@ -1,0 +1,120 @@
+"""Where a traveller waits: the first line of a command, a rerun with nothing to do, and how many
+progress lines a run writes to a file.
+
+Makes an album of N photos, runs `dreamtrip run` on it once (tiny dreams: one layer, 64 px, one
+octave of one step, so the first run is quick; the rerun does not dream, so the dream size does
+not matter to it), then, each as a subprocess of its own, side by side in the same run:
+
+- `python -c "import torch, prefect"`: the bare import, the yardstick;
+- the rerun with nothing to dream, wall time, and as a ratio to the import;
+- the seconds until the rerun's first line (stdout or stderr);
+- the progress lines of the first run's stderr (a file, not a terminal) per 100 dreams.
+
+    PYTHONPATH=. .venv/bin/python bench/noop_bench.py --photos 100
+
+Every command uses one Prefect home, warmed by the first run (a fresh one costs ~15 s more on
+the first run only). Each timing is the best of `--repeat` tries: the machine may be shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.flow_bench import make_album  # noqa: E402
+from bench.machine import cpu_name  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+IMPORT = [sys.executable, "-c", "import torch, prefect"]
+
+
+def tiny_config(folder: Path, weights_cache: Path) -> Path:
+    path = folder / "tiny.yaml"
+    path.write_text("layers: [conv1_2]\n"
+                    "dream: {octaves: 1, steps: 1, jitter: 4}\n"
+                    "images: {dream_size: 64, web_sizes: [96]}\n"
+                    "tasks: {retries: 0}\n"
+                    f"weights: {{source: hed, cache_dir: '{weights_cache}'}}\n")
+    return path
+
+
+def timed(command: list[str], env: dict, stderr_file: Path | None = None) -> tuple[float, float, int]:
+    """(wall seconds, seconds to the first output byte, exit code) of `command`."""
+    started = time.perf_counter()
+    first: list[float] = []
+    with open(stderr_file or os.devnull, "wb") as err_sink:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+
+        def pump(stream, sink) -> None:
+            for chunk in iter(lambda: stream.read1(65536), b""):
+                if not first:
+                    first.append(time.perf_counter() - started)
+                if sink is not None:
+                    sink.write(chunk)
+
+        pumps = [threading.Thread(target=pump, args=(process.stdout, None)),
+                 threading.Thread(target=pump, args=(process.stderr, err_sink))]
+        for thread in pumps:
+            thread.start()
+        code = process.wait()
+        for thread in pumps:
+            thread.join()
+    wall = time.perf_counter() - started
+    return wall, (first[0] if first else wall), code
+
+
+def main() -> None:
+    args = parse_args()
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = {key: value for key, value in env.items() if not key.startswith("PREFECT_API")}
+    with tempfile.TemporaryDirectory(prefix="noop-bench-") as tmp:
+        tmp = Path(tmp)
+        env["PREFECT_HOME"] = str(tmp / "prefect-home")
+        album, out = tmp / "album", tmp / "out"
+        make_album(album, args.photos, tuple(args.photo_size))
+        config = tiny_config(tmp, args.weights_cache or tmp / "weights")
+        run = [sys.executable, "-m", "flows.cli", "run", str(album), "-c", str(config), "-o", str(out),
+               "--device", "cpu"]
+        first_wall, first_line, code = timed(run, env, tmp / "first-run.txt")
+        if code not in (0, 1):
+            sys.exit(f"the first run failed ({code}):\n{(tmp / 'first-run.txt').read_text()}")
+        progress = (tmp / "first-run.txt").read_text().splitlines()
+        imports, reruns = [], []
+        for _ in range(args.repeat):  # interleaved: both see the same load
+            imports.append(timed(IMPORT, env)[0])
+            reruns.append(timed(run, env, tmp / "rerun.txt"))
+        rerun_out = (tmp / "rerun.txt").read_text().splitlines()
+    best_import = min(imports)
+    wall, first, _ = min(reruns)
+    print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    print(f"album: {args.photos} photos of {args.photo_size[0]}x{args.photo_size[1]} px, 1 layer")
+    print(f"first run: {first_wall:.1f} s, first line after {first_line:.2f} s; "
+          f"stderr to a file: {len(progress)} lines for {args.photos} dreams "
+          f"({100 * len(progress) / args.photos:.0f} per 100)")
+    print(f"import torch, prefect: {best_import:.2f} s (best of {args.repeat}: "
+          f"{' '.join(f'{s:.2f}' for s in imports)})")
+    print(f"no-op rerun: {wall:.2f} s (best of {args.repeat}: {' '.join(f'{r[0]:.2f}' for r in reruns)}), "
+          f"first line after {first:.2f} s, stderr {len(rerun_out)} lines")
+    print(f"no-op rerun / import: {wall / best_import:.2f}")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--photos", type=int, default=100)
+    parser.add_argument("--photo-size", type=int, nargs=2, default=[1600, 1200], metavar=("W", "H"))
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--weights-cache", type=Path, help="converted weights (default: made in the temp folder)")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    main()
