@@ -257,6 +257,7 @@ def run(album: Path, config: Path | None, overrides: dict, how: Execution, warn:
         check_device_and_weights(settings, how)
         spec, why = _quick_or_why(checked, settings, how, renew)
         if why is None:
+            say("Nothing new to dream: writing the post (no need to start Prefect)")
             return rerun.write_quick_post(checked, settings, rerun.fingerprint(settings, spec, checked.album_dir))
         say(f"To do: {why}; starting Prefect")
         rerun.forget(checked.out_dir)
@@ -305,7 +306,7 @@ def run_flow(album: Path, config: str | None, overrides: dict, how: Execution,
         # frees them and would add a warning after the run's last line.
         os.environ.setdefault("PYTHONWARNINGS", "ignore:resource_tracker:UserWarning")
     with slow_server_explained():
-        start_prefect_server()
+        start_prefect_server(_log_file)
         return in_a_thread_of_its_own(flow_fn, str(album), config, overrides, only_photos=only_photos,
                                       hidden_photos=hidden_photos, check_hashes=check_hashes, renew=renew)
 
@@ -361,7 +362,12 @@ def route_prefect_logs(verbose: bool) -> None:
     _log_file = folder / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
     handler = logging.FileHandler(_log_file, delay=True, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s | %(levelname)-7s | %(name)s - %(message)s"))
-    logging.getLogger().addHandler(handler)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for console in (h for h in root.handlers if isinstance(h, PrefectConsoleHandler)):
+        console.setLevel(logging.CRITICAL)  # as quiet_logs asks, where Prefect was set up before it
 
 
 def log_file() -> Path | None:
@@ -437,14 +443,15 @@ _server = None  # the temporary server this process started, if any
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent thread dies
 
 
-def start_prefect_server() -> None:
+def start_prefect_server(log_to: Path | None = None) -> None:
     """Start Prefect's temporary API server now, from this thread, so that it dies with us.
 
     Without PREFECT_API_URL, Prefect starts a server (uvicorn, ~220 MB) for the command on
     first use and stops it at exit, but not when the process is killed: then it runs on under
     PID 1. Started here, from the thread that lives as long as the command, it is the one
     Prefect finds (one per process) and, on Linux, gets SIGKILL from the kernel when the
-    process ends in any way. A long-lived server (PREFECT_API_URL) is left alone.
+    process ends in any way. A long-lived server (PREFECT_API_URL) is left alone. `log_to`: a
+    file for what the server prints (its errors when it is stopped), else the terminal.
     """
     global _server
     from prefect.server.api import server as prefect_server
@@ -458,12 +465,18 @@ def start_prefect_server() -> None:
     def start_uvicorn_tethered():
         # Prefect's command and environment; only the child's set-up is added, for this call.
         real = prefect_server.subprocess
-        prefect_server.subprocess = SimpleNamespace(
-            Popen=functools.partial(real.Popen, preexec_fn=die_with_this_thread()))
-        try:
-            return start_uvicorn()
-        finally:
-            prefect_server.subprocess = real
+        with contextlib.ExitStack() as files:
+            output = {}
+            if log_to is not None:
+                with contextlib.suppress(OSError):
+                    log = files.enter_context(open(log_to, "ab"))
+                    output = {"stdout": log, "stderr": log}
+            prefect_server.subprocess = SimpleNamespace(
+                Popen=functools.partial(real.Popen, preexec_fn=die_with_this_thread(), **output))
+            try:
+                return start_uvicorn()
+            finally:
+                prefect_server.subprocess = real
 
     server._run_uvicorn_command = start_uvicorn_tethered
     server.start()

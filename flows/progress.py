@@ -1,9 +1,9 @@
 """Progress of a run's phases on stderr, readable wherever stderr goes.
 
 On a terminal a phase's bar is redrawn in place. In a file (cron, `serve`, CI) a phase writes a
-line at most every 10% of its work or every 30 s while it moves on, and a phase that ends
-within a few seconds writes only its last line: a 100-dream run is a dozen lines, not a
-hundred. Work found done by an earlier run is one line, said before the bar (`note`).
+line at most every 10% of its work and at most every 30 s, and its last line: a phase done
+within 30 s is one line, 100 dreams at most a dozen. Work found done by an earlier run is one
+line, said before the bar (`note`).
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import sys
 import threading
 import time
 
-# In a file: a line per this fraction of a phase's work, or per this many seconds, whichever
-# comes first; none before QUIET_S (a phase that quick needs no news but its end).
+# In a file: a line when another FILE_STEP of the phase's work is done, FILE_EVERY_S after the
+# last line (or the phase's start) at the earliest.
 FILE_STEP = 0.10
-FILE_HEARTBEAT_S = 30.0
-QUIET_S = 5.0
+FILE_EVERY_S = 30.0
 # On a terminal: redraws at most this often (a fast phase would spend its time drawing).
 REDRAW_S = 0.1
+clock = time.monotonic  # the phases' clock (a test's may run faster)
 
 
 def note(line: str, stream=None) -> None:
@@ -36,7 +36,7 @@ class ProgressBar:
         self.stream = stream or sys.stderr
         self.live = _is_terminal(self.stream)
         self.done = 0
-        self.started = self.last_drawn = time.monotonic()
+        self.started = self.last_drawn = clock()
         self.last_step = 0  # in a file: how many FILE_STEPs the last line showed
         self.drawn = False
         self._lock = threading.Lock()
@@ -44,7 +44,7 @@ class ProgressBar:
     def advance(self, count: int = 1) -> None:
         with self._lock:
             self.done += count
-            now = time.monotonic()
+            now = clock()
             if self.live:
                 if now - self.last_drawn >= REDRAW_S or self.done >= self.total:
                     self._draw("\r" + self.render(now), now)
@@ -56,9 +56,9 @@ class ProgressBar:
         return int(self.done / max(self.total, 1) / FILE_STEP + 1e-9)
 
     def _file_line_due(self, now: float) -> bool:
-        if self.done >= self.total or now - self.started < QUIET_S:
-            return False  # the last line is close()'s; a quick phase needs no news
-        return self._step() > self.last_step or now - self.last_drawn >= FILE_HEARTBEAT_S
+        if self.done >= self.total:
+            return False  # the last line is close()'s
+        return self._step() > self.last_step and now - self.last_drawn >= FILE_EVERY_S
 
     def _draw(self, text: str, now: float) -> None:
         self.stream.write(text)
@@ -66,7 +66,7 @@ class ProgressBar:
         self.last_drawn, self.drawn = now, True
 
     def render(self, now: float | None = None) -> str:
-        now = time.monotonic() if now is None else now
+        now = clock() if now is None else now
         filled = self.width * min(self.done, self.total) // max(self.total, 1)
         bar = "#" * filled + "." * (self.width - filled)
         unit = f" {self.unit}" if self.unit else ""
@@ -85,7 +85,7 @@ class ProgressBar:
         with self._lock:
             if self.total <= 0:
                 return
-            now = time.monotonic()
+            now = clock()
             if self.live:
                 self._draw("\r" + self.render(now) + "\n", now)
             else:

@@ -30,8 +30,10 @@ from typing import TYPE_CHECKING
 
 from pipeline import __version__
 from pipeline.files import write_bytes_atomic
+from pipeline.ingest.photos import CRASHED
 from pipeline.manifest import Manifest, RunInfo, now, write_manifest
 from pipeline.post.view import counted
+from pipeline.store import ENGINE_REVISION
 
 if TYPE_CHECKING:
     from flows.launch import Preflight
@@ -65,11 +67,12 @@ def fingerprint(settings: "Settings", spec: "DreamSpec", album_dir: Path) -> str
     """Everything besides the photos that decides what a run writes: the settings (all of them,
     privacy zones included: this never leaves the machine; not the device as set nor the task
     knobs, which change no file), the device's kind and precision as decided, the weights and
-    the release."""
+    the release and its recipe."""
     data = settings.as_dict()
     for how_not_what in ("device", "tasks"):
         data.pop(how_not_what, None)
     data = {"settings": data, "release": __version__, "album": str(album_dir),
+            "recipe": [spec.params.as_dict(), ENGINE_REVISION],  # a strength's schedule, the engine
             "spec": [spec.device, spec.precision, spec.dream_size, spec.size_step, spec.weights]}
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -103,11 +106,14 @@ def forget(out_dir: Path) -> None:
 def remember(checked: "Preflight", print_: str, manifest: Manifest) -> None:
     """Note the photos as this run found them (those unchanged since it read them, whose entry
     is ok) and the settings' fingerprint. Never fails a run: without notes, the next run works."""
-    sha_of = {photo.source: photo.sha256 for photo in manifest.photos if photo.ok}
+    # A photo that failed is noted too (its content hash, if it was read): unchanged, it fails
+    # again the same way, unless the failure was the machine's (CRASHED), which may pass.
+    sha_of = {photo.source: photo.sha256 or "" for photo in manifest.photos
+              if photo.ok or not (photo.error or "").startswith(CRASHED)}
     sha_of.update({entry.source: sha_of.get(entry.duplicate_of) for entry in manifest.skipped if entry.duplicate_of})
     now_stamps = photo_stamps(checked.album_dir, list(checked.stamps))
     photos = {source: (stamp, sha_of[source]) for source, stamp in checked.stamps.items()
-              if stamp is not None and now_stamps[source] == stamp and sha_of.get(source)}
+              if stamp is not None and now_stamps[source] == stamp and sha_of.get(source) is not None}
     data = {"out": str(checked.out_dir), "fingerprint": print_, "photos": photos}
     with contextlib.suppress(OSError):
         path = _notes_path(checked.out_dir)
@@ -136,7 +142,7 @@ def why_not(checked: "Preflight", print_: str, layers_for) -> str | None:
         elif stamp is None or tuple(stamp) != noted[0] or (photo is not None and photo.sha256 != noted[1]):
             changed += 1
         elif photo is not None and not photo.ok:
-            failed += 1
+            failed += (photo.error or "").startswith(CRASHED)  # else it fails again as it did
         elif photo is not None:
             wanted, done = set(layers_for(source)), {dream.layer for dream in photo.dreams if dream.ok}
             dreams += len(wanted - done)

@@ -23,6 +23,9 @@ from pipeline.manifest import PhotoEntry, Skipped, web_images
 from pipeline.records import record_of
 from pipeline.store import WebFormats, web_copy_name, web_long_sides
 
+# A failure of the machine (a bug, no memory), not of the photo: trying it again may pass.
+CRASHED = "ingest crashed"
+
 
 def ingest_photo(album_dir: Path, source: str, out_dir: Path, web_sizes, formats: WebFormats,
                  max_pixels: int, by_hash: bool = False) -> PhotoEntry:
@@ -75,7 +78,7 @@ def _photo_or_crash(source: str, future: Future) -> PhotoEntry:
     except DiskFull:
         raise  # not this photo's fault, and every other write fails too: stop the run
     except Exception as err:  # a bug or an exhausted machine, not the photo: say so, go on
-        return PhotoEntry(source=source, status="failed", error=f"ingest crashed: {type(err).__name__}: {err}")
+        return PhotoEntry(source=source, status="failed", error=f"{CRASHED}: {type(err).__name__}: {err}")
 
 
 def usable_cores() -> int:
