@@ -33,7 +33,7 @@ from pipeline.files import write_bytes_atomic
 from pipeline.ingest.photos import CRASHED
 from pipeline.manifest import Manifest, RunInfo, now, write_manifest
 from pipeline.post.view import counted
-from pipeline.store import ENGINE_REVISION
+from pipeline import store
 
 if TYPE_CHECKING:
     from flows.launch import Preflight
@@ -72,7 +72,7 @@ def fingerprint(settings: "Settings", spec: "DreamSpec", album_dir: Path) -> str
     for how_not_what in ("device", "tasks"):
         data.pop(how_not_what, None)
     data = {"settings": data, "release": __version__, "album": str(album_dir),
-            "recipe": [spec.params.as_dict(), ENGINE_REVISION],  # a strength's schedule, the engine
+            "recipe": [spec.params.as_dict(), store.ENGINE_REVISION],  # a strength's schedule, the engine
             "spec": [spec.device, spec.precision, spec.dream_size, spec.size_step, spec.weights]}
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
