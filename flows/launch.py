@@ -279,11 +279,30 @@ def _quick_or_why(checked: Preflight, settings, how: Execution, renew: bool):
     spec = DreamSpec.decide(settings, choose_weights(settings.weights.source).identity)
     if renew:
         return spec, "--renew"
-    if os.environ.get("PREFECT_API_URL"):
+    if prefect_server_configured():
         return spec, "every run is recorded by the Prefect server at PREFECT_API_URL"
     why = rerun.why_not(checked, rerun.fingerprint(settings, spec, checked.album_dir),
                         lambda source: checked.text.layers_for(source, settings.layers))
     return spec, why
+
+
+def prefect_server_configured() -> bool:
+    """Whether PREFECT_API_URL names a long-lived server, in the environment or in the active
+    profile of Prefect's profiles file (read here as Prefect reads it: importing Prefect to ask
+    would cost a no-op rerun its seconds)."""
+    import tomllib
+
+    if os.environ.get("PREFECT_API_URL"):
+        return True
+    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+    path = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
+    try:
+        profiles = tomllib.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    active = os.environ.get("PREFECT_PROFILE") or profiles.get("active") or "ephemeral"
+    profile = profiles.get("profiles", {}).get(active, {})
+    return isinstance(profile, dict) and bool(profile.get("PREFECT_API_URL"))
 
 
 def run_flow(album: Path, config: str | None, overrides: dict, how: Execution,

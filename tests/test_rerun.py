@@ -229,3 +229,16 @@ def test_other_dream_settings_are_another_look_not_an_older_recipe(prefect_harne
     tiny_config.write_text(tiny_config.read_text().replace("steps: 2", "steps: 3"))
     assert _run(album, tiny_config, out) == EXIT_OK
     assert len(calls) == 4 and not any(d.older_recipe for d in read_manifest(out).dreams())
+
+
+def test_a_server_in_prefects_active_profile_counts_too(tmp_path, monkeypatch):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.delenv("PREFECT_PROFILE", raising=False)
+    monkeypatch.delenv("PREFECT_PROFILES_PATH", raising=False)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path))
+    assert not launch.prefect_server_configured()
+    (tmp_path / "profiles.toml").write_text('active = "local"\n[profiles.ephemeral]\n'
+                                            '[profiles.local]\nPREFECT_API_URL = "http://127.0.0.1:4200/api"\n')
+    assert launch.prefect_server_configured()
+    monkeypatch.setenv("PREFECT_PROFILE", "ephemeral")
+    assert not launch.prefect_server_configured()
