@@ -11,6 +11,8 @@ not matter to it), then, each as a subprocess of its own, side by side in the sa
 - the progress lines of the first run's stderr (a file, not a terminal) per 100 dreams.
 
     PYTHONPATH=. .venv/bin/python bench/noop_bench.py --photos 100
+    git archive c42381f | tar -x -C /tmp/before   # the same, beside another revision:
+    PYTHONPATH=. .venv/bin/python bench/noop_bench.py --photos 100 --compare /tmp/before
 
 Every command uses one Prefect home, warmed by the first run (a fresh one costs ~15 s more on
 the first run only). Each timing is the best of `--repeat` tries: the machine may be shared.
@@ -72,39 +74,47 @@ def timed(command: list[str], env: dict, stderr_file: Path | None = None) -> tup
     return wall, (first[0] if first else wall), code
 
 
+def first_run(tree: Path, album: Path, out: Path, config: Path, env: dict, log: Path) -> dict:
+    env = dict(env, PYTHONPATH=str(tree), XDG_STATE_HOME=str(out.parent / f"{out.name}-state"))
+    command = [sys.executable, "-m", "flows.cli", "run", str(album), "-c", str(config), "-o", str(out),
+               "--device", "cpu"]
+    wall, first_line, code = timed(command, env, log)
+    if code not in (0, 1):
+        sys.exit(f"the first run of {tree} failed ({code}):\n{log.read_text()}")
+    return {"command": command, "env": env, "wall": wall, "first_line": first_line,
+            "lines": len(log.read_text().splitlines()), "reruns": []}
+
+
 def main() -> None:
     args = parse_args()
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    env = {key: value for key, value in env.items() if not key.startswith("PREFECT_API")}
+    trees = {"this tree": REPO, **({"compared": args.compare.resolve()} if args.compare else {})}
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
     with tempfile.TemporaryDirectory(prefix="noop-bench-") as tmp:
         tmp = Path(tmp)
         env["PREFECT_HOME"] = str(tmp / "prefect-home")
-        album, out = tmp / "album", tmp / "out"
+        album = tmp / "album"
         make_album(album, args.photos, tuple(args.photo_size))
         config = tiny_config(tmp, args.weights_cache or tmp / "weights")
-        run = [sys.executable, "-m", "flows.cli", "run", str(album), "-c", str(config), "-o", str(out),
-               "--device", "cpu"]
-        first_wall, first_line, code = timed(run, env, tmp / "first-run.txt")
-        if code not in (0, 1):
-            sys.exit(f"the first run failed ({code}):\n{(tmp / 'first-run.txt').read_text()}")
-        progress = (tmp / "first-run.txt").read_text().splitlines()
-        imports, reruns = [], []
-        for _ in range(args.repeat):  # interleaved: both see the same load
+        runs = {name: first_run(tree, album, tmp / f"out-{i}", config, env, tmp / f"first-{i}.txt")
+                for i, (name, tree) in enumerate(trees.items())}
+        imports = []
+        for _ in range(args.repeat):  # interleaved: every command sees the same load
             imports.append(timed(IMPORT, env)[0])
-            reruns.append(timed(run, env, tmp / "rerun.txt"))
-        rerun_out = (tmp / "rerun.txt").read_text().splitlines()
+            for i, run in enumerate(runs.values()):
+                run["reruns"].append(timed(run["command"], run["env"], tmp / f"rerun-{i}.txt"))
+                run["rerun_lines"] = len((tmp / f"rerun-{i}.txt").read_text().splitlines())
     best_import = min(imports)
-    wall, first, _ = min(reruns)
     print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    print(f"album: {args.photos} photos of {args.photo_size[0]}x{args.photo_size[1]} px, 1 layer")
-    print(f"first run: {first_wall:.1f} s, first line after {first_line:.2f} s; "
-          f"stderr to a file: {len(progress)} lines for {args.photos} dreams "
-          f"({100 * len(progress) / args.photos:.0f} per 100)")
-    print(f"import torch, prefect: {best_import:.2f} s (best of {args.repeat}: "
-          f"{' '.join(f'{s:.2f}' for s in imports)})")
-    print(f"no-op rerun: {wall:.2f} s (best of {args.repeat}: {' '.join(f'{r[0]:.2f}' for r in reruns)}), "
-          f"first line after {first:.2f} s, stderr {len(rerun_out)} lines")
-    print(f"no-op rerun / import: {wall / best_import:.2f}")
+    print(f"album: {args.photos} photos of {args.photo_size[0]}x{args.photo_size[1]} px, 1 layer: "
+          f"{args.photos} dreams")
+    print(f"import torch, prefect: best {best_import:.2f} s ({' '.join(f'{s:.2f}' for s in imports)})")
+    for name, run in runs.items():
+        wall, first, _ = min(run["reruns"])
+        print(f"{name}: first run {run['wall']:.1f} s, first line after {run['first_line']:.2f} s, "
+              f"stderr in a file {run['lines']} lines ({100 * run['lines'] / args.photos:.0f} per 100 dreams)")
+        print(f"{name}: no-op rerun best {wall:.2f} s ({' '.join(f'{r[0]:.2f}' for r in run['reruns'])}), "
+              f"first line after {first:.2f} s, stderr {run['rerun_lines']} lines; "
+              f"rerun / import: {wall / best_import:.2f}")
 
 
 def parse_args() -> argparse.Namespace:
@@ -113,6 +123,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--photo-size", type=int, nargs=2, default=[1600, 1200], metavar=("W", "H"))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--weights-cache", type=Path, help="converted weights (default: made in the temp folder)")
+    parser.add_argument("--compare", type=Path, metavar="TREE",
+                        help="a checkout of another revision, measured side by side (e.g. `git worktree add`)")
     return parser.parse_args()
 
 

@@ -206,13 +206,13 @@ def _reason(err: OSError) -> str:
 
 @contextlib.contextmanager
 def stored_run(album: Path, output: Path | None, wait_s: float | None = 0.0,
-               missing: str | None = None, writes_pictures: bool = False) -> Iterator[tuple[Path, "Manifest"]]:
+               missing: str | None = None) -> Iterator[tuple[Path, "Manifest"]]:
     """(OUT, its manifest) for the commands that work on a run's results, with OUT's lock held
     for the block. OUT is `output`, else out/<album name>. The lock is taken before anything is
     read (OutputBusy while a run writes there, `wait_s` as in output_lock). A usage error when
     the album is not there (every photo would count as removed from it) or OUT has no manifest
-    (saying `missing`: by default, to run first), or when a file dreamtrip did not write stands
-    where the command writes (`writes_pictures`: in photos/ and dreams/ too, for `retry`)."""
+    (saying `missing`: by default, to run first). The folder is claimed by the command: `blog`
+    and `clean` claim its top files (pipeline/upkeep.py), `retry` all of it (`preflight`)."""
     from pipeline.manifest import ManifestError, read_manifest
 
     album_folder(album)
@@ -229,8 +229,6 @@ def stored_run(album: Path, output: Path | None, wait_s: float | None = 0.0,
             manifest = read_manifest(out)
         except ManifestError as err:
             raise UsageError(str(err)) from None
-        if writes_pictures:  # retry: before it loads the device (blog and clean claim the top
-            claim_output_folder(out)  # files themselves, in pipeline/upkeep.py: not twice)
         yield out, manifest
 
 
