@@ -361,7 +361,7 @@ def _list(title: str, items: list[str]) -> None:
 # ---- serve: a scheduled deployment ----
 
 def cmd_serve(args) -> int:
-    deployment = launch.scheduled(args.album, args.cron, args.config, cli_overrides(args), args.verbose)
+    deployment = launch.scheduled(args.album, args.cron, args.config, cli_overrides(args), args.verbose, say)
     print(f"Serving deployment dream-album/{deployment.name} on cron {args.cron!r} "
           f"(writes {deployment.parameters['overrides']['output.dir']}). "
           "Ctrl-C stops it and pauses the schedule.")

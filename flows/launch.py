@@ -521,7 +521,7 @@ def die_with_this_thread():
 
 # ---- serve: a scheduled deployment ----
 
-def scheduled(album: Path, cron: str, config: Path | None, overrides: dict, verbose: bool):
+def scheduled(album: Path, cron: str, config: Path | None, overrides: dict, verbose: bool, say: Warn = print):
     """The deployment that runs `dreamtrip run ALBUM` on `cron` (not served yet)."""
     settings = load_settings(config, overrides)
     check_image_formats(settings)
@@ -533,6 +533,7 @@ def scheduled(album: Path, cron: str, config: Path | None, overrides: dict, verb
     overrides = {**overrides, "output.dir": str(out)}
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    say(f"Scheduling runs of {album} into {out}: starting Prefect")
     from flows.deploy import build_deployment
 
     try:
