@@ -48,12 +48,13 @@ def tiny_config(folder: Path, weights_cache: Path) -> Path:
     return path
 
 
-def timed(command: list[str], env: dict, stderr_file: Path | None = None) -> tuple[float, float, int]:
+def timed(command: list[str], env: dict, stderr_file: Path | None = None,
+          cwd: Path = REPO) -> tuple[float, float, int]:
     """(wall seconds, seconds to the first output byte, exit code) of `command`."""
     started = time.perf_counter()
     first: list[float] = []
     with open(stderr_file or os.devnull, "wb") as err_sink:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE)
 
         def pump(stream, sink) -> None:
@@ -78,10 +79,10 @@ def first_run(tree: Path, album: Path, out: Path, config: Path, env: dict, log: 
     env = dict(env, PYTHONPATH=str(tree), XDG_STATE_HOME=str(out.parent / f"{out.name}-state"))
     command = [sys.executable, "-m", "flows.cli", "run", str(album), "-c", str(config), "-o", str(out),
                "--device", "cpu"]
-    wall, first_line, code = timed(command, env, log)
+    wall, first_line, code = timed(command, env, log, cwd=tree)  # `-m` imports from the folder it runs in
     if code not in (0, 1):
         sys.exit(f"the first run of {tree} failed ({code}):\n{log.read_text()}")
-    return {"command": command, "env": env, "wall": wall, "first_line": first_line,
+    return {"command": command, "env": env, "tree": tree, "wall": wall, "first_line": first_line,
             "lines": len(log.read_text().splitlines()), "reruns": []}
 
 
@@ -101,7 +102,7 @@ def main() -> None:
         for _ in range(args.repeat):  # interleaved: every command sees the same load
             imports.append(timed(IMPORT, env)[0])
             for i, run in enumerate(runs.values()):
-                run["reruns"].append(timed(run["command"], run["env"], tmp / f"rerun-{i}.txt"))
+                run["reruns"].append(timed(run["command"], run["env"], tmp / f"rerun-{i}.txt", cwd=run["tree"]))
                 run["rerun_lines"] = len((tmp / f"rerun-{i}.txt").read_text().splitlines())
     best_import = min(imports)
     print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
