@@ -165,3 +165,17 @@ def test_each_failed_dream_is_one_line_and_the_tracebacks_are_in_a_named_log(tmp
     log = Path(named)
     assert log.is_file() and out.resolve() not in log.resolve().parents
     assert "Traceback" in log.read_text() and "boom on conv2_1" in log.read_text()
+
+
+def test_a_broken_album_yaml_on_retry_is_one_line_before_prefect(tmp_path):
+    from bench.blog_bench import make_album as make_blog_album, make_dreamed_output
+
+    album, out = tmp_path / "trip", tmp_path / "out"
+    make_blog_album(album, 2)
+    make_dreamed_output(album, out, ["conv1_2"])
+    (album / "album.yaml").write_text("photos:\n  000-photo.jpg:\n    layers: [conv9_9]\n")
+    script = "import atexit, sys\natexit.register(lambda: print('prefect loaded' if 'prefect' in sys.modules else ''))\n"
+    done = _cli(script, "retry", str(album), "-o", str(out))
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "album.yaml" in done.stderr and "conv9_9" in done.stderr, done.stderr
+    assert "prefect loaded" not in done.stdout
