@@ -8,6 +8,7 @@ not matter to it), then, each as a subprocess of its own, side by side in the sa
 - `python -c "import torch, prefect"`: the bare import, the yardstick;
 - the rerun with nothing to dream, wall time, and as a ratio to the import;
 - the seconds until the rerun's first line (stdout or stderr);
+- with `--auto`, the rerun again without `--device cpu` (torch loads to look for a GPU);
 - the progress lines of the first run's stderr (a file, not a terminal) per 100 dreams.
 
     PYTHONPATH=. .venv/bin/python bench/noop_bench.py --photos 100
@@ -103,6 +104,8 @@ def main() -> None:
             imports.append(timed(IMPORT, env)[0])
             for i, run in enumerate(runs.values()):
                 run["reruns"].append(timed(run["command"], run["env"], tmp / f"rerun-{i}.txt", cwd=run["tree"]))
+                if args.auto:  # the same rerun with `device: auto` (torch loads to look for a GPU)
+                    run.setdefault("auto", []).append(timed(run["command"][:-2], run["env"], cwd=run["tree"]))
                 run["rerun_lines"] = len((tmp / f"rerun-{i}.txt").read_text().splitlines())
     best_import = min(imports)
     print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
@@ -116,6 +119,11 @@ def main() -> None:
         print(f"{name}: no-op rerun best {wall:.2f} s ({' '.join(f'{r[0]:.2f}' for r in run['reruns'])}), "
               f"first line after {first:.2f} s, stderr {run['rerun_lines']} lines; "
               f"rerun / import: {wall / best_import:.2f}")
+        if run.get("auto"):
+            auto, auto_first, _ = min(run["auto"])
+            print(f"{name}: the same with device auto best {auto:.2f} s "
+                  f"({' '.join(f'{r[0]:.2f}' for r in run['auto'])}), first line after {auto_first:.2f} s; "
+                  f"rerun / import: {auto / best_import:.2f}")
 
 
 def parse_args() -> argparse.Namespace:
@@ -124,6 +132,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--photo-size", type=int, nargs=2, default=[1600, 1200], metavar=("W", "H"))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--weights-cache", type=Path, help="converted weights (default: made in the temp folder)")
+    parser.add_argument("--auto", action="store_true",
+                        help="also time each rerun with `device: auto` (the first run uses --device cpu)")
     parser.add_argument("--compare", type=Path, metavar="TREE",
                         help="a checkout of another revision, measured side by side (e.g. `git worktree add`)")
     return parser.parse_args()
