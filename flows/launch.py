@@ -276,7 +276,7 @@ def _quick_or_why(checked: Preflight, settings, how: Execution, renew: bool):
         return None, "--dask runs it on the cluster"
     spec = DreamSpec.decide(settings, choose_weights(settings.weights.source).identity)
     if renew:
-        return spec, "--renew"
+        return spec, "--renew (dreams of an older recipe made again)"
     if prefect_server_configured():
         return spec, "every run is recorded by the Prefect server at PREFECT_API_URL"
     why = rerun.why_not(checked, rerun.fingerprint(settings, spec, checked.album_dir),
