@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     _album_args(run)
     _settings_args(run)
     _execution_args(run)
+    run.add_argument("--renew", action="store_true",
+                     help="dream again the dreams an earlier release's recipe made (by default they "
+                          "stay in use, and only new photos and layers get this release's recipe)")
     _verbose_arg(run)
     run.set_defaults(handler=cmd_run)
 
@@ -263,39 +266,47 @@ def warn(message: str) -> None:
 
 def cmd_run(args) -> int:
     how = execution(args)
-    manifest = launch.run(args.album, args.config, cli_overrides(args), how, warn)
+    manifest = launch.run(args.album, args.config, cli_overrides(args), how, warn, say, renew=args.renew)
     print_summary(manifest)
     for engine, site in load_settings(args.config, cli_overrides(args)).export.sites():
         print(f"Exported to {engine.title()}: {site}")   # (the flow did: `export:` in the settings)
     return EXIT_SOME_FAILED if manifest.failures() else EXIT_OK
 
 
+def say(line: str) -> None:
+    """What the command is about to do: on stdout, at once (the summary follows it there)."""
+    print(line, flush=True)
+
+
 def cmd_retry(args) -> int:
-    from flows.upkeep import retry_outcome, retry_settings, settled_dreams, unfinished
+    from flows.upkeep import retry_outcome, retry_settings, unfinished
 
     how = execution(args)
     with launch.stopping_at_once(), launch.stored_run(args.album, args.output, how.lock_wait_s,
-                                                      writes_pictures=True) as (out, manifest):
+                                                               writes_pictures=True) as (out, manifest):
+        # Claimed before anything is hashed or loaded; album.yaml read here, not in the flow.
+        checked = launch.preflight(args.album, out)
         todo = unfinished(manifest, out)  # files checked by hash: a damaged one counts as missing
         if not todo:
             print(f"Nothing to retry: every photo and dream in {out / MANIFEST} is done.")
             return EXIT_OK
+        print(f"Retrying {len(todo)}:", flush=True)
+        for item in todo:
+            print(f"  {item}: {item.reason}")
         settings = retry_settings(manifest, out, args.device, load_settings(args.config) if args.config else None)
         launch.check_store_folder(load_settings(None, settings).output.store_path)
         launch.check_device_and_weights(load_settings(None, settings), how)
         launch.quiet_logs(how.verbose)  # before Prefect's settings load (check_prefect_home reads them)
         launch.check_prefect_home()
-        print(f"Retrying {len(todo)}:")
-        for item in todo:
-            print(f"  {item}: {item.reason}")
-        after = launch.run_flow(args.album, None, settings, how,
-                                only_photos=[photo.source for photo in manifest.photos],
-                                hidden_photos=[photo.source for photo in manifest.photos if photo.place_hidden],
-                                settled=settled_dreams(manifest, todo))
+        with launch.preflight_done(checked):
+            after = launch.run_flow(args.album, None, settings, how,
+                                    only_photos=[photo.source for photo in manifest.photos],
+                                    hidden_photos=[photo.source for photo in manifest.photos if photo.place_hidden])
     fixed, failing = retry_outcome(todo, after)
     print(f"Retried {len(todo)}: {len(fixed)} now ok, {len(failing)} still failing")
     for line in failing:
         print(f"  still failing: {line}")
+    print_log_file()
     print_next_step(after)
     print(f"Page: {after.page}")
     return EXIT_SOME_FAILED if after.failures() else EXIT_OK
@@ -313,10 +324,20 @@ def print_summary(manifest) -> None:
           + (f" ({run.dreamed} dreamed now, {run.reused} from earlier runs)" if run else "")
           + (f", {counted(len(manifest.skipped), 'file')} skipped (listed on the page)"
              if manifest.skipped else ""))
+    if older := sum(dream.ok and dream.older_recipe for dream in dreams):
+        print(f"{counted(older, 'dream')} {'is' if older == 1 else 'are'} of an older recipe (an earlier "
+              "release, or other weights): kept on the page; `dreamtrip run --renew` dreams "
+              f"{'it' if older == 1 else 'them'} again with this one")
     for line in manifest.failures():
         print(f"  failed: {line}")
+    print_log_file()
     print_next_step(manifest)
     print(f"Page: {manifest.page}")
+
+
+def print_log_file() -> None:
+    if path := launch.log_file():
+        print(f"Prefect's log of this run (tracebacks): {path}")
 
 
 def print_next_step(manifest) -> None:
@@ -414,7 +435,7 @@ def _list(title: str, items: list[str]) -> None:
 # ---- serve: a scheduled deployment ----
 
 def cmd_serve(args) -> int:
-    deployment = launch.scheduled(args.album, args.cron, args.config, cli_overrides(args), args.verbose)
+    deployment = launch.scheduled(args.album, args.cron, args.config, cli_overrides(args), args.verbose, say)
     print(f"Serving deployment dream-album/{deployment.name} on cron {args.cron!r} "
           f"(writes {deployment.parameters['overrides']['output.dir']}). "
           "Ctrl-C stops it and pauses the schedule.")

@@ -23,7 +23,8 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 
-from flows.progress import DreamProgress
+from flows.launch import preflight, preflight_of
+from flows.progress import DreamProgress, ProgressBar
 from flows.scale import dream_resources, requiring, running_on_dask, worker_device
 from pipeline.ingest.album import ALBUM_FILE, find_photos, load_album_text
 from pipeline.config import Settings, load_settings
@@ -36,8 +37,8 @@ from pipeline.ingest.photos import ingest_photos, set_aside_duplicates
 from pipeline.layers import depth
 from pipeline.output.lock import output_lock
 from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now
-from pipeline.output.manifest_file import read_manifest, write_manifest
-from pipeline.output.folder import adopt_store, check_folders, claim_output_folder, sweep_temp_files
+from pipeline.output.manifest_file import write_manifest
+from pipeline.output.folder import adopt_store, check_folders, sweep_temp_files
 from pipeline.post.export import ExportError, export_post
 from pipeline.post.page import write_page
 from pipeline.output.store import DreamStore, default_output_dir
@@ -139,8 +140,12 @@ def ingest(album_dir: Path, sources: list[str], out_dir: Path, settings: Setting
     # One task for the whole album, photos in parallel threads inside it: a Prefect task per
     # photo was slower and took 400 MB more memory (BENCHMARKS.md, "Ingest").
     images = settings.images
-    return ingest_photos(album_dir, sources, out_dir, images.web_sizes, images.web_formats(), images.max_pixels,
-                         by_hash=by_hash)
+    bar = ProgressBar(len(sources), "photos", "hashed and copied")
+    try:
+        return ingest_photos(album_dir, sources, out_dir, images.web_sizes, images.web_formats(), images.max_pixels,
+                             by_hash=by_hash, each_done=bar.advance)
+    finally:
+        bar.close()
 
 
 @task(name="decide", cache_policy=NO_CACHE)
@@ -196,8 +201,7 @@ def export_to_blog(manifest: Manifest, out_dir: Path, engine: str, site: Path) -
 @flow(name="dream-album")
 def dream_album(album: str, config: str | None = None, overrides: dict | None = None,
                 only_photos: list[str] | None = None, lock_wait_s: float | None = 0.0,
-                hidden_photos: list[str] | None = None,
-                settled: list[tuple[str, str]] | None = None) -> Manifest:
+                hidden_photos: list[str] | None = None, renew: bool = False) -> Manifest:
     """Dream every photo of `album` on its layers and write index.html, post.md, manifest.json.
 
     `config` is a YAML file over the default settings; `overrides` are dotted settings
@@ -208,25 +212,29 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
     `lock_wait_s` is how long to wait while another run writes the same output folder
     (0: stop at once with OutputBusy; None: as long as it takes). Every stored file is checked
     by its sha256 before it is reused (same-size damage is caught; bench/reuse_bench.py: it
-    costs far less than decoding). `settled` (photo, layer) pairs keep their entry of
-    OUT/manifest.json while the photo is unchanged: `retry` dreams only what it redoes, even
-    where today's settings or engine would name a dream otherwise (a folder of an earlier
-    release). Returns the manifest.
+    costs far less than decoding). `renew`: dream again what an earlier recipe made (else it
+    stays in use). Returns the manifest.
+
+    Started by the command line, the flow takes what the command checked before Prefect
+    started (flows/launch.py: the album read, the output folder claimed): done once per run.
     """
     settings = load_settings(Path(config) if config else None, overrides)
     album_dir = Path(album).resolve()
     out_dir = default_output_dir(album_dir, settings.output.dir_path).resolve()
-    check_folders(album_dir, out_dir, settings.output.store_path)
+    checked = preflight_of(album_dir, out_dir)
+    if checked is None:
+        check_folders(album_dir, out_dir, settings.output.store_path)
 
     with output_lock(out_dir, lock_wait_s):
-        record = claim_output_folder(out_dir)
+        checked = checked or preflight(album_dir, out_dir)
+        record = checked.record
         remove_leftovers(out_dir, settings)
         record.begin_run()
         weights = weights_for_run(settings.weights, get_run_logger().info, get_run_logger().warning)
         get_run_logger().info("Weights: %s (%s)", weights.description, weights.reason)
         with requiring(dream_resources()):  # on a Dask cluster: a worker that dreams decides
             spec = decide.submit(settings, weights.identity).result()
-        text, files = load_album_text(album_dir), find_photos(album_dir)
+        text, files = checked.text, checked.files
         sources = [s for s in files.photos if only_photos is None or s in set(only_photos)]
         photos, duplicates = set_aside_duplicates(ingest(album_dir, sources, out_dir, settings, by_hash=True))
         photos, guides = guided(album_dir, text, files.photos, photos, out_dir, settings, by_hash=True)
@@ -235,7 +243,7 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
         deepest = max((layer for layers in layers_of.values() for layer in layers), key=depth, default="conv1_1")
         store = DreamStore(out_dir, settings.output.store_path, by_hash=True)
         job = DreamJob(album_dir, store, spec, settings, weights, deepest, guides)
-        dreams, run = dream_photos(photos, layers_of, job, kept_dreams(out_dir, settled, photos))
+        dreams, run = dream_photos(photos, layers_of, job, None if renew else checked.earlier)
 
         manifest = Manifest(
             created=now(), album=text.info(album_dir.name), weights=WeightsInfo(**weights.as_dict()),
@@ -271,38 +279,26 @@ def remove_leftovers(out_dir: Path, settings: Settings) -> None:
         get_run_logger().info("Removed %d temporary files left by an interrupted run", removed)
 
 
-def kept_dreams(out_dir: Path, settled: list[tuple[str, str]] | None,
-                photos: list[PhotoEntry]) -> dict[tuple[str, str], DreamEntry]:
-    """The entries of OUT/manifest.json for the `settled` (photo, layer) pairs whose photo is
-    as it was (same sha256), marked reused. The caller checked their files (`retry`: by hash)."""
-    if not settled:
-        return {}
-    wanted = {tuple(pair) for pair in settled}
-    now_hashed = {photo.source: photo.sha256 for photo in photos if photo.ok}
-    return {(photo.source, dream.layer): dream.model_copy(update={"reused": True, "seconds": None})
-            for photo in read_manifest(out_dir).photos if now_hashed.get(photo.source) == photo.sha256
-            for dream in photo.dreams if dream.ok and (photo.source, dream.layer) in wanted}
-
-
 def dream_photos(photos: list[PhotoEntry], layers_of: dict[str, tuple[str, ...]], job: DreamJob,
-                 kept: dict[tuple[str, str], DreamEntry] | None = None) -> tuple[dict[str, list[DreamEntry]], RunInfo]:
-    """Dream every (photo, layer) of `layers_of` not stored yet (nor `kept`: entries taken as
-    they are); the dreams by photo, and what this run did."""
-    progress = DreamProgress(total=sum(len(layers) for layers in layers_of.values()),
+                 earlier: Manifest | None = None) -> tuple[dict[str, list[DreamEntry]], RunInfo]:
+    """Dream every (photo, layer) of `layers_of` not stored yet, nor made by an earlier recipe
+    of its look that `earlier` (the manifest before this run) lists; the dreams by photo, and
+    what this run did."""
+    results, to_dream = {}, []
+    for photo in (p for p in photos if p.ok):
+        for layer in layers_of[photo.source]:
+            found = job.stored(photo, layer) or job.spec.earlier_recipe(job.store, photo, layer, earlier)
+            results[photo.source, layer] = found
+            if found is None:
+                to_dream.append((photo, layer))
+    progress = DreamProgress(to_dream=len(to_dream), reused=len(results) - len(to_dream),
                              artifact_key=f"{artifact_key(job.album_dir.name)}-progress")
     dream_task = dream.with_options(retries=job.settings.tasks.retries,
                                     retry_delay_seconds=job.settings.tasks.retry_delay_seconds)
-    started, resources = time.perf_counter(), dream_resources()
-    results, running = {}, {}
-    for photo in (p for p in photos if p.ok):
-        for layer in layers_of[photo.source]:
-            # An earlier run's: kept as recorded, or stored under today's name; else None.
-            results[photo.source, layer] = (kept or {}).get((photo.source, layer)) or job.stored(photo, layer)
-            if results[photo.source, layer]:
-                progress.advance(reused=True)
-                continue
-            with requiring(resources):
-                running[dream_task.submit(photo, layer, job)] = (photo.source, layer)
+    started, resources, running = time.perf_counter(), dream_resources(), {}
+    for photo, layer in to_dream:
+        with requiring(resources):
+            running[dream_task.submit(photo, layer, job)] = (photo.source, layer)
     for (source, layer), entry in collect(running, progress):
         results[source, layer] = entry
     progress.close()
@@ -325,7 +321,7 @@ def collect(futures: dict, progress: DreamProgress):
         if isinstance(outcome, BaseException):
             get_run_logger().warning("dream failed: %s %s: %s", source, layer, outcome)
             outcome = DreamEntry(layer=layer, status="failed", error=f"{type(outcome).__name__}: {outcome}")
-        progress.advance(reused=outcome.reused)
+        progress.advance()
         yield (source, layer), outcome
 
 

@@ -34,12 +34,15 @@ from pipeline.output.lock import LOCK_FILE, output_lock
 from pipeline.output.layout import MANIFEST
 from pipeline.output.folder import check_folders, claim_output_folder
 from pipeline.output.store import DREAMS_DIR, PHOTOS_DIR, default_output_dir
+from pipeline.post.view import counted
 
 INTERRUPTED = "dreamtrip: interrupted; finished dreams are kept, rerun to continue"
 EXIT_INTERRUPTED = 128 + signal.SIGINT
 
 if TYPE_CHECKING:
+    from pipeline.ingest.album import AlbumFiles, AlbumText
     from pipeline.manifest import Manifest
+    from pipeline.output.records import FileRecord
 
 Warn = Callable[[str], None]
 
@@ -74,18 +77,78 @@ def album_folder(album: Path) -> Path:
     return album
 
 
-def check_album(album: Path, warn: Warn) -> None:
+def check_album(album: Path, warn: Warn) -> "AlbumScan":
     """Mistakes in the album stop the run before any work: album.yaml, or no photo at all.
-    album.yaml entries that match no photo are warned about (their stories would be lost)."""
-    text, files = load_album_text(album_folder(album)), find_photos(album)
-    if files.left_out:  # said once, here: the flow walks the album again
-        warn(f"left out {', '.join(f'{name}/' for name in files.left_out)}: dreamtrip output, not photos")
-    if not files.photos:
-        skipped = "".join(f"\n  skipped {entry.source}: {entry.reason}" for entry in files.skipped)
+    album.yaml entries that match no photo are warned about (their stories would be lost).
+    The album as read: the run works from it (the flow does not read it again)."""
+    scan = AlbumScan(load_album_text(album_folder(album)), find_photos(album))
+    if scan.files.left_out:
+        warn(f"left out {', '.join(f'{name}/' for name in scan.files.left_out)}: dreamtrip output, not photos")
+    if not scan.files.photos:
+        skipped = "".join(f"\n  skipped {entry.source}: {entry.reason}" for entry in scan.files.skipped)
         raise UsageError(f"no photos found in {album}{skipped}")
-    text.check_cover(files.photos)
-    warn_unmatched(text.unmatched(files.photos), warn)
-    resolve_guides(album, text.guides(), files.photos, str(album / ALBUM_FILE))  # a bad guide: one line, now
+    scan.text.check_cover(scan.files.photos)
+    warn_unmatched(scan.text.unmatched(scan.files.photos), warn)
+    # a bad guide: one line, now
+    resolve_guides(album, scan.text.guides(), scan.files.photos, str(album / ALBUM_FILE))
+    return scan
+
+
+@dataclass(frozen=True)
+class AlbumScan:
+    text: "AlbumText"
+    files: "AlbumFiles"
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """What a run checked and read before any work, holding OUT's lock: done once per run (the
+    command does it before Prefect starts, and the flow it starts takes it from here)."""
+
+    album_dir: Path                    # resolved
+    out_dir: Path                      # resolved
+    text: "AlbumText"
+    files: "AlbumFiles"
+    record: "FileRecord"               # OUT's record, the folder claimed
+    earlier: "Manifest | None"         # OUT's manifest before this run, where there is one
+    stamps: dict                       # each photo's (size, mtime, ctime) when the album was read
+
+
+_preflight: contextvars.ContextVar[Preflight | None] = contextvars.ContextVar("dreamtrip_preflight", default=None)
+
+
+def preflight(album_dir: Path, out_dir: Path, scan: AlbumScan | None = None) -> Preflight:
+    """Claim OUT (the caller holds its lock) and read the album (unless `scan` has) and OUT's
+    manifest (an unreadable one counts as none: the run writes it anew)."""
+    from flows.rerun import photo_stamps
+    from pipeline.output.manifest_file import ManifestError, read_manifest
+
+    album_dir, out_dir = Path(album_dir).resolve(), Path(out_dir).resolve()
+    record = claim_output_folder(out_dir)
+    scan = scan or AlbumScan(load_album_text(album_dir), find_photos(album_dir))
+    earlier = None
+    if (out_dir / MANIFEST).is_file():
+        with contextlib.suppress(ManifestError, OSError):
+            earlier = read_manifest(out_dir)
+    return Preflight(album_dir, out_dir, scan.text, scan.files, record, earlier,
+                     photo_stamps(album_dir, scan.files.photos))
+
+
+def preflight_of(album_dir: Path, out_dir: Path) -> Preflight | None:
+    """The pre-flight this command made for that album and output folder, if it made one."""
+    checked = _preflight.get()
+    if checked is not None and (checked.album_dir, checked.out_dir) == (Path(album_dir), Path(out_dir)):
+        return checked
+    return None
+
+
+@contextlib.contextmanager
+def preflight_done(checked: Preflight) -> Iterator[Preflight]:
+    token = _preflight.set(checked)
+    try:
+        yield checked
+    finally:
+        _preflight.reset(token)
 
 
 def warn_unmatched(unmatched, warn: Warn) -> None:
@@ -201,10 +264,10 @@ def stored_run(album: Path, output: Path | None, wait_s: float | None = 0.0,
     for the block. OUT is `output`, else out/<album name>. The lock is taken before anything is
     read (OutputBusy while a run writes there, `wait_s` as in output_lock). A usage error when
     the album is not there (every photo would count as removed from it) or OUT has no manifest
-    (saying `missing`: by default, to run first), or when a file dreamtrip did not write stands
-    where the command writes (`writes_pictures`: in photos/ and dreams/ too, for `retry`), or
-    the disk has no room to start (`writes_post` or `writes_pictures`: not for `clean`, which
-    must work on a full disk)."""
+    (saying `missing`: by default, to run first), or the disk has no room to start
+    (`writes_post` or `writes_pictures`: not for `clean`, which must work on a full disk). The
+    folder is claimed by the command: `blog` and `clean` claim its top files (flows/upkeep.py),
+    `run` and `retry` all of it (`preflight`)."""
     from pipeline.output.manifest_file import ManifestError, read_manifest
 
     album_folder(album)
@@ -221,39 +284,93 @@ def stored_run(album: Path, output: Path | None, wait_s: float | None = 0.0,
             manifest = read_manifest(out)
         except ManifestError as err:
             raise UsageError(str(err)) from None
-        if writes_pictures:  # retry: before it loads the device (blog and clean claim the top
-            claim_output_folder(out)  # files themselves, in flows/upkeep.py: not twice)
         yield out, manifest
 
 
 # ---- run: the Prefect flow ----
 
-def run(album: Path, config: Path | None, overrides: dict, how: Execution, warn: Warn):
-    """Check, lock OUT, and run the flow on `album`; its manifest."""
+def run(album: Path, config: Path | None, overrides: dict, how: Execution, warn: Warn, say: Warn = print,
+        renew: bool = False):
+    """Check, lock OUT, and run the flow on `album`; its manifest. When there is nothing to
+    dream and no Prefect server to report to, the post is written without Prefect
+    (flows/rerun.py); `say` tells the user which, and why."""
+    from flows import rerun
+
     settings = load_settings(config, overrides)
     check_image_formats(settings)
     check_blogs(settings)
     out = default_output_dir(album, settings.output.dir_path)
     check_folders(album_folder(album), out, settings.output.store_path)
-    check_album(album, warn)
+    scan = check_album(album, warn)
     check_output_folder(out, pictures=True)
     check_store_folder(settings.output.store_path)
     # The lock first, before torch and Prefect load (seconds): a second command stops at once.
     with stopping_at_once(), output_lock(out, how.lock_wait_s):
-        claim_output_folder(out)
+        say(f"Dreaming {counted(len(scan.files.photos), 'photo')} of {album} into {out}: "
+            "checking what is done already")
+        checked = preflight(album, out, scan)
         check_device_and_weights(settings, how, warn)
+        spec, why = _quick_or_why(checked, settings, how, renew)
+        if why is None:
+            say("Nothing new to dream: writing the post (no need to start Prefect)")
+            return rerun.write_quick_post(checked, settings, rerun.fingerprint(settings, spec, checked))
+        say(f"To do: {why}; starting Prefect")
         quiet_logs(how.verbose)  # before Prefect's settings load (check_prefect_home reads them)
         check_prefect_home()     # after the device: a missing GPU is said before Prefect loads
-        return run_flow(album, str(config) if config else None, overrides, how)
+        rerun.forget(checked.out_dir)
+        with preflight_done(checked):
+            manifest = run_flow(album, str(config) if config else None, overrides, how, renew=renew)
+        if spec is not None:
+            rerun.remember(checked, rerun.fingerprint(settings, spec, checked), manifest)
+        return manifest
+
+
+def _quick_or_why(checked: Preflight, settings, how: Execution, renew: bool):
+    """(the run's dream spec, decided here, or None; why the flow must run, or None)."""
+    from flows import rerun
+    from pipeline.dream.spec import DreamSpec
+    from pipeline.dream.weights import choose_weights
+
+    if how.dask:
+        return None, "--dask runs it on the cluster"
+    spec = DreamSpec.decide(settings, choose_weights(settings.weights.source).identity)
+    if renew:
+        return spec, "--renew (earlier releases' dreams made again with this one)"
+    if prefect_server_configured():
+        return spec, "every run is recorded by the Prefect server at PREFECT_API_URL"
+    why = rerun.why_not(checked, rerun.fingerprint(settings, spec, checked),
+                        lambda source: checked.text.layers_for(source, settings.layers))
+    return spec, why
+
+
+def prefect_server_configured() -> bool:
+    """Whether PREFECT_API_URL names a long-lived server, in the environment or in the active
+    profile of Prefect's profiles file (read here as Prefect reads it: importing Prefect to ask
+    would cost a no-op rerun its seconds)."""
+    import tomllib
+
+    if os.environ.get("PREFECT_API_URL"):
+        return True
+    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+    path = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
+    try:
+        profiles = tomllib.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    active = os.environ.get("PREFECT_PROFILE") or profiles.get("active") or "ephemeral"
+    profile = profiles.get("profiles", {}).get(active, {})
+    return isinstance(profile, dict) and bool(profile.get("PREFECT_API_URL"))
 
 
 def run_flow(album: Path, config: str | None, overrides: dict, how: Execution,
              only_photos: list[str] | None = None, hidden_photos: list[str] | None = None,
-             settled: list[tuple[str, str]] | None = None):
+             renew: bool = False):
     """Run the flow (on Dask if asked) and return its manifest. The caller holds OUT's lock and
     has made Ctrl-C and SIGTERM stop the command (`stopping_at_once`)."""
     quiet_logs(how.verbose)
     from flows.dream_album import dream_album  # Prefect loads only for a real run
+
+    route_prefect_logs(how.verbose)
 
     flow_fn = dream_album
     if how.dask:
@@ -265,9 +382,9 @@ def run_flow(album: Path, config: str | None, overrides: dict, how: Execution,
         # frees them and would add a warning after the run's last line.
         os.environ.setdefault("PYTHONWARNINGS", "ignore:resource_tracker:UserWarning")
     with slow_server_explained():
-        start_prefect_server()
+        start_prefect_server(_log_file)
         return in_a_thread_of_its_own(flow_fn, str(album), config, overrides, only_photos=only_photos,
-                                      hidden_photos=hidden_photos, settled=settled)
+                                      hidden_photos=hidden_photos, renew=renew)
 
 
 @contextlib.contextmanager
@@ -286,8 +403,54 @@ def slow_server_explained() -> Iterator[None]:
 def quiet_logs(verbose: bool) -> None:
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        # Prefect's console says nothing: a failure is one line of the run's summary, and its
+        # traceback goes to the log file (route_prefect_logs). Local Dask workers inherit this.
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
         # Dask's scheduler, nannies and workers (which inherit this) chat at INFO by default.
         os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
+
+
+# ---- Prefect's log: a file of the user's, named by the summary (never in the output folder) ----
+
+LOGS_KEPT = 20
+_log_file: Path | None = None
+
+
+def route_prefect_logs(verbose: bool) -> None:
+    """Send what Prefect logs (warnings, tracebacks of failed tasks) to a file of this run under
+    the user's state folder, not the terminal (`-v`: the terminal, as Prefect does). The file is
+    made at its first line only; `log_file()` names it then."""
+    import logging
+    import time
+
+    from flows.rerun import state_dir
+
+    global _log_file
+    if verbose or _log_file is not None:
+        return
+    folder = state_dir() / "logs"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in sorted(folder.glob("run-*.log"))[:-LOGS_KEPT]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        folder = Path(tempfile.gettempdir())
+    _log_file = folder / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    handler = logging.FileHandler(_log_file, delay=True, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s | %(levelname)-7s | %(name)s - %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for console in (h for h in root.handlers if isinstance(h, PrefectConsoleHandler)):
+        console.setLevel(logging.CRITICAL)  # as quiet_logs asks, where Prefect was set up before it
+
+
+def log_file() -> Path | None:
+    """This run's Prefect log, once something was written to it."""
+    if _log_file is not None and _log_file.is_file() and _log_file.stat().st_size:
+        return _log_file
+    return None
 
 
 def in_a_thread_of_its_own(fn, *args, **kwargs):
@@ -363,7 +526,7 @@ PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent thre
 PREFECT_TESTED = ">=3.9.1,<3.10"
 
 
-def start_prefect_server() -> None:
+def start_prefect_server(log_to: Path | None = None) -> None:
     """Start Prefect's temporary API server now, from this thread, so that it dies with us.
 
     Without PREFECT_API_URL, Prefect starts a server (uvicorn, ~220 MB) for the command on
@@ -371,7 +534,8 @@ def start_prefect_server() -> None:
     PID 1. Started here, from the thread that lives as long as the command, it is the one
     Prefect finds (one per process) and, on Linux, gets SIGKILL from the kernel when the
     process ends in any way (`tether`, on the Prefect releases it was tested with). A
-    long-lived server (PREFECT_API_URL) is left alone.
+    long-lived server (PREFECT_API_URL) is left alone. `log_to`: a file for what the server
+    prints (its errors when it is stopped), else the terminal.
     """
     global _server
     from prefect.server.api import server as prefect_server
@@ -381,7 +545,7 @@ def start_prefect_server() -> None:
         return
     server = prefect_server.SubprocessASGIServer()  # Prefect's own, one per process
     if tethering_tested(prefect_server, server):
-        tether(prefect_server, server)
+        tether(prefect_server, server, log_to)
     server.start()
     _server = server
     # Processes the run starts (local Dask workers) use this server rather than each starting
@@ -403,21 +567,27 @@ def tethering_tested(prefect_server, server) -> bool:
             and callable(getattr(getattr(prefect_server, "subprocess", None), "Popen", None)))
 
 
-def tether(prefect_server, server) -> None:
-    """Make the server's uvicorn process a child that the kernel kills when this thread ends.
-    Prefect's private internals (its command's starter, its module's `subprocess`): only for
-    the releases in PREFECT_TESTED."""
+def tether(prefect_server, server, log_to: Path | None = None) -> None:
+    """Make the server's uvicorn process a child that the kernel kills when this thread ends,
+    printing to `log_to` if given. Prefect's private internals (its command's starter, its
+    module's `subprocess`): only for the releases in PREFECT_TESTED."""
     start_uvicorn = server._run_uvicorn_command
 
     def start_uvicorn_tethered():
         # Prefect's command and environment; only the child's set-up is added, for this call.
         real = prefect_server.subprocess
-        prefect_server.subprocess = SimpleNamespace(
-            Popen=functools.partial(real.Popen, preexec_fn=die_with_this_thread()))
-        try:
-            return start_uvicorn()
-        finally:
-            prefect_server.subprocess = real
+        with contextlib.ExitStack() as files:
+            output = {}
+            if log_to is not None:
+                with contextlib.suppress(OSError):
+                    log = files.enter_context(open(log_to, "ab"))
+                    output = {"stdout": log, "stderr": log}
+            prefect_server.subprocess = SimpleNamespace(
+                Popen=functools.partial(real.Popen, preexec_fn=die_with_this_thread(), **output))
+            try:
+                return start_uvicorn()
+            finally:
+                prefect_server.subprocess = real
 
     server._run_uvicorn_command = start_uvicorn_tethered
 
@@ -490,7 +660,7 @@ def die_with_this_thread():
 
 # ---- serve: a scheduled deployment ----
 
-def scheduled(album: Path, cron: str, config: Path | None, overrides: dict, verbose: bool):
+def scheduled(album: Path, cron: str, config: Path | None, overrides: dict, verbose: bool, say: Warn = print):
     """The deployment that runs `dreamtrip run ALBUM` on `cron` (not served yet)."""
     settings = load_settings(config, overrides)
     check_image_formats(settings)
@@ -504,6 +674,9 @@ def scheduled(album: Path, cron: str, config: Path | None, overrides: dict, verb
     check_prefect_home()
     # Scheduled runs may start elsewhere: pin the output folder to an absolute path now.
     overrides = {**overrides, "output.dir": str(out)}
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    say(f"Scheduling runs of {album} into {out}: starting Prefect")
     from flows.deploy import build_deployment
 
     try:

@@ -226,14 +226,6 @@ def unfinished(manifest: Manifest, out_dir: Path, by_hash: bool = True) -> list[
     return todo
 
 
-def settled_dreams(manifest: Manifest, todo: list[Unfinished]) -> list[tuple[str, str]]:
-    """The (photo, layer) pairs `retry` leaves as they are: every ok dream not in `todo` (whose
-    files `unfinished` found intact), so that only what is unfinished is dreamed."""
-    redo = {(item.source, item.layer) for item in todo}
-    return [(photo.source, dream.layer) for photo in manifest.photos if (photo.source, None) not in redo
-            for dream in photo.dreams if dream.ok and (photo.source, dream.layer) not in redo]
-
-
 def retry_settings(manifest: Manifest, out_dir: Path, device: str | None = None,
                    local: Settings | None = None) -> dict:
     """The settings that made the rest of the album, so the retried dreams match them: the

@@ -122,6 +122,7 @@ class DreamEntry(_Entry):
     web: list[WebImage] = []          # the sizes the page offers, small to large
     seconds: float | None = None      # the engine's own time (a batch of layers shares it)
     reused: bool = False              # found from an earlier run, not dreamed by this one
+    older_recipe: bool = False        # made by an earlier recipe of its look (`run --renew` renews it)
 
     @property
     def ok(self) -> bool:

@@ -1,7 +1,23 @@
 """Shared fixtures. Prefect's test harness (a temporary API server on a throwaway database)
 starts once per session, and only for the tests that run a flow."""
 
+import os
+
 import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def state_home(tmp_path_factory):
+    """dreamtrip's notes of runs and Prefect's logs (flows/rerun.py's state_dir) go to a folder of
+    the session, not the user's home; subprocesses inherit it."""
+    folder = tmp_path_factory.mktemp("state-home")
+    previous = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = previous
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,10 @@ ALLOWED = {
     ("pipeline.dream.download", "write_text"): "the weights cache's day stamp (a failed fetch: not again today)",
     ("flows.launch", "mkdir"): "check_output_folder makes OUT before any work, to say at once if it cannot",
     ("flows.launch", "tempfile.TemporaryFile"): "check_output_folder's write probe (made and gone at once)",
+    ("flows.launch", "unlink"): "the run logs under the user's state folder: the oldest beyond LOGS_KEPT",
+    ("flows.launch", "open(w)"): "the Prefect server's output, appended to the run's log (the user's state folder)",
+    ("flows.rerun", "mkdir"): "the notes of the last run, under the user's state folder (never in OUT)",
+    ("flows.rerun", "unlink"): "those notes, forgotten before a run that works",
     ("pipeline.post.export", "rmdir"): "the blog site's folders its own export emptied (rmdir refuses a non-empty one)",
 }
 

@@ -117,9 +117,9 @@ def test_clean_on_a_0_2_0_folder_deletes_only_what_the_post_no_longer_uses(old, 
 def test_retry_on_a_0_2_0_folder_dreams_only_what_is_missing_with_todays_engine(
         prefect_harness, old, weights_cache, monkeypatch, capsys):
     """0.2.0's dreams were made by revision 1 of the engine (bands along the edges); a dream's
-    key holds the revision, so today's engine names the lost dream otherwise: it is dreamed
-    again, under a new name, and only it (not the other three, whose files are as 0.2.0 wrote
-    them: `run` dreams those again with today's engine, `retry` redoes only what is unfinished)."""
+    key holds the revision, so the missing one is dreamed again under a new name. The others,
+    of the same photo, layer and look, stay in use (an older recipe: `run --renew` renews them),
+    and 0.2.0's files stay until `clean`."""
     album, out = old
     # The fixture's settings name no weights cache (~/.cache/dreamtrip then): use the session's.
     _edit_manifest(out, lambda data: data["settings"]["weights"].update(cache_dir=str(weights_cache)))

@@ -121,10 +121,13 @@ def _every_image_whole(out: Path) -> list[str]:
     return names
 
 
+PROGRESS = ("photos [", "dreaming [", "dreams: ")  # flows/progress.py's lines, not messages
+
+
 def _said_in_one_line(stderr: str) -> str:
     """The one line a full disk ends with (progress lines before it are the run's own)."""
     assert "Traceback" not in stderr
-    lines = [line for line in stderr.strip().splitlines() if not line.startswith("dreaming [")]
+    lines = [line for line in stderr.strip().splitlines() if not line.startswith(PROGRESS)]
     assert len(lines) == 1, stderr
     assert "the disk is full (" in lines[0] and " free)" in lines[0]
     return lines[0]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from PIL import Image
@@ -21,7 +21,7 @@ from pipeline.config import DreamParams, Settings
 from pipeline.output.files import read_hashed
 from pipeline.imaging import PhotoError, decode_upright_rgb, fitted_size, open_photo, write_copies
 from pipeline.layers import auto_octaves
-from pipeline.manifest import DreamEntry, PhotoEntry, WebImage, web_images
+from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, WebImage, web_images
 from pipeline.output.store import DreamFiles, DreamStore, WebFormats
 
 # The engine's revision, part of every dream's store key: raised whenever the same settings start
@@ -45,7 +45,9 @@ class DreamRecipe:
     size_step: int | None   # the engine's octave size classes (padding changes pixels near edges)
     weights: str            # WeightsChoice.identity
     jpeg_quality: int
-    engine: int = ENGINE_REVISION  # how the engine turns all of the above into pixels
+    # How the engine turns all of the above into pixels (read when a recipe is made, so that a
+    # test can play a newer release by raising ENGINE_REVISION).
+    engine: int = field(default_factory=lambda: ENGINE_REVISION)
     guide: str | None = None       # dreamed toward a guide: "MODE:SHA256" (dream.guide_mode, its content)
 
     def key(self) -> str:
@@ -72,6 +74,8 @@ class DeviceError(RuntimeError):
 
 def device_kind(wanted: str) -> str:
     """`device` as set -> the kind of device that dreams here: cuda | mps | cpu."""
+    if wanted == "cpu":
+        return "cpu"  # always there: no need to load torch (seconds) to say so
     import torch
 
     usable = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(), "cpu": True}
@@ -144,6 +148,7 @@ class DreamSpec:
     size_step: int | None           # octaves padded to multiples of this (CUDA), or exact
     device: str                     # the kind of device that dreams: cuda | mps | cpu
     guide_mode: str                 # dream.guide_mode: how a photo with a guide is pulled toward it
+    look: str = ""                  # look_of(the settings): what the traveller chose
 
     @classmethod
     def decide(cls, settings: Settings, weights: str) -> "DreamSpec":
@@ -153,7 +158,8 @@ class DreamSpec:
                    dream_size=None if size == "full" else AUTO_DREAM_SIZE[device] if size == "auto" else size,
                    web_sizes=tuple(settings.images.web_sizes), formats=settings.images.web_formats(),
                    precision=precision_on(settings.dream.precision, device),
-                   size_step=size_step_on(device), device=device, guide_mode=settings.dream.guide_mode)
+                   size_step=size_step_on(device), device=device, guide_mode=settings.dream.guide_mode,
+                   look=look_of(settings))
 
     @property
     def octaves(self) -> int | None:
@@ -181,23 +187,87 @@ class DreamSpec:
     def entry(self, photo: PhotoEntry, layer: str, seconds: float | None = None,
               reused: bool = False) -> DreamEntry:
         """The manifest entry of a finished dream (sizes follow from the photo's: no file read)."""
-        files, size = self.files(photo, layer), self.size(photo)
+        return self._entry(self.files(photo, layer), self.size(photo), layer, seconds, reused)
+
+    def _entry(self, files: DreamFiles, size: tuple[int, int], layer: str, seconds: float | None = None,
+               reused: bool = False, older_recipe: bool = False) -> DreamEntry:
         return DreamEntry(layer=layer, status="ok", image=WebImage(path=files.image, width=size[0], height=size[1]),
-                          web=web_images(size, files.web, self.formats), seconds=seconds, reused=reused)
+                          web=web_images(size, files.web, self.formats), seconds=seconds, reused=reused,
+                          older_recipe=older_recipe)
 
     def stored(self, store: DreamStore, photo: PhotoEntry, layer: str) -> DreamEntry | None:
         """The entry of a dream an earlier run finished (and that is intact), or None. Web
         copies of sizes or formats added since (images.web_sizes, images.formats), or damaged,
         are made again from the stored dream: that needs no dreaming."""
         files = self.files(photo, layer)
-        if not store.fetch(files.image):
+        if not self._kept(store, files):
             return None
+        return self.entry(photo, layer, reused=True)
+
+    def lineage(self, photo: PhotoEntry, layer: str) -> str:
+        return lineage(photo.sha256, layer, self.look, guide_of(photo))
+
+    def earlier_recipe(self, store: DreamStore, photo: PhotoEntry, layer: str,
+                       earlier: Manifest | None) -> DreamEntry | None:
+        """The dream of this photo, layer and look that an earlier recipe made (an earlier
+        release's schedule or engine, other weights behind `auto`, another precision), as
+        `earlier` (the output folder's manifest before this run) lists it, while its files are
+        intact: kept in use, so an upgrade never dreams a whole trip again unasked. None when
+        there is none (`dreamtrip run --renew` asks for none)."""
+        if earlier is None:
+            return None
+        for entry in dreams_of_lineage(earlier, photo.sha256, layer, self.lineage(photo, layer)):
+            size = (entry.image.width, entry.image.height)
+            files = DreamFiles.named(entry.image.path, max(size), self.web_sizes)
+            if self._kept(store, files):
+                return self._entry(files, size, layer, reused=True, older_recipe=True)
+        return None
+
+    def _kept(self, store: DreamStore, files: DreamFiles) -> bool:
+        """Whether the stored dream `files.image` is intact; its web copies made again from it
+        where missing or damaged."""
+        if not store.fetch(files.image):
+            return False
         missing = {side: [name for name in names if not store.fetch(name)]
                    for side, names in web_files(files, self.formats).items()}
         if any(missing.values()):
             with Image.open(store.out_dir / files.image) as stored:
                 save_copies(stored.convert("RGB"), missing, store, self.formats)
-        return self.entry(photo, layer, reused=True)
+        return True
+
+
+# ---- a dream's lineage: its key without the recipe ----
+
+def look_of(settings: Settings) -> str:
+    """What the traveller chose a dream to look like, as a short key: the dream settings as set
+    (the strength, and any of its values set by hand), the dream size as set, the JPEG quality
+    and the weights as asked for (`auto` stays `auto`). Not how a release or a machine makes it
+    (the strength's schedule, the engine's revision, the weights behind `auto`, the precision):
+    that is the recipe, which changes the dream's key but never its lineage."""
+    chosen = {"dream": settings.dream.model_dump(exclude={"precision"}, exclude_none=True),
+              "dream_size": settings.images.dream_size, "jpeg_quality": settings.images.jpeg_quality,
+              "weights": settings.weights.source}
+    return hashlib.sha256(json.dumps(chosen, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def lineage(photo_sha256: str, layer: str, look: str, guide: str | None = None) -> str:
+    """The dreams of one photo, layer and look (and guide: a dream toward another image, or
+    toward none, is another picture), whatever recipe made them: the one rule that says which
+    earlier dream may stand in for a new one."""
+    return f"{photo_sha256}-{layer}-{look}" + (f"-{guide}" if guide else "")
+
+
+def guide_of(photo: PhotoEntry) -> str | None:
+    """The content of the image `photo` is dreamed toward, if any (its sha256)."""
+    return photo.guide.sha256 if photo.guide else None
+
+
+def dreams_of_lineage(manifest: Manifest, photo_sha256: str, layer: str, wanted: str) -> list[DreamEntry]:
+    """The finished dreams `manifest` lists of that lineage (read with the settings it records)."""
+    look = look_of(manifest.settings)
+    return [dream for photo in manifest.photos if photo.ok and photo.sha256 == photo_sha256
+            and lineage(photo_sha256, layer, look, guide_of(photo)) == wanted
+            for dream in photo.dreams if dream.layer == layer and dream.ok and dream.image is not None]
 
 
 def dream_input(album_dir: Path, photo: PhotoEntry, spec: DreamSpec, max_pixels: int) -> Image.Image:

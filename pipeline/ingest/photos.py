@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 from PIL import Image
 
@@ -21,6 +22,9 @@ from pipeline.imaging import PhotoError, decode_upright_rgb, open_photo, upright
 from pipeline.manifest import PhotoEntry, Skipped, web_images
 from pipeline.output.records import record_of
 from pipeline.output.store import WebFormats, web_copy_name, web_long_sides
+
+# A failure of the machine (a bug, no memory), not of the photo: trying it again may pass.
+CRASHED = "ingest crashed"
 
 
 def ingest_photo(album_dir: Path, source: str, out_dir: Path, web_sizes, formats: WebFormats,
@@ -50,9 +54,10 @@ def ingest_photo(album_dir: Path, source: str, out_dir: Path, web_sizes, formats
 
 
 def ingest_photos(album_dir: Path, sources: list[str], out_dir: Path, web_sizes, formats: WebFormats,
-                  max_pixels: int, workers: int | None = None, by_hash: bool = False) -> list[PhotoEntry]:
+                  max_pixels: int, workers: int | None = None, by_hash: bool = False,
+                  each_done: Callable[[], None] | None = None) -> list[PhotoEntry]:
     """ingest_photo for every source, `workers` photos at a time (default: one per usable core),
-    returned in album order.
+    returned in album order. `each_done` is called as each photo is done (a progress bar).
 
     Threads, not processes: Pillow decodes, resizes and encodes without holding the GIL, so
     threads keep every core busy with nothing to pickle and one copy of the libraries in memory
@@ -62,6 +67,8 @@ def ingest_photos(album_dir: Path, sources: list[str], out_dir: Path, web_sizes,
     args = (out_dir, web_sizes, formats, max_pixels, by_hash)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
         futures = [pool.submit(ingest_photo, album_dir, source, *args) for source in sources]
+        for future in futures if each_done else ():
+            future.add_done_callback(lambda _: each_done())
         return [_photo_or_crash(source, future) for source, future in zip(sources, futures)]
 
 
@@ -71,7 +78,7 @@ def _photo_or_crash(source: str, future: Future) -> PhotoEntry:
     except DiskFull:
         raise  # not this photo's fault, and every other write fails too: stop the run
     except Exception as err:  # a bug or an exhausted machine, not the photo: say so, go on
-        return PhotoEntry(source=source, status="failed", error=f"ingest crashed: {type(err).__name__}: {err}")
+        return PhotoEntry(source=source, status="failed", error=f"{CRASHED}: {type(err).__name__}: {err}")
 
 
 def usable_cores() -> int:

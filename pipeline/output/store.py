@@ -127,10 +127,15 @@ class DreamFiles:
     @classmethod
     def of(cls, recipe, web_sizes) -> "DreamFiles":
         """The files of `recipe` (a DreamRecipe, pipeline/dream/spec.py)."""
-        base = f"{DREAMS_DIR}/{recipe.photo_sha256[:12]}-{recipe.layer}-{recipe.key()[:8]}"
-        image = f"{base}.jpg"
-        return cls(image, {side: image if side == recipe.long_side else f"{base}-{side}.jpg"
-                           for side in web_long_sides(recipe.long_side, web_sizes)})
+        return cls.named(f"{DREAMS_DIR}/{recipe.photo_sha256[:12]}-{recipe.layer}-{recipe.key()[:8]}.jpg",
+                         recipe.long_side, web_sizes)
+
+    @classmethod
+    def named(cls, image: str, long_side: int, web_sizes) -> "DreamFiles":
+        """The files of the dream stored as `image` (its web copies are named after it)."""
+        base = image.removesuffix(".jpg")
+        return cls(image, {side: image if side == long_side else f"{base}-{side}.jpg"
+                           for side in web_long_sides(long_side, web_sizes)})
 
     @property
     def copies(self) -> dict[int, str]:
