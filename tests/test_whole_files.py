@@ -166,7 +166,7 @@ def test_a_folder_turning_read_only_mid_run_stops_it_with_one_line(prefect_harne
     stopped = _cli(trip, config, out, tmp_path, FAULT_RO_FOLDER=str((out / "dreams").resolve()))
     assert stopped.returncode == 2, stopped.stderr
     assert "Traceback" not in stopped.stderr + stopped.stdout
-    lines = [line for line in stopped.stderr.strip().splitlines() if not line.startswith("dreaming [")]
+    lines = [line for line in stopped.stderr.strip().splitlines() if not line.startswith(PROGRESS)]
     assert lines == [f"dreamtrip: {(out / 'dreams').resolve()}: cannot write here (read-only file system): "
                      "make it writable, then run the same command again (finished files are kept)"], stopped.stderr
     assert not (out / "manifest.json").exists()

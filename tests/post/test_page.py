@@ -512,7 +512,8 @@ def test_the_post_says_the_layers_not_the_dream_parameters(tmp_path):
     """The reader's post.md names each dream's layer and what it means; how the dreams were
     made in numbers is the author's (the contact sheet)."""
     _, _, md, _ = _render(tmp_path)
-    assert "Layer conv3\\_1: middle layers" in md   # (Markdown-escaped: conv3_1)
+    hint = layer_hint("conv3_1", "hed")  # the manifest's weights: HED's measured words
+    assert f"Layer conv3\\_1: {hint}" in md   # (Markdown-escaped: conv3_1)
     for parameter in ("octave", "step size", "smoothing", "seed", "precision", "steps", "jitter"):
         assert parameter not in md.lower(), parameter
 
