@@ -191,7 +191,7 @@ def test_a_0_2_0_folder_keeps_its_dreams_until_renewed(prefect_harness, old, mon
 
     calls.clear()
     assert _run(album, config, out, "--renew") == EXIT_OK
-    assert len(calls) == 4 and "older recipe" not in capsys.readouterr().out
+    assert len(calls) == 4 and "are of an older recipe" not in capsys.readouterr().out
     assert not set(_dream_paths(out)) & set(before)
     assert main(["clean", str(album), "-o", str(out)]) == EXIT_OK
     # 0.2.0's dreams, their web copies and the AVIF twins cut from them since: unused now
