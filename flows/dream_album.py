@@ -86,8 +86,11 @@ class DreamJob:
         from pipeline.dream.engine import Guide  # torch loads where the dreams run
 
         source = self.guides[photo.guide.sha256]
-        image = guide_input(self.album_dir, source.relative, photo.guide.sha256, source.orientation, photo,
-                            self.spec, self.settings.images.max_pixels)
+        try:
+            image = guide_input(self.album_dir, source.relative, photo.guide.sha256, source.orientation, photo,
+                                self.spec, self.settings.images.max_pixels)
+        except PhotoError as err:  # say whose file it was: the guide's, not the photo's
+            raise PhotoError(f"its guide {photo.guide.name}: {err}") from None
         return Guide(image, photo.guide.sha256, self.spec.guide_mode)
 
 
