@@ -284,8 +284,9 @@ def cmd_retry(args) -> int:
     how = execution(args)
     with launch.stopping_at_once(), launch.stored_run(args.album, args.output, how.lock_wait_s,
                                                                writes_pictures=True) as (out, manifest):
-        # Claimed before anything is hashed or loaded; album.yaml read here, not in the flow.
-        checked = launch.preflight(args.album, out)
+        # Claimed before anything is hashed or loaded; album.yaml read and checked here (a bad
+        # cover or guide: one line, as for `run`), not in the flow.
+        checked = launch.preflight(args.album, out, launch.check_album(args.album, warn))
         todo = unfinished(manifest, out)  # files checked by hash: a damaged one counts as missing
         if not todo:
             print(f"Nothing to retry: every photo and dream in {out / MANIFEST} is done.")
@@ -294,8 +295,9 @@ def cmd_retry(args) -> int:
         for item in todo:
             print(f"  {item}: {item.reason}")
         settings = retry_settings(manifest, out, args.device, load_settings(args.config) if args.config else None)
-        launch.check_store_folder(load_settings(None, settings).output.store_path)
-        launch.check_device_and_weights(load_settings(None, settings), how)
+        resolved = load_settings(None, settings)
+        launch.check_store_folder(resolved.output.store_path)
+        launch.check_device_and_weights(resolved, how)
         launch.quiet_logs(how.verbose)  # before Prefect's settings load (check_prefect_home reads them)
         launch.check_prefect_home()
         with launch.preflight_done(checked):

@@ -26,15 +26,13 @@ from prefect.futures import as_completed
 from flows.launch import preflight, preflight_of
 from flows.progress import DreamProgress, ProgressBar
 from flows.scale import dream_resources, requiring, running_on_dask, worker_device
-from pipeline.ingest.album import ALBUM_FILE, find_photos, load_album_text
 from pipeline.config import Settings, load_settings
 from pipeline.dream.spec import DreamSpec, dream_input, guide_input, save_dream
 from pipeline.output.files import DiskFull, FolderNotWritable, slug
 from pipeline.imaging import PhotoError
-from pipeline.guides import resolve_guides
 from pipeline.ingest.guides import GuideSource, attach_guides
 from pipeline.ingest.photos import ingest_photos, set_aside_duplicates
-from pipeline.layers import depth
+from pipeline.layers import deepest
 from pipeline.output.lock import output_lock
 from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now
 from pipeline.output.manifest_file import write_manifest
@@ -240,12 +238,12 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
         text, files = checked.text, checked.files
         sources = [s for s in files.photos if only_photos is None or s in set(only_photos)]
         photos, duplicates = set_aside_duplicates(ingest(album_dir, sources, out_dir, settings, by_hash=True))
-        photos, guides = guided(album_dir, text, files.photos, photos, out_dir, settings, by_hash=True)
+        photos, guides = guided(album_dir, text, checked.guides, photos, out_dir, settings, by_hash=True)
 
         layers_of = {p.source: text.layers_for(p.source, settings.layers) for p in photos if p.ok}
-        deepest = max((layer for layers in layers_of.values() for layer in layers), key=depth, default="conv1_1")
+        deepest_layer = deepest([layer for layers in layers_of.values() for layer in layers] or ["conv1_1"]).name
         store = DreamStore(out_dir, settings.output.store_path, by_hash=True)
-        job = DreamJob(album_dir, store, spec, settings, weights, deepest, guides)
+        job = DreamJob(album_dir, store, spec, settings, weights, deepest_layer, guides)
         dreams, run = dream_photos(photos, layers_of, job, None if renew else checked.earlier)
 
         manifest = Manifest(
@@ -264,10 +262,9 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
     return manifest
 
 
-def guided(album_dir: Path, text, in_album: list[str], photos: list[PhotoEntry], out_dir: Path,
+def guided(album_dir: Path, text, files: dict, photos: list[PhotoEntry], out_dir: Path,
            settings: Settings, by_hash: bool) -> tuple[list[PhotoEntry], dict[str, GuideSource]]:
-    """The photos with the guides album.yaml gives them (checked before the run, again here)."""
-    files = resolve_guides(album_dir, text.guides(), in_album, str(album_dir / ALBUM_FILE))
+    """The photos with the guides album.yaml gives them (`files`: resolved in the pre-flight)."""
     guide_of = {photo.source: files[name] for photo in photos if (name := text.guide_for(photo.source))}
     return attach_guides(album_dir, photos, guide_of, out_dir, settings.images, by_hash)
 

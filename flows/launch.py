@@ -81,7 +81,7 @@ def check_album(album: Path, warn: Warn) -> "AlbumScan":
     """Mistakes in the album stop the run before any work: album.yaml, or no photo at all.
     album.yaml entries that match no photo are warned about (their stories would be lost).
     The album as read: the run works from it (the flow does not read it again)."""
-    scan = AlbumScan(load_album_text(album_folder(album)), find_photos(album))
+    scan = scan_album(album)
     if scan.files.left_out:
         warn(f"left out {', '.join(f'{name}/' for name in scan.files.left_out)}: dreamtrip output, not photos")
     if not scan.files.photos:
@@ -89,15 +89,23 @@ def check_album(album: Path, warn: Warn) -> "AlbumScan":
         raise UsageError(f"no photos found in {album}{skipped}")
     scan.text.check_cover(scan.files.photos)
     warn_unmatched(scan.text.unmatched(scan.files.photos), warn)
-    # a bad guide: one line, now
-    resolve_guides(album, scan.text.guides(), scan.files.photos, str(album / ALBUM_FILE))
     return scan
 
 
 @dataclass(frozen=True)
 class AlbumScan:
+    """The album as read: its text, its photos, and the files of the guides its text names."""
+
     text: "AlbumText"
     files: "AlbumFiles"
+    guides: dict   # name in album.yaml -> GuideFile (pipeline/guides.py)
+
+
+def scan_album(album: Path) -> AlbumScan:
+    """Read album.yaml and find the photos; a guide album.yaml names that is no image is a
+    ConfigError (one line) here, before any work."""
+    text, files = load_album_text(album_folder(album)), find_photos(album)
+    return AlbumScan(text, files, resolve_guides(album, text.guides(), files.photos, str(album / ALBUM_FILE)))
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,7 @@ class Preflight:
     out_dir: Path                      # resolved
     text: "AlbumText"
     files: "AlbumFiles"
+    guides: dict                       # name in album.yaml -> GuideFile
     record: "FileRecord"               # OUT's record, the folder claimed
     earlier: "Manifest | None"         # OUT's manifest before this run, where there is one
     stamps: dict                       # each photo's (size, mtime, ctime) when the album was read
@@ -125,12 +134,12 @@ def preflight(album_dir: Path, out_dir: Path, scan: AlbumScan | None = None) -> 
 
     album_dir, out_dir = Path(album_dir).resolve(), Path(out_dir).resolve()
     record = claim_output_folder(out_dir)
-    scan = scan or AlbumScan(load_album_text(album_dir), find_photos(album_dir))
+    scan = scan or scan_album(album_dir)
     earlier = None
     if (out_dir / MANIFEST).is_file():
         with contextlib.suppress(ManifestError, OSError):
             earlier = read_manifest(out_dir)
-    return Preflight(album_dir, out_dir, scan.text, scan.files, record, earlier,
+    return Preflight(album_dir, out_dir, scan.text, scan.files, scan.guides, record, earlier,
                      photo_stamps(album_dir, scan.files.photos))
 
 

@@ -25,7 +25,7 @@ import torch
 
 from pipeline.layers import CONV_LAYERS, LAYERS
 
-from pipeline.guides import GUIDE_MODES  # noqa: F401 - dream.guide_mode: the modes below, by name
+from pipeline.guides import GUIDE_MODES  # dream.guide_mode: the modes below, by name
 # Matching's argmax is an N x M matrix product (positions x guide vectors, C deep each): a guide is
 # subsampled (evenly, on a fixed grid) to as many vectors as keep that product under MATCH_SHARE of
 # the pass's own forward+backward multiply-adds at the layer (max_guide_vectors), and at most this.
@@ -110,6 +110,7 @@ def max_guide_vectors(layer: str) -> int:
 
 PLAIN = Plain()
 _GUIDED = {"matching": Matching, "channels": Channels}
+assert set(_GUIDED) == set(GUIDE_MODES), "pipeline/guides.py names the modes the config accepts"
 
 
 def guided_objective(mode: str, guide: GuideFeatures) -> Matching | Channels:

@@ -179,7 +179,7 @@ class DreamSpec:
         return fitted_size((photo.width, photo.height), self.dream_size or photo.long_side)
 
     def files(self, photo: PhotoEntry, layer: str) -> DreamFiles:
-        guide = f"{self.guide_mode}:{photo.guide.sha256}" if photo.guide else None
+        guide = f"{self.guide_mode}:{guide_of(photo)}" if photo.guide else None
         recipe = DreamRecipe(photo.sha256, layer, self.params, max(self.size(photo)), self.precision,
                              self.size_step, self.weights, self.formats.jpeg_quality, guide=guide)
         return DreamFiles.of(recipe, self.web_sizes)

@@ -1,6 +1,6 @@
 """The dream gradient of an image too big for memory, computed tile by tile.
 
-Each tile is cut with a halo (the deepest layer's receptive field), and only the activations of
+Each tile is cut with a halo (the layer's receptive field), and only the activations of
 its interior count in the loss; every activation is counted exactly once, so summing the tiles'
 gradients gives the whole image's gradient, not an approximation. The tile grid starts at a random
 offset every step, so even float-rounding differences never line up into a seam.
