@@ -683,8 +683,6 @@ def scheduled(album: Path, cron: str, config: Path | None, overrides: dict, verb
     check_prefect_home()
     # Scheduled runs may start elsewhere: pin the output folder to an absolute path now.
     overrides = {**overrides, "output.dir": str(out)}
-    if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     say(f"Scheduling runs of {album} into {out}: starting Prefect")
     from flows.deploy import build_deployment
 

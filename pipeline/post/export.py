@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path, PurePosixPath
 
-from pipeline.output.files import slug
+from pipeline.output.files import link_on_the_way, slug
 from pipeline.manifest import Manifest
 from pipeline.output.folder import adopt_earlier_release
 from pipeline.post.page import PostDialect, page_view, render_post
@@ -202,12 +202,13 @@ def _check_targets(site: Path, record, targets: list[str]) -> None:
 def _no_link_on_the_way(site: Path, target: str) -> None:
     """No folder between `site` and `target`, nor the file itself, is a symlink, and each
     folder on the way is a folder: export never writes through a link."""
+    link = link_on_the_way(site, target)
+    if link is not None:
+        raise ExportError(f"{link} is a link: dreamtrip does not write through links; "
+                          "replace it with a folder (or a file) of its own")
     parts = PurePosixPath(target).parts
     for depth in range(1, len(parts) + 1):
         path = site.joinpath(*parts[:depth])
-        if path.is_symlink():
-            raise ExportError(f"{path} is a link: dreamtrip does not write through links; "
-                              "replace it with a folder (or a file) of its own")
         if depth < len(parts) and os.path.lexists(path) and not path.is_dir():
             raise ExportError(f"{path} is a file where the post needs a folder: move it out of the way")
         if depth == len(parts) and path.is_dir():
@@ -223,23 +224,14 @@ def _remove_earlier(blog: Blog, record, now: set[str], exported: Exported) -> No
             continue
         if not os.path.lexists(blog.site / name):
             gone.append(name)
-        elif _on_a_link(blog.site, name):
-            exported.kept.append(name)
         else:
             asked.append(name)
-    deleted = record.delete(asked)   # the owner deletes only what is still as it wrote it
+    # the owner deletes only what is still as it wrote it, never through a link
+    deleted = record.delete(asked)
     exported.removed.extend(deleted)
     exported.kept.extend(name for name in asked if name not in deleted)
     record.forget(gone)
     _remove_empty_folders(blog, gone + deleted)
-
-
-def _on_a_link(site: Path, name: str) -> bool:
-    try:
-        _no_link_on_the_way(site, name)
-    except ExportError:
-        return True
-    return False
 
 
 def _remove_empty_folders(blog: Blog, gone: list[str]) -> None:
