@@ -40,7 +40,7 @@ LEAD_RATIO = 2.2
 # shrinks to arrows, so it does not cover the picture.
 SMALL_PAIR = 320
 # What a blog column needs (a ~500 px column on a 2x screen): post.md uses the smallest web copy
-# at least this long, and its cover is the first photo that has one (a thumbnail is no cover).
+# at least this long, and the post opens with a photo that has one when it can (see _lead).
 BLOG_LONG_SIDE = 1000
 # What a <source> says its files are, by the format the manifest names: browsers skip the
 # types they cannot show.
@@ -249,8 +249,7 @@ def _picture(web: list[WebImage]) -> dict:
             # the contact sheet: the smallest
             "thumb": {**_image(web[0]), "sources": _sources(web[:1])},
             # post.md: Markdown has no <picture>, so a JPEG, which every reader's browser shows
-            "post": _image(next((w for w in web if w.long_side >= BLOG_LONG_SIDE), web[-1])),
-            "long_side": web[-1].long_side}
+            "post": _image(next((w for w in web if w.long_side >= BLOG_LONG_SIDE), web[-1]))}
 
 
 def _before(photo_web: list[WebImage], box: dict) -> dict:
@@ -288,9 +287,15 @@ def _drawn_in(picture: dict, web: list[WebImage], box: dict) -> dict:
 
 def _banner(web: list[WebImage]) -> dict:
     """The photo as the banner at the top of the post, when it leads: the full column wide,
-    cropped to LEAD_RATIO (the size in the markup is the banner's, whatever the photo's)."""
-    return {**_image(web[-1]), "width": COLUMN_WIDTH, "height": round(COLUMN_WIDTH / LEAD_RATIO),
-            "ratio": LEAD_RATIO, "srcset": _srcset(web), "sizes": COLUMN_SIZES, "sources": _sources(web)}
+    cropped to LEAD_RATIO (the size in the markup is the banner's, whatever the photo's).
+
+    `landscape` and `pixels_across` (how wide the largest copy is once cropped to LEAD_RATIO)
+    are what _lead weighs: a portrait photo keeps only a strip, and a small one is blurred."""
+    largest = web[-1]
+    return {**_image(largest), "width": COLUMN_WIDTH, "height": round(COLUMN_WIDTH / LEAD_RATIO),
+            "ratio": LEAD_RATIO, "srcset": _srcset(web), "sizes": COLUMN_SIZES, "sources": _sources(web),
+            "landscape": largest.width > largest.height,
+            "pixels_across": min(largest.width, round(largest.height * LEAD_RATIO))}
 
 
 # ---------------------------------------------------------------- photos and dreams
@@ -373,15 +378,27 @@ def _taken_order(view: dict) -> tuple:
     return (when is None, _wall_clock(when) if when else datetime.min, view["source"])
 
 
-def _cover(views: list[dict], chosen: str | None) -> dict | None:
-    """The post's cover: the photo album.yaml names (`cover:`), else the first photo big enough
-    for a blog's header, else the largest."""
-    if not views:
-        return None
+def _lead(views: list[dict], chosen: str | None) -> dict | None:
+    """The photo the post opens with: the page's banner, a shared link's picture and post.md's
+    cover (the one place that says which; `views` in the order taken).
+
+    The photo album.yaml names (`cover:`); else the first photo taken that is landscape and
+    big enough for a blog's header (BLOG_LONG_SIDE across once cropped to the banner): the
+    banner crops to LEAD_RATIO, which leaves a strip of a portrait photo; else the one that
+    makes the widest banner, the first taken of equals: a landscape photo wins over a portrait
+    one as long, and a thumbnail never wins over a photo."""
     named = [v for v in views if v["source"] == chosen]
-    big = [v for v in views if v["long_side"] >= BLOG_LONG_SIDE]
-    view = named[0] if named else big[0] if big else max(views, key=lambda v: v["long_side"])
-    return {**view["post"], "alt": view["alt"]}
+    if named:
+        return named[0]
+    wide = [v for v in views if v["banner"]["landscape"] and v["banner"]["pixels_across"] >= BLOG_LONG_SIDE]
+    if wide:
+        return wide[0]
+    return max(views, key=lambda v: v["banner"]["pixels_across"], default=None)
+
+
+def _cover(lead: dict | None) -> dict | None:
+    """post.md's cover: the lead photo at the size post.md shows it."""
+    return {**lead["post"], "alt": lead["alt"]} if lead else None
 
 
 def _summary(intro: str | None) -> str | None:
@@ -598,9 +615,7 @@ def build_view(manifest: Manifest) -> dict:
     views = sorted(views_by_index.values(), key=_taken_order)
     # album.yaml `hide: true`: dreamed and on the contact sheet (the author's), not in the post.
     in_post = [v for v in views if not v["hidden"]]
-    # The photo the post opens with, as a banner on the first screen (and a shared link's
-    # picture): album.yaml's `cover`, else the first photo taken. The one place that says which.
-    lead = next((v for v in in_post if v["source"] == album.cover), in_post[0] if in_post else None)
+    lead = _lead(in_post, album.cover)
     dates = [v["when"] for v in in_post if v["when"] is not None]
     created = parse_datetime(manifest.created)
 
@@ -619,7 +634,7 @@ def build_view(manifest: Manifest) -> dict:
         "photos": in_post,
         "lead": lead,
         "share": _share(album, lead, len(in_post)),
-        "cover": _cover(in_post, album.cover),
+        "cover": _cover(lead),
         "contact": _contact_sheet(views, weights_source),
         # Failures are the author's business: the contact sheet lists them with what to do,
         # the post says only `not_shown`.

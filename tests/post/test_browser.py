@@ -352,10 +352,17 @@ def test_the_first_screen_shows_the_title_and_a_photo(visit, any_page, size):
     assert 0 <= box["y"] and box["y"] + min(box["height"], 150) <= height
     assert box["width"] >= min(860, v.page.viewport_size["width"] - 40) - 1   # the column wide
     assert lead.evaluate("i => i.naturalWidth") > 0
-    # It is the lead photo (the first taken), and it leads to its place in the post.
-    first = v.page.locator("article.photo").first
-    assert lead.get_attribute("alt") == first.locator("figure.original img").get_attribute("alt")
-    assert v.page.locator("a.lead").get_attribute("href") == "#" + first.get_attribute("id")
+    # It is the lead photo (view.py's _lead: here a landscape one, which a banner crops well),
+    # it leads to its place in the post, and post.md's cover is the same photo.
+    href = v.page.locator("a.lead").get_attribute("href")
+    target = v.page.locator(f"article.photo[id='{href[1:]}']")
+    assert href.startswith("#") and target.count() == 1
+    assert lead.get_attribute("alt") == target.locator("figure.original img").get_attribute("alt")
+    assert lead.evaluate("i => i.naturalWidth > i.naturalHeight")
+    cover = yaml.safe_load((out / "post.md").read_text(encoding="utf-8").split("---\n")[1])["cover"]
+    assert cover["alt"] == lead.get_attribute("alt")
+    copy_of = lambda path: path.rsplit("/", 1)[-1].rsplit("-", 1)[0]   # "photos/x-ab12-480.jpg" -> "x-ab12"
+    assert copy_of(cover["image"]) == copy_of(lead.get_attribute("src"))
     v.screenshot(f"{name}-first-screen-{size}", full_page=False)
     assert v.errors == []
 

@@ -210,8 +210,9 @@ def test_every_ok_photo_appears_once_with_its_web_images(tmp_path):
 
 
 def test_the_lead_photo_opens_the_post_eager_and_the_rest_is_lazy(tmp_path):
-    """The first screen: the title, then the lead photo (the first taken) as a banner that leads
-    to its place in the post; every other picture loads as the reader gets to it."""
+    """The first screen: the title, then the lead photo (here the first taken: landscape and
+    big enough) as a banner that leads to its place in the post; every other picture loads as
+    the reader gets to it."""
     _, html, _, links = _render(tmp_path)
     [banner] = links.leads
     assert html.index("<h1>") < html.index('<a class="lead"') < html.index('class="story intro"')
@@ -489,12 +490,36 @@ def test_the_post_is_dated_by_the_trip_s_last_day_or_album_yaml(tmp_path):
     assert _front_matter(md)["date"] == date(2016, 7, 1)
 
 
+def _lead_and_cover(out: Path, data: dict) -> tuple[str, str]:
+    """Which photo (its file name's stem) the page's banner shows, and which post.md's cover."""
+    _, _, md, links = _render(out, data)
+    [banner] = links.leads
+    stem = lambda path: path.split("/")[-1].rsplit("-", 1)[0]   # "photos/day1-1024.jpg" -> "day1"
+    return stem(banner["src"]), stem(_front_matter(md)["image"])
+
+
 def test_album_yaml_chooses_the_cover(tmp_path):
-    _, _, md, _ = _render(tmp_path / "a", _three_days())
-    assert "day1" in _front_matter(md)["image"]        # by default: the first photo big enough
+    # By default: the first photo taken that is landscape and big enough for a blog's header.
+    assert _lead_and_cover(tmp_path / "a", _three_days()) == ("day1", "day1")
     _, _, md, _ = _render(tmp_path / "b", _three_days({"cover": "day3.jpg"}))
     front = _front_matter(md)
     assert "day3" in front["image"] and "day3" in front["cover"]["image"]
+    assert _lead_and_cover(tmp_path / "c", _three_days({"cover": "day3.jpg"})) == ("day3", "day3")
+
+
+def test_the_page_opens_with_the_photo_post_md_is_covered_with(tmp_path):
+    """One photo leads the post wherever it is shown: the page's banner, the shared link's
+    picture, post.md's cover. A portrait photo (a strip, once cropped to the banner) leads only
+    when no landscape one is big enough, nor would make a wider banner."""
+    data = _three_days()
+    data["photos"][0]["web"] = _web("photos/day1", 480, 1024, ratio=2 / 3)   # first taken: portrait
+    assert _lead_and_cover(tmp_path / "a", copy.deepcopy(data)) == ("day2", "day2")
+    meta = _meta(_render(tmp_path / "b", copy.deepcopy(data))[1])
+    assert meta["og:image"] == "photos/day2-1024.jpg"
+    # With every landscape photo small, the portrait one (1024 px across) makes the wider banner.
+    for photo in data["photos"][1:]:
+        photo["web"] = photo["web"][:1]   # 480 px
+    assert _lead_and_cover(tmp_path / "c", data) == ("day1", "day1")
 
 
 def test_a_hidden_photo_is_dreamed_and_on_the_contact_sheet_but_not_in_the_post(tmp_path):
@@ -793,23 +818,32 @@ def _with_tiny_photo_first() -> dict:
     return data
 
 
-def test_a_tiny_photo_is_drawn_at_its_own_size_and_is_not_the_cover(tmp_path):
+def test_a_tiny_photo_is_drawn_at_its_own_size_and_does_not_lead(tmp_path):
     _, html, md, links = _render(tmp_path, _with_tiny_photo_first())
     tiny = next(i for i in links.imgs if i["src"] == TINY)
     # Its width attribute is its pixels and no srcset claims more: CSS (max-width: 100%, no
     # width: 100%) then never draws it wider. test_browser measures that in a real browser.
     assert (tiny["width"], tiny["height"]) == ("100", "68") and "srcset" not in tiny
-    assert html.index(TINY) < html.index("01-cat-ab12cd34")     # first on the page...
-    assert _front_matter(md)["image"] == "photos/01-cat-ab12cd34-1024.jpg"   # ...not the cover
+    body = html[html.index('class="story intro"'):]
+    assert body.index(TINY) < body.index("01-cat-ab12cd34")     # first taken, first in the post...
+    # ...but neither the banner nor the cover: the first big landscape photo is both.
+    assert [lead["src"] for lead in links.leads] == ["photos/01-cat-ab12cd34-2048.jpg"]
+    assert _front_matter(md)["image"] == "photos/01-cat-ab12cd34-1024.jpg"
     css = (tmp_path / "out" / "style.css").read_text()
     assert not re.search(r"\.(original|dream) img \{[^}]*width: 100%", css)
 
 
-def test_with_only_small_photos_the_cover_is_the_largest(tmp_path):
+def test_with_only_small_photos_the_one_making_the_widest_banner_leads(tmp_path):
     data = _with_tiny_photo_first()
     data["photos"][1]["web"] = data["photos"][1]["web"][:1]   # the cat only 480 px now
-    _, _, md, _ = _render(tmp_path, data)
+    _, _, md, links = _render(tmp_path, copy.deepcopy(data))
     assert _front_matter(md)["image"] == url_path(ODD_IMAGE)   # 800 px: more than 480 or 100
+    assert [lead["src"] for lead in links.leads] == [url_path(ODD_IMAGE)]
+    # A portrait photo as long as the widest lands only a strip in the banner: it does not lead.
+    data["photos"].append(_photo("tall.jpg", "2016-06-13T07:00:00", widths=(900,)))
+    data["photos"][-1]["web"][0].update(width=600, height=900)
+    _, _, md, _ = _render(tmp_path / "tall", data)
+    assert _front_matter(md)["image"] == url_path(ODD_IMAGE)
 
 
 # ---------------------------------------------------------------- no path of the machine
