@@ -49,6 +49,54 @@ def test_a_damaged_file_is_not_intact(tmp_path):
     assert not record.intact("dreams/same-size-junk.jpg", by_hash=True)  # ...the hash can
 
 
+def _counting_hashes(monkeypatch) -> list:
+    """Every file the record reads to hash it, in order."""
+    import pipeline.output.records as records
+
+    read = []
+    monkeypatch.setattr(records, "sha256_of", lambda path, **kw: read.append(path) or sha256_of(path, **kw))
+    return read
+
+
+def test_one_command_hashes_a_file_once_while_it_stays_as_written(tmp_path, monkeypatch):
+    """retry looks at what is unfinished, then its flow checks the same files; a rerun checks,
+    then export does: each file is read once, and read again once it changed."""
+    import pipeline.output.records as records
+
+    record = record_of(tmp_path)
+    record.write_bytes("dreams/a.jpg", b"a dream " * 100)
+    path = tmp_path / "dreams/a.jpg"
+    an_hour_ago = records.time.time_ns() - 3600 * 10**9
+    os.utime(path, ns=(an_hour_ago, an_hour_ago))   # written by an earlier run
+    later = records.time.time_ns
+    monkeypatch.setattr(records.time, "time_ns", lambda: later() + 60 * 10**9)   # checked a minute on
+    read = _counting_hashes(monkeypatch)
+    assert record.intact("dreams/a.jpg", by_hash=True) and record.intact("dreams/a.jpg", by_hash=True)
+    assert record_of(tmp_path).intact("dreams/a.jpg", by_hash=True) and len(read) == 1
+    # Rewritten in place at the same size: its times change, so it is read again, and damaged.
+    path.write_bytes(b"junk " * 160)
+    assert not record.intact("dreams/a.jpg", by_hash=True) and len(read) == 2
+    # Put back (a second earlier), then replaced by a file of the same size and times: another inode.
+    earlier = an_hour_ago - 10**9
+    path.write_bytes(b"a dream " * 100)
+    os.utime(path, ns=(earlier, earlier))
+    assert record.intact("dreams/a.jpg", by_hash=True) and len(read) == 3
+    (tmp_path / "other").write_bytes(b"junk " * 160)
+    os.utime(tmp_path / "other", ns=(earlier, earlier))
+    os.replace(tmp_path / "other", path)
+    assert not record.intact("dreams/a.jpg", by_hash=True) and len(read) == 4
+
+
+def test_a_file_changed_just_after_its_check_is_read_again(tmp_path):
+    """A file written a moment ago may be rewritten within one tick of the filesystem's clock
+    (same size, same times): its hash is not kept, so the change is still seen."""
+    record = record_of(tmp_path)
+    record.write_bytes("dreams/a.jpg", b"a dream " * 100)
+    assert record.intact("dreams/a.jpg", by_hash=True)
+    (tmp_path / "dreams/a.jpg").write_bytes(b"junk " * 160)
+    assert not record.intact("dreams/a.jpg", by_hash=True)
+
+
 def test_a_file_is_recorded_before_it_has_its_name(tmp_path, monkeypatch):
     """Whatever stops a write, no file stands under a final name unrecorded: the record comes
     first, and a record of a file that never got its name only makes it look damaged."""

@@ -46,6 +46,14 @@ _STARTED, _FINISHED = "started", "finished"
 _TEMP_TOKEN = secrets.token_hex(4)
 # The folders dreamtrip writes temp files in, relative to an output folder or store.
 TEMP_FOLDERS = ("", "photos", "dreams")
+# A file's sha256 by what its lstat says of it, (path, device, inode, size, mtime_ns, ctime_ns):
+# one command checks the same files more than once (retry's look at what is unfinished, then
+# the flow; a rerun's check, then export's), and reads each once. Any write changes the key
+# (mtime, ctime; a replaced file has another inode). A file changed within a tick of the
+# filesystem's clock could keep its key, so only a file untouched for _SETTLED_NS is memoised.
+_hashes: dict[tuple, str] = {}
+_hashes_lock = threading.Lock()
+_SETTLED_NS = 2_000_000_000   # FAT keeps mtime to 2 s; other clocks are finer
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,7 @@ class FileRecord:
         if link_on_the_way(self.root, relative) is not None:
             return False
         try:
-            return not by_hash or sha256_of(path, follow=False) == written.sha256
+            return not by_hash or _sha256_memoised(path, info) == written.sha256
         except OSError:
             return False
 
@@ -296,6 +304,27 @@ class FileRecord:
                 check(tmp)
             self.note(relative, written)
         return check_and_record
+
+
+def _sha256_memoised(path: Path, info: os.stat_result) -> str:
+    """sha256_of the file at `path` (never through a link), whose lstat was `info`: read once
+    per process while the file stays as it was (see _hashes)."""
+    key = _hash_key(path, info)
+    with _hashes_lock:
+        known = _hashes.get(key)
+    if known is not None:
+        return known
+    started = time.time_ns()
+    digest = sha256_of(path, follow=False)
+    settled = max(info.st_mtime_ns, info.st_ctime_ns) < started - _SETTLED_NS
+    if settled and _hash_key(path, path.lstat()) == key:   # and not changed while it was read
+        with _hashes_lock:
+            _hashes[key] = digest
+    return digest
+
+
+def _hash_key(path: Path, info: os.stat_result) -> tuple:
+    return (os.path.abspath(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 def _temp_token(name: str) -> str | None:
