@@ -286,7 +286,7 @@ def cmd_retry(args) -> int:
                                                                writes_pictures=True) as (out, manifest):
         # Claimed before anything is hashed or loaded; album.yaml read and checked here (a bad
         # cover or guide: one line, as for `run`), not in the flow.
-        checked = launch.preflight(args.album, out, launch.check_album(args.album, warn))
+        checked = launch.preflight(args.album, out, launch.check_album(args.album, warn), earlier=manifest)
         todo = unfinished(manifest, out)  # files checked by hash: a damaged one counts as missing
         if not todo:
             print(f"Nothing to retry: every photo and dream in {out / MANIFEST} is done.")

@@ -126,17 +126,18 @@ class Preflight:
 _preflight: contextvars.ContextVar[Preflight | None] = contextvars.ContextVar("dreamtrip_preflight", default=None)
 
 
-def preflight(album_dir: Path, out_dir: Path, scan: AlbumScan | None = None) -> Preflight:
+def preflight(album_dir: Path, out_dir: Path, scan: AlbumScan | None = None,
+              earlier: Manifest | None = None) -> Preflight:
     """Claim OUT (the caller holds its lock) and read the album (unless `scan` has) and OUT's
-    manifest (an unreadable one counts as none: the run writes it anew)."""
+    manifest (unless the caller has: `earlier`, as `retry` has; an unreadable one counts as
+    none: the run writes it anew)."""
     from flows.rerun import photo_stamps
     from pipeline.output.manifest_file import ManifestError, read_manifest
 
     album_dir, out_dir = Path(album_dir).resolve(), Path(out_dir).resolve()
     record = claim_output_folder(out_dir)
     scan = scan or scan_album(album_dir)
-    earlier = None
-    if (out_dir / MANIFEST).is_file():
+    if earlier is None and (out_dir / MANIFEST).is_file():
         with contextlib.suppress(ManifestError, OSError):
             earlier = read_manifest(out_dir)
     return Preflight(album_dir, out_dir, scan.text, scan.files, scan.guides, record, earlier,
