@@ -238,7 +238,7 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
         text, files = checked.text, checked.files
         sources = [s for s in files.photos if only_photos is None or s in set(only_photos)]
         photos, duplicates = set_aside_duplicates(ingest(album_dir, sources, out_dir, settings, by_hash=True))
-        photos, guides = guided(album_dir, text, checked.guides, photos, out_dir, settings, by_hash=True)
+        photos, guides = guided(album_dir, text, checked.guides, photos, out_dir, settings)
 
         layers_of = {p.source: text.layers_for(p.source, settings.layers) for p in photos if p.ok}
         deepest_layer = deepest([layer for layers in layers_of.values() for layer in layers] or ["conv1_1"]).name
@@ -263,10 +263,11 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
 
 
 def guided(album_dir: Path, text, files: dict, photos: list[PhotoEntry], out_dir: Path,
-           settings: Settings, by_hash: bool) -> tuple[list[PhotoEntry], dict[str, GuideSource]]:
-    """The photos with the guides album.yaml gives them (`files`: resolved in the pre-flight)."""
+           settings: Settings) -> tuple[list[PhotoEntry], dict[str, GuideSource]]:
+    """The photos with the guides album.yaml gives them (`files`: resolved in the pre-flight),
+    their stored web copies checked by sha256 as the photos' are."""
     guide_of = {photo.source: files[name] for photo in photos if (name := text.guide_for(photo.source))}
-    return attach_guides(album_dir, photos, guide_of, out_dir, settings.images, by_hash)
+    return attach_guides(album_dir, photos, guide_of, out_dir, settings.images, by_hash=True)
 
 
 def remove_leftovers(out_dir: Path, settings: Settings) -> None:

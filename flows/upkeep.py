@@ -105,16 +105,15 @@ def _refreshed(photo: PhotoEntry, text: AlbumText, out_dir: Path, privacy: Priva
 def _copies_checked(photo: PhotoEntry, out_dir: Path) -> PhotoEntry:
     """A photo whose web copies (every format) are not all as written is failed: the page must
     not show a damaged copy, and `dreamtrip retry` makes them again."""
-    if photo.ok and not intact([path for web in photo.web for path in web.files()], out_dir, by_hash=True):
+    if photo.ok and not intact([path for web in photo.web for path in web.files()], out_dir):
         return photo.model_copy(update={"status": "failed", "error": MISSING_WEB_COPY})
     return photo
 
 
-def intact(paths: list[str], out_dir: Path, by_hash: bool = False) -> bool:
-    """Every one of these files is in the output folder as dreamtrip wrote it (its size; with
-    `by_hash` its sha256 too)."""
+def intact(paths: list[str], out_dir: Path) -> bool:
+    """Every one of these files is in the output folder as dreamtrip wrote it (its size and sha256)."""
     record = record_of(out_dir)
-    return all(record.intact(path, by_hash) for path in paths)
+    return all(record.intact(path, by_hash=True) for path in paths)
 
 
 def _checked(dream: DreamEntry, out_dir: Path) -> DreamEntry:
@@ -122,7 +121,7 @@ def _checked(dream: DreamEntry, out_dir: Path) -> DreamEntry:
     gone or is damaged; a failed dream stays failed."""
     if dream.status == "failed" or dream.image is None:
         return dream
-    if intact(dream.files(), out_dir, by_hash=True):
+    if intact(dream.files(), out_dir):
         return dream.model_copy(update={"status": "ok", "error": None})
     return dream.model_copy(update={"status": "missing", "error": MISSING_FILE})
 
@@ -207,21 +206,21 @@ class Unfinished:
         return label(self.source, self.layer)
 
 
-def unfinished(manifest: Manifest, out_dir: Path, by_hash: bool = True) -> list[Unfinished]:
+def unfinished(manifest: Manifest, out_dir: Path) -> list[Unfinished]:
     """Failed photos, failed dreams, and photos or dreams marked ok with a file that is no
-    longer there or no longer as it was written (by its sha256 unless told otherwise)."""
+    longer there or no longer as it was written (by its sha256)."""
     todo = []
     for photo in manifest.photos:
         if not photo.ok:
             todo.append(Unfinished(photo.source, None, photo.error or photo.status))
             continue
-        if not intact([path for web in photo.web for path in web.files()], out_dir, by_hash):
+        if not intact([path for web in photo.web for path in web.files()], out_dir):
             todo.append(Unfinished(photo.source, None, MISSING_WEB_COPY))
             continue
         for dream in photo.dreams:
             if not dream.ok:
                 todo.append(Unfinished(photo.source, dream.layer, dream.error or dream.status))
-            elif not intact(dream.files(), out_dir, by_hash):
+            elif not intact(dream.files(), out_dir):
                 todo.append(Unfinished(photo.source, dream.layer, MISSING_FILE))
     return todo
 

@@ -174,22 +174,26 @@ def weights_of_identity(identity: str) -> WeightsSource | None:
     return next((row for row in WEIGHTS.values() if row.identity == identity), None)
 
 
-def layer_hint(layer: str, weights_source: str = "imagenet") -> str:
-    """What dreaming on `layer` does with these weights, in plain words for the page: from
-    measurement where the source was measured (pattern size and colour), else the usual account
-    of its block."""
+def _hint_and_figures(layer: str, weights_source: str) -> tuple[str, Measured | None]:
+    """What dreaming on `layer` does with these weights, in plain words, and the measurement they
+    come from: the source's figures for the layer where it was measured (pattern size and
+    colour), else the usual account of its block (and None)."""
     row = weights_row(weights_source)
     measured = (row.measured or {}).get(layer)
-    return _measured_words(measured) if measured else row.block_hints[LAYERS[layer].block]
+    return (_measured_words(measured) if measured else row.block_hints[LAYERS[layer].block]), measured
+
+
+def layer_hint(layer: str, weights_source: str = "imagenet") -> str:
+    """What dreaming on `layer` does with these weights, in plain words for the page."""
+    return _hint_and_figures(layer, weights_source)[0]
 
 
 def layer_line(layer: str, weights_source: str = "imagenet") -> str:
     """`dreamtrip layers`' line: the hint and the figures behind it (or what the layer sees)."""
-    row, conv = weights_row(weights_source), LAYERS[layer]
-    measured = (row.measured or {}).get(layer)
+    hint, measured = _hint_and_figures(layer, weights_source)
     if measured is None:
-        return f"{row.block_hints[conv.block]} (each point sees {conv.receptive_field} px)"
-    return (f"{layer_hint(layer, weights_source)} (~{measured.size_px:.0f} px, {measured.coarse:.0%} over 16 px, "
+        return f"{hint} (each point sees {LAYERS[layer].receptive_field} px)"
+    return (f"{hint} (~{measured.size_px:.0f} px, {measured.coarse:.0%} over 16 px, "
             f"chroma {measured.chroma:+.1f}, fringes {measured.fringes:.0%}, change {measured.change:.0f})")
 
 

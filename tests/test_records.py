@@ -130,11 +130,12 @@ def test_a_record_names_nothing_outside_its_folder(tmp_path):
 
 def test_compaction_keeps_what_is_there_and_whether_the_last_run_finished(tmp_path):
     record = record_of(tmp_path)
-    assert record.begin_run()  # nothing ran here before
+    assert record.last_run_finished()  # nothing ran here before
+    record.begin_run()
     record.write_bytes("photos/a.jpg", b"a")
     record.write_bytes("photos/b.jpg", b"b")
     (tmp_path / "photos/b.jpg").unlink()
-    assert not FileRecord(tmp_path).begin_run()  # a run started and never finished
+    assert not FileRecord(tmp_path).last_run_finished()  # a run started and never finished
     record.compact()
     assert set(record.files()) == {"photos/a.jpg"} and not record.last_run_finished()
     record.end_run()

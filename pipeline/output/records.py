@@ -224,11 +224,9 @@ class FileRecord:
                 self._noted_token = True
         return f"{TEMP_PREFIX}{_TEMP_TOKEN}-"
 
-    def begin_run(self) -> bool:
-        """Mark a run as started; whether the one before it finished."""
-        finished = self.last_run_finished()
+    def begin_run(self) -> None:
+        """Mark a run as started (until end_run, last_run_finished says it did not finish)."""
         self._append([{"run": _STARTED}])
-        return finished
 
     def end_run(self) -> None:
         self.compact(run=_FINISHED)
