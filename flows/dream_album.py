@@ -36,7 +36,7 @@ from pipeline.layers import deepest
 from pipeline.output.lock import output_lock
 from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now
 from pipeline.output.manifest_file import write_manifest
-from pipeline.output.folder import adopt_store, check_folders, sweep_temp_files
+from pipeline.output.folder import check_folders, tidy_before_run
 from pipeline.post.export import ExportError, export_post
 from pipeline.post.page import write_page
 from pipeline.output.store import DreamStore, default_output_dir
@@ -271,11 +271,8 @@ def guided(album_dir: Path, text, files: dict, photos: list[PhotoEntry], out_dir
 
 
 def remove_leftovers(out_dir: Path, settings: Settings) -> None:
-    """Temp files of a killed run: never trusted (they have no final name), but clutter. A shared
-    store of an earlier release is adopted first (its dreams are recorded as dreamtrip's)."""
-    if settings.output.store_path is not None:
-        adopt_store(settings.output.store_path)
-    removed = sweep_temp_files(out_dir, settings.output.store_path)
+    """tidy_before_run, saying in the run's log what it swept."""
+    removed = tidy_before_run(out_dir, settings.output.store_path)
     if removed:
         get_run_logger().info("Removed %d temporary files left by an interrupted run", removed)
 

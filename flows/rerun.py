@@ -185,15 +185,13 @@ def quick_manifest(checked: "Preflight") -> Manifest:
 def write_quick_post(checked: "Preflight", settings: "Settings", print_: str) -> Manifest:
     """Write manifest.json and the post as the flow would with nothing to dream; the manifest.
     The caller holds the output folder's lock."""
-    from pipeline.output.folder import adopt_store, sweep_temp_files
+    from pipeline.output.folder import tidy_before_run
     from pipeline.post.export import export_post
     from pipeline.post.page import write_page
 
     record = checked.record
+    tidy_before_run(checked.out_dir, settings.output.store_path)   # as the flow does first
     record.begin_run()
-    if settings.output.store_path is not None:
-        adopt_store(settings.output.store_path)
-    sweep_temp_files(checked.out_dir, settings.output.store_path)
     manifest = quick_manifest(checked)
     write_manifest(manifest, checked.out_dir)
     manifest.page = str(write_page(manifest, checked.out_dir))

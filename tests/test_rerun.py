@@ -17,6 +17,7 @@ import flows.launch as launch
 import pipeline.dream.spec as spec_module
 from flows.cli import EXIT_OK, main
 from pipeline.output.manifest_file import read_manifest
+from pipeline.output.records import record_of
 
 REPO = Path(__file__).resolve().parent.parent
 RELEASE_0_2_0 = Path(__file__).parent / "fixtures" / "release-0.2.0"
@@ -85,6 +86,9 @@ def test_a_rerun_with_nothing_new_starts_no_prefect(prefect_harness, album, tiny
     out = tmp_path / "out"
     assert _run(album, tiny_config, out) == EXIT_OK
     page = (out / "index.html").read_text()
+    # A run killed while it wrote left a temp file: swept first, as the flow does.
+    killed = out / "photos" / f"{record_of(out).temp_prefix()}a-480.jpg"
+    killed.write_bytes(b"half a photo")
     script = ("import sys\nfrom flows.cli import main\nrc = main(sys.argv[1:])\n"
               "print('prefect imported' if 'prefect' in sys.modules else 'prefect not imported')\n"
               "sys.exit(rc)\n")
@@ -97,6 +101,7 @@ def test_a_rerun_with_nothing_new_starts_no_prefect(prefect_harness, album, tiny
     assert "2 photos, 4 of 4 dreams ok (0 dreamed now, 4 from earlier runs)" in done.stdout
     assert "prefect not imported" in done.stdout and done.stderr == ""
     assert (out / "index.html").read_text() == page
+    assert not killed.exists()
 
 
 def test_the_quick_rerun_writes_what_the_flow_would(prefect_harness, album, tiny_config, tmp_path, monkeypatch):

@@ -294,6 +294,15 @@ def sweep_temp_files(out_dir: Path, store_dir: Path | None = None, store_age_s: 
     return len(leftovers)
 
 
+def tidy_before_run(out_dir: Path, store_dir: Path | None) -> int:
+    """What a run (the flow, or a rerun with nothing to dream) does first, holding the output
+    folder's lock: adopt a shared store of an earlier release, then sweep the temp files killed
+    runs left (never trusted: they have no final name, but clutter); how many it swept."""
+    if store_dir is not None:
+        adopt_store(store_dir)
+    return sweep_temp_files(out_dir, store_dir)
+
+
 def used_files(manifest: Manifest) -> set[str]:
     """What the post of `manifest` uses: its top files and every photo's web copies and dreams."""
     return set(TOP_FILES) | {path for photo in manifest.photos for path in photo.files()}
