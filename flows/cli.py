@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--renew", action="store_true",
                      help="dream again the dreams an earlier release's recipe made (by default they "
                           "stay in use, and only new photos and layers get this release's recipe)")
+    run.add_argument("--preview", action="store_true",
+                     help="dream every photo small first (images.preview_size) and write the "
+                          "post with those previews, then dream at full size and write it again")
     _verbose_arg(run)
     run.set_defaults(handler=cmd_run)
 
@@ -266,7 +269,8 @@ def warn(message: str) -> None:
 
 def cmd_run(args) -> int:
     how = execution(args)
-    manifest = launch.run(args.album, args.config, cli_overrides(args), how, warn, say, renew=args.renew)
+    manifest = launch.run(args.album, args.config, cli_overrides(args), how, warn, say, renew=args.renew,
+                          preview=args.preview)
     print_summary(manifest)
     for engine, site in load_settings(args.config, cli_overrides(args)).export.sites():
         print(f"Exported to {engine.title()}: {site}")   # (the flow did: `export:` in the settings)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -24,7 +24,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 
 from flows.launch import preflight, preflight_of
-from flows.progress import DreamProgress, ProgressBar
+from flows.progress import DreamProgress, ProgressBar, note
 from flows.scale import dream_resources, requiring, running_on_dask, worker_device
 from pipeline.config import Settings, load_settings
 from pipeline.dream.spec import DreamSpec, dream_input, guide_input, save_dream
@@ -36,9 +36,10 @@ from pipeline.layers import deepest
 from pipeline.output.lock import output_lock
 from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now
 from pipeline.output.manifest_file import write_manifest
-from pipeline.output.folder import check_folders, tidy_before_run
+from pipeline.output.folder import check_folders, sweep_unused, tidy_before_run
 from pipeline.post.export import ExportError, export_post
 from pipeline.post.page import write_page
+from pipeline.post.view import counted
 from pipeline.output.store import DreamStore, default_output_dir
 from pipeline.dream.download import weights_for_run
 from pipeline.dream.weights import WeightsChoice
@@ -202,7 +203,7 @@ def export_to_blog(manifest: Manifest, out_dir: Path, engine: str, site: Path) -
 @flow(name="dream-album")
 def dream_album(album: str, config: str | None = None, overrides: dict | None = None,
                 only_photos: list[str] | None = None, lock_wait_s: float | None = 0.0,
-                hidden_photos: list[str] | None = None, renew: bool = False) -> Manifest:
+                hidden_photos: list[str] | None = None, renew: bool = False, preview: bool = False) -> Manifest:
     """Dream every photo of `album` on its layers and write index.html, post.md, manifest.json.
 
     `config` is a YAML file over the default settings; `overrides` are dotted settings
@@ -214,7 +215,8 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
     (0: stop at once with OutputBusy; None: as long as it takes). Every stored file is checked
     by its sha256 before it is reused (same-size damage is caught; bench/reuse_bench.py: it
     costs far less than decoding). `renew`: dream again what an earlier recipe made (else it
-    stays in use). Returns the manifest.
+    stays in use). `preview`: dream every photo at images.preview_size first and write the post
+    with those previews, then at the dream size and write it again. Returns the manifest.
 
     Started by the command line, the flow takes what the command checked before Prefect
     started (flows/launch.py: the album read, the output folder claimed): done once per run.
@@ -244,17 +246,29 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
         deepest_layer = deepest([layer for layers in layers_of.values() for layer in layers] or ["conv1_1"]).name
         store = DreamStore(out_dir, settings.output.store_path, by_hash=True)
         job = DreamJob(album_dir, store, spec, settings, weights, deepest_layer, guides)
-        dreams, run = dream_photos(photos, layers_of, job, None if renew else checked.earlier)
+        earlier = None if renew else checked.earlier
 
-        manifest = Manifest(
-            created=now(), album=text.info(album_dir.name), weights=WeightsInfo(**weights.as_dict()),
-            device=f"{spec.device} on Dask workers" if running_on_dask() else spec.device,
-            dream_size=spec.dream_size, octaves=spec.octaves, precision=spec.precision, settings=settings,
-            photos=[text.described(photo, dreams.get(photo.source, []), settings.privacy,
-                                   hide=photo.source in set(hidden_photos or ())) for photo in photos],
-            skipped=files.skipped + duplicates, unmatched=text.unmatched(files.photos),
-            run=run).without_machine_paths(album_dir, out_dir)
+        def manifest_of(dreams: dict[str, list[DreamEntry]], run: RunInfo) -> Manifest:
+            return Manifest(
+                created=now(), album=text.info(album_dir.name), weights=WeightsInfo(**weights.as_dict()),
+                device=f"{spec.device} on Dask workers" if running_on_dask() else spec.device,
+                dream_size=spec.dream_size, octaves=spec.octaves, precision=spec.precision, settings=settings,
+                photos=[text.described(photo, dreams.get(photo.source, []), settings.privacy,
+                                       hide=photo.source in set(hidden_photos or ())) for photo in photos],
+                skipped=files.skipped + duplicates, unmatched=text.unmatched(files.photos),
+                run=run).without_machine_paths(album_dir, out_dir)
+
+        previews = checked.earlier.preview_files() if checked.earlier else set()
+        first = None
+        if preview and (first := preview_pass(photos, layers_of, job, earlier)) is not None:
+            shown = manifest_of(*first)
+            note(f"Preview published: {write_post(shown, out_dir)} (full-size dreams follow)")
+            previews |= shown.preview_files()
+        dreams, run = dream_photos(photos, layers_of, job, earlier,
+                                   pass_name="Full size" if first is not None else None)
+        manifest = manifest_of(dreams, run if first is None else both_passes(first[1], run, first[0], dreams))
         manifest.page = str(write_post(manifest, out_dir))
+        sweep_unused(manifest, out_dir, previews)   # the previews the post has replaced
         record.end_run()
         for engine, site in settings.export.sites():  # `export:` in the settings; off by default
             export_to_blog(manifest, out_dir, engine, site)
@@ -277,20 +291,54 @@ def remove_leftovers(out_dir: Path, settings: Settings) -> None:
         get_run_logger().info("Removed %d temporary files left by an interrupted run", removed)
 
 
+def preview_pass(photos: list[PhotoEntry], layers_of: dict[str, tuple[str, ...]], job: DreamJob,
+                 earlier: Manifest | None) -> tuple[dict[str, list[DreamEntry]], RunInfo] | None:
+    """`run --preview`'s first pass: every dream not finished yet, at images.preview_size; the
+    dreams by photo (finished ones as they are), and what it did. None when the dream size is
+    no larger than a preview's (said in one line): the run dreams at full size at once."""
+    size = job.settings.images.preview_size
+    small = job.spec.previewing(size)
+    if small is None:
+        note(f"--preview: dreams are {job.spec.dream_size} px, no larger than a preview ({size} px): "
+             "dreaming them at full size at once")
+        return None
+    return dream_photos(photos, layers_of, replace(job, spec=small), earlier, finished=job, pass_name="Preview")
+
+
+def both_passes(first: RunInfo, second: RunInfo, previewed: dict[str, list[DreamEntry]],
+                dreams: dict[str, list[DreamEntry]]) -> RunInfo:
+    """What a --preview run did: the full pass's dreams, and those of the preview pass that were
+    final at once (a photo no larger than a preview), which the full pass found stored."""
+    final = {dream.image.path for entries in previewed.values() for dream in entries
+             if dream.ok and not dream.reused and not dream.preview}
+    at_once = sum(dream.reused and dream.image is not None and dream.image.path in final
+                  for entries in dreams.values() for dream in entries)
+    seconds = [s for s in (first.dream_seconds, second.dream_seconds) if s is not None]
+    return RunInfo(dreamed=second.dreamed + at_once, reused=second.reused - at_once,
+                   dream_seconds=round(sum(seconds), 2) if seconds else None)
+
+
 def dream_photos(photos: list[PhotoEntry], layers_of: dict[str, tuple[str, ...]], job: DreamJob,
-                 earlier: Manifest | None = None) -> tuple[dict[str, list[DreamEntry]], RunInfo]:
+                 earlier: Manifest | None = None, finished: DreamJob | None = None,
+                 pass_name: str | None = None) -> tuple[dict[str, list[DreamEntry]], RunInfo]:
     """Dream every (photo, layer) of `layers_of` not stored yet, nor made by an earlier recipe
     of its look that `earlier` (the manifest before this run) lists; the dreams by photo, and
-    what this run did."""
+    what this run did. `finished`: the run's own job when `job` makes previews (a dream it
+    has stored needs no preview). `pass_name` (Preview, Full size): which pass of a --preview
+    run this is, said before it starts."""
     results, to_dream = {}, []
     for photo in (p for p in photos if p.ok):
         for layer in layers_of[photo.source]:
-            found = job.stored(photo, layer) or job.spec.earlier_recipe(job.store, photo, layer, earlier)
+            found = done_already(finished or job, photo, layer, earlier) or (
+                job.stored(photo, layer) if finished else None)   # a preview made before
             results[photo.source, layer] = found
             if found is None:
                 to_dream.append((photo, layer))
+    if pass_name:
+        note(pass_line(pass_name, to_dream, job.spec))
     progress = DreamProgress(to_dream=len(to_dream), reused=len(results) - len(to_dream),
-                             artifact_key=f"{artifact_key(job.album_dir.name)}-progress")
+                             artifact_key=f"{artifact_key(job.album_dir.name)}-progress",
+                             label=pass_name.lower() if pass_name else "dreaming")
     dream_task = dream.with_options(retries=job.settings.tasks.retries,
                                     retry_delay_seconds=job.settings.tasks.retry_delay_seconds)
     started, resources, running = time.perf_counter(), dream_resources(), {}
@@ -307,6 +355,22 @@ def dream_photos(photos: list[PhotoEntry], layers_of: dict[str, tuple[str, ...]]
     for (source, _layer), entry in results.items():
         by_photo.setdefault(source, []).append(entry)
     return by_photo, run
+
+
+def done_already(job: DreamJob, photo: PhotoEntry, layer: str, earlier: Manifest | None) -> DreamEntry | None:
+    """The dream stored by an earlier run, or one an earlier recipe of its look made, or None."""
+    return job.stored(photo, layer) or job.spec.earlier_recipe(job.store, photo, layer, earlier)
+
+
+def pass_line(name: str, to_dream: list[tuple[PhotoEntry, str]], spec: DreamSpec) -> str:
+    """'Preview: dreaming 12 photos at 512 px', the first line of a pass of a --preview run."""
+    photos = len({photo.source for photo, _layer in to_dream})
+    if not to_dream:
+        return f"{name}: nothing to dream"
+    size = spec.preview_size or spec.dream_size
+    dreams = f" ({counted(len(to_dream), 'dream')})" if len(to_dream) != photos else ""
+    return (f"{name}: dreaming {counted(photos, 'photo')}{dreams} at "
+            + (f"{size} px" if size else "each photo's own size"))
 
 
 def collect(futures: dict, progress: DreamProgress):

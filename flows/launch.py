@@ -300,10 +300,11 @@ def stored_run(album: Path, output: Path | None, wait_s: float | None = 0.0,
 # ---- run: the Prefect flow ----
 
 def run(album: Path, config: Path | None, overrides: dict, how: Execution, warn: Warn, say: Warn = print,
-        renew: bool = False):
+        renew: bool = False, preview: bool = False):
     """Check, lock OUT, and run the flow on `album`; its manifest. When there is nothing to
     dream and no Prefect server to report to, the post is written without Prefect
-    (flows/rerun.py); `say` tells the user which, and why."""
+    (flows/rerun.py); `say` tells the user which, and why. `preview`: the flow publishes the
+    post with small dreams first (flows/dream_album.py)."""
     from flows import rerun
 
     settings = load_settings(config, overrides)
@@ -329,7 +330,8 @@ def run(album: Path, config: Path | None, overrides: dict, how: Execution, warn:
         check_prefect_home()     # after the device: a missing GPU is said before Prefect loads
         rerun.forget(checked.out_dir)
         with preflight_done(checked):
-            manifest = run_flow(album, str(config) if config else None, overrides, how, renew=renew)
+            manifest = run_flow(album, str(config) if config else None, overrides, how, renew=renew,
+                                preview=preview)
         if spec is not None:
             rerun.remember(checked, rerun.fingerprint(settings, spec, checked), manifest)
         return manifest
@@ -374,7 +376,7 @@ def prefect_server_configured() -> bool:
 
 def run_flow(album: Path, config: str | None, overrides: dict, how: Execution,
              only_photos: list[str] | None = None, hidden_photos: list[str] | None = None,
-             renew: bool = False):
+             renew: bool = False, preview: bool = False):
     """Run the flow (on Dask if asked) and return its manifest. The caller holds OUT's lock and
     has made Ctrl-C and SIGTERM stop the command (`stopping_at_once`)."""
     quiet_logs(how.verbose)
@@ -394,7 +396,7 @@ def run_flow(album: Path, config: str | None, overrides: dict, how: Execution,
     with slow_server_explained():
         start_prefect_server(_log_file)
         return in_a_thread_of_its_own(flow_fn, str(album), config, overrides, only_photos=only_photos,
-                                      hidden_photos=hidden_photos, renew=renew)
+                                      hidden_photos=hidden_photos, renew=renew, preview=preview)
 
 
 @contextlib.contextmanager

@@ -112,13 +112,14 @@ class DreamProgress:
     `reused` dreams (finished by earlier runs) are one line before the bar, which counts only
     the dreams this run makes."""
 
-    def __init__(self, to_dream: int, reused: int, artifact_key: str, every_s: float = 3.0):
+    def __init__(self, to_dream: int, reused: int, artifact_key: str, every_s: float = 3.0,
+                 label: str = "dreaming"):
         from prefect.artifacts import create_progress_artifact
 
         self.total, self.reused = to_dream + reused, reused
         if reused:
             note(f"dreams: {reused} of {self.total} made by earlier runs, kept")
-        self.bar = ProgressBar(total=to_dream, label="dreaming", unit="dreams")
+        self.bar = ProgressBar(total=to_dream, label=label, unit="dreams")
         self.every_s = every_s
         self.artifact_id = create_progress_artifact(100.0 * reused / max(self.total, 1), key=artifact_key,
                                                     description="Dreams finished (reused ones count)")

@@ -10,7 +10,8 @@ the settings the run had. The next run writes the post straight away, as `blog` 
 - the settings, dreamtrip's release and the device's kind are those the notes were made with;
 - the last run finished (the output folder's record says so);
 - every photo of the album is noted, unchanged (size, mtime, ctime), and the manifest's entry
-  for it is the one noted (same content hash), ok, with every layer it should have;
+  for it is the one noted (same content hash), ok, with every layer it should have, none of
+  them a preview (`run --preview`'s small dreams are dreamed at full size by the next run);
 - every file the post shows is in the output folder as dreamtrip wrote it (the record's size).
 
 Anything else is work for the flow, and the command says what (`why_not`). Prefect runs and
@@ -148,7 +149,9 @@ def why_not(checked: "Preflight", print_: str, layers_for) -> str | None:
         elif photo is not None and not photo.ok:
             failed += (photo.error or "").startswith(CRASHED)  # else it fails again as it did
         elif photo is not None:
-            wanted, done = set(layers_for(source)), {dream.layer for dream in photo.dreams if dream.ok}
+            # a preview (`run --preview`) is still to be dreamed at full size
+            wanted = set(layers_for(source))
+            done = {dream.layer for dream in photo.dreams if dream.ok and not dream.preview}
             dreams += len(wanted - done)
             layers += bool({dream.layer for dream in photo.dreams} - wanted)  # album.yaml took one off
     reasons = [text for count, text in ((new, counted(new, "new photo")), (changed, counted(changed, "changed photo")),

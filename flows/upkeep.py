@@ -39,6 +39,7 @@ from pipeline.privacy import published
 
 MISSING_WEB_COPY = ("a web copy of this photo is missing from the output folder, or damaged; "
                     "`dreamtrip retry` makes it again")
+A_PREVIEW = "a preview (`run --preview` stopped before its full-size dream)"
 from pipeline.output.records import record_of
 
 
@@ -207,8 +208,8 @@ class Unfinished:
 
 
 def unfinished(manifest: Manifest, out_dir: Path) -> list[Unfinished]:
-    """Failed photos, failed dreams, and photos or dreams marked ok with a file that is no
-    longer there or no longer as it was written (by its sha256)."""
+    """Failed photos, failed dreams, previews (to dream at full size), and photos or dreams
+    marked ok with a file that is no longer there or no longer as it was written (by its sha256)."""
     todo = []
     for photo in manifest.photos:
         if not photo.ok:
@@ -220,6 +221,8 @@ def unfinished(manifest: Manifest, out_dir: Path) -> list[Unfinished]:
         for dream in photo.dreams:
             if not dream.ok:
                 todo.append(Unfinished(photo.source, dream.layer, dream.error or dream.status))
+            elif dream.preview:
+                todo.append(Unfinished(photo.source, dream.layer, A_PREVIEW))
             elif not intact(dream.files(), out_dir):
                 todo.append(Unfinished(photo.source, dream.layer, MISSING_FILE))
     return todo

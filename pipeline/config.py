@@ -162,6 +162,7 @@ _FORMATS_EXPECTED = (f"a list of image formats from {', '.join(WEB_FORMATS)} tha
 
 class ImageSettings(_Section):
     dream_size: Literal["auto", "full"] | _int(32, 16384)
+    preview_size: _int(32, 16384)
     web_sizes: _sizes(32, 8192)
     formats: Annotated[list[WebFormat], Field(min_length=1), Expect(_FORMATS_EXPECTED)]
     jpeg_quality: _int(1, 95)

@@ -123,6 +123,10 @@ class DreamEntry(_Entry):
     seconds: float | None = None      # the engine's own time (a batch of layers shares it)
     reused: bool = False              # found from an earlier run, not dreamed by this one
     older_recipe: bool = False        # made by an earlier recipe of its look (`run --renew` renews it)
+    # Dreamed small first (`run --preview`, images.preview_size), to be replaced by the dream at
+    # the run's dream size: the page says so, and every later run, `retry` too, dreams it at
+    # full size (it never stands in for one).
+    preview: bool = False
 
     @property
     def ok(self) -> bool:
@@ -304,6 +308,10 @@ class Manifest(_Entry):
 
     def dreams(self) -> list[DreamEntry]:
         return [dream for photo in self.photos for dream in photo.dreams]
+
+    def preview_files(self) -> set[str]:
+        """The files of the dreams this manifest shows as previews."""
+        return {path for dream in self.dreams() if dream.preview for path in dream.files()}
 
 
 _NOT_ONE_LINE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")

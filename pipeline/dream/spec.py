@@ -149,6 +149,7 @@ class DreamSpec:
     device: str                     # the kind of device that dreams: cuda | mps | cpu
     guide_mode: str                 # dream.guide_mode: how a photo with a guide is pulled toward it
     look: str = ""                  # look_of(the settings): what the traveller chose
+    preview_size: int | None = None  # previewing(): dreams made small first, at most this long
 
     @classmethod
     def decide(cls, settings: Settings, weights: str) -> "DreamSpec":
@@ -174,9 +175,26 @@ class DreamSpec:
         """The parameters the engine runs: the precision as decided, not `auto`."""
         return replace(self.params, precision=self.precision)
 
+    def previewing(self, long_side: int) -> "DreamSpec | None":
+        """These dreams as previews (`run --preview`): at most `long_side` px, never above the
+        dream size; None when the dream size is no larger (the dreams are as quick already)."""
+        if self.dream_size is not None and self.dream_size <= long_side:
+            return None
+        return replace(self, preview_size=long_side)
+
     def size(self, photo: PhotoEntry) -> tuple[int, int]:
         """(width, height) the photo is dreamed at: never larger than the photo."""
+        full = self.full_size(photo)
+        return fitted_size(full, self.preview_size) if self.preview_size else full
+
+    def full_size(self, photo: PhotoEntry) -> tuple[int, int]:
+        """(width, height) the photo's finished dreams have: at the dream size, never larger than the photo."""
         return fitted_size((photo.width, photo.height), self.dream_size or photo.long_side)
+
+    def is_preview(self, photo: PhotoEntry) -> bool:
+        """Whether this spec dreams the photo smaller than its finished dreams (a photo no
+        larger than the preview size gets its finished dream at once)."""
+        return self.size(photo) != self.full_size(photo)
 
     def files(self, photo: PhotoEntry, layer: str) -> DreamFiles:
         guide = f"{self.guide_mode}:{guide_of(photo)}" if photo.guide else None
@@ -187,13 +205,14 @@ class DreamSpec:
     def entry(self, photo: PhotoEntry, layer: str, seconds: float | None = None,
               reused: bool = False) -> DreamEntry:
         """The manifest entry of a finished dream (sizes follow from the photo's: no file read)."""
-        return self._entry(self.files(photo, layer), self.size(photo), layer, seconds, reused)
+        return self._entry(self.files(photo, layer), self.size(photo), layer, seconds, reused,
+                           preview=self.is_preview(photo))
 
     def _entry(self, files: DreamFiles, size: tuple[int, int], layer: str, seconds: float | None = None,
-               reused: bool = False, older_recipe: bool = False) -> DreamEntry:
+               reused: bool = False, older_recipe: bool = False, preview: bool = False) -> DreamEntry:
         return DreamEntry(layer=layer, status="ok", image=WebImage(path=files.image, width=size[0], height=size[1]),
                           web=web_images(size, files.web, self.formats), seconds=seconds, reused=reused,
-                          older_recipe=older_recipe)
+                          older_recipe=older_recipe, preview=preview)
 
     def stored(self, store: DreamStore, photo: PhotoEntry, layer: str) -> DreamEntry | None:
         """The entry of a dream an earlier run finished (and that is intact), or None. Web
@@ -263,11 +282,13 @@ def guide_of(photo: PhotoEntry) -> str | None:
 
 
 def dreams_of_lineage(manifest: Manifest, photo_sha256: str, layer: str, wanted: str) -> list[DreamEntry]:
-    """The finished dreams `manifest` lists of that lineage (read with the settings it records)."""
+    """The finished dreams `manifest` lists of that lineage (read with the settings it records);
+    a preview is none: it is dreamed again at full size."""
     look = look_of(manifest.settings)
     return [dream for photo in manifest.photos if photo.ok and photo.sha256 == photo_sha256
             and lineage(photo_sha256, layer, look, guide_of(photo)) == wanted
-            for dream in photo.dreams if dream.layer == layer and dream.ok and dream.image is not None]
+            for dream in photo.dreams
+            if dream.layer == layer and dream.ok and dream.image is not None and not dream.preview]
 
 
 def dream_input(album_dir: Path, photo: PhotoEntry, spec: DreamSpec, max_pixels: int) -> Image.Image:

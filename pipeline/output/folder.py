@@ -308,6 +308,14 @@ def used_files(manifest: Manifest) -> set[str]:
     return set(TOP_FILES) | {path for photo in manifest.photos for path in photo.files()}
 
 
+def sweep_unused(manifest: Manifest, out_dir: Path, among: set[str]) -> list[str]:
+    """Delete those of `among` (an earlier page's previews, `run --preview`) that the post of
+    `manifest` no longer uses, as `clean --yes` deletes them: only files dreamtrip recorded
+    writing and that are still as it wrote them. Those deleted, relative to `out_dir`."""
+    unused = sorted(name for name in among - used_files(manifest) if name not in (RECORD, LOCK_FILE))
+    return record_of(out_dir).delete(unused)
+
+
 def unused_files(manifest: Manifest, out_dir: Path) -> list[Path]:
     """What `dreamtrip clean` deletes, sorted: files dreamtrip recorded writing that are still as
     it wrote them (sha256, and not reached through a link) and that no photo of `manifest`

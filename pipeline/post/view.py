@@ -320,7 +320,10 @@ def _dream_view(dream: DreamEntry, photo_web: list[WebImage], anchor: str, alt: 
             "anchor": f"{anchor}--{slug(dream.layer)}",
             "alt": _dream_alt(dream.layer, alt),
             # The dream at its dream size: the "full size" link, which may be larger than any copy.
-            "full": {**_image(full), "label": f"full size ({full.width} × {full.height} px)"},
+            # A preview's is its own small file, and says so.
+            "full": {**_image(full), "label": f"{'preview' if dream.preview else 'full size'} "
+                                              f"({full.width} × {full.height} px)"},
+            "preview": dream.preview,
             "before": _before(photo_web, box)}
 
 
@@ -644,6 +647,7 @@ def build_view(manifest: Manifest) -> dict:
         "skipped": [_skipped_view(s) for s in manifest.skipped],
         "photos_counted": counted(len(in_post), "photo"),
         "dreams_counted": counted(sum(len(v["dreams"]) for v in in_post), "dream"),
+        "previews": sum(d["preview"] for v in in_post for d in v["dreams"]),
         "weights": _weights_view(manifest),
         "recipe": _recipe(manifest),
         "device": _device_words(manifest.device),
