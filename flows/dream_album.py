@@ -259,8 +259,8 @@ def dream_album(album: str, config: str | None = None, overrides: dict | None = 
                 run=run).without_machine_paths(album_dir, out_dir)
 
         previews = checked.earlier.preview_files() if checked.earlier else set()
-        first = None
-        if preview and (first := preview_pass(photos, layers_of, job, earlier)) is not None:
+        first = preview_pass(photos, layers_of, job, earlier) if preview else None
+        if first is not None and first[1].dreamed:   # (else the page before shows the same)
             shown = manifest_of(*first)
             note(f"Preview published: {write_post(shown, out_dir)} (full-size dreams follow)")
             previews |= shown.preview_files()

@@ -2,6 +2,11 @@
 first, each small dream marked as a preview, then dreamed at full size and published again; a
 run stopped in between leaves a page that works, and the next run (or `retry`) finishes it."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +20,22 @@ from pipeline.output.files import DiskFull
 from pipeline.output.manifest_file import read_manifest, write_manifest
 from pipeline.output.records import record_of
 
+REPO = Path(__file__).resolve().parent.parent
 DREAM, PREVIEW = 96, 32   # the run's dream size and its previews' (images.preview_size), in px
+# A run whose previews are made and whose full-size dreams then take "minutes": stopped once the
+# preview page is out, it is stopped in its full pass.
+SLOW_FULL_PASS = f"""
+import sys, time
+import flows.dream_album as flow_module
+real = flow_module.dream_on_device
+def slow_at_full_size(photo, image, layer, *rest):
+    if max(image.size) > {PREVIEW}:
+        time.sleep(600)
+    return real(photo, image, layer, *rest)
+flow_module.dream_on_device = slow_at_full_size
+from flows.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
 
 
 def _photo(path: Path, colour) -> None:
@@ -169,3 +189,30 @@ def test_previews_are_never_taken_for_finished_dreams(prefect_harness, album, tm
         assert "Retrying 1:" in said and "a.jpg [conv1_2]: a preview" in said and "1 now ok" in said
     assert not any(d.preview for d in read_manifest(out).dreams())
     assert 'class="preview"' not in (out / "index.html").read_text()
+
+
+def test_sigterm_in_the_full_pass_leaves_the_preview_page_whole(album, config, tmp_path):
+    """Stopped from outside (Ctrl-C, `kill`, a CI's timeout) while the full-size dreams are made:
+    the page of previews stays, every file it shows as written."""
+    out = tmp_path / "out"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
+    env.update(PYTHONPATH=str(REPO), PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_LOGGING_LEVEL="WARNING")
+    with open(tmp_path / "stderr.txt", "w") as stderr:
+        run = subprocess.Popen([sys.executable, "-c", SLOW_FULL_PASS, "run", str(album), "-c", str(config), "-o",
+                                str(out), "--device", "cpu", "--preview"], cwd=REPO, env=env,
+                               stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        deadline = time.monotonic() + 300
+        while "Full size: dreaming" not in (tmp_path / "stderr.txt").read_text():
+            assert run.poll() is None, (tmp_path / "stderr.txt").read_text()
+            assert time.monotonic() < deadline, "no full pass started"
+            time.sleep(0.1)
+        run.send_signal(signal.SIGTERM)
+        run.wait(timeout=10)
+    finally:
+        run.kill()
+    assert run.returncode == 143
+    stopped = read_manifest(out)
+    assert _long_sides(stopped) == [PREVIEW, PREVIEW] and all(d.preview for d in stopped.dreams())
+    assert _as_written(out, stopped) and not record_of(out).last_run_finished()
+    assert (out / "index.html").read_text().count('<span class="preview" title=') == 2
