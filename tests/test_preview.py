@@ -80,6 +80,7 @@ class Published:
     manifest: Manifest
     page: str
     post: str
+    sheet: str
 
 
 def _publications(monkeypatch) -> list[Published]:
@@ -89,7 +90,7 @@ def _publications(monkeypatch) -> list[Published]:
     def noting(manifest, out_dir):
         page = real(manifest, out_dir)
         published.append(Published(read_manifest(out_dir), (out_dir / "index.html").read_text(),
-                                   (out_dir / "post.md").read_text()))
+                                   (out_dir / "post.md").read_text(), (out_dir / "contact-sheet.html").read_text()))
         return page
 
     monkeypatch.setattr(flow_module, "write_post", noting)
@@ -117,10 +118,10 @@ def test_a_preview_run_publishes_small_dreams_first_then_full_size_ones(prefect_
     first, last = published
     assert _long_sides(first.manifest) == [PREVIEW, PREVIEW] and all(d.preview for d in first.manifest.dreams())
     assert first.page.count('<span class="preview" title=') == 2 and "was dreamed small first" in first.page
-    assert "[preview (32 × 21 px)](dreams/" in first.post
+    assert "[preview (32 × 21 px)](dreams/" in first.post and first.sheet.count('<span class="preview" title=') == 2
 
     assert _long_sides(last.manifest) == [DREAM, DREAM] and not any(d.preview for d in last.manifest.dreams())
-    assert 'class="preview"' not in last.page and "preview (" not in last.post
+    assert 'class="preview"' not in last.page + last.sheet and "preview (" not in last.post
     assert "full size (96 × 64 px)" in last.page
     # The previews went as `clean --yes` deletes: off the disk and the record; nothing else did.
     previews = first.manifest.preview_files()
