@@ -153,6 +153,9 @@ def test_a_run_stopped_in_the_full_pass_leaves_the_preview_page_and_the_next_run
     assert _long_sides(stopped) == [PREVIEW, PREVIEW] and all(d.preview and d.ok for d in stopped.dreams())
     assert _as_written(out, stopped)
     assert (out / "index.html").read_text().count('<span class="preview" title=') == 2
+    # The traveller edits a preview's copy: it is theirs now, and no sweep deletes it.
+    edited = out / next(web.path for web in stopped.photos[0].dreams[0].web)
+    edited.write_bytes(b"my own edit")
 
     monkeypatch.setattr(flow_module, "dream_on_device", real)
     capsys.readouterr()
@@ -160,7 +163,8 @@ def test_a_run_stopped_in_the_full_pass_leaves_the_preview_page_and_the_next_run
     assert "To do: " in capsys.readouterr().out
     finished = read_manifest(out)
     assert _long_sides(finished) == [DREAM, DREAM] and not any(d.preview for d in finished.dreams())
-    assert not any((out / path).exists() for path in stopped.preview_files())
+    assert [path for path in stopped.preview_files() if (out / path).exists()] == [edited.relative_to(out).as_posix()]
+    assert edited.read_bytes() == b"my own edit"
     assert 'class="preview"' not in (out / "index.html").read_text()
 
 

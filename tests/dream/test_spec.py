@@ -89,6 +89,29 @@ def test_a_dream_keeps_its_key_on_cpu_and_cuda(machine):
         "dreams/abababababab-conv3_1-43cc355d.jpg"
 
 
+def test_a_preview_is_a_dream_of_its_own_at_the_preview_size_never_above_the_dream_size(machine):
+    """`run --preview`: a 4000 px photo's preview is dreamed at 512 px under a key of its own; a
+    photo no larger than that gets its finished dream at once; a dream size no larger than the
+    preview's makes no previews."""
+    machine()
+    spec = DreamSpec.decide(load_settings(), "hed-4502df9d")   # 1024 px on the CPU
+    small = spec.previewing(512)
+    assert small.size(PHOTO) == (512, 384) and small.full_size(PHOTO) == spec.size(PHOTO) == (1024, 768)
+    assert small.is_preview(PHOTO) and not spec.is_preview(PHOTO)
+    assert small.files(PHOTO, "conv3_1").image != spec.files(PHOTO, "conv3_1").image
+    entry = small.entry(PHOTO, "conv3_1")
+    assert entry.preview and (entry.image.width, entry.image.height) == (512, 384)
+    assert not spec.entry(PHOTO, "conv3_1").preview
+
+    thumbnail = PHOTO.model_copy(update={"width": 480, "height": 360})
+    assert not small.is_preview(thumbnail) and not small.entry(thumbnail, "conv3_1").preview
+    assert small.files(thumbnail, "conv3_1") == spec.files(thumbnail, "conv3_1")   # the same dream
+
+    assert spec.previewing(1024) is None and spec.previewing(2048) is None
+    whole = DreamSpec.decide(load_settings(None, {"images.dream_size": "full"}), "hed").previewing(512)
+    assert whole.size(PHOTO) == (512, 384) and whole.full_size(PHOTO) == (4000, 3000)
+
+
 def test_an_apple_gpu_tiles_by_the_memory_torch_reports_for_it(monkeypatch):
     monkeypatch.setattr(torch.mps, "recommended_max_memory", lambda: 12 * 2**30)
     monkeypatch.setattr(torch.mps, "current_allocated_memory", lambda: 2 * 2**30)
