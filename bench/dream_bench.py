@@ -65,9 +65,9 @@ MODES = ("eager", "graphs", "compile")
 # measures the presets in pipeline/config.py against, so that a new schedule is judged against
 # the old one in the same run. A record of the past, not a default: the same numbers today.
 BEFORE = {
-    "subtle": {"octave_scale": 1.4, "steps": 6, "step_size": 0.0025, "smoothing": 1.0},
-    "classic": {"octave_scale": 1.4, "steps": 10, "step_size": 0.005, "smoothing": 0.5},
-    "wild": {"octave_scale": 1.5, "steps": 16, "step_size": 0.009, "smoothing": 0.25},
+    "subtle": {"octave_scale": 1.4, "steps": 6, "step_size": 0.0025, "momentum": 0.0, "smoothing": 1.0},
+    "classic": {"octave_scale": 1.4, "steps": 10, "step_size": 0.005, "momentum": 0.0, "smoothing": 0.5},
+    "wild": {"octave_scale": 1.5, "steps": 16, "step_size": 0.009, "momentum": 0.0, "smoothing": 0.25},
 }
 
 
@@ -100,7 +100,7 @@ class Bench:
         self.args, self.device = args, device
         state, norm, weights_name = load_weights(args)
         self.params = DreamParams(octaves=args.octaves, octave_scale=args.scale, steps=args.steps,
-                                  step_size=args.step_size, jitter=32, smoothing=0.5, seed=0,
+                                  step_size=args.step_size, momentum=0.0, jitter=32, smoothing=0.5, seed=0,
                                   precision=args.precision)
         self.dtype = DTYPES[precision_on(args.precision, device.type)]
         self.size_step = size_step_on(device.type) if args.size_step == "auto" else (int(args.size_step) or None)
@@ -148,7 +148,7 @@ def schedules(args, device) -> None:
         both = {"before": replace(now, **BEFORE[preset]), "now": now}
         for name, params in both.items():
             print(f"\n{preset} {name}: octaves {params.octaves or 'auto'} x {params.octave_scale}, {params.steps} steps "
-                  f"of {params.step_size}, smoothing {params.smoothing}")
+                  f"of {params.step_size}, momentum {params.momentum}, smoothing {params.smoothing}")
         for photo in args.photo:
             image, origin = dream_photo(photo, args.dream_size)
             x = pil_to_tensor(image, device).contiguous(memory_format=torch.channels_last)

@@ -36,7 +36,7 @@ def main() -> None:
         photo = fit_long_side(photo, int(args.dream_size))
     device = device_kind(args.device)  # as a run decides it (pipeline/dream/spec.py)
     params = DreamParams(octaves=None, octave_scale=args.scale, steps=args.steps, step_size=args.step_size,
-                         jitter=32, smoothing=CLASSIC["smoothing"], seed=0, precision=precision_on("auto", device))
+                         momentum=args.momentum, jitter=32, smoothing=CLASSIC["smoothing"], seed=0, precision=precision_on("auto", device))
     dreamer = load_dreamer(choose_weights(args.weights), Path(args.cache_dir).expanduser(), args.layer, device,
                            size_step_on(device))
     started = time.perf_counter()
@@ -48,7 +48,7 @@ def main() -> None:
     pair.paste(dream.crop(box), (width, 0))
     pair.save(args.output, quality=args.quality)
     print(f"{args.photo}: dreamed at {photo.width}x{photo.height} on {args.layer} ({octave_count(params, photo.size)} "
-          f"octaves x {args.scale}, {args.steps} steps, step {args.step_size}) in {time.perf_counter() - started:.0f} s "
+          f"octaves x {args.scale}, {args.steps} steps, step {args.step_size}, momentum {args.momentum}) in {time.perf_counter() - started:.0f} s "
           f"on {dreamer.device}; crop {box} -> {args.output}")
 
 
@@ -61,6 +61,7 @@ def parse_args():
     parser.add_argument("--scale", type=float, default=CLASSIC["octave_scale"])
     parser.add_argument("--steps", type=int, default=CLASSIC["steps"])
     parser.add_argument("--step-size", type=float, default=CLASSIC["step_size"])
+    parser.add_argument("--momentum", type=float, default=CLASSIC["momentum"])
     parser.add_argument("--weights", default="auto", choices=["auto", "imagenet", "hed"])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--cache-dir", default="~/.cache/dreamtrip", help="dreamtrip's weights cache")

@@ -36,7 +36,7 @@ def main() -> None:
     synthetic_photo(args.width, args.height).save(photo, quality=90)  # compresses like a real photo
     dreamer = load_dreamer(choose_weights("auto"), Path(args.cache_dir).expanduser(), args.layer, "cpu",
                            memory_budget_mb=args.budget_mb)
-    params = DreamParams(octaves=1, octave_scale=1.8, steps=1, step_size=0.016, jitter=32, smoothing=0.5,
+    params = DreamParams(octaves=1, octave_scale=1.8, steps=1, step_size=0.016, momentum=0.0, jitter=32, smoothing=0.5,
                          seed=0, precision=precision_on("auto", "cpu"))
     dtype = DTYPES[params.precision]
     long_side = max(args.width, args.height) if args.dream_size == "full" else int(args.dream_size)

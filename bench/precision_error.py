@@ -33,7 +33,7 @@ from pipeline.dream.tiling import TilePlan, layer_gradient  # noqa: E402
 from pipeline.dream.weights import choose_weights, load_features_state  # noqa: E402
 from pipeline.config import DreamParams  # noqa: E402
 
-FAST = dict(octaves=3, octave_scale=1.4, steps=3, step_size=0.02, jitter=4, smoothing=0.5, seed=0)
+FAST = dict(octaves=3, octave_scale=1.4, steps=3, step_size=0.02, momentum=0.0, jitter=4, smoothing=0.5, seed=0)
 TILED = [((64, 64), "conv3_1", 48 * 48), ((61, 77), "conv3_1", 48 * 48),
          ((130, 101), "conv4_2", 90 * 90), ((96, 160), "conv2_2", 40 * 40)]
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}

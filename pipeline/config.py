@@ -37,6 +37,7 @@ class DreamParams:
     octave_scale: float   # size ratio between levels
     steps: int            # gradient-ascent steps per octave
     step_size: float      # mean pixel change per step (fraction of the 0..1 range)
+    momentum: float       # share of the last step carried into the next (0: plain gradient ascent)
     jitter: int           # max random roll in px before each step
     smoothing: float      # sigma (px) of the blur applied to the gradient; 0 = none
     seed: int
@@ -52,11 +53,11 @@ COMMAND_LINE = "command line"
 # numbers live: default.yaml shows the keys commented out, `dreamtrip settings` prints them.
 STRENGTHS = {
     # a light touch: textures surface, the photo stays the photo
-    "subtle": {"octave_scale": 1.4, "steps": 6, "step_size": 0.0025, "smoothing": 1.0},
+    "subtle": {"octave_scale": 1.4, "steps": 3, "step_size": 0.0035, "momentum": 0.7, "smoothing": 1.0},
     # google/deepdream's balance: clear dream structures on a recognisable photo
-    "classic": {"octave_scale": 1.4, "steps": 10, "step_size": 0.005, "smoothing": 0.5},
+    "classic": {"octave_scale": 1.4, "steps": 6, "step_size": 0.005, "momentum": 0.6, "smoothing": 0.5},
     # more steps, a sharper gradient: the dream takes over the scene
-    "wild": {"octave_scale": 1.5, "steps": 16, "step_size": 0.009, "smoothing": 0.25},
+    "wild": {"octave_scale": 1.5, "steps": 9, "step_size": 0.009, "momentum": 0.6, "smoothing": 0.25},
 }
 
 # Keys of older dreamtrip versions, and what took their place.
@@ -131,6 +132,7 @@ class DreamSettings(_Section):
     octave_scale: _number(1.0, 4.0, low_open=True) | None = None
     steps: _int(1, 1000) | None = None
     step_size: _number(0.0, 1.0, low_open=True) | None = None
+    momentum: _number(0.0, 0.95) | None = None
     smoothing: _number(0.0, 10.0) | None = None
     jitter: _int(0, 512)
     seed: _int(0, 2**31 - 1)

@@ -131,6 +131,8 @@ BAD_SETTINGS = [
                  id="number-at-open-bound"),
     pytest.param("dream:\n  step_size: -0.1\n", "dream.step_size", "-0.1", "greater than 0.0",
                  id="negative-number"),
+    pytest.param("dream:\n  momentum: 1.0\n", "dream.momentum", "1.0", "from 0.0 to 0.95",
+                 id="momentum-that-never-settles"),
     pytest.param("tasks:\n  retry_delay_seconds: false\n", "tasks.retry_delay_seconds", "False",
                  "a number", id="bool-for-number"),
     pytest.param("dream:\n  precision: fp16\n", "dream.precision", "'fp16'", "auto, bf16, fp32",

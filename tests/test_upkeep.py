@@ -264,7 +264,7 @@ def test_blog_refuses_while_a_run_holds_the_folder(dreamed, capsys):
 # ---------------------------------------------------------------- the store
 
 
-PARAMS = DreamParams(octaves=None, octave_scale=1.4, steps=10, step_size=0.005, jitter=32,
+PARAMS = DreamParams(octaves=None, octave_scale=1.4, steps=10, step_size=0.005, momentum=0.6, jitter=32,
                      smoothing=0.5, seed=0, precision="auto")
 
 
@@ -277,7 +277,7 @@ def test_dream_key_changes_with_everything_that_changes_pixels_and_nothing_else(
                {"precision": "fp32"}, {"size_step": None}, {"jpeg_quality": 90},
                {"weights": "imagenet-397923af"}, {"engine": 1}]
     changes += [{"params": DreamParams(**{**PARAMS.as_dict(), field: value})} for field, value in
-                [("octaves", 3), ("octave_scale", 1.5), ("steps", 11), ("step_size", 0.02),
+                [("octaves", 3), ("octave_scale", 1.5), ("steps", 11), ("step_size", 0.02), ("momentum", 0.0),
                  ("jitter", 8), ("seed", 1), ("smoothing", 1.0)]]
     keys = {DreamRecipe(**{**vars(base), **change}).key() for change in changes}
     assert key not in keys and len(keys) == len(changes)

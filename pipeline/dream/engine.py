@@ -5,7 +5,10 @@ octave `steps` ascent steps on the mean square of the layer's ReLU output, each 
 rolled copy (jitter, so the network's 2^n pixel grid does not print into the dream) framed in its
 own mirror image (so the roll never puts one edge of the photo against the other), the gradient
 lightly blurred (smoothing) and normalised by its mean magnitude (so `step_size` means pixels,
-whatever the layer); the detail dreamed at one octave is upscaled onto the next, larger one. The
+whatever the layer). Each step moves along the new direction plus `momentum` times the last
+step's (heavy-ball ascent: a direction the gradient keeps pointing in gathers speed, so the same
+strength takes fewer steps; issue 23 measured it in BENCHMARKS.md); each octave starts from rest.
+The detail dreamed at one octave is upscaled onto the next, larger one. The
 pyramid ends at the size of the image it is given: every octave is dreamed at its own scale, and
 nothing is upscaled afterwards. `octaves: None` picks how many (pipeline.layers.auto_octaves).
 
@@ -175,8 +178,11 @@ def dream_tensor(passes: Passes | DreamNet, image: torch.Tensor, layer: str, par
     for base, canvas in zip(bases, canvases[::-1]):  # smallest first
         detail = F.interpolate(detail, size=base.shape[-2:], mode="bilinear", align_corners=False)
         dreamed = (base + detail).contiguous(memory_format=torch.channels_last)
+        velocity = torch.zeros_like(dreamed)  # from rest: the last octave's direction was at another scale
         for _ in range(params.steps):
-            dreamed = ascent_step(passes, dreamed, layer, params, rng, tile_rng, canvas, objective)
+            direction = ascent_direction(passes, dreamed, layer, params, rng, tile_rng, canvas, objective)
+            velocity = params.momentum * velocity + direction  # momentum 0: the plain step, exactly
+            dreamed = (dreamed + params.step_size * velocity).clamp_(0.0, 1.0)
         detail = dreamed - base
     return dreamed.detach()
 
@@ -184,7 +190,17 @@ def dream_tensor(passes: Passes | DreamNet, image: torch.Tensor, layer: str, par
 def ascent_step(passes: Passes | DreamNet, images: torch.Tensor, layer: str, params: DreamParams,
                 rng: random.Random, tile_rng: random.Random | None = None,
                 canvas: tuple[int, int] | None = None, objective=PLAIN) -> torch.Tensor:
-    """One jittered, smoothed, normalised gradient-ascent step; pixels stay within 0..1."""
+    """One step from rest (no momentum): pixels move `step_size` along the ascent direction and
+    stay within 0..1."""
+    direction = ascent_direction(passes, images, layer, params, rng, tile_rng, canvas, objective)
+    return (images + params.step_size * direction).clamp_(0.0, 1.0)
+
+
+def ascent_direction(passes: Passes | DreamNet, images: torch.Tensor, layer: str, params: DreamParams,
+                     rng: random.Random, tile_rng: random.Random | None = None,
+                     canvas: tuple[int, int] | None = None, objective=PLAIN) -> torch.Tensor:
+    """The jittered, smoothed gradient of `objective` at `images`, normalised to a mean
+    magnitude of 1."""
     passes = passes if isinstance(passes, Passes) else Passes(passes)
     dy, dx = rng.randint(-params.jitter, params.jitter), rng.randint(-params.jitter, params.jitter)
     height, width = images.shape[-2:]
@@ -193,8 +209,7 @@ def ascent_step(passes: Passes | DreamNet, images: torch.Tensor, layer: str, par
     grad = passes.gradient(shifted, layer, canvas or tuple(shifted.shape[-2:]), tile_rng or random.Random(0), objective)
     grad = torch.roll(grad, shifts=(-dy, -dx), dims=(-2, -1))[..., margin:margin + height, margin:margin + width]
     grad = blur(grad, params.smoothing)
-    grad = grad / (grad.abs().mean() + 1e-8)
-    return (images + params.step_size * grad).clamp_(0.0, 1.0)
+    return grad / (grad.abs().mean() + 1e-8)
 
 
 def edge_margin(jitter: int) -> int:

@@ -22,7 +22,7 @@ from pipeline.dream.objective import GUIDE_MODES, GuideFeatures, guided_objectiv
 from pipeline.dream.tiling import TilePlan, layer_gradient, tile_side, whole_gradient
 from pipeline.dream.weights import choose_weights
 
-PARAMS = DreamParams(octaves=2, octave_scale=1.4, steps=2, step_size=0.02, jitter=4, smoothing=0.5, seed=0,
+PARAMS = DreamParams(octaves=2, octave_scale=1.4, steps=2, step_size=0.02, momentum=0.0, jitter=4, smoothing=0.5, seed=0,
                      precision="fp32")
 
 
