@@ -53,11 +53,11 @@ COMMAND_LINE = "command line"
 # numbers live: default.yaml shows the keys commented out, `dreamtrip settings` prints them.
 STRENGTHS = {
     # a light touch: textures surface, the photo stays the photo
-    "subtle": {"octave_scale": 1.4, "steps": 3, "step_size": 0.0035, "momentum": 0.7, "smoothing": 1.0},
+    "subtle": {"octave_scale": 1.4, "steps": 4, "step_size": 0.0025, "momentum": 0.6, "smoothing": 1.0},
     # google/deepdream's balance: clear dream structures on a recognisable photo
     "classic": {"octave_scale": 1.4, "steps": 6, "step_size": 0.005, "momentum": 0.6, "smoothing": 0.5},
     # more steps, a sharper gradient: the dream takes over the scene
-    "wild": {"octave_scale": 1.5, "steps": 9, "step_size": 0.009, "momentum": 0.6, "smoothing": 0.25},
+    "wild": {"octave_scale": 1.5, "steps": 9, "step_size": 0.009, "momentum": 0.7, "smoothing": 0.25},
 }
 
 # Keys of older dreamtrip versions, and what took their place.
