@@ -364,9 +364,9 @@ def done_already(job: DreamJob, photo: PhotoEntry, layer: str, earlier: Manifest
 
 def pass_line(name: str, to_dream: list[tuple[PhotoEntry, str]], spec: DreamSpec) -> str:
     """'Preview: dreaming 12 photos at 512 px', the first line of a pass of a --preview run."""
-    photos = len({photo.source for photo, _layer in to_dream})
     if not to_dream:
         return f"{name}: nothing to dream"
+    photos = len({photo.source for photo, _layer in to_dream})
     size = spec.preview_size or spec.dream_size
     dreams = f" ({counted(len(to_dream), 'dream')})" if len(to_dream) != photos else ""
     return (f"{name}: dreaming {counted(photos, 'photo')}{dreams} at "
