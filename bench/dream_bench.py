@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.classic_reference import ClassicDreamer  # noqa: E402
 from bench.machine import RssSampler, cpu_name  # noqa: E402
-from pipeline.config import load_settings  # noqa: E402
+from pipeline.config import load_settings, steps_in_words  # noqa: E402
 from pipeline.dream.engine import (DTYPES, Passes, dream_tensor, layer_activation, octave_count,  # noqa: E402
                                    octave_sizes, pil_to_tensor, tensor_to_pil)
 from pipeline.dream.graphs import GraphCache  # noqa: E402
@@ -147,7 +147,7 @@ def schedules(args, device) -> None:
         now = replace(load_settings(None, {"dream.strength": preset}).dream.params(), precision=precision)
         both = {"before": replace(now, **BEFORE[preset]), "now": now}
         for name, params in both.items():
-            print(f"\n{preset} {name}: octaves {params.octaves or 'auto'} x {params.octave_scale}, {params.steps} steps "
+            print(f"\n{preset} {name}: octaves {params.octaves or 'auto'} x {params.octave_scale}, steps {steps_in_words(params.steps)} "
                   f"of {params.step_size}, momentum {params.momentum}, smoothing {params.smoothing}")
         for photo in args.photo:
             image, origin = dream_photo(photo, args.dream_size)
@@ -227,14 +227,14 @@ def print_bound(net, x, layer, params, dtype, device) -> None:
     octaves = octave_sizes(x.shape[-2:], octave_count(params, x.shape[-2:]), params.octave_scale,
                            LAYERS[layer].min_side)
     total = 0.0
-    for size in octaves:
+    for below_full, size in enumerate(octaves):  # largest first
         image = torch.nn.functional.interpolate(x, size=size, mode="bilinear").contiguous(
             memory_format=torch.channels_last)
         whole_gradient(net, image, layer, dtype)  # warm-up (autotuning on CUDA)
-        total += params.steps * min(timed(device, lambda: whole_gradient(net, image, layer, dtype))[0]
+        total += params.steps_at(below_full) * min(timed(device, lambda: whole_gradient(net, image, layer, dtype))[0]
                                     for _ in range(2))
     print(f"{layer:8} bound: bare {str(dtype).removeprefix('torch.')} channels-last forward+backward, "
-          f"{len(octaves)} octaves x {params.steps} steps: {total:.3f} s", flush=True)
+          f"{len(octaves)} octaves, steps {steps_in_words(params.steps)}: {total:.3f} s", flush=True)
 
 
 def timed(device, work):

@@ -510,7 +510,7 @@ def cmd_settings(args) -> int:
     data["dream"].update(from_preset)
     if from_preset:
         print(f"# dream.{', dream.'.join(from_preset)}: set by strength {settings.dream.strength}")
-    print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), end="")
+    print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=None), end="")
     return EXIT_OK
 
 

@@ -35,7 +35,8 @@ class DreamParams:
 
     octaves: int | None   # pyramid levels; None: as many as keep the smallest ~400+ px (layers.auto_octaves)
     octave_scale: float   # size ratio between levels
-    steps: int            # gradient-ascent steps per octave
+    steps: int | tuple[int, ...]  # ascent steps per octave: one number for all, or from the full-size
+                                  # octave down, the last for every smaller one (canonical_steps)
     step_size: float      # mean pixel change per step (fraction of the 0..1 range)
     momentum: float       # share of the last step carried into the next (0: plain gradient ascent)
     jitter: int           # max random roll in px before each step
@@ -46,6 +47,32 @@ class DreamParams:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def steps_at(self, octave: int) -> int:
+        """Ascent steps at `octave`, counted from the full-size one (0) down."""
+        if isinstance(self.steps, int):
+            return self.steps
+        return self.steps[min(octave, len(self.steps) - 1)]
+
+
+def canonical_steps(steps: int | list[int] | tuple[int, ...]) -> int | tuple[int, ...]:
+    """One spelling for one schedule (the dream key hashes it): [4, 7, 7] is (4, 7), [7, 7] is 7."""
+    if isinstance(steps, int):
+        return steps
+    steps = list(steps)
+    while len(steps) > 1 and steps[-1] == steps[-2]:
+        steps.pop()  # the last number already counts for every smaller octave
+    return steps[0] if len(steps) == 1 else tuple(steps)
+
+
+def steps_in_words(steps: int | list[int] | tuple[int, ...]) -> str:
+    """6 -> '6'; (4, 7) -> '4 at full size, then 7 at each smaller octave'."""
+    steps = canonical_steps(steps)
+    if isinstance(steps, int):
+        return str(steps)
+    first, *middle, last = steps
+    return ", then ".join([f"{first} at full size", *map(str, middle), f"{last} at each smaller octave"])
+
+
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
 COMMAND_LINE = "command line"
 
@@ -55,7 +82,7 @@ STRENGTHS = {
     # a light touch: textures surface, the photo stays the photo
     "subtle": {"octave_scale": 1.4, "steps": 4, "step_size": 0.0025, "momentum": 0.6, "smoothing": 1.0},
     # google/deepdream's balance: clear dream structures on a recognisable photo
-    "classic": {"octave_scale": 1.4, "steps": 6, "step_size": 0.005, "momentum": 0.6, "smoothing": 0.5},
+    "classic": {"octave_scale": 1.4, "steps": [4, 7], "step_size": 0.005, "momentum": 0.6, "smoothing": 0.5},
     # more steps, a sharper gradient: the dream takes over the scene
     "wild": {"octave_scale": 1.5, "steps": 9, "step_size": 0.009, "momentum": 0.7, "smoothing": 0.25},
 }
@@ -101,6 +128,11 @@ def _number(low: float, high: float, low_open: bool = False):
     return Annotated[float, Field(ge=low, le=high), Expect(f"a number from {low} to {high}")]
 
 
+def _octave_steps(low: int, high: int):
+    return Annotated[list[_int(low, high)], Field(min_length=1, max_length=12),
+                     Expect(f"a list of integers from {low} to {high}, from the full-size octave down")]
+
+
 def _sizes(low: int, high: int):
     return Annotated[list[_int(low, high)], Field(min_length=1),
                      Expect(f"a non-empty list of integers from {low} to {high}")]
@@ -130,7 +162,7 @@ class DreamSettings(_Section):
     octaves: Literal["auto"] | _int(1, 12)
     # Not set (None): the strength preset's value.
     octave_scale: _number(1.0, 4.0, low_open=True) | None = None
-    steps: _int(1, 1000) | None = None
+    steps: _int(1, 1000) | _octave_steps(1, 1000) | None = None
     step_size: _number(0.0, 1.0, low_open=True) | None = None
     momentum: _number(0.0, 0.95) | None = None
     smoothing: _number(0.0, 10.0) | None = None
@@ -152,7 +184,8 @@ class DreamSettings(_Section):
     def params(self) -> DreamParams:
         """What the engine runs: the strength preset, with the keys set by hand over it."""
         by_hand = {key: getattr(self, key) for key in self.set_by_hand}
-        return DreamParams(**{**self.from_strength, **by_hand,
+        chosen = {**self.from_strength, **by_hand}
+        return DreamParams(**{**chosen, "steps": canonical_steps(chosen["steps"]),
                               "octaves": None if self.octaves == "auto" else self.octaves,
                               "jitter": self.jitter, "seed": self.seed, "precision": self.precision})
 

@@ -9,7 +9,8 @@ import yaml
 from pydantic import BaseModel
 
 from pipeline.ingest.album import AlbumText, PhotoText, load_album_text
-from pipeline.config import DEFAULT_CONFIG, STRENGTHS, ConfigError, Settings, load_settings
+from pipeline.config import (DEFAULT_CONFIG, STRENGTHS, ConfigError, Settings, canonical_steps, load_settings,
+                             steps_in_words)
 from pipeline.layers import LAYER_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -125,6 +126,9 @@ BAD_SETTINGS = [
     pytest.param("dream:\n  steps: true\n", "dream.steps", "True", "an integer", id="bool-for-int"),
     pytest.param("dream:\n  steps: 2.5\n", "dream.steps", "2.5", "an integer", id="float-for-int"),
     pytest.param("dream:\n  steps: 0\n", "dream.steps", "0", "from 1 to 1000", id="int-too-small"),
+    pytest.param("dream:\n  steps: [4, 0]\n", "dream.steps", "[4, 0]", "from the full-size octave down",
+                 id="a-step-list-with-a-zero"),
+    pytest.param("dream:\n  steps: []\n", "dream.steps", "[]", "a list of integers", id="an-empty-step-list"),
     pytest.param("images:\n  jpeg_quality: 100\n", "images.jpeg_quality", "100", "from 1 to 95",
                  id="int-too-big"),
     pytest.param("dream:\n  octave_scale: 1.0\n", "dream.octave_scale", "1.0", "greater than 1.0",
@@ -341,7 +345,7 @@ def test_cli_bad_layer_flag_exits_2(tmp_path, capsys):
 def test_default_dream_values_are_the_classic_preset():
     params = load_settings().dream.params()
     for key, value in STRENGTHS["classic"].items():
-        assert getattr(params, key) == value, key
+        assert getattr(params, key) == (canonical_steps(value) if key == "steps" else value), key
     assert params.octaves is None  # auto: the engine picks them for each photo's size
 
 
@@ -352,6 +356,18 @@ def test_strength_preset_applies_but_explicit_values_win(tmp_path):
     assert params.steps == 3 and params.octaves == 5
     assert params.step_size == STRENGTHS["wild"]["step_size"]
     assert dream.set_by_hand == ("steps",)  # the page says which values a file set
+
+
+def test_steps_per_octave_from_the_full_size_down_in_one_spelling(tmp_path):
+    """`steps: [4, 7]`: 4 at the full-size octave, 7 at every smaller one. A list that only
+    repeats its last number is that schedule, spelt the one way the dream key hashes."""
+    for text, steps in (("[4, 7]", (4, 7)), ("[4, 7, 7]", (4, 7)), ("[5, 5]", 5), ("[3]", 3), ("[2, 3, 4]", (2, 3, 4))):
+        params = load_settings(_write(tmp_path, f"dream:\n  steps: {text}\n")).dream.params()
+        assert params.steps == steps, text
+    params = load_settings(_write(tmp_path, "dream:\n  steps: [2, 3, 4]\n")).dream.params()
+    assert [params.steps_at(octave) for octave in range(5)] == [2, 3, 4, 4, 4]
+    assert steps_in_words((2, 3, 4)) == "2 at full size, then 3, then 4 at each smaller octave"
+    assert steps_in_words([4, 7, 7]) == "4 at full size, then 7 at each smaller octave" and steps_in_words(6) == "6"
 
 
 def test_old_settings_say_what_replaced_them(tmp_path):

@@ -1,16 +1,19 @@
 """DeepDream: nudge a photo, by gradient ascent, until a VGG16 layer fires harder.
 
 The recipe (after google/deepdream): an image pyramid of octaves, dreamed smallest first; at each
-octave `steps` ascent steps on the mean square of the layer's ReLU output, each on a randomly
+octave its `steps` (DreamParams.steps_at: the full-size octave, where a step costs the most, may
+take fewer) ascent steps on the mean square of the layer's ReLU output, each on a randomly
 rolled copy (jitter, so the network's 2^n pixel grid does not print into the dream) framed in its
 own mirror image (so the roll never puts one edge of the photo against the other), the gradient
 lightly blurred (smoothing) and normalised by its mean magnitude (so `step_size` means pixels,
 whatever the layer). Each step moves along the new direction plus `momentum` times the last
 step's (heavy-ball ascent: a direction the gradient keeps pointing in gathers speed, so the same
-strength takes fewer steps; issue 23 measured it in BENCHMARKS.md); each octave starts from rest.
-The detail dreamed at one octave is upscaled onto the next, larger one. The
-pyramid ends at the size of the image it is given: every octave is dreamed at its own scale, and
-nothing is upscaled afterwards. `octaves: None` picks how many (pipeline.layers.auto_octaves).
+strength takes fewer steps; issue 23 measured it in BENCHMARKS.md). The detail dreamed at one
+octave is upscaled onto the next, larger one, and so is the speed it gathered: the next octave
+goes on where the last left off instead of starting from rest (measured: 1.16x the strength for
+the same steps on a deep layer, so fewer steps do). The pyramid ends at the size of the image
+it is given: every octave is dreamed at its own scale, and nothing is upscaled afterwards.
+`octaves: None` picks how many (pipeline.layers.auto_octaves).
 
 Speed: the network stops at the deepest layer asked for, its weights are frozen (no weight
 gradients), it runs channels-last, in bf16 where the hardware is fast at it. On CUDA each octave
@@ -174,12 +177,13 @@ def dream_tensor(passes: Passes | DreamNet, image: torch.Tensor, layer: str, par
     bases = octave_bases(image, octaves, params.octave_scale, LAYERS[layer].min_side)
     canvases = octave_canvases(image.shape[-2:], len(bases), params.octave_scale, passes.size_step,
                                edge_margin(params.jitter))
-    detail = torch.zeros_like(bases[0])
-    for base, canvas in zip(bases, canvases[::-1]):  # smallest first
-        detail = F.interpolate(detail, size=base.shape[-2:], mode="bilinear", align_corners=False)
+    detail = velocity = torch.zeros_like(bases[0])
+    steps = [params.steps_at(below_full) for below_full in range(len(bases))]
+    for base, canvas, octave_steps in zip(bases, canvases[::-1], steps[::-1]):  # smallest first
+        detail, velocity = (F.interpolate(t, size=base.shape[-2:], mode="bilinear", align_corners=False)
+                            for t in (detail, velocity))
         dreamed = (base + detail).contiguous(memory_format=torch.channels_last)
-        velocity = torch.zeros_like(dreamed)  # from rest: the last octave's direction was at another scale
-        for _ in range(params.steps):
+        for _ in range(octave_steps):
             direction = ascent_direction(passes, dreamed, layer, params, rng, tile_rng, canvas, objective)
             velocity = params.momentum * velocity + direction  # momentum 0: the plain step, exactly
             dreamed = (dreamed + params.step_size * velocity).clamp_(0.0, 1.0)

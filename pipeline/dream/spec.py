@@ -29,7 +29,8 @@ from pipeline.output.store import DreamFiles, DreamStore, WebFormats
 #   1: the first engine.
 #   2: each step rolls the image inside a mirrored margin, not round onto its opposite edge
 #      (which left a dark or light band along the edges).
-ENGINE_REVISION = 2
+#   3: with momentum, each octave goes on at the speed the last one gathered (it started from rest).
+ENGINE_REVISION = 3
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import re
 from datetime import date, datetime
 from urllib.parse import quote, urljoin
 
+from pipeline.config import steps_in_words
 from pipeline.output.files import slug, without_machine_paths
 from pipeline.layers import LAYER_NAMES, depth, layer_hint
 from pipeline.manifest import MISSING_FILE, AlbumInfo, DreamEntry, Manifest, PhotoEntry, Skipped, WebImage
@@ -561,6 +562,7 @@ def _recipe(manifest: Manifest) -> list[dict]:
     size = f"{manifest.dream_size} px" if manifest.dream_size else "each photo's own size"
     values = {"layers": ", ".join(manifest.settings.layers), "strength": dream.strength,
               **params.as_dict(),
+              "steps": steps_in_words(params.steps),
               "octaves": params.octaves or _auto_octaves(manifest.octaves, manifest.dream_size),
               "precision": manifest.precision or params.precision,   # what "auto" resolved to
               "dream size": size}

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from markupsafe import escape
 
-from pipeline.config import STRENGTHS, load_settings
+from pipeline.config import STRENGTHS, load_settings, steps_in_words
 from pipeline.layers import layer_hint
 from pipeline.manifest import Manifest
 from pipeline.post.page import md_escape, url_path, write_page
@@ -359,7 +359,7 @@ def test_footer_says_which_values_were_set_by_hand(tmp_path):
     _render(tmp_path, data)
     recipe = _recipe(_sheet(tmp_path))
     assert "set by hand" not in str(recipe)
-    assert recipe["steps"] == str(STRENGTHS["classic"]["steps"]) and recipe["precision"] == "auto"
+    assert recipe["steps"] == steps_in_words(STRENGTHS["classic"]["steps"]) and recipe["precision"] == "auto"
     assert recipe["dream size"] == "each photo's own size"
 
 
