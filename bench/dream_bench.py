@@ -63,7 +63,8 @@ PHOTO = Path(__file__).resolve().parent.parent / "data/sample-album/01-charles-b
 MODES = ("eager", "graphs", "compile")
 # The strength presets as issue 23 found them (engine revision 2, main c42381f): what --strength
 # measures the presets in pipeline/config.py against, so that a new schedule is judged against
-# the old one in the same run. A record of the past, not a default: the same numbers today.
+# the old one in the same run. A record of the past, not a default: the same numbers today, and
+# the same pixels under engine revision 3 (which changed only what momentum carries: these have none).
 BEFORE = {
     "subtle": {"octave_scale": 1.4, "steps": 6, "step_size": 0.0025, "momentum": 0.0, "smoothing": 1.0},
     "classic": {"octave_scale": 1.4, "steps": 10, "step_size": 0.005, "momentum": 0.0, "smoothing": 0.5},
@@ -147,8 +148,8 @@ def schedules(args, device) -> None:
         now = replace(load_settings(None, {"dream.strength": preset}).dream.params(), precision=precision)
         both = {"before": replace(now, **BEFORE[preset]), "now": now}
         for name, params in both.items():
-            print(f"\n{preset} {name}: octaves {params.octaves or 'auto'} x {params.octave_scale}, steps {steps_in_words(params.steps)} "
-                  f"of {params.step_size}, momentum {params.momentum}, smoothing {params.smoothing}")
+            print(f"\n{preset} {name}: octaves {params.octaves or 'auto'} x {params.octave_scale}, steps {steps_in_words(params.steps)}; "
+                  f"step size {params.step_size}, momentum {params.momentum}, smoothing {params.smoothing}")
         for photo in args.photo:
             image, origin = dream_photo(photo, args.dream_size)
             x = pil_to_tensor(image, device).contiguous(memory_format=torch.channels_last)

@@ -78,13 +78,16 @@ COMMAND_LINE = "command line"
 
 # What each `dream.strength` sets, unless the config sets that key itself. The only place these
 # numbers live: default.yaml shows the keys commented out, `dreamtrip settings` prints them.
+# Steps are [at full size, at each smaller octave]: a full-size step costs as much as one at each
+# of the two octaves below it, and with momentum carried up the pyramid the full size only has
+# to finish what they dreamed (BENCHMARKS.md, "Fewer steps per dream").
 STRENGTHS = {
     # a light touch: textures surface, the photo stays the photo
-    "subtle": {"octave_scale": 1.4, "steps": 4, "step_size": 0.0025, "momentum": 0.6, "smoothing": 1.0},
+    "subtle": {"octave_scale": 1.4, "steps": [2, 5], "step_size": 0.0025, "momentum": 0.6, "smoothing": 1.0},
     # google/deepdream's balance: clear dream structures on a recognisable photo
     "classic": {"octave_scale": 1.4, "steps": [4, 7], "step_size": 0.005, "momentum": 0.6, "smoothing": 0.5},
     # more steps, a sharper gradient: the dream takes over the scene
-    "wild": {"octave_scale": 1.5, "steps": 9, "step_size": 0.009, "momentum": 0.7, "smoothing": 0.25},
+    "wild": {"octave_scale": 1.5, "steps": [7, 10], "step_size": 0.009, "momentum": 0.7, "smoothing": 0.25},
 }
 
 # Keys of older dreamtrip versions, and what took their place.

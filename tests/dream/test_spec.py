@@ -81,14 +81,15 @@ def test_a_dream_keeps_its_key_on_cpu_and_cuda(machine):
     """The store key of the default settings, pinned: a traveller's finished dreams are found
     again, not dreamed twice. Only dreaming other pixels may change it: raising
     ENGINE_REVISION (revision 2, no edge bands, did, from f4032420 and 396374d8) or a preset's
-    new schedule (issue 23's momentum did, from 4f406bbf and 43cc355d). Earlier dreams then stay
+    new schedule (issue 23's momentum did, from 4f406bbf and 43cc355d; then revision 3, momentum
+    carried across octaves, with steps [4, 7], from 88668b46 and 0b180f9a). Earlier dreams then stay
     in use as older-recipe dreams (tests/test_upgrade.py)."""
     machine()
     assert DreamSpec.decide(load_settings(), "hed-4502df9d").files(PHOTO, "conv3_1").image == \
-        "dreams/abababababab-conv3_1-88668b46.jpg"
+        "dreams/abababababab-conv3_1-8f70cd17.jpg"
     machine("cuda")
     assert DreamSpec.decide(load_settings(), "hed-4502df9d").files(PHOTO, "conv3_1").image == \
-        "dreams/abababababab-conv3_1-0b180f9a.jpg"
+        "dreams/abababababab-conv3_1-9c880e01.jpg"
 
 
 def test_a_preview_is_a_dream_of_its_own_at_the_preview_size_never_above_the_dream_size(machine):
