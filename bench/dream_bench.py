@@ -228,11 +228,11 @@ def print_bound(net, x, layer, params, dtype, device) -> None:
     octaves = octave_sizes(x.shape[-2:], octave_count(params, x.shape[-2:]), params.octave_scale,
                            LAYERS[layer].min_side)
     total = 0.0
-    for below_full, size in enumerate(octaves):  # largest first
+    for size, steps in zip(octaves, params.steps_by_octave(len(octaves))[::-1]):  # largest first
         image = torch.nn.functional.interpolate(x, size=size, mode="bilinear").contiguous(
             memory_format=torch.channels_last)
         whole_gradient(net, image, layer, dtype)  # warm-up (autotuning on CUDA)
-        total += params.steps_at(below_full) * min(timed(device, lambda: whole_gradient(net, image, layer, dtype))[0]
+        total += steps * min(timed(device, lambda: whole_gradient(net, image, layer, dtype))[0]
                                     for _ in range(2))
     print(f"{layer:8} bound: bare {str(dtype).removeprefix('torch.')} channels-last forward+backward, "
           f"{len(octaves)} octaves, steps {steps_in_words(params.steps)}: {total:.3f} s", flush=True)

@@ -18,7 +18,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.config import STRENGTHS  # noqa: E402
+from pipeline.config import STRENGTHS, canonical_steps, steps_in_words  # noqa: E402
 from pipeline.dream.engine import load_dreamer, octave_count  # noqa: E402
 from pipeline.imaging import fit_long_side  # noqa: E402
 from pipeline.dream.spec import device_kind, precision_on, size_step_on  # noqa: E402
@@ -35,7 +35,7 @@ def main() -> None:
     if args.dream_size != "full":
         photo = fit_long_side(photo, int(args.dream_size))
     device = device_kind(args.device)  # as a run decides it (pipeline/dream/spec.py)
-    params = DreamParams(octaves=None, octave_scale=args.scale, steps=args.steps, step_size=args.step_size,
+    params = DreamParams(octaves=None, octave_scale=args.scale, steps=canonical_steps(args.steps), step_size=args.step_size,
                          momentum=args.momentum, jitter=32, smoothing=CLASSIC["smoothing"], seed=0, precision=precision_on("auto", device))
     dreamer = load_dreamer(choose_weights(args.weights), Path(args.cache_dir).expanduser(), args.layer, device,
                            size_step_on(device))
@@ -48,7 +48,7 @@ def main() -> None:
     pair.paste(dream.crop(box), (width, 0))
     pair.save(args.output, quality=args.quality)
     print(f"{args.photo}: dreamed at {photo.width}x{photo.height} on {args.layer} ({octave_count(params, photo.size)} "
-          f"octaves x {args.scale}, {args.steps} steps, step {args.step_size}, momentum {args.momentum}) in {time.perf_counter() - started:.0f} s "
+          f"octaves x {args.scale}, steps {steps_in_words(args.steps)}, step {args.step_size}, momentum {args.momentum}) in {time.perf_counter() - started:.0f} s "
           f"on {dreamer.device}; crop {box} -> {args.output}")
 
 
@@ -59,7 +59,8 @@ def parse_args():
     parser.add_argument("--dream-size", default="full", help="long side in px, or full")
     parser.add_argument("--crop", default="0,0,512,384", help="left,top,width,height in the dream's pixels")
     parser.add_argument("--scale", type=float, default=CLASSIC["octave_scale"])
-    parser.add_argument("--steps", type=int, default=CLASSIC["steps"])
+    parser.add_argument("--steps", type=int, nargs="+", default=CLASSIC["steps"],
+                        help="one number for every octave, or from the full-size octave down")
     parser.add_argument("--step-size", type=float, default=CLASSIC["step_size"])
     parser.add_argument("--momentum", type=float, default=CLASSIC["momentum"])
     parser.add_argument("--weights", default="auto", choices=["auto", "imagenet", "hed"])

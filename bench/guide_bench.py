@@ -146,7 +146,7 @@ def print_step_costs(net, photo, guide, layers, params, precision, repeat) -> No
     torch.set_num_threads(1)
     passes = Passes(net, DTYPES[precision])
     x, g = pil_to_tensor(photo), pil_to_tensor(fit_long_side(guide, max(photo.size)))
-    steps = sum(params.steps_at(below_full) for below_full in range(octave_count(params, x.shape[-2:])))
+    steps = sum(params.steps_by_octave(octave_count(params, x.shape[-2:])))
     print(f"\nCPU seconds per step at {photo.width}x{photo.height}, one thread (least of {repeat}), {steps} steps a dream:")
     print(f"{'layer':8} {'plain s':>8} {'mode':9} {'step s':>8} {'x plain':>7} {'features s':>10} "
           f"{'guide adds':>10}")

@@ -36,7 +36,7 @@ class DreamParams:
     octaves: int | None   # pyramid levels; None: as many as keep the smallest ~400+ px (layers.auto_octaves)
     octave_scale: float   # size ratio between levels
     steps: int | tuple[int, ...]  # ascent steps per octave: one number for all, or from the full-size
-                                  # octave down, the last for every smaller one (canonical_steps)
+                                  # octave down, the last for every smaller one (steps_by_octave)
     step_size: float      # mean pixel change per step (fraction of the 0..1 range)
     momentum: float       # share of the last step carried into the next (0: plain gradient ascent)
     jitter: int           # max random roll in px before each step
@@ -47,11 +47,14 @@ class DreamParams:
     def as_dict(self) -> dict:
         return asdict(self)
 
-    def steps_at(self, octave: int) -> int:
-        """Ascent steps at `octave`, counted from the full-size one (0) down."""
+    def steps_by_octave(self, count: int) -> list[int]:
+        """Ascent steps at each of `count` octaves, smallest first. A lone octave has nothing
+        below it to build on: it takes the smaller octaves' steps, as a pyramid's smallest does."""
         if isinstance(self.steps, int):
-            return self.steps
-        return self.steps[min(octave, len(self.steps) - 1)]
+            return [self.steps] * count
+        if count == 1:
+            return [self.steps[-1]]
+        return [self.steps[min(below_full, len(self.steps) - 1)] for below_full in reversed(range(count))]
 
 
 def canonical_steps(steps: int | list[int] | tuple[int, ...]) -> int | tuple[int, ...]:

@@ -365,7 +365,8 @@ def test_steps_per_octave_from_the_full_size_down_in_one_spelling(tmp_path):
         params = load_settings(_write(tmp_path, f"dream:\n  steps: {text}\n")).dream.params()
         assert params.steps == steps, text
     params = load_settings(_write(tmp_path, "dream:\n  steps: [2, 3, 4]\n")).dream.params()
-    assert [params.steps_at(octave) for octave in range(5)] == [2, 3, 4, 4, 4]
+    assert params.steps_by_octave(5) == [4, 4, 4, 3, 2] and params.steps_by_octave(2) == [3, 2]
+    assert params.steps_by_octave(1) == [4]  # a lone octave builds on nothing: the smaller octaves' steps
     assert steps_in_words((2, 3, 4)) == "2 at full size, then 3, then 4 at each smaller octave"
     assert steps_in_words([4, 7, 7]) == "4 at full size, then 7 at each smaller octave" and steps_in_words(6) == "6"
 

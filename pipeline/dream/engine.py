@@ -1,8 +1,8 @@
 """DeepDream: nudge a photo, by gradient ascent, until a VGG16 layer fires harder.
 
 The recipe (after google/deepdream): an image pyramid of octaves, dreamed smallest first; at each
-octave its `steps` (DreamParams.steps_at: the full-size octave, where a step costs the most, may
-take fewer) ascent steps on the mean square of the layer's ReLU output, each on a randomly
+octave its `steps` (DreamParams.steps_by_octave: the full-size octave, where a step costs the most,
+may take fewer) ascent steps on the mean square of the layer's ReLU output, each on a randomly
 rolled copy (jitter, so the network's 2^n pixel grid does not print into the dream) framed in its
 own mirror image (so the roll never puts one edge of the photo against the other), the gradient
 lightly blurred (smoothing) and normalised by its mean magnitude (so `step_size` means pixels,
@@ -178,12 +178,11 @@ def dream_tensor(passes: Passes | DreamNet, image: torch.Tensor, layer: str, par
     canvases = octave_canvases(image.shape[-2:], len(bases), params.octave_scale, passes.size_step,
                                edge_margin(params.jitter))
     detail = velocity = torch.zeros_like(bases[0])
-    steps = [params.steps_at(below_full) for below_full in range(len(bases))]
-    for base, canvas, octave_steps in zip(bases, canvases[::-1], steps[::-1]):  # smallest first
+    for base, canvas, steps in zip(bases, canvases[::-1], params.steps_by_octave(len(bases))):  # smallest first
         detail, velocity = (F.interpolate(t, size=base.shape[-2:], mode="bilinear", align_corners=False)
                             for t in (detail, velocity))
         dreamed = (base + detail).contiguous(memory_format=torch.channels_last)
-        for _ in range(octave_steps):
+        for _ in range(steps):
             direction = ascent_direction(passes, dreamed, layer, params, rng, tile_rng, canvas, objective)
             velocity = params.momentum * velocity + direction  # momentum 0: the plain step, exactly
             dreamed = (dreamed + params.step_size * velocity).clamp_(0.0, 1.0)

@@ -59,7 +59,7 @@ class DreamRecipe:
 
 
 # images.dream_size `auto` by the kind of device (README: what each size costs): 2048 px on a CUDA
-# GPU (~0.25 s a dream on an H200), 1024 px on a CPU (0.5-1.5 min) and an Apple GPU (not measured).
+# GPU (~0.25 s a dream on an H200), 1024 px on a CPU (25-85 s) and an Apple GPU (not measured).
 AUTO_DREAM_SIZE = {"cuda": 2048, "mps": 1024, "cpu": 1024}
 # Octaves are padded to multiples of this on CUDA, where every new input shape costs a cuDNN
 # autotuning run (a 43 MP photo's first dream 77 s, the same again 9.4 s). Elsewhere nothing is

@@ -127,14 +127,15 @@ def test_each_octave_takes_its_steps_and_goes_on_at_the_last_ones_speed(net, mon
     plain = dream_tensor(net, image, "conv3_1", params)
     widths = sorted(set(sizes))
     assert [sizes.count(width) for width in widths] == [2, 2, 1]  # smallest first; the full size takes 1
-    stepped, rng, tile_rng = None, random.Random(FAST.seed), random.Random(FAST.seed + 1)
+    rng, tile_rng = random.Random(FAST.seed), random.Random(FAST.seed + 1)
     bases = octave_bases(image, 3, FAST.octave_scale, LAYERS["conv3_1"].min_side)
+    detail = torch.zeros_like(bases[0])
     for base, steps in zip(bases, (2, 2, 1)):
-        stepped = base if stepped is None else base + torch.nn.functional.interpolate(
-            stepped - previous, size=base.shape[-2:], mode="bilinear", align_corners=False)
-        previous = base
+        stepped = base + torch.nn.functional.interpolate(detail, size=base.shape[-2:], mode="bilinear",
+                                                         align_corners=False)
         for _ in range(steps):
             stepped = ascent_step(net, stepped, "conv3_1", params, rng, tile_rng)
+        detail = stepped - base
     assert torch.equal(plain, stepped)
     monkeypatch.setattr(engine, "ascent_direction", measure)
     pyramid = _params(steps=3, octaves=2)
