@@ -86,7 +86,7 @@ COMMAND_LINE = "command line"
 # to finish what they dreamed (BENCHMARKS.md, "Fewer steps per dream").
 STRENGTHS = {
     # a light touch: textures surface, the photo stays the photo
-    "subtle": {"octave_scale": 1.4, "steps": [2, 5], "step_size": 0.0025, "momentum": 0.6, "smoothing": 1.0},
+    "subtle": {"octave_scale": 1.4, "steps": [3, 4], "step_size": 0.0025, "momentum": 0.6, "smoothing": 1.0},
     # google/deepdream's balance: clear dream structures on a recognisable photo
     "classic": {"octave_scale": 1.4, "steps": [4, 7], "step_size": 0.005, "momentum": 0.6, "smoothing": 0.5},
     # more steps, a sharper gradient: the dream takes over the scene
