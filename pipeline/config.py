@@ -44,6 +44,9 @@ class DreamParams:
     seed: int
     precision: str        # auto | bf16 | fp32
 
+    def __post_init__(self):
+        object.__setattr__(self, "steps", canonical_steps(self.steps))  # a preset's list too: one spelling, hashable
+
     def as_dict(self) -> dict:
         return asdict(self)
 
@@ -190,8 +193,7 @@ class DreamSettings(_Section):
     def params(self) -> DreamParams:
         """What the engine runs: the strength preset, with the keys set by hand over it."""
         by_hand = {key: getattr(self, key) for key in self.set_by_hand}
-        chosen = {**self.from_strength, **by_hand}
-        return DreamParams(**{**chosen, "steps": canonical_steps(chosen["steps"]),
+        return DreamParams(**{**self.from_strength, **by_hand,
                               "octaves": None if self.octaves == "auto" else self.octaves,
                               "jitter": self.jitter, "seed": self.seed, "precision": self.precision})
 
