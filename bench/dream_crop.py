@@ -18,7 +18,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.config import STRENGTHS, canonical_steps, steps_in_words  # noqa: E402
+from pipeline.config import STRENGTHS, steps_in_words  # noqa: E402
 from pipeline.dream.engine import load_dreamer, octave_count  # noqa: E402
 from pipeline.imaging import fit_long_side  # noqa: E402
 from pipeline.dream.spec import device_kind, precision_on, size_step_on  # noqa: E402
@@ -35,7 +35,7 @@ def main() -> None:
     if args.dream_size != "full":
         photo = fit_long_side(photo, int(args.dream_size))
     device = device_kind(args.device)  # as a run decides it (pipeline/dream/spec.py)
-    params = DreamParams(octaves=None, octave_scale=args.scale, steps=canonical_steps(args.steps), step_size=args.step_size,
+    params = DreamParams(octaves=None, octave_scale=args.scale, steps=args.steps, step_size=args.step_size,
                          momentum=args.momentum, jitter=32, smoothing=CLASSIC["smoothing"], seed=0, precision=precision_on("auto", device))
     dreamer = load_dreamer(choose_weights(args.weights), Path(args.cache_dir).expanduser(), args.layer, device,
                            size_step_on(device))

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pipeline.layers import LAYER_NAMES, WEIGHTS
+from pipeline.layers import LAYER_NAMES, MAX_OCTAVES, WEIGHTS
 from pipeline.guides import GUIDE_MODES
 from pipeline.output.store import WEB_FORMATS, WebFormats
 
@@ -53,11 +53,10 @@ class DreamParams:
     def steps_by_octave(self, count: int) -> list[int]:
         """Ascent steps at each of `count` octaves, smallest first. A lone octave has nothing
         below it to build on: it takes the smaller octaves' steps, as a pyramid's smallest does."""
-        if isinstance(self.steps, int):
-            return [self.steps] * count
+        steps = (self.steps,) if isinstance(self.steps, int) else self.steps
         if count == 1:
-            return [self.steps[-1]]
-        return [self.steps[min(below_full, len(self.steps) - 1)] for below_full in reversed(range(count))]
+            return [steps[-1]]
+        return [steps[min(below_full, len(steps) - 1)] for below_full in reversed(range(count))]
 
 
 def canonical_steps(steps: int | list[int] | tuple[int, ...]) -> int | tuple[int, ...]:
@@ -137,14 +136,17 @@ def _number(low: float, high: float, low_open: bool = False):
     return Annotated[float, Field(ge=low, le=high), Expect(f"a number from {low} to {high}")]
 
 
-def _octave_steps(low: int, high: int):
-    return Annotated[list[_int(low, high)], Field(min_length=1, max_length=12),
-                     Expect(f"a list of integers from {low} to {high}, from the full-size octave down")]
+def _integers(low: int, high: int, words: str, max_length: int | None = None):
+    return Annotated[list[_int(low, high)], Field(min_length=1, max_length=max_length), Expect(words)]
 
 
 def _sizes(low: int, high: int):
-    return Annotated[list[_int(low, high)], Field(min_length=1),
-                     Expect(f"a non-empty list of integers from {low} to {high}")]
+    return _integers(low, high, f"a non-empty list of integers from {low} to {high}")
+
+
+def _octave_steps(low: int, high: int):
+    return _integers(low, high, f"a list of integers from {low} to {high}, from the full-size octave down",
+                     max_length=MAX_OCTAVES)
 
 
 PathText = Annotated[str, Field(min_length=1, pattern=r"\S"), Expect("a path (text)")]
@@ -168,7 +170,7 @@ class _Section(BaseModel):
 
 class DreamSettings(_Section):
     strength: Literal["subtle", "classic", "wild"]
-    octaves: Literal["auto"] | _int(1, 12)
+    octaves: Literal["auto"] | _int(1, MAX_OCTAVES)
     # Not set (None): the strength preset's value.
     octave_scale: _number(1.0, 4.0, low_open=True) | None = None
     steps: _int(1, 1000) | _octave_steps(1, 1000) | None = None
