@@ -21,11 +21,11 @@ from typing import get_args
 from flows import launch
 from flows.launch import EXIT_INTERRUPTED, INTERRUPTED, Execution, UsageError
 from pipeline.config import ConfigError, Settings, load_settings
-from pipeline.output.files import DiskFull, LinkInTheWay, disk_full, human_size
 from pipeline.layers import LAYER_NAMES, WEIGHTS, layer_line
-from pipeline.output.lock import OutputBusy
-from pipeline.output.layout import MANIFEST
+from pipeline.output.files import DiskFull, LinkInTheWay, disk_full, human_size
 from pipeline.output.folder import OutputFolderError
+from pipeline.output.layout import MANIFEST
+from pipeline.output.lock import OutputBusy
 from pipeline.post.export import ExportError
 from pipeline.post.view import counted
 

@@ -27,22 +27,22 @@ from flows.launch import preflight, preflight_of
 from flows.progress import DreamProgress, ProgressBar, note
 from flows.scale import dream_resources, requiring, running_on_dask, worker_device
 from pipeline.config import Settings, load_settings
+from pipeline.dream.download import weights_for_run
 from pipeline.dream.spec import DreamSpec, dream_input, guide_input, save_dream
-from pipeline.output.files import DiskFull, FolderNotWritable, slug
+from pipeline.dream.weights import WeightsChoice
 from pipeline.imaging import PhotoError
 from pipeline.ingest.guides import GuideSource, attach_guides
 from pipeline.ingest.photos import ingest_photos, set_aside_duplicates
 from pipeline.layers import deepest
-from pipeline.output.lock import output_lock
 from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now
-from pipeline.output.manifest_file import write_manifest
+from pipeline.output.files import DiskFull, FolderNotWritable, slug
 from pipeline.output.folder import check_folders, sweep_unused, tidy_before_run
+from pipeline.output.lock import output_lock
+from pipeline.output.manifest_file import write_manifest
+from pipeline.output.store import DreamStore, default_output_dir
 from pipeline.post.export import ExportError, export_post
 from pipeline.post.page import write_page
 from pipeline.post.view import counted
-from pipeline.output.store import DreamStore, default_output_dir
-from pipeline.dream.download import weights_for_run
-from pipeline.dream.weights import WeightsChoice
 
 
 class _DiskFullSaidOnce(logging.Filter):

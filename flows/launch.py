@@ -27,12 +27,12 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from pipeline.config import load_settings
-from pipeline.output.files import disk_full, human_size
 from pipeline.guides import resolve_guides
 from pipeline.ingest.album import ALBUM_FILE, find_photos, load_album_text
-from pipeline.output.lock import LOCK_FILE, output_lock
-from pipeline.output.layout import MANIFEST
+from pipeline.output.files import disk_full, human_size
 from pipeline.output.folder import check_folders, claim_output_folder
+from pipeline.output.layout import MANIFEST
+from pipeline.output.lock import LOCK_FILE, output_lock
 from pipeline.output.store import DREAMS_DIR, PHOTOS_DIR, default_output_dir
 from pipeline.post.view import counted
 
@@ -704,8 +704,8 @@ def serve(deployment) -> int | None:
     progress, pauses the schedule) and returns as if nothing happened, and `systemctl stop` or
     a CI must see that the service was stopped, not that it finished (exit 0).
     """
-    from prefect.runner import Runner
     from prefect.exceptions import TerminationSignal
+    from prefect.runner import Runner
 
     class NotingRunner(Runner):
         stopped_by: int | None = None

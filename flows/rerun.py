@@ -97,7 +97,8 @@ def read_notes(out_dir: Path) -> Notes | None:
         data = json.loads(_notes_path(out_dir).read_bytes())
         if data.get("out") != str(out_dir):
             return None
-        return Notes(data["fingerprint"], {source: (tuple(stamp), sha) for source, (stamp, sha) in data["photos"].items()})
+        photos = {source: (tuple(stamp), sha) for source, (stamp, sha) in data["photos"].items()}
+        return Notes(data["fingerprint"], photos)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # no notes (or unreadable ones): the flow does the work, and notes anew
 

@@ -31,17 +31,16 @@ from pathlib import Path
 from pipeline.config import PrivacySettings, Settings
 from pipeline.ingest.album import AlbumText, find_photos, load_album_text
 from pipeline.manifest import MISSING_FILE, DreamEntry, Manifest, PhotoEntry, label
-from pipeline.output.manifest_file import read_manifest, write_manifest
 from pipeline.output.files import sha256_of
 from pipeline.output.folder import OutputFolderError, claim_output_folder, unused_files
+from pipeline.output.manifest_file import read_manifest, write_manifest
+from pipeline.output.records import record_of
 from pipeline.post.page import write_page
 from pipeline.privacy import published
 
 MISSING_WEB_COPY = ("a web copy of this photo is missing from the output folder, or damaged; "
                     "`dreamtrip retry` makes it again")
 A_PREVIEW = "a preview (`run --preview` stopped before its full-size dream)"
-from pipeline.output.records import record_of
-
 
 # --- blog -----------------------------------------------------------------------------------------
 

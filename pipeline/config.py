@@ -23,8 +23,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pipeline.layers import LAYER_NAMES, MAX_OCTAVES, WEIGHTS
 from pipeline.guides import GUIDE_MODES
+from pipeline.layers import LAYER_NAMES, MAX_OCTAVES, WEIGHTS
 from pipeline.output.store import WEB_FORMATS, WebFormats
 
 

@@ -7,9 +7,9 @@ that made the rest.
 Upgrades keep output folders working: the file carries its format version (FORMAT_VERSION), a
 field added since has a default (or is optional), a field this version does not know is
 ignored, and the recorded settings are plain data read over the current defaults, so a setting
-added since takes its default. A manifest of a newer format is refused with what to do. A dream's status is `ok`, `failed` (with the reason) or `missing` (its file
-has gone from the output folder since; `dreamtrip blog` notices that, `dreamtrip retry` dreams
-it again).
+added since takes its default. A manifest of a newer format is refused with what to do.
+A dream's status is `ok`, `failed` (with the reason) or `missing` (its file has gone from the
+output folder since; `dreamtrip blog` notices that, `dreamtrip retry` dreams it again).
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, computed_field, field_serializer,
-                      field_validator)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, computed_field, field_serializer, field_validator
 
 from pipeline import __version__
 from pipeline.config import ConfigError, Settings, recorded_settings

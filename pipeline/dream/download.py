@@ -24,9 +24,9 @@ from urllib.error import HTTPError
 from urllib.parse import urlparse
 from urllib.request import Request, urlopen
 
-from pipeline.output.files import atomic_path, sha256_of
-from pipeline.layers import WEIGHTS
 from pipeline.dream.weights import WeightsChoice, WeightsError, choose_weights, has_hash, imagenet_path
+from pipeline.layers import WEIGHTS
+from pipeline.output.files import atomic_path, sha256_of
 
 # torch.hub opens URLs with no timeout, so a network that drops packets would hang forever.
 # This bounds the connect and every read (a stalled download fails too); name lookup keeps the

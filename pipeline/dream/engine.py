@@ -41,13 +41,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from pipeline.dream.graphs import GraphCache
-from pipeline.dream.objective import PLAIN, GuideFeatures, guided_objective, max_guide_vectors
-from pipeline.layers import LAYERS, auto_octaves
-from pipeline.dream.model import DreamNet, InputNorm, build_dream_net
 from pipeline.config import DreamParams
+from pipeline.dream.graphs import GraphCache
+from pipeline.dream.model import DreamNet, InputNorm, build_dream_net
+from pipeline.dream.objective import PLAIN, GuideFeatures, guided_objective, max_guide_vectors
 from pipeline.dream.tiling import TilePlan, layer_gradient, tile_side
 from pipeline.dream.weights import WeightsChoice, load_features_state
+from pipeline.layers import LAYERS, auto_octaves
 
 # What each `precision` decided in pipeline/dream/spec.py computes in.
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -178,7 +178,8 @@ def dream_tensor(passes: Passes | DreamNet, image: torch.Tensor, layer: str, par
     canvases = octave_canvases(image.shape[-2:], len(bases), params.octave_scale, passes.size_step,
                                edge_margin(params.jitter))
     detail = velocity = torch.zeros_like(bases[0])
-    for base, canvas, steps in zip(bases, canvases[::-1], params.steps_by_octave(len(bases))):  # smallest first
+    steps_of = params.steps_by_octave(len(bases))
+    for base, canvas, steps in zip(bases, canvases[::-1], steps_of, strict=False):  # smallest first
         detail, velocity = (F.interpolate(t, size=base.shape[-2:], mode="bilinear", align_corners=False)
                             for t in (detail, velocity))
         dreamed = (base + detail).contiguous(memory_format=torch.channels_last)

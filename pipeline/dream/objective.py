@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import torch
 
+from pipeline.guides import GUIDE_MODES  # dream.guide_mode: the modes below, by name
 from pipeline.layers import CONV_LAYERS, LAYERS
 
-from pipeline.guides import GUIDE_MODES  # dream.guide_mode: the modes below, by name
 # Matching's argmax is an N x M matrix product (positions x guide vectors, C deep each): a guide is
 # subsampled (evenly, on a fixed grid) to as many vectors as keep that product under MATCH_SHARE of
 # the pass's own forward+backward multiply-adds at the layer (max_guide_vectors), and at most this.

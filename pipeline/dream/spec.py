@@ -18,10 +18,10 @@ from pathlib import Path
 from PIL import Image
 
 from pipeline.config import DreamParams, Settings
-from pipeline.output.files import read_hashed
 from pipeline.imaging import PhotoError, decode_upright_rgb, fitted_size, open_photo, write_copies
 from pipeline.layers import auto_octaves
 from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, WebImage, web_images
+from pipeline.output.files import read_hashed
 from pipeline.output.store import DreamFiles, DreamStore, WebFormats
 
 # The engine's revision, part of every dream's store key: raised whenever the same settings start

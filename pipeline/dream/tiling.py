@@ -144,7 +144,7 @@ def _spans(length: int, tile: int, halo: int, stride: int,
     slack = count * side - (length - 2 * halo)  # what the end spans can give up to move the cuts
     offset = rng.randrange(0, max(0, min(slack, side - stride)) // stride + 1) * stride
     cuts = [0] + [halo + k * side - offset for k in range(1, count)] + [length]
-    return list(zip(cuts, cuts[1:])), side
+    return list(zip(cuts, cuts[1:], strict=False)), side
 
 
 def _reach(span: tuple[int, int], window: int, halo: int, length: int, stride: int) -> tuple[int, int]:

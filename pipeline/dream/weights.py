@@ -15,8 +15,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pipeline.output.files import atomic_path, sha256_of
 from pipeline.layers import CONV_INDEX, LAYERS, WEIGHTS, WeightsSource
+from pipeline.output.files import atomic_path, sha256_of
 
 
 class WeightsError(Exception):

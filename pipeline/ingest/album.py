@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 
 from pipeline.config import ConfigError, PrivacySettings, check_layers, did_you_mean, read_yaml
 from pipeline.formats import RAW, RAW_EXTENSIONS, VIDEO, VIDEO_EXTENSIONS, sniff_file
+from pipeline.ingest.places import place_of
 from pipeline.manifest import AlbumInfo, DreamEntry, PhotoEntry, Skipped, UnmatchedText, by_depth
 from pipeline.output.manifest_file import is_output_folder
-from pipeline.ingest.places import place_of
 from pipeline.privacy import published
 
 # Names that say "photo". A file with one of them that is not a photo inside is reported as a

@@ -14,12 +14,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
-from PIL import Image
-
-from pipeline.ingest.exif import read_exif
-from pipeline.output.files import DiskFull, read_hashed
 from pipeline.imaging import PhotoError, decode_upright_rgb, open_photo, upright_size, write_copies
+from pipeline.ingest.exif import read_exif
 from pipeline.manifest import PhotoEntry, Skipped, web_images
+from pipeline.output.files import DiskFull, read_hashed
 from pipeline.output.records import record_of
 from pipeline.output.store import WebFormats, web_copy_name, web_long_sides
 
@@ -69,7 +67,7 @@ def ingest_photos(album_dir: Path, sources: list[str], out_dir: Path, web_sizes,
         futures = [pool.submit(ingest_photo, album_dir, source, *args) for source in sources]
         for future in futures if each_done else ():
             future.add_done_callback(lambda _: each_done())
-        return [_photo_or_crash(source, future) for source, future in zip(sources, futures)]
+        return [_photo_or_crash(source, future) for source, future in zip(sources, futures, strict=False)]
 
 
 def _photo_or_crash(source: str, future: Future) -> PhotoEntry:

@@ -18,7 +18,8 @@ import math
 from functools import lru_cache
 
 from pipeline.manifest import Gps, Place
-from pipeline.privacy import coordinates, distance_km as _distance_km, town_position
+from pipeline.privacy import coordinates, town_position
+from pipeline.privacy import distance_km as _distance_km
 
 __all__ = ["coordinates", "distance_km", "place_of", "place_name", "town_radius_km"]
 

@@ -26,14 +26,19 @@ from pathlib import Path
 
 from pipeline.formats import sniff_file
 from pipeline.manifest import Manifest
-from pipeline.output.layout import MANIFEST
-from pipeline.output.manifest_file import is_output_folder
 from pipeline.output.files import LinkInTheWay, link_on_the_way, sha256_of
-from pipeline.output.layout import ASSETS, CONTACT_SHEET, INDEX, MAP, PAGE_FILES, POST
+from pipeline.output.layout import ASSETS, CONTACT_SHEET, INDEX, MANIFEST, MAP, PAGE_FILES, POST
 from pipeline.output.lock import LOCK_FILE
+from pipeline.output.manifest_file import is_output_folder
 from pipeline.output.records import RECORD, FileRecord, Written, record_of
-from pipeline.output.store import (DREAMS_DIR, PHOTOS_DIR, default_output_dir, made_name_parts, named_by_dreamtrip,
-                                   stale_temp_files)
+from pipeline.output.store import (
+    DREAMS_DIR,
+    PHOTOS_DIR,
+    default_output_dir,
+    made_name_parts,
+    named_by_dreamtrip,
+    stale_temp_files,
+)
 
 TOP_FILES = (MANIFEST, *PAGE_FILES)     # what dreamtrip writes at the top of an output folder
 OWN_FOLDERS = (PHOTOS_DIR, DREAMS_DIR)  # and everything in these

@@ -36,8 +36,18 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from pipeline.output.files import (TEMP_PREFIX, LinkInTheWay, check_image_decodes, copy_atomic, encode_image,
-                                   link_on_the_way, open_own, refuse_links, sha256_of, write_bytes_atomic)
+from pipeline.output.files import (
+    TEMP_PREFIX,
+    LinkInTheWay,
+    check_image_decodes,
+    copy_atomic,
+    encode_image,
+    link_on_the_way,
+    open_own,
+    refuse_links,
+    sha256_of,
+    write_bytes_atomic,
+)
 
 RECORD = ".dreamtrip-files.jsonl"
 _STARTED, _FINISHED = "started", "finished"

@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path, PurePosixPath
 
-from pipeline.output.files import link_on_the_way, slug
 from pipeline.manifest import Manifest
+from pipeline.output.files import link_on_the_way, slug
 from pipeline.output.folder import adopt_earlier_release
-from pipeline.post.page import PostDialect, page_view, render_post
 from pipeline.output.records import RECORD, record_of
+from pipeline.post.page import PostDialect, page_view, render_post
 
 ENGINES = ("hugo", "jekyll")
 HUGO_SECTION = "content/posts"

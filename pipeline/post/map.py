@@ -168,8 +168,8 @@ def frame(points: list[tuple[float, float]], min_span: float) -> Frame:
 
 def _drawn(places: list[Place], days: list[list[int]], min_span: float) -> TripMap:
     lons = unwrapped([place.lon for place in places])
-    box = frame([(place.lat, lon) for place, lon in zip(places, lons)], min_span)
-    for place, lon in zip(places, lons):
+    box = frame([(place.lat, lon) for place, lon in zip(places, lons, strict=False)], min_span)
+    for place, lon in zip(places, lons, strict=False):
         place.x, place.y = box.xy(place.lat, lon)
     journey = [index for day in days for index in day] or list(range(len(places)))
     return TripMap(places, days, WIDTH, box.height, _land_path(box), _scale_bar(box), journey)
@@ -224,7 +224,7 @@ def _land_path(box: Frame) -> str:
         for lons, lats, (x0, y0, x1, y1) in rings:
             if x1 < west or x0 > east or y1 < box.south or y0 > box.north:
                 continue
-            points = [box.xy(lat, lon + shift) for lon, lat in zip(lons, lats)]
+            points = [box.xy(lat, lon + shift) for lon, lat in zip(lons, lats, strict=False)]
             parts.append(_path_data(_clipped(points, clip)))
     return "".join(parts)
 
@@ -348,7 +348,8 @@ def _lines(trip: TripMap) -> list[str]:
     lines, previous_end = [], None
     for number, day in enumerate(d for d in trip.days if d):
         if previous_end is not None and previous_end != day[0]:   # from one day to the next
-            lines.append(f'<polyline class="between" points="{_points([trip.places[previous_end], trip.places[day[0]]])}"/>')
+            between = _points([trip.places[previous_end], trip.places[day[0]]])
+            lines.append(f'<polyline class="between" points="{between}"/>')
         if len(day) > 1:
             colour = _PALETTE[number % len(_PALETTE)]
             lines.append(f'<polyline class="day" stroke="{colour}" points="{_points([trip.places[i] for i in day])}"/>')
@@ -379,7 +380,8 @@ def _labels(trip: TripMap) -> list[str]:
         # Right of the mark, left of it, above, below: the first place that is free.
         for x0, y0, x, y, anchor in ((place.x + gap, place.y - 7, place.x + gap, place.y + 4, "start"),
                                      (place.x - gap - width, place.y - 7, place.x - gap, place.y + 4, "end"),
-                                     (place.x - width / 2, place.y - gap - height, place.x, place.y - gap - 3, "middle"),
+                                     (place.x - width / 2, place.y - gap - height, place.x, place.y - gap - 3,
+                                      "middle"),
                                      (place.x - width / 2, place.y + gap, place.x, place.y + gap + 11, "middle")):
             box = (x0, y0, x0 + width, y0 + height)
             if 0 <= box[0] and box[2] <= trip.width and 0 <= box[1] and box[3] <= trip.height \

@@ -18,14 +18,13 @@ from urllib.parse import unquote
 
 import jinja2
 import yaml
-
 from markupsafe import Markup
 
 from pipeline.manifest import Manifest
-from pipeline.post.map import TripMap, trip_map
-from pipeline.post.story import escape_line_starts, escape_text
 from pipeline.output.layout import ASSETS, CONTACT_SHEET, INDEX, MAP, PAGE_FILES, POST  # noqa: F401
 from pipeline.output.records import record_of
+from pipeline.post.map import TripMap, trip_map
+from pipeline.post.story import escape_line_starts, escape_text
 from pipeline.post.view import build_view, url_path  # noqa: F401  (url_path: part of this API)
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")

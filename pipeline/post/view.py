@@ -13,11 +13,11 @@ from datetime import date, datetime
 from urllib.parse import quote, urljoin
 
 from pipeline.config import steps_in_words
-from pipeline.output.files import slug, without_machine_paths
 from pipeline.layers import LAYER_NAMES, depth, layer_hint
 from pipeline.manifest import MISSING_FILE, AlbumInfo, DreamEntry, Manifest, PhotoEntry, Skipped, WebImage
-from pipeline.privacy import TOWN_DECIMALS, coordinates
+from pipeline.output.files import slug, without_machine_paths
 from pipeline.post.story import first_paragraph, story_html, story_markdown, story_plain
+from pipeline.privacy import TOWN_DECIMALS, coordinates
 
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July",
@@ -435,7 +435,7 @@ def _day_groups(views: list[dict]) -> list[dict]:
     """
     days = sorted({_wall_clock(v["when"]).date() for v in views if v["when"] is not None})
     first_day = days[0] if days else None
-    one_trip = all((later - earlier).days <= TRIP_GAP_DAYS for earlier, later in zip(days, days[1:]))
+    one_trip = all((later - earlier).days <= TRIP_GAP_DAYS for earlier, later in zip(days, days[1:], strict=False))
     groups: list[dict] = []
     for view in views:
         day = _wall_clock(view["when"]).date() if view["when"] else None
