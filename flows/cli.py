@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 from typing import get_args
 
-from flows import launch
-from flows.launch import EXIT_INTERRUPTED, INTERRUPTED, Execution, UsageError
+from flows import hosting, launch
+from flows.preflight import Execution, UsageError, stored_run, warn_unmatched
+from flows.stopping import EXIT_INTERRUPTED, INTERRUPTED, stopping_at_once
 from pipeline.config import ConfigError, Settings, load_settings
 from pipeline.layers import LAYER_NAMES, WEIGHTS, layer_line
 from pipeline.output.files import DiskFull, LinkInTheWay, disk_full, human_size
@@ -283,31 +284,15 @@ def say(line: str) -> None:
 
 
 def cmd_retry(args) -> int:
-    from flows.upkeep import retry_outcome, retry_settings, unfinished
+    from flows.upkeep import retry_outcome
 
     how = execution(args)
-    with launch.stopping_at_once(), launch.stored_run(args.album, args.output, how.lock_wait_s,
-                                                               writes_pictures=True) as (out, manifest):
-        # Claimed before anything is hashed or loaded; album.yaml read and checked here (a bad
-        # cover or guide: one line, as for `run`), not in the flow.
-        checked = launch.preflight(args.album, out, launch.check_album(args.album, warn), earlier=manifest)
-        todo = unfinished(manifest, out)  # files checked by hash: a damaged one counts as missing
-        if not todo:
-            print(f"Nothing to retry: every photo and dream in {out / MANIFEST} is done.")
-            return EXIT_OK
-        print(f"Retrying {len(todo)}:", flush=True)
-        for item in todo:
-            print(f"  {item}: {item.reason}")
-        settings = retry_settings(manifest, out, args.device, load_settings(args.config) if args.config else None)
-        resolved = load_settings(None, settings)
-        launch.check_store_folder(resolved.output.store_path)
-        launch.check_device_and_weights(resolved, how)
-        launch.quiet_logs(how.verbose)  # before Prefect's settings load (check_prefect_home reads them)
-        launch.check_prefect_home()
-        with launch.preflight_done(checked):
-            after = launch.run_flow(args.album, None, settings, how,
-                                    only_photos=[photo.source for photo in manifest.photos],
-                                    hidden_photos=[photo.source for photo in manifest.photos if photo.place_hidden])
+    with stopping_at_once(), stored_run(args.album, args.output, how.lock_wait_s,
+                                        writes_pictures=True) as (out, manifest):
+        todo, after = launch.retry(args.album, out, manifest, args.device, args.config, how, warn, say)
+    if after is None:
+        print(f"Nothing to retry: every photo and dream in {out / MANIFEST} is done.")
+        return EXIT_OK
     fixed, failing = retry_outcome(todo, after)
     print(f"Retried {len(todo)}: {len(fixed)} now ok, {len(failing)} still failing")
     for line in failing:
@@ -342,7 +327,7 @@ def print_summary(manifest) -> None:
 
 
 def print_log_file() -> None:
-    if path := launch.log_file():
+    if path := hosting.log_file():
         print(f"Prefect's log of this run (tracebacks): {path}")
 
 
@@ -358,7 +343,7 @@ def cmd_blog(args) -> int:
     from flows.upkeep import rebuild_post
 
     started = time.perf_counter()
-    with launch.stored_run(args.album, args.output, writes_post=True) as (out, _):
+    with stored_run(args.album, args.output, writes_post=True) as (out, _):
         refreshed, page = rebuild_post(args.album, out)
     print(f"Post rebuilt from {out / MANIFEST} and album.yaml: "
           f"{counted(len(refreshed.manifest.photos), 'photo')}, "
@@ -369,7 +354,7 @@ def cmd_blog(args) -> int:
     _list("moved within the album (found by content: their dreams are kept)",
           [f"{old} -> {new}" for old, new in refreshed.moved.items()])
     _list("photo copies or dreams missing or damaged (`dreamtrip retry` makes them again)", refreshed.missing)
-    launch.warn_unmatched(refreshed.manifest.unmatched, warn)
+    warn_unmatched(refreshed.manifest.unmatched, warn)
     print(f"Page: {page.resolve()}")
     return EXIT_OK
 
@@ -383,7 +368,7 @@ def cmd_export(args) -> int:
         raise UsageError("export: say where to: --hugo SITE or --jekyll SITE (your site's folder)")
     for engine, site in sites:   # every site is one of its engine before anything is written to any
         check_site(engine, site)
-    with launch.stored_run(args.album, args.output) as (out, manifest):
+    with stored_run(args.album, args.output) as (out, manifest):
         if _newer(args.album / ALBUM_FILE, out / MANIFEST):
             warn(f"{args.album / ALBUM_FILE} changed since the post was written: run "
                  f"`dreamtrip blog {args.album}` first to export the change")
@@ -412,7 +397,8 @@ def _newer(path: Path, than: Path) -> bool:
 def cmd_clean(args) -> int:
     from flows.upkeep import clean_output
 
-    with launch.stored_run(args.album, args.output, missing="nothing to compare the files with") as (out, manifest):
+    with stored_run(args.album, args.output, missing="nothing to compare the files with",
+                    strict=True) as (out, manifest):
         if manifest.settings.output.store_dir:
             print(f"(The shared store {manifest.settings.output.store_dir} is left alone: other albums may use it.)")
         cleaning = clean_output(args.album, out, delete=args.yes)
@@ -441,11 +427,13 @@ def _list(title: str, items: list[str]) -> None:
 # ---- serve: a scheduled deployment ----
 
 def cmd_serve(args) -> int:
-    deployment = launch.scheduled(args.album, args.cron, args.config, cli_overrides(args), args.verbose, say)
+    from flows import serving
+
+    deployment = serving.scheduled(args.album, args.cron, args.config, cli_overrides(args), args.verbose, say)
     print(f"Serving deployment dream-album/{deployment.name} on cron {args.cron!r} "
           f"(writes {deployment.parameters['overrides']['output.dir']}). "
           "Ctrl-C stops it and pauses the schedule.")
-    stopped_by = launch.serve(deployment)  # registers it, then runs each scheduled run until stopped
+    stopped_by = serving.serve(deployment)  # registers it, then runs each scheduled run until stopped
     if stopped_by is None:
         return EXIT_OK
     print(f"dreamtrip: serve stopped ({signal.Signals(stopped_by).name}); the schedule is paused", file=sys.stderr)

@@ -23,11 +23,10 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 
-from flows.launch import preflight, preflight_of
+from flows.preflight import RunPlan
 from flows.progress import DreamProgress, ProgressBar, note
 from flows.scale import dream_resources, requiring, running_on_dask, worker_device
-from pipeline.config import Settings, load_settings
-from pipeline.dream.download import weights_for_run
+from pipeline.config import Settings
 from pipeline.dream.spec import DreamSpec, dream_input, guide_input, save_dream
 from pipeline.dream.weights import WeightsChoice
 from pipeline.imaging import PhotoError
@@ -36,10 +35,9 @@ from pipeline.ingest.photos import ingest_photos, set_aside_duplicates
 from pipeline.layers import deepest
 from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now
 from pipeline.output.files import DiskFull, FolderNotWritable, slug
-from pipeline.output.folder import check_folders, sweep_unused, tidy_before_run
-from pipeline.output.lock import output_lock
+from pipeline.output.folder import sweep_unused, tidy_before_run
 from pipeline.output.manifest_file import write_manifest
-from pipeline.output.store import DreamStore, default_output_dir
+from pipeline.output.store import DreamStore
 from pipeline.post.export import ExportError, export_post
 from pipeline.post.page import write_page
 from pipeline.post.view import counted
@@ -200,80 +198,64 @@ def export_to_blog(manifest: Manifest, out_dir: Path, engine: str, site: Path) -
 
 # ---- the flow ----
 
-@flow(name="dream-album")
-def dream_album(album: str, config: str | None = None, overrides: dict | None = None,
-                only_photos: list[str] | None = None, lock_wait_s: float | None = 0.0,
-                hidden_photos: list[str] | None = None, renew: bool = False, preview: bool = False) -> Manifest:
-    """Dream every photo of `album` on its layers and write index.html, post.md, manifest.json.
+@flow(name="dream-album", validate_parameters=False)
+def dream_album(plan: RunPlan) -> Manifest:
+    """Dream every photo of the plan's album on its layers and write index.html, post.md,
+    manifest.json; the manifest. The caller holds the output folder's lock and made the plan
+    (flows/preflight.py): the album read, OUT claimed, the weights and dream spec chosen, once.
 
-    `config` is a YAML file over the default settings; `overrides` are dotted settings
-    (e.g. {"layers": ["conv5_2"], "output.dir": "out/x"}) that win over both.
-    `only_photos` limits the run to those photos of the album (`dreamtrip retry`).
-    `hidden_photos` get no place, as a `privacy.hide_near` zone decided in the run before (the
-    manifest `retry` starts from keeps no zones, only which photos they hid).
-    `lock_wait_s` is how long to wait while another run writes the same output folder
-    (0: stop at once with OutputBusy; None: as long as it takes). Every stored file is checked
-    by its sha256 before it is reused (same-size damage is caught; bench/reuse_bench.py: it
-    costs far less than decoding). `renew`: dream again what an earlier recipe made (else it
-    stays in use). `preview`: dream every photo at images.preview_size first and write the post
-    with those previews, then at the dream size and write it again. Returns the manifest.
-
-    Started by the command line, the flow takes what the command checked before Prefect
-    started (flows/launch.py: the album read, the output folder claimed): done once per run.
+    Every stored file is checked by its sha256 before it is reused (same-size damage is caught;
+    bench/reuse_bench.py: it costs far less than decoding). With `plan.preview`, every photo is
+    dreamed at images.preview_size first and the post written with those previews, then at
+    the dream size and written again.
     """
-    settings = load_settings(Path(config) if config else None, overrides)
-    album_dir = Path(album).resolve()
-    out_dir = default_output_dir(album_dir, settings.output.dir_path).resolve()
-    checked = preflight_of(album_dir, out_dir)
-    if checked is None:
-        check_folders(album_dir, out_dir, settings.output.store_path)
+    settings, album_dir, out_dir, weights = plan.settings, plan.album_dir, plan.out_dir, plan.weights
+    remove_leftovers(out_dir, settings)
+    plan.record.begin_run()
+    get_run_logger().info("Weights: %s (%s)", weights.description, weights.reason)
+    spec = plan.spec or decided_on_a_worker(settings, weights.identity)
+    text, files = plan.text, plan.files
+    photos, duplicates = set_aside_duplicates(ingest(album_dir, plan.photos, out_dir, settings, by_hash=True))
+    photos, guides = guided(album_dir, text, plan.scan.guides, photos, out_dir, settings)
 
-    with output_lock(out_dir, lock_wait_s):
-        checked = checked or preflight(album_dir, out_dir)
-        record = checked.record
-        remove_leftovers(out_dir, settings)
-        record.begin_run()
-        weights = weights_for_run(settings.weights, get_run_logger().info, get_run_logger().warning)
-        get_run_logger().info("Weights: %s (%s)", weights.description, weights.reason)
-        with requiring(dream_resources()):  # on a Dask cluster: a worker that dreams decides
-            spec = decide.submit(settings, weights.identity).result()
-        text, files = checked.text, checked.files
-        sources = [s for s in files.photos if only_photos is None or s in set(only_photos)]
-        photos, duplicates = set_aside_duplicates(ingest(album_dir, sources, out_dir, settings, by_hash=True))
-        photos, guides = guided(album_dir, text, checked.guides, photos, out_dir, settings)
+    layers_of = {p.source: plan.layers_for(p.source) for p in photos if p.ok}
+    deepest_layer = deepest([layer for layers in layers_of.values() for layer in layers] or ["conv1_1"]).name
+    store = DreamStore(out_dir, settings.output.store_path, by_hash=True)
+    job = DreamJob(album_dir, store, spec, settings, weights, deepest_layer, guides)
+    earlier = None if plan.renew else plan.earlier
 
-        layers_of = {p.source: text.layers_for(p.source, settings.layers) for p in photos if p.ok}
-        deepest_layer = deepest([layer for layers in layers_of.values() for layer in layers] or ["conv1_1"]).name
-        store = DreamStore(out_dir, settings.output.store_path, by_hash=True)
-        job = DreamJob(album_dir, store, spec, settings, weights, deepest_layer, guides)
-        earlier = None if renew else checked.earlier
+    def manifest_of(dreams: dict[str, list[DreamEntry]], run: RunInfo) -> Manifest:
+        return Manifest(
+            created=now(), album=text.info(album_dir.name), weights=WeightsInfo(**weights.as_dict()),
+            device=f"{spec.device} on Dask workers" if running_on_dask() else spec.device,
+            dream_size=spec.dream_size, octaves=spec.octaves, precision=spec.precision, settings=settings,
+            photos=[text.described(photo, dreams.get(photo.source, []), settings.privacy,
+                                   hide=photo.source in plan.hidden_places) for photo in photos],
+            skipped=files.skipped + duplicates, unmatched=text.unmatched(files.photos),
+            run=run).without_machine_paths(album_dir, out_dir)
 
-        def manifest_of(dreams: dict[str, list[DreamEntry]], run: RunInfo) -> Manifest:
-            return Manifest(
-                created=now(), album=text.info(album_dir.name), weights=WeightsInfo(**weights.as_dict()),
-                device=f"{spec.device} on Dask workers" if running_on_dask() else spec.device,
-                dream_size=spec.dream_size, octaves=spec.octaves, precision=spec.precision, settings=settings,
-                photos=[text.described(photo, dreams.get(photo.source, []), settings.privacy,
-                                       hide=photo.source in set(hidden_photos or ())) for photo in photos],
-                skipped=files.skipped + duplicates, unmatched=text.unmatched(files.photos),
-                run=run).without_machine_paths(album_dir, out_dir)
-
-        previews = checked.earlier.preview_files() if checked.earlier else set()
-        first = preview_pass(photos, layers_of, job, earlier) if preview else None
-        if first is not None and first[1].dreamed:   # (else the page before shows the same)
-            shown = manifest_of(*first)
-            note(f"Preview published: {write_post(shown, out_dir)} (full-size dreams follow)")
-            previews |= shown.preview_files()
-        dreams, run = dream_photos(photos, layers_of, job, earlier,
-                                   pass_name="Full size" if first is not None else None)
-        manifest = manifest_of(dreams, run if first is None else both_passes(first[1], run, first[0], dreams))
-        manifest.page = str(write_post(manifest, out_dir))
-        sweep_unused(manifest, out_dir, previews)   # the previews the post has replaced
-        record.end_run()
-        for engine, site in settings.export.sites():  # `export:` in the settings; off by default
-            export_to_blog(manifest, out_dir, engine, site)
+    previews = plan.earlier.preview_files() if plan.earlier else set()
+    first = preview_pass(photos, layers_of, job, earlier) if plan.preview else None
+    if first is not None and first[1].dreamed:   # (else the page before shows the same)
+        shown = manifest_of(*first)
+        note(f"Preview published: {write_post(shown, out_dir)} (full-size dreams follow)")
+        previews |= shown.preview_files()
+    dreams, run = dream_photos(photos, layers_of, job, earlier,
+                               pass_name="Full size" if first is not None else None)
+    manifest = manifest_of(dreams, run if first is None else both_passes(first[1], run, first[0], dreams))
+    manifest.page = str(write_post(manifest, out_dir))
+    sweep_unused(manifest, out_dir, previews)   # the previews the post has replaced
+    plan.record.end_run()
+    for engine, site in settings.export.sites():  # `export:` in the settings; off by default
+        export_to_blog(manifest, out_dir, engine, site)
     publish_table(album_dir.name, manifest)
     return manifest
+
+
+def decided_on_a_worker(settings: Settings, weights: str) -> DreamSpec:
+    """On a Dask cluster the dreams' device is a worker's: one that dreams decides the spec."""
+    with requiring(dream_resources()):
+        return decide.submit(settings, weights).result()
 
 
 def guided(album_dir: Path, text, files: dict, photos: list[PhotoEntry], out_dir: Path,

@@ -24,11 +24,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from flows.preflight import RunPlan
+from flows.state import Stamp, photo_stamps, stamp_of, state_dir
 from pipeline import __version__
 from pipeline.ingest.photos import CRASHED
 from pipeline.manifest import Manifest, RunInfo, now
@@ -36,35 +36,8 @@ from pipeline.output.files import write_bytes_atomic
 from pipeline.output.manifest_file import write_manifest
 from pipeline.post.view import counted
 
-if TYPE_CHECKING:
-    from flows.launch import Preflight
-    from pipeline.config import Settings
-    from pipeline.dream.spec import DreamSpec
-
 NOTES_DIR = "reruns"
-Stamp = tuple[int, int, int]  # a photo's size, mtime and ctime (ns) when the run read it
-
-
-def state_dir() -> Path:
-    """dreamtrip's own folder for what it keeps about runs (notes, logs): never in an output
-    folder, which is published. $XDG_STATE_HOME/dreamtrip, by default ~/.local/state/dreamtrip."""
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "dreamtrip"
-
-
-def stamp_of(path: Path) -> Stamp | None:
-    try:
-        info = path.stat()
-    except OSError:
-        return None
-    return info.st_size, info.st_mtime_ns, info.st_ctime_ns
-
-
-def photo_stamps(album_dir: Path, sources: list[str]) -> dict[str, Stamp | None]:
-    return {source: stamp_of(Path(album_dir) / source) for source in sources}
-
-
-def fingerprint(settings: "Settings", spec: "DreamSpec", checked: "Preflight") -> str:
+def fingerprint(plan: RunPlan) -> str:
     """Everything besides the photos that decides what a run writes: the settings (all of them,
     privacy zones included: this never leaves the machine; not the device as set nor the task
     knobs, which change no file), the device's kind and precision as decided, the weights and
@@ -72,11 +45,12 @@ def fingerprint(settings: "Settings", spec: "DreamSpec", checked: "Preflight") -
     file: a guide outside the album changes no photo's stamp)."""
     from pipeline.dream.spec import ENGINE_REVISION  # torch-free
 
-    data = settings.as_dict()
+    spec = plan.spec
+    data = plan.settings.as_dict()
     for how_not_what in ("device", "tasks"):
         data.pop(how_not_what, None)
-    guides = {key: [name, stamp_of(checked.album_dir / name)] for key, name in checked.text.guides().items()}
-    data = {"settings": data, "release": __version__, "album": str(checked.album_dir), "guides": guides,
+    guides = {key: [name, stamp_of(plan.album_dir / name)] for key, name in plan.text.guides().items()}
+    data = {"settings": data, "release": __version__, "album": str(plan.album_dir), "guides": guides,
             "recipe": [spec.params.as_dict(), ENGINE_REVISION],  # a strength's schedule, the engine
             "spec": [spec.device, spec.precision, spec.dream_size, spec.size_step, spec.weights]}
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
@@ -109,7 +83,7 @@ def forget(out_dir: Path) -> None:
         _notes_path(out_dir).unlink()
 
 
-def remember(checked: "Preflight", print_: str, manifest: Manifest) -> None:
+def remember(plan: RunPlan, manifest: Manifest) -> None:
     """Note the photos as this run found them (those unchanged since it read them, whose entry
     is ok) and the settings' fingerprint. Never fails a run: without notes, the next run works."""
     # A photo that failed is noted too (its content hash, if it was read): unchanged, it fails
@@ -117,30 +91,30 @@ def remember(checked: "Preflight", print_: str, manifest: Manifest) -> None:
     sha_of = {photo.source: photo.sha256 or "" for photo in manifest.photos
               if photo.ok or not (photo.error or "").startswith(CRASHED)}
     sha_of.update({entry.source: sha_of.get(entry.duplicate_of) for entry in manifest.skipped if entry.duplicate_of})
-    now_stamps = photo_stamps(checked.album_dir, list(checked.stamps))
-    photos = {source: (stamp, sha_of[source]) for source, stamp in checked.stamps.items()
+    now_stamps = photo_stamps(plan.album_dir, list(plan.stamps))
+    photos = {source: (stamp, sha_of[source]) for source, stamp in plan.stamps.items()
               if stamp is not None and now_stamps[source] == stamp and sha_of.get(source) is not None}
-    data = {"out": str(checked.out_dir), "fingerprint": print_, "photos": photos}
+    data = {"out": str(plan.out_dir), "fingerprint": fingerprint(plan), "photos": photos}
     with contextlib.suppress(OSError):
-        path = _notes_path(checked.out_dir)
+        path = _notes_path(plan.out_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(path, json.dumps(data).encode())
 
 
-def why_not(checked: "Preflight", print_: str, layers_for) -> str | None:
+def why_not(plan: RunPlan) -> str | None:
     """Why the flow must run (what there is to do, in words), or None when nothing is to be
-    done but writing the post. `layers_for(source)`: the layers the photo should have."""
-    notes, earlier = read_notes(checked.out_dir), checked.earlier
+    done but writing the post."""
+    notes, earlier = read_notes(plan.out_dir), plan.earlier
     if earlier is None:
         return "a first run here"
-    if notes is None or notes.fingerprint != print_:
+    if notes is None or notes.fingerprint != fingerprint(plan):
         return "the settings or dreamtrip changed since the last run" if notes else "no notes of the last run"
-    if not checked.record.last_run_finished():
+    if not plan.record.last_run_finished():
         return "the last run did not finish"
     entries = {photo.source: photo for photo in earlier.photos}
     duplicates = {entry.source for entry in earlier.skipped if entry.duplicate_of}
     new = changed = failed = dreams = layers = 0
-    for source, stamp in checked.stamps.items():
+    for source, stamp in plan.stamps.items():
         noted = notes.photos.get(source)
         photo = entries.get(source)
         if noted is None or (photo is None and source not in duplicates):
@@ -151,7 +125,7 @@ def why_not(checked: "Preflight", print_: str, layers_for) -> str | None:
             failed += (photo.error or "").startswith(CRASHED)  # else it fails again as it did
         elif photo is not None:
             # a preview (`run --preview`) is still to be dreamed at full size
-            wanted = set(layers_for(source))
+            wanted = set(plan.layers_for(source))
             done = {dream.layer for dream in photo.dreams if dream.ok and not dream.preview}
             dreams += len(wanted - done)
             layers += bool({dream.layer for dream in photo.dreams} - wanted)  # album.yaml took one off
@@ -161,18 +135,18 @@ def why_not(checked: "Preflight", print_: str, layers_for) -> str | None:
                                         (layers, counted(layers, "photo") + " with other layers now")) if count]
     if reasons:
         return ", ".join(reasons)
-    files = [path for photo in earlier.photos if photo.source in checked.stamps for path in photo.files()]
+    files = [path for photo in earlier.photos if photo.source in plan.stamps for path in photo.files()]
     # by content: a copy overwritten with junk of the same size is not published as ok
-    damaged = sum(not checked.record.intact(path, by_hash=True) for path in files)
+    damaged = sum(not plan.record.intact(path, by_hash=True) for path in files)
     if damaged:
         return f"{counted(damaged, 'file')} of the post missing or damaged"
     return None
 
 
-def quick_manifest(checked: "Preflight") -> Manifest:
+def quick_manifest(plan: RunPlan) -> Manifest:
     """The manifest the flow would write when nothing changed but the album's text: the one
     before, with the album's text, the run and the time of now."""
-    earlier, text, files = checked.earlier, checked.text, checked.files
+    earlier, text, files = plan.earlier, plan.text, plan.files
     in_album = set(files.photos)
     photos = [photo.model_copy(update={
         "story": text.story_for(photo.source), "hidden": text.hidden(photo.source),
@@ -181,26 +155,26 @@ def quick_manifest(checked: "Preflight") -> Manifest:
     duplicates = [entry for entry in earlier.skipped if entry.duplicate_of and entry.source in in_album]
     dreams = sum(len(photo.dreams) for photo in photos)
     return earlier.model_copy(update={
-        "created": now(), "album": text.info(checked.album_dir.name), "photos": photos,
+        "created": now(), "album": text.info(plan.album_dir.name), "photos": photos,
         "skipped": files.skipped + duplicates, "unmatched": text.unmatched(files.photos),
-        "run": RunInfo(dreamed=0, reused=dreams)}).without_machine_paths(checked.album_dir, checked.out_dir)
+        "run": RunInfo(dreamed=0, reused=dreams)}).without_machine_paths(plan.album_dir, plan.out_dir)
 
 
-def write_quick_post(checked: "Preflight", settings: "Settings", print_: str) -> Manifest:
+def write_quick_post(plan: RunPlan) -> Manifest:
     """Write manifest.json and the post as the flow would with nothing to dream; the manifest.
     The caller holds the output folder's lock."""
     from pipeline.output.folder import tidy_before_run
     from pipeline.post.export import export_post
     from pipeline.post.page import write_page
 
-    record = checked.record
-    tidy_before_run(checked.out_dir, settings.output.store_path)   # as the flow does first
+    record, out_dir = plan.record, plan.out_dir
+    tidy_before_run(out_dir, plan.settings.output.store_path)   # as the flow does first
     record.begin_run()
-    manifest = quick_manifest(checked)
-    write_manifest(manifest, checked.out_dir)
-    manifest.page = str(write_page(manifest, checked.out_dir))
+    manifest = quick_manifest(plan)
+    write_manifest(manifest, out_dir)
+    manifest.page = str(write_page(manifest, out_dir))
     record.end_run()
-    for engine, site in settings.export.sites():  # `export:` in the settings, as the flow does
-        export_post(manifest, checked.out_dir, engine, site)
-    remember(checked, print_, manifest)
+    for engine, site in plan.settings.export.sites():  # `export:` in the settings, as the flow does
+        export_post(manifest, out_dir, engine, site)
+    remember(plan, manifest)
     return manifest

@@ -32,7 +32,7 @@ from pipeline.config import PrivacySettings, Settings
 from pipeline.ingest.album import AlbumText, find_photos, load_album_text
 from pipeline.manifest import MISSING_FILE, DreamEntry, Manifest, PhotoEntry, label
 from pipeline.output.files import sha256_of
-from pipeline.output.folder import OutputFolderError, claim_output_folder, unused_files
+from pipeline.output.folder import claim_output_folder, unused_files
 from pipeline.output.manifest_file import read_manifest, write_manifest
 from pipeline.output.records import record_of
 from pipeline.post.page import write_page
@@ -149,11 +149,6 @@ class Cleaning:
     deleted: bool
 
 
-# `clean` stops when the album holds fewer than this share of the post's photos (by place or by
-# content): most likely the wrong album, whose `clean --yes` would delete every dream.
-CLEAN_NEEDS_SHARE = 0.5
-
-
 def clean_output(album_dir: Path, out_dir: Path, delete: bool) -> Cleaning:
     """List (and with `delete`, delete) what the post no longer uses: a file is unused when no
     photo of the manifest still in the album (by place or content) needs it. The caller holds
@@ -161,7 +156,6 @@ def clean_output(album_dir: Path, out_dir: Path, delete: bool) -> Cleaning:
     claim_output_folder(out_dir, top_only=True)
     manifest = read_manifest(out_dir)
     refreshed = refresh_manifest(manifest, album_dir, out_dir)
-    _require_the_album(album_dir, out_dir, len(refreshed.manifest.photos), len(manifest.photos))
     unused = unused_files(refreshed.manifest, out_dir)
     size = sum(path.stat().st_size for path in unused)
     if delete and unused:
@@ -177,12 +171,6 @@ def clean_output(album_dir: Path, out_dir: Path, delete: bool) -> Cleaning:
     return Cleaning(unused, size, refreshed.removed if delete else [], delete and bool(unused))
 
 
-def _require_the_album(album_dir: Path, out_dir: Path, found: int, total: int) -> None:
-    if total and found < total * CLEAN_NEEDS_SHARE:
-        raise OutputFolderError(
-            f"{album_dir} holds {found} of the {total} photos of the post in {out_dir}: is it the album the "
-            f"post was made from? Nothing was deleted. If you removed them on purpose, run "
-            f"`dreamtrip blog {album_dir} -o {out_dir}` first, then clean")
 def _check_deletable(paths: list[Path]) -> None:
     """Every file can go (its folder is writable) before the first goes: a read-only folder
     stops `clean --yes` with nothing deleted, rather than with the post pointing at gaps."""

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 import flows.dream_album as flow_module
+import flows.hosting as hosting
 import flows.launch as launch
 from flows.cli import main
 from pipeline.output.manifest_file import read_manifest
@@ -317,7 +318,7 @@ def test_prefects_server_not_starting_is_one_line_not_a_traceback(album, tiny_co
     def slow_server(*args, **kwargs):
         raise RuntimeError("Timed out while attempting to connect to ephemeral Prefect API server.")
 
-    monkeypatch.setattr(launch, "start_prefect_server", slow_server)
+    monkeypatch.setattr(hosting, "start_prefect_server", slow_server)
     assert _run(album, tiny_config, tmp_path / "out") == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "did not start in time" in err

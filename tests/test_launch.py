@@ -171,7 +171,7 @@ TETHER_PROBE = """
 import sys, urllib.request
 import prefect
 prefect.__version__ = sys.argv[1] or prefect.__version__  # a release the tether was not tested with
-from flows import launch
+from flows import hosting as launch
 launch.start_prefect_server()
 tethered = launch._server._run_uvicorn_command.__name__ == "start_uvicorn_tethered"
 with urllib.request.urlopen(launch._server.api_url + "/health", timeout=30) as answer:
@@ -200,7 +200,7 @@ def test_prefect_is_pinned_to_the_releases_tested():
     import prefect
     from packaging.specifiers import SpecifierSet
 
-    from flows.launch import PREFECT_TESTED
+    from flows.hosting import PREFECT_TESTED
 
     dependencies = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     [pin] = [d.replace(" ", "") for d in dependencies if re.fullmatch(r"prefect[<>=!~].*", d.replace(" ", ""))]

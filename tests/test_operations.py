@@ -197,13 +197,14 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def test_the_flow_itself_refuses_a_locked_output_folder(prefect_harness, trip, config, tmp_path):
-    """Scheduled runs start the flow without the CLI: the flow takes the lock itself."""
+def test_a_scheduled_run_refuses_a_locked_output_folder(prefect_harness, trip, config, tmp_path):
+    """Scheduled runs start without the CLI: they take the lock as `run` does, before any work."""
+    from flows.serving import scheduled_run
     from pipeline.output.lock import OutputBusy
 
     out = tmp_path / "out"
     with locked_by_another_run(out), pytest.raises(OutputBusy):
-        flow_module.dream_album(str(trip), str(config), {"output.dir": str(out)})
+        scheduled_run(str(trip), str(config), {"output.dir": str(out)})
     assert not (out / "manifest.json").exists() and not (out / "photos").exists()
 
 
@@ -357,7 +358,7 @@ def test_retry_condition_only_for_passing_failures():
 def test_serve_builds_a_deployment_with_the_cron_schedule(prefect_harness, trip, config, tmp_path):
     from prefect import get_client
 
-    from flows.deploy import build_deployment
+    from flows.serving import build_deployment
 
     deployment = build_deployment(trip, "0 3 * * *", config, {"output.dir": str(tmp_path / "out")})
     assert [s.schedule.cron for s in deployment.schedules] == ["0 3 * * *"]

@@ -14,6 +14,7 @@ from PIL import Image
 
 import flows.dream_album as flow_module
 import flows.launch as launch
+import flows.hosting as hosting
 import pipeline.dream.spec as spec_module
 from flows.cli import EXIT_OK, main
 from pipeline.output.manifest_file import read_manifest
@@ -241,9 +242,9 @@ def test_a_server_in_prefects_active_profile_counts_too(tmp_path, monkeypatch):
     monkeypatch.delenv("PREFECT_PROFILE", raising=False)
     monkeypatch.delenv("PREFECT_PROFILES_PATH", raising=False)
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path))
-    assert not launch.prefect_server_configured()
+    assert not hosting.prefect_server_configured()
     (tmp_path / "profiles.toml").write_text('active = "local"\n[profiles.ephemeral]\n'
                                             '[profiles.local]\nPREFECT_API_URL = "http://127.0.0.1:4200/api"\n')
-    assert launch.prefect_server_configured()
+    assert hosting.prefect_server_configured()
     monkeypatch.setenv("PREFECT_PROFILE", "ephemeral")
-    assert not launch.prefect_server_configured()
+    assert not hosting.prefect_server_configured()

@@ -34,6 +34,9 @@ LOCK_FILE = ".dreamtrip.lock"
 # The output folders this context holds.
 _held: contextvars.ContextVar[frozenset[Path]] = contextvars.ContextVar("dreamtrip_held_outputs",
                                                                         default=frozenset())
+# Every lock file this process holds, by descriptor: a command stopped at once (os._exit on
+# SIGTERM or Ctrl-C) removes them first, as a run that ends well does.
+_process_holds: dict[int, Path] = {}
 
 
 class OutputBusy(Exception):
@@ -68,10 +71,20 @@ def _locked(out_dir: Path, wait_s: float | None, poll_s: float) -> Iterator[None
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / LOCK_FILE
     fd = _take(path, out_dir, None if wait_s is None else time.monotonic() + wait_s, poll_s)
+    _process_holds[fd] = path
     try:
         _say_who(fd)
         yield
     finally:
+        _process_holds.pop(fd, None)
+        _let_go(fd, path)
+
+
+def let_go_of_every_lock() -> None:
+    """Remove every lock file this process holds, now: for a command about to stop at once
+    (os._exit), which skips the blocks that would. The kernel releases the locks themselves."""
+    for fd, path in list(_process_holds.items()):
+        _process_holds.pop(fd, None)
         _let_go(fd, path)
 
 

@@ -1,0 +1,114 @@
+"""`dreamtrip serve`: the run as a Prefect deployment on a cron schedule, served by this process.
+
+`flow.to_deployment` describes it (album, settings, schedule) and Prefect's Runner registers it
+with the Prefect API and runs each scheduled run in a subprocess until stopped. Each run is an
+ordinary `dreamtrip run` (flows/launch.py): it dreams only the photos added since the last one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+
+from flows import launch
+from flows.hosting import check_prefect_home, slow_server_explained, start_prefect_server
+from flows.preflight import (
+    Execution,
+    UsageError,
+    Warn,
+    album_folder,
+    check_blogs,
+    check_image_formats,
+    check_output_folder,
+)
+from flows.stopping import _stop_now
+from pipeline.config import load_settings
+from pipeline.output.folder import check_folders
+from pipeline.output.store import default_output_dir
+
+
+@flow(name="dream-album")
+def scheduled_run(album: str, config: str | None = None, overrides: dict | None = None) -> None:
+    """One scheduled run: `dreamtrip run ALBUM` with these settings, as the command does it."""
+    logger = get_run_logger()
+    launch.run(Path(album), Path(config) if config else None, overrides or {}, Execution(),
+               warn=logger.warning, say=logger.info)
+
+
+def build_deployment(album: Path, cron: str, config: Path | None = None, overrides: dict | None = None):
+    """The deployment (not yet registered): the run with these parameters on `cron`.
+
+    Paths are made absolute: scheduled runs may start in another working directory.
+    """
+    album = Path(album).resolve()
+    parameters = {"album": str(album), "config": str(Path(config).resolve()) if config else None,
+                  "overrides": overrides or {}}
+    return scheduled_run.to_deployment(
+        name=album.name,
+        cron=cron,
+        parameters=parameters,
+        description=f"Dream the new photos of {album} and rewrite its post.",
+        tags=["dreamtrip"],
+    )
+
+
+def scheduled(album: Path, cron: str, config: Path | None, overrides: dict, verbose: bool, say: Warn = print):
+    """The deployment that runs `dreamtrip run ALBUM` on `cron` (not served yet)."""
+    settings = load_settings(config, overrides)
+    check_image_formats(settings)
+    check_blogs(settings)
+    album_folder(album)
+    out = default_output_dir(album, settings.output.dir_path).resolve()
+    check_folders(album, out, settings.output.store_path)
+    check_output_folder(out)
+    if not verbose:  # before Prefect's settings load (check_prefect_home reads them)
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    check_prefect_home()
+    # Scheduled runs may start elsewhere: pin the output folder to an absolute path now.
+    overrides = {**overrides, "output.dir": str(out)}
+    say(f"Scheduling runs of {album} into {out}: starting Prefect")
+    try:
+        return build_deployment(album, cron, config, overrides)
+    except ValueError as err:  # pydantic's ValidationError is one: a bad cron string
+        raise UsageError(f"--cron {cron!r}: {err}") from None
+
+
+def serve(deployment) -> int | None:
+    """Register the deployment and run each scheduled run until stopped; the signal that
+    stopped it (SIGTERM, or SIGINT for Ctrl-C), for the exit code 128 + its number.
+
+    Prefect's own Runner, as `prefect.serve` makes it (the schedule paused on shutdown), with
+    its public SIGTERM handler noted on the way: Prefect stops gracefully (cancels the run in
+    progress, pauses the schedule) and returns as if nothing happened, and `systemctl stop` or
+    a CI must see that the service was stopped, not that it finished (exit 0).
+    """
+    from prefect.exceptions import TerminationSignal
+    from prefect.runner import Runner
+
+    class NotingRunner(Runner):
+        stopped_by: int | None = None
+
+        def handle_sigterm(self, *args, **kwargs) -> None:
+            self.stopped_by = signal.SIGTERM
+            super().handle_sigterm(*args, **kwargs)
+
+    # Until the runner puts its own handler in place, SIGTERM stops the command at once (143).
+    signal.signal(signal.SIGTERM, _stop_now)
+    with slow_server_explained():
+        start_prefect_server()  # dies with this process; the scheduled runs use it too
+    runner = NotingRunner(pause_on_shutdown=True)
+    runner.add_deployment(deployment)
+    try:
+        asyncio.run(runner.start())
+    except KeyboardInterrupt:
+        return signal.SIGINT
+    except TerminationSignal as stop:
+        return stop.signal
+    except SystemExit:  # Prefect's handler when SIGTERM comes before the runner has started
+        if runner.stopped_by is None:
+            raise
+    return runner.stopped_by
