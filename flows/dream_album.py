@@ -226,13 +226,12 @@ def dream_album(plan: RunPlan) -> Manifest:
 
     def manifest_of(dreams: dict[str, list[DreamEntry]], run: RunInfo) -> Manifest:
         return Manifest(
-            created=now(), album=text.info(album_dir.name), weights=WeightsInfo(**weights.as_dict()),
+            created=now(), weights=WeightsInfo(**weights.as_dict()),
             device=f"{spec.device} on Dask workers" if running_on_dask() else spec.device,
             dream_size=spec.dream_size, octaves=spec.octaves, precision=spec.precision, settings=settings,
             photos=[text.described(photo, dreams.get(photo.source, []), settings.privacy,
                                    hide=photo.source in plan.hidden_places) for photo in photos],
-            skipped=files.skipped + duplicates, unmatched=text.unmatched(files.photos),
-            run=run).without_machine_paths(album_dir, out_dir)
+            **text.told(files, duplicates, album_dir), run=run).without_machine_paths(album_dir, out_dir)
 
     previews = plan.earlier.preview_files() if plan.earlier else set()
     first = preview_pass(photos, layers_of, job, earlier) if plan.preview else None

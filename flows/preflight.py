@@ -22,12 +22,12 @@ from flows.state import photo_stamps
 from pipeline.config import Settings
 from pipeline.ingest.album import ALBUM_FILE, AlbumFiles, AlbumText, find_photos, load_album_text
 from pipeline.manifest import Manifest
-from pipeline.output.files import disk_full
+from pipeline.output.files import disk_full, refuse_links
 from pipeline.output.folder import check_folders, claim_output_folder
 from pipeline.output.layout import MANIFEST
 from pipeline.output.lock import LOCK_FILE, output_lock
 from pipeline.output.manifest_file import ManifestError, read_manifest
-from pipeline.output.records import FileRecord
+from pipeline.output.records import RECORD, FileRecord
 from pipeline.output.store import DREAMS_DIR, PHOTOS_DIR, default_output_dir
 
 Warn = Callable[[str], None]
@@ -259,8 +259,13 @@ def check_output_folder(out: Path, pictures: bool = False, room: bool | None = N
 
 
 def check_store_folder(store: Path | None) -> None:
-    """A shared store (output.store_dir) where dreams are written: writable, or one line."""
-    if store is not None and (store / DREAMS_DIR).is_dir():
+    """A shared store (output.store_dir) where dreams are written: no symbolic link where they
+    are written (LinkInTheWay: said now, not after the dreaming), and writable; or one line."""
+    if store is None:
+        return
+    for name in (RECORD, DREAMS_DIR):
+        refuse_links(store, name)
+    if (store / DREAMS_DIR).is_dir():
         _check_writable(store / DREAMS_DIR, "the shared store's dreams/")
 
 

@@ -148,15 +148,13 @@ def quick_manifest(plan: RunPlan) -> Manifest:
     before, with the album's text, the run and the time of now."""
     earlier, text, files = plan.earlier, plan.text, plan.files
     in_album = set(files.photos)
-    photos = [photo.model_copy(update={
-        "story": text.story_for(photo.source), "hidden": text.hidden(photo.source),
-        "dreams": [dream.model_copy(update={"reused": True, "seconds": None}) for dream in photo.dreams]})
+    photos = [text.told_photo(photo.model_copy(update={
+        "dreams": [dream.model_copy(update={"reused": True, "seconds": None}) for dream in photo.dreams]}))
         for photo in earlier.photos if photo.source in in_album]
     duplicates = [entry for entry in earlier.skipped if entry.duplicate_of and entry.source in in_album]
     dreams = sum(len(photo.dreams) for photo in photos)
     return earlier.model_copy(update={
-        "created": now(), "album": text.info(plan.album_dir.name), "photos": photos,
-        "skipped": files.skipped + duplicates, "unmatched": text.unmatched(files.photos),
+        "created": now(), "photos": photos, **text.told(files, duplicates, plan.album_dir),
         "run": RunInfo(dreamed=0, reused=dreams)}).without_machine_paths(plan.album_dir, plan.out_dir)
 
 

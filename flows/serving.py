@@ -12,12 +12,8 @@ import os
 import signal
 from pathlib import Path
 
-from prefect import flow, get_run_logger
-
-from flows import launch
 from flows.hosting import check_prefect_home, slow_server_explained, start_prefect_server
 from flows.preflight import (
-    Execution,
     UsageError,
     Warn,
     album_folder,
@@ -31,19 +27,13 @@ from pipeline.output.folder import check_folders
 from pipeline.output.store import default_output_dir
 
 
-@flow(name="dream-album")
-def scheduled_run(album: str, config: str | None = None, overrides: dict | None = None) -> None:
-    """One scheduled run: `dreamtrip run ALBUM` with these settings, as the command does it."""
-    logger = get_run_logger()
-    launch.run(Path(album), Path(config) if config else None, overrides or {}, Execution(),
-               warn=logger.warning, say=logger.info)
-
-
 def build_deployment(album: Path, cron: str, config: Path | None = None, overrides: dict | None = None):
     """The deployment (not yet registered): the run with these parameters on `cron`.
 
     Paths are made absolute: scheduled runs may start in another working directory.
     """
+    from flows.scheduled import scheduled_run  # Prefect loads once the checks are made
+
     album = Path(album).resolve()
     parameters = {"album": str(album), "config": str(Path(config).resolve()) if config else None,
                   "overrides": overrides or {}}

@@ -68,9 +68,7 @@ def refresh_manifest(manifest: Manifest, album_dir: Path, out_dir: Path) -> Refr
     photos = [_refreshed(photo.model_copy(update={"source": moved.get(photo.source, photo.source)}), text, out_dir,
                          privacy)
               for photo in manifest.photos if photo.source in in_album or photo.source in moved]
-    refreshed = manifest.model_copy(update={
-        "album": text.info(manifest.album.name),
-        "skipped": files.skipped + duplicates, "photos": photos, "unmatched": text.unmatched(files.photos)})
+    refreshed = manifest.model_copy(update={"photos": photos, **text.told(files, duplicates, album_dir)})
     return Refresh(refreshed, removed=sorted(s for s in known if s not in in_album and s not in moved),
                    new=[s for s in files.photos if s not in known and s not in moved.values()],
                    missing=[p.source for p in photos if p.error == MISSING_WEB_COPY] +
@@ -96,9 +94,8 @@ def moved_photos(manifest: Manifest, album_dir: Path, unknown: list[str]) -> dic
 
 def _refreshed(photo: PhotoEntry, text: AlbumText, out_dir: Path, privacy: PrivacySettings) -> PhotoEntry:
     # Published again: a manifest of an older release may hold positions the settings forbid.
-    checked = photo.model_copy(update={"story": text.story_for(photo.source),
-                                       "hidden": text.hidden(photo.source),
-                                       "dreams": [_checked(dream, out_dir) for dream in photo.dreams]})
+    checked = text.told_photo(photo.model_copy(update={"dreams": [_checked(dream, out_dir)
+                                                                   for dream in photo.dreams]}))
     return published(_copies_checked(checked, out_dir), privacy)
 
 

@@ -199,7 +199,7 @@ sys.exit(main(sys.argv[1:]))
 
 def test_a_scheduled_run_refuses_a_locked_output_folder(prefect_harness, trip, config, tmp_path):
     """Scheduled runs start without the CLI: they take the lock as `run` does, before any work."""
-    from flows.serving import scheduled_run
+    from flows.scheduled import scheduled_run
     from pipeline.output.lock import OutputBusy
 
     out = tmp_path / "out"

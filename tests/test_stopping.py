@@ -126,6 +126,23 @@ def test_sigterm_stops_a_run_at_once_and_leaves_nothing_running(trip, config, tm
         assert all(line.startswith(("photos [", "dreaming [")) for line in before), err  # progress only
     _assert_all_gone(children, port)
     assert _stored_dreams(out)  # the finished dream is kept
+    assert not (out / ".dreamtrip.lock").exists()  # the lock goes with the run, as the README says
+
+
+def test_ctrl_c_stops_a_run_at_once_and_removes_its_lock(trip, config, tmp_path, prefect_home):
+    out = tmp_path / "out"
+    run = _start(trip, config, out, prefect_home)
+    try:
+        children = _dreaming(run, out)
+        port = _server_port(run)
+        run.send_signal(signal.SIGINT)
+        run.wait(timeout=10)
+    finally:
+        run.kill()
+    assert run.returncode == 130
+    assert "Traceback" not in (out.parent / "stderr.txt").read_text()
+    _assert_all_gone(children, port)
+    assert not (out / ".dreamtrip.lock").exists()
 
 
 def test_kill_9_leaves_no_server_behind(trip, config, tmp_path, prefect_home):

@@ -75,6 +75,19 @@ class AlbumText:
         entry = self.photos.get(source)
         return bool(entry and entry.hide)
 
+    # The one place the album's text goes into a manifest: the flow's, the quick rerun's and
+    # `blog`'s manifests take these two, and nothing else of album.yaml.
+
+    def told(self, files: AlbumFiles, duplicates: list[Skipped], album_dir: Path) -> dict:
+        """The manifest's fields that the album says now: its name and text, the files skipped
+        (and `duplicates`: copies of photos set aside), album.yaml's entries matching no photo."""
+        return {"album": self.info(Path(album_dir).name), "skipped": files.skipped + duplicates,
+                "unmatched": self.unmatched(files.photos)}
+
+    def told_photo(self, photo: PhotoEntry) -> PhotoEntry:
+        """The photo's entry with what album.yaml (and its sidecar) says of it now."""
+        return photo.model_copy(update={"story": self.story_for(photo.source), "hidden": self.hidden(photo.source)})
+
     def check_cover(self, photos: list[str]) -> None:
         """`cover:` names a photo of the album that the post shows: else one line (ConfigError)."""
         if self.cover is None:
@@ -102,9 +115,8 @@ class AlbumText:
         none, as a zone decided before). Named here, offline, so the page writer stays a pure
         renderer."""
         place = place_of(photo.exif.gps if photo.exif else None) if privacy.places else None
-        return published(photo.model_copy(update={"story": self.story_for(photo.source), "place": place,
-                                                  "dreams": by_depth(dreams),
-                                                  "hidden": self.hidden(photo.source)}), privacy, hide)
+        return published(self.told_photo(photo.model_copy(update={"place": place, "dreams": by_depth(dreams)})),
+                         privacy, hide)
 
     def layers_for(self, source: str, default: tuple[str, ...]) -> tuple[str, ...]:
         """The layers album.yaml names for this photo, else `default` (the config's)."""
