@@ -201,6 +201,6 @@ def write_quick_post(checked: "Preflight", settings: "Settings", print_: str) ->
     manifest.page = str(write_page(manifest, checked.out_dir))
     record.end_run()
     for engine, site in settings.export.sites():  # `export:` in the settings, as the flow does
-        export_post(manifest, checked.out_dir, engine, site)
+        export_post(manifest, checked.out_dir, engine, site, checked.album_dir)
     remember(checked, print_, manifest)
     return manifest
