@@ -382,13 +382,13 @@ def cmd_export(args) -> int:
     if not sites:
         raise UsageError("export: say where to: --hugo SITE or --jekyll SITE (your site's folder)")
     with launch.stored_run(args.album, args.output) as (out, manifest):
-        for engine, site in sites:   # every site checked, and its post's place, before anything is written to any
-            plan_export(args.album, out, engine, site)
+        # every site checked, and its post's place decided, before anything is written to any
+        blogs = [plan_export(args.album, out, engine, site) for engine, site in sites]
         if _newer(args.album / ALBUM_FILE, out / MANIFEST):
             warn(f"{args.album / ALBUM_FILE} changed since the post was written: run "
                  f"`dreamtrip blog {args.album}` first to export the change")
-        for engine, site in sites:
-            print_export(engine, site, export_post(manifest, out, engine, site, args.album))
+        for blog in blogs:
+            print_export(blog.engine.name, blog.site, export_post(manifest, out, blog))
     return EXIT_OK
 
 

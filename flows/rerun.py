@@ -190,7 +190,7 @@ def write_quick_post(checked: "Preflight", settings: "Settings", print_: str) ->
     """Write manifest.json and the post as the flow would with nothing to dream; the manifest.
     The caller holds the output folder's lock."""
     from pipeline.output.folder import tidy_before_run
-    from pipeline.post.export import export_post
+    from pipeline.post.export import export_post, plan_export
     from pipeline.post.page import write_page
 
     record = checked.record
@@ -201,6 +201,6 @@ def write_quick_post(checked: "Preflight", settings: "Settings", print_: str) ->
     manifest.page = str(write_page(manifest, checked.out_dir))
     record.end_run()
     for engine, site in settings.export.sites():  # `export:` in the settings, as the flow does
-        export_post(manifest, checked.out_dir, engine, site, checked.album_dir)
+        export_post(manifest, checked.out_dir, plan_export(checked.album_dir, checked.out_dir, engine, site))
     remember(checked, print_, manifest)
     return manifest

@@ -22,7 +22,7 @@ The site is the traveller's: export follows the output folder's rules (pipeline/
   says so, as it does when the slug is taken by a file of the traveller's. Exporting the same
   album again updates its own post; export never overwrites or deletes another album's.
 - plan_export decides the place and makes every check that needs no manifest, writing
-  nothing: a run calls it before any dreaming, and export_post calls it again to write.
+  nothing: a run calls it before any dreaming, and export_post writes where it decided.
 - Before it writes anything it checks every place it writes: a file it did not write, or one
   changed since it wrote it (a hand edit), stops it with one line naming the file, and so does
   a link (a symlink) anywhere between SITE and a file it writes: never followed.
@@ -161,17 +161,17 @@ class Exported:
 def plan_export(album_dir: Path, out_dir: Path, engine: str, site: Path) -> Blog:
     """Where the post of `album_dir` (written to the output folder `out_dir`) goes in `site`, a
     site of `engine`, after every check that needs no manifest; writes nothing (ExportError,
-    one line). A run calls it before any dreaming; export_post calls it to write, so the two
-    decide alike.
+    one line). A run calls it before any dreaming, `dreamtrip export` before it writes to any
+    site; export_post writes there.
 
     The slug: the one this album claimed in the site before, else the album folder's name as a
     slug, else the next free one (`prague-2`: `Blog.taken` says why).
     """
-    site = Path(site)
-    _check_apart(album_dir, out_dir, engine, site)
+    site, rules = Path(site), _rules(engine)
+    _check_apart(album_dir, out_dir, rules, site)
     check_site(engine, site)
     _no_link_on_the_way(site, RECORD)   # the record is read and appended to: never through a link
-    record, rules = record_of(site), ENGINES[engine]
+    record = record_of(site)
     for folder in _site_folders(rules):   # the site's own (content/posts, _posts, assets)
         _no_link_on_the_way(site, folder, folder=True)
     owner, asked = album_owner(album_dir), slug(Path(album_dir).resolve().name, fallback="trip")
@@ -183,9 +183,7 @@ def plan_export(album_dir: Path, out_dir: Path, engine: str, site: Path) -> Blog
 
 def check_site(engine: str, site: Path) -> None:
     """`site` is a site of `engine`: its configuration file is at its top."""
-    if engine not in ENGINES:
-        raise ExportError(f"{engine}: dreamtrip exports to {' or '.join(ENGINES)}")
-    rules = ENGINES[engine]
+    rules = _rules(engine)
     if not Path(site).is_dir():
         raise ExportError(f"{site}: no such folder (the {engine.title()} site to export to)")
     if not any(os.path.lexists(Path(site) / name) for name in rules.configs):
@@ -193,7 +191,13 @@ def check_site(engine: str, site: Path) -> None:
                           f"site's top folder ({rules.make_one})")
 
 
-def _check_apart(album_dir: Path, out_dir: Path, engine: str, site: Path) -> None:
+def _rules(engine: str) -> Engine:
+    if engine not in ENGINES:
+        raise ExportError(f"{engine}: dreamtrip exports to {' or '.join(ENGINES)}")
+    return ENGINES[engine]
+
+
+def _check_apart(album_dir: Path, out_dir: Path, rules: Engine, site: Path) -> None:
     """The site is neither the album nor the output folder, nor inside either: its record
     there would make the album look like an output folder, and the post would land among the
     photos or the files the output folder publishes."""
@@ -202,8 +206,8 @@ def _check_apart(album_dir: Path, out_dir: Path, engine: str, site: Path) -> Non
         folder = Path(folder).resolve()
         if where.is_relative_to(folder):
             place = what if where == folder else f"inside {what} {folder}"
-            raise ExportError(f"--{engine} {site} is {place}, not a blog: give your {engine.title()} "
-                              f"site's folder ({ENGINES.get(engine, ENGINES['hugo']).make_one})")
+            raise ExportError(f"--{rules.name} {site} is {place}, not a blog: give your {rules.name.title()} "
+                              f"site's folder ({rules.make_one})")
 
 
 def _slug_for(record: FileRecord, rules: Engine, site: Path, owner: str, asked: str) -> tuple[str, str | None]:
@@ -317,15 +321,17 @@ def _no_link_on_the_way(site: Path, target: str, folder: bool = False) -> None:
 # ---------------------------------------------------------------- writing
 
 
-def export_post(manifest: Manifest, out_dir: Path, engine: str, site: Path, album_dir: Path) -> Exported:
-    """Write the post of the output folder `out_dir` (whose `manifest` this is, of the album
-    `album_dir`) into `site`, where plan_export decides.
+def export_post(manifest: Manifest, out_dir: Path, blog: Blog) -> Exported:
+    """Write the post of the output folder `out_dir` (whose `manifest` this is) where `blog`
+    says: plan_export's decision, made before a run's dreaming or just now.
 
-    Everything is checked before anything is written (ExportError). The caller holds the
-    output folder's lock, so the files copied are the ones the manifest names.
+    Everything is checked before anything is written (ExportError): the place again, as the
+    site may have changed since it was planned. The caller holds the output folder's lock, so
+    the files copied are the ones the manifest names.
     """
-    site, out_dir = Path(site), Path(out_dir)
-    blog = plan_export(album_dir, out_dir, engine, site)
+    site, out_dir = blog.site, Path(out_dir)
+    check_site(blog.engine.name, site)
+    _check_own_place(blog, record_of(site))
     adopt_earlier_release(out_dir, record_of(out_dir))   # a folder made before the record: its files
     view, _ = page_view(manifest)
     dialect = blog.dialect()
