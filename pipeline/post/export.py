@@ -206,7 +206,7 @@ def _check_apart(album_dir: Path, out_dir: Path, rules: Engine, site: Path) -> N
         folder = Path(folder).resolve()
         if where.is_relative_to(folder):
             place = what if where == folder else f"inside {what} {folder}"
-            raise ExportError(f"--{rules.name} {site} is {place}, not a blog: give your {rules.name.title()} "
+            raise ExportError(f"{site} is {place}, not a blog: give your {rules.name.title()} "
                               f"site's folder ({rules.make_one})")
 
 
