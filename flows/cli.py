@@ -361,26 +361,30 @@ def cmd_blog(args) -> int:
 
 def cmd_export(args) -> int:
     from pipeline.ingest.album import ALBUM_FILE
-    from pipeline.post.export import check_site, export_post
+    from pipeline.post.export import export_post, plan_export
 
     sites = [(engine, site) for engine, site in (("hugo", args.hugo), ("jekyll", args.jekyll)) if site]
     if not sites:
         raise UsageError("export: say where to: --hugo SITE or --jekyll SITE (your site's folder)")
-    for engine, site in sites:   # every site is one of its engine before anything is written to any
-        check_site(engine, site)
     with stored_run(args.album, args.output) as (out, manifest):
+        # every site checked, and its post's place decided, before anything is written to any
+        blogs = [plan_export(args.album, out, engine, site) for engine, site in sites]
         if _newer(args.album / ALBUM_FILE, out / MANIFEST):
             warn(f"{args.album / ALBUM_FILE} changed since the post was written: run "
                  f"`dreamtrip blog {args.album}` first to export the change")
-        for engine, site in sites:
-            print_export(engine, site, export_post(manifest, out, engine, site))
+        for blog in blogs:
+            print_export(blog.engine.name, blog.site, export_post(manifest, out, blog))
     return EXIT_OK
 
 
 def print_export(engine: str, site: Path, exported) -> None:
+    from pipeline.post.export import ENGINES
+
     print(f"Exported to {engine.title()}: {exported.post} "
           f"({counted(exported.pictures, 'picture')} with it); build it with "
-          + ("`hugo`" if engine == "hugo" else "`jekyll build`") + f" in {site}")
+          f"{ENGINES[engine].build} in {site}")
+    if exported.taken:
+        print(f"  named {exported.slug} in the site: {exported.taken}")
     if exported.removed:
         print(f"  removed {counted(len(exported.removed), 'file')} of the earlier export that the post no longer uses")
     for name in exported.kept:

@@ -191,9 +191,9 @@ def write_post(manifest: Manifest, out_dir: Path) -> Path:
 
 
 @task(name="export to blog", cache_policy=NO_CACHE)
-def export_to_blog(manifest: Manifest, out_dir: Path, engine: str, site: Path) -> None:
-    exported = export_post(manifest, out_dir, engine, site)
-    get_run_logger().info("Exported to %s: %s", engine.title(), exported.post)
+def export_to_blog(manifest: Manifest, out_dir: Path, blog) -> None:
+    exported = export_post(manifest, out_dir, blog)
+    get_run_logger().info("Exported to %s: %s", blog.engine.name.title(), exported.post)
 
 
 # ---- the flow ----
@@ -245,8 +245,8 @@ def dream_album(plan: RunPlan) -> Manifest:
     manifest.page = str(write_post(manifest, out_dir))
     sweep_unused(manifest, out_dir, previews)   # the previews the post has replaced
     plan.record.end_run()
-    for engine, site in settings.export.sites():  # `export:` in the settings; off by default
-        export_to_blog(manifest, out_dir, engine, site)
+    for blog in plan.blogs:  # `export:` in the settings; off by default, places decided in the plan
+        export_to_blog(manifest, out_dir, blog)
     publish_table(album_dir.name, manifest)
     return manifest
 

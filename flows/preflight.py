@@ -124,6 +124,7 @@ class RunPlan(BaseModel):
     spec: object | None              # the DreamSpec, or None on Dask (a worker decides it there)
     renew: bool = False              # dream again what an earlier recipe made
     preview: bool = False            # previews first (run --preview)
+    blogs: tuple = ()                # the Hugo and Jekyll posts `export:` names (export.Blog): places decided
     only_photos: tuple[str, ...] | None = None   # retry: these photos of the album only
     hidden_places: frozenset[str] = frozenset()  # retry: photos whose place a zone hid before
 
@@ -154,7 +155,6 @@ class RunPlan(BaseModel):
 def look_before_run(album: Path, settings: Settings, warn: Warn) -> tuple[Path, AlbumScan]:
     """The checks a run makes before it takes OUT's lock: (OUT, the album as read)."""
     check_image_formats(settings)
-    check_blogs(settings)
     out = default_output_dir(album, settings.output.dir_path)
     check_folders(album_folder(album), out, settings.output.store_path)
     scan = check_album(album, warn, settings.images.max_pixels)
@@ -173,6 +173,7 @@ def make_plan(album: Path, out: Path, scan: AlbumScan, settings: Settings, how: 
     from pipeline.dream.spec import DreamSpec
 
     album_dir, out_dir = Path(album).resolve(), Path(out).resolve()
+    blogs = check_blogs(settings, album_dir, out_dir, warn)
     record = record or claim_output_folder(out_dir)
     if earlier is None and (out_dir / MANIFEST).is_file():
         with contextlib.suppress(ManifestError, OSError):
@@ -181,7 +182,7 @@ def make_plan(album: Path, out: Path, scan: AlbumScan, settings: Settings, how: 
     spec = None if how.dask else DreamSpec.decide(settings, weights.identity)
     return RunPlan(album_dir=album_dir, out_dir=out_dir, settings=settings, scan=scan, record=record,
                    earlier=earlier, stamps=photo_stamps(album_dir, scan.files.photos), weights=weights,
-                   spec=spec, **run)
+                   spec=spec, blogs=blogs, **run)
 
 
 # ---- the machine: encoders, blogs, device, weights ----
@@ -199,16 +200,22 @@ def check_image_formats(settings: Settings) -> None:
                          "install Pillow 11.3 or later (its wheels write AVIF), or set images.formats: [jpeg]")
 
 
-def check_blogs(settings: Settings) -> None:
-    """The blogs `export:` names are sites of their engines, before any work (the rest of what
-    an export checks, a file in its way, is checked when it exports)."""
-    from pipeline.post.export import ExportError, check_site
+def check_blogs(settings: Settings, album_dir: Path, out_dir: Path, warn: Warn | None = None) -> tuple:
+    """The posts `export:` names, each site checked and its post's place decided before any
+    work (export.plan_export: a site of its engine, apart from the album and OUT, no link on the
+    way, the album's own slug or the next free one, said by `warn`); export.Blog values."""
+    from pipeline.post.export import ExportError, plan_export
 
+    blogs = []
     for engine, site in settings.export.sites():
         try:
-            check_site(engine, site)
+            blog = plan_export(album_dir, out_dir, engine, site)
         except ExportError as err:
             raise UsageError(f"export.{engine}: {err}") from None
+        if blog.taken and warn is not None:
+            warn(f"export.{engine}: the post is named {blog.slug} in {site}: {blog.taken}")
+        blogs.append(blog)
+    return tuple(blogs)
 
 
 def check_device_and_weights(settings: Settings, how: Execution, warn: Warn | None = None):

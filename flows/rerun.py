@@ -172,7 +172,7 @@ def write_quick_post(plan: RunPlan) -> Manifest:
     write_manifest(manifest, out_dir)
     manifest.page = str(write_page(manifest, out_dir))
     record.end_run()
-    for engine, site in plan.settings.export.sites():  # `export:` in the settings, as the flow does
-        export_post(manifest, out_dir, engine, site)
+    for blog in plan.blogs:  # `export:` in the settings, as the flow does
+        export_post(manifest, out_dir, blog)
     remember(plan, manifest)
     return manifest

@@ -50,10 +50,10 @@ def scheduled(album: Path, cron: str, config: Path | None, overrides: dict, verb
     """The deployment that runs `dreamtrip run ALBUM` on `cron` (not served yet)."""
     settings = load_settings(config, overrides)
     check_image_formats(settings)
-    check_blogs(settings)
     album_folder(album)
     out = default_output_dir(album, settings.output.dir_path).resolve()
     check_folders(album, out, settings.output.store_path)
+    check_blogs(settings, album.resolve(), out, say)
     check_output_folder(out)
     if not verbose:  # before Prefect's settings load (check_prefect_home reads them)
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")

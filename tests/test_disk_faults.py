@@ -154,6 +154,29 @@ def test_clean_lists_on_a_full_disk_and_clean_yes_frees_it(tmp_path):
         assert not [name for name in after if ".dreamtrip-tmp-" in name]
 
 
+@pytest.mark.parametrize("room", [0, 8192])
+def test_export_to_a_site_on_a_full_disk_names_the_site_and_leaves_no_half_post(tmp_path, room):
+    """The site on a full disk (the album and output folder elsewhere): one line naming the
+    site's folder, no empty record left in it, and no post without its pictures."""
+    album, out = tmp_path / "trip", tmp_path / "out"
+    shutil.copytree(RELEASE_0_2_0 / "trip", album)
+    shutil.copytree(RELEASE_0_2_0 / "out", out)
+    assert _cli(tmp_path, "blog", album, "-o", out).returncode == 0
+    with _small_disk(tmp_path / "disk") as disk:
+        site = disk / "blog"
+        site.mkdir()
+        (site / "hugo.toml").write_text('title = "My travels"\n')
+        _fill(disk)
+        os.truncate(disk / "filler", (disk / "filler").stat().st_size - room)
+        done = _cli(tmp_path, "export", album, "-o", out, "--hugo", site)
+        assert done.returncode == 2, done.stderr
+        line = _one_line(done)
+        assert "the disk is full (" in line and str(site.resolve()) in line and str(Path.cwd()) + ":" not in line
+        left = _files(site)
+        assert "content/posts/trip/index.md" not in left     # the post comes last, with all it links
+        assert left.get(".dreamtrip-files.jsonl", b"x") != b""   # no record, or one that says something
+
+
 # ---------------------------------------------------------------- a read-only folder
 
 @pytest.mark.parametrize("command", ["run", "retry"])

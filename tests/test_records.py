@@ -228,3 +228,30 @@ def test_our_temp_names_are_our_own(tmp_path):
     assert TEMP_PREFIX.startswith(".dreamtrip-")
     record_of(tmp_path).write_bytes("a.txt", b"x")
     assert sorted(os.listdir(tmp_path)) == [RECORD, "a.txt"]
+
+
+def test_the_first_claim_of_a_name_holds_and_outlives_a_compaction(tmp_path):
+    """What export keeps of which album owns which post in a site: one owner per name, the
+    first to claim it (two exports at once: the second is told), kept when the record is
+    rewritten as its current state."""
+    record = record_of(tmp_path)
+    assert record.claim("hugo:prague", "album-a") and record.claim("hugo:prague", "album-a")
+    assert not record.claim("hugo:prague", "album-b")
+    assert record.claim("hugo:prague-2", "album-b")
+    record.compact()
+    assert FileRecord(tmp_path).claims() == {"hugo:prague": "album-a", "hugo:prague-2": "album-b"}
+    assert sum("claim" in line for line in _lines(tmp_path)) == 2
+
+
+def test_a_record_a_full_disk_leaves_empty_is_removed(tmp_path, monkeypatch):
+    """A first line that cannot be written: no empty record is left to make the folder look
+    like dreamtrip's, and the error names the record, not the current folder."""
+    import errno
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(OSError) as refused:
+        FileRecord(tmp_path).claim("hugo:prague", "album-a")
+    assert refused.value.filename == str(tmp_path / RECORD) and not (tmp_path / RECORD).exists()

@@ -5,8 +5,9 @@ per file written (its path relative to the folder, size and sha256), appended by
 after the file is complete and before it is renamed into place. So a file under a final name is
 always recorded, whatever stops the run (kill -9 or a power cut included); a line that names a
 file that never got its name only makes that file look damaged, and it is made again. Further
-lines say a file was deleted, when a run started and finished, and which processes wrote temp
-files here (their tokens).
+lines say a file was deleted, when a run started and finished, which processes wrote temp
+files here (their tokens), and who holds a name here (a claim: in a blog's site, which album's
+export owns a post; the first claim of a name holds it).
 
 Each line is one append (a single write), so threads and processes that write the same folder
 never lose each other's lines; a line cut short is ignored. The record is never written through
@@ -87,6 +88,7 @@ class FileRecord:
         self._lock = threading.RLock()
         self._files: dict[str, Written] = {}
         self._temps: set[str] = set()       # tokens of processes that wrote temp files here
+        self._claims: dict[str, str] = {}   # a claimed name -> its owner
         self._noted_token = False
         self._run: str | None = None
         self._read_to: tuple[int, int] | None = None  # (inode, bytes read) of the record file
@@ -131,6 +133,12 @@ class FileRecord:
         except OSError:
             return False
 
+    def claims(self) -> dict[str, str]:
+        """Every claimed name and its owner (see `claim`)."""
+        with self._lock:
+            self._catch_up()
+            return dict(self._claims)
+
     def temp_tokens(self) -> set[str]:
         """The tokens of the processes that noted writing temp files here."""
         with self._lock:
@@ -166,7 +174,7 @@ class FileRecord:
             f = open(open_own(self.path, os.O_RDONLY), "rb")
         except (FileNotFoundError, NotADirectoryError, LinkInTheWay):  # a link: claiming refuses it
             self._files, self._run, self._read_to = {}, None, None
-            self._temps = set()
+            self._temps, self._claims = set(), {}
             return
         with f:
             info = os.fstat(f.fileno())
@@ -174,7 +182,7 @@ class FileRecord:
             if self._read_to and self._read_to[0] == info.st_ino and self._read_to[1] <= info.st_size:
                 start = self._read_to[1]
             else:
-                self._files, self._run, self._temps = {}, None, set()
+                self._files, self._run, self._temps, self._claims = {}, None, set(), {}
             f.seek(start)
             data = f.read(info.st_size - start)
         complete = data[:data.rfind(b"\n") + 1]  # a line still being written is read next time
@@ -195,6 +203,9 @@ class FileRecord:
         if isinstance(entry.get("temps"), str):
             self._temps.add(entry["temps"])
             return
+        if isinstance(entry.get("claim"), str) and isinstance(entry.get("owner"), str):
+            self._claims.setdefault(entry["claim"], entry["owner"])   # the first claim holds
+            return
         relative = entry.get("path")
         if not _inside(relative):
             return
@@ -210,6 +221,13 @@ class FileRecord:
 
     def note_many(self, files: dict[str, Written]) -> None:
         self._append([{"path": relative, "size": w.size, "sha256": w.sha256} for relative, w in files.items()])
+
+    def claim(self, name: str, owner: str) -> bool:
+        """Claim `name` for `owner`, unless someone holds it; whether `owner` holds it now (two
+        writers claiming at once: the first line appended wins, and the other is told)."""
+        if self.claims().get(name) is None:
+            self._append([{"claim": name, "owner": owner}])
+        return self.claims().get(name) == owner
 
     def forget(self, relatives: list[str]) -> None:
         """These files were deleted by dreamtrip."""
@@ -247,6 +265,7 @@ class FileRecord:
         # Each line starts with a newline too: a line cut short by a crash is ended by the next one.
         data = b"".join(b"\n" + json.dumps(entry, ensure_ascii=False).encode() + b"\n" for entry in entries)
         self.root.mkdir(parents=True, exist_ok=True)
+        new = not os.path.lexists(self.path)
         fd = open_own(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         if os.fstat(fd).st_nlink > 1:  # a hard link: another name shares it; write a file of our own
             os.close(fd)
@@ -257,8 +276,19 @@ class FileRecord:
             # full disk) must stop the file it records from getting its name.
             if os.write(fd, data) != len(data):
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
+        except OSError as err:
+            self._unmake_if_empty(fd, new)
+            # os.write names no file: the message names the record's (else the current folder)
+            raise OSError(err.errno, err.strerror, str(self.path)) from None
         finally:
             os.close(fd)
+
+    def _unmake_if_empty(self, fd: int, new: bool) -> None:
+        """A record this append created and could not write a byte to (a full disk) is removed:
+        an empty record would make its folder look like dreamtrip's."""
+        with contextlib.suppress(OSError):
+            if new and os.fstat(fd).st_size == 0:
+                self.path.unlink()
 
     def _replace_with(self, appended: bytes) -> None:
         """The record as it is plus `appended`, written as a new file under the record's name:
@@ -282,6 +312,7 @@ class FileRecord:
             # Tokens whose temp files are still here, for the next sweep; this process notes its
             # own again before its next write.
             lines += [{"temps": token} for token in sorted({_temp_token(p.name) for p in self.own_temp_files()})]
+            lines += [{"claim": name, "owner": owner} for name, owner in sorted(self._claims.items())]
             self._noted_token = False
             write_bytes_atomic(self.path, b"".join(json.dumps(line, ensure_ascii=False).encode() + b"\n"
                                                    for line in lines))

@@ -165,9 +165,18 @@ def html_entities(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _front_text(text: str) -> str:
-    """User text for a front matter value: no raw HTML, and no `{`, which could open Liquid
-    (as in the body: pipeline/post/story.py)."""
+def _front_plain(text: str) -> str:
+    """User text for a front matter value the engines print as text (the title, a tag, the
+    cover's alt): as typed, for Hugo's templates and Jekyll's themes escape it as they print it
+    (escaped here too, `Tom & Jerry` read `Tom &amp; Jerry` on the page). Only `<` and `>` are
+    written as entities, so a theme that prints it unescaped is given no markup either."""
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _front_html(text: str) -> str:
+    """User text for a front matter value the engines take as Markdown or HTML (the summary:
+    Hugo renders it, Jekyll's themes print an excerpt as it is): no raw HTML, and no `{`,
+    which could open Liquid (as in the body: pipeline/post/story.py)."""
     return html_entities(text).replace("{", "&#123;")
 
 
@@ -186,10 +195,10 @@ def _front_matter(view: dict, dialect: PostDialect) -> str:
     read: `cover.image` (Hugo's PaperMod), `featured_image` (Ananke), `images` (Hugo's own
     Open Graph templates) and `image` (Jekyll's SEO tag, most others).
 
-    Strings get the same <, >, & escaping as the Markdown body: a static site
-    generator may paste the title into HTML unescaped.
+    The title, tags, alt text and description are text (_front_plain), the summary Markdown
+    (_front_html): each as the engines read it.
     """
-    data = {"title": _front_text(view["title"])}
+    data = {"title": _front_plain(view["title"])}
     if dialect.layout:
         data["layout"] = dialect.layout
     if view["post_date"]:
@@ -197,13 +206,13 @@ def _front_matter(view: dict, dialect: PostDialect) -> str:
     if view["summary"]:
         # Not `description`: PaperMod and Ananke print it under the title, above the same intro.
         # Their lists and link previews (and Jekyll's, from the first paragraph) take `summary`.
-        data["summary"] = _front_text(view["summary"])
-        if dialect.describe:
-            data["description"] = data["excerpt"] = data["summary"]
-    data["tags"] = ["travel", "deepdream", _front_text(view["album_name"])]
+        data["summary"] = _front_html(view["summary"])
+        if dialect.describe:   # Jekyll's SEO tag escapes a description; themes print an excerpt as HTML
+            data["description"], data["excerpt"] = _front_plain(view["summary"]), data["summary"]
+    data["tags"] = ["travel", "deepdream", _front_plain(view["album_name"])]
     if view["cover"]:
         cover = dialect.front(view["cover"]["src"])
-        data["cover"] = {"image": cover, "alt": _front_text(view["cover"]["alt"])}
+        data["cover"] = {"image": cover, "alt": _front_plain(view["cover"]["alt"])}
         data["featured_image"] = data["image"] = cover
         data["images"] = [cover]
     dumped = yaml.safe_dump(data, sort_keys=False, allow_unicode=True,

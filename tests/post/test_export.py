@@ -27,14 +27,21 @@ from pathlib import Path
 
 import pytest
 
+from PIL import Image
+
 from bench.blog_bench import make_album, make_dreamed_output
 from flows.cli import main
-from pipeline.output.manifest_file import read_manifest
+from pipeline.ingest.photos import ingest_photo
+from pipeline.manifest import GuideEntry
+from pipeline.output.manifest_file import read_manifest, write_manifest
+from pipeline.post.page import write_page
 from test_browser import Visit, _unavailable, browser  # noqa: F401  (browser: a fixture)
 
 REPO = Path(__file__).resolve().parents[2]
 SLUG = "trip"   # the album folder's name: the post is named after it
-TITLE = "Three slow days"
+# An ampersand, which the engines escape: the built page must show it as typed (once escaped).
+TITLE = "Tom & Jerry, three slow days"
+GUIDE = "falls.jpg"   # beside the album: the second photo is dreamed toward it
 # What the reader's post must not carry: the dream's parameters are the author's business.
 PARAMETERS = ("octave", "step size", "smoothing", "seed", "precision", "jitter")
 ALBUM_YAML = f"""\
@@ -68,13 +75,29 @@ def _dreamtrip(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def dreamed(tmp_path):
-    """(album, out): three photos dreamed on two layers; album.yaml names the cover, dates the
-    post and hides the third photo."""
-    album, out = tmp_path / SLUG, tmp_path / "out"
+    """(album, out): three photos dreamed on two layers, the second toward a guide image beside
+    the album; album.yaml names the cover, dates the post and hides the third photo."""
+    return dreamed_album(tmp_path / SLUG, tmp_path / "out")
+
+
+def dreamed_album(album: Path, out: Path, title: str = TITLE) -> tuple[Path, Path]:
     make_album(album, 3)
-    (album / "album.yaml").write_text(ALBUM_YAML, encoding="utf-8")
-    make_dreamed_output(album, out, ["conv1_2", "conv3_1"])
+    (album / "album.yaml").write_text(ALBUM_YAML.replace(TITLE, title), encoding="utf-8")
+    _guide_second_photo(album, out, make_dreamed_output(album, out, ["conv1_2", "conv3_1"]))
     return album, out
+
+
+def _guide_second_photo(album: Path, out: Path, manifest) -> None:
+    """The output folder as a run leaves it when the second photo was dreamed toward GUIDE
+    (its web copies in photos/, the post's "Dreamed toward" link to the largest)."""
+    Image.new("RGB", (120, 90), (20, 140, 200)).save(album.parent / GUIDE)
+    images = manifest.settings.images
+    guide = ingest_photo(album, f"../{GUIDE}", out, images.web_sizes, images.web_formats(), images.max_pixels)
+    entry = GuideEntry(name=GUIDE, sha256=guide.sha256, web=guide.web)
+    photos = [p.model_copy(update={"guide": entry}) if p.source == "001-photo.jpg" else p for p in manifest.photos]
+    guided = manifest.model_copy(update={"photos": photos})
+    write_manifest(guided, out)
+    write_page(guided, out)
 
 
 def _export(album: Path, out: Path, engine: str, site: Path) -> int:
@@ -134,8 +157,9 @@ def _build(command: list[str], cwd: Path) -> None:
 
 
 def _check_built_post(browser, url: str, screenshot: str) -> None:
-    """What a blogger checks: the title once as a heading, every picture shown, the hidden
-    photo and the dream parameters nowhere."""
+    """What a blogger checks: the title once as a heading and in the window's title, as typed
+    (escaped once: `&` reads `&`), every picture shown and every picture linked there (the
+    guide's, the dreams' full size), the hidden photo and the dream parameters nowhere."""
     v = Visit(browser, url, viewport={"width": 1280, "height": 900})
     try:
         v.load_every_image()
@@ -144,7 +168,12 @@ def _check_built_post(browser, url: str, screenshot: str) -> None:
             f"Array.from(document.querySelectorAll('h1, h2, h3, h4, h5, h6'))"
             f".filter(h => h.textContent.includes({TITLE!r})).length")
         assert headings == 1, f"the title is a heading {headings} times"
+        assert TITLE in v.page.title()
         assert v.broken_images() == []
+        linked = v.page.evaluate("Array.from(document.links).map(a => a.href).filter(h => /[.](jpg|svg)$/.test(h))")
+        assert any(f"/photos/{GUIDE.split('.')[0]}-" in href for href in linked), linked
+        for href in linked:   # served by the site: copied with the post, at the address the post gives
+            assert v.page.request.get(href).status == 200, href
         sources = v.page.evaluate("Array.from(document.images).map(i => i.src)")
         photos = {s.rsplit("/", 1)[-1] for s in sources if "/photos/" in s}
         dreams = {s.rsplit("/", 1)[-1] for s in sources if "/dreams/" in s}
@@ -252,22 +281,31 @@ def _hugo_site_with(tmp_path: Path, name: str, content: str) -> tuple[Path, Path
     return site, path
 
 
-def test_export_refuses_to_overwrite_a_blogger_s_file(dreamed, tmp_path):
+@pytest.mark.parametrize("theirs", [f"content/posts/{SLUG}/index.md", f"content/posts/{SLUG}.md"])
+def test_a_blogger_s_post_of_the_same_name_keeps_its_place(dreamed, tmp_path, theirs):
+    """The blogger's own post where the album's would go: the export takes the next free name,
+    and says so; theirs is not touched."""
     album, out = dreamed
-    site, theirs = _hugo_site_with(tmp_path, f"content/posts/{SLUG}/index.md", "---\ntitle: My own post\n---\n")
+    site, path = _hugo_site_with(tmp_path, theirs, "---\ntitle: My own post\n---\n")
+    done = _dreamtrip("export", str(album), "-o", str(out), "--hugo", str(site))
+    assert done.returncode == 0, done.stderr
+    assert f"named {SLUG}-2 in the site: {path} is not dreamtrip's" in done.stdout
+    assert path.read_text() == "---\ntitle: My own post\n---\n"
+    assert (site / "content" / "posts" / f"{SLUG}-2" / "index.md").is_file()
+    assert not (site / "content" / "posts" / SLUG / "photos").exists()
+
+
+def test_a_post_of_the_same_name_made_after_the_export_stops_the_next(dreamed, tmp_path):
+    album, out = dreamed
+    site, _ = _hugo_site_with(tmp_path, "hugo.toml", 'title = "My travels"\n')
+    assert _export(album, out, "hugo", site) == 0
+    theirs = site / "content" / "posts" / f"{SLUG}.md"   # Hugo would publish both at /posts/trip/
+    theirs.write_text("---\ntitle: My own post\n---\n")
     before = _files(site)
     done = _dreamtrip("export", str(album), "-o", str(out), "--hugo", str(site))
-    assert done.returncode == 2
-    assert done.stderr.count("\n") == 1 and str(theirs) in done.stderr and "not written by dreamtrip" in done.stderr
-    assert _files(site) == before      # nothing written, not even the record
-
-
-def test_export_refuses_to_take_the_name_of_a_blogger_s_post(dreamed, tmp_path):
-    album, out = dreamed
-    site, theirs = _hugo_site_with(tmp_path, f"content/posts/{SLUG}.md", "---\ntitle: My own post\n---\n")
-    done = _dreamtrip("export", str(album), "-o", str(out), "--hugo", str(site))
-    assert done.returncode == 2 and "is a post of the same name" in done.stderr and str(theirs) in done.stderr
-    assert not (site / "content" / "posts" / SLUG / "index.md").exists()
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "is a post of the same name" in done.stderr and str(theirs) in done.stderr
+    assert _files(site) == before
 
 
 def test_export_refuses_to_overwrite_its_post_once_edited_by_hand(dreamed, tmp_path):
@@ -282,27 +320,126 @@ def test_export_refuses_to_overwrite_its_post_once_edited_by_hand(dreamed, tmp_p
     assert _files(site) == before
 
 
-@pytest.mark.parametrize("planted", ["folder", "file", "record"])
+@pytest.mark.parametrize("planted", ["folder", "file", "posts", "record"])
 def test_export_never_follows_a_planted_link(dreamed, tmp_path, planted):
+    """A link at the post's place is the blogger's (the post takes the next name); one where
+    every post goes (content/posts) or at the record stops the export. Never followed."""
     album, out = dreamed
     site = tmp_path / "site"
     posts = site / "content" / "posts"
-    posts.mkdir(parents=True)
+    posts.parent.mkdir(parents=True)
     (site / "hugo.toml").write_text('title = "My travels"\n')
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "index.md").write_text("private")
+    if planted == "posts":
+        posts.symlink_to(elsewhere, target_is_directory=True)
+    else:
+        posts.mkdir()
     if planted == "folder":
         (posts / SLUG).symlink_to(elsewhere, target_is_directory=True)
     elif planted == "record":   # export appends to its record: a link there would write elsewhere
         (site / ".dreamtrip-files.jsonl").symlink_to(elsewhere / "index.md")
-    else:
+    elif planted == "file":
         (posts / SLUG).mkdir()
         (posts / SLUG / "index.md").symlink_to(elsewhere / "index.md")
     done = _dreamtrip("export", str(album), "-o", str(out), "--hugo", str(site))
-    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    if planted in ("posts", "record"):
+        assert done.returncode == 2 and done.stderr.count("\n") == 1 and "is a link" in done.stderr, done.stderr
+    else:
+        assert done.returncode == 0 and f"named {SLUG}-2 in the site" in done.stdout, done.stderr
+        assert (posts / f"{SLUG}-2" / "index.md").is_file()
     assert _files(elsewhere) == {"index.md": b"private"}
-    assert not (site / "content" / "posts" / SLUG / "photos").exists()
+
+
+# ---------------------------------------------------------------- one album, one post
+
+
+def _plain_site(tmp_path: Path, engine: str) -> Path:
+    site = tmp_path / f"site-{engine}"
+    site.mkdir()
+    config = ("hugo.toml", 'title = "My travels"\n') if engine == "hugo" else ("_config.yml", "title: My travels\n")
+    (site / config[0]).write_text(config[1])
+    return site
+
+
+def _posts(site: Path, engine: str) -> list[str]:
+    return sorted(p.name for p in (site / ("content/posts" if engine == "hugo" else "_posts")).iterdir())
+
+
+@pytest.mark.parametrize("engine", ["hugo", "jekyll"])
+def test_two_albums_of_the_same_name_get_a_post_each(tmp_path, engine):
+    """京都 and 東京 are both `trip` as a slug: the second album's post takes `trip-2` and says
+    so; neither export touches the other's post, again and again."""
+    kyoto = dreamed_album(tmp_path / "京都", tmp_path / "out-kyoto")
+    tokyo = dreamed_album(tmp_path / "東京", tmp_path / "out-tokyo", title="Tokyo by night")
+    site = _plain_site(tmp_path, engine)
+
+    def export(album: Path, out: Path) -> str:
+        done = _dreamtrip("export", str(album), "-o", str(out), f"--{engine}", str(site))
+        assert done.returncode == 0 and "removed" not in done.stdout, done.stdout + done.stderr
+        return done.stdout
+
+    assert "named" not in export(*kyoto)
+    first = {name: data for name, data in _files(site).items() if name != ".dreamtrip-files.jsonl"}
+    said = export(*tokyo)
+    assert f"named {SLUG}-2 in the site: {SLUG} is the post of another album of that name" in said
+    both = _files(site)
+    assert {name: both[name] for name in first} == first                 # the first post as it was
+    if engine == "hugo":
+        assert _posts(site, engine) == [SLUG, f"{SLUG}-2"]
+        second = both[f"content/posts/{SLUG}-2/index.md"].decode()
+    else:
+        assert _posts(site, engine) == [f"2016-06-20-{SLUG}-2.md", f"2016-06-20-{SLUG}.md"]
+        second = both[f"_posts/2016-06-20-{SLUG}-2.md"].decode()
+        assert f"/assets/{SLUG}-2/photos/" in second and (site / "assets" / f"{SLUG}-2" / "photos").is_dir()
+    assert "title: Tokyo by night" in second
+
+    assert "named" not in export(*kyoto) and f"named {SLUG}-2" in export(*tokyo)   # each updates its own
+    assert {name: data for name, data in _files(site).items() if name != ".dreamtrip-files.jsonl"} == \
+        {name: data for name, data in both.items() if name != ".dreamtrip-files.jsonl"}
+    record = (site / ".dreamtrip-files.jsonl").read_text(encoding="utf-8")
+    assert str(tmp_path) not in record and "京都" not in record          # no path of this machine
+
+
+@pytest.mark.parametrize("where", ["the album folder", "inside the album folder", "the output folder",
+                                   "inside the output folder"])
+def test_a_site_in_the_album_or_the_output_folder_is_refused(dreamed, where):
+    """`export --hugo ALBUM` (an album with a config.yaml: a Hugo site's file name too) wrote
+    the site's record among the photos, and every later command took the album for an output
+    folder."""
+    album, out = dreamed
+    site = {"the album folder": album, "inside the album folder": album / "blog",
+            "the output folder": out, "inside the output folder": out / "blog"}[where]
+    site.mkdir(exist_ok=True)
+    (site / "config.yaml").write_text("layers: [conv3_1]\n")
+    before = _files(album.parent)
+    done = _dreamtrip("export", str(album), "-o", str(out), "--hugo", str(site))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert f"is {where}" in done.stderr, done.stderr
+    assert _files(album.parent) == before
+    assert main(["blog", str(album), "-o", str(out)]) == 0      # still an album, and its output folder
+
+
+def test_plan_export_decides_where_the_post_goes_and_writes_nothing(dreamed, tmp_path):
+    """What a run asks before any dreaming (export: in the settings): the same decision export
+    makes, and the same refusals."""
+    from pipeline.post.export import ExportError, plan_export
+
+    album, out = dreamed
+    site, theirs = _hugo_site_with(tmp_path, f"content/posts/{SLUG}/index.md", "mine")
+    before = _files(site)
+    blog = plan_export(album, out, "hugo", site)
+    assert (blog.slug, blog.taken) == (f"{SLUG}-2", f"{theirs} is not dreamtrip's")
+    assert _files(site) == before and not (site / ".dreamtrip-files.jsonl").exists()
+    assert _export(album, out, "hugo", site) == 0
+    assert plan_export(album, out, "hugo", site).slug == f"{SLUG}-2"    # the place it took is its own
+    post = site / "content" / "posts" / f"{SLUG}-2" / "index.md"
+    post.write_text("edited by hand")
+    with pytest.raises(ExportError, match="changed since dreamtrip exported it"):
+        plan_export(album, out, "hugo", site)
+    with pytest.raises(ExportError, match="is not a Jekyll site"):
+        plan_export(album, out, "jekyll", site)
 
 
 def test_a_folder_that_is_no_site_is_one_line(dreamed, tmp_path):
