@@ -12,7 +12,16 @@ import os
 from pathlib import Path
 
 from flows import hosting, rerun
-from flows.preflight import Execution, RunPlan, Warn, check_album, check_store_folder, look_before_run, make_plan
+from flows.preflight import (
+    Execution,
+    RunPlan,
+    Warn,
+    check_album,
+    check_blogs,
+    check_store_folder,
+    look_before_run,
+    make_plan,
+)
 from flows.stopping import stopping_at_once
 from pipeline.config import load_settings
 from pipeline.manifest import Manifest
@@ -27,12 +36,12 @@ def run(album: Path, config: Path | None, overrides: dict, how: Execution, warn:
     and no Prefect server to report to, the post is written without Prefect; `say` tells the
     user which, and why. `preview`: the flow publishes the post with small dreams first."""
     settings = load_settings(config, overrides)
-    out, scan = look_before_run(album, settings, warn)
+    out, scan, blogs = look_before_run(album, settings, warn)
     # The lock first, before torch and Prefect load (seconds): a second command stops at once.
     with stopping_at_once(), output_lock(out, how.lock_wait_s):
         say(f"Dreaming {counted(len(scan.files.photos), 'photo')} of {album} into {out}: "
             "checking what is done already")
-        plan = make_plan(album, out, scan, settings, how, warn, renew=renew, preview=preview)
+        plan = make_plan(album, out, scan, settings, how, warn, blogs=blogs, renew=renew, preview=preview)
         why = why_the_flow(plan, how)
         if why is None:
             say("Nothing new to dream: writing the post (no need to start Prefect)")
@@ -75,6 +84,7 @@ def retry(album: Path, out: Path, manifest: Manifest, device: str | None, config
     settings = load_settings(None, retry_settings(manifest, out, device, load_settings(config) if config else None))
     check_store_folder(settings.output.store_path)
     plan = make_plan(album, out, scan, settings, how, warn, earlier=manifest, record=record,
+                     blogs=check_blogs(settings, Path(album).resolve(), Path(out).resolve(), warn),
                      only_photos=tuple(photo.source for photo in manifest.photos),
                      hidden_places=frozenset(photo.source for photo in manifest.photos if photo.place_hidden))
     return todo, run_flow(plan, how)

@@ -152,15 +152,17 @@ class RunPlan(BaseModel):
         return self.text.layers_for(source, self.settings.layers)
 
 
-def look_before_run(album: Path, settings: Settings, warn: Warn) -> tuple[Path, AlbumScan]:
-    """The checks a run makes before it takes OUT's lock: (OUT, the album as read)."""
+def look_before_run(album: Path, settings: Settings, warn: Warn) -> tuple[Path, AlbumScan, tuple]:
+    """The checks a run makes before it takes OUT's lock: (OUT, the album as read, the posts
+    `export:` names, their places decided: check_blogs)."""
     check_image_formats(settings)
     out = default_output_dir(album, settings.output.dir_path)
+    blogs = check_blogs(settings, Path(album).resolve(), out.resolve(), warn)
     check_folders(album_folder(album), out, settings.output.store_path)
     scan = check_album(album, warn, settings.images.max_pixels)
     check_output_folder(out, pictures=True)
     check_store_folder(settings.output.store_path)
-    return out, scan
+    return out, scan, blogs
 
 
 def make_plan(album: Path, out: Path, scan: AlbumScan, settings: Settings, how: Execution, warn: Warn,
@@ -168,12 +170,11 @@ def make_plan(album: Path, out: Path, scan: AlbumScan, settings: Settings, how: 
     """The run's plan; the caller holds OUT's lock. OUT is claimed, its manifest read (unless
     the caller has: `earlier`, as `retry` has; an unreadable one counts as none: the run
     writes it anew), the device and weights checked, the dream spec decided. `record`: OUT's,
-    where the caller claimed it already. `run`: RunPlan's switches (renew, preview,
-    only_photos, hidden_places)."""
+    where the caller claimed it already. `run`: the rest of RunPlan's fields (blogs, renew,
+    preview, only_photos, hidden_places)."""
     from pipeline.dream.spec import DreamSpec
 
     album_dir, out_dir = Path(album).resolve(), Path(out).resolve()
-    blogs = check_blogs(settings, album_dir, out_dir, warn)
     record = record or claim_output_folder(out_dir)
     if earlier is None and (out_dir / MANIFEST).is_file():
         with contextlib.suppress(ManifestError, OSError):
@@ -182,7 +183,7 @@ def make_plan(album: Path, out: Path, scan: AlbumScan, settings: Settings, how: 
     spec = None if how.dask else DreamSpec.decide(settings, weights.identity)
     return RunPlan(album_dir=album_dir, out_dir=out_dir, settings=settings, scan=scan, record=record,
                    earlier=earlier, stamps=photo_stamps(album_dir, scan.files.photos), weights=weights,
-                   spec=spec, blogs=blogs, **run)
+                   spec=spec, **run)
 
 
 # ---- the machine: encoders, blogs, device, weights ----
