@@ -1,0 +1,92 @@
+"""A user's mistake is one line (exit 2) before any work, quoting at most a line of what they
+wrote: cases from issue 28, tried from the outside as subprocesses."""
+
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+MEMORY_CAP = 2 << 30   # bytes of address space: a bomb expanded would need far more
+
+
+def _capped():
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+
+
+def _cli(*args, timeout: float = 120, cap_memory: bool = False) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "flows.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=timeout,
+                          preexec_fn=_capped if cap_memory else None)
+
+
+def _one_line(done: subprocess.CompletedProcess) -> str:
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def album(tmp_path) -> Path:
+    root = tmp_path / "trip"
+    root.mkdir()
+    for number in (1, 2, 3):
+        Image.new("RGB", (32, 24), (80 * number, 40, 40)).save(root / f"p{number}.jpg")
+    return root
+
+
+def _alias_bomb(depth: int = 9) -> str:
+    """YAML of a few hundred bytes whose aliases expand to 9**depth strings."""
+    levels = ['&a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    levels += [f"&a{level} [{','.join([f'*a{level - 1}'] * 9)}]" for level in range(1, depth)]
+    return "[" + ", ".join(levels) + "]"
+
+
+# ---------------------------------------------------------------- YAML alias bombs
+
+def test_an_alias_bomb_in_album_yaml_is_one_line_fast(album, tmp_path):
+    (album / "album.yaml").write_text(f"title: {_alias_bomb()}\n")
+    assert (album / "album.yaml").stat().st_size < 500
+    line = _one_line(_cli("run", album, "-o", tmp_path / "out", timeout=20, cap_memory=True))
+    assert "album.yaml: its aliases (*name) expand to more than" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_alias_bomb_in_a_config_file_is_one_line_fast(album, tmp_path):
+    config = tmp_path / "bomb.yaml"
+    config.write_text(f"layers: {_alias_bomb()}\n")
+    line = _one_line(_cli("run", album, "-c", config, "-o", tmp_path / "out", timeout=20, cap_memory=True))
+    assert "bomb.yaml: its aliases (*name) expand to more than" in line
+
+
+def test_an_alias_that_holds_itself_is_refused(album, tmp_path):
+    (album / "album.yaml").write_text("title: &loop [*loop]\n")
+    assert "expand to more than" in _one_line(_cli("run", album, "-o", tmp_path / "out", timeout=20))
+
+
+def test_aliases_within_reason_still_work(album, tmp_path):
+    (album / "album.yaml").write_text("photos:\n  p1.jpg: &deep {layers: [conv5_2]}\n  p2.jpg: *deep\n")
+    done = _cli("settings", "-c", _write(tmp_path / "c.yaml", "layers: &l [conv4_2]\n"))
+    assert done.returncode == 0 and "conv4_2" in done.stdout, done.stderr
+
+
+def test_a_long_value_is_quoted_in_one_short_line(album, tmp_path):
+    """Under the alias budget, a big value still reaches the error: it is cut, not written out."""
+    (album / "album.yaml").write_text(f"title: {_alias_bomb(depth=4)}\n")   # 9**4 values
+    line = _one_line(_cli("run", album, "-o", tmp_path / "out", timeout=20))
+    assert "album.yaml: title: got [[" in line and len(line) < 400
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_values_nested_without_end_are_one_line(album, tmp_path):
+    (album / "album.yaml").write_text("title: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert "nested too deeply" in _one_line(_cli("run", album, "-o", tmp_path / "out", timeout=20))
