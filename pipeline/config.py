@@ -392,13 +392,23 @@ class _TooManyValues(Exception):
 
 
 class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader that refuses a document whose aliases expand past MAX_YAML_VALUES
-    before a value is built."""
+    """PyYAML's safe loader, but a document whose aliases expand past MAX_YAML_VALUES is refused
+    before a value is built, and text that looks like a date but is none (2024-13-45) stays text:
+    the check of its key then names the key (PyYAML would raise with no key)."""
 
     def compose_document(self):
         document = super().compose_document()
         _expanded_size(document, {}, set())
         return document
+
+    def construct_yaml_timestamp(self, node):
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
 
 
 def _expanded_size(node, sizes: dict, open_nodes: set) -> int:
@@ -438,9 +448,6 @@ def read_yaml(path: Path) -> dict:
                                              "write the values out") from None
     except RecursionError:  # PyYAML reads nested values by recursion
         raise ConfigError.unreadable(source, "its values are nested too deeply to read") from None
-    except ValueError as err:  # PyYAML reads 2016-13-01 as a date, and raises on it
-        raise ConfigError.unreadable(source, f"a value that looks like a date is none ({err}): "
-                                             "write a real date, or quote the text") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

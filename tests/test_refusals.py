@@ -90,3 +90,16 @@ def _write(path: Path, text: str) -> Path:
 def test_values_nested_without_end_are_one_line(album, tmp_path):
     (album / "album.yaml").write_text("title: " + "[" * 5000 + "]" * 5000 + "\n")
     assert "nested too deeply" in _one_line(_cli("run", album, "-o", tmp_path / "out", timeout=20))
+
+
+# ---------------------------------------------------------------- dates that are none
+
+def test_an_impossible_date_names_the_date_key(album, tmp_path):
+    (album / "album.yaml").write_text("title: Trip\ndate: 2024-13-45\n")
+    line = _one_line(_cli("run", album, "-o", tmp_path / "out", timeout=20))
+    assert line.startswith("dreamtrip: config error: ") and "album.yaml: date: got '2024-13-45'; expected" in line
+
+
+def test_an_impossible_date_in_a_settings_file_names_its_key(tmp_path):
+    line = _one_line(_cli("settings", "-c", _write(tmp_path / "c.yaml", "dream:\n  seed: 2024-13-45\n")))
+    assert "c.yaml: dream.seed: got '2024-13-45'; expected an integer" in line
