@@ -43,7 +43,9 @@ def guide_path(album_dir: Path, name: str) -> str:
 def resolve_guides(album_dir: Path, named: dict[str, str], photos: list[str], source: str,
                    max_pixels: int | None = None) -> dict[str, GuideFile]:
     """Each guide `named` ({album.yaml key: name as written}) -> its file. A name that is no photo
-    of the album and no image file raises ConfigError naming album.yaml, the key and why."""
+    of the album and no image file raises ConfigError naming album.yaml, the key and why; so does
+    an image of more than `max_pixels` (the run's images.max_pixels: a decompression bomb would
+    otherwise pass here and fail every photo it guides; None checks no size)."""
     found = {}
     for key, name in named.items():
         found[name] = found.get(name) or _guide_file(Path(album_dir), key, name, photos, source, max_pixels)
