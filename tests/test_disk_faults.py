@@ -11,6 +11,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -152,6 +153,47 @@ def test_clean_lists_on_a_full_disk_and_clean_yes_frees_it(tmp_path):
         record = after[".dreamtrip-files.jsonl"].decode()
         assert "c9f41fdc" not in record  # the record forgot the deleted files, after deleting them
         assert not [name for name in after if ".dreamtrip-tmp-" in name]
+
+
+def _links_a_missing_file(out: Path) -> list[str]:
+    """The pictures index.html, post.md and the contact sheet link that are not in the folder."""
+    linked = set()
+    for page in ("index.html", "post.md", "contact-sheet.html"):
+        text = (out / page).read_text()
+        linked |= set(re.findall(r"(?:photos|dreams)/[^\"'()\s,]+\.(?:jpg|avif|webp)", text))
+    return sorted(name for name in linked if not (out / name).is_file())
+
+
+@pytest.mark.parametrize("intro_kb", [2, 60])
+def test_clean_yes_on_a_full_disk_does_everything_or_nothing(tmp_path, intro_kb):
+    """The removed photo's 6 small files free less than a long post needs (60 KB of intro): then
+    nothing the post shows is deleted and the post is as it was; a short post fits: all is done.
+    Never a page that links a deleted file, nor a manifest that forgot the photo (a second clean
+    would find nothing to clean)."""
+    with _small_disk(tmp_path / "disk") as disk:
+        album, out = _a_current_folder(tmp_path, disk)
+        intro = " ".join(["A long day by the sea."] * (intro_kb * 1024 // 23))
+        (album / "album.yaml").write_text(f"title: Fixture trip\nintro: {intro}\n")
+        assert _cli(tmp_path, "blog", album, "-o", out).returncode == 0
+        (album / "market.jpg").unlink()
+        _fill(disk)
+        before = _files(out)
+        cleaned = _cli(tmp_path, "clean", album, "-o", out, "--yes")
+        after = _files(out)
+        assert _links_a_missing_file(out) == []
+        if cleaned.returncode == 0:
+            assert intro_kb == 2 and "Deleted 6 files" in cleaned.stdout
+            assert [p["source"] for p in json.loads(after["manifest.json"])["photos"]] == ["harbour.jpg"]
+            assert not [name for name in after if "market" in name or "c9f41fdc" in name]
+            assert b"market" not in after["index.html"] + after["post.md"] + after["contact-sheet.html"]
+        else:
+            assert intro_kb == 60 and "the disk is full" in _one_line(cleaned)
+            kept = {name: data for name, data in after.items() if name != ".dreamtrip-files.jsonl"}
+            assert kept == {name: data for name, data in before.items() if name != ".dreamtrip-files.jsonl"}
+            (disk / "filler").unlink()   # space again: the same command finishes the job
+            again = _cli(tmp_path, "clean", album, "-o", out, "--yes")
+            assert again.returncode == 0 and "Deleted 6 files" in again.stdout, again.stderr
+            assert _links_a_missing_file(out) == [] and b"market" not in (out / "index.html").read_bytes()
 
 
 # ---------------------------------------------------------------- a read-only folder
