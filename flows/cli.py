@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import get_args
 
 from flows import launch
+from flows.deploy import ScheduleError, check_cron
 from flows.launch import EXIT_INTERRUPTED, INTERRUPTED, Execution, UsageError
 from pipeline.config import ConfigError, Settings, load_settings
 from pipeline.layers import LAYER_NAMES, WEIGHTS, layer_line
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"dreamtrip: config error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except (UsageError, OutputFolderError, LinkInTheWay, ExportError) as err:
+    except (UsageError, OutputFolderError, LinkInTheWay, ExportError, ScheduleError) as err:
         print(f"dreamtrip: {err}", file=sys.stderr)
         return EXIT_USAGE
     except OutputBusy as err:
@@ -441,6 +442,7 @@ def _list(title: str, items: list[str]) -> None:
 # ---- serve: a scheduled deployment ----
 
 def cmd_serve(args) -> int:
+    check_cron(args.cron)  # before the settings, the album and Prefect: the cheapest mistake to find
     deployment = launch.scheduled(args.album, args.cron, args.config, cli_overrides(args), args.verbose, say)
     print(f"Serving deployment dream-album/{deployment.name} on cron {args.cron!r} "
           f"(writes {deployment.parameters['overrides']['output.dir']}). "

@@ -9,6 +9,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.config import quoted
+
+CRON_FORMAT = 'five fields: minute hour day-of-month month day-of-week, e.g. "0 3 * * *" (3:00 daily)'
+
+
+class ScheduleError(ValueError):
+    """`--cron` is no schedule Prefect accepts: one line, exit 2, before anything starts."""
+
+
+def check_cron(expr: str) -> None:
+    """Refuse a cron expression that Prefect's CronSchedule would refuse (after its server had
+    started, as four lines of pydantic): the same check, made first."""
+    from prefect.client.schemas.schedules import CronSchedule  # its module only: no server starts
+    from pydantic import ValidationError
+
+    try:
+        CronSchedule(cron=expr)
+    except ValidationError:
+        raise ScheduleError(f"--cron {quoted(expr)}: not a cron schedule Prefect accepts: {CRON_FORMAT}") from None
+
 
 def build_deployment(album: Path, cron: str, config: Path | None = None, overrides: dict | None = None):
     """The deployment (not yet registered): the flow with these parameters on `cron`.

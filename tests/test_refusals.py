@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from photo_files import png_bomb
 from PIL import Image
 
-from photo_files import png_bomb
+from flows.deploy import check_cron
 from pipeline.config import ConfigError
 from pipeline.guides import resolve_guides
 
@@ -22,9 +23,9 @@ def _capped():
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
 
 
-def _cli(*args, timeout: float = 120, cap_memory: bool = False) -> subprocess.CompletedProcess:
+def _cli(*args, timeout: float = 120, cap_memory: bool = False, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "flows.cli", *map(str, args)], capture_output=True, text=True,
-                          cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=timeout,
+                          cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO), **(env or {})), timeout=timeout,
                           preexec_fn=_capped if cap_memory else None)
 
 
@@ -131,3 +132,22 @@ def test_a_bomb_guide_is_one_line_before_any_work(album, tmp_path):
     line = _one_line(_cli("run", album, "-o", tmp_path / "out", "--device", "cpu", timeout=60))
     assert "album.yaml: guide: got '../guides/bomb.png'" in line and "images.max_megapixels" in line
     assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------- serve --cron
+
+@pytest.mark.parametrize("cron", ["99 * * * *", "every night", "0 25 * * *", "* * *"])
+def test_a_bad_cron_is_one_line_before_prefect_starts(album, tmp_path, cron):
+    home = tmp_path / "prefect-home"
+    done = _cli("serve", album, "--cron", cron, "-o", tmp_path / "out", timeout=30,
+                env={"PREFECT_HOME": str(home)})
+    line = _one_line(done)
+    assert line == (f"dreamtrip: --cron {cron!r}: not a cron schedule Prefect accepts: five fields: minute hour "
+                    'day-of-month month day-of-week, e.g. "0 3 * * *" (3:00 daily)')
+    assert done.stdout == "" and not (tmp_path / "out").exists()   # nothing said, nothing started:
+    assert not list(home.rglob("*.db"))                              # no Prefect database, no server
+
+
+def test_a_good_cron_passes_the_check():
+    check_cron("0 3 * * *")
+    check_cron("*/15 6-22 * * MON-FRI")
