@@ -151,3 +151,17 @@ def test_a_bad_cron_is_one_line_before_prefect_starts(album, tmp_path, cron):
 def test_a_good_cron_passes_the_check():
     check_cron("0 3 * * *")
     check_cron("*/15 6-22 * * MON-FRI")
+
+
+# ---------------------------------------------------------------- a store inside the output folder
+
+@pytest.mark.parametrize("store", ["out/store", "out", "out/dreams"])
+@pytest.mark.parametrize("command", [["run"], ["serve", "--cron", "0 3 * * *"]])
+def test_a_store_inside_the_output_folder_is_refused_up_front(album, tmp_path, store, command):
+    """It worked once, then every run stopped at the store's files in the output folder."""
+    config = _write(tmp_path / "store.yaml", f"output:\n  store_dir: {tmp_path / store}\n")
+    done = _cli(*command, album, "-c", config, "-o", tmp_path / "out", timeout=60)
+    line = _one_line(done)
+    where = "the output folder" if store == "out" else "inside the output folder"
+    assert f"output.store_dir {tmp_path / store} is {where} {tmp_path / 'out'}: " in line
+    assert not (tmp_path / "out").exists()
