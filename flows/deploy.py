@@ -7,6 +7,7 @@ ordinary `dreamtrip run`: it dreams only the photos added since the last one.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from pipeline.config import quoted
@@ -21,7 +22,9 @@ class ScheduleError(ValueError):
 def check_cron(expr: str) -> None:
     """Refuse a cron expression that Prefect's CronSchedule would refuse (after its server had
     started, as four lines of pydantic): the same check, made first."""
-    from prefect.client.schemas.schedules import CronSchedule  # its module only: no server starts
+    with warnings.catch_warnings():  # an unusable PREFECT_HOME is said later, in one line
+        warnings.filterwarnings("ignore", "Failed to create the Prefect home directory")
+        from prefect.client.schemas.schedules import CronSchedule  # its module only: no server starts
     from pydantic import ValidationError
 
     try:
