@@ -82,6 +82,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"\n{INTERRUPTED}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as err:
+        if (line := prefect_home_line(err)) is None:
+            raise
+        print(f"dreamtrip: {line}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def prefect_home_line(err: Exception) -> str | None:
+    """PREFECT_HOME's disk filling during a run, in one line (flows/prefect_home.py); None for
+    any other error. Prefect is looked at only when the error came from it."""
+    if "prefect" not in sys.modules:
+        return None
+    from flows.prefect_home import prefect_home_filled
+
+    return prefect_home_filled(err, launch.prefect_folders(), launch.ROOM_FOR_PREFECT)
 
 
 def os_error_line(err: OSError) -> str:

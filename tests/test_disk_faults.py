@@ -243,3 +243,40 @@ def test_an_unusable_prefect_home_is_one_line_before_any_work(tmp_path, how, com
     line = _one_line(done)
     assert line.startswith(f"dreamtrip: PREFECT_HOME {home / 'prefect'}: ")
     assert ("the disk is full" if how == "full" else "cannot write there") in line
+
+
+# Prefect's answer when its database's disk fills during a run: a 500 from its API, as the flow's
+# client raises it. (The run itself, dreaming until the disk fills at the right moment, is too slow
+# and too timing-bound for a test: the command's handler raises what the client raised then.)
+_PREFECT_500 = """
+import sys
+import httpx
+from prefect.exceptions import PrefectHTTPStatusError
+from flows import cli
+
+def run_that_fails(args):
+    request = httpx.Request("POST", "http://127.0.0.1:8001/api/flow_runs/1/set_state")
+    response = httpx.Response(500, request=request, json={"exception_message": "Internal Server Error"})
+    raise PrefectHTTPStatusError.from_httpx_error(httpx.HTTPStatusError(
+        "Server error '500 Internal Server Error'", request=request, response=response))
+
+cli.cmd_run = run_that_fails
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("full", [True, False])
+def test_prefect_home_filling_during_a_run_is_one_line(tmp_path, full):
+    with contextlib.ExitStack() as stack:
+        home = tmp_path / "home"
+        if full:
+            _fill(stack.enter_context(_small_disk(home)))
+        done = subprocess.run([sys.executable, "-c", _PREFECT_500, "run", tmp_path / "album"], cwd=REPO,
+                              env=_env(tmp_path, PREFECT_HOME=str(home / "prefect")), capture_output=True,
+                              text=True, timeout=120)
+    if full:
+        assert done.returncode == 2
+        line = _one_line(done)
+        assert f"PREFECT_HOME {home / 'prefect'}: the disk filled up during the run" in line
+    else:  # not the disk: Prefect's error as it is (a bug to report, not the user's to fix)
+        assert done.returncode == 1 and "PrefectHTTPStatusError" in done.stderr
