@@ -20,6 +20,7 @@ from typing import get_args
 
 from flows import hosting, launch
 from flows.preflight import Execution, UsageError, stored_run, warn_unmatched
+from flows.serving import ScheduleError, check_cron
 from flows.stopping import EXIT_INTERRUPTED, INTERRUPTED, stopping_at_once
 from pipeline.config import ConfigError, Settings, load_settings
 from pipeline.layers import LAYER_NAMES, WEIGHTS, layer_line
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"dreamtrip: config error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except (UsageError, OutputFolderError, LinkInTheWay, ExportError) as err:
+    except (UsageError, OutputFolderError, LinkInTheWay, ExportError, ScheduleError) as err:
         print(f"dreamtrip: {err}", file=sys.stderr)
         return EXIT_USAGE
     except OutputBusy as err:
@@ -82,6 +83,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"\n{INTERRUPTED}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as err:
+        if (line := prefect_home_line(err)) is None:
+            raise
+        print(f"dreamtrip: {line}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def prefect_home_line(err: Exception) -> str | None:
+    """PREFECT_HOME's disk filling during a run, in one line (flows/prefect_home.py); None for
+    any other error. Prefect is looked at only when the error came from it."""
+    if "prefect" not in sys.modules:
+        return None
+    from flows.prefect_home import prefect_home_filled
+
+    return prefect_home_filled(err, hosting.prefect_folders(), hosting.ROOM_FOR_PREFECT)
 
 
 def os_error_line(err: OSError) -> str:
@@ -433,6 +449,8 @@ def _list(title: str, items: list[str]) -> None:
 def cmd_serve(args) -> int:
     from flows import serving
 
+    deployment = serving.scheduled(args.album, args.cron, args.config, cli_overrides(args), args.verbose, say)
+    check_cron(args.cron)  # before the settings, the album and Prefect: the cheapest mistake to find
     deployment = serving.scheduled(args.album, args.cron, args.config, cli_overrides(args), args.verbose, say)
     print(f"Serving deployment dream-album/{deployment.name} on cron {args.cron!r} "
           f"(writes {deployment.parameters['overrides']['output.dir']}). "

@@ -74,14 +74,14 @@ def retry(album: Path, out: Path, manifest: Manifest, device: str | None, config
 
     # album.yaml checked as `run` checks it (a bad cover or guide), OUT claimed before anything
     # in it is hashed.
-    scan, record = check_album(album, warn), claim_output_folder(out)
+    settings = load_settings(None, retry_settings(manifest, out, device, load_settings(config) if config else None))
+    scan, record = check_album(album, warn, settings.images.max_pixels), claim_output_folder(out)
     todo = unfinished(manifest, out)  # files checked by hash: a damaged one counts as missing
     if not todo:
         return todo, None
     say(f"Retrying {len(todo)}:")
     for item in todo:
         say(f"  {item}: {item.reason}")
-    settings = load_settings(None, retry_settings(manifest, out, device, load_settings(config) if config else None))
     check_store_folder(settings.output.store_path)
     plan = make_plan(album, out, scan, settings, how, warn, earlier=manifest, record=record,
                      blogs=check_blogs(settings, Path(album).resolve(), Path(out).resolve(), warn),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import warnings
 from pathlib import Path
 
 from flows.hosting import check_prefect_home, slow_server_explained, start_prefect_server
@@ -22,9 +23,29 @@ from flows.preflight import (
     check_output_folder,
 )
 from flows.stopping import _stop_now
-from pipeline.config import load_settings
+from pipeline.config import load_settings, quoted
 from pipeline.output.folder import check_folders
 from pipeline.output.store import default_output_dir
+
+CRON_FORMAT = 'five fields: minute hour day-of-month month day-of-week, e.g. "0 3 * * *" (3:00 daily)'
+
+
+class ScheduleError(ValueError):
+    """`--cron` is no schedule Prefect accepts: one line, exit 2, before anything starts."""
+
+
+def check_cron(expr: str) -> None:
+    """Refuse a cron expression that Prefect's CronSchedule would refuse (after its server had
+    started, as four lines of pydantic): the same check, made first."""
+    with warnings.catch_warnings():  # an unusable PREFECT_HOME is said later, in one line
+        warnings.filterwarnings("ignore", "Failed to create the Prefect home directory")
+        from prefect.client.schemas.schedules import CronSchedule  # its module only: no server starts
+    from pydantic import ValidationError
+
+    try:
+        CronSchedule(cron=expr)
+    except ValidationError:
+        raise ScheduleError(f"--cron {quoted(expr)}: not a cron schedule Prefect accepts: {CRON_FORMAT}") from None
 
 
 def build_deployment(album: Path, cron: str, config: Path | None = None, overrides: dict | None = None):

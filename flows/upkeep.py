@@ -23,6 +23,7 @@ retry: what a run left unfinished, the settings to redo it with, and what it fix
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from pathlib import Path
 from pipeline.config import PrivacySettings, Settings
 from pipeline.ingest.album import AlbumText, find_photos, load_album_text
 from pipeline.manifest import MISSING_FILE, DreamEntry, Manifest, PhotoEntry, label
-from pipeline.output.files import sha256_of
+from pipeline.output.files import DiskFull, disk_full, sha256_of
 from pipeline.output.folder import claim_output_folder, unused_files
 from pipeline.output.manifest_file import read_manifest, write_manifest
 from pipeline.output.records import record_of
@@ -132,8 +133,11 @@ def rebuild_post(album_dir: Path, out_dir: Path) -> tuple[Refresh, Path]:
     refreshed = refresh_manifest(read_manifest(out_dir), album_dir, out_dir)
     # A manifest of an older release may hold paths of the machine: not once it is rewritten.
     refreshed.manifest = refreshed.manifest.without_machine_paths(album_dir, out_dir)
+    # The page first, the manifest last: a write that fails between them (a full disk) leaves
+    # the earlier manifest, so the same command does it all again (clean_output relies on it).
+    page = write_page(refreshed.manifest, out_dir)
     write_manifest(refreshed.manifest, out_dir)
-    return refreshed, write_page(refreshed.manifest, out_dir)
+    return refreshed, page
 
 
 # --- clean ----------------------------------------------------------------------------------------
@@ -157,17 +161,51 @@ def clean_output(album_dir: Path, out_dir: Path, delete: bool) -> Cleaning:
     size = sum(path.stat().st_size for path in unused)
     if delete and unused:
         _check_deletable(unused)
-        # Space first: `clean --yes` is what a user runs on a full disk. The owner deletes each
-        # file that is still as written and records it; then the page, without the photos whose
-        # files went (nothing else it uses is unused).
-        record = record_of(out_dir)
-        record.delete([path.relative_to(out_dir).as_posix() for path in unused])
+        # The owner deletes each file that is still as written, and records it. What the post
+        # links (the removed photos' files) goes only with the post rewritten without them.
+        relatives = [path.relative_to(out_dir).as_posix() for path in unused]
+        shown = {path for photo in manifest.photos for path in photo.files()}
+        record_of(out_dir).delete([relative for relative in relatives if relative not in shown])
         if refreshed.removed:
-            rebuild_post(album_dir, out_dir)
+            _rewrite_then_delete(album_dir, out_dir, [relative for relative in relatives if relative in shown])
         record_of(out_dir).compact()
     return Cleaning(unused, size, refreshed.removed if delete else [], delete and bool(unused))
 
 
+# What `clean --yes` holds in memory of the files the post shows, to put them back should the post
+# not fit on a full disk even once they are gone. More than this frees more than any post needs.
+HELD_FOR_CLEAN = 256 << 20
+
+
+def _rewrite_then_delete(album_dir: Path, out_dir: Path, shown: list[str]) -> None:
+    """Rewrite the post without the removed photos, then delete their files (`shown`): all of it,
+    or, on a full disk, the folder as it was. `clean --yes` is what a user runs on a full disk, so
+    when the post does not fit, the space comes from those files: they go, the post is written
+    again, and should it still not fit they are put back, as they were."""
+    record = record_of(out_dir)
+    try:
+        rebuild_post(album_dir, out_dir)
+    except (DiskFull, OSError) as err:
+        if isinstance(err, OSError) and disk_full(err, out_dir) is None:
+            raise
+        sizes = sum((out_dir / relative).stat().st_size for relative in shown)
+        held = {relative: (out_dir / relative).read_bytes() for relative in shown} if sizes <= HELD_FOR_CLEAN else {}
+        gone = record.delete(shown)   # only files still as dreamtrip wrote them: only those come back
+        _compact_if_it_fits(record)  # the record's appends take space too: a page of it can decide
+        try:
+            rebuild_post(album_dir, out_dir)
+        except BaseException:
+            _compact_if_it_fits(record)
+            for relative in (relative for relative in gone if relative in held):
+                record.write_bytes(relative, held[relative])
+            raise
+        return
+    record.delete(shown)
+
+
+def _compact_if_it_fits(record) -> None:
+    with contextlib.suppress(DiskFull, OSError):
+        record.compact()
 def _check_deletable(paths: list[Path]) -> None:
     """Every file can go (its folder is writable) before the first goes: a read-only folder
     stops `clean --yes` with nothing deleted, rather than with the post pointing at gaps."""

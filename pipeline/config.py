@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import reprlib
 import types
 import typing
 from dataclasses import asdict, dataclass
@@ -105,12 +106,31 @@ _REPLACED = {
 
 
 
+# An error quotes at most this much of what the user wrote: a line, never a whole document.
+_QUOTE = reprlib.Repr()  # its limits as attributes: keywords came with Python 3.12
+_QUOTE.maxlevel, _QUOTE.maxdict, _QUOTE.maxlist, _QUOTE.maxtuple, _QUOTE.maxset = 2, 3, 4, 4, 4
+_QUOTE.maxstring = _QUOTE.maxother = 60
+_QUOTE_CHARS = 100
+
+
+def quoted(value: Any) -> str:
+    """`value` as Python writes it (repr), cut to one short line: reprlib stops early, so a huge
+    value costs no more than a small one."""
+    text = _QUOTE.repr(value)
+    return text if len(text) <= _QUOTE_CHARS else text[:_QUOTE_CHARS - 3] + "..."
+
+
+def _key_text(key: str) -> str:
+    """A key as the message names it: as written, unless it is no short line of text itself."""
+    return key if len(key) <= _QUOTE_CHARS and key.isprintable() else quoted(key)
+
+
 class ConfigError(Exception):
     """A setting is missing, unknown or of the wrong kind. The CLI exits with code 2."""
 
     def __init__(self, source: str, key: str, value: Any, expected: str):
         self.source, self.key, self.value, self.expected = source, key, value, expected
-        super().__init__(f"{source}: {key}: got {value!r}; expected {expected}")
+        super().__init__(f"{source}: {_key_text(key)}: got {quoted(value)}; expected {expected}")
 
     @classmethod
     def unreadable(cls, source: str, problem: str) -> "ConfigError":
@@ -361,11 +381,61 @@ class Settings(_Section):
 
 # ---- loading ----
 
+# What a settings file or album.yaml may hold once its aliases (`*name`) are expanded: far more
+# than any real one, far less than the few hundred bytes of nested aliases that expand to
+# billions of values (and then take minutes and gigabytes to check or to quote in an error).
+MAX_YAML_VALUES = 100_000
+
+
+class _TooManyValues(Exception):
+    """The document's aliases expand past MAX_YAML_VALUES."""
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a document whose aliases expand past MAX_YAML_VALUES is refused
+    before a value is built, and text that looks like a date but is none (2024-13-45) stays text:
+    the check of its key then names the key (PyYAML would raise with no key)."""
+
+    def compose_document(self):
+        document = super().compose_document()
+        _expanded_size(document, {}, set())
+        return document
+
+    def construct_yaml_timestamp(self, node):
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
+def _expanded_size(node, sizes: dict, open_nodes: set) -> int:
+    """How many values `node` holds with every alias in it written out (each node counted once per
+    place it appears; `sizes` remembers each node's count, so a deep bomb costs only its length).
+    A node that holds itself (`&a [*a]`) expands without end."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    if id(node) in open_nodes:
+        raise _TooManyValues
+    open_nodes.add(id(node))
+    children = (node.value if isinstance(node, yaml.SequenceNode) else
+                [item for pair in node.value for item in pair] if isinstance(node, yaml.MappingNode) else [])
+    size = 1 + sum(_expanded_size(child, sizes, open_nodes) for child in children)
+    if size > MAX_YAML_VALUES:
+        raise _TooManyValues
+    open_nodes.discard(id(node))
+    sizes[id(node)] = size
+    return size
+
+
 def read_yaml(path: Path) -> dict:
-    """Read a YAML mapping; an empty file is an empty mapping."""
+    """Read a YAML mapping; an empty file is an empty mapping. The one reader of a user's YAML
+    (settings files, album.yaml)."""
     source = str(path)
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_Loader)  # a SafeLoader
     except OSError as err:
         raise ConfigError.unreadable(source, f"not a readable file ({err.strerror})") from None
     except UnicodeDecodeError as err:  # e.g. saved as Latin-1/cp1252 by an old editor
@@ -373,9 +443,11 @@ def read_yaml(path: Path) -> dict:
                                              f"{err.start}); save the file as UTF-8") from None
     except yaml.YAMLError as err:
         raise ConfigError.unreadable(source, _yaml_problem(err)) from None
-    except ValueError as err:  # PyYAML reads 2016-13-01 as a date, and raises on it
-        raise ConfigError.unreadable(source, f"a value that looks like a date is none ({err}): "
-                                             "write a real date, or quote the text") from None
+    except _TooManyValues:
+        raise ConfigError.unreadable(source, f"its aliases (*name) expand to more than {MAX_YAML_VALUES:,} values: "
+                                             "write the values out") from None
+    except RecursionError:  # PyYAML reads nested values by recursion
+        raise ConfigError.unreadable(source, "its values are nested too deeply to read") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

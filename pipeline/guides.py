@@ -29,10 +29,23 @@ class GuideFile:
     in_album: bool  # a photo of the album (ingested with the others)
 
 
+def guide_path(album_dir: Path, name: str) -> str:
+    """The file a guide's `name` names, as a '/'-separated path from the album folder, one spelling
+    per file: './p3.jpg', 'day1/../p3.jpg', '.\\p3.jpg' and '../trip/p3.jpg' (from inside trip/) are
+    all 'p3.jpg', so a photo is found to be its own guide however album.yaml writes it. Worked out
+    from the names alone (no link followed); a path out of the album stays relative ('../g.jpg')."""
+    relative = posixpath.normpath(name.replace("\\", "/"))
+    inside = posixpath.normpath(Path(album_dir).absolute().as_posix()).rstrip("/") + "/"
+    whole = posixpath.normpath(posixpath.join(inside, relative))
+    return whole[len(inside):] if whole.startswith(inside) else relative
+
+
 def resolve_guides(album_dir: Path, named: dict[str, str], photos: list[str], source: str,
                    max_pixels: int | None = None) -> dict[str, GuideFile]:
     """Each guide `named` ({album.yaml key: name as written}) -> its file. A name that is no photo
-    of the album and no image file raises ConfigError naming album.yaml, the key and why."""
+    of the album and no image file raises ConfigError naming album.yaml, the key and why; so does
+    an image of more than `max_pixels` (the run's images.max_pixels: a decompression bomb would
+    otherwise pass here and fail every photo it guides; None checks no size)."""
     found = {}
     for key, name in named.items():
         found[name] = found.get(name) or _guide_file(Path(album_dir), key, name, photos, source, max_pixels)
@@ -45,7 +58,7 @@ def _guide_file(album_dir: Path, key: str, name: str, photos: list[str], source:
     from pipeline.formats import sniff_file
     from pipeline.imaging import PhotoError, open_photo
 
-    relative = posixpath.normpath(name.replace("\\", "/"))
+    relative = guide_path(album_dir, name)
     if relative in photos:
         return GuideFile(name=relative, relative=relative, in_album=True)
     path = album_dir / relative

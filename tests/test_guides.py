@@ -20,6 +20,7 @@ from flows.cli import main
 from helpers import noisy_image
 from pipeline.config import load_settings
 from pipeline.dream.spec import DreamSpec
+from pipeline.guides import GuideFile, guide_path, resolve_guides
 from pipeline.ingest.album import load_album_text
 from pipeline.manifest import GuideEntry, PhotoEntry
 from pipeline.output.manifest_file import read_manifest
@@ -115,6 +116,25 @@ def test_a_photo_is_never_its_own_guide_and_its_own_guide_wins(trip):
     text = load_album_text(trip)
     assert text.guide_for("a-hill.jpg") is None and text.guide_for("b-lake.png") == "../guides/falls.jpg"
     assert text.guide_for("c-new.jpg") == "a-hill.jpg"
+
+
+@pytest.mark.parametrize("written", ["./b-lake.png", "x/../b-lake.png", ".\\b-lake.png", "../trip/b-lake.png",
+                                     "{trip}/b-lake.png", "./././b-lake.png"])
+def test_a_photo_is_never_its_own_guide_however_the_path_is_written(trip, written):
+    """The guide is resolved to the photo of the album it names (no copy of it ingested as an
+    outside image), and that photo is dreamed as if it named no guide."""
+    written = written.format(trip=trip)
+    (trip / "album.yaml").write_text(f"photos:\n  b-lake.png:\n    guide: '{written}'\n"
+                                     f"  a-hill.jpg:\n    guide: '{written}'\n")
+    text = load_album_text(trip)
+    assert text.guide_for("b-lake.png") is None and text.guide_for("a-hill.jpg") == written
+    files = resolve_guides(trip, text.guides(), ["a-hill.jpg", "b-lake.png"], "album.yaml")
+    assert files[written] == GuideFile(name="b-lake.png", relative="b-lake.png", in_album=True)
+
+
+def test_a_guide_outside_the_album_keeps_its_path(trip):
+    assert guide_path(trip, "../guides/./falls.jpg") == "../guides/falls.jpg"
+    assert guide_path(trip, "../trip2/x.jpg") == "../trip2/x.jpg"   # a sibling whose name starts alike
 
 
 def _cli(*args) -> subprocess.CompletedProcess:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from pipeline.config import ConfigError, PrivacySettings, check_layers, did_you_mean, read_yaml
 from pipeline.formats import RAW, RAW_EXTENSIONS, VIDEO, VIDEO_EXTENSIONS, sniff_file
+from pipeline.guides import guide_path
 from pipeline.ingest.places import place_of
 from pipeline.manifest import AlbumInfo, DreamEntry, PhotoEntry, Skipped, UnmatchedText, by_depth
 from pipeline.output.manifest_file import is_output_folder
@@ -60,10 +61,11 @@ class AlbumText:
         return named | {f"photos.{source}.guide": entry.guide for source, entry in self.photos.items() if entry.guide}
 
     def guide_for(self, source: str) -> str | None:
-        """The guide's name for this photo: its own, else the album's; never the photo itself."""
+        """The guide's name for this photo (as written): its own, else the album's; never the
+        photo itself, however the name spells its path."""
         entry = self.photos.get(source)
         guide = entry.guide if entry and entry.guide else self.guide
-        return None if guide == source else guide
+        return None if guide is None or guide_path(Path(self.source).parent, guide) == source else guide
 
     def info(self, name: str) -> AlbumInfo:
         """The manifest's record of the album named `name` (its folder's name): its text."""

@@ -77,7 +77,9 @@ def check_folders(album_dir: Path, out_dir: Path, store_dir: Path | None = None)
 def _refuse_overlaps(album_dir: Path, album: Path, out_dir: Path, out: Path, store_dir: Path | None) -> None:
     """The album inside an output folder (dreamtrip would dream its own copies), the output
     folder inside the album among its photos (they would drop out of the album), the store in
-    the album (its dreams and record would land among the photos)."""
+    the album (its dreams and record would land among the photos) or in the output folder (the
+    folder one publishes would hold the store, whose files its own record does not know: the
+    next run stops at them)."""
     holder = next((folder for folder in album.parents if is_output_folder(folder)), None)
     if album.is_relative_to(out) or holder is not None:
         raise OutputFolderError(
@@ -94,6 +96,11 @@ def _refuse_overlaps(album_dir: Path, album: Path, out_dir: Path, out: Path, sto
                 f"output.store_dir {store_dir} is {'the album' if store == album else 'inside the album'} "
                 f"{album_dir}: dreamtrip does not keep its dreams among your photos; choose a folder "
                 "outside the album")
+        if store.is_relative_to(out):
+            where = "the output folder" if store == out else "inside the output folder"
+            raise OutputFolderError(
+                f"output.store_dir {store_dir} is {where} {out_dir}: the store keeps every dream of "
+                "every run, the output folder only what the post shows; choose a store outside it")
 
 
 def _holds_photos(folder: Path) -> bool:

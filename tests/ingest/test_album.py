@@ -151,9 +151,10 @@ def test_a_date_that_is_no_date_is_named(tmp_path, written):
     assert caught.value.key == "date" and "2016-06-15" in caught.value.expected
 
 
-def test_an_impossible_date_is_one_line_not_a_traceback(tmp_path):
-    with pytest.raises(ConfigError, match="album.yaml: a value that looks like a date is none"):
-        _album_yaml(tmp_path, "date: 2016-13-01\n")
+@pytest.mark.parametrize("written", ["2016-13-01", "2024-13-45", "2016-02-30 18:30"])
+def test_an_impossible_date_is_named_as_the_date_key(tmp_path, written):
+    with pytest.raises(ConfigError, match=f"album.yaml: date: got '{written}'; expected the post's date"):
+        _album_yaml(tmp_path, f"date: {written}\n")
 
 
 def test_album_yaml_chooses_the_cover_and_hides_photos(tmp_path):
