@@ -449,7 +449,6 @@ def _list(title: str, items: list[str]) -> None:
 def cmd_serve(args) -> int:
     from flows import serving
 
-    deployment = serving.scheduled(args.album, args.cron, args.config, cli_overrides(args), args.verbose, say)
     check_cron(args.cron)  # before the settings, the album and Prefect: the cheapest mistake to find
     deployment = serving.scheduled(args.album, args.cron, args.config, cli_overrides(args), args.verbose, say)
     print(f"Serving deployment dream-album/{deployment.name} on cron {args.cron!r} "

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from flows.hosting import check_prefect_home, slow_server_explained, start_prefect_server
 from flows.preflight import (
-    UsageError,
     Warn,
     album_folder,
     check_blogs,
@@ -82,10 +81,7 @@ def scheduled(album: Path, cron: str, config: Path | None, overrides: dict, verb
     # Scheduled runs may start elsewhere: pin the output folder to an absolute path now.
     overrides = {**overrides, "output.dir": str(out)}
     say(f"Scheduling runs of {album} into {out}: starting Prefect")
-    try:
-        return build_deployment(album, cron, config, overrides)
-    except ValueError as err:  # pydantic's ValidationError is one: a bad cron string
-        raise UsageError(f"--cron {cron!r}: {err}") from None
+    return build_deployment(album, cron, config, overrides)   # (the cron was checked first: check_cron)
 
 
 def serve(deployment) -> int | None:

@@ -11,7 +11,7 @@ import pytest
 from photo_files import png_bomb
 from PIL import Image
 
-from flows.deploy import check_cron
+from flows.serving import check_cron
 from pipeline.config import ConfigError
 from pipeline.guides import resolve_guides
 
