@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +32,10 @@ from pipeline import __version__
 from pipeline.ingest.photos import CRASHED
 from pipeline.manifest import Manifest, RunInfo, now
 from pipeline.output.files import write_bytes_atomic
+from pipeline.output.kept import (
+    state_dir,  # noqa: F401  (flows/launch.py's logs: one state folder)
+    stored_intact,
+)
 from pipeline.output.manifest_file import write_manifest
 from pipeline.post.view import counted
 
@@ -43,13 +46,6 @@ if TYPE_CHECKING:
 
 NOTES_DIR = "reruns"
 Stamp = tuple[int, int, int]  # a photo's size, mtime and ctime (ns) when the run read it
-
-
-def state_dir() -> Path:
-    """dreamtrip's own folder for what it keeps about runs (notes, logs): never in an output
-    folder, which is published. $XDG_STATE_HOME/dreamtrip, by default ~/.local/state/dreamtrip."""
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "dreamtrip"
 
 
 def stamp_of(path: Path) -> Stamp | None:
@@ -163,7 +159,8 @@ def why_not(checked: "Preflight", print_: str, layers_for) -> str | None:
         return ", ".join(reasons)
     files = [path for photo in earlier.photos if photo.source in checked.stamps for path in photo.files()]
     # by content: a copy overwritten with junk of the same size is not published as ok
-    damaged = sum(not checked.record.intact(path, by_hash=True) for path in files)
+    # (a hidden photo's are kept outside the output folder: pipeline/output/kept.py)
+    damaged = sum(not stored_intact(checked.out_dir, path) for path in files)
     if damaged:
         return f"{counted(damaged, 'file')} of the post missing or damaged"
     return None
