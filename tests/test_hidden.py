@@ -97,3 +97,9 @@ def test_a_hidden_photo_stays_home_and_comes_back_without_a_dream(prefect_harnes
     capsys.readouterr()
     assert main(["clean", str(album), "-o", str(out)]) == 0
     assert "Nothing to clean" in capsys.readouterr().out
+
+    # Hidden after it was published: `blog` moves its files out of the output folder.
+    _hide(album, True)
+    assert main(["blog", str(album), "-o", str(out)]) == 0
+    assert _leaks(out, SECRET, sha[:8]) == []
+    assert list((kept / "photos").glob(f"{SECRET}-*"))

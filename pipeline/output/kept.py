@@ -52,14 +52,12 @@ def stored_intact(out_dir: Path, relative: str, by_hash: bool = True) -> bool:
 
 
 def bring_back(out_dir: Path, relative: str) -> bool:
-    """Move a kept file back into the output folder (a hard link where it can); whether it is
-    there now, as written."""
-    out, kept = record_of(out_dir), record_of(kept_dir(out_dir))
-    if out.intact(relative):   # (its size: the post's checks hash what they publish)
-        return True
-    if not kept_dir(out_dir).is_dir() or not kept.intact(relative, by_hash=True):
+    """Move a kept file (as written, by its sha256) back into the output folder, a hard link where
+    it can; whether it was."""
+    kept = record_of(kept_dir(out_dir))
+    if not kept.root.is_dir() or not kept.intact(relative, by_hash=True):
         return False
-    out.copy(kept.root / relative, relative, link=True, written=kept.get(relative))
+    record_of(out_dir).copy(kept.root / relative, relative, link=True, written=kept.get(relative))
     kept.delete([relative])
     return True
 
@@ -71,7 +69,8 @@ def settle(shown: "Published", out_dir: Path) -> None:
     or deleted. The caller holds the output folder's lock."""
     out = record_of(out_dir)
     for relative in sorted(shown.pictures):
-        bring_back(out_dir, relative)
+        if not out.intact(relative):   # (its size: what the post publishes is checked by its sha256)
+            bring_back(out_dir, relative)
     to_keep = sorted(relative for relative in shown.kept if out.intact(relative, by_hash=True))
     if to_keep:
         kept = record_of(kept_dir(out_dir))
