@@ -33,6 +33,7 @@ from pipeline import __version__
 from pipeline.ingest.photos import CRASHED
 from pipeline.manifest import Manifest, RunInfo, now
 from pipeline.output.files import write_bytes_atomic
+from pipeline.output.kept import stored_intact
 from pipeline.output.manifest_file import write_manifest
 from pipeline.post.view import counted
 
@@ -137,7 +138,8 @@ def why_not(plan: RunPlan) -> str | None:
         return ", ".join(reasons)
     files = [path for photo in earlier.photos if photo.source in plan.stamps for path in photo.files()]
     # by content: a copy overwritten with junk of the same size is not published as ok
-    damaged = sum(not plan.record.intact(path, by_hash=True) for path in files)
+    # (a hidden photo's are kept outside the output folder: pipeline/output/kept.py)
+    damaged = sum(not stored_intact(plan.out_dir, path) for path in files)
     if damaged:
         return f"{counted(damaged, 'file')} of the post missing or damaged"
     return None

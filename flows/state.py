@@ -3,16 +3,11 @@ logs), and how a photo's file is noted: never in an output folder, which is publ
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from pipeline.output.kept import state_dir  # noqa: F401  (the one state folder: kept files, notes, logs)
+
 Stamp = tuple[int, int, int]  # a photo's size, mtime and ctime (ns) when the run read it
-
-
-def state_dir() -> Path:
-    """$XDG_STATE_HOME/dreamtrip, by default ~/.local/state/dreamtrip."""
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "dreamtrip"
 
 
 def stamp_of(path: Path) -> Stamp | None:

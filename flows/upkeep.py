@@ -34,6 +34,7 @@ from pipeline.ingest.album import AlbumText, find_photos, load_album_text
 from pipeline.manifest import MISSING_FILE, DreamEntry, Manifest, PhotoEntry, label
 from pipeline.output.files import DiskFull, disk_full, sha256_of
 from pipeline.output.folder import claim_output_folder, unused_files
+from pipeline.output.kept import stored_intact
 from pipeline.output.manifest_file import read_manifest, write_manifest
 from pipeline.output.records import record_of
 from pipeline.post.page import write_page
@@ -109,9 +110,9 @@ def _copies_checked(photo: PhotoEntry, out_dir: Path) -> PhotoEntry:
 
 
 def intact(paths: list[str], out_dir: Path) -> bool:
-    """Every one of these files is in the output folder as dreamtrip wrote it (its size and sha256)."""
-    record = record_of(out_dir)
-    return all(record.intact(path, by_hash=True) for path in paths)
+    """Every one of these files is stored as dreamtrip wrote it (its size and sha256): in the
+    output folder, or kept for it (a hidden photo's: pipeline/output/kept.py)."""
+    return all(stored_intact(out_dir, path) for path in paths)
 
 
 def _checked(dream: DreamEntry, out_dir: Path) -> DreamEntry:

@@ -24,9 +24,12 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pipeline.guides import GUIDE_MODES
 from pipeline.layers import LAYER_NAMES, MAX_OCTAVES, WEIGHTS
 from pipeline.output.store import WEB_FORMATS, WebFormats
+
+# dream.guide_mode: google/deepdream's best-match objective, or channels weighted by the guide
+# (pipeline/dream/objective.py holds one objective for each, by these names).
+GUIDE_MODES = ("matching", "channels")
 
 
 @dataclass(frozen=True)

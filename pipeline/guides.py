@@ -6,7 +6,7 @@ the guide's features (pipeline/dream/objective.py, `dream.guide_mode`); the guid
 hash and the mode are part of the dream's store key. A guide is published like a photo: web
 copies in photos/, named by its file name and content, never by where it lies on this machine.
 
-Torch-free: the config reads GUIDE_MODES, the CLI checks guides before any work.
+Torch-free: the CLI checks guides before any work.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import posixpath
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-# dream.guide_mode: google/deepdream's best-match objective, or channels weighted by the guide.
-GUIDE_MODES = ("matching", "channels")
+from pipeline.config import ConfigError, did_you_mean
+
 _EXPECTED = "a photo of the album, or an image file by its path relative to album.yaml"
 
 
@@ -54,7 +54,6 @@ def resolve_guides(album_dir: Path, named: dict[str, str], photos: list[str], so
 
 def _guide_file(album_dir: Path, key: str, name: str, photos: list[str], source: str,
                 max_pixels: int | None) -> GuideFile:
-    from pipeline.config import ConfigError, did_you_mean  # here: the config reads GUIDE_MODES from this module
     from pipeline.formats import sniff_file
     from pipeline.imaging import PhotoError, open_photo
 

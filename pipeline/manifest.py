@@ -158,7 +158,7 @@ class PhotoEntry(_Entry):
     place: Place | None = None        # named offline from the GPS position
     place_hidden: bool = False        # taken inside a privacy.hide_near zone: no place, no position
     story: str | None = None          # Markdown, from a sidecar or album.yaml
-    hidden: bool = False              # album.yaml `hide: true`: on the contact sheet, not in the post
+    hidden: bool = False              # album.yaml `hide: true`: published nowhere (pipeline/published.py)
     web: list[WebImage] = []          # upright web copies, small to large
     dreams: list[DreamEntry] = []     # shallow to deep layers
     guide: GuideEntry | None = None   # dreamed toward this image (dream.guide_mode in the settings)

@@ -1,5 +1,6 @@
 """The import graph of pipeline/ and flows/, read from the source: every import counted, those
-inside functions and TYPE_CHECKING blocks too (a lazy import is still a dependency)."""
+inside functions too (a lazy import is still a dependency). Only `if TYPE_CHECKING:` blocks are
+left out: they name types for the reader and the type checker, and never run."""
 
 from __future__ import annotations
 
@@ -23,13 +24,23 @@ def module_imports(repo: Path) -> dict[str, set[str]]:
     graph = {}
     for name, tree in trees.items():
         found = set()
-        for node in ast.walk(tree):
+        for node in _run_time_nodes(tree):
             if isinstance(node, ast.Import):
                 found |= {known(alias.name) for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 found |= {known(f"{node.module}.{alias.name}") or known(node.module) for alias in node.names}
         graph[name] = found - {None, name}
     return graph
+
+
+def _run_time_nodes(tree: ast.AST):
+    """Every node of `tree` but those under an `if TYPE_CHECKING:`."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            yield from (n for child in node.orelse for n in ast.walk(child))
+            continue
+        yield node
+        yield from _run_time_nodes(node)
 
 
 def import_cycles(repo: Path) -> list[list[str]]:

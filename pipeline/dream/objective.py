@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from pipeline.guides import GUIDE_MODES  # dream.guide_mode: the modes below, by name
+from pipeline.config import GUIDE_MODES  # dream.guide_mode: the modes below, by name
 from pipeline.layers import CONV_LAYERS, LAYERS
 
 # Matching's argmax is an N x M matrix product (positions x guide vectors, C deep each): a guide is
@@ -110,7 +110,7 @@ def max_guide_vectors(layer: str) -> int:
 
 PLAIN = Plain()
 _GUIDED = {"matching": Matching, "channels": Channels}
-assert set(_GUIDED) == set(GUIDE_MODES), "pipeline/guides.py names the modes the config accepts"
+assert set(_GUIDED) == set(GUIDE_MODES), "pipeline/config.py names the modes the config accepts"
 
 
 def guided_objective(mode: str, guide: GuideFeatures) -> Matching | Channels:

@@ -39,6 +39,7 @@ from pipeline.output.store import (
     named_by_dreamtrip,
     stale_temp_files,
 )
+from pipeline.published import published
 
 TOP_FILES = (MANIFEST, *PAGE_FILES)     # what dreamtrip writes at the top of an output folder
 OWN_FOLDERS = (PHOTOS_DIR, DREAMS_DIR)  # and everything in these
@@ -316,8 +317,11 @@ def tidy_before_run(out_dir: Path, store_dir: Path | None) -> int:
 
 
 def used_files(manifest: Manifest) -> set[str]:
-    """What the post of `manifest` uses: its top files and every photo's web copies and dreams."""
-    return set(TOP_FILES) | {path for photo in manifest.photos for path in photo.files()}
+    """What belongs in the output folder of `manifest`: what it publishes (pipeline/published.py),
+    and the files kept for its hidden photos (pipeline/output/kept.py moves them out when the post
+    is written; until then they are not unused)."""
+    shown = published(manifest)
+    return set(TOP_FILES) | shown.files | shown.kept
 
 
 def sweep_unused(manifest: Manifest, out_dir: Path, among: set[str]) -> list[str]:

@@ -12,8 +12,10 @@ from pydantic import ValidationError
 
 from pipeline import __version__
 from pipeline.manifest import FORMAT_VERSION, Manifest
+from pipeline.output.kept import kept_manifest_data, settle, write_kept_manifest
 from pipeline.output.layout import MANIFEST
 from pipeline.output.records import RECORD, record_of
+from pipeline.published import published
 
 
 class ManifestError(Exception):
@@ -21,13 +23,19 @@ class ManifestError(Exception):
 
 
 def write_manifest(manifest: Manifest, out_dir: Path) -> Path:
-    """Write manifest.json in this version's format (a manifest read from an older one too)."""
+    """Write manifest.json in this version's format (a manifest read from an older one too):
+    what is published (pipeline/published.py) in the output folder, which then holds those
+    pictures and no others of the album's (kept.settle), and the whole manifest in its kept
+    folder, outside it (hidden photos' entries: unhiding them costs no dream)."""
+    shown = published(manifest)
+    settle(shown, out_dir)
     record = record_of(out_dir)
     recorded = record.files()
-    written = {path: recorded[path].sha256 for photo in manifest.photos for path in photo.files() if path in recorded}
-    current = manifest.model_copy(update={"format_version": FORMAT_VERSION, "dreamtrip_version": __version__,
-                                          "written": dict(sorted(written.items()))})
-    record.write_bytes(MANIFEST, (current.model_dump_json(indent=2) + "\n").encode())
+    written = {path: recorded[path].sha256 for path in sorted(shown.pictures) if path in recorded}
+    update = {"format_version": FORMAT_VERSION, "dreamtrip_version": __version__, "written": written}
+    public = (shown.manifest.model_copy(update=update).model_dump_json(indent=2) + "\n").encode()
+    write_kept_manifest(manifest.model_copy(update=update) if shown.hidden else None, out_dir, public)
+    record.write_bytes(MANIFEST, public)
     return Path(out_dir) / MANIFEST
 
 
@@ -49,7 +57,8 @@ def read_manifest(out_dir: Path) -> Manifest:
     """manifest.json of any format up to this version's, as this version's Manifest."""
     path = Path(out_dir) / MANIFEST
     try:
-        data = json.loads(path.read_bytes())
+        published = path.read_bytes()
+        data = json.loads(published)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ManifestError(f"{path} is not a manifest that dreamtrip wrote (not JSON: {err}); "
                             "run `dreamtrip run` again to rewrite it") from None
@@ -58,6 +67,8 @@ def read_manifest(out_dir: Path) -> Manifest:
         raise ManifestError(f"{path} was written by a newer dreamtrip ({data.get('dreamtrip_version', 'unknown')}, "
                             f"manifest format {found}; this is {__version__}, which reads formats up to "
                             f"{FORMAT_VERSION}): upgrade dreamtrip to use this output folder")
+    if (whole := kept_manifest_data(out_dir, published)) is not None:
+        data = whole   # the hidden photos' entries too, kept outside the output folder
     try:
         return Manifest.model_validate(data)
     except ValidationError as err:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from pipeline.output.files import slug
+from pipeline.output.kept import bring_back
 from pipeline.output.records import FileRecord, record_of
 
 PHOTOS_DIR = "photos"   # web copies of the originals
@@ -63,8 +64,12 @@ WEB_SLUG_MAX = 200
 def web_copy_name(source: str, photo_sha256: str, long_side: int) -> str:
     """A photo's web copy, relative to the output folder: readable, and unique by content (the
     hash is kept whole when a long name's slug is cut)."""
-    readable = slug(PurePosixPath(source).stem)[:WEB_SLUG_MAX].rstrip("-")
-    return f"{PHOTOS_DIR}/{readable}-{photo_sha256[:8]}-{long_side}.jpg"
+    return f"{PHOTOS_DIR}/{readable_name(source)}-{photo_sha256[:8]}-{long_side}.jpg"
+
+
+def readable_name(source: str) -> str:
+    """The start of the names of a photo's web copies: its file name's stem, as a slug."""
+    return slug(PurePosixPath(source).stem)[:WEB_SLUG_MAX].rstrip("-")
 
 
 # The formats a web copy can be written in (images.formats). Every copy is a JPEG, named as above;
@@ -170,7 +175,7 @@ class DreamStore:
         if self.shared_dir is not None and record_of(self.shared_dir).intact(relative, self.by_hash):
             self.publish(relative)
             return True
-        return False
+        return bring_back(self.out_dir, relative)   # a hidden photo's, kept outside the output folder
 
     def publish(self, relative: str) -> None:
         """Make a file written by `writer()` visible in the output folder."""

@@ -18,6 +18,7 @@ from pipeline.manifest import MISSING_FILE, AlbumInfo, DreamEntry, Manifest, Pho
 from pipeline.output.files import slug, without_machine_paths
 from pipeline.post.story import first_paragraph, story_html, story_markdown, story_plain
 from pipeline.privacy import TOWN_DECIMALS, coordinates
+from pipeline.published import published
 
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July",
@@ -364,7 +365,6 @@ def _photo_view(photo: PhotoEntry, anchor: str, weights_source: str, location: s
         "source": photo.source,
         "story_html": story_html(photo.story),
         "story_md": story_markdown(photo.story),
-        "hidden": photo.hidden,
         "alt": alt,
         "banner": _banner(photo.web),
         "caption": _caption_parts(photo, when, where),
@@ -411,9 +411,14 @@ def _summary(intro: str | None) -> str | None:
     return _one_line(story_plain(first), _SUMMARY_MAX) if first and story_plain(first).strip() else None
 
 
+def _camera_dates(photos: list[PhotoEntry]) -> list[datetime]:
+    return [when for photo in photos if (when := parse_datetime(_camera_date(photo))) is not None]
+
+
 def _post_date(album_date: str | None, dates: list[datetime], created: datetime | None) -> date | datetime | None:
     """The date a blog files the post under: album.yaml's `date:`, else the trip's last day
-    (a post is written after the trip), else the day of the run."""
+    (a post is written after the trip; with every photo hidden, still the trip's: a post must
+    not move to the day of each run), else the day of the run (an album without a date)."""
     chosen = parse_datetime(album_date)
     if chosen is not None:
         return chosen.date() if len(album_date.strip()) == 10 else chosen  # a date alone stays one
@@ -609,7 +614,10 @@ def _share(album: AlbumInfo, lead: dict | None, photos: int) -> dict:
 
 
 def build_view(manifest: Manifest) -> dict:
-    """Everything the templates need, computed once from the manifest."""
+    """Everything the templates need, computed once from what the manifest publishes
+    (pipeline/published.py: no photo album.yaml hides, nor anything only it feeds)."""
+    trip_days = _camera_dates(manifest.photos)   # the post's date when every photo is hidden
+    manifest = published(manifest).manifest
     album, photos = manifest.album, manifest.photos
     weights_source = manifest.weights.source
     shown = [i for i, photo in enumerate(photos) if photo.ok and photo.web]
@@ -617,9 +625,7 @@ def build_view(manifest: Manifest) -> dict:
     location = manifest.settings.privacy.location
     views_by_index = {i: _photo_view(photos[i], anchor, weights_source, location)
                       for i, anchor in zip(shown, anchors, strict=True)}
-    views = sorted(views_by_index.values(), key=_taken_order)
-    # album.yaml `hide: true`: dreamed and on the contact sheet (the author's), not in the post.
-    in_post = [v for v in views if not v["hidden"]]
+    in_post = views = sorted(views_by_index.values(), key=_taken_order)
     lead = _lead(in_post, album.cover)
     dates = [v["when"] for v in in_post if v["when"] is not None]
     created = parse_datetime(manifest.created)
@@ -629,7 +635,7 @@ def build_view(manifest: Manifest) -> dict:
         "album_name": album.name,
         "dateline": _dateline(dates),
         "first_date": dates[0] if dates else None,
-        "post_date": _post_date(album.date, dates, created),
+        "post_date": _post_date(album.date, dates or (trip_days if not in_post else []), created),
         "intro_html": story_html(album.intro),
         "intro_md": story_markdown(album.intro),
         "summary": _summary(album.intro),

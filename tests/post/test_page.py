@@ -522,15 +522,39 @@ def test_the_page_opens_with_the_photo_post_md_is_covered_with(tmp_path):
     assert _lead_and_cover(tmp_path / "c", data) == ("day1", "day1")
 
 
-def test_a_hidden_photo_is_dreamed_and_on_the_contact_sheet_but_not_in_the_post(tmp_path):
+def test_a_hidden_photo_is_on_no_page_of_the_output_folder(tmp_path):
+    """album.yaml `hide: true`: not in the post, nor on the contact sheet (index.html links it,
+    and the output folder is what one uploads), nor in manifest.json's published side."""
     data = _three_days()
     data["photos"][1]["hidden"] = True
     index, html, md, _ = _render(tmp_path, data)
     sheet = (index.parent / "contact-sheet.html").read_text(encoding="utf-8")
-    assert "day2" not in html and "day2" not in md
-    assert "day1" in md and "day3" in md
-    assert "day2.jpg" in sheet and "not in the post" in sheet
+    assert "day2" not in html and "day2" not in md and "day2" not in sheet
+    assert "day1" in md and "day3" in md and "day1" in sheet
     assert "not shown" not in md   # hiding is a choice, not a failure
+
+
+def test_a_photo_dreamed_toward_a_hidden_photo_does_not_show_it(tmp_path):
+    data = _three_days()
+    guide = data["photos"][1]
+    guide.update(hidden=True, sha256="9a" * 32)
+    data["photos"][0]["guide"] = {"name": "day2.jpg", "sha256": guide["sha256"], "web": guide["web"]}
+    index, html, md, _ = _render(tmp_path, data)
+    assert "Dreamed toward" not in html and "Dreamed toward" not in md and "day2" not in html + md
+    guide["hidden"] = False   # shown: so is what the photo was dreamed toward
+    _, html, md, _ = _render(tmp_path / "shown", data)
+    assert "Dreamed toward" in html and "Dreamed toward" in md
+
+
+def test_with_every_photo_hidden_the_post_keeps_the_trip_s_date(tmp_path):
+    """Not the day of each run (a blog would move the post): the trip's last day, or album.yaml's."""
+    data = _three_days()
+    for photo in data["photos"]:
+        photo["hidden"] = True
+    _, html, md, _ = _render(tmp_path, copy.deepcopy(data))
+    assert _front_matter(md)["date"] == date(2016, 6, 15) and "day1" not in html + md
+    data["album"]["date"] = "2016-07-01"
+    assert _front_matter(_render(tmp_path / "dated", data)[2])["date"] == date(2016, 7, 1)
 
 
 def test_the_post_says_the_layers_not_the_dream_parameters(tmp_path):
