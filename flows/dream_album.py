@@ -135,15 +135,14 @@ class Slots:
 # ---- tasks ----
 
 @task(name="ingest", cache_policy=NO_CACHE)
-def ingest(album_dir: Path, sources: list[str], out_dir: Path, settings: Settings,
-           by_hash: bool = False) -> list[PhotoEntry]:
+def ingest(album_dir: Path, sources: list[str], out_dir: Path, settings: Settings) -> list[PhotoEntry]:
     # One task for the whole album, photos in parallel threads inside it: a Prefect task per
     # photo was slower and took 400 MB more memory (BENCHMARKS.md, "Ingest").
     images = settings.images
     bar = ProgressBar(len(sources), "photos", "hashed and copied")
     try:
         return ingest_photos(album_dir, sources, out_dir, images.web_sizes, images.web_formats(), images.max_pixels,
-                             by_hash=by_hash, each_done=bar.advance)
+                             each_done=bar.advance)
     finally:
         bar.close()
 
@@ -215,12 +214,12 @@ def dream_album(plan: RunPlan) -> Manifest:
     get_run_logger().info("Weights: %s (%s)", weights.description, weights.reason)
     spec = plan.spec or decided_on_a_worker(settings, weights.identity)
     text, files = plan.text, plan.files
-    photos, duplicates = set_aside_duplicates(ingest(album_dir, plan.photos, out_dir, settings, by_hash=True))
+    photos, duplicates = set_aside_duplicates(ingest(album_dir, plan.photos, out_dir, settings))
     photos, guides = guided(album_dir, text, plan.scan.guides, photos, out_dir, settings)
 
     layers_of = {p.source: plan.layers_for(p.source) for p in photos if p.ok}
     deepest_layer = deepest([layer for layers in layers_of.values() for layer in layers] or ["conv1_1"]).name
-    store = DreamStore(out_dir, settings.output.store_path, by_hash=True)
+    store = DreamStore(out_dir, settings.output.store_path)
     job = DreamJob(album_dir, store, spec, settings, weights, deepest_layer, guides)
     earlier = None if plan.renew else plan.earlier
 
@@ -262,7 +261,7 @@ def guided(album_dir: Path, text, files: dict, photos: list[PhotoEntry], out_dir
     """The photos with the guides album.yaml gives them (`files`: resolved in the pre-flight),
     their stored web copies checked by sha256 as the photos' are."""
     guide_of = {photo.source: files[name] for photo in photos if (name := text.guide_for(photo.source))}
-    return attach_guides(album_dir, photos, guide_of, out_dir, settings.images, by_hash=True)
+    return attach_guides(album_dir, photos, guide_of, out_dir, settings.images)
 
 
 def remove_leftovers(out_dir: Path, settings: Settings) -> None:

@@ -28,7 +28,7 @@ def test_every_write_is_recorded_with_its_size_and_hash(tmp_path):
     assert set(written) == {"index.html", "dreams/a.jpg"}
     for name, entry in written.items():
         assert (entry.size, entry.sha256) == ((tmp_path / name).stat().st_size, sha256_of(tmp_path / name))
-    assert record.intact("index.html", by_hash=True) and record.intact("dreams/a.jpg", by_hash=True)
+    assert record.intact("index.html") and record.intact("dreams/a.jpg")
     assert not list(tmp_path.rglob(f"{TEMP_PREFIX}*"))
 
 
@@ -43,10 +43,8 @@ def test_a_damaged_file_is_not_intact(tmp_path):
     (tmp_path / "dreams/same-size-junk.jpg").write_bytes(b"j" * len(data))
     (tmp_path / "dreams/gone.jpg").unlink()
     (tmp_path / "dreams/never-written.jpg").write_bytes(data)
-    for name in ("truncated", "emptied", "junk", "gone", "never-written"):
-        assert not record.intact(f"dreams/{name}.jpg"), name
-    assert record.intact("dreams/same-size-junk.jpg")  # the size alone cannot tell...
-    assert not record.intact("dreams/same-size-junk.jpg", by_hash=True)  # ...the hash can
+    for name in ("truncated", "emptied", "junk", "gone", "never-written", "same-size-junk"):
+        assert not record.intact(f"dreams/{name}.jpg"), name   # the same size is not enough: the hash tells
 
 
 def _counting_hashes(monkeypatch) -> list:
@@ -71,20 +69,20 @@ def test_one_command_hashes_a_file_once_while_it_stays_as_written(tmp_path, monk
     later = records.time.time_ns
     monkeypatch.setattr(records.time, "time_ns", lambda: later() + 60 * 10**9)   # checked a minute on
     read = _counting_hashes(monkeypatch)
-    assert record.intact("dreams/a.jpg", by_hash=True) and record.intact("dreams/a.jpg", by_hash=True)
-    assert record_of(tmp_path).intact("dreams/a.jpg", by_hash=True) and len(read) == 1
+    assert record.intact("dreams/a.jpg") and record.intact("dreams/a.jpg")
+    assert record_of(tmp_path).intact("dreams/a.jpg") and len(read) == 1
     # Rewritten in place at the same size: its times change, so it is read again, and damaged.
     path.write_bytes(b"junk " * 160)
-    assert not record.intact("dreams/a.jpg", by_hash=True) and len(read) == 2
+    assert not record.intact("dreams/a.jpg") and len(read) == 2
     # Put back (a second earlier), then replaced by a file of the same size and times: another inode.
     earlier = an_hour_ago - 10**9
     path.write_bytes(b"a dream " * 100)
     os.utime(path, ns=(earlier, earlier))
-    assert record.intact("dreams/a.jpg", by_hash=True) and len(read) == 3
+    assert record.intact("dreams/a.jpg") and len(read) == 3
     (tmp_path / "other").write_bytes(b"junk " * 160)
     os.utime(tmp_path / "other", ns=(earlier, earlier))
     os.replace(tmp_path / "other", path)
-    assert not record.intact("dreams/a.jpg", by_hash=True) and len(read) == 4
+    assert not record.intact("dreams/a.jpg") and len(read) == 4
 
 
 def test_a_file_changed_just_after_its_check_is_read_again(tmp_path):
@@ -92,9 +90,9 @@ def test_a_file_changed_just_after_its_check_is_read_again(tmp_path):
     (same size, same times): its hash is not kept, so the change is still seen."""
     record = record_of(tmp_path)
     record.write_bytes("dreams/a.jpg", b"a dream " * 100)
-    assert record.intact("dreams/a.jpg", by_hash=True)
+    assert record.intact("dreams/a.jpg")
     (tmp_path / "dreams/a.jpg").write_bytes(b"junk " * 160)
-    assert not record.intact("dreams/a.jpg", by_hash=True)
+    assert not record.intact("dreams/a.jpg")
 
 
 def test_a_file_is_recorded_before_it_has_its_name(tmp_path, monkeypatch):

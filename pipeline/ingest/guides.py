@@ -21,7 +21,7 @@ class GuideSource:
 
 
 def attach_guides(album_dir: Path, photos: list[PhotoEntry], guide_of: dict[str, GuideFile], out_dir: Path,
-                  images, by_hash: bool = False) -> tuple[list[PhotoEntry], dict[str, GuideSource]]:
+                  images) -> tuple[list[PhotoEntry], dict[str, GuideSource]]:
     """`photos` (ingested), each with its guide (`guide_of`: photo source -> guide file); and the
     guides' sources by sha256. A photo whose guide cannot be used (changed since the check before
     the run, damaged) fails with that reason, and `retry` dreams it once the guide is fixed."""
@@ -30,7 +30,7 @@ def attach_guides(album_dir: Path, photos: list[PhotoEntry], guide_of: dict[str,
     for guide in dict.fromkeys(guide_of.values()):
         entries[guide] = ingested.get(guide.relative) if guide.in_album else None
         entries[guide] = entries[guide] or ingest_photo(album_dir, guide.relative, out_dir, images.web_sizes,
-                                                        images.web_formats(), images.max_pixels, by_hash=by_hash)
+                                                        images.web_formats(), images.max_pixels)
     attached, sources = [], {}
     for photo in photos:
         guide = guide_of.get(photo.source)

@@ -26,8 +26,8 @@ CRASHED = "ingest crashed"
 
 
 def ingest_photo(album_dir: Path, source: str, out_dir: Path, web_sizes, formats: WebFormats,
-                 max_pixels: int, by_hash: bool = False) -> PhotoEntry:
-    """`by_hash`: check stored web copies by their sha256 too, not only their size."""
+                 max_pixels: int) -> PhotoEntry:
+    """The photo's entry, its web copies made where they are missing or not as written."""
     path = album_dir / source
     try:
         data, sha256 = read_hashed(path)  # read once: the copies are of the bytes hashed
@@ -40,7 +40,7 @@ def ingest_photo(album_dir: Path, source: str, out_dir: Path, web_sizes, formats
             size = upright_size(image, exif.orientation)
             copies = {side: web_copy_name(source, sha256, side) for side in web_long_sides(max(size), web_sizes)}
             output = record_of(out_dir)
-            missing = {side: [name for name in formats.files(jpeg) if not output.intact(name, by_hash)]
+            missing = {side: [name for name in formats.files(jpeg) if not output.intact(name)]
                        for side, jpeg in copies.items()}  # or damaged since: made again
             if any(missing.values()):  # decoded at the largest size, each smaller one cut from it as before
                 write_copies(decode_upright_rgb(image, exif.orientation, max(missing)), missing,
@@ -52,7 +52,7 @@ def ingest_photo(album_dir: Path, source: str, out_dir: Path, web_sizes, formats
 
 
 def ingest_photos(album_dir: Path, sources: list[str], out_dir: Path, web_sizes, formats: WebFormats,
-                  max_pixels: int, workers: int | None = None, by_hash: bool = False,
+                  max_pixels: int, workers: int | None = None,
                   each_done: Callable[[], None] | None = None) -> list[PhotoEntry]:
     """ingest_photo for every source, `workers` photos at a time (default: one per usable core),
     returned in album order. `each_done` is called as each photo is done (a progress bar).
@@ -62,7 +62,7 @@ def ingest_photos(album_dir: Path, sources: list[str], out_dir: Path, web_sizes,
     (bench/ingest_bench.py measures both). More photos at once than cores would only add memory.
     """
     workers = workers or usable_cores()
-    args = (out_dir, web_sizes, formats, max_pixels, by_hash)
+    args = (out_dir, web_sizes, formats, max_pixels)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
         futures = [pool.submit(ingest_photo, album_dir, source, *args) for source in sources]
         for future in futures if each_done else ():

@@ -339,5 +339,5 @@ def unused_files(manifest: Manifest, out_dir: Path) -> list[Path]:
     traveller's, or one changed since, stays."""
     record, used = record_of(out_dir), used_files(manifest)
     unused = [Path(out_dir) / name for name in record.files()
-              if name not in used and name not in (RECORD, LOCK_FILE) and record.intact(name, by_hash=True)]
+              if name not in used and name not in (RECORD, LOCK_FILE) and record.intact(name)]
     return sorted(unused + stale_temp_files(Path(out_dir)))

@@ -43,19 +43,19 @@ def kept_dir(out_dir: Path) -> Path:
     return state_dir() / KEPT_DIR / key
 
 
-def stored_intact(out_dir: Path, relative: str, by_hash: bool = True) -> bool:
+def stored_intact(out_dir: Path, relative: str) -> bool:
     """The file is stored as dreamtrip wrote it: in the output folder, or kept for it."""
-    if record_of(out_dir).intact(relative, by_hash):
+    if record_of(out_dir).intact(relative):
         return True
     kept = kept_dir(out_dir)
-    return kept.is_dir() and record_of(kept).intact(relative, by_hash)
+    return kept.is_dir() and record_of(kept).intact(relative)
 
 
 def bring_back(out_dir: Path, relative: str) -> bool:
     """Move a kept file (as written, by its sha256) back into the output folder, a hard link where
     it can; whether it was."""
     kept = record_of(kept_dir(out_dir))
-    if not kept.root.is_dir() or not kept.intact(relative, by_hash=True):
+    if not kept.root.is_dir() or not kept.intact(relative):
         return False
     record_of(out_dir).copy(kept.root / relative, relative, link=True, written=kept.get(relative))
     kept.delete([relative])
@@ -71,11 +71,11 @@ def settle(shown: "Published", out_dir: Path) -> None:
     for relative in sorted(shown.pictures):
         if not out.intact(relative):   # (its size: what the post publishes is checked by its sha256)
             bring_back(out_dir, relative)
-    to_keep = sorted(relative for relative in shown.kept if out.intact(relative, by_hash=True))
+    to_keep = sorted(relative for relative in shown.kept if out.intact(relative))
     if to_keep:
         kept = record_of(kept_dir(out_dir))
         for relative in to_keep:
-            if not kept.intact(relative, by_hash=True):
+            if not kept.intact(relative):
                 kept.copy(out.root / relative, relative, link=True, written=out.get(relative))
         out.delete(to_keep)
     if out.delete(sorted(shown.duplicates)) or to_keep:

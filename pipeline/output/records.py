@@ -115,9 +115,10 @@ class FileRecord:
             self._catch_up()
             return self._files.get(relative)
 
-    def intact(self, relative: str, by_hash: bool = False) -> bool:
-        """The file is there, recorded, and as it was written: the same size, and with
-        `by_hash` the same sha256 (reads the whole file). Never through a symbolic link."""
+    def intact(self, relative: str) -> bool:
+        """The file is there, recorded, and as it was written: the same size and the same sha256
+        (read once per process while its stat stays the same: _sha256_memoised). Never through a
+        symbolic link. The one test of a stored file that every command trusts."""
         path = self.root / relative
         try:
             info = path.lstat()
@@ -129,7 +130,7 @@ class FileRecord:
         if link_on_the_way(self.root, relative) is not None:
             return False
         try:
-            return not by_hash or _sha256_memoised(path, info) == written.sha256
+            return _sha256_memoised(path, info) == written.sha256
         except OSError:
             return False
 
@@ -238,7 +239,7 @@ class FileRecord:
         (sha256; never through a symbolic link), and the temp files its killed writers left
         here; record that they are gone. Returns those deleted: anything else is left alone."""
         temps = {path.relative_to(self.root).as_posix() for path in self.own_temp_files()}
-        gone = [relative for relative in relatives if relative in temps or self.intact(relative, by_hash=True)]
+        gone = [relative for relative in relatives if relative in temps or self.intact(relative)]
         for relative in gone:
             (self.root / relative).unlink(missing_ok=True)
         self.forget([relative for relative in gone if relative not in temps])

@@ -156,13 +156,12 @@ class DreamStore:
     is written there and then hard-linked (or, across file systems, copied) into the output
     folder, so a photo in two albums, or an album dreamed into a second output folder, is
     dreamed once. Every write is atomic and recorded (pipeline/output/records.py): a stored file is
-    used only while it is as it was written (its size; with `by_hash` its sha256 too), and a
+    used only while it is as it was written (its size and sha256: FileRecord.intact), and a
     damaged one is made again.
     """
 
     out_dir: Path
     shared_dir: Path | None = None
-    by_hash: bool = False
 
     def writer(self) -> FileRecord:
         """The folder a new dream file is written to, through its record."""
@@ -170,9 +169,9 @@ class DreamStore:
 
     def fetch(self, relative: str) -> bool:
         """True when the file is finished and intact: in the output folder, or linked there now."""
-        if record_of(self.out_dir).intact(relative, self.by_hash):
+        if record_of(self.out_dir).intact(relative):
             return True
-        if self.shared_dir is not None and record_of(self.shared_dir).intact(relative, self.by_hash):
+        if self.shared_dir is not None and record_of(self.shared_dir).intact(relative):
             self.publish(relative)
             return True
         return bring_back(self.out_dir, relative)   # a hidden photo's, kept outside the output folder

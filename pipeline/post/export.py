@@ -295,7 +295,7 @@ def _check_targets(site: Path, record: FileRecord, targets: list[str]) -> None:
         if record.get(target) is None:
             raise ExportError(f"{path} was not written by dreamtrip, and the post goes there: move it "
                               "out of the way (or rename the album's folder: the post is named after it)")
-        if not record.intact(target, by_hash=True):
+        if not record.intact(target):
             raise ExportError(f"{path} was changed since dreamtrip exported it: edit album.yaml "
                               "(then `dreamtrip blog`) rather than the exported post, and delete this "
                               "file to export again")
@@ -369,7 +369,7 @@ def _check_sources(out_dir: Path, paths: list[str]) -> None:
     nothing damaged, replaced or planted is published."""
     record = record_of(out_dir)
     for path in paths:
-        if not record.intact(path, by_hash=True):
+        if not record.intact(path):
             raise ExportError(f"{out_dir / path} is missing, or changed since dreamtrip wrote it: "
                               "`dreamtrip retry ALBUM` makes it again")
 
