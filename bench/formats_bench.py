@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.machine import cpu_name  # noqa: E402
 from pipeline.config import load_settings  # noqa: E402
-from pipeline.output.files import slug  # noqa: E402
+from pipeline.text import slug  # noqa: E402
 from pipeline.imaging import decode_upright_rgb, fit_long_side, fitted_size, open_photo, upright_size  # noqa: E402
 from pipeline.ingest.album import find_photos, load_album_text  # noqa: E402
 from pipeline.ingest.exif import read_exif  # noqa: E402

@@ -24,12 +24,13 @@ from flows.serving import ScheduleError, check_cron
 from flows.stopping import EXIT_INTERRUPTED, INTERRUPTED, stopping_at_once
 from pipeline.config import ConfigError, Settings, load_settings
 from pipeline.layers import LAYER_NAMES, WEIGHTS, layer_line
-from pipeline.output.files import DiskFull, LinkInTheWay, disk_full, human_size
+from pipeline.output.files import DiskFull, LinkInTheWay, disk_full
 from pipeline.output.folder import OutputFolderError
 from pipeline.output.layout import MANIFEST
 from pipeline.output.lock import OutputBusy
 from pipeline.post.export import ExportError
 from pipeline.post.view import counted
+from pipeline.text import human_size
 
 IMAGENET = WEIGHTS["imagenet"]
 

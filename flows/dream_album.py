@@ -34,13 +34,14 @@ from pipeline.ingest.guides import GuideSource, attach_guides
 from pipeline.ingest.photos import ingest_photos, set_aside_duplicates
 from pipeline.layers import deepest
 from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now
-from pipeline.output.files import DiskFull, FolderNotWritable, slug
+from pipeline.output.files import DiskFull, FolderNotWritable
 from pipeline.output.folder import sweep_unused, tidy_before_run
 from pipeline.output.manifest_file import write_manifest
 from pipeline.output.store import DreamStore
 from pipeline.post.export import ExportError, export_post
 from pipeline.post.page import write_page
 from pipeline.post.view import counted
+from pipeline.text import slug
 
 
 class _DiskFullSaidOnce(logging.Filter):

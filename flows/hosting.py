@@ -23,7 +23,8 @@ from typing import Iterator
 
 from flows.preflight import UsageError, reason_of
 from flows.state import state_dir
-from pipeline.output.files import disk_full, human_size
+from pipeline.output.files import disk_full
+from pipeline.text import human_size
 
 
 @contextlib.contextmanager

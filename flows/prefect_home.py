@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from pipeline.output.files import human_size
+from pipeline.text import human_size
 
 
 def prefect_home_filled(err: BaseException, folders: list[Path], room: int) -> str | None:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, computed_fie
 from pipeline import __version__
 from pipeline.config import ConfigError, Settings, recorded_settings
 from pipeline.layers import depth
-from pipeline.output.files import without_machine_paths
+from pipeline.text import without_machine_paths
 
 if TYPE_CHECKING:  # store builds on this module
     from pipeline.output.store import WebFormats

@@ -15,9 +15,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from pipeline.output.files import slug
 from pipeline.output.kept import bring_back
 from pipeline.output.records import FileRecord, record_of
+from pipeline.text import slug
 
 PHOTOS_DIR = "photos"   # web copies of the originals
 DREAMS_DIR = "dreams"

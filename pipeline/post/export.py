@@ -41,10 +41,11 @@ from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 
 from pipeline.manifest import Manifest
-from pipeline.output.files import link_on_the_way, slug
+from pipeline.output.files import link_on_the_way
 from pipeline.output.folder import adopt_earlier_release
 from pipeline.output.records import RECORD, FileRecord, record_of
 from pipeline.post.page import PostDialect, page_view, render_post
+from pipeline.text import slug
 
 
 @dataclass(frozen=True)

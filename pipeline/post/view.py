@@ -15,10 +15,10 @@ from urllib.parse import quote, urljoin
 from pipeline.config import steps_in_words
 from pipeline.layers import LAYER_NAMES, depth, layer_hint
 from pipeline.manifest import MISSING_FILE, AlbumInfo, DreamEntry, Manifest, PhotoEntry, Skipped, WebImage
-from pipeline.output.files import slug, without_machine_paths
 from pipeline.post.story import first_paragraph, story_html, story_markdown, story_plain
 from pipeline.privacy import TOWN_DECIMALS, coordinates
 from pipeline.published import published
+from pipeline.text import slug, without_machine_paths
 
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July",

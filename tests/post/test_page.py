@@ -21,7 +21,7 @@ from pipeline.config import STRENGTHS, load_settings, steps_in_words
 from pipeline.layers import layer_hint
 from pipeline.manifest import Manifest
 from pipeline.post.page import md_escape, url_path, write_page
-from pipeline.output.files import without_machine_paths
+from pipeline.text import without_machine_paths
 from pipeline.post.view import TRIP_GAP_DAYS, counted
 from pipeline.output.records import RECORD
 
