@@ -2,7 +2,8 @@
 
 import pytest
 
-from flows.cli import build_parser, cli_overrides, joined_layer_lists, main
+from flows.arguments import build_parser, cli_overrides, joined_layer_lists
+from flows.cli import main
 
 
 def _parsed(*argv):
