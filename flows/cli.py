@@ -67,13 +67,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def prefect_home_line(err: Exception) -> str | None:
-    """PREFECT_HOME's disk filling during a run, in one line (flows/prefect_home.py); None for
+    """PREFECT_HOME's disk filling during a run, in one line (flows/hosting.py); None for
     any other error. Prefect is looked at only when the error came from it."""
     if "prefect" not in sys.modules:
         return None
-    from flows.prefect_home import prefect_home_filled
-
-    return prefect_home_filled(err, hosting.prefect_folders(), hosting.ROOM_FOR_PREFECT)
+    return hosting.prefect_home_filled(err, hosting.prefect_folders(), hosting.ROOM_FOR_PREFECT)
 
 
 def os_error_line(err: OSError) -> str:
