@@ -161,10 +161,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="dream the album on a schedule (Prefect deployment)",
                                 description="Serve a Prefect deployment that runs `dreamtrip run "
-                                            "ALBUM` on a cron schedule, until stopped. Uses the "
-                                            "Prefect server at PREFECT_API_URL if set.")
+                                            "ALBUM` on a cron schedule (this machine's time), until "
+                                            "stopped; each run says what it did in one line. The "
+                                            "schedule lives in the Prefect server at PREFECT_API_URL "
+                                            "if set, else in dreamtrip's own, started with this "
+                                            "command and stopped with it (its database in "
+                                            "$XDG_DATA_HOME/dreamtrip/prefect).")
     _album_args(serve)
-    serve.add_argument("--cron", required=True, help='when to run, e.g. "0 3 * * *" (3:00 daily)')
+    when = serve.add_mutually_exclusive_group(required=True)
+    when.add_argument("--cron", help='when to run, e.g. "0 3 * * *" (3:00 daily)')
+    when.add_argument("--every", type=float, metavar="SECONDS",
+                      help="run every SECONDS seconds instead (to try a schedule out, and for tests)")
     _settings_args(serve)
     _verbose_arg(serve)
     serve.set_defaults(handler=cmd_serve)
@@ -306,15 +313,11 @@ def cmd_retry(args) -> int:
 def print_summary(manifest) -> None:
     from pipeline.dream.weights import summary_line, upgrade_hint
 
-    dreams, run = manifest.dreams(), manifest.run
-    ok = sum(dream.ok for dream in dreams)
+    dreams = manifest.dreams()
     print(summary_line(manifest.weights))
     if hint := upgrade_hint(manifest.weights, manifest.settings.weights.download):
         print(hint)
-    print(f"{counted(len(manifest.photos), 'photo')}, {ok} of {counted(len(dreams), 'dream')} ok"
-          + (f" ({run.dreamed} dreamed now, {run.reused} from earlier runs)" if run else "")
-          + (f", {counted(len(manifest.skipped), 'file')} skipped (listed on the page)"
-             if manifest.skipped else ""))
+    print(counts_line(manifest))
     if older := sum(dream.ok and dream.older_recipe for dream in dreams):
         print(f"{counted(older, 'dream')} {'is' if older == 1 else 'are'} of an older recipe (an earlier "
               "release, or other weights): kept on the page; `dreamtrip run --renew` dreams "
@@ -324,6 +327,16 @@ def print_summary(manifest) -> None:
     print_log_file()
     print_next_step(manifest)
     print(f"Page: {manifest.page}")
+
+
+def counts_line(manifest) -> str:
+    """Photos and dreams, new or kept: the summary's line, and a scheduled run's (flows/serving.py)."""
+    dreams, run = manifest.dreams(), manifest.run
+    ok = sum(dream.ok for dream in dreams)
+    return (f"{counted(len(manifest.photos), 'photo')}, {ok} of {counted(len(dreams), 'dream')} ok"
+            + (f" ({run.dreamed} dreamed now, {run.reused} from earlier runs)" if run else "")
+            + (f", {counted(len(manifest.skipped), 'file')} skipped (listed on the page)"
+               if manifest.skipped else ""))
 
 
 def print_log_file() -> None:
@@ -427,13 +440,15 @@ def _list(title: str, items: list[str]) -> None:
 # ---- serve: a scheduled deployment ----
 
 def cmd_serve(args) -> int:
+    hosting.quiet_logs(args.verbose)  # before Prefect loads (with flows.serving): its settings read them
     from flows import serving
 
-    deployment = serving.scheduled(args.album, args.cron, args.config, cli_overrides(args), args.verbose, say)
-    print(f"Serving deployment dream-album/{deployment.name} on cron {args.cron!r} "
-          f"(writes {deployment.parameters['overrides']['output.dir']}). "
-          "Ctrl-C stops it and pauses the schedule.")
-    stopped_by = serving.serve(deployment)  # registers it, then runs each scheduled run until stopped
+    deployment = serving.scheduled(args.album, args.cron, args.config, cli_overrides(args), args.verbose, say,
+                                   every=args.every)
+    when = f"on cron {args.cron!r}" if args.cron else f"every {args.every:g} s"
+    say(f"Serving dream-album/{deployment.name} {when}: each run dreams the new photos of {args.album} "
+        f"into {deployment.parameters['overrides']['output.dir']}. Ctrl-C stops it and pauses the schedule.")
+    stopped_by = serving.serve(deployment, say)  # registers it, then runs each scheduled run until stopped
     if stopped_by is None:
         return EXIT_OK
     print(f"dreamtrip: serve stopped ({signal.Signals(stopped_by).name}); the schedule is paused", file=sys.stderr)

@@ -1,21 +1,29 @@
-"""`dreamtrip serve`: the run as a Prefect deployment on a cron schedule, served by this process.
+"""`dreamtrip serve`: the run as a Prefect deployment on a schedule, served by this process.
 
 `flow.to_deployment` describes it (album, settings, schedule) and Prefect's Runner registers it
 with the Prefect API and runs each scheduled run in a subprocess until stopped. Each run is an
-ordinary `dreamtrip run` (flows/launch.py): it dreams only the photos added since the last one.
+ordinary `dreamtrip run` (flows/launch.py): it dreams only the photos added since the last one,
+and says what it did in one line on serve's output.
+
+The schedule needs a Prefect server with its scheduler: the one at PREFECT_API_URL, else
+dreamtrip's own, started here and stopped with this process (flows/hosting.py). At most one
+run writes the album's post at a time: a run due while the one before is busy is skipped
+(the deployment's concurrency limit), and runs missed while the machine slept or serve was
+away are made once, not once each (`one_run_for_the_missed`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime
 import os
 import signal
+import sys
 from pathlib import Path
 
-from prefect import flow, get_run_logger
+from prefect import flow
 
-from flows import launch
-from flows.hosting import check_prefect_home, slow_server_explained, start_prefect_server
+from flows import hosting, launch
 from flows.preflight import (
     Execution,
     UsageError,
@@ -25,39 +33,114 @@ from flows.preflight import (
     check_image_formats,
     check_output_folder,
 )
+from flows.state import state_dir
 from flows.stopping import _stop_now
 from pipeline.config import load_settings
 from pipeline.output.folder import check_folders
 from pipeline.output.store import default_output_dir
 
+BUSY = "Deployment concurrency limit reached."  # the server's message when it cancels a run for one in progress
+MISSED = "dreamtrip serve: missed with others (the machine slept, or serve was away); one of them was made"
+WATCH_S = 2.0  # how often serve looks for runs to skip: more often than the Runner's poll (10 s)
+
 
 @flow(name="dream-album")
-def scheduled_run(album: str, config: str | None = None, overrides: dict | None = None) -> None:
-    """One scheduled run: `dreamtrip run ALBUM` with these settings, as the command does it."""
+def scheduled_run(album: str, config: str | None = None, overrides: dict | None = None):
+    """One scheduled run: `dreamtrip run ALBUM` with these settings, as the command does it;
+    what it did (or why it did nothing) in one line on serve's output. A failure ends the run
+    Failed, with its reason, and the schedule goes on."""
+    from prefect.logging import get_run_logger
+    from prefect.runtime import flow_run
+    from prefect.states import Cancelled, Completed, Failed
+
+    from flows.cli import counts_line, os_error_line
+    from pipeline.config import ConfigError
+    from pipeline.output.files import DiskFull
+    from pipeline.output.lock import OutputBusy
+
+    hosting.die_with_parent()  # not one moment longer than the `serve` that started it
     logger = get_run_logger()
-    launch.run(Path(album), Path(config) if config else None, overrides or {}, Execution(),
-               warn=logger.warning, say=logger.info)
+    head = f"[{clock(flow_run.scheduled_start_time)} run]"
+    try:
+        manifest = launch.run(Path(album), Path(config) if config else None, overrides or {}, Execution(),
+                              warn=lambda line: print(f"{head} warning: {line}", file=sys.stderr, flush=True),
+                              say=logger.info)
+    except OutputBusy as busy:  # another `dreamtrip run` (not this schedule's) writes the post
+        tell(f"{head} skipped: {busy}")
+        return Cancelled(message=str(busy))
+    except (ConfigError, UsageError, DiskFull, OSError) as err:
+        why = os_error_line(err) if isinstance(err, OSError) and not isinstance(err, DiskFull) else str(err)
+        tell(f"{head} failed: {why}")
+        return Failed(message=why)
+    except Exception as err:  # a bug: its traceback is in Prefect's log of the run
+        tell(f"{head} failed: {type(err).__name__}: {err}")
+        raise
+    failures = manifest.failures()
+    tell(f"{head} {counts_line(manifest)}"
+         + (f", {len(failures)} failed ({failures[0]}{', ...' if len(failures) > 1 else ''})" if failures else "")
+         + f"; page: {manifest.page}")
+    return Failed(message=f"{len(failures)} failed") if failures else Completed()
 
 
-def build_deployment(album: Path, cron: str, config: Path | None = None, overrides: dict | None = None):
-    """The deployment (not yet registered): the run with these parameters on `cron`.
+def tell(line: str) -> None:
+    print(line, flush=True)
+
+
+def clock(when: datetime.datetime | None) -> str:
+    """A run's time, local: 03:00 (03:00:05 where the seconds count: `--every`)."""
+    if when is None:
+        return "unscheduled"
+    local = when.astimezone()
+    return local.strftime("%H:%M:%S" if local.second else "%H:%M")
+
+
+def build_deployment(album: Path, cron: str | None = None, config: Path | None = None,
+                     overrides: dict | None = None, every: float | None = None):
+    """The deployment (not yet registered): the run with these parameters on `cron` (in this
+    machine's time zone), or every `every` seconds. One run at a time: a run due while the one
+    before is busy is cancelled by the server, not started.
 
     Paths are made absolute: scheduled runs may start in another working directory.
     """
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+    from prefect.client.schemas.schedules import construct_schedule
+
     album = Path(album).resolve()
     parameters = {"album": str(album), "config": str(Path(config).resolve()) if config else None,
                   "overrides": overrides or {}}
+    if every is not None:
+        schedule = construct_schedule(interval=datetime.timedelta(seconds=every))
+    else:
+        schedule = construct_schedule(cron=cron, timezone=local_timezone())
     return scheduled_run.to_deployment(
         name=album.name,
-        cron=cron,
+        schedule=schedule,
         parameters=parameters,
         description=f"Dream the new photos of {album} and rewrite its post.",
         tags=["dreamtrip"],
+        concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW),
     )
 
 
-def scheduled(album: Path, cron: str, config: Path | None, overrides: dict, verbose: bool, say: Warn = print):
-    """The deployment that runs `dreamtrip run ALBUM` on `cron` (not served yet)."""
+def local_timezone() -> str:
+    """This machine's time zone as an IANA name (TZ, else /etc/localtime's), for the cron
+    schedule: "0 3 * * *" is 03:00 here, not in UTC (Prefect's default)."""
+    import zoneinfo
+
+    known = zoneinfo.available_timezones()
+    name = os.environ.get("TZ", "").lstrip(":")
+    if name in known:
+        return name
+    target = os.path.realpath("/etc/localtime")
+    name = target.partition("zoneinfo/")[2]
+    return name if name in known else "UTC"
+
+
+def scheduled(album: Path, cron: str | None, config: Path | None, overrides: dict, verbose: bool,
+              say: Warn = print, every: float | None = None):
+    """The deployment that runs `dreamtrip run ALBUM` on `cron` (or every `every` seconds),
+    not served yet. Every check that can fail on what the user wrote is made here, before any
+    server starts."""
     settings = load_settings(config, overrides)
     check_image_formats(settings)
     check_blogs(settings)
@@ -65,29 +148,65 @@ def scheduled(album: Path, cron: str, config: Path | None, overrides: dict, verb
     out = default_output_dir(album, settings.output.dir_path).resolve()
     check_folders(album, out, settings.output.store_path)
     check_output_folder(out)
-    if not verbose:  # before Prefect's settings load (check_prefect_home reads them)
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    check_prefect_home()
+    if every is not None and not every > 0:
+        raise UsageError(f"--every {every:g}: give a number of seconds above 0")
+    hosting.quiet_logs(verbose)  # (where Prefect is loaded already, `cmd_serve` did it before)
     # Scheduled runs may start elsewhere: pin the output folder to an absolute path now.
     overrides = {**overrides, "output.dir": str(out)}
-    say(f"Scheduling runs of {album} into {out}: starting Prefect")
     try:
-        return build_deployment(album, cron, config, overrides)
+        deployment = build_deployment(album, cron, config, overrides, every)
     except ValueError as err:  # pydantic's ValidationError is one: a bad cron string
-        raise UsageError(f"--cron {cron!r}: {err}") from None
+        errors = getattr(err, "errors", lambda: [])()
+        reason = errors[0]["msg"].removeprefix("Value error, ") if errors else str(err).splitlines()[0]
+        if reason.startswith("Invalid cron string"):
+            reason = 'not a cron expression (minute hour day month weekday, e.g. "0 3 * * *": 3:00 daily)'
+        raise UsageError(f"--cron {cron!r}: {reason}") from None
+    if not hosting.prefect_server_configured():
+        hosting.check_prefect_home([hosting.own_server_folder()], "dreamtrip's Prefect folder", _OWN_NEEDS)
+    return deployment
 
 
-def serve(deployment) -> int | None:
-    """Register the deployment and run each scheduled run until stopped; the signal that
-    stopped it (SIGTERM, or SIGINT for Ctrl-C), for the exit code 128 + its number.
+_OWN_NEEDS = ("`serve` keeps its schedule in a Prefect database there (XDG_DATA_HOME); free some room, "
+              "or set PREFECT_API_URL to a running Prefect server")
+
+
+def serve(deployment, say: Warn = print) -> int | None:
+    """Start dreamtrip's own Prefect server where none is configured, register the deployment
+    and run each scheduled run until stopped; the signal that stopped it (SIGTERM, or SIGINT for
+    Ctrl-C), for the exit code 128 + its number. The own server stops with this process.
 
     Prefect's own Runner, as `prefect.serve` makes it (the schedule paused on shutdown), with
     its public SIGTERM handler noted on the way: Prefect stops gracefully (cancels the run in
     progress, pauses the schedule) and returns as if nothing happened, and `systemctl stop` or
     a CI must see that the service was stopped, not that it finished (exit 0).
     """
+    # Until the runner puts its own handler in place, SIGTERM stops the command at once (143).
+    signal.signal(signal.SIGTERM, _stop_now)
+    try:
+        url, where = where_the_schedule_lives(say)
+        return _serve(deployment, url, where, say)
+    finally:
+        hosting.stop_own_server()
+
+
+def where_the_schedule_lives(say: Warn) -> tuple[str | None, str]:
+    """(The API URL to use, None: the configured one; where the schedule lives, in words)."""
+    if hosting.prefect_server_configured():
+        from prefect.settings import PREFECT_API_URL
+
+        return None, f"the Prefect server at {PREFECT_API_URL.value() or os.environ.get('PREFECT_API_URL')}"
+    folder = hosting.own_server_folder()
+    say(f"Starting dreamtrip's Prefect server (its scheduler keeps the schedule; database in {folder})")
+    log = state_dir() / "logs" / "prefect-server.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    url = hosting.start_own_server(log)
+    return url, f"dreamtrip's Prefect server at {url.removesuffix('/api')} (stops with this command)"
+
+
+def _serve(deployment, url: str | None, where: str, say: Warn) -> int | None:
     from prefect.exceptions import TerminationSignal
     from prefect.runner import Runner
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     class NotingRunner(Runner):
         stopped_by: int | None = None
@@ -96,19 +215,134 @@ def serve(deployment) -> int | None:
             self.stopped_by = signal.SIGTERM
             super().handle_sigterm(*args, **kwargs)
 
-    # Until the runner puts its own handler in place, SIGTERM stops the command at once (143).
-    signal.signal(signal.SIGTERM, _stop_now)
-    with slow_server_explained():
-        start_prefect_server()  # dies with this process; the scheduled runs use it too
-    runner = NotingRunner(pause_on_shutdown=True)
-    runner.add_deployment(deployment)
-    try:
-        asyncio.run(runner.start())
-    except KeyboardInterrupt:
-        return signal.SIGINT
-    except TerminationSignal as stop:
-        return stop.signal
-    except SystemExit:  # Prefect's handler when SIGTERM comes before the runner has started
-        if runner.stopped_by is None:
-            raise
+    with temporary_settings(updates={PREFECT_API_URL: url} if url else {}):
+        # prefetch 0: a run is started when due, not before, so that one due just after the run in
+        # progress ends is not cancelled as busy (the deployment's concurrency limit) meanwhile.
+        runner = NotingRunner(pause_on_shutdown=True, query_seconds=poll_seconds(deployment), prefetch_seconds=0)
+        deployment_id = runner.add_deployment(deployment)
+        say(f"The schedule lives in {where}.")
+        say(f"next run: {when_due(next_run(deployment))}")
+        try:
+            asyncio.run(_run_with_watch(runner, deployment_id, say))
+        except KeyboardInterrupt:
+            return signal.SIGINT
+        except TerminationSignal as stop:
+            return stop.signal
+        except SystemExit:  # Prefect's handler when SIGTERM comes before the runner has started
+            if runner.stopped_by is None:
+                raise
     return runner.stopped_by
+
+
+def poll_seconds(deployment) -> float:
+    """How often the Runner asks for runs due: Prefect's 10 s, or more often for a short
+    interval (`--every`)."""
+    interval = getattr(deployment.schedules[0].schedule, "interval", None)
+    return 10.0 if interval is None else max(1.0, min(10.0, interval.total_seconds() / 2))
+
+
+async def _run_with_watch(runner, deployment_id, say: Warn) -> None:
+    """The Runner, and beside it the watch on this deployment's runs (`watch_runs`): when the
+    Runner returns (stopped), the watch ends too."""
+    await one_run_for_the_missed(deployment_id, say)  # before the Runner's first look
+    watch = asyncio.ensure_future(watch_runs(deployment_id, say))
+    try:
+        await runner.start()
+    finally:
+        watch.cancel()
+
+
+async def watch_runs(deployment_id, say: Warn) -> None:
+    """Say, in one line each, which runs the server skipped because the one before was busy;
+    make one run of the runs missed together. Never stops serving: a failed look is tried again."""
+    seen: set = set()
+    started = datetime.datetime.now(datetime.timezone.utc)
+    while True:
+        await asyncio.sleep(WATCH_S)
+        try:
+            await one_run_for_the_missed(deployment_id, say)
+            await tell_skipped(deployment_id, seen, started, say)
+        except Exception:  # the server busy or restarting: look again next time
+            continue
+
+
+async def one_run_for_the_missed(deployment_id, say: Warn) -> None:
+    """Runs due together (the machine slept, serve was away, a run took longer than the
+    interval): the earliest is made, the rest are cancelled and said in one line. The Runner
+    starts the earliest first, so it is the one kept even where it looked first."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterExpectedStartTime,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
+    from prefect.states import Cancelled
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    async with get_client() as client:
+        due = await client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
+                                          expected_start_time=FlowRunFilterExpectedStartTime(before_=now)),
+            sort=FlowRunSort.EXPECTED_START_TIME_ASC)
+        if len(due) < 2:
+            return
+        kept, missed = due[0], due[1:]
+        for run in missed:
+            await client.set_flow_run_state(run.id, Cancelled(message=MISSED))
+    say(f"{len(due)} runs were due at once ({clock(kept.expected_start_time)} to "
+        f"{clock(missed[-1].expected_start_time)}: the machine slept, or serve was away): "
+        f"making one, skipping {len(missed)}")
+
+
+async def tell_skipped(deployment_id, seen: set, since: datetime.datetime, say: Warn) -> None:
+    """Runs the server cancelled, since serve started, because the one before was still busy."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterExpectedStartTime,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    async with get_client() as client:
+        cancelled = await client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.CANCELLED])),
+                                          expected_start_time=FlowRunFilterExpectedStartTime(after_=since)),
+            sort=FlowRunSort.EXPECTED_START_TIME_ASC)
+    for run in cancelled:
+        if run.id not in seen and run.state is not None and run.state.message == BUSY:
+            say(f"[{clock(run.expected_start_time)} run] skipped: the run before is still busy")
+        seen.add(run.id)
+
+
+def next_run(deployment) -> datetime.datetime | None:
+    """When the schedule's next run is due, from now (the server makes it then)."""
+    from prefect.server.schemas import schedules as server_schedules
+
+    schedule = deployment.schedules[0].schedule
+    kind = server_schedules.IntervalSchedule if hasattr(schedule, "interval") else server_schedules.CronSchedule
+    dates = asyncio.run(kind.model_validate(schedule.model_dump()).get_dates(n=1))
+    return dates[0] if dates else None
+
+
+def when_due(when: datetime.datetime | None, now: datetime.datetime | None = None) -> str:
+    """"today at 03:00", "tomorrow at 03:00", "on Mon 12 May at 03:00", in local time."""
+    if when is None:
+        return "none (the schedule has no date ahead)"
+    local = when.astimezone()
+    today = (now or datetime.datetime.now().astimezone()).date()
+    day = {today: "today", today + datetime.timedelta(days=1): "tomorrow"}.get(
+        local.date(), f"on {local.strftime('%a')} {local.day} {local.strftime('%b')}")
+    return f"{day} at {clock(local)}"
+
