@@ -321,9 +321,10 @@ def own_server_folder() -> Path:
     return Path(base) / "dreamtrip" / "prefect"
 
 
-def start_own_server(log_to: Path | None = None) -> str:
+def start_own_server() -> str:
     """Start a Prefect server with its services on a free port of 127.0.0.1, wait until it
-    answers, and point this process (and what it starts) at it; its API URL.
+    answers, and point this process (and what it starts) at it; its API URL. What it prints
+    goes to prefect-server.log in the user's state folder (beside the runs' logs).
 
     Its own session (process group), so that stopping it stops whatever it starts; on Linux
     the kernel kills it when this process dies in any way (kill -9 too).
@@ -341,7 +342,12 @@ def start_own_server(log_to: Path | None = None) -> str:
                PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="true",
                PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS=str(OWN_SCHEDULER_LOOP_S),
                PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false")
-    output = open(log_to, "ab") if log_to is not None else subprocess.DEVNULL
+    log_to = state_dir() / "logs" / "prefect-server.log"
+    try:
+        log_to.parent.mkdir(parents=True, exist_ok=True)
+        output = open(log_to, "ab")
+    except OSError:
+        log_to, output = None, subprocess.DEVNULL
     deadline = time.monotonic() + OWN_SERVER_STARTUP_S
     try:
         while True:

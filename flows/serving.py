@@ -33,7 +33,6 @@ from flows.preflight import (
     check_image_formats,
     check_output_folder,
 )
-from flows.state import state_dir
 from flows.stopping import _stop_now
 from pipeline.config import load_settings
 from pipeline.output.folder import check_folders
@@ -197,9 +196,7 @@ def where_the_schedule_lives(say: Warn) -> tuple[str | None, str]:
         return None, f"the Prefect server at {PREFECT_API_URL.value() or os.environ.get('PREFECT_API_URL')}"
     folder = hosting.own_server_folder()
     say(f"Starting dreamtrip's Prefect server (its scheduler keeps the schedule; database in {folder})")
-    log = state_dir() / "logs" / "prefect-server.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    url = hosting.start_own_server(log)
+    url = hosting.start_own_server()
     return url, f"dreamtrip's Prefect server at {url.removesuffix('/api')} (stops with this command)"
 
 
