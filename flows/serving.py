@@ -7,9 +7,10 @@ and says what it did in one line on serve's output.
 
 The schedule needs a Prefect server with its scheduler: the one at PREFECT_API_URL, else
 dreamtrip's own, started here and stopped with this process (flows/hosting.py). At most one
-run writes the album's post at a time: a run due while the one before is busy is skipped
-(the deployment's concurrency limit), and runs missed while the machine slept or serve was
-away are made once, not once each (`one_run_for_the_missed`).
+run writes the album's post at a time: while a run is busy the next one due waits and later
+ones are skipped, and runs missed while the machine slept or serve was away are made once,
+not once each (`one_run_at_a_time`); the deployment's concurrency limit backs this up on the
+server.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ from pipeline.output.store import default_output_dir
 
 BUSY = "Deployment concurrency limit reached."  # the server's message when it cancels a run for one in progress
 MISSED = "dreamtrip serve: missed with others (the machine slept, or serve was away); one of them was made"
+STILL_BUSY = "dreamtrip serve: the run before was still busy"
+UNFINISHED = ("PENDING", "RUNNING", "CANCELLING")  # a run's state types while it holds the album's post
+ORPHAN = "dreamtrip serve: the serve running it was killed; the next run goes on from its finished dreams"
 WATCH_S = 2.0  # how often serve looks for runs to skip: more often than the Runner's poll (10 s)
 
 
@@ -96,8 +100,8 @@ def clock(when: datetime.datetime | None) -> str:
 def build_deployment(album: Path, cron: str | None = None, config: Path | None = None,
                      overrides: dict | None = None, every: float | None = None):
     """The deployment (not yet registered): the run with these parameters on `cron` (in this
-    machine's time zone), or every `every` seconds. One run at a time: a run due while the one
-    before is busy is cancelled by the server, not started.
+    machine's time zone), or every `every` seconds. One run at a time, on the server too: a run
+    due to start while another is busy is cancelled, not started.
 
     Paths are made absolute: scheduled runs may start in another working directory.
     """
@@ -215,12 +219,13 @@ def _serve(deployment, url: str | None, where: str, say: Warn) -> int | None:
     with temporary_settings(updates={PREFECT_API_URL: url} if url else {}):
         # prefetch 0: a run is started when due, not before, so that one due just after the run in
         # progress ends is not cancelled as busy (the deployment's concurrency limit) meanwhile.
-        runner = NotingRunner(pause_on_shutdown=True, query_seconds=poll_seconds(deployment), prefetch_seconds=0)
+        # limit 1: the Runner starts the earliest run due and no other while it is busy.
+        runner = NotingRunner(pause_on_shutdown=True, query_seconds=poll_seconds(deployment), prefetch_seconds=0,
+                              limit=1)
         deployment_id = runner.add_deployment(deployment)
         say(f"The schedule lives in {where}.")
-        say(f"next run: {when_due(next_run(deployment))}")
         try:
-            asyncio.run(_run_with_watch(runner, deployment_id, say))
+            asyncio.run(_run_with_watch(runner, deployment, deployment_id, say))
         except KeyboardInterrupt:
             return signal.SIGINT
         except TerminationSignal as stop:
@@ -238,10 +243,14 @@ def poll_seconds(deployment) -> float:
     return 10.0 if interval is None else max(1.0, min(10.0, interval.total_seconds() / 2))
 
 
-async def _run_with_watch(runner, deployment_id, say: Warn) -> None:
+async def _run_with_watch(runner, deployment, deployment_id, say: Warn) -> None:
     """The Runner, and beside it the watch on this deployment's runs (`watch_runs`): when the
-    Runner returns (stopped), the watch ends too."""
-    await one_run_for_the_missed(deployment_id, say)  # before the Runner's first look
+    Runner returns (stopped), the watch ends too. First, the runs missed while serve was away
+    are made one, and the next run is made now and said (the scheduler would make it within
+    its loop, after a run due meanwhile)."""
+    await end_the_orphans(deployment_id, Path(deployment.parameters["overrides"]["output.dir"]), say)
+    await one_run_at_a_time(deployment_id, say)  # before the Runner's first look
+    say(f"next run: {when_due(await scheduled_now(deployment_id) or await next_run(deployment))}")
     watch = asyncio.ensure_future(watch_runs(deployment_id, say))
     try:
         await runner.start()
@@ -253,21 +262,78 @@ async def watch_runs(deployment_id, say: Warn) -> None:
     """Say, in one line each, which runs the server skipped because the one before was busy;
     make one run of the runs missed together. Never stops serving: a failed look is tried again."""
     seen: set = set()
+    told: set = set()
     started = datetime.datetime.now(datetime.timezone.utc)
     while True:
         await asyncio.sleep(WATCH_S)
         try:
-            await one_run_for_the_missed(deployment_id, say)
+            await one_run_at_a_time(deployment_id, say, told)
             await tell_skipped(deployment_id, seen, started, say)
         except Exception:  # the server busy or restarting: look again next time
             continue
 
 
-async def one_run_for_the_missed(deployment_id, say: Warn) -> None:
-    """Runs due together (the machine slept, serve was away, a run took longer than the
-    interval): the earliest is made, the rest are cancelled and said in one line. The Runner
-    starts the earliest first, so it is the one kept even where it looked first."""
+async def end_the_orphans(deployment_id, out: Path, say: Warn) -> None:
+    """Runs an earlier serve left unfinished (killed with -9, the machine lost power) stay
+    running for Prefect and hold the deployment's one slot: every run would be skipped as busy.
+    Where no run holds the output folder's lock, none of them is running: each is marked
+    crashed (its finished dreams are kept, and the next run goes on from them)."""
     from prefect import get_client
+    from prefect.states import Crashed
+
+    from pipeline.output.lock import OutputBusy, output_lock
+
+    async with get_client() as client:
+        runs = await _runs(client, deployment_id, list(UNFINISHED))
+        if not runs:
+            return
+        try:
+            with output_lock(out, wait_s=0):  # free: no run is writing the post
+                pass
+        except OutputBusy:
+            return
+        for run in runs:
+            await client.set_flow_run_state(run.id, Crashed(message=ORPHAN))
+    say(f"{len(runs)} earlier run{'s' if len(runs) > 1 else ''} of this schedule "
+        f"({', '.join(clock(run.expected_start_time) for run in runs)}) ended with a serve that was killed: "
+        "marked crashed (finished dreams are kept)")
+
+
+async def one_run_at_a_time(deployment_id, say: Warn, told: set | None = None) -> None:
+    """One run at a time, and runs due together made once. While a run is busy, the earliest
+    run due waits for it (the Runner starts one at a time) and the later ones are skipped;
+    with none busy, of runs due together (the machine slept, serve was away) the earliest is
+    made and the rest skipped. Each said in one line (`told`: the waiting runs said already).
+    The Runner starts the earliest first, so it is the one kept even where it looked first."""
+    from prefect import get_client
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Cancelled
+
+    told = set() if told is None else told
+    now = datetime.datetime.now(datetime.timezone.utc)
+    async with get_client() as client:
+        due = await _runs(client, deployment_id, [StateType.SCHEDULED], before=now)
+        busy = due and await _runs(client, deployment_id, list(UNFINISHED), limit=1)
+        if not busy and len(due) < 2:
+            return
+        waiting, skipped = due[:1], due[1:]
+        for run in skipped:
+            await client.set_flow_run_state(run.id, Cancelled(message=STILL_BUSY if busy else MISSED))
+    if not busy:
+        say(f"{len(due)} runs were due at once ({clock(due[0].expected_start_time)} to "
+            f"{clock(due[-1].expected_start_time)}: the machine slept, or serve was away): "
+            f"making one, skipping {len(skipped)}")
+        return
+    for run in waiting:
+        if run.id not in told:
+            say(f"[{clock(run.expected_start_time)} run] waits: the run before is still busy")
+            told.add(run.id)
+    for run in skipped:
+        say(f"[{clock(run.expected_start_time)} run] skipped: the run before is still busy")
+
+
+async def _runs(client, deployment_id, states: list, before=None, after=None, limit: int | None = None) -> list:
+    """The deployment's runs in these states, expected before/after these times, earliest first."""
     from prefect.client.schemas.filters import (
         DeploymentFilter,
         DeploymentFilterId,
@@ -276,60 +342,54 @@ async def one_run_for_the_missed(deployment_id, say: Warn) -> None:
         FlowRunFilterState,
         FlowRunFilterStateType,
     )
-    from prefect.client.schemas.objects import StateType
     from prefect.client.schemas.sorting import FlowRunSort
-    from prefect.states import Cancelled
 
-    now = datetime.datetime.now(datetime.timezone.utc)
-    async with get_client() as client:
-        due = await client.read_flow_runs(
-            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
-            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
-                                          expected_start_time=FlowRunFilterExpectedStartTime(before_=now)),
-            sort=FlowRunSort.EXPECTED_START_TIME_ASC)
-        if len(due) < 2:
-            return
-        kept, missed = due[0], due[1:]
-        for run in missed:
-            await client.set_flow_run_state(run.id, Cancelled(message=MISSED))
-    say(f"{len(due)} runs were due at once ({clock(kept.expected_start_time)} to "
-        f"{clock(missed[-1].expected_start_time)}: the machine slept, or serve was away): "
-        f"making one, skipping {len(missed)}")
+    return await client.read_flow_runs(
+        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=states)),
+                                      expected_start_time=FlowRunFilterExpectedStartTime(before_=before, after_=after)),
+        sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=limit)
 
 
 async def tell_skipped(deployment_id, seen: set, since: datetime.datetime, say: Warn) -> None:
-    """Runs the server cancelled, since serve started, because the one before was still busy."""
+    """Runs the server cancelled, since serve started, because the one before was still busy
+    (the deployment's concurrency limit: another serve of the same album, say)."""
     from prefect import get_client
-    from prefect.client.schemas.filters import (
-        DeploymentFilter,
-        DeploymentFilterId,
-        FlowRunFilter,
-        FlowRunFilterExpectedStartTime,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
     from prefect.client.schemas.objects import StateType
-    from prefect.client.schemas.sorting import FlowRunSort
 
     async with get_client() as client:
-        cancelled = await client.read_flow_runs(
-            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
-            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.CANCELLED])),
-                                          expected_start_time=FlowRunFilterExpectedStartTime(after_=since)),
-            sort=FlowRunSort.EXPECTED_START_TIME_ASC)
+        cancelled = await _runs(client, deployment_id, [StateType.CANCELLED], after=since)
     for run in cancelled:
         if run.id not in seen and run.state is not None and run.state.message == BUSY:
             say(f"[{clock(run.expected_start_time)} run] skipped: the run before is still busy")
         seen.add(run.id)
 
 
-def next_run(deployment) -> datetime.datetime | None:
-    """When the schedule's next run is due, from now (the server makes it then)."""
+async def scheduled_now(deployment_id) -> datetime.datetime | None:
+    """Ask the server to make the deployment's next runs now (as its scheduler does in its
+    loop); when the first of them is due, or None where the server did not say."""
+    from prefect import get_client
+    from prefect.client.schemas.objects import StateType
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    try:
+        async with get_client() as client:
+            made = await client.request("POST", "/deployments/{id}/schedule", path_params={"id": deployment_id},
+                                        json={})
+            made.raise_for_status()
+            ahead = await _runs(client, deployment_id, [StateType.SCHEDULED], after=now, limit=1)
+    except Exception:  # an older or busy server: the schedule says it instead (`next_run`)
+        return None
+    return ahead[0].expected_start_time if ahead else None
+
+
+async def next_run(deployment) -> datetime.datetime | None:
+    """When the schedule's next run is due, from now, by the schedule itself."""
     from prefect.server.schemas import schedules as server_schedules
 
     schedule = deployment.schedules[0].schedule
     kind = server_schedules.IntervalSchedule if hasattr(schedule, "interval") else server_schedules.CronSchedule
-    dates = asyncio.run(kind.model_validate(schedule.model_dump()).get_dates(n=1))
+    dates = await kind.model_validate(schedule.model_dump()).get_dates(n=1)
     return dates[0] if dates else None
 
 

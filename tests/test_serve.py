@@ -183,7 +183,8 @@ def _deployment_with_runs(trip, tmp_path, minutes_ago: list[int]):
 
     from flows.serving import build_deployment
 
-    deployment_id = build_deployment(trip, "0 3 * * *", None, {"output.dir": str(tmp_path / "out")}).apply()
+    album = tmp_path / tmp_path.name  # a deployment of its own (the harness's server is the session's)
+    deployment_id = build_deployment(album, "0 3 * * *", None, {"output.dir": str(tmp_path / "out")}).apply()
     now = datetime.datetime.now(datetime.timezone.utc)
     with get_client(sync_client=True) as client:
         runs = [client.create_flow_run_from_deployment(
@@ -195,24 +196,44 @@ def _deployment_with_runs(trip, tmp_path, minutes_ago: list[int]):
 def test_runs_missed_together_are_made_once(prefect_harness, trip, tmp_path):
     from prefect import get_client
 
-    from flows.serving import MISSED, one_run_for_the_missed
+    from flows.serving import MISSED, one_run_at_a_time
 
     deployment_id, runs = _deployment_with_runs(trip, tmp_path, [30, 20, 10])
     said: list[str] = []
-    asyncio.run(one_run_for_the_missed(deployment_id, said.append))
+    asyncio.run(one_run_at_a_time(deployment_id, said.append))
     with get_client(sync_client=True) as client:
         states = [client.read_flow_run(run.id).state for run in runs]
     assert [state.type.value for state in states] == ["SCHEDULED", "CANCELLED", "CANCELLED"]
     assert all(state.message == MISSED for state in states[1:])
     assert len(said) == 1 and said[0].startswith("3 runs were due at once") and said[0].endswith(
         "making one, skipping 2"), said
-    asyncio.run(one_run_for_the_missed(deployment_id, said.append))  # one left due: nothing to do
+    asyncio.run(one_run_at_a_time(deployment_id, said.append))  # one left due: nothing to do
     assert len(said) == 1
 
 
-def test_a_run_due_while_one_is_busy_is_skipped_in_one_line(prefect_harness, trip, tmp_path):
-    """The deployment's concurrency limit: the server cancels the second run as the Runner asks to
-    start it, and serve's watch says so once."""
+def test_while_a_run_is_busy_the_next_waits_and_later_ones_are_skipped(prefect_harness, trip, tmp_path):
+    from prefect import get_client
+    from prefect.states import Pending
+
+    from flows.serving import STILL_BUSY, one_run_at_a_time
+
+    deployment_id, (busy, *due) = _deployment_with_runs(trip, tmp_path, [40, 30, 20, 10])
+    with get_client(sync_client=True) as client:
+        assert client.set_flow_run_state(busy.id, Pending()).state.is_pending()  # as the Runner does
+        said: list[str] = []
+        told: set = set()
+        asyncio.run(one_run_at_a_time(deployment_id, said.append, told))
+        asyncio.run(one_run_at_a_time(deployment_id, said.append, told))  # the waiting one is said once
+        states = [client.read_flow_run(run.id).state for run in due]
+    assert [state.type.value for state in states] == ["SCHEDULED", "CANCELLED", "CANCELLED"]
+    assert all(state.message == STILL_BUSY for state in states[1:])
+    assert [line.split("] ", 1)[1] for line in said] == ["waits: the run before is still busy"] + [
+        "skipped: the run before is still busy"] * 2, said
+
+
+def test_a_run_the_server_refuses_as_busy_is_said_once(prefect_harness, trip, tmp_path):
+    """The deployment's concurrency limit (another serve of the album): the server cancels the
+    second run as a Runner asks to start it, and serve's watch says so once."""
     from prefect import get_client
     from prefect.states import Pending
 
@@ -221,7 +242,7 @@ def test_a_run_due_while_one_is_busy_is_skipped_in_one_line(prefect_harness, tri
     since = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
     deployment_id, (busy, next_one) = _deployment_with_runs(trip, tmp_path, [2, 1])
     with get_client(sync_client=True) as client:
-        assert client.set_flow_run_state(busy.id, Pending()).state.is_pending()  # as the Runner does
+        assert client.set_flow_run_state(busy.id, Pending()).state.is_pending()
         refused = client.set_flow_run_state(next_one.id, Pending())
         assert refused.state.is_cancelled() and refused.state.message == BUSY
     said: list[str] = []
@@ -229,3 +250,21 @@ def test_a_run_due_while_one_is_busy_is_skipped_in_one_line(prefect_harness, tri
     asyncio.run(tell_skipped(deployment_id, seen, since, said.append))
     asyncio.run(tell_skipped(deployment_id, seen, since, said.append))
     assert len(said) == 1 and said[0].endswith("run] skipped: the run before is still busy"), said
+
+
+def test_runs_left_running_by_a_killed_serve_are_ended(prefect_harness, trip, tmp_path):
+    """kill -9 of serve leaves its run RUNNING for Prefect, holding the deployment's one slot:
+    the next serve marks it crashed (no run holds the output folder), and runs go on."""
+    from prefect import get_client
+    from prefect.states import Pending
+
+    from flows.serving import end_the_orphans
+
+    deployment_id, (orphan, after) = _deployment_with_runs(trip, tmp_path, [2, 1])
+    with get_client(sync_client=True) as client:
+        assert client.set_flow_run_state(orphan.id, Pending()).state.is_pending()
+        said: list[str] = []
+        asyncio.run(end_the_orphans(deployment_id, tmp_path / "out", said.append))
+        assert client.read_flow_run(orphan.id).state.is_crashed()
+        assert client.set_flow_run_state(after.id, Pending()).state.is_pending()  # the slot is free again
+    assert len(said) == 1 and "ended with a serve that was killed: marked crashed" in said[0], said
