@@ -317,6 +317,7 @@ async def one_run_at_a_time(deployment_id, say: Warn, told: set | None = None) -
         if not busy and len(due) < 2:
             return
         waiting, skipped = due[:1], due[1:]
+        busy = busy or due[0].id in told  # the one waiting for a busy run is about to start
         for run in skipped:
             await client.set_flow_run_state(run.id, Cancelled(message=STILL_BUSY if busy else MISSED))
     if not busy:
