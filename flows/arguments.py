@@ -99,10 +99,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="dream the album on a schedule (Prefect deployment)",
                                 description="Serve a Prefect deployment that runs `dreamtrip run "
-                                            "ALBUM` on a cron schedule, until stopped. Uses the "
-                                            "Prefect server at PREFECT_API_URL if set.")
+                                            "ALBUM` on a cron schedule (this machine's time), until "
+                                            "stopped; each run says what it did in one line. The "
+                                            "schedule lives in the Prefect server at PREFECT_API_URL "
+                                            "if set, else in dreamtrip's own, started with this "
+                                            "command and stopped with it (its database in "
+                                            "$XDG_DATA_HOME/dreamtrip/prefect).")
     _album_args(serve)
-    serve.add_argument("--cron", required=True, help='when to run, e.g. "0 3 * * *" (3:00 daily)')
+    when = serve.add_mutually_exclusive_group(required=True)
+    when.add_argument("--cron", help='when to run, e.g. "0 3 * * *" (3:00 daily)')
+    when.add_argument("--every", type=float, metavar="SECONDS",
+                      help="run every SECONDS seconds instead (to try a schedule out, and for tests)")
     _settings_args(serve)
     _verbose_arg(serve)
 

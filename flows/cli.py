@@ -18,11 +18,12 @@ from pathlib import Path
 from flows import hosting, launch
 from flows.arguments import IMAGENET, build_parser, cli_overrides, execution, joined_layer_lists
 from flows.preflight import UsageError, stored_run, warn_unmatched
+from flows.report import counts_line, os_error_line
 from flows.serving import ScheduleError, check_cron
 from flows.stopping import EXIT_INTERRUPTED, INTERRUPTED, stopping_at_once
 from pipeline.config import ConfigError, load_settings
 from pipeline.layers import LAYER_NAMES, layer_line
-from pipeline.output.files import DiskFull, LinkInTheWay, disk_full
+from pipeline.output.files import DiskFull, LinkInTheWay
 from pipeline.output.folder import OutputFolderError
 from pipeline.output.layout import MANIFEST
 from pipeline.output.lock import OutputBusy
@@ -74,15 +75,6 @@ def prefect_home_line(err: Exception) -> str | None:
     return hosting.prefect_home_filled(err, hosting.prefect_folders(), hosting.ROOM_FOR_PREFECT)
 
 
-def os_error_line(err: OSError) -> str:
-    """An error of the file system, in one line naming the file: a full disk as DiskFull says it."""
-    where = Path(err.filename) if err.filename else Path.cwd()
-    if full := disk_full(err, where.parent if err.filename else where):
-        return str(full)
-    reason = (err.strerror or str(err)).lower()
-    return f"{where}: {reason}"
-
-
 def warn(message: str) -> None:
     print(f"dreamtrip: warning: {message}", file=sys.stderr)
 
@@ -127,15 +119,11 @@ def cmd_retry(args) -> int:
 def print_summary(manifest) -> None:
     from pipeline.dream.weights import summary_line, upgrade_hint
 
-    dreams, run = manifest.dreams(), manifest.run
-    ok = sum(dream.ok for dream in dreams)
+    dreams = manifest.dreams()
     print(summary_line(manifest.weights))
     if hint := upgrade_hint(manifest.weights, manifest.settings.weights.download):
         print(hint)
-    print(f"{counted(len(manifest.photos), 'photo')}, {ok} of {counted(len(dreams), 'dream')} ok"
-          + (f" ({run.dreamed} dreamed now, {run.reused} from earlier runs)" if run else "")
-          + (f", {counted(len(manifest.skipped), 'file')} skipped (listed on the page)"
-             if manifest.skipped else ""))
+    print(counts_line(manifest))
     if older := sum(dream.ok and dream.older_recipe for dream in dreams):
         print(f"{counted(older, 'dream')} {'is' if older == 1 else 'are'} of an older recipe (an earlier "
               "release, or other weights): kept on the page; `dreamtrip run --renew` dreams "
@@ -252,14 +240,17 @@ def _list(title: str, items: list[str]) -> None:
 # ---- serve: a scheduled deployment ----
 
 def cmd_serve(args) -> int:
+    hosting.quiet_logs(args.verbose)  # before Prefect loads: its settings read them
     from flows import serving
 
-    check_cron(args.cron)  # before the settings, the album and Prefect: the cheapest mistake to find
-    deployment = serving.scheduled(args.album, args.cron, args.config, cli_overrides(args), args.verbose, say)
-    print(f"Serving deployment dream-album/{deployment.name} on cron {args.cron!r} "
-          f"(writes {deployment.parameters['overrides']['output.dir']}). "
-          "Ctrl-C stops it and pauses the schedule.")
-    stopped_by = serving.serve(deployment)  # registers it, then runs each scheduled run until stopped
+    if args.cron is not None:
+        check_cron(args.cron)  # before the settings, the album and Prefect: the cheapest mistake to find
+    deployment = serving.scheduled(args.album, args.cron, args.config, cli_overrides(args), args.verbose, say,
+                                   every=args.every)
+    when = f"on cron {args.cron!r}" if args.cron else f"every {args.every:g} s"
+    say(f"Serving dream-album/{deployment.name} {when}: each run dreams the new photos of {args.album} "
+        f"into {deployment.parameters['overrides']['output.dir']}. Ctrl-C stops it and pauses the schedule.")
+    stopped_by = serving.serve(deployment, say)  # registers it, then runs each scheduled run until stopped
     if stopped_by is None:
         return EXIT_OK
     print(f"dreamtrip: serve stopped ({signal.Signals(stopped_by).name}); the schedule is paused", file=sys.stderr)

@@ -208,11 +208,14 @@ def tether(prefect_server, server, log_to: Path | None = None) -> None:
 ROOM_FOR_PREFECT = 16 * 1024 * 1024
 
 
-def check_prefect_home() -> None:
+def check_prefect_home(folders: list[Path] | None = None, name: str = "PREFECT_HOME",
+                       needs: str | None = None) -> None:
     """The temporary server keeps its database in PREFECT_HOME: a folder there that cannot be
     written, or a full disk, is one line before any work, not Prefect's tracebacks for two
-    minutes. Nothing to check with a long-lived server (PREFECT_API_URL)."""
-    for folder in prefect_folders():
+    minutes. Nothing to check with a long-lived server (PREFECT_API_URL). `folders`: others to
+    check in the same way (`serve`'s own server: `own_server_folder`), called `name` in the line."""
+    needs = needs or _PREFECT_NEEDS
+    for folder in prefect_folders() if folders is None else folders:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryFile(dir=folder, prefix=".dreamtrip-probe-") as probe:
@@ -222,13 +225,12 @@ def check_prefect_home() -> None:
             room = shutil.disk_usage(folder).free >= ROOM_FOR_PREFECT
         except OSError as err:
             if disk_full(err, folder) is None:
-                raise UsageError(f"PREFECT_HOME {folder}: cannot write there ({reason_of(err)}): "
-                                 f"{_PREFECT_NEEDS}") from None
+                raise UsageError(f"{name} {folder}: cannot write there ({reason_of(err)}): {needs}") from None
             room = False
         if not room:
             free = shutil.disk_usage(next(f for f in (folder, *folder.parents) if f.exists())).free
-            raise UsageError(f"PREFECT_HOME {folder}: the disk is full ({human_size(free)} free; Prefect's "
-                             f"database needs about {human_size(ROOM_FOR_PREFECT)}): {_PREFECT_NEEDS}")
+            raise UsageError(f"{name} {folder}: the disk is full ({human_size(free)} free; Prefect's "
+                             f"database needs about {human_size(ROOM_FOR_PREFECT)}): {needs}")
 
 
 _PREFECT_NEEDS = ("Prefect's temporary server keeps its database there; set PREFECT_HOME to a folder with room, "
@@ -291,7 +293,8 @@ def prefect_server_configured() -> bool:
 
 
 def kill_server_now() -> None:
-    """Stop the temporary server this process started, at once (the command is being stopped)."""
+    """Stop the Prefect server this process started (temporary, or `serve`'s own), at once: the
+    command is being stopped."""
     process = getattr(_server, "server_process", None)
     if process is not None:
         process.kill()

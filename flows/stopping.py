@@ -9,6 +9,7 @@ import sys
 from typing import Iterator
 
 from flows.hosting import kill_server_now
+from flows.own_server import stop_own_server
 from pipeline.output.lock import let_go_of_every_lock
 
 INTERRUPTED = "dreamtrip: interrupted; finished dreams are kept, rerun to continue"
@@ -44,6 +45,7 @@ def _stop_now(signum, frame) -> None:
     print("\n" * sys.stderr.isatty() + STOPPED[signum], file=sys.stderr, flush=True)
     let_go_of_every_lock()   # the lock files go with the run, as they do when it ends well
     kill_server_now()
+    stop_own_server(grace_s=0)
     os._exit(128 + signum)
 
 

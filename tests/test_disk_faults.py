@@ -259,10 +259,14 @@ def test_an_unusable_prefect_home_is_one_line_before_any_work(tmp_path, how, com
             home.mkdir()
             stack.enter_context(_read_only(home))
         args = {"run": ["-c", TINY], "retry": ["-c", TINY], "serve": ["-c", TINY, "--cron", "0 3 * * *"]}[command]
-        done = _cli(tmp_path, command, album, "-o", out, *args, PREFECT_HOME=str(home / "prefect"))
+        if command == "serve":  # its own Prefect server keeps its database under XDG_DATA_HOME (issue 33)
+            named, env = f"dreamtrip's Prefect folder {home / 'dreamtrip' / 'prefect'}", {"XDG_DATA_HOME": str(home)}
+        else:
+            named, env = f"PREFECT_HOME {home / 'prefect'}", {"PREFECT_HOME": str(home / "prefect")}
+        done = _cli(tmp_path, command, album, "-o", out, *args, **env)
     assert done.returncode == 2, done.stderr
     line = _one_line(done)
-    assert line.startswith(f"dreamtrip: PREFECT_HOME {home / 'prefect'}: ")
+    assert line.startswith(f"dreamtrip: {named}: ")
     assert ("the disk is full" if how == "full" else "cannot write there") in line
 
 
