@@ -32,6 +32,8 @@ ALLOWED = {
     ("flows.hosting", "tempfile.TemporaryFile"): "check_prefect_home's write probe in PREFECT_HOME (made and gone)",
     ("flows.hosting", "unlink"): "the run logs under the user's state folder: the oldest beyond LOGS_KEPT",
     ("flows.hosting", "open(w)"): "the Prefect server's output, appended to the run's log (the user's state folder)",
+    ("flows.own_server", "mkdir"): "serve's own Prefect server's database folder and its log's (the user's folders)",
+    ("flows.own_server", "open(w)"): "serve's own Prefect server's output, appended to its log (the user's state folder)",
     ("flows.rerun", "mkdir"): "the notes of the last run, under the user's state folder (never in OUT)",
     ("flows.rerun", "unlink"): "those notes, forgotten before a run that works",
     ("pipeline.post.export", "rmdir"): "the blog site's folders its own export emptied (rmdir refuses a non-empty one)",

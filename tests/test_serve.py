@@ -141,8 +141,8 @@ def test_serve_killed_with_9_takes_its_prefect_server_with_it(trip, tmp_path, fr
 
 
 @pytest.mark.parametrize("args, said", [
-    (["--cron", "every night"], "--cron 'every night': not a cron expression"),
-    (["--cron", "61 * * * *"], "--cron '61 * * * *': not a cron expression"),
+    (["--cron", "every night"], "--cron 'every night': not a cron schedule Prefect accepts"),
+    (["--cron", "61 * * * *"], "--cron '61 * * * *': not a cron schedule Prefect accepts"),
     (["--every", "0"], "--every 0: give a number of seconds above 0"),
 ])
 def test_a_bad_schedule_is_one_line_before_any_server_starts(trip, tmp_path, fresh_machine, capsys, args, said):
