@@ -285,7 +285,7 @@ def run_that_fails(args):
     raise PrefectHTTPStatusError.from_httpx_error(httpx.HTTPStatusError(
         "Server error '500 Internal Server Error'", request=request, response=response))
 
-cli.cmd_run = run_that_fails
+cli.COMMANDS["run"] = run_that_fails
 sys.exit(cli.main(sys.argv[1:]))
 """
 
