@@ -467,9 +467,10 @@ def test_post_md_front_matter(tmp_path):
     assert "description" not in front   # themes print it under the title, above the same intro
     assert front["tags"] == ["travel", "deepdream", "sample-album"]
     # The first photo big enough for a header, at the web size the post uses, in every shape
-    # themes read: PaperMod's cover.image (a mapping), Ananke's featured_image, image, images.
+    # themes read: PaperMod's cover.image (a mapping, relative to the page: its og:image is the
+    # bundle's file), Ananke's featured_image, Stack's image, Hugo's images (docs/themes.md).
     cover = "photos/01-cat-ab12cd34-1024.jpg"
-    assert front["cover"] == {"image": cover, "alt": "An old building near the square"}
+    assert front["cover"] == {"image": cover, "alt": "An old building near the square", "relative": True}
     assert front["featured_image"] == front["image"] == cover and front["images"] == [cover]
     # Themes print the title: the body does not repeat it.
     assert "# Three days in Prague" not in md.split("---\n", 2)[2]
