@@ -19,7 +19,7 @@ from pipeline.output.files import slug, without_machine_paths
 from pipeline.post.story import first_paragraph, story_html, story_markdown, story_plain
 from pipeline.post.words import camera_words
 from pipeline.privacy import TOWN_DECIMALS, coordinates
-from pipeline.published import published
+from pipeline.published import on_the_page, published
 
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July",
@@ -632,7 +632,7 @@ def build_view(manifest: Manifest) -> dict:
     manifest = published(manifest).manifest
     album, photos = manifest.album, manifest.photos
     weights_source = manifest.weights.source
-    shown = [i for i, photo in enumerate(photos) if photo.ok and photo.web]
+    shown = [i for i, photo in enumerate(photos) if on_the_page(photo)]
     anchors = _unique_anchors([photos[i].source for i in shown])
     location = manifest.settings.privacy.location
     views_by_index = {i: _photo_view(photos[i], anchor, weights_source, location)
@@ -665,7 +665,8 @@ def build_view(manifest: Manifest) -> dict:
         "next_step": manifest.next_step,
         "not_shown": _not_shown(len(photos) - len(views), sum(len(v["missing"]) for v in in_post)),
         "skipped": [_skipped_view(s) for s in manifest.skipped],
-        "photos_counted": counted(len(in_post), "photo"),
+        "photos_counted": counted(len(in_post), "photo"),   # as `blog` counts them (on_the_page)
+        "photos_not_shown": len(photos) - len(in_post),    # listed on the contact sheet, with why
         "dreams_counted": counted(sum(len(v["dreams"]) for v in in_post), "dream"),
         "previews": sum(d["preview"] for v in in_post for d in v["dreams"]),
         "weights": _weights_view(manifest),

@@ -610,3 +610,15 @@ def test_the_theme_is_read_from_the_site_s_configuration(tmp_path):
     assert theme_of("hugo", site("hugo.toml", 'theme = "mine"\n', reads_image)).shows
     assert not theme_of("hugo", site("hugo.toml", 'theme = "mine"\n', "{{ .Content }}")).shows
     assert not theme_of("hugo", site("hugo.toml", "theme = [unclosed\n")).shows   # unreadable: names none
+
+
+def test_the_post_the_contact_sheet_and_blog_count_the_same_photos(dreamed):
+    """Three photos, one hidden: the post, the contact sheet and `dreamtrip blog` say 2."""
+    album, out = dreamed
+    done = _dreamtrip("blog", str(album), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "2 photos on the page, 1 hidden," in done.stdout
+    assert "2 photos, 4 dreams" in (out / "index.html").read_text(encoding="utf-8")
+    assert "2 photos, 4 dreams" in (out / "post.md").read_text(encoding="utf-8")
+    sheet = (out / "contact-sheet.html").read_text(encoding="utf-8")
+    assert "2 photos × 2 layers" in sheet and sheet.count('class="name"') == 2
