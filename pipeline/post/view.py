@@ -84,12 +84,12 @@ def _reason(text: str) -> str:
     return _one_line(without_machine_paths(text), _REASON_MAX)
 
 
-def _alt_text(photo: PhotoEntry, where: dict | None, when: datetime | None) -> str:
+def _alt_text(story: str | None, where: dict | None, when: datetime | None) -> str:
     """Alt text: what the photo shows and where, short: the story's first sentence in plain
     words, then the place when the post names one; with no story, a photo of the place, or of
     the day: never its file name (a camera's `DSC_0087` says nothing to a reader)."""
     place = where["name"] if where and where["name"] else None
-    what = _what(photo)
+    what = _what(story)
     if what:
         return f"{what} — {place}" if place else what
     if place:
@@ -97,8 +97,8 @@ def _alt_text(photo: PhotoEntry, where: dict | None, when: datetime | None) -> s
     return f"A photo taken on {human_day(when)}" if when else "A photo"
 
 
-def _what(photo: PhotoEntry) -> str | None:
-    first = first_paragraph(photo.story)
+def _what(story: str | None) -> str | None:
+    first = first_paragraph(story)
     plain = " ".join(story_plain(first).split()) if first else ""
     if not plain:
         return None
@@ -363,17 +363,31 @@ def _guide_view(photo: PhotoEntry) -> dict | None:
             "label": "another picture", "alt": "The picture these dreams were guided toward"}
 
 
+# CommonMark lets any ASCII punctuation be escaped: a file's caption is text, not Markdown.
+_MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def _story(photo: PhotoEntry) -> str | None:
+    """The photo's story (a sidecar's, else album.yaml's: pipeline/ingest/album.py), else the
+    caption its file carries (read_caption; gone unless `privacy.file_captions`), as text."""
+    if photo.story and photo.story.strip():
+        return photo.story
+    caption = photo.exif.caption if photo.exif else None
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", caption) if caption else None
+
+
 def _photo_view(photo: PhotoEntry, anchor: str, weights_source: str, location: str) -> dict:
     where = where_taken(photo, location)
     when = parse_datetime(_camera_date(photo))   # None: undated (or dated by its file)
-    alt = _alt_text(photo, where, when)
+    story = _story(photo)
+    alt = _alt_text(story, where, when)
     dreams, missing, box = _dream_views(photo, anchor, weights_source)
     return {
         **_drawn_in(_picture(photo.web), photo.web, box),
         "anchor": anchor,
         "source": photo.source,
-        "story_html": story_html(photo.story),
-        "story_md": story_markdown(photo.story),
+        "story_html": story_html(story),
+        "story_md": story_markdown(story),
         "alt": alt,
         "banner": _banner(photo.web),
         "caption": _caption_parts(photo, when, where),
