@@ -336,6 +336,9 @@ class PrivacySettings(_Section):
     # town: the post names the town, never the spot; exact: the spot; none: no places at all.
     location: Literal["town", "exact", "none"]
     hide_near: Annotated[list[HiddenZone], _ZONES_EXPECTED]
+    # The caption a photo's file carries, as its story where album.yaml gives none; false:
+    # never read into the output folder. (A default: a run recorded before it had none.)
+    file_captions: bool = True
 
     @property
     def places(self) -> bool:

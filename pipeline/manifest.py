@@ -36,6 +36,8 @@ FILE_MTIME = "file mtime"  # ExifInfo.date_source when the date is the file's, n
 # The longest EXIF text kept (a camera's name, a warning): any camera's fits, and a hostile file's
 # megabyte-long "camera" cannot swell the manifest, the page or the post.
 EXIF_TEXT_MAX = 120
+# A caption the photo's file carries (EXIF, IPTC or XMP): a few sentences, never a document.
+FILE_CAPTION_MAX = 600
 # A `missing` dream's error: what happened and what to do.
 MISSING_FILE = ("a file of this dream is missing from the output folder, or damaged; "
                 "`dreamtrip retry` dreams it again")
@@ -63,12 +65,20 @@ class ExifInfo(_Entry):
     gps: Gps | None = None           # the camera's position: kept only with `privacy.location: exact`
     orientation: int = 1             # EXIF orientation 1..8; 1 = stored upright
     warning: str | None = None       # why the EXIF was ignored, when it was
+    # The caption or title the file carries (pipeline/ingest/exif.py read_caption); kept only
+    # with `privacy.file_captions` (pipeline/privacy.py). Plain text: the post escapes it.
+    caption: str | None = None
 
     # Here rather than in the EXIF reader so that a manifest from before the cap is cut too.
     @field_validator("camera", "warning")
     @classmethod
     def _capped(cls, text: str | None) -> str | None:
         return capped(text, EXIF_TEXT_MAX) if text is not None else None
+
+    @field_validator("caption")
+    @classmethod
+    def _caption_capped(cls, text: str | None) -> str | None:
+        return capped(text, FILE_CAPTION_MAX) or None if text is not None else None
 
     @property
     def camera_date(self) -> str | None:

@@ -50,13 +50,16 @@ def town_position(lat: float, lon: float) -> tuple[float, float]:
 
 
 def published(photo: PhotoEntry, privacy: PrivacySettings, hide: bool = False) -> PhotoEntry:
-    """The photo's entry with only the position and place that `privacy` lets the output hold.
+    """The photo's entry with only the position and place that `privacy` lets the output hold
+    (and the file's own caption only with `file_captions`).
 
     Applied when the manifest is built (the place is named from the camera's position just
     before) and again whenever a stored manifest is rewritten, so a manifest of an older release,
     or of an `exact` run later set to `town`, loses what it may no longer say. `hide`: the photo
     was hidden by a zone before (a `retry` knows that, not the zones).
     """
+    if photo.exif is not None and photo.exif.caption and not privacy.file_captions:
+        photo = photo.model_copy(update={"exif": photo.exif.model_copy(update={"caption": None})})
     position = coordinates(photo.exif.gps if photo.exif else None)
     if hide or photo.place_hidden or (position is not None and hidden(position, privacy.hide_near)):
         return _with(photo, place=None, gps=None).model_copy(update={"place_hidden": True})

@@ -49,6 +49,13 @@ def published(manifest: Manifest) -> Published:
                      duplicates=frozenset(duplicate_copies(manifest) - every))
 
 
+def on_the_page(photo: PhotoEntry) -> bool:
+    """Whether the post shows `photo`: published, and its web copies made (a photo that could
+    not be read has none). What every count of the post's photos counts: the post's footer,
+    the contact sheet, `dreamtrip blog`'s line."""
+    return not photo.hidden and photo.ok and bool(photo.web)
+
+
 def duplicate_copies(manifest: Manifest) -> set[str]:
     """The web copies a run made of the photos it then set aside as duplicates (the same content
     as a photo of the album: shown once, with that photo's files). Named as the original's

@@ -52,7 +52,7 @@ def test_blog_rewrites_a_0_2_0_post_in_the_current_format(old, capsys):
     (album / "album.yaml").write_text((album / "album.yaml").read_text().replace("The boats at dawn.",
                                                                               "The boats at first light."))
     assert main(["blog", str(album), "-o", str(out)]) == EXIT_OK
-    assert "2 photos, nothing dreamed" in capsys.readouterr().out
+    assert "2 photos on the page, nothing dreamed" in capsys.readouterr().out
     data = _manifest(out)
     assert (data["format_version"], data["dreamtrip_version"]) == (FORMAT_VERSION, __version__)
     assert data["settings"]["layers"] == ["conv1_2", "conv2_1"] and data["settings"]["dream"]["steps"] == 2

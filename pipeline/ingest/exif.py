@@ -9,6 +9,7 @@ at manifest.EXIF_TEXT_MAX characters (by the record itself, so every reader gets
 
 from __future__ import annotations
 
+import html
 import io
 import logging
 import re
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import exifread
-from PIL import Image
+from PIL import Image, IptcImagePlugin
 
 from pipeline.imaging import PhotoError, open_photo
 from pipeline.manifest import FILE_MTIME, ExifInfo, Gps
@@ -62,9 +63,10 @@ def read_exif(path: Path, image: Image.Image | None = None, data: bytes | None =
         tags, orientation = _exif_tags(path, image, data)
     except _IgnoredExif as err:
         log.warning("%s: %s", path, err)
-        return _with_file_date(ExifInfo(warning=str(err)), path)
+        return _with_file_date(ExifInfo(warning=str(err), caption=read_caption(image, {})), path)
     info = ExifInfo(camera=_field(_camera, tags), gps=_field(_gps, tags),
-                    orientation=orientation or _field(_orientation, tags) or 1)
+                    orientation=orientation or _field(_orientation, tags) or 1,
+                    caption=read_caption(image, tags))
     date, source = _field(_date, tags) or (None, None)
     if date is None:
         return _with_file_date(info, path)
@@ -162,6 +164,84 @@ def _parse_offset(text: str) -> timezone | None:
     if delta > timedelta(hours=14) or int(minutes) >= 60:  # the world's zones span -12..+14
         return None
     return timezone(-delta if sign == "-" else delta)
+
+
+# ---- the caption the file carries ----
+
+# What cameras and tools write where nobody wrote a caption: not a traveller's words.
+_NO_CAPTION = re.compile(
+    r"(?:[\w-]+ )*digital (?:still )?camera|sony dsc|exif_jpeg_picture|default|untitled|<untitled>|"
+    r"image|picture|photo|camera|"
+    r"[a-z]{1,5}[_-]?\d{3,6}(?:\.\w{3,4})?",   # a file's name: DSC_0087, IMG_1234.JPG, P1010001
+    re.IGNORECASE)
+# An XMP packet past this is no camera's or photo manager's (JPEG's is at most 64 KiB).
+_MAX_XMP_BYTES = 1 << 20
+_IPTC_UTF8 = b"\x1b%G"   # IPTC 1:90, the coded character set: UTF-8
+
+
+def read_caption(image: Image.Image, tags: dict) -> str | None:
+    """The caption or title the photo's file carries, as its traveller or their photo manager
+    wrote it: EXIF ImageDescription, IPTC Caption-Abstract, IPTC Headline, XMP dc:description,
+    XMP dc:title, the first that says something (not a camera's default, not the camera's or a
+    file's name). Never raises; the record caps it (manifest.FILE_CAPTION_MAX)."""
+    make, model = (_text(tags.get(name)) or "" for name in ("Image Make", "Image Model"))
+    for read in (lambda: _exif_description(tags), lambda: _iptc(image, 120), lambda: _iptc(image, 105),
+                 lambda: _xmp(image, "description"), lambda: _xmp(image, "title")):
+        try:
+            text = read()
+        except Exception:   # a hostile IPTC or XMP block: that one says nothing
+            continue
+        text = " ".join((text or "").replace("\0", " ").split())
+        if text and not _says_nothing(text, make, model):
+            return text
+    return None
+
+
+def _says_nothing(text: str, make: str, model: str) -> bool:
+    names = {name.strip().lower() for name in (make, model, f"{make} {model}") if name.strip()}
+    model = model.strip().lower()
+    return bool(_NO_CAPTION.fullmatch(text)) or text.lower() in names or \
+        (len(model) >= 4 and model in text.lower())   # "<Digimax i50 MP3, Samsung #1 MP3>"
+
+
+def _decoded(data: bytes | str, utf8: bool = False) -> str:
+    """Text as cameras write it: UTF-8 where it is valid, else Latin-1."""
+    if isinstance(data, str):
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("utf-8" if utf8 else "latin-1", "replace")
+
+
+def _exif_description(tags: dict) -> str | None:
+    tag = tags.get("Image ImageDescription")
+    return _decoded(tag.values) if tag is not None and isinstance(tag.values, (str, bytes)) else None
+
+
+def _iptc(image: Image.Image, dataset: int) -> str | None:
+    """IPTC record 2's `dataset` (120: Caption-Abstract, 105: Headline)."""
+    info = IptcImagePlugin.getiptcinfo(image) or {}
+    value = info.get((2, dataset))
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return _decoded(value, utf8=info.get((1, 90)) == _IPTC_UTF8) if isinstance(value, bytes) else None
+
+
+def _xmp(image: Image.Image, element: str) -> str | None:
+    """dc:`element` of the XMP packet: its x-default language, else its first. Read as text with
+    a pattern, not an XML parser: nothing in the packet (entities, DTDs) is expanded."""
+    packet = image.info.get("xmp")
+    if not isinstance(packet, (bytes, str)) or len(packet) > _MAX_XMP_BYTES:
+        return None
+    text = packet.decode("utf-8", "replace") if isinstance(packet, bytes) else packet
+    found = re.search(rf"<dc:{element}\b[^>]*>(.*?)</dc:{element}>", text, re.DOTALL)
+    if found is None:
+        return None
+    items = re.findall(r"<rdf:li\b([^>]*)>(.*?)</rdf:li>", found.group(1), re.DOTALL)
+    chosen = next((value for attributes, value in items if "x-default" in attributes),
+                  items[0][1] if items else found.group(1))
+    return None if "<" in chosen else html.unescape(chosen)
 
 
 # ---- camera and orientation ----

@@ -45,6 +45,7 @@ from pipeline.output.files import link_on_the_way
 from pipeline.output.folder import adopt_earlier_release
 from pipeline.output.records import RECORD, FileRecord, record_of
 from pipeline.post.page import PostDialect, page_view, render_post
+from pipeline.post.themes import GENERIC, Theme, theme_of
 from pipeline.text import slug
 
 
@@ -58,6 +59,7 @@ class Engine:
     build: str                   # how to build one
     post: str                    # the post's file in the site, from {slug} and {day}
     pictures: str                # the folder the post's pictures go in, from {slug}
+    address: str                 # where the built site serves them, from its root (default permalinks)
     namesakes: tuple[str, ...]   # the site's files (globs) that would be a post of the same slug
 
 
@@ -67,11 +69,12 @@ ENGINES = {
     "hugo": Engine("hugo", ("hugo.toml", "hugo.yaml", "hugo.yml", "hugo.json", "config.toml", "config.yaml",
                             "config.yml", "config.json", "config/_default"),
                    "`hugo new site SITE` makes one", "`hugo`",
-                   "content/posts/{slug}/index.md", "content/posts/{slug}", ("content/posts/{slug}.md",)),
+                   "content/posts/{slug}/index.md", "content/posts/{slug}", "posts/{slug}",
+                   ("content/posts/{slug}.md",)),
     # Jekyll's posts are files named by date; their pictures go where the site keeps assets.
     "jekyll": Engine("jekyll", ("_config.yml", "_config.yaml", "_config.toml"),
                      "`jekyll new SITE` makes one", "`jekyll build`",
-                     "_posts/{day}-{slug}.md", "assets/{slug}",
+                     "_posts/{day}-{slug}.md", "assets/{slug}", "/assets/{slug}",
                      (f"_posts/{_DAY}-{{slug}}.md", f"_posts/{_DAY}-{{slug}}.markdown")),
 }
 _MAX_SLUGS = 1000   # prague, prague-2, ... : a site with more namesakes is not a site to guess in
@@ -99,6 +102,7 @@ class Blog:
     slug: str            # the post's name in the site
     owner: str           # the album's identity (album_owner)
     taken: str | None    # why not the album folder's name as a slug (then `slug` is the next free one)
+    theme: Theme = GENERIC["hugo"]   # the site's theme: how the post names its cover (themes.py)
 
     @property
     def claim(self) -> str:
@@ -122,7 +126,21 @@ class Blog:
         return name.startswith(f"{self.pictures}/") or _namesake(self.engine, self.slug, name)
 
     def dialect(self) -> PostDialect:
-        return PostDialect() if self.engine.name == "hugo" else JekyllDialect(self.pictures)
+        address = self.engine.address.format(slug=self.slug)
+        return HugoDialect(self.theme, address) if self.engine.name == "hugo" else \
+            JekyllDialect(self.theme, address)
+
+
+class HugoDialect(PostDialect):
+    """A page bundle: pictures beside the post, as in the output folder; a theme that takes the
+    cover as a path from the site's root (relURL, absURL) is given the bundle's address."""
+
+    def __init__(self, theme: Theme, address: str):
+        super().__init__(theme)
+        self.address = address
+
+    def site_path(self, src: str) -> str:
+        return f"{self.address}/{src}"   # no leading `/`: relURL and absURL add the baseURL's path
 
 
 class JekyllDialect(PostDialect):
@@ -134,9 +152,9 @@ class JekyllDialect(PostDialect):
     layout = "post"
     describe = True
 
-    def __init__(self, pictures: str):
-        super().__init__()
-        self.base = f"/{pictures}/"
+    def __init__(self, theme: Theme, address: str):
+        super().__init__(theme)
+        self.base = f"{address}/"
 
     def body(self, src: str) -> str:
         return "{{ '" + self.base + src + "' | relative_url }}"   # src is percent-encoded: no quote in it
@@ -144,6 +162,9 @@ class JekyllDialect(PostDialect):
     def front(self, src: str) -> str:
         super().front(src)
         return self.base + src   # front matter holds no Liquid; themes and jekyll-seo-tag add the baseurl
+
+    def site_path(self, src: str) -> str:
+        return self.base + src
 
 
 @dataclass
@@ -177,7 +198,7 @@ def plan_export(album_dir: Path, out_dir: Path, engine: str, site: Path) -> Blog
         _no_link_on_the_way(site, folder, folder=True)
     owner, asked = album_owner(album_dir), slug(Path(album_dir).resolve().name, fallback="trip")
     chosen, taken = _slug_for(record, rules, site, owner, asked)
-    blog = Blog(rules, site, chosen, owner, taken)
+    blog = Blog(rules, site, chosen, owner, taken, theme_of(engine, site))
     _check_own_place(blog, record)
     return blog
 

@@ -46,8 +46,9 @@ class Place:
     name: str
     anchor: str
     photos: int = 1
-    x: float = 0.0
+    x: float = 0.0                  # where its mark is drawn (moved off a neighbour's: _spread)
     y: float = 0.0
+    at: tuple[float, float] = (0.0, 0.0)   # where the place is on the map
 
 
 @dataclass
@@ -170,9 +171,43 @@ def _drawn(places: list[Place], days: list[list[int]], min_span: float) -> TripM
     lons = unwrapped([place.lon for place in places])
     box = frame([(place.lat, lon) for place, lon in zip(places, lons, strict=False)], min_span)
     for place, lon in zip(places, lons, strict=False):
-        place.x, place.y = box.xy(place.lat, lon)
+        place.x, place.y = place.at = box.xy(place.lat, lon)
+    _spread(places, WIDTH, box.height)
     journey = [index for day in days for index in day] or list(range(len(places)))
     return TripMap(places, days, WIDTH, box.height, _land_path(box), _scale_bar(box), journey)
+
+
+# Marks closer than this (SVG units) would cover each other's numbers where the page draws its
+# map at half size (`_HALF_SIZE`: a mark's radius is 13 there): Florence and Arezzo on a map of
+# Europe. Such marks are moved apart, each with a line to where its place is.
+_MARKS_APART = 2 * 13 + 2
+
+
+def _spread(places: list[Place], width: float, height: float, rounds: int = 60) -> None:
+    """Move marks that would overlap apart, each pair half the missing distance at a time,
+    within the frame; a place's own position (`at`) stays where it is."""
+    for _ in range(rounds):
+        moved = False
+        for i, a in enumerate(places):
+            for b in places[i + 1:]:
+                dx, dy = b.x - a.x, b.y - a.y
+                distance = math.hypot(dx, dy)
+                if distance >= _MARKS_APART:
+                    continue
+                if distance < 1e-6:   # the same spot: side by side, in the order visited
+                    dx, dy, distance = 1.0, 0.0, 1.0
+                push = (_MARKS_APART - distance) / 2 + 0.01
+                ux, uy = dx / distance, dy / distance
+                a.x, a.y = _inside(a.x - ux * push, a.y - uy * push, width, height)
+                b.x, b.y = _inside(b.x + ux * push, b.y + uy * push, width, height)
+                moved = True
+        if not moved:
+            return
+
+
+def _inside(x: float, y: float, width: float, height: float) -> tuple[float, float]:
+    margin = _MARKS_APART / 2
+    return min(max(x, margin), width - margin), min(max(y, margin), height - margin)
 
 
 # ---------------------------------------------------------------- land
@@ -308,6 +343,7 @@ _STYLE = """
 .trip-map-svg .mark text{fill:#fff;font-size:9px;font-weight:700;text-anchor:middle;dominant-baseline:central}
 .trip-map-svg a.mark:hover circle,.trip-map-svg a.mark:focus circle{fill:#d9730d}
 .trip-map-svg .label{font-size:12px;fill:#24211d;paint-order:stroke;stroke:#fbf9f5;stroke-width:3px}
+.trip-map-svg .leader line{stroke:#24211d;stroke-width:1.2}.trip-map-svg .leader circle{fill:#24211d}
 .trip-map-svg .scale{stroke:#24211d;stroke-width:1.4;fill:none}
 .trip-map-svg .scale-label{font-size:10px;fill:#24211d}
 """
@@ -326,6 +362,7 @@ def _svg(trip: TripMap, links: bool) -> str:
     else:   # closer than the outlines are known: no coast, no border, just the ground
         out.append(f'<rect class="ground" width="{trip.width}" height="{trip.height}"/>')
     out += _lines(trip)
+    out += _leaders(trip)
     out += _labels(trip)
     out += [_mark(place, links) for place in reversed(trip.places)]   # the first on top
     out.append(_scale(trip))
@@ -355,6 +392,17 @@ def _lines(trip: TripMap) -> list[str]:
             lines.append(f'<polyline class="day" stroke="{colour}" points="{_points([trip.places[i] for i in day])}"/>')
         previous_end = day[-1]
     return lines
+
+
+def _leaders(trip: TripMap) -> list[str]:
+    """A mark moved off its neighbour points at its place: a thin line to a dot there."""
+    leaders = []
+    for place in trip.places:
+        (x, y), moved = place.at, math.hypot(place.x - place.at[0], place.y - place.at[1])
+        if moved > 1:
+            leaders.append(f'<g class="leader"><line x1="{x:.1f}" y1="{y:.1f}" x2="{place.x:.1f}" '
+                           f'y2="{place.y:.1f}"/><circle cx="{x:.1f}" cy="{y:.1f}" r="2.5"/></g>')
+    return leaders
 
 
 def _mark(place: Place, links: bool) -> str:

@@ -25,6 +25,7 @@ from pipeline.output.layout import ASSETS, CONTACT_SHEET, INDEX, MAP, PAGE_FILES
 from pipeline.output.records import record_of
 from pipeline.post.map import TripMap, trip_map
 from pipeline.post.story import escape_line_starts, escape_text
+from pipeline.post.themes import GENERIC, Theme, cover_matter
 from pipeline.post.view import build_view, url_path  # noqa: F401  (url_path: part of this API)
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
@@ -75,8 +76,14 @@ class PostDialect:
     # description under the title, above the same intro.
     describe: bool = False
 
-    def __init__(self):
+    def __init__(self, theme: Theme = GENERIC["hugo"]):
         self.used: dict[str, None] = {}  # the output folder's files the post links, in order
+        self.theme = theme               # whose front-matter keys name the cover (themes.py)
+
+    @property
+    def leads_with_cover(self) -> bool:
+        """The post opens with its cover photo: the theme shows none (never both)."""
+        return not self.theme.shows
 
     def __call__(self, src: str) -> "MdSafe":
         """The link in the body for `src` (a percent-encoded path in the output folder)."""
@@ -84,8 +91,14 @@ class PostDialect:
         return MdSafe(self.body(src))
 
     def front(self, src: str) -> str:
-        """The path front matter gives for `src` (themes look it up, no Liquid there)."""
+        """The path front matter gives for `src` as a page resource (themes look it up, no
+        Liquid there)."""
         self.used[unquote(src)] = None
+        return src
+
+    def site_path(self, src: str) -> str:
+        """`src` as a path from the site's root, for themes that pass it to relURL/absURL (the
+        output folder's post.md has no site: its own path)."""
         return src
 
     def body(self, src: str) -> str:
@@ -95,7 +108,8 @@ class PostDialect:
 def render_post(view: dict, dialect: PostDialect) -> str:
     """post.md: front matter and Markdown, in `dialect`."""
     return _md_env().get_template("post.md.j2").render(
-        {**view, "link": dialect, "front_matter": _front_matter(view, dialect)})
+        {**view, "link": dialect, "front_matter": _front_matter(view, dialect),
+         "lead_cover": view["cover"] if dialect.leads_with_cover else None})
 
 
 def _map_view(trip: TripMap | None) -> dict | None:
@@ -191,9 +205,8 @@ def md_escape(text: str) -> str:
 def _front_matter(view: dict, dialect: PostDialect) -> str:
     """YAML front matter that blog themes understand, dumped by PyYAML so any title quotes
     correctly: the title (no `# Title` in the body: themes print it), the date a blog files the
-    post under, a summary for lists and link previews, tags, and the cover in each shape themes
-    read: `cover.image` (Hugo's PaperMod), `featured_image` (Ananke), `images` (Hugo's own
-    Open Graph templates) and `image` (Jekyll's SEO tag, most others).
+    post under, a summary for lists and link previews, tags, and the cover under the keys the
+    theme reads, in its shape (pipeline/post/themes.py: cover_matter).
 
     The title, tags, alt text and description are text (_front_plain), the summary Markdown
     (_front_html): each as the engines read it.
@@ -211,10 +224,9 @@ def _front_matter(view: dict, dialect: PostDialect) -> str:
             data["description"], data["excerpt"] = _front_plain(view["summary"]), data["summary"]
     data["tags"] = ["travel", "deepdream", _front_plain(view["album_name"])]
     if view["cover"]:
-        cover = dialect.front(view["cover"]["src"])
-        data["cover"] = {"image": cover, "alt": _front_plain(view["cover"]["alt"])}
-        data["featured_image"] = data["image"] = cover
-        data["images"] = [cover]
+        src = view["cover"]["src"]
+        data.update(cover_matter(dialect.theme, dialect.front(src), dialect.site_path(src),
+                                 _front_plain(view["cover"]["alt"])))
     dumped = yaml.safe_dump(data, sort_keys=False, allow_unicode=True,
                             default_flow_style=False, width=10_000)
     return f"---\n{dumped}---\n"

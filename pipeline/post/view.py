@@ -13,11 +13,12 @@ from datetime import date, datetime
 from urllib.parse import quote, urljoin
 
 from pipeline.config import steps_in_words
-from pipeline.layers import LAYER_NAMES, depth, layer_hint
+from pipeline.layers import LAYER_NAMES, depth, layer_hint, weights_row
 from pipeline.manifest import MISSING_FILE, AlbumInfo, DreamEntry, Manifest, PhotoEntry, Skipped, WebImage
 from pipeline.post.story import first_paragraph, story_html, story_markdown, story_plain
+from pipeline.post.words import camera_words
 from pipeline.privacy import TOWN_DECIMALS, coordinates
-from pipeline.published import published
+from pipeline.published import on_the_page, published
 from pipeline.text import slug, without_machine_paths
 
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -83,27 +84,32 @@ def _reason(text: str) -> str:
     return _one_line(without_machine_paths(text), _REASON_MAX)
 
 
-def _alt_text(photo: PhotoEntry, where: dict | None) -> str:
+def _alt_text(story: str | None, where: dict | None, when: datetime | None) -> str:
     """Alt text: what the photo shows and where, short: the story's first sentence in plain
-    words (else the file name read aloud), then the place when the post names one."""
-    what = _what(photo)
-    return f"{what} — {where['name']}" if where and where["name"] else what
+    words, then the place when the post names one; with no story, a photo of the place, or of
+    the day: never its file name (a camera's `DSC_0087` says nothing to a reader)."""
+    place = where["name"] if where and where["name"] else None
+    what = _what(story)
+    if what:
+        return f"{what} — {place}" if place else what
+    if place:
+        return f"A photo taken in {place}"
+    return f"A photo taken on {human_day(when)}" if when else "A photo"
 
 
-def _what(photo: PhotoEntry) -> str:
-    first = first_paragraph(photo.story)
+def _what(story: str | None) -> str | None:
+    first = first_paragraph(story)
     plain = " ".join(story_plain(first).split()) if first else ""
-    if plain:
-        sentence = re.split(r"(?<=[.!?…])\s", plain, maxsplit=1)[0]
-        return _one_line(sentence, _ALT_MAX).rstrip(".")
-    # "IMG_0042-old_town.jpg" -> "IMG 0042 old town": a file name, but readable aloud.
-    stem = photo.source.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    return " ".join(re.split(r"[-_\s]+", stem)).strip() or "photo"
+    if not plain:
+        return None
+    sentence = re.split(r"(?<=[.!?…])\s", plain, maxsplit=1)[0]
+    return _one_line(sentence, _ALT_MAX).rstrip(".")
 
 
-def _dream_alt(layer: str, photo_alt: str) -> str:
-    """A dream's alt text: the photo's, with the layer that dreamed it."""
-    return f"Dream at layer {layer}: {photo_alt}"
+def _dream_alt(layer: str, hint: str) -> str:
+    """A dream's alt text: what it is (the photo above, dreamed) and how that layer's dreams
+    look, not the photo's words again (a screen reader would read them once per dream)."""
+    return f"The same photo dreamed at layer {layer}" + (f": {hint}" if hint else "")
 
 
 def _unique_anchors(sources: list[str]) -> list[str]:
@@ -196,18 +202,19 @@ def where_taken(photo: PhotoEntry, location: str) -> dict | None:
 
 
 def _caption_parts(photo: PhotoEntry, when: datetime | None, where: dict | None) -> list[dict]:
-    """The small line under a photo: date, camera, place, file name; each part optional."""
+    """The small line under a photo: date, camera (as people say it), place; each part
+    optional. Never the file name: the reader's post is no file list (the contact sheet is)."""
     parts = []
     if when is not None:
         parts.append({"kind": "date", "text": human_datetime(when), "datetime": when.isoformat()})
     elif _camera_date(photo):
         # Unparseable date: show it as written rather than dropping what the camera said.
         parts.append({"kind": "date", "text": _camera_date(photo)})
-    if photo.exif and photo.exif.camera:
-        parts.append({"kind": "camera", "text": photo.exif.camera})
+    camera = camera_words(photo.exif.camera if photo.exif else None)
+    if camera:
+        parts.append({"kind": "camera", "text": camera})
     if where:
         parts.append({"kind": "place", "text": where["name"], "url": where["url"], "title": where["title"]})
-    parts.append({"kind": "file", "text": photo.source})
     return [{"datetime": None, "url": None, "title": None, **part} for part in parts]
 
 
@@ -270,7 +277,8 @@ def _pair_box(photo_web: list[WebImage], dreams: list[DreamEntry]) -> dict:
     largest = [photo_web[-1], *(d.web[-1] for d in dreams)]
     width = max(w.width for w in largest)
     zoom_width = max([width, *((d.image or d.web[-1]).width for d in dreams)])
-    return {"width": width, "height": max(1, round(width * photo_web[-1].height / photo_web[-1].width)),
+    height = max(1, round(width * photo_web[-1].height / photo_web[-1].width))
+    return {"width": width, "height": height, "aspect": f"{width / height:.4f}",   # style.css: seen whole
             "sizes": _sizes(width), "small": width < SMALL_PAIR, "zoom_width": zoom_width}
 
 
@@ -312,7 +320,7 @@ def _hint(layer: str, weights_source: str) -> str:
     return layer_hint(layer, weights_source) if layer in LAYER_NAMES else ""
 
 
-def _dream_view(dream: DreamEntry, photo_web: list[WebImage], anchor: str, alt: str,
+def _dream_view(dream: DreamEntry, photo_web: list[WebImage], anchor: str,
                 weights_source: str, box: dict) -> dict:
     full = dream.image or dream.web[-1]
     return {**_drawn_in(_picture(dream.web), dream.web, box),
@@ -320,7 +328,7 @@ def _dream_view(dream: DreamEntry, photo_web: list[WebImage], anchor: str, alt: 
             "hint": _hint(dream.layer, weights_source),
             # "--": slugs never hold two dashes, so no photo's anchor can clash.
             "anchor": f"{anchor}--{slug(dream.layer)}",
-            "alt": _dream_alt(dream.layer, alt),
+            "alt": _dream_alt(dream.layer, _hint(dream.layer, weights_source)),
             # The dream at its dream size: the "full size" link, which may be larger than any copy.
             # A preview's is its own small file, and says so.
             "full": {**_image(full), "label": f"{'preview' if dream.preview else 'full size'} "
@@ -329,7 +337,7 @@ def _dream_view(dream: DreamEntry, photo_web: list[WebImage], anchor: str, alt: 
             "before": _before(photo_web, box)}
 
 
-def _dream_views(photo: PhotoEntry, anchor: str, alt: str,
+def _dream_views(photo: PhotoEntry, anchor: str,
                  weights_source: str) -> tuple[list, list, dict]:
     """Split a photo's dreams into (shown, not dreamed), both shallow to deep, and the box
     the photo and the shown ones are drawn in."""
@@ -338,7 +346,7 @@ def _dream_views(photo: PhotoEntry, anchor: str, alt: str,
     shown, missing = [], []
     for dream in ordered:
         if dream.ok and dream.web:
-            shown.append(_dream_view(dream, photo.web, anchor, alt, weights_source, box))
+            shown.append(_dream_view(dream, photo.web, anchor, weights_source, box))
         else:
             reason = dream.error or _STATUS_REASONS.get(dream.status, f"status: {dream.status}")
             missing.append({"layer": dream.layer, "reason": _reason(reason)})
@@ -350,21 +358,36 @@ def _guide_view(photo: PhotoEntry) -> dict | None:
     guide = photo.guide
     if guide is None or not guide.web or not any(dream.ok for dream in photo.dreams):
         return None
+    # Said without its file name (a reader's post names no files): the thumbnail shows it.
     return {"name": guide.name, "thumb": _image(guide.web[0]), "href": url_path(guide.web[-1].path),
-            "alt": f"The guide image, {guide.name}"}
+            "label": "another picture", "alt": "The picture these dreams were guided toward"}
+
+
+# CommonMark lets any ASCII punctuation be escaped: a file's caption is text, not Markdown.
+_MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def _story(photo: PhotoEntry) -> str | None:
+    """The photo's story (a sidecar's, else album.yaml's: pipeline/ingest/album.py), else the
+    caption its file carries (read_caption; gone unless `privacy.file_captions`), as text."""
+    if photo.story and photo.story.strip():
+        return photo.story
+    caption = photo.exif.caption if photo.exif else None
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", caption) if caption else None
 
 
 def _photo_view(photo: PhotoEntry, anchor: str, weights_source: str, location: str) -> dict:
     where = where_taken(photo, location)
-    alt = _alt_text(photo, where)
     when = parse_datetime(_camera_date(photo))   # None: undated (or dated by its file)
-    dreams, missing, box = _dream_views(photo, anchor, alt, weights_source)
+    story = _story(photo)
+    alt = _alt_text(story, where, when)
+    dreams, missing, box = _dream_views(photo, anchor, weights_source)
     return {
         **_drawn_in(_picture(photo.web), photo.web, box),
         "anchor": anchor,
         "source": photo.source,
-        "story_html": story_html(photo.story),
-        "story_md": story_markdown(photo.story),
+        "story_html": story_html(story),
+        "story_md": story_markdown(story),
         "alt": alt,
         "banner": _banner(photo.web),
         "caption": _caption_parts(photo, when, where),
@@ -552,8 +575,11 @@ def _sentence_body(text: str | None) -> str | None:
 
 
 def _weights_view(manifest: Manifest) -> dict:
+    """The network, for the reader (`words`: what it was trained to see) and for the traveller's
+    working view (`description`: which weights, as manifest.json records them)."""
     weights = manifest.weights
     return {"source": weights.source,
+            "words": weights_row(weights.source).in_words,
             "description": without_machine_paths(weights.description or weights.source),
             "note": _sentence_body(weights.note)}
 
@@ -620,7 +646,7 @@ def build_view(manifest: Manifest) -> dict:
     manifest = published(manifest).manifest
     album, photos = manifest.album, manifest.photos
     weights_source = manifest.weights.source
-    shown = [i for i, photo in enumerate(photos) if photo.ok and photo.web]
+    shown = [i for i, photo in enumerate(photos) if on_the_page(photo)]
     anchors = _unique_anchors([photos[i].source for i in shown])
     location = manifest.settings.privacy.location
     views_by_index = {i: _photo_view(photos[i], anchor, weights_source, location)
@@ -653,7 +679,8 @@ def build_view(manifest: Manifest) -> dict:
         "next_step": manifest.next_step,
         "not_shown": _not_shown(len(photos) - len(views), sum(len(v["missing"]) for v in in_post)),
         "skipped": [_skipped_view(s) for s in manifest.skipped],
-        "photos_counted": counted(len(in_post), "photo"),
+        "photos_counted": counted(len(in_post), "photo"),   # as `blog` counts them (on_the_page)
+        "photos_not_shown": len(photos) - len(in_post),    # listed on the contact sheet, with why
         "dreams_counted": counted(sum(len(v["dreams"]) for v in in_post), "dream"),
         "previews": sum(d["preview"] for v in in_post for d in v["dreams"]),
         "weights": _weights_view(manifest),

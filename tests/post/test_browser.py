@@ -760,3 +760,57 @@ def test_the_map_opens_from_disk_and_each_mark_leads_to_its_photo(visit, map_pag
         v.page.locator(f"svg.trip-map-svg a.mark:has(title:text-matches('{name}'))").click()
         v.page.wait_for_function(f"location.hash === '#{anchor}'")
         assert v.page.locator(f"#{anchor}").bounding_box()["y"] < v.page.viewport_size["height"]
+
+
+@pytest.fixture(scope="module")
+def portrait_page(tmp_path_factory) -> Path:
+    """A landscape photo, then a portrait one (2:3) and a tall one (1:3), each with dreams of
+    their own sizes: the photos a phone or a camera held upright takes."""
+    from pipeline.post.page import write_page
+
+    out = tmp_path_factory.mktemp("portrait-page")
+    landscape = _camera_photo("01-charles-bridge-espresso.jpg")
+    portrait = landscape.crop((0, 0, 1067, 1600)).resize((1600, 2400))
+    tall = landscape.crop((0, 0, 533, 1600))
+    where = (50.0865, 14.4114)
+    photos = [_made_photo(out, name, picture, f"2016-06-13T1{i}:00:00", "iPhone 6s", where,
+                          (("conv3_1", None), ("conv5_2", 1024)), None)
+              for i, (name, picture) in enumerate((("wide.jpg", landscape), ("upright.jpg", portrait),
+                                                   ("tower.jpg", tall)))]
+    manifest = made_manifest(out).model_copy(update={"photos": photos, "skipped": []})
+    write_manifest(manifest, out)
+    write_page(manifest, out)
+    return out
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_a_portrait_photo_and_its_dreams_are_seen_whole(visit, portrait_page, size):
+    """At 1280x800 a portrait photo drawn the column wide would be 1290 px tall: each picture of
+    a pair is at most the window's height, the pair still one size, a landscape pair still the
+    column wide; on a phone every pair is the screen wide, as before."""
+    screen = FIRST_SCREENS[size]
+    v = visit((portrait_page / "index.html").as_uri(), **screen)
+    v.load_every_image()
+    pairs = v.page.evaluate("""Array.from(document.querySelectorAll('article.photo')).map(a =>
+        Array.from(a.querySelectorAll('figure.original img, figure.dream a.zoom img'))
+             .map(i => i.getBoundingClientRect().toJSON()))""")
+    window = screen["viewport"]
+    assert len(pairs) == 3
+    for boxes in pairs:
+        assert len(boxes) == 3
+        for box in boxes:
+            assert box["height"] <= window["height"] * 0.86 + 1, boxes
+            assert box["width"] == pytest.approx(boxes[0]["width"], abs=2)
+            assert box["height"] == pytest.approx(boxes[0]["height"], abs=2)
+    wide, upright, tower = (boxes[0] for boxes in pairs)
+    if size == "desktop":
+        assert wide["width"] >= 850 and upright["width"] < 500 and tower["width"] < 250
+    else:
+        assert wide["width"] >= 340 and upright["width"] >= 340   # 2:3 fits a phone's screen as it is
+    assert v.horizontal_overflow() == 0 and v.broken_images() == []
+    for index in (1, 2):   # the portrait pair and the tall one, as a reader scrolls to them
+        v.page.locator("article.photo").nth(index).locator("figure.original img").scroll_into_view_if_needed()
+        v.screenshot(f"portrait-{index}-{size}", full_page=False)
+    for frame in v.page.locator(".frame.comparing").all():   # the slider's photo covers its dream
+        dream, before = frame.locator("a.zoom img").bounding_box(), frame.locator("img.before").bounding_box()
+        assert before == pytest.approx(dream, abs=1)

