@@ -12,6 +12,7 @@ What the post says is worked out in pipeline.post.view; here it is only written 
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote
@@ -183,8 +184,9 @@ def _front_plain(text: str) -> str:
     """User text for a front matter value the engines print as text (the title, a tag, the
     cover's alt): as typed, for Hugo's templates and Jekyll's themes escape it as they print it
     (escaped here too, `Tom & Jerry` read `Tom &amp; Jerry` on the page). Only `<` and `>` are
-    written as entities, so a theme that prints it unescaped is given no markup either."""
-    return text.replace("<", "&lt;").replace(">", "&gt;")
+    written as entities, so a theme that prints it unescaped is given no markup either; and a
+    `{{` or `{%` gets a space, so that no template language (Liquid) finds a tag in it."""
+    return re.sub(r"\{(?=[{%])", "{ ", text.replace("<", "&lt;").replace(">", "&gt;"))
 
 
 def _front_html(text: str) -> str:
