@@ -50,13 +50,16 @@ def make_album(folder: Path, photos: int, size: tuple[int, int]) -> None:
 
 def run_flow(album: Path, out: Path, args) -> object:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from flows.dream_album import dream_album
+    from flows import launch
+    from flows.preflight import Execution
 
     overrides = {"layers": args.layers, "device": args.device, "output.dir": str(out),
                  "images.dream_size": args.dream_size, "weights.source": args.weights}
     if args.octaves:
         overrides["dream.octaves"] = args.octaves
-    return dream_album(str(album), args.config, overrides)
+    # As `dreamtrip run` does it: the plan made once, then the flow (a first run: no quick rerun).
+    return launch.run(album, Path(args.config) if args.config else None, overrides, Execution(),
+                      warn=print, say=print)
 
 
 def main() -> None:
