@@ -18,7 +18,7 @@ from pathlib import Path
 from flows import hosting, launch
 from flows.arguments import IMAGENET, build_parser, cli_overrides, execution, joined_layer_lists
 from flows.preflight import UsageError, stored_run, warn_unmatched
-from flows.report import counts_line, os_error_line
+from flows.report import counts_line, os_error_line, photos_line
 from flows.serving import ScheduleError, check_cron
 from flows.stopping import EXIT_INTERRUPTED, INTERRUPTED, stopping_at_once
 from pipeline.config import ConfigError, load_settings
@@ -135,18 +135,6 @@ def print_summary(manifest) -> None:
     print(f"Page: {manifest.page}")
 
 
-def _on_the_page(photos) -> str:
-    """'5 photos on the page, 1 hidden, 1 not shown': counted as the post and the contact sheet
-    count them (pipeline/published.py: on_the_page)."""
-    from pipeline.published import on_the_page
-
-    shown, hidden = sum(map(on_the_page, photos)), sum(photo.hidden for photo in photos)
-    others = len(photos) - shown - hidden
-    return ", ".join([f"{counted(shown, 'photo')} on the page",
-                      *([f"{hidden} hidden"] if hidden else []),
-                      *([f"{others} not shown (the contact sheet says why)"] if others else [])])
-
-
 def print_log_file() -> None:
     if path := hosting.log_file():
         print(f"Prefect's log of this run (tracebacks): {path}")
@@ -166,7 +154,7 @@ def cmd_blog(args) -> int:
     started = time.perf_counter()
     with stored_run(args.album, args.output, writes_post=True) as (out, _):
         refreshed, page = rebuild_post(args.album, out)
-    print(f"Post rebuilt from {out / MANIFEST} and album.yaml: {_on_the_page(refreshed.manifest.photos)}, "
+    print(f"Post rebuilt from {out / MANIFEST} and album.yaml: {photos_line(refreshed.manifest.photos)}, "
           f"nothing dreamed ({time.perf_counter() - started:.2f} s)")
     _list("removed from the album, so off the page (`dreamtrip clean` deletes their files)",
           refreshed.removed)

@@ -7,13 +7,24 @@ from pathlib import Path
 
 from pipeline.output.files import disk_full
 from pipeline.post.view import counted
+from pipeline.published import on_the_page
+
+
+def photos_line(photos) -> str:
+    """'5 photos on the page, 1 hidden, 1 not shown': counted as the post and the contact sheet
+    count them (pipeline/published.py: on_the_page)."""
+    shown, hidden = sum(map(on_the_page, photos)), sum(photo.hidden for photo in photos)
+    others = len(photos) - shown - hidden
+    return ", ".join([f"{counted(shown, 'photo')} on the page",
+                      *([f"{hidden} hidden"] if hidden else []),
+                      *([f"{others} not shown (the contact sheet says why)"] if others else [])])
 
 
 def counts_line(manifest) -> str:
     """Photos and dreams, new or kept: the summary's line, and a scheduled run's."""
     dreams, run = manifest.dreams(), manifest.run
     ok = sum(dream.ok for dream in dreams)
-    return (f"{counted(len(manifest.photos), 'photo')}, {ok} of {counted(len(dreams), 'dream')} ok"
+    return (f"{photos_line(manifest.photos)}, {ok} of {counted(len(dreams), 'dream')} ok"
             + (f" ({run.dreamed} dreamed now, {run.reused} from earlier runs)" if run else "")
             + (f", {counted(len(manifest.skipped), 'file')} skipped (listed on the page)"
                if manifest.skipped else ""))

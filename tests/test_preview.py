@@ -133,7 +133,7 @@ def test_a_preview_run_publishes_small_dreams_first_then_full_size_ones(prefect_
     err = captured.err
     assert err.index("Preview: dreaming 2 photos at 32 px") < err.index("Preview published: ") \
         < err.index("Full size: dreaming 2 photos at 96 px")
-    assert "2 photos, 2 of 2 dreams ok (2 dreamed now, 0 from earlier runs)" in captured.out
+    assert "2 photos on the page, 2 of 2 dreams ok (2 dreamed now, 0 from earlier runs)" in captured.out
     assert main(["clean", str(album), "-o", str(out)]) == EXIT_OK
     assert "Nothing to clean" in capsys.readouterr().out
 

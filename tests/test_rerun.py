@@ -99,7 +99,7 @@ def test_a_rerun_with_nothing_new_starts_no_prefect(prefect_harness, album, tiny
                           env={**env, "PYTHONPATH": str(REPO)})
     assert done.returncode == EXIT_OK, done.stderr
     assert "Nothing new to dream: writing the post (no need to start Prefect)" in done.stdout
-    assert "2 photos, 4 of 4 dreams ok (0 dreamed now, 4 from earlier runs)" in done.stdout
+    assert "2 photos on the page, 4 of 4 dreams ok (0 dreamed now, 4 from earlier runs)" in done.stdout
     assert "prefect not imported" in done.stdout and done.stderr == ""
     assert (out / "index.html").read_text() == page
     assert not killed.exists()

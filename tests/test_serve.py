@@ -104,7 +104,7 @@ def test_serve_on_a_fresh_machine_makes_the_scheduled_run_and_leaves_nothing_beh
         port = int(url.group(1))
         served.wait_for(r"^next run: today at \d\d:\d\d(:\d\d)?$", 30)
         # The scheduled run's own line, on serve's output: photos and dreams, new or kept.
-        served.wait_for(r"^\[\d\d:\d\d(:\d\d)?\ run] 2 photos, 2 of 2 dreams ok \(2 dreamed now, 0 from earlier "
+        served.wait_for(r"^\[\d\d:\d\d(:\d\d)?\ run] 2 photos on the page, 2 of 2 dreams ok \(2 dreamed now, 0 from earlier "
                         r"runs\); page: .*index\.html$", 150)
         assert (out / "index.html").is_file()
         assert (Path(fresh_machine["XDG_DATA_HOME"]) / "dreamtrip" / "prefect" / "prefect.db").is_file()
