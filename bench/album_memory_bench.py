@@ -8,9 +8,9 @@ of the command's own process: Prefect's temporary server is a child, measured ap
     PYTHONPATH=. .venv/bin/python bench/album_memory_bench.py --photos 1000 3000
     PYTHONPATH=. .venv/bin/python bench/album_memory_bench.py --photos 1000 --commands run blog --trace
 
-`--trace`: the first run again under tracemalloc (slower, about 2x), printing the 25 places that
-hold the most memory at the end of the dream phase and the largest growth between a snapshot
-taken when the dreams were submitted and that one.
+`--trace`: the first run again under tracemalloc (slower: minutes for 300 photos), printing the
+25 places that hold the most memory at the end of the dream phase, and what grew from the 50th
+dream collected (torch and the network loaded) to the last.
 """
 
 from __future__ import annotations
@@ -57,13 +57,54 @@ def tiny_config(folder: Path, hugo_site: Path | None = None) -> Path:
 
 
 def measured(command: list[str], env: dict, log: Path) -> dict:
-    """Peak RSS (MB) and wall seconds of `command` under /usr/bin/time -v."""
+    """Peak RSS (MB) and wall seconds of `command` under /usr/bin/time -v, and the peak of each
+    kind of process under it (`tree`: the command's own, Prefect's server), from their VmHWM."""
     started = time.perf_counter()
     with open(log, "wb") as sink:
-        code = subprocess.call(["/usr/bin/time", "-v", *command], cwd=REPO, env=env, stdout=sink, stderr=sink)
+        process = subprocess.Popen(["/usr/bin/time", "-v", *command], cwd=REPO, env=env, stdout=sink, stderr=sink)
+        tree: dict[str, float] = {}
+        while process.poll() is None:
+            for kind, peak in peaks_under(process.pid).items():
+                tree[kind] = max(tree.get(kind, 0.0), peak)
+            time.sleep(0.25)
     text = log.read_text(errors="replace")
     peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
-    return {"code": code, "wall": time.perf_counter() - started, "peak_mb": int(peak[1]) / 1024 if peak else None}
+    return {"code": process.returncode, "wall": time.perf_counter() - started,
+            "peak_mb": int(peak[1]) / 1024 if peak else None, "tree": tree}
+
+
+def peaks_under(pid: int) -> dict[str, float]:
+    """The peak resident memory so far (VmHWM, MB) of each process under `pid`, by kind, and the
+    most threads the dreamtrip process has had."""
+    peaks: dict[str, float] = {}
+    for child in descendants(pid):
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            status = Path(f"/proc/{child}/status").read_text()
+        except OSError:
+            continue
+        hwm, threads = re.search(r"VmHWM:\s+(\d+) kB", status), re.search(r"Threads:\s+(\d+)", status)
+        if hwm:
+            kind = ("dreamtrip" if "flows.cli" in cmdline else
+                    "prefect server" if "uvicorn" in cmdline or "prefect" in cmdline else "other")
+            peaks[kind] = max(peaks.get(kind, 0.0), int(hwm[1]) / 1024)
+            if kind == "dreamtrip" and threads:
+                peaks["dreamtrip threads"] = max(peaks.get("dreamtrip threads", 0), int(threads[1]))
+    return peaks
+
+
+def descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found += children
+            todo += children
+    return found
 
 
 def cli(*args: str) -> list[str]:
@@ -105,7 +146,9 @@ def main() -> None:
                 tail = (tmp / f"{name}.txt").read_text(errors="replace").splitlines()
                 said = next((line for line in tail if line.startswith(("Page", "Wrote", "Exported", "Retried",
                                                                       "Deleted", "Nothing"))), "")
-                print(f"{photos} photos, {name}: peak {result['peak_mb']:.0f} MB, {result['wall']:.1f} s, "
+                tree = ", ".join(f"{kind} {peak:.0f}{'' if 'threads' in kind else ' MB'}"
+                                 for kind, peak in sorted(result["tree"].items()))
+                print(f"{photos} photos, {name}: peak {result['peak_mb']:.0f} MB ({tree}), {result['wall']:.1f} s, "
                       f"exit {result['code']}  {said[:90]}")
                 if result["code"] not in (0, 1):
                     print("\n".join(tail[-30:]))
@@ -115,7 +158,7 @@ def main() -> None:
 
 def traced(album: Path, config: Path, out: Path, env: dict) -> None:
     """The first run again, in this process's child, under tracemalloc."""
-    code = subprocess.call([sys.executable, "-X", "tracemalloc=12", str(Path(__file__).with_name("trace_run.py")),
+    code = subprocess.call([sys.executable, "-X", "tracemalloc=8", str(Path(__file__).with_name("trace_run.py")),
                             str(album), str(config), str(out)], cwd=REPO, env=env)
     print(f"traced run: exit {code}")
 

@@ -1,6 +1,6 @@
 """`dreamtrip run ALBUM -c CONFIG -o OUT --device cpu` in this process, under tracemalloc
-(start Python with -X tracemalloc=12): snapshots when the dreams are about to be submitted and
-when the last one is collected, and what grew between them. Used by album_memory_bench.py."""
+(start Python with -X tracemalloc=N): snapshots when the 50th dream is collected (torch and the
+network loaded) and the last, and what grew between them. Used by album_memory_bench.py."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.machine import rss_mb  # noqa: E402
 
 SNAPSHOTS: dict[str, tracemalloc.Snapshot] = {}
+EARLY = 50
 
 
 def snapshot(name: str) -> None:
@@ -27,9 +28,10 @@ def watch_the_dream_phase() -> None:
     import flows.dream_album as flow_module
 
     class Watched(flow_module.DreamProgress):
-        def __init__(self, *args, **kwargs):
-            snapshot("before submitting")
-            super().__init__(*args, **kwargs)
+        def advance(self):
+            super().advance()
+            if self.bar.done == EARLY:  # torch and the network loaded, the run in its stride
+                snapshot(f"{EARLY} collected")
 
         def close(self):
             super().close()
@@ -45,11 +47,11 @@ def report() -> None:
     print("\n== largest at the end of the dream phase (by line) ==")
     for stat in end.statistics("lineno")[:25]:
         print(f"{stat.size / 2**20:8.1f} MB {stat.count:9d} blocks  {stat.traceback[0]}")
-    if "before submitting" in SNAPSHOTS:
-        print("\n== growth during the dream phase (by traceback) ==")
-        for stat in end.compare_to(SNAPSHOTS["before submitting"], "traceback")[:12]:
+    if f"{EARLY} collected" in SNAPSHOTS:
+        print(f"\n== growth from the {EARLY}th dream to the last (by traceback) ==")
+        for stat in end.compare_to(SNAPSHOTS[f"{EARLY} collected"], "traceback")[:12]:
             print(f"{stat.size_diff / 2**20:+8.1f} MB {stat.count_diff:+9d} blocks")
-            for line in stat.traceback.format()[-16:]:
+            for line in stat.traceback.format():
                 print("     " + line)
 
 
