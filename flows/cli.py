@@ -359,8 +359,8 @@ def cmd_blog(args) -> int:
     from flows.upkeep import rebuild_post
 
     started = time.perf_counter()
-    with stored_run(args.album, args.output, writes_post=True) as (out, _):
-        refreshed, page = rebuild_post(args.album, out)
+    with stored_run(args.album, args.output, writes_post=True) as (out, manifest):
+        refreshed, page = rebuild_post(args.album, out, manifest)
     print(f"Post rebuilt from {out / MANIFEST} and album.yaml: "
           f"{counted(len(refreshed.manifest.photos), 'photo')}, "
           f"nothing dreamed ({time.perf_counter() - started:.2f} s)")
