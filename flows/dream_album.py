@@ -356,8 +356,9 @@ def dreamed_in_turn(to_dream: list[tuple[PhotoEntry, str]], job: DreamJob, progr
 
     At most `dreams_in_flight` tasks are submitted at once, the next as one ends, and a task's
     future is let go once its entry is out: what a run holds stays the same however large the
-    album (BENCHMARKS.md, "Memory as the album grows"). Every task submitted at once cost ~0.6 MB
-    a dream: each waited in a thread of its own, with its task run's engine, state and client."""
+    album (BENCHMARKS.md, "Memory as the album grows"). Submitting them all at once cost ~0.6 MB
+    a dream: Prefect's thread pool has no limit, so each waited in threads of its own with its
+    task run started, all of them for the whole dream phase."""
     dream_task = dream.with_options(retries=job.settings.tasks.retries,
                                     retry_delay_seconds=job.settings.tasks.retry_delay_seconds)
     resources, waiting = dream_resources(), iter(to_dream)

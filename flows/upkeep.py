@@ -132,7 +132,7 @@ def rebuild_post(album_dir: Path, out_dir: Path, manifest: Manifest | None = Non
     under that lock (`blog`: one copy of a large album's manifest in memory, not two).
     """
     claim_output_folder(out_dir, top_only=True)
-    refreshed = refresh_manifest(manifest or read_manifest(out_dir), album_dir, out_dir)
+    refreshed = refresh_manifest(read_manifest(out_dir) if manifest is None else manifest, album_dir, out_dir)
     # A manifest of an older release may hold paths of the machine: not once it is rewritten.
     refreshed.manifest = refreshed.manifest.without_machine_paths(album_dir, out_dir)
     # The page first, the manifest last: a write that fails between them (a full disk) leaves
