@@ -152,8 +152,8 @@ def cmd_blog(args) -> int:
     from flows.upkeep import rebuild_post
 
     started = time.perf_counter()
-    with stored_run(args.album, args.output, writes_post=True) as (out, _):
-        refreshed, page = rebuild_post(args.album, out)
+    with stored_run(args.album, args.output, writes_post=True) as (out, manifest):
+        refreshed, page = rebuild_post(args.album, out, manifest)
     print(f"Post rebuilt from {out / MANIFEST} and album.yaml: {photos_line(refreshed.manifest.photos)}, "
           f"nothing dreamed ({time.perf_counter() - started:.2f} s)")
     _list("removed from the album, so off the page (`dreamtrip clean` deletes their files)",

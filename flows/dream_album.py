@@ -12,7 +12,9 @@ run that did not finish (or for `retry`) stored files are checked by hash, not b
 
 from __future__ import annotations
 
+import itertools
 import logging
+import queue
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -21,11 +23,10 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.futures import as_completed
 
 from flows.preflight import RunPlan
 from flows.progress import DreamProgress, ProgressBar, note
-from flows.scale import dream_resources, requiring, running_on_dask, worker_device
+from flows.scale import dream_resources, dreams_in_flight, requiring, running_on_dask, worker_device
 from pipeline.config import Settings
 from pipeline.dream.spec import DreamSpec, dream_input, guide_input, save_dream
 from pipeline.dream.weights import WeightsChoice
@@ -320,18 +321,13 @@ def dream_photos(photos: list[PhotoEntry], layers_of: dict[str, tuple[str, ...]]
     progress = DreamProgress(to_dream=len(to_dream), reused=len(results) - len(to_dream),
                              artifact_key=f"{artifact_key(job.album_dir.name)}-progress",
                              label=pass_name.lower() if pass_name else "dreaming")
-    dream_task = dream.with_options(retries=job.settings.tasks.retries,
-                                    retry_delay_seconds=job.settings.tasks.retry_delay_seconds)
-    started, resources, running = time.perf_counter(), dream_resources(), {}
-    for photo, layer in to_dream:
-        with requiring(resources):
-            running[dream_task.submit(photo, layer, job)] = (photo.source, layer)
-    for (source, layer), entry in collect(running, progress):
+    started = time.perf_counter()
+    for (source, layer), entry in dreamed_in_turn(to_dream, job, progress):
         results[source, layer] = entry
     progress.close()
     dreamed = [entry for entry in results.values() if not entry.reused]
     run = RunInfo(dreamed=sum(entry.ok for entry in dreamed), reused=len(results) - len(dreamed),
-                  dream_seconds=round(time.perf_counter() - started, 2) if running else None)
+                  dream_seconds=round(time.perf_counter() - started, 2) if to_dream else None)
     by_photo: dict[str, list[DreamEntry]] = {}
     for (source, _layer), entry in results.items():
         by_photo.setdefault(source, []).append(entry)
@@ -354,11 +350,36 @@ def pass_line(name: str, to_dream: list[tuple[PhotoEntry, str]], spec: DreamSpec
             + (f"{size} px" if size else "each photo's own size"))
 
 
-def collect(futures: dict, progress: DreamProgress):
-    """Each dream task's entry as it finishes; a failed task becomes a failed entry."""
-    for future in as_completed(list(futures)):
-        source, layer = futures[future]
+def dreamed_in_turn(to_dream: list[tuple[PhotoEntry, str]], job: DreamJob, progress: DreamProgress):
+    """Each (photo, layer) of `to_dream` dreamed by a dream task, as ((source, layer), entry)
+    when its task ends; a failed task becomes a failed entry, a full disk stops the run.
+
+    At most `dreams_in_flight` tasks are submitted at once, the next as one ends, and a task's
+    future is let go once its entry is out: what a run holds stays the same however large the
+    album (BENCHMARKS.md, "Memory as the album grows"). Submitting them all at once cost ~0.6 MB
+    a dream: Prefect's thread pool has no limit, so each waited in threads of its own with its
+    task run started, all of them for the whole dream phase."""
+    dream_task = dream.with_options(retries=job.settings.tasks.retries,
+                                    retry_delay_seconds=job.settings.tasks.retry_delay_seconds)
+    resources, waiting = dream_resources(), iter(to_dream)
+    in_flight = dreams_in_flight(job.settings.tasks.dreams_at_once)
+    running: dict = {}              # future -> (source, layer), only those not ended yet
+    ended = queue.SimpleQueue()     # futures as their tasks end, put there by the task's thread
+
+    def submit_more() -> None:
+        for photo, layer in itertools.islice(waiting, in_flight - len(running)):
+            with requiring(resources):
+                future = dream_task.submit(photo, layer, job)
+            running[future] = (photo.source, layer)
+            future.add_done_callback(ended.put)
+
+    submit_more()
+    while running:
+        future = ended.get()
+        source, layer = running.pop(future)
         outcome = future.result(raise_on_failure=False)
+        del future                  # its state and result go with it
+        submit_more()               # before the entry is handled: the device never waits on it
         if isinstance(outcome, DiskFull):  # every other write would fail too: stop the run
             raise outcome
         if isinstance(outcome, BaseException):

@@ -46,6 +46,16 @@ def dream_resources() -> dict | None:
     return gpu_resources(_current_task_runner().client) if running_on_dask() else None
 
 
+def dreams_in_flight(dreams_at_once: int) -> int:
+    """How many dream tasks a run keeps submitted at once: enough that every device (one here,
+    one per worker of a Dask cluster) always has its next photo decoded and waiting (a device
+    runs `dreams_at_once`, and as many more are prepared around it: dream_album.Slots), and no
+    more: each submitted task holds a thread, its task run and its parameters until it ends."""
+    runner = _current_task_runner()
+    devices = len(runner.client.scheduler_info().get("workers", {})) if running_on_dask() else 1
+    return 2 * (dreams_at_once + 2) * max(devices, 1)
+
+
 def gpu_resources(client) -> dict | None:
     workers = client.scheduler_info().get("workers", {}).values()
     return {GPU: 1} if any(w.get("resources", {}).get(GPU) for w in workers) else None

@@ -125,13 +125,14 @@ def _checked(dream: DreamEntry, out_dir: Path) -> DreamEntry:
     return dream.model_copy(update={"status": "missing", "error": MISSING_FILE})
 
 
-def rebuild_post(album_dir: Path, out_dir: Path) -> tuple[Refresh, Path]:
+def rebuild_post(album_dir: Path, out_dir: Path, manifest: Manifest | None = None) -> tuple[Refresh, Path]:
     """Rewrite manifest.json, index.html and post.md from what is stored; the page's path.
 
-    The caller holds the output folder's lock.
+    The caller holds the output folder's lock. `manifest`: OUT's, where the caller has read it
+    under that lock (`blog`: one copy of a large album's manifest in memory, not two).
     """
     claim_output_folder(out_dir, top_only=True)
-    refreshed = refresh_manifest(read_manifest(out_dir), album_dir, out_dir)
+    refreshed = refresh_manifest(read_manifest(out_dir) if manifest is None else manifest, album_dir, out_dir)
     # A manifest of an older release may hold paths of the machine: not once it is rewritten.
     refreshed.manifest = refreshed.manifest.without_machine_paths(album_dir, out_dir)
     # The page first, the manifest last: a write that fails between them (a full disk) leaves

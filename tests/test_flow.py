@@ -1,8 +1,10 @@
 """The whole product, as a user meets it: `dreamtrip run` on a small album with bad files in it."""
 
+import gc
 import os
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import pytest
@@ -220,6 +222,46 @@ class _Reentrant:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_the_flow_holds_no_dream_task_past_its_end(prefect_harness, tmp_path, weights_cache, monkeypatch):
+    """Memory stays flat as the album grows (issue 34): at most a window of dream tasks is
+    submitted at once, and a task's future is let go once its dream is collected; none is held
+    for the whole run. Counted with weak references on 8 photos x 2 layers, a window of 3."""
+    album = tmp_path / "many"
+    album.mkdir()
+    for i in range(8):
+        _photo(album / f"{i}.jpg", (30 * i, 90, 200 - 20 * i))
+    config = _config(tmp_path, weights_cache, dream_size=32)
+    window, futures, held_at_submit = 3, [], []
+
+    class Watched:
+        """The dream task, counting the futures still alive (and unfinished) at each submit."""
+
+        def __init__(self, task):
+            self.task = task
+
+        def with_options(self, **options):
+            return Watched(self.task.with_options(**options))
+
+        def submit(self, *args, **kwargs):
+            gc.collect()  # a future and its wrapped future refer to each other: only gc frees them
+            alive = [future for ref in futures if (future := ref()) is not None]
+            held_at_submit.append((len(alive), sum(not future.wrapped_future.done() for future in alive)))
+            del alive
+            future = self.task.submit(*args, **kwargs)
+            futures.append(weakref.ref(future))
+            return future
+
+    monkeypatch.setattr(flow_module, "dream", Watched(flow_module.dream))
+    monkeypatch.setattr(flow_module, "dreams_in_flight", lambda dreams_at_once: window)
+    assert _run(album, config, tmp_path / "out") == 0
+    assert len(held_at_submit) == 16 and read_manifest(tmp_path / "out").run.dreamed == 16
+    assert max(unfinished for _alive, unfinished in held_at_submit) < window
+    # one just collected may still be in its worker thread's hands for a moment
+    assert max(alive for alive, _unfinished in held_at_submit) <= window
+    gc.collect()
+    assert not [ref for ref in futures if ref() is not None]
 
 
 def test_a_story_for_a_photo_that_is_not_there_is_a_warning_with_the_closest_match(
