@@ -37,6 +37,7 @@ from pipeline.layers import deepest
 from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now
 from pipeline.output.files import DiskFull, FolderNotWritable
 from pipeline.output.folder import sweep_unused, tidy_before_run
+from pipeline.output.kept import kept_dir
 from pipeline.output.manifest_file import write_manifest
 from pipeline.output.store import DreamStore
 from pipeline.post.export import ExportError, export_post
@@ -74,9 +75,21 @@ class DreamJob:
     weights: WeightsChoice
     deepest_layer: str
     guides: dict[str, GuideSource] = field(default_factory=dict)  # by sha256: where each guide is read
+    hidden: frozenset[str] = frozenset()   # photos album.yaml hides: their dreams go to `kept_store`
+    kept_store: DreamStore | None = None   # outside the output folder (pipeline/output/kept.py)
+
+    def stores_for(self, photo: PhotoEntry) -> tuple[DreamStore, ...]:
+        """Where the photo's dreams are, the first where new ones go: a hidden photo's never pass
+        through the output folder, which may be uploaded as it is while the run goes on (or
+        after it was killed). Those published before it was hidden are still found there
+        (writing the post moves them out)."""
+        if photo.source in self.hidden and self.kept_store is not None:
+            return self.kept_store, self.store
+        return (self.store,)
 
     def stored(self, photo: PhotoEntry, layer: str) -> DreamEntry | None:
-        return self.spec.stored(self.store, photo, layer)
+        return next((entry for store in self.stores_for(photo) if (entry := self.spec.stored(store, photo, layer))),
+                    None)
 
     def guide(self, photo: PhotoEntry):
         """The photo's guide image at its dream size and how to dream toward it, or None."""
@@ -137,16 +150,25 @@ class Slots:
 # ---- tasks ----
 
 @task(name="ingest", cache_policy=NO_CACHE)
-def ingest(album_dir: Path, sources: list[str], out_dir: Path, settings: Settings) -> list[PhotoEntry]:
+def ingest(album_dir: Path, sources: list[str], out_dir: Path, settings: Settings,
+           hidden: frozenset[str] = frozenset()) -> list[PhotoEntry]:
+    """Every photo's entry, in album order; web copies made where missing: a `hidden` photo's in
+    the output folder's kept folder, never in the output folder (pipeline/output/kept.py)."""
     # One task for the whole album, photos in parallel threads inside it: a Prefect task per
     # photo was slower and took 400 MB more memory (BENCHMARKS.md, "Ingest").
     images = settings.images
     bar = ProgressBar(len(sources), "photos", "hashed and copied")
+    found: dict[str, PhotoEntry] = {}
     try:
-        return ingest_photos(album_dir, sources, out_dir, images.web_sizes, images.web_formats(), images.max_pixels,
-                             each_done=bar.advance)
+        for folder, group in ((out_dir, [s for s in sources if s not in hidden]),
+                              (kept_dir(out_dir), [s for s in sources if s in hidden])):
+            if group:
+                found.update((photo.source, photo) for photo in ingest_photos(
+                    album_dir, group, folder, images.web_sizes, images.web_formats(), images.max_pixels,
+                    each_done=bar.advance))
     finally:
         bar.close()
+    return [found[source] for source in sources]
 
 
 @task(name="decide", cache_policy=NO_CACHE)
@@ -169,7 +191,7 @@ def dream(photo: PhotoEntry, layer: str, job: DreamJob) -> DreamEntry:
         guide = job.guide(photo)
         with slots.device:
             dreamed, seconds = dream_on_device(photo, image, layer, job, device, guide)
-        save_dream(dreamed, job.spec.files(photo, layer), job.store, job.spec.formats)
+        save_dream(dreamed, job.spec.files(photo, layer), job.stores_for(photo)[0], job.spec.formats)
     return job.spec.entry(photo, layer, seconds)
 
 
@@ -216,13 +238,15 @@ def dream_album(plan: RunPlan) -> Manifest:
     get_run_logger().info("Weights: %s (%s)", weights.description, weights.reason)
     spec = plan.spec or decided_on_a_worker(settings, weights.identity)
     text, files = plan.text, plan.files
-    photos, duplicates = set_aside_duplicates(ingest(album_dir, plan.photos, out_dir, settings))
+    hidden = frozenset(source for source in plan.photos if text.hidden(source))
+    photos, duplicates = set_aside_duplicates(ingest(album_dir, plan.photos, out_dir, settings, hidden))
     photos, guides = guided(album_dir, text, plan.scan.guides, photos, out_dir, settings)
 
     layers_of = {p.source: plan.layers_for(p.source) for p in photos if p.ok}
     deepest_layer = deepest([layer for layers in layers_of.values() for layer in layers] or ["conv1_1"]).name
     store = DreamStore(out_dir, settings.output.store_path)
-    job = DreamJob(album_dir, store, spec, settings, weights, deepest_layer, guides)
+    kept = DreamStore(kept_dir(out_dir), settings.output.store_path) if hidden else None
+    job = DreamJob(album_dir, store, spec, settings, weights, deepest_layer, guides, hidden, kept)
     earlier = None if plan.renew else plan.earlier
 
     def manifest_of(dreams: dict[str, list[DreamEntry]], run: RunInfo) -> Manifest:
@@ -336,7 +360,9 @@ def dream_photos(photos: list[PhotoEntry], layers_of: dict[str, tuple[str, ...]]
 
 def done_already(job: DreamJob, photo: PhotoEntry, layer: str, earlier: Manifest | None) -> DreamEntry | None:
     """The dream stored by an earlier run, or one an earlier recipe of its look made, or None."""
-    return job.stored(photo, layer) or job.spec.earlier_recipe(job.store, photo, layer, earlier)
+    return job.stored(photo, layer) or next(
+        (entry for store in job.stores_for(photo) if (entry := job.spec.earlier_recipe(store, photo, layer, earlier))),
+        None)
 
 
 def pass_line(name: str, to_dream: list[tuple[PhotoEntry, str]], spec: DreamSpec) -> str:

@@ -103,3 +103,23 @@ def test_a_hidden_photo_stays_home_and_comes_back_without_a_dream(prefect_harnes
     assert main(["blog", str(album), "-o", str(out)]) == 0
     assert _leaks(out, SECRET, sha[:8]) == []
     assert list((kept / "photos").glob(f"{SECRET}-*"))
+
+
+def test_a_hidden_photo_never_passes_through_the_output_folder_while_the_run_goes_on(
+        prefect_harness, album, tmp_path, weights_cache, monkeypatch):
+    """The output folder may be uploaded (or the run killed) before the post is written: a
+    hidden photo's web copies and dreams are made in the kept folder, not moved there after."""
+    config, out = _config(tmp_path, weights_cache, dream_size=48), tmp_path / "out"
+    seen = []
+    real_write_post = flow_module.write_post
+
+    def look_before_the_post(manifest, out_dir):
+        seen.append(_leaks(out_dir, SECRET))
+        return real_write_post(manifest, out_dir)
+
+    monkeypatch.setattr(flow_module, "write_post", look_before_the_post)
+    assert _run(album, config, out) == 0
+    sha = sha_of(out, f"{SECRET}.jpg")
+    assert seen == [[]]
+    assert not list(out.rglob(f"*{sha[:8]}*")) and not list(out.rglob(f"{sha[:12]}*"))
+    assert list((kept_dir(out) / "dreams").glob(f"{sha[:12]}-*"))
