@@ -51,19 +51,20 @@ class _MaxPoolNoIndices(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor) -> torch.Tensor:
+        """Each window's gradient to its first maximum (scan order, as torch's), one window
+        position at a time: no map of the input's size is made but the gradient itself."""
         x, y = ctx.saved_tensors
+        grad = torch.zeros_like(x, memory_format=torch.channels_last if x.is_contiguous(
+            memory_format=torch.channels_last) else torch.contiguous_format)
         height, width = y.shape[-2:]
-        winners = x[..., : 2 * height, : 2 * width] == F.interpolate(y, scale_factor=2, mode="nearest")
         taken = torch.zeros_like(y, dtype=torch.bool)
-        for dy in (0, 1):            # ties: the first maximum in each window wins (torch's rule)
+        for dy in (0, 1):
             for dx in (0, 1):
-                place = winners[..., dy::2, dx::2]
+                place = x[..., dy: 2 * height: 2, dx: 2 * width: 2] == y
                 place &= ~taken
                 taken |= place
-        grad = F.interpolate(grad_out, scale_factor=2, mode="nearest")
-        grad.mul_(winners)
-        rows, cols = x.shape[-2] - 2 * height, x.shape[-1] - 2 * width
-        return F.pad(grad, (0, cols, 0, rows)) if rows or cols else grad
+                grad[..., dy: 2 * height: 2, dx: 2 * width: 2] = grad_out * place
+        return grad
 
 
 class InputNorm(nn.Module):

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from bench.blog_bench import make_album
 from pipeline.dream import memory
 from pipeline.dream.model import LeanMaxPool2d
+from pipeline.dream.objective import PLAIN
 
 REPO = Path(__file__).resolve().parents[2]
 NEED_1024 = memory.dream_need_mb(1024, memory.pass_bytes_per_pixel("conv4_2", 2), memory.CPU_SAFETY)
@@ -64,6 +65,18 @@ def test_the_lean_max_pool_gives_torchs_gradient_bit_for_bit():
             (a,) = torch.autograd.grad(LeanMaxPool2d(2, 2)(ours), ours, grad)
             (b,) = torch.autograd.grad(F.max_pool2d(theirs, 2, 2), theirs, grad)
             assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_the_plain_objective_gives_autograds_gradient_bit_for_bit_and_leaves_the_map_alone(dtype):
+    torch.manual_seed(0)
+    acts = (torch.randn(1, 8, 13, 11) * 3).to(dtype).contiguous(memory_format=torch.channels_last)
+    ours, theirs = acts.clone().requires_grad_(True), acts.clone().requires_grad_(True)
+    loss = PLAIN.loss(ours[..., 1:9, 2:7]) / 12345  # a tile's interior, over the map's count
+    (a,) = torch.autograd.grad(loss, ours)
+    (b,) = torch.autograd.grad(theirs[..., 1:9, 2:7].float().pow(2).sum() / 12345, theirs)
+    assert torch.equal(loss, theirs[..., 1:9, 2:7].float().pow(2).sum() / 12345) and torch.equal(a, b)
+    assert torch.equal(ours.detach(), acts)
 
 
 def test_a_run_under_a_memory_cap_too_small_for_a_dream_says_so_in_one_line(tmp_path):

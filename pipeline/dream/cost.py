@@ -1,0 +1,189 @@
+"""How long a run's dreams take on this machine, said before it starts.
+
+The model: a dream's time is the sum, over its octaves, of steps x the seconds of one step at
+that octave's size, plus a fixed share per dream (its photo decoded, the dream and its web copies
+encoded). One step is one forward+backward pass to the layer and some work per pixel (the
+mirror, the roll, the blur), so at P pixels (the octave with its mirrored margins) on a layer
+whose pass does M multiply-adds per input pixel:
+
+    step seconds = P x (M x per_mac + per_pixel)
+
+`per_mac` and `per_pixel` are this machine's: measured by `calibrate` on two passes of a small
+image (a shallow layer, where the per-pixel work shows, and a deep one, where the
+multiply-adds do), in a second or two, and kept in the user's state folder until the CPU, its
+threads, torch or the precision change (`Calibration.key`).
+
+Only `calibrate` loads torch; the rest is arithmetic over the plan's sizes and layers.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pipeline.config import DreamParams
+from pipeline.layers import CONV_LAYERS, LAYERS, auto_octaves
+
+# The two layers and the size `calibrate` times (320x240: ~0.1 s a pass on 2 EPYC cores, bf16).
+CALIBRATION_LAYERS = ("conv1_2", "conv4_2")
+CALIBRATION_SIZE = (240, 320)
+# What a step does besides the pass, per pixel, in the pass's own per-pixel units (the mirror,
+# roll, blur and update on 3 fp32 channels), and what a dream costs besides its steps (decode,
+# encode the dream and its web copies, the task's bookkeeping): fitted to the runs recorded in
+# tests/dream/test_cost.py (BENCHMARKS.md, "How long a run takes").
+STEP_PIXEL_SHARE = 1.0
+PER_DREAM_S = 2.0
+# What a run costs besides its dreams: Prefect's temporary server and the run's bookkeeping, and
+# each photo's ingest (hashed, decoded small, its web copies written).
+START_S = 12.0
+PER_PHOTO_S = 1.0
+EDGE_MARGIN = 16  # engine.EDGE_MARGIN (the mirrored margin every step's pass sees on each side)
+CACHE_NAME = "calibration.json"
+
+
+def macs_per_pixel(layer: str) -> float:
+    """Multiply-adds per input pixel of a forward pass to `layer` (the backward pass to the
+    image does as many again)."""
+    conv = LAYERS[layer]
+    return sum(c.in_channels * c.channels * 9 / 4**c.pools_before
+               for c in CONV_LAYERS[: CONV_LAYERS.index(conv) + 1])
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Seconds of a pass on this machine: per multiply-add and per pixel (see the module's doc)."""
+
+    per_mac: float
+    per_pixel: float
+    key: str = ""            # the machine and precision it was measured for (machine_key)
+
+    def pass_seconds(self, pixels: float, layer: str) -> float:
+        return pixels * (macs_per_pixel(layer) * self.per_mac + self.per_pixel)
+
+    def step_seconds(self, pixels: float, layer: str) -> float:
+        return self.pass_seconds(pixels, layer) + pixels * self.per_pixel * STEP_PIXEL_SHARE
+
+    @classmethod
+    def fitted(cls, shallow_s: float, deep_s: float, pixels: int, key: str = "") -> "Calibration":
+        """From one pass's seconds on each CALIBRATION_LAYERS at `pixels`: two equations, two
+        unknowns. Noise that would make the per-pixel share negative puts it all on the
+        multiply-adds instead."""
+        shallow, deep = (macs_per_pixel(layer) for layer in CALIBRATION_LAYERS)
+        per_mac = (deep_s - shallow_s) / pixels / (deep - shallow)
+        per_pixel = shallow_s / pixels - shallow * per_mac
+        if per_mac <= 0 or per_pixel < 0:
+            return cls(deep_s / pixels / deep, 0.0, key)
+        return cls(per_mac, per_pixel, key)
+
+
+def octave_pixels(size: tuple[int, int], params: DreamParams, layer: str) -> list[tuple[int, int]]:
+    """(pixels each pass sees, steps) at each octave of a dream of `size` (width, height), as the
+    engine's pyramid makes it (engine.octave_sizes; octaves too small for the layer left out)."""
+    width, height = size
+    octaves = params.octaves if params.octaves is not None else auto_octaves(max(size), params.octave_scale)
+    sides = []
+    for level in range(octaves):
+        h, w = round(height / params.octave_scale**level), round(width / params.octave_scale**level)
+        if level and min(h, w) < LAYERS[layer].min_side:
+            break
+        sides.append((h + 2 * EDGE_MARGIN) * (w + 2 * EDGE_MARGIN))
+    return list(zip(sides[::-1], params.steps_by_octave(len(sides)), strict=True))  # smallest first
+
+
+def dream_seconds(size: tuple[int, int], layer: str, params: DreamParams, calibration: Calibration) -> float:
+    """Seconds one dream of `size` (width, height) on `layer` takes on the calibrated machine."""
+    steps = sum(steps * calibration.step_seconds(pixels, layer)
+                for pixels, steps in octave_pixels(size, params, layer))
+    return steps + PER_DREAM_S
+
+
+def run_seconds(dreams: list[tuple[tuple[int, int], str]], params: DreamParams, calibration: Calibration,
+                photos: int = 0) -> float:
+    """Seconds a run of `dreams` ((width, height), layer), one at a time, of `photos` photos
+    takes from Prefect's start to its end."""
+    return START_S + photos * PER_PHOTO_S + sum(dream_seconds(size, layer, params, calibration)
+                                                for size, layer in dreams)
+
+
+def in_words(seconds: float) -> str:
+    """'40 s', '41 min', '3 h 05 min'."""
+    if seconds < 90:
+        return f"{max(1, round(seconds / 10) * 10 if seconds >= 20 else round(seconds))} s"
+    minutes = round(seconds / 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+# ---- measuring this machine, once ----
+
+def machine_key(device: str, precision: str) -> str:
+    """What a calibration holds for: the processor, the threads torch uses, torch's release,
+    the device and the precision."""
+    import torch
+
+    return json.dumps([_processor(), torch.get_num_threads(), torch.__version__, device, precision])
+
+
+def _processor() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def calibration_for(device: str, precision: str, folder: Path) -> Calibration:
+    """This machine's calibration: kept in `folder` (the user's state folder), measured again
+    when it was made for another machine, thread count, torch or precision."""
+    key = machine_key(device, precision)
+    path = Path(folder) / CACHE_NAME
+    try:
+        kept = Calibration(**json.loads(path.read_text()))
+        if kept.key == key:
+            return kept
+    except (OSError, ValueError, TypeError):
+        pass
+    fresh = calibrate(device, precision, key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(fresh)))
+    except OSError:
+        pass  # measured again next time
+    return fresh
+
+
+def calibrate(device: str, precision: str, key: str = "") -> Calibration:
+    """Time one forward+backward pass on each CALIBRATION_LAYERS, as the engine runs them (its
+    network, channels-last, its precision), on random weights (the speed does not depend on
+    them, and nothing needs loading): the best of three after a warm-up."""
+    import torch
+
+    from pipeline.dream.engine import DTYPES
+    from pipeline.dream.model import DreamNet, InputNorm, vgg16_features
+    from pipeline.dream.tiling import whole_gradient
+
+    torch_device = torch.device(device)
+    net = DreamNet(vgg16_features(CALIBRATION_LAYERS[-1]), InputNorm(1.0, (0.0,) * 3, (1.0,) * 3)).eval()
+    net = net.requires_grad_(False).to(torch_device, memory_format=torch.channels_last)
+    image = torch.rand(1, 3, *CALIBRATION_SIZE, device=torch_device).contiguous(memory_format=torch.channels_last)
+    dtype = DTYPES[precision]
+
+    def timed(layer: str) -> float:
+        best = float("inf")
+        for attempt in range(4):
+            started = time.perf_counter()
+            whole_gradient(net, image, layer, dtype)
+            if torch_device.type == "cuda":
+                torch.cuda.synchronize(torch_device)
+            if attempt:  # the first is the warm-up (kernels chosen, memory mapped)
+                best = min(best, time.perf_counter() - started)
+        return best
+
+    shallow, deep = (timed(layer) for layer in CALIBRATION_LAYERS)
+    return Calibration.fitted(shallow, deep, CALIBRATION_SIZE[0] * CALIBRATION_SIZE[1], key)
