@@ -2,16 +2,18 @@
 
 The model: a dream's time is the sum, over its octaves, of steps x the seconds of one step at
 that octave's size, plus a fixed share per dream (its photo decoded, the dream and its web copies
-encoded). One step is one forward+backward pass to the layer and some work per pixel (the
-mirror, the roll, the blur), so at P pixels (the octave with its mirrored margins) on a layer
-whose pass does M multiply-adds per input pixel:
+encoded). One step is one forward+backward pass to the layer plus some work per pixel (the
+mirror, the roll, the blur, the ReLUs and pools), so at P pixels (the octave with its mirrored
+margins) on a layer whose forward pass does M multiply-adds per input pixel:
 
-    step seconds = P x (M x per_mac + per_pixel)
+    step seconds = P x (M + STEP_EXTRA_MACS) x per_mac
 
-`per_mac` and `per_pixel` are this machine's: measured by `calibrate` on two passes of a small
-image (a shallow layer, where the per-pixel work shows, and a deep one, where the
-multiply-adds do), in a second or two, and kept in the user's state folder until the CPU, its
-threads, torch or the precision change (`Calibration.key`).
+`per_mac` is this machine's: measured by `calibrate` on a pass of a small image to conv4_2 (a
+second or two on a quiet machine; the best of two after a warm-up), and kept in the user's
+state folder until the CPU, its threads, torch or the precision change (`machine_key`). The
+constants were fitted to whole runs (tests/dream/test_cost.py, BENCHMARKS.md "How long a run
+takes"). What it cannot know: a machine busier or quieter during the run than when it was
+calibrated (measured here: 2-core runs beside other work went 0.5x-1.4x the estimate).
 
 Only `calibrate` loads torch; the rest is arithmetic over the plan's sizes and layers.
 """
@@ -27,14 +29,13 @@ from pathlib import Path
 from pipeline.config import DreamParams
 from pipeline.layers import CONV_LAYERS, LAYERS, auto_octaves
 
-# The two layers and the size `calibrate` times (320x240: ~0.1 s a pass on 2 EPYC cores, bf16).
-CALIBRATION_LAYERS = ("conv1_2", "conv4_2")
+# The layer and the size `calibrate` times (320x240).
+CALIBRATION_LAYER = "conv4_2"
 CALIBRATION_SIZE = (240, 320)
-# What a step does besides the pass, per pixel, in the pass's own per-pixel units (the mirror,
-# roll, blur and update on 3 fp32 channels), and what a dream costs besides its steps (decode,
-# encode the dream and its web copies, the task's bookkeeping): fitted to the runs recorded in
-# tests/dream/test_cost.py (BENCHMARKS.md, "How long a run takes").
-STEP_PIXEL_SHARE = 1.0
+# A step's work besides the convolutions, per pixel, in multiply-adds of the calibration pass,
+# and what a dream costs besides its steps (decode, the dream and its web copies encoded, the
+# task's bookkeeping): fitted to the recorded runs (tests/dream/test_cost.py).
+STEP_EXTRA_MACS = 40_000
 PER_DREAM_S = 2.0
 # What a run costs besides its dreams: Prefect's temporary server and the run's bookkeeping, and
 # each photo's ingest (hashed, decoded small, its web copies written).
@@ -54,29 +55,18 @@ def macs_per_pixel(layer: str) -> float:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Seconds of a pass on this machine: per multiply-add and per pixel (see the module's doc)."""
+    """Seconds per multiply-add of a step on this machine (see the module's doc)."""
 
     per_mac: float
-    per_pixel: float
     key: str = ""            # the machine and precision it was measured for (machine_key)
 
-    def pass_seconds(self, pixels: float, layer: str) -> float:
-        return pixels * (macs_per_pixel(layer) * self.per_mac + self.per_pixel)
-
     def step_seconds(self, pixels: float, layer: str) -> float:
-        return self.pass_seconds(pixels, layer) + pixels * self.per_pixel * STEP_PIXEL_SHARE
+        return pixels * (macs_per_pixel(layer) + STEP_EXTRA_MACS) * self.per_mac
 
     @classmethod
-    def fitted(cls, shallow_s: float, deep_s: float, pixels: int, key: str = "") -> "Calibration":
-        """From one pass's seconds on each CALIBRATION_LAYERS at `pixels`: two equations, two
-        unknowns. Noise that would make the per-pixel share negative puts it all on the
-        multiply-adds instead."""
-        shallow, deep = (macs_per_pixel(layer) for layer in CALIBRATION_LAYERS)
-        per_mac = (deep_s - shallow_s) / pixels / (deep - shallow)
-        per_pixel = shallow_s / pixels - shallow * per_mac
-        if per_mac <= 0 or per_pixel < 0:
-            return cls(deep_s / pixels / deep, 0.0, key)
-        return cls(per_mac, per_pixel, key)
+    def of_pass(cls, seconds: float, pixels: int, key: str = "") -> "Calibration":
+        """From one calibration pass's seconds at `pixels`."""
+        return cls(seconds / pixels / (macs_per_pixel(CALIBRATION_LAYER) + STEP_EXTRA_MACS), key)
 
 
 def octave_pixels(size: tuple[int, int], params: DreamParams, layer: str) -> list[tuple[int, int]]:
@@ -159,9 +149,9 @@ def calibration_for(device: str, precision: str, folder: Path) -> Calibration:
 
 
 def calibrate(device: str, precision: str, key: str = "") -> Calibration:
-    """Time one forward+backward pass on each CALIBRATION_LAYERS, as the engine runs them (its
-    network, channels-last, its precision), on random weights (the speed does not depend on
-    them, and nothing needs loading): the best of three after a warm-up."""
+    """Time a forward+backward pass to CALIBRATION_LAYER as the engine runs it (its network,
+    channels-last, its precision), on random weights (the speed does not depend on them, and
+    nothing needs loading): the best of two after a warm-up."""
     import torch
 
     from pipeline.dream.engine import DTYPES
@@ -169,21 +159,15 @@ def calibrate(device: str, precision: str, key: str = "") -> Calibration:
     from pipeline.dream.tiling import whole_gradient
 
     torch_device = torch.device(device)
-    net = DreamNet(vgg16_features(CALIBRATION_LAYERS[-1]), InputNorm(1.0, (0.0,) * 3, (1.0,) * 3)).eval()
+    net = DreamNet(vgg16_features(CALIBRATION_LAYER), InputNorm(1.0, (0.0,) * 3, (1.0,) * 3)).eval()
     net = net.requires_grad_(False).to(torch_device, memory_format=torch.channels_last)
     image = torch.rand(1, 3, *CALIBRATION_SIZE, device=torch_device).contiguous(memory_format=torch.channels_last)
-    dtype = DTYPES[precision]
-
-    def timed(layer: str) -> float:
-        best = float("inf")
-        for attempt in range(4):
-            started = time.perf_counter()
-            whole_gradient(net, image, layer, dtype)
-            if torch_device.type == "cuda":
-                torch.cuda.synchronize(torch_device)
-            if attempt:  # the first is the warm-up (kernels chosen, memory mapped)
-                best = min(best, time.perf_counter() - started)
-        return best
-
-    shallow, deep = (timed(layer) for layer in CALIBRATION_LAYERS)
-    return Calibration.fitted(shallow, deep, CALIBRATION_SIZE[0] * CALIBRATION_SIZE[1], key)
+    best = float("inf")
+    for attempt in range(3):
+        started = time.perf_counter()
+        whole_gradient(net, image, CALIBRATION_LAYER, DTYPES[precision])
+        if torch_device.type == "cuda":
+            torch.cuda.synchronize(torch_device)
+        if attempt:  # the first is the warm-up (kernels chosen, memory mapped)
+            best = min(best, time.perf_counter() - started)
+    return Calibration.of_pass(best, CALIBRATION_SIZE[0] * CALIBRATION_SIZE[1], key)
