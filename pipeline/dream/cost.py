@@ -9,11 +9,11 @@ margins) on a layer whose forward pass does M multiply-adds per input pixel:
     step seconds = P x (M + STEP_EXTRA_MACS) x per_mac
 
 `per_mac` is this machine's: measured by `calibrate` on a pass of a small image to conv4_2 (a
-second or two on a quiet machine; the best of two after a warm-up), and kept in the user's
-state folder until the CPU, its threads, torch or the precision change (`machine_key`). The
-constants were fitted to whole runs (tests/dream/test_cost.py, BENCHMARKS.md "How long a run
-takes"). What it cannot know: a machine busier or quieter during the run than when it was
-calibrated (measured here: 2-core runs beside other work went 0.5x-1.4x the estimate).
+second or two on a quiet machine; the best of two after a warm-up) at every run's start, and
+the fastest so far kept in the user's state folder for the CPU, its threads, torch and the
+precision (`machine_key`). The constants were fitted to whole runs (tests/dream/test_cost.py,
+BENCHMARKS.md "How long a run takes"). What it cannot know: how busy the machine will be during
+the run (a run beside other work on a loaded 2-core machine took 5.6x the estimate).
 
 Only `calibrate` loads torch; the rest is arithmetic over the plan's sizes and layers.
 """
@@ -28,14 +28,19 @@ from pathlib import Path
 
 from pipeline.config import DreamParams
 from pipeline.layers import CONV_LAYERS, LAYERS, auto_octaves
+from pipeline.output.files import write_bytes_atomic
 
 # The layer and the size `calibrate` times (320x240).
 CALIBRATION_LAYER = "conv4_2"
 CALIBRATION_SIZE = (240, 320)
-# A step's work besides the convolutions, per pixel, in multiply-adds of the calibration pass,
-# and what a dream costs besides its steps (decode, the dream and its web copies encoded, the
-# task's bookkeeping): fitted to the recorded runs (tests/dream/test_cost.py).
-STEP_EXTRA_MACS = 40_000
+# A step's work besides the convolutions, per pixel, in multiply-adds of the calibration pass
+# (ReLUs, pools, the fp32 mirror, roll and blur: memory-bound, so a large share on a CPU); how
+# much slower a dream's step goes than the small calibration pass, per unit of that work (bigger
+# maps, fewer cache hits); and what a dream costs besides its steps (decode, the dream and its
+# web copies encoded, the task's bookkeeping): fitted to the runs recorded in
+# tests/dream/test_cost.py (BENCHMARKS.md, "How long a run takes").
+STEP_EXTRA_MACS = 160_000
+STEP_OVER_PASS = 1.1
 PER_DREAM_S = 2.0
 # What a run costs besides its dreams: Prefect's temporary server and the run's bookkeeping, and
 # each photo's ingest (hashed, decoded small, its web copies written).
@@ -61,7 +66,7 @@ class Calibration:
     key: str = ""            # the machine and precision it was measured for (machine_key)
 
     def step_seconds(self, pixels: float, layer: str) -> float:
-        return pixels * (macs_per_pixel(layer) + STEP_EXTRA_MACS) * self.per_mac
+        return pixels * (macs_per_pixel(layer) + STEP_EXTRA_MACS) * self.per_mac * STEP_OVER_PASS
 
     @classmethod
     def of_pass(cls, seconds: float, pixels: int, key: str = "") -> "Calibration":
@@ -129,20 +134,23 @@ def _processor() -> str:
 
 
 def calibration_for(device: str, precision: str, folder: Path) -> Calibration:
-    """This machine's calibration: kept in `folder` (the user's state folder), measured again
-    when it was made for another machine, thread count, torch or precision."""
+    """This machine's calibration, measured now (a second or two) and kept in `folder` (the
+    user's state folder): the fastest measured so far for this machine, thread count, torch and
+    precision (`machine_key`; another of them starts afresh). The fastest, because a measurement
+    taken while other work loads the machine says nothing about the run (measured: a pass 4x
+    slower than the same machine's quiet one, and the run that followed at its quiet speed)."""
     key = machine_key(device, precision)
     path = Path(folder) / CACHE_NAME
+    fresh = calibrate(device, precision, key)
     try:
         kept = Calibration(**json.loads(path.read_text()))
-        if kept.key == key:
+        if kept.key == key and kept.per_mac <= fresh.per_mac:
             return kept
     except (OSError, ValueError, TypeError):
         pass
-    fresh = calibrate(device, precision, key)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(fresh)))
+        write_bytes_atomic(path, json.dumps(asdict(fresh)).encode())
     except OSError:
         pass  # measured again next time
     return fresh
