@@ -40,17 +40,18 @@ def main() -> None:
     passes = dreamer.passes(precision, [args.layer])
     shape = (height + 2 * EDGE_MARGIN, width + 2 * EDGE_MARGIN)
     image = torch.rand(1, 3, *shape).contiguous(memory_format=torch.channels_last)
-    saved = saved_bytes(dreamer.net, image, args.layer, passes.dtype)
     before = rss_mb()
     started = time.perf_counter()
     with RssSampler() as sampler:
         for step in range(args.steps):
             passes.gradient(image, args.layer, shape, random.Random(step))
+    seconds = (time.perf_counter() - started) / args.steps
+    saved = saved_bytes(dreamer.net, image, args.layer, passes.dtype)  # after: its untiled pass would raise the base
     print(f"{cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}, {precision}")
     print(f"{width}x{height} (pass {shape[1]}x{shape[0]}), {args.layer}, engine.memory_mb {args.memory_mb} "
           f"(passes of at most {passes.plan.max_pixels} px): kept for the backward pass {saved / 2**20:.0f} MB "
           f"(untiled); process {before:.0f} MB before, pass peak +{sampler.peak_mb - before:.0f} MB, "
-          f"{(time.perf_counter() - started) / args.steps:.1f} s a step")
+          f"{seconds:.1f} s a step")
 
 
 def saved_bytes(net, image, layer, dtype) -> int:
