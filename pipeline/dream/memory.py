@@ -13,7 +13,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import math
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,11 +176,3 @@ def dream_need_mb(long_side: int, bytes_per_pixel: float, safety: float) -> floa
     """MB one untiled dream of `long_side` px takes (a 4:3 photo: a 3:2 or a panorama takes
     less), as the engine's tile plan counts it: its pass at `bytes_per_pixel`, times `safety`."""
     return pass_mb(long_side, 4 / 3, bytes_per_pixel) * safety
-
-
-def cpu_threads() -> int:
-    """The CPUs this process may run on (its affinity, which a container's cpuset narrows)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
