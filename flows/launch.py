@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from flows import hosting, rerun
+from flows import budget, hosting, rerun
 from flows.preflight import (
     Execution,
     RunPlan,
@@ -46,6 +46,7 @@ def run(album: Path, config: Path | None, overrides: dict, how: Execution, warn:
         if why is None:
             say("Nothing new to dream: writing the post (no need to start Prefect)")
             return rerun.write_quick_post(plan)
+        plan = budget.fitted_and_timed(plan, say)  # issue 30: fit to the memory there is; say how long
         say(f"To do: {why}; starting Prefect")
         rerun.forget(plan.out_dir)
         manifest = run_flow(plan, how)

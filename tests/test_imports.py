@@ -36,6 +36,7 @@ ALLOWED = {
     ("flows.own_server", "open(w)"): "serve's own Prefect server's output, appended to its log (the user's state folder)",
     ("flows.rerun", "mkdir"): "the notes of the last run, under the user's state folder (never in OUT)",
     ("flows.rerun", "unlink"): "those notes, forgotten before a run that works",
+    ("pipeline.dream.cost", "mkdir"): "this machine's calibration, under the user's state folder (never in OUT)",
     ("pipeline.post.export", "rmdir"): "the blog site's folders its own export emptied (rmdir refuses a non-empty one)",
 }
 

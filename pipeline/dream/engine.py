@@ -19,7 +19,9 @@ Speed: the network stops at the deepest layer asked for, its weights are frozen 
 gradients), it runs channels-last, in bf16 where the hardware is fast at it. On CUDA each octave
 is padded up to a size class (pipeline/dream/spec.py's SIZE_STEP) so that photos of slightly different
 sizes reuse cuDNN's autotuning, and small passes can be replayed from CUDA graphs
-(pipeline/dream/graphs.py). Memory: big images are processed in tiles (pipeline/dream/tiling.py). Needs
+(pipeline/dream/graphs.py). Memory: big images are processed in tiles (pipeline/dream/tiling.py), the max pools keep no
+indices for the backward pass (model.LeanMaxPool2d), freed tensors go back to the system
+(memory.return_freed_memory). Needs
 torch and Pillow only, so it also runs on a bare GPU machine.
 
 What the ascent climbs is an objective of the layer's activations (pipeline/dream/objective.py):
@@ -43,6 +45,7 @@ from PIL import Image
 
 from pipeline.config import DreamParams
 from pipeline.dream.graphs import GraphCache
+from pipeline.dream.memory import return_freed_memory
 from pipeline.dream.model import DreamNet, InputNorm, build_dream_net
 from pipeline.dream.objective import PLAIN, GuideFeatures, guided_objective, max_guide_vectors
 from pipeline.dream.tiling import TilePlan, layer_gradient, tile_side
@@ -152,6 +155,7 @@ def load_dreamer(choice: WeightsChoice, cache_dir, upto_layer: str, device: str 
                  memory_budget_mb: int = 3000, cuda_graphs: bool = False) -> Dreamer:
     """Load once per process (and per weights/depth/device/options): `device` and `size_step` as
     spec.py decided them; `cuda_graphs` replays small passes (ignored, with a warning, off CUDA)."""
+    return_freed_memory()  # a dream's big tensors go back to the system between passes
     torch_device = torch.device(device)
     scale, mean, std = choice.norm
     net = build_dream_net(load_features_state(choice, cache_dir), InputNorm(scale, mean, std), upto_layer)

@@ -41,7 +41,24 @@ class Plain:
     guided = False
 
     def loss(self, activations: torch.Tensor) -> torch.Tensor:
-        return activations.float().pow(2).sum()
+        return _SumOfSquares.apply(activations)
+
+
+class _SumOfSquares(torch.autograd.Function):
+    """activations.float().pow(2).sum(), and the same gradient bit for bit, without what autograd
+    would keep for it: a float32 copy of the layer's map, its square and its gradient, at once
+    (~0.1 GB of a 1024 px pass's peak on conv4_2). The layer's map itself is kept by its ReLU."""
+
+    @staticmethod
+    def forward(ctx, activations: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(activations)
+        return activations.to(torch.float32, copy=True).pow_(2).sum()  # a copy: never the map itself
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (activations,) = ctx.saved_tensors
+        # autograd's 2x * g in float32, rounded to the map's type: 2 * g first is the same product
+        return activations.to(torch.float32, copy=True).mul_(2 * grad).to(activations.dtype)
 
 
 @dataclass(frozen=True)

@@ -19,26 +19,19 @@ from dataclasses import dataclass
 
 import torch
 
+from pipeline.dream.memory import CPU_SAFETY, pass_bytes_per_pixel
 from pipeline.dream.objective import PLAIN
-from pipeline.layers import CONV_LAYERS, LAYERS
+from pipeline.layers import LAYERS
 
 log = logging.getLogger(__name__)
 
-_CPU_SAFETY = 1.6    # allocator slack and transient buffers over the estimate below (measured)
 _GPU_SHARE = 0.8     # of the memory this process can still use; the rest for the octave's own tensors
 _MIN_RETRY_PIXELS = 4096  # below this, halving the tile again will not rescue an out-of-memory step
 
 
 def bytes_per_pixel(layer: str, dtype: torch.dtype) -> float:
     """Rough memory of a forward+backward to `layer`, per input pixel and batch element."""
-    size = torch.finfo(dtype).bits // 8
-    total = 3 * 4 * 3.0  # the image, its copy and its gradient, in fp32
-    for conv in CONV_LAYERS[: CONV_LAYERS.index(LAYERS[layer]) + 1]:
-        area = 1 / 4**conv.pools_before
-        if conv.position == 1 and conv.block > 1:
-            total += conv.in_channels * area * 8  # the pool before this block: its indices (int64)
-        total += conv.channels * area * size * 2  # saved activation + its gradient in the backward pass
-    return total
+    return pass_bytes_per_pixel(layer, torch.finfo(dtype).bits // 8)
 
 
 @dataclass
@@ -57,7 +50,7 @@ class TilePlan:
         if device.type in ("cuda", "mps"):
             budget = gpu_usable_bytes(device) * _GPU_SHARE
         else:
-            budget = budget_mb * 2**20 / _CPU_SAFETY
+            budget = budget_mb * 2**20 / CPU_SAFETY
         # the cost per pixel of a pass to the deepest of the layers dreamed on
         per_pixel = max(bytes_per_pixel(layer, dtype) for layer in layers)
         return cls(max_pixels=int(budget / per_pixel), device_type=device.type)
