@@ -48,7 +48,7 @@ def fingerprint(plan: RunPlan) -> str:
 
     spec = plan.spec
     data = plan.settings.as_dict()
-    for how_not_what in ("device", "tasks"):
+    for how_not_what in ("device", "tasks", "engine"):   # (engine: tiles and graphs, fitted to the memory there is)
         data.pop(how_not_what, None)
     guides = {key: [name, stamp_of(plan.album_dir / name)] for key, name in plan.text.guides().items()}
     data = {"settings": data, "release": __version__, "album": str(plan.album_dir), "guides": guides,
