@@ -41,7 +41,7 @@ NOTES_DIR = "reruns"
 def fingerprint(plan: RunPlan) -> str:
     """Everything besides the photos that decides what a run writes: the settings (all of them,
     privacy zones included: this never leaves the machine; not the device as set nor the task
-    knobs, which change no file), the device's kind and precision as decided, the weights and
+    and engine knobs, which change no file), the device's kind and precision as decided, the weights and
     the release and its recipe, and the guides album.yaml names (which image each is, as a
     file: a guide outside the album changes no photo's stamp)."""
     from pipeline.dream.spec import ENGINE_REVISION  # torch-free
