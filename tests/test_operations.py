@@ -198,13 +198,14 @@ sys.exit(main(sys.argv[1:]))
 
 
 def test_a_scheduled_run_refuses_a_locked_output_folder(prefect_harness, trip, config, tmp_path):
-    """Scheduled runs start without the CLI: they take the lock as `run` does, before any work."""
+    """Scheduled runs start without the CLI: they take the lock as `run` does, before any work,
+    and a run busy there cancels this one (said in one line, the schedule goes on)."""
     from flows.scheduled import scheduled_run
-    from pipeline.output.lock import OutputBusy
 
     out = tmp_path / "out"
-    with locked_by_another_run(out), pytest.raises(OutputBusy):
-        scheduled_run(str(trip), str(config), {"output.dir": str(out)})
+    with locked_by_another_run(out):
+        state = scheduled_run(str(trip), str(config), {"output.dir": str(out)}, return_state=True)
+    assert state.is_cancelled() and "in use by another dreamtrip run" in state.message
     assert not (out / "manifest.json").exists() and not (out / "photos").exists()
 
 

@@ -207,7 +207,7 @@ def test_clean_with_the_wrong_album_stops_and_deletes_nothing(cli, trip, tmp_pat
         done = cli("clean", vienna, "-o", out, *yes)
         assert done.returncode == 2
         line = _one_line(done)
-        assert "holds 0 of the 3 photos of the post" in line and "Nothing was deleted" in line
+        assert "holds 0 of the 3 photos of the post" in line and "Nothing was changed" in line
     assert _snapshot(out) == before
 
 
