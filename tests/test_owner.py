@@ -243,6 +243,23 @@ def test_only_dreamtrips_own_temp_files_are_swept(cli, trip):
     assert not killed.exists()
 
 
+def test_a_killed_runs_temp_file_in_the_kept_folder_is_swept_by_the_next_run(cli, trip):
+    """A hidden photo's files are written outside the output folder (pipeline/output/kept.py):
+    a run killed while writing one leaves its temp file there, and the next run sweeps it."""
+    from pipeline.output.kept import kept_dir
+
+    album, out, config = trip
+    kept = kept_dir(out)
+    (kept / "dreams").mkdir(parents=True, exist_ok=True)
+    killed = kept / "dreams" / ".dreamtrip-tmp-5e6f7a8b-x8k2p9q1.jpg"
+    killed.write_bytes(b"\xff\xd8 half a jpeg")
+    with open(kept / RECORD, "a") as record:
+        record.write('\n{"temps": "5e6f7a8b"}\n')
+    done = cli("run", album, "-c", config, "-o", out, "--device", "cpu")
+    assert done.returncode == 0, done.stderr
+    assert not killed.exists()
+
+
 # ---------------------------------------------------------------- finding 6
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from pipeline.formats import sniff_file
 from pipeline.manifest import Manifest
 from pipeline.output.files import LinkInTheWay, link_on_the_way, sha256_of
+from pipeline.output.kept import kept_dir
 from pipeline.output.layout import ASSETS, CONTACT_SHEET, INDEX, MANIFEST, MAP, PAGE_FILES, POST
 from pipeline.output.lock import LOCK_FILE
 from pipeline.output.manifest_file import is_output_folder
@@ -297,9 +298,12 @@ def adopt_store(store_dir: Path) -> None:
 
 
 def sweep_temp_files(out_dir: Path, store_dir: Path | None = None, store_age_s: float = 24 * 3600) -> int:
-    """Delete the temp files killed runs of dreamtrip left in the folders it writes; how many. A
-    shared store's young ones may belong to another album's run that is writing right now."""
+    """Delete the temp files killed runs of dreamtrip left in the folders it writes (the output
+    folder, its kept folder, the shared store); how many. A shared store's young ones may belong
+    to another album's run that is writing right now."""
     leftovers = stale_temp_files(Path(out_dir))  # the caller holds the lock: no one else writes here
+    if (kept := kept_dir(out_dir)).is_dir():     # nor in its kept folder (a hidden photo's files)
+        leftovers += stale_temp_files(kept)
     if store_dir is not None:
         leftovers += stale_temp_files(Path(store_dir), older_than_s=store_age_s)
     for path in leftovers:
