@@ -19,10 +19,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from flows.preflight import RunPlan, UsageError, Warn
-from flows.state import state_dir
 from pipeline.dream import memory
 from pipeline.imaging import PhotoError, fitted_size, open_photo
 from pipeline.layers import deepest
+from pipeline.output.kept import state_dir
 from pipeline.post.view import counted
 
 DEVICE_WORDS = {"cpu": "on this CPU", "cuda": "on this GPU", "mps": "on this Apple GPU"}

@@ -72,7 +72,7 @@ def prefect_home_line(err: Exception) -> str | None:
     any other error. Prefect is looked at only when the error came from it."""
     if "prefect" not in sys.modules:
         return None
-    return hosting.prefect_home_filled(err, hosting.prefect_folders(), hosting.ROOM_FOR_PREFECT)
+    return hosting.prefect_home_filled(err)
 
 
 def warn(message: str) -> None:
@@ -244,8 +244,7 @@ def cmd_serve(args) -> int:
 
     if args.cron is not None:
         check_cron(args.cron)  # before the settings, the album and Prefect: the cheapest mistake to find
-    deployment = serving.scheduled(args.album, args.cron, args.config, cli_overrides(args), args.verbose, say,
-                                   every=args.every)
+    deployment = serving.scheduled(args.album, args.cron, args.config, cli_overrides(args), say, every=args.every)
     when = f"on cron {args.cron!r}" if args.cron else f"every {args.every:g} s"
     say(f"Serving dream-album/{deployment.name} {when}: each run dreams the new photos of {args.album} "
         f"into {deployment.parameters['overrides']['output.dir']}. Ctrl-C stops it and pauses the schedule.")

@@ -22,8 +22,8 @@ from types import SimpleNamespace
 from typing import Iterator
 
 from flows.preflight import UsageError, reason_of
-from flows.state import state_dir
 from pipeline.output.files import disk_full
+from pipeline.output.kept import state_dir
 from pipeline.text import human_size
 
 
@@ -271,6 +271,11 @@ def die_with_this_thread():
     return in_the_child
 
 
+def die_with_parent() -> None:
+    """Ask the kernel to kill this process when the thread that started it ends (on Linux): a
+    scheduled run must not outlive the `serve` that started it, even one killed with -9."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def prefect_server_configured() -> bool:
@@ -307,11 +312,11 @@ def kill_server_now() -> None:
 # dream was finished and kept. This names the cause in one line; it reads the error's type by
 # name, so nothing of Prefect is imported for it.
 
-def prefect_home_filled(err: BaseException, folders: list[Path], room: int) -> str | None:
+def prefect_home_filled(err: BaseException) -> str | None:
     """One line for `err` when it is a Prefect API server error (5xx, anywhere in its chain) and
-    one of `folders` (PREFECT_HOME and its database's folder: prefect_folders)
-    has less than `room` bytes free (ROOM_FOR_PREFECT there); else None (not that)."""
-    return filled_folder(folders, room) if _server_error(err) else None
+    PREFECT_HOME or its database's folder (prefect_folders) has less than ROOM_FOR_PREFECT
+    free; else None (not that)."""
+    return filled_folder(prefect_folders(), ROOM_FOR_PREFECT) if _server_error(err) else None
 
 
 def filled_folder(folders: list[Path], room: int) -> str | None:

@@ -18,6 +18,7 @@ from flows.preflight import (
     Warn,
     check_album,
     check_blogs,
+    check_image_formats,
     check_store_folder,
     look_before_run,
     make_plan,
@@ -76,6 +77,7 @@ def retry(album: Path, out: Path, manifest: Manifest, device: str | None, config
     # album.yaml checked as `run` checks it (a bad cover or guide), OUT claimed before anything
     # in it is hashed.
     settings = load_settings(None, retry_settings(manifest, out, device, load_settings(config) if config else None))
+    check_image_formats(settings)
     scan, record = check_album(album, warn, settings.images.max_pixels), claim_output_folder(out)
     todo = unfinished(manifest, out)  # files checked by hash: a damaged one counts as missing
     if not todo:

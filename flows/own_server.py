@@ -10,7 +10,6 @@ outlive one `serve`, and stops it with itself.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import socket
@@ -18,9 +17,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from flows.hosting import PR_SET_PDEATHSIG, die_with_this_thread
+from flows.hosting import die_with_this_thread
 from flows.preflight import UsageError
-from flows.state import state_dir
+from pipeline.output.kept import state_dir
 
 OWN_SERVER_STARTUP_S = 180  # a fresh database is migrated first: ~20 s on a busy 2-core machine
 # How often the own server's scheduler makes the runs due (Prefect's default: 60 s). Its query
@@ -132,10 +131,3 @@ def _tail(log: Path | None) -> bytes:
 
 def _see(log: Path | None) -> str:
     return f"; its log: {log}" if log else ""
-
-
-def die_with_parent() -> None:
-    """Ask the kernel to kill this process when the thread that started it ends (on Linux): a
-    scheduled run must not outlive the `serve` that started it, even one killed with -9."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)

@@ -230,7 +230,6 @@ def check_device_and_weights(settings: Settings, how: Execution, warn: Warn | No
     from pipeline.dream.spec import DeviceError, device_kind
     from pipeline.dream.weights import WeightsError
 
-    check_image_formats(settings)
     try:
         if how.dask in (None, "local"):
             device_kind(settings.device)

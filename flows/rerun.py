@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flows.preflight import RunPlan
-from flows.state import Stamp, photo_stamps, stamp_of, state_dir
+from flows.state import Stamp, photo_stamps, stamp_of
 from pipeline import __version__
 from pipeline.ingest.photos import CRASHED
 from pipeline.manifest import Manifest, RunInfo, now
 from pipeline.output.files import write_bytes_atomic
-from pipeline.output.kept import stored_intact
+from pipeline.output.kept import state_dir, stored_intact
 from pipeline.output.manifest_file import write_manifest
 from pipeline.post.view import counted
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 from prefect import flow
 
-from flows import launch
-from flows.own_server import die_with_parent
+from flows import hosting, launch
 from flows.preflight import Execution, UsageError
 from flows.report import clock, counts_line, os_error_line, tell
 
@@ -27,7 +26,7 @@ def scheduled_run(album: str, config: str | None = None, overrides: dict | None 
     from pipeline.output.files import DiskFull
     from pipeline.output.lock import OutputBusy
 
-    die_with_parent()  # not one moment longer than the `serve` that started it
+    hosting.die_with_parent()  # not one moment longer than the `serve` that started it
     logger = get_run_logger()
     head = f"[{clock(flow_run.scheduled_start_time)} run]"
     try:

@@ -111,8 +111,8 @@ def local_timezone() -> str:
     return name if name in known else "UTC"
 
 
-def scheduled(album: Path, cron: str | None, config: Path | None, overrides: dict, verbose: bool,
-              say: Warn = print, every: float | None = None):
+def scheduled(album: Path, cron: str | None, config: Path | None, overrides: dict, say: Warn = print,
+              every: float | None = None):
     """The deployment that runs `dreamtrip run ALBUM` on `cron` (or every `every` seconds),
     not served yet. Every check that can fail on what the user wrote is made here, before any
     server starts."""
@@ -125,7 +125,6 @@ def scheduled(album: Path, cron: str | None, config: Path | None, overrides: dic
     check_output_folder(out)
     if every is not None and not every > 0:
         raise UsageError(f"--every {every:g}: give a number of seconds above 0")
-    hosting.quiet_logs(verbose)  # (where Prefect is loaded already, `cmd_serve` did it before)
     # Scheduled runs may start elsewhere: pin the output folder to an absolute path now.
     overrides = {**overrides, "output.dir": str(out)}
     deployment = build_deployment(album, cron, config, overrides, every)   # (the cron: check_cron, first)

@@ -1,11 +1,9 @@
-"""dreamtrip's own folder for what it keeps about runs (the notes of the last run, Prefect's
-logs), and how a photo's file is noted: never in an output folder, which is published."""
+"""How a photo's file is noted when the album is read (its size, mtime and ctime): what the
+quick rerun compares (flows/rerun.py). The user's state folder is pipeline/output/kept.py's."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-from pipeline.output.kept import state_dir  # noqa: F401  (the one state folder: kept files, notes, logs)
 
 Stamp = tuple[int, int, int]  # a photo's size, mtime and ctime (ns) when the run read it
 

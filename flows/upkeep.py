@@ -38,7 +38,7 @@ from pipeline.output.kept import stored_intact
 from pipeline.output.manifest_file import read_manifest, write_manifest
 from pipeline.output.records import record_of
 from pipeline.post.page import write_page
-from pipeline.privacy import published
+from pipeline.privacy import within_privacy
 
 MISSING_WEB_COPY = ("a web copy of this photo is missing from the output folder, or damaged; "
                     "`dreamtrip retry` makes it again")
@@ -98,7 +98,7 @@ def _refreshed(photo: PhotoEntry, text: AlbumText, out_dir: Path, privacy: Priva
     # Published again: a manifest of an older release may hold positions the settings forbid.
     checked = text.told_photo(photo.model_copy(update={"dreams": [_checked(dream, out_dir)
                                                                    for dream in photo.dreams]}))
-    return published(_copies_checked(checked, out_dir), privacy)
+    return within_privacy(_copies_checked(checked, out_dir), privacy)
 
 
 def _copies_checked(photo: PhotoEntry, out_dir: Path) -> PhotoEntry:

@@ -49,7 +49,7 @@ def town_position(lat: float, lon: float) -> tuple[float, float]:
     return round(lat, TOWN_DECIMALS), round(lon, TOWN_DECIMALS)
 
 
-def published(photo: PhotoEntry, privacy: PrivacySettings, hide: bool = False) -> PhotoEntry:
+def within_privacy(photo: PhotoEntry, privacy: PrivacySettings, hide: bool = False) -> PhotoEntry:
     """The photo's entry with only the position and place that `privacy` lets the output hold
     (and the file's own caption only with `file_captions`).
 

@@ -5,7 +5,7 @@ from PIL import Image
 
 from pipeline.config import load_settings
 from pipeline.manifest import ExifInfo, Gps, PhotoEntry, Place, WebImage
-from pipeline.privacy import distance_km, hidden, published
+from pipeline.privacy import distance_km, hidden, within_privacy
 
 PRAGUE = Place(name="Prague", country="Czechia", country_code="CZ", lat=50.08804, lon=14.42076)
 
@@ -20,17 +20,17 @@ def _privacy(**values):
 
 
 def test_town_keeps_the_towns_name_and_position_to_two_decimals_and_drops_the_spot():
-    entry = published(_photo(), _privacy())
+    entry = within_privacy(_photo(), _privacy())
     assert entry.exif.gps is None and entry.exif.camera == "X"
     assert (entry.place.name, entry.place.lat, entry.place.lon) == ("Prague", 50.09, 14.42)
 
 
 def test_exact_keeps_everything():
-    assert published(_photo(), _privacy(location="exact")) == _photo()
+    assert within_privacy(_photo(), _privacy(location="exact")) == _photo()
 
 
 def test_none_keeps_nothing_of_a_position():
-    entry = published(_photo(), _privacy(location="none"))
+    entry = within_privacy(_photo(), _privacy(location="none"))
     assert entry.place is None and entry.exif.gps is None
 
 
@@ -46,8 +46,8 @@ def test_zone_edges_and_distances():
 
 def test_a_photo_without_position_keeps_its_place_unless_places_are_off():
     photo = _photo().model_copy(update={"exif": None})
-    assert published(photo, _privacy()).place.name == "Prague"
-    assert published(photo, _privacy(location="none")).place is None
+    assert within_privacy(photo, _privacy()).place.name == "Prague"
+    assert within_privacy(photo, _privacy(location="none")).place is None
 
 
 # ---------------------------------------------------------------- an older manifest, and blog
@@ -144,6 +144,6 @@ def test_with_defaults_no_file_of_the_output_holds_a_position_and_a_zone_hides_i
 
 
 def test_a_photo_hidden_once_stays_hidden_when_its_entry_is_published_again():
-    entry = published(_photo(), _privacy(), hide=True)
+    entry = within_privacy(_photo(), _privacy(), hide=True)
     assert entry.place is None and entry.exif.gps is None and entry.place_hidden
-    assert published(entry.model_copy(update={"place": PRAGUE}), _privacy()).place is None
+    assert within_privacy(entry.model_copy(update={"place": PRAGUE}), _privacy()).place is None

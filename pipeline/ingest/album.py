@@ -21,7 +21,7 @@ from pipeline.guides import guide_path
 from pipeline.ingest.places import place_of
 from pipeline.manifest import AlbumInfo, DreamEntry, PhotoEntry, Skipped, UnmatchedText, by_depth
 from pipeline.output.manifest_file import is_output_folder
-from pipeline.privacy import published
+from pipeline.privacy import within_privacy
 
 # Names that say "photo". A file with one of them that is not a photo inside is reported as a
 # failed photo with the reason (the traveller meant it as one); other files are judged by content.
@@ -117,7 +117,7 @@ class AlbumText:
         none, as a zone decided before). Named here, offline, so the page writer stays a pure
         renderer."""
         place = place_of(photo.exif.gps if photo.exif else None) if privacy.places else None
-        return published(self.told_photo(photo.model_copy(update={"place": place, "dreams": by_depth(dreams)})),
+        return within_privacy(self.told_photo(photo.model_copy(update={"place": place, "dreams": by_depth(dreams)})),
                          privacy, hide)
 
     def layers_for(self, source: str, default: tuple[str, ...]) -> tuple[str, ...]:

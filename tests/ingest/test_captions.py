@@ -15,7 +15,7 @@ from bench.blog_bench import make_dreamed_output
 from pipeline.config import load_settings
 from pipeline.ingest.exif import read_caption, read_exif
 from pipeline.manifest import FILE_CAPTION_MAX, ExifInfo
-from pipeline.privacy import published
+from pipeline.privacy import within_privacy
 
 REPO = Path(__file__).resolve().parents[2]
 REAL = REPO / "tests" / "fixtures" / "captions"
@@ -109,5 +109,5 @@ def test_a_caption_is_shown_as_written_and_the_setting_keeps_it_out(tmp_path):
     assert str(shown["story_html"]) == "<p>*Not* &lt;b&gt;bold&lt;/b&gt; [x](y)</p>"
     assert shown["story_md"].startswith("\\*Not\\*") and "<b>" not in shown["story_md"]
     off = load_settings(overrides={"privacy.file_captions": False}).privacy
-    assert published(photo, off).exif.caption is None
-    assert published(photo, load_settings().privacy).exif.caption == photo.exif.caption
+    assert within_privacy(photo, off).exif.caption is None
+    assert within_privacy(photo, load_settings().privacy).exif.caption == photo.exif.caption
