@@ -28,6 +28,7 @@ from flows.preflight import RunPlan
 from flows.progress import DreamProgress, ProgressBar, note
 from flows.scale import dream_resources, dreams_in_flight, requiring, running_on_dask, worker_device
 from pipeline.config import Settings
+from pipeline.dream.cost import Calibration, dream_seconds
 from pipeline.dream.spec import DreamSpec, dream_input, guide_input, save_dream
 from pipeline.dream.weights import WeightsChoice
 from pipeline.imaging import PhotoError
@@ -77,6 +78,13 @@ class DreamJob:
     guides: dict[str, GuideSource] = field(default_factory=dict)  # by sha256: where each guide is read
     hidden: frozenset[str] = frozenset()   # photos album.yaml hides: their dreams go to `kept_store`
     kept_store: DreamStore | None = None   # outside the output folder (pipeline/output/kept.py)
+    calibration: Calibration | None = None  # this machine's speed, as the estimate line used it
+
+    def expected_seconds(self, photo: PhotoEntry, layer: str) -> float:
+        """What the cost model gives the dream (0 when the machine was not measured: on Dask)."""
+        if self.calibration is None:
+            return 0.0
+        return dream_seconds(self.spec.size(photo), layer, self.spec.engine_params, self.calibration)
 
     def stores_for(self, photo: PhotoEntry) -> tuple[DreamStore, ...]:
         """Where the photo's dreams are, the first where new ones go: a hidden photo's never pass
@@ -246,7 +254,7 @@ def dream_album(plan: RunPlan) -> Manifest:
     deepest_layer = deepest([layer for layers in layers_of.values() for layer in layers] or ["conv1_1"]).name
     store = DreamStore(out_dir, settings.output.store_path)
     kept = DreamStore(kept_dir(out_dir), settings.output.store_path) if hidden else None
-    job = DreamJob(album_dir, store, spec, settings, weights, deepest_layer, guides, hidden, kept)
+    job = DreamJob(album_dir, store, spec, settings, weights, deepest_layer, guides, hidden, kept, plan.calibration)
     earlier = None if plan.renew else plan.earlier
 
     def manifest_of(dreams: dict[str, list[DreamEntry]], run: RunInfo) -> Manifest:
@@ -344,7 +352,8 @@ def dream_photos(photos: list[PhotoEntry], layers_of: dict[str, tuple[str, ...]]
         note(pass_line(pass_name, to_dream, job.spec))
     progress = DreamProgress(to_dream=len(to_dream), reused=len(results) - len(to_dream),
                              artifact_key=f"{artifact_key(job.album_dir.name)}-progress",
-                             label=pass_name.lower() if pass_name else "dreaming")
+                             label=pass_name.lower() if pass_name else "dreaming",
+                             expected_s=sum(job.expected_seconds(photo, layer) for photo, layer in to_dream))
     started = time.perf_counter()
     for (source, layer), entry in dreamed_in_turn(to_dream, job, progress):
         results[source, layer] = entry
@@ -389,20 +398,21 @@ def dreamed_in_turn(to_dream: list[tuple[PhotoEntry, str]], job: DreamJob, progr
                                     retry_delay_seconds=job.settings.tasks.retry_delay_seconds)
     resources, waiting = dream_resources(), iter(to_dream)
     in_flight = dreams_in_flight(job.settings.tasks.dreams_at_once)
-    running: dict = {}              # future -> (source, layer), only those not ended yet
+    running: dict = {}              # future -> (photo, layer), only those not ended yet
     ended = queue.SimpleQueue()     # futures as their tasks end, put there by the task's thread
 
     def submit_more() -> None:
         for photo, layer in itertools.islice(waiting, in_flight - len(running)):
             with requiring(resources):
                 future = dream_task.submit(photo, layer, job)
-            running[future] = (photo.source, layer)
+            running[future] = (photo, layer)
             future.add_done_callback(ended.put)
 
     submit_more()
     while running:
         future = ended.get()
-        source, layer = running.pop(future)
+        photo, layer = running.pop(future)
+        source = photo.source
         outcome = future.result(raise_on_failure=False)
         del future                  # its state and result go with it
         submit_more()               # before the entry is handled: the device never waits on it
@@ -411,7 +421,7 @@ def dreamed_in_turn(to_dream: list[tuple[PhotoEntry, str]], job: DreamJob, progr
         if isinstance(outcome, BaseException):
             get_run_logger().warning("dream failed: %s %s: %s", source, layer, outcome)
             outcome = DreamEntry(layer=layer, status="failed", error=f"{type(outcome).__name__}: {outcome}")
-        progress.advance()
+        progress.advance(job.expected_seconds(photo, layer))
         yield (source, layer), outcome
 
 

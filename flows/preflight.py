@@ -127,6 +127,8 @@ class RunPlan(BaseModel):
     blogs: tuple = ()                # the Hugo and Jekyll posts `export:` names (export.Blog): places decided
     only_photos: tuple[str, ...] | None = None   # retry: these photos of the album only
     hidden_places: frozenset[str] = frozenset()  # retry: photos whose place a zone hid before
+    calibration: object | None = None  # this machine's speed (cost.Calibration), measured once for the
+    #                                    estimate line: the progress line's ETA uses the same model
 
     @model_serializer
     def _as_recorded(self) -> dict:
