@@ -4,8 +4,9 @@ Torch-free (the command asks before torch loads, and before any work); the engin
 `return_freed_memory` once where torch does load.
 
 Measured on a 2-core AMD EPYC, bf16, HED weights (BENCHMARKS.md, "Memory on a laptop"): a
-`dreamtrip run` process holds ~0.95 GB before its first dream (torch's CUDA build alone 0.69 GB
-of it, the model, Prefect's client, ingest), and one 1024 px conv4_2 pass adds ~0.6 GB.
+`dreamtrip run` process holds ~0.95 GB before its first dream (torch's CUDA build alone 0.5-0.7 GB
+of it, as much as the page cache makes resident; `give_back_gpu_libraries` hands back the GPU
+libraries' part on a CPU run), and one 1024 px conv4_2 pass adds ~0.6 GB.
 """
 
 from __future__ import annotations
