@@ -501,8 +501,10 @@ def _mark(place: Place, links: bool) -> str:
 
 
 def _labels(trip: TripMap) -> list[str]:
-    """Each place's name once, beside its first mark, where it overlaps no label or mark."""
+    """Each place's name once, beside its first mark, where it overlaps no label, mark or route."""
     taken = [(p.x - _MARK_RADIUS, p.y - _MARK_RADIUS, p.x + _MARK_RADIUS, p.y + _MARK_RADIUS) for p in trip.places]
+    taken += [(x - 1.5, y - 1.5, x + 1.5, y + 1.5)   # nor over the route
+              for route in trip.routes for line in route.lines for x, y in line]
     labels, named = [], set()
     for place in trip.places:
         name = place.name.split(",")[0]
