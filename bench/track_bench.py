@@ -9,7 +9,7 @@ the camera's clock given and inferred, and reports map.svg's size. For compariso
 gpxpy's parse of the same file (when gpxpy is installed) and the refusal of a file of 10 million
 points (`--huge`: writes ~240 MB to a temporary folder).
 
-    PYTHONPATH=. .venv/bin/python bench/track_bench.py [--points 100000] [--photos 300] [--huge]
+    PYTHONPATH=. .venv/bin/python bench/track_bench.py [--points 100000] [--photos 300] [--shape walk|drive] [--huge]
 
 Each step runs `--repeat` times; the best is reported (the machine is shared).
 """
@@ -42,6 +42,26 @@ def walk(points: int) -> list[tuple[datetime, float, float]]:
             along = s * 1.4
             north = 900 * math.sin(along / 1500) + along * 0.05
             found.append((start + timedelta(seconds=s), lat0 + north / 111_195, lon0 + along * 0.3 / (111_195 * k)))
+    return found
+
+
+def drive(points: int) -> list[tuple[datetime, float, float]]:
+    """A harder track: two days' driving (15 m/s), turning at random, criss-crossing the same
+    region again and again, so its route enters new cells of the map at every turn."""
+    import random
+
+    rng, found, per_day = random.Random(0), [], points // 2
+    for day in range(2):
+        lat, lon, heading = 50.0, 14.5, 0.0
+        start = datetime(2024, 5, 1 + day, 5, 0, tzinfo=timezone.utc)
+        for s in range(per_day if day == 0 else points - per_day):
+            heading += rng.gauss(0, 0.05)
+            if abs(lat - 50.0) > 0.3 or abs(lon - 14.5) > 0.5:   # turn back into the region
+                heading += math.pi
+                lat, lon = 50.0 + max(-0.3, min(0.3, lat - 50.0)), 14.5 + max(-0.5, min(0.5, lon - 14.5))
+            lat += 15 * math.cos(heading) / 111_195
+            lon += 15 * math.sin(heading) / (111_195 * 0.643)
+            found.append((start + timedelta(seconds=s), lat, lon))
     return found
 
 
@@ -78,24 +98,31 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=100_000)
     parser.add_argument("--photos", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--shape", choices=("walk", "drive"), default="walk",
+                        help="walk: two days' walks; drive: two days' driving criss-crossing a region")
     parser.add_argument("--huge", action="store_true", help="also time refusing a 10-million-point file")
     args = parser.parse_args()
     settings = load_settings(None)
-    print(f"machine: {cpu_name()}; {args.points:,} points, {args.photos} photos; best of {args.repeat}")
+    print(f"machine: {cpu_name()}; {args.shape}, {args.points:,} points, {args.photos} photos; "
+          f"best of {args.repeat}")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "walk.gpx"
-        points = walk(args.points)
+        points = (walk if args.shape == "walk" else drive)(args.points)
         write_gpx(path, points)
         print(f"track file: {path.stat().st_size / 2**20:.1f} MB")
         read_s, track = best(args.repeat, lambda: read_track("walk.gpx", path))
         photos = photos_on(points, args.photos)
         given_s, placement = best(args.repeat, lambda: placed_from_tracks([track], photos, "+02:00", settings))
         inferred_s, inferred = best(args.repeat, lambda: placed_from_tracks([track], photos, None, settings))
+        # The page's days, with a mark for every tenth placed photo (the labels keep off the route).
         days = [{"date": (points[0][0] + CLOCK).date(), "photos": []},
                 {"date": (points[-1][0] + CLOCK).date(), "photos": []}]
+        for i, (source, gps) in enumerate(list(placement.positions.items())[::10]):
+            day = days[0] if i < len(placement.positions) // 20 else days[1]
+            day["photos"].append({"anchor": source, "where": {"lat": gps.lat, "lon": gps.lon, "name": f"Place {i}"}})
 
         def draw():
-            trip = trip_map(days, "town", placement.info.days)
+            trip = trip_map(days, "exact", placement.info.days)
             return trip.svg(links=True), trip.file()
 
         draw_s, (page_svg, map_file) = best(args.repeat, draw)
@@ -104,7 +131,8 @@ def main() -> None:
         print(f"place photos, clock given:  {given_s:6.3f} s  ({placement.info.placed} placed; route made too)")
         print(f"place photos, inferred:     {inferred_s:6.3f} s  (clock {inferred.info.camera_clock}, "
               f"{inferred.info.placed} placed)")
-        print(f"draw the map (page + file): {draw_s:6.3f} s  (route in manifest: {route_points:,} points)")
+        print(f"draw the map (page + file): {draw_s:6.3f} s  (route in manifest: {route_points:,} points; "
+              f"{sum(len(d['photos']) for d in days)} marks)")
         print(f"added to a run:             {read_s + inferred_s + draw_s:6.3f} s  (read + inferred + draw)")
         print(f"map.svg: {len(map_file.encode()) / 1024:.1f} KB; the page's map {len(page_svg.encode()) / 1024:.1f} KB")
         try:

@@ -38,6 +38,8 @@ _COARSE_STEP = 60
 INFER_WITHIN_M = 250.0
 # The route is simplified to this many steps across its widest extent (the map is 640 units wide).
 _ROUTE_STEPS = 800
+# ...and to at most this many points in all (~25 bytes each in manifest.json).
+MAX_ROUTE_POINTS = 20_000
 _DAY_S = 86400
 
 
@@ -243,16 +245,22 @@ def route_days(times: np.ndarray, lats: np.ndarray, lons: np.ndarray, clock: flo
     days = np.floor((times + clock) / _DAY_S).astype(np.int64)
     starts = np.flatnonzero(np.concatenate(([True], np.diff(days) != 0)))
     ends = np.append(starts[1:], len(times))
-    tolerance = _tolerance(lats, lons)
     route = []
     for start, end in zip(starts, ends, strict=True):
         la, lo, ti = lats[start:end], lons[start:end], times[start:end]
         km = float(_metres(la[:-1], lo[:-1], la[1:], lo[1:]).sum() / 1000) if end - start > 1 else 0.0
-        shown = _shown(la, lo, privacy)
-        lines = [_simplified(la[a:b], lo[a:b], tolerance) for a, b in _runs(shown, ti, max_gap)]
         day = datetime.fromtimestamp(int(days[start]) * _DAY_S, timezone.utc).date().isoformat()
-        route.append(RouteDay(date=day, km=round(km, 1), lines=[line for line in lines if len(line) > 1]))
-    return route
+        runs = [(la[a:b], lo[a:b]) for a, b in _runs(_shown(la, lo, privacy), ti, max_gap)]
+        route.append((day, round(km, 1), runs))
+    tolerance = _tolerance(lats, lons)
+    while True:   # coarser where a winding route would swell manifest.json (and the map)
+        lines = [[line for la, lo in runs if len(line := _simplified(la, lo, tolerance)) > 1]
+                 for _day, _km, runs in route]
+        if sum(len(line) for day in lines for line in day) <= MAX_ROUTE_POINTS:
+            break
+        tolerance *= 2
+    return [RouteDay(date=day, km=km, lines=day_lines)
+            for (day, km, _pieces), day_lines in zip(route, lines, strict=True)]
 
 
 def _shown(lats: np.ndarray, lons: np.ndarray, privacy: PrivacySettings) -> np.ndarray:

@@ -211,10 +211,16 @@ def _drawn(places: list[Place], days: list[list[int]], min_span: float, route: l
     box = frame([(place.lat, lon) for place, lon in zip(places, lons, strict=True)]
                 + [(lat, lon) for (lat, _lon), lon in zip(route_points, route_lons, strict=True)], min_span)
     unwrapped_lon = iter(route_lons)
+    projected = [[[box.xy(lat, next(unwrapped_lon)) for lat, _lon in line] for line in day.lines] for day in route]
+    detail = _ROUTE_DETAIL
+    while True:   # coarser where a winding route would make the map heavy (a drive criss-crossing a region)
+        drawn = [[_on_map(line, detail) for line in lines] for lines in projected]
+        if sum(len(line) for lines in drawn for line in lines) <= MAX_ROUTE_POINTS:
+            break
+        detail *= 2
     routes = [Route(date.fromisoformat(day.date), day.km, (colour_of or {}).get(date.fromisoformat(day.date),
-                                                                                 _PALETTE[0]),
-                    [_on_map([box.xy(lat, next(unwrapped_lon)) for lat, _lon in line]) for line in day.lines])
-              for day in route]
+                                                                                 _PALETTE[0]), lines)
+              for day, lines in zip(route, drawn, strict=True)]
     for place, lon in zip(places, lons, strict=False):
         place.x, place.y = place.at = box.xy(place.lat, lon)
     _spread(places, WIDTH, box.height)
@@ -223,16 +229,18 @@ def _drawn(places: list[Place], days: list[list[int]], min_span: float, route: l
                    frame=box)
 
 
-# A route is drawn to this detail (SVG units): finer than a pixel where the page shows the map.
+# A route is drawn to this detail (SVG units): finer than a pixel where the page shows the map;
+# coarser only where it would take more than MAX_ROUTE_POINTS points (~12 bytes each in SVG).
 _ROUTE_DETAIL = 0.75
+MAX_ROUTE_POINTS = 8000
 
 
-def _on_map(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """The points (SVG units) where the line enters a new cell of a _ROUTE_DETAIL grid, and
-    its last: real points of the route, so nothing is drawn where the route was not."""
+def _on_map(points: list[tuple[float, float]], detail: float = _ROUTE_DETAIL) -> list[tuple[float, float]]:
+    """The points (SVG units) where the line enters a new cell of a `detail` grid, and its
+    last: real points of the route, so nothing is drawn where the route was not."""
     kept, last_cell = [], None
     for x, y in points:
-        cell = (math.floor(x / _ROUTE_DETAIL), math.floor(y / _ROUTE_DETAIL))
+        cell = (math.floor(x / detail), math.floor(y / detail))
         if cell != last_cell:
             kept.append((x, y))
             last_cell = cell
@@ -503,8 +511,8 @@ def _mark(place: Place, links: bool) -> str:
 def _labels(trip: TripMap) -> list[str]:
     """Each place's name once, beside its first mark, where it overlaps no label, mark or route."""
     taken = [(p.x - _MARK_RADIUS, p.y - _MARK_RADIUS, p.x + _MARK_RADIUS, p.y + _MARK_RADIUS) for p in trip.places]
-    taken += [(x - 1.5, y - 1.5, x + 1.5, y + 1.5)   # nor over the route
-              for route in trip.routes for line in route.lines for x, y in line]
+    route = {(math.floor(x / _CELL), math.floor(y / _CELL))   # nor over the route: the cells it passes
+             for drawn in trip.routes for line in drawn.lines for x, y in line}
     labels, named = [], set()
     for place in trip.places:
         name = place.name.split(",")[0]
@@ -520,13 +528,24 @@ def _labels(trip: TripMap) -> list[str]:
                                      (place.x - width / 2, place.y + gap, place.x, place.y + gap + 11, "middle")):
             box = (x0, y0, x0 + width, y0 + height)
             if 0 <= box[0] and box[2] <= trip.width and 0 <= box[1] and box[3] <= trip.height \
-                    and not any(_overlap(box, other) for other in taken):
+                    and not any(_overlap(box, other) for other in taken) and not _crosses(box, route):
                 labels.append(f'<text class="label" x="{x:.1f}" y="{y:.1f}" '
                               f'text-anchor="{anchor}">{escape(name)}</text>')
                 taken.append(box)
                 named.add(name)
                 break
     return labels
+
+
+_CELL = 4.0   # SVG units: how finely a label's box is checked against the route
+
+
+def _crosses(box, cells: set) -> bool:
+    """Whether the box covers a cell the route passes through."""
+    if not cells:
+        return False
+    return any((cx, cy) in cells for cx in range(math.floor(box[0] / _CELL), math.floor(box[2] / _CELL) + 1)
+               for cy in range(math.floor(box[1] / _CELL), math.floor(box[3] / _CELL) + 1))
 
 
 def _overlap(a, b) -> bool:
