@@ -242,7 +242,8 @@ def dream_album(plan: RunPlan) -> Manifest:
     hidden = frozenset(source for source in plan.photos if text.hidden(source))
     photos, duplicates = set_aside_duplicates(ingest(album_dir, plan.photos, out_dir, settings, hidden))
     photos, guides = guided(album_dir, text, plan.scan.guides, photos, out_dir, settings)
-    placement = placed_from_tracks(list(plan.scan.tracks), photos, text.camera_clock, settings)
+    placement = placed_from_tracks(list(plan.scan.tracks), photos, text.camera_clock, settings,
+                                   route=retried_route(plan))
     for line in placement.lines:
         note(line)
 
@@ -279,6 +280,16 @@ def dream_album(plan: RunPlan) -> Manifest:
         export_to_blog(manifest, out_dir, blog)
     publish_table(album_dir.name, manifest)
     return manifest
+
+
+def retried_route(plan: RunPlan) -> list | None:
+    """`retry` keeps the route the run before it drew (none if it drew none): its settings are
+    the recorded ones, which hold no hide_near zones, so a route made again would cross them.
+    None for a run: it makes the route with the zones it has."""
+    if plan.only_photos is None:
+        return None
+    earlier = plan.earlier.tracks if plan.earlier else None
+    return list(earlier.days) if earlier else []
 
 
 def decided_on_a_worker(settings: Settings, weights: str) -> DreamSpec:

@@ -50,17 +50,20 @@ def _config(tmp_path, weights_cache, zone) -> Path:
     return path
 
 
-def test_a_run_with_tracks(prefect_harness, trip, tmp_path, weights_cache):
+def _cli(command: str, album: Path, config: Path, out: Path) -> subprocess.CompletedProcess:
     from prefect.settings import PREFECT_API_URL
 
+    return subprocess.run([sys.executable, "-m", "flows.cli", command, str(album), "-c", str(config), "-o", str(out),
+                           "--device", "cpu"], cwd=REPO,
+                          env=dict(os.environ, PYTHONPATH=str(REPO), PREFECT_API_URL=PREFECT_API_URL.value()),
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_a_run_with_tracks(prefect_harness, trip, tmp_path, weights_cache):
     album, points, said = trip
     zone = points[3000][1:]          # day 1, in the middle of the walk
-    out = tmp_path / "out"
-    result = subprocess.run([sys.executable, "-m", "flows.cli", "run", str(album), "-c",
-                             str(_config(tmp_path, weights_cache, zone)), "-o", str(out), "--device", "cpu"],
-                            cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO),
-                                               PREFECT_API_URL=PREFECT_API_URL.value()),
-                            capture_output=True, text=True, timeout=600)
+    out, config = tmp_path / "out", _config(tmp_path, weights_cache, zone)
+    result = _cli("run", album, config, out)
     assert result.returncode == 0, result.stderr[-3000:]
     # Each hostile track: one line naming it, said once; no traceback.
     for name, words in said.items():
@@ -84,9 +87,21 @@ def test_a_run_with_tracks(prefect_harness, trip, tmp_path, weights_cache):
     svg = (out / "map.svg").read_text()
     assert 'class="track route"' in svg and "<title>Route travelled on" in svg
 
-    # Every drawn route point, projected back: none within track_trim_m of a day's first or last
-    # point, none inside the zone (give or take the SVG's 0.1-unit rounding).
-    _view, trip_map = page_view(manifest)
+    _check_the_route(out, points, zone)
+
+    # `retry` runs with the recorded settings, which hold no zones: it keeps the route as it was.
+    next((out / "dreams").rglob("*.jpg")).unlink()
+    retried = _cli("retry", album, config, out)
+    assert retried.returncode == 0, retried.stderr[-3000:]
+    assert read_manifest(out).tracks.days == manifest.tracks.days
+    _check_the_route(out, points, zone)
+
+
+def _check_the_route(out: Path, points, zone) -> None:
+    """Every drawn route point of map.svg, projected back: none within track_trim_m of a day's
+    first or last point, none inside the zone (give or take the SVG's 0.1-unit rounding)."""
+    svg = (out / "map.svg").read_text()
+    _view, trip_map = page_view(read_manifest(out))
     frame = trip_map.frame
     slack_m = 0.1 * 111_195 / frame.units_per_degree
     drawn = [frame.latlon(float(x), float(y))
@@ -100,4 +115,4 @@ def test_a_run_with_tracks(prefect_harness, trip, tmp_path, weights_cache):
     for lat, lon in drawn:
         assert min(distance_km(lat, lon, *end) for end in ends) * 1000 > 500 - slack_m
         assert distance_km(lat, lon, *zone) * 1000 > 300 - slack_m
-    assert "hide_near" in json.loads((out / "manifest.json").read_text())["settings"]["privacy"]
+    assert json.loads((out / "manifest.json").read_text())["settings"]["privacy"]["hide_near"] == []

@@ -81,9 +81,11 @@ class Placement:
 
 
 def placed_from_tracks(tracks: list, photos: list[PhotoEntry], camera_clock: str | None,
-                       settings: Settings) -> Placement:
+                       settings: Settings, route: list[RouteDay] | None = None) -> Placement:
     """Where the album's tracks (read by pipeline/ingest/tracks.py) place `photos`, and the route
-    the map may draw; `camera_clock`: album.yaml's, as written (checked when it was read)."""
+    the map may draw; `camera_clock`: album.yaml's, as written (checked when it was read).
+    `route`: the route as an earlier run made it, kept as it is (`retry` runs with the recorded
+    settings, which hold no hide_near zones: a route made again would cross them)."""
     usable = [track for track in tracks if isinstance(track, Track)]
     placement = Placement()   # (what of a track was unusable was said when the album was read)
     if not tracks:
@@ -115,7 +117,8 @@ def placed_from_tracks(tracks: list, photos: list[PhotoEntry], camera_clock: str
     info.placed, info.not_placed = len(placement.positions), unplaced_clock + far
     placement.lines += _said(info, unplaced_clock, far, settings.track.max_gap, len(with_gps))
     day_clock = clock if clock is not None else 0
-    info.days = route_days(times, lats, lons, day_clock, max_gap, settings.privacy)
+    info.days = (route if route is not None
+                 else route_days(times, lats, lons, day_clock, max_gap, settings.privacy))
     return placement
 
 
