@@ -111,7 +111,8 @@ def why_not(plan: RunPlan) -> str | None:
     if earlier is None:
         return "a first run here"
     if notes is None or notes.fingerprint != fingerprint(plan):
-        return "the settings or dreamtrip changed since the last run" if notes else "no notes of the last run"
+        return ("the settings, the album's GPS tracks or dreamtrip changed since the last run" if notes
+                else "no notes of the last run")
     if not plan.record.last_run_finished():
         return "the last run did not finish"
     entries = {photo.source: photo for photo in earlier.photos}
