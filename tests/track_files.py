@@ -70,6 +70,15 @@ NAN_POSITIONS = ('<gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1"><
                  '</trkseg></trk></gpx>')
 
 
+def kml_text(points) -> str:
+    """The points as KML's gx:Track, as Google Earth writes it: every time, then every position."""
+    whens = "".join(f"<when>{when.strftime('%Y-%m-%dT%H:%M:%SZ')}</when>" for when, _lat, _lon in points)
+    coords = "".join(f"<gx:coord>{lon:.7f} {lat:.7f} 210</gx:coord>" for _when, lat, lon in points)
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="http://www.opengis.net/kml/2.2" '
+            'xmlns:gx="http://www.google.com/kml/ext/2.2"><Document><Placemark><name>walk</name>'
+            f"<gx:Track>{whens}{coords}</gx:Track></Placemark></Document></kml>\n")
+
+
 def hostile_tracks(folder: Path) -> dict[str, str]:
     """Hostile track files written into `folder`: name -> a word its one line must say."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -77,10 +86,10 @@ def hostile_tracks(folder: Path) -> dict[str, str]:
     (folder / "not-xml.gpx").write_bytes(b"\x89PNG\r\n\x1a\n this is no XML at all")
     (folder / "no-times.gpx").write_text(NO_TIMES)
     (folder / "nan.gpx").write_text(NAN_POSITIONS)
-    (folder / "kml.gpx").write_text('<kml xmlns="http://www.opengis.net/kml/2.2"><Document/></kml>')
+    (folder / "svg.gpx").write_text('<svg xmlns="http://www.w3.org/2000/svg"><rect/></svg>')
     huge = folder / "huge.gpx"   # 10 million points' worth of bytes: a sparse file, refused by its size
     with open(huge, "wb") as f:
         f.write(b'<gpx version="1.1">')
         f.truncate(10_000_000 * 30)
-    return {"laughs.gpx": "DOCTYPE", "not-xml.gpx": "not a GPX file", "no-times.gpx": "no times",
-            "nan.gpx": "possible position", "kml.gpx": "not a GPX file", "huge.gpx": "larger than"}
+    return {"laughs.gpx": "DOCTYPE", "not-xml.gpx": "not a GPX or KML file", "no-times.gpx": "no times",
+            "nan.gpx": "possible position", "svg.gpx": "not a GPX or KML file", "huge.gpx": "larger than"}

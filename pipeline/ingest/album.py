@@ -315,7 +315,7 @@ def _tracks(data: dict, source: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(names, list) or not names or not all(isinstance(n, str) and n.strip() for n in names):
-        raise ConfigError(source, "track", value, "a GPS track's file (.gpx), or a list of them")
+        raise ConfigError(source, "track", value, "a GPS track's file (.gpx, .kml), or a list of them")
     return tuple(name.strip() for name in names)
 
 

@@ -1,13 +1,14 @@
-"""GPS tracks of the trip: every .gpx file in the album (and those album.yaml's `track:` names),
-read once when the album is scanned, never published or copied into the output folder.
+"""GPS tracks of the trip: every .gpx or .kml file in the album (and those album.yaml's `track:`
+names), read once when the album is scanned, never published or copied into the output folder.
 
 Only what dreamtrip uses is read: each track point's position and time (GPX 1.0 and 1.1 `trkpt`
-and `rtept`), streamed by expat with no tree built, so a long track costs ~2 µs a point and
+and `rtept`; KML's `gx:Track`, its `when` and `gx:coord` paired in order, as Google Earth and
+Google's location history write them), streamed by expat with no tree built, so a long track costs ~2 µs a point and
 its arrays, not a document in memory (gpxpy builds an object of twenty fields per point: 1.7 s
 for 100,000 points, most of the run's budget; BENCHMARKS.md, "GPS tracks").
 
 A track is the traveller's file but may come from anywhere: nothing in it can make the reader
-expand entities (a DOCTYPE or ENTITY declaration is refused: GPX never needs one), read more
+expand entities (a DOCTYPE or ENTITY declaration is refused: GPX and KML never need one), read more
 than MAX_TRACK_BYTES or keep more than MAX_POINTS points. A file that cannot be used is a
 TrackError, one line; points with impossible coordinates or no time are left out and said.
 """
@@ -28,7 +29,7 @@ from pipeline.manifest import TrackFile
 if TYPE_CHECKING:
     import numpy as np
 
-TRACK_EXTENSIONS = {".gpx"}
+TRACK_EXTENSIONS = {".gpx", ".kml"}
 # A day of one point a second is 86,400 points: this is 23 days of it. A longer file is no
 # trip's track (or is meant to exhaust the machine): it is not read.
 MAX_POINTS = 2_000_000
@@ -36,6 +37,8 @@ MAX_POINTS = 2_000_000
 MAX_TRACK_BYTES = 256 * 1024 * 1024
 _CHUNK = 1 << 20
 _POINT_TAGS = {"trkpt", "rtept"}
+_COUNTED = (b"trkpt", b"rtept", b"when>")   # a point's tags, counted before parsing
+_ROOTS = {"gpx", "kml"}
 
 
 class TrackError(Exception):
@@ -74,7 +77,7 @@ def is_track(name: str) -> bool:
 
 
 def album_tracks(album_dir: Path, found: list[str], named: tuple[str, ...], source: str) -> list[Track | UnusableTrack]:
-    """The album's tracks: the .gpx files `found` in it (by path in the album) and those
+    """The album's tracks: the .gpx and .kml files `found` in it (by path in the album) and those
     album.yaml names (`named`, from the album folder or absolute); one album.yaml names that
     is not there is a ConfigError (one line, before any work)."""
     from pipeline.config import ConfigError
@@ -84,7 +87,8 @@ def album_tracks(album_dir: Path, found: list[str], named: tuple[str, ...], sour
     for name in named:
         path = (Path(album_dir) / Path(name).expanduser()).resolve()
         if not path.is_file():
-            raise ConfigError(source, "track", name, "a GPS track's file (.gpx) that exists, from the album folder")
+            raise ConfigError(source, "track", name,
+                              "a GPS track's file (.gpx, .kml) that exists, from the album folder")
         inside = path.is_relative_to(album_root)
         files.append((path.relative_to(album_root).as_posix() if inside else path.name, path))
     return read_tracks(files)
@@ -128,7 +132,7 @@ def _checked_digest(path: Path) -> str:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
             window = tail + chunk
-            mentions += window.count(b"trkpt") + window.count(b"rtept") - tail.count(b"trkpt") - tail.count(b"rtept")
+            mentions += sum(window.count(tag) - tail.count(tag) for tag in _COUNTED)
             tail = window[-8:]
     if mentions > 2 * MAX_POINTS:   # an opening and a closing tag each
         raise TrackError(f"holds more than {MAX_POINTS:,} points (23 days of one a second): not read")
@@ -146,29 +150,43 @@ class _Reader:
         self.in_point = self.in_time = False
         self.time_text: list[str] = []
         self.time: float | None = None
+        # KML's gx:Track: its times and positions, paired in order when the track ends
+        self.in_track, self.kml_text = False, None
+        self.whens, self.coords = array("d"), []
+
+    def _count(self) -> None:
+        self.points += 1
+        if self.points > MAX_POINTS:
+            raise TrackError(f"holds more than {MAX_POINTS:,} points (23 days of one a second): not read")
 
     def start(self, name: str, attrs: dict) -> None:
         local = name.rpartition(" ")[2]
         if self.root is None:
             self.root = local
-            if local != "gpx":
-                raise TrackError(f"not a GPX file (its root element is <{local[:40]}>)")
+            if local not in _ROOTS:
+                raise TrackError(f"not a GPX or KML file (its root element is <{local[:40]}>)")
         if local in _POINT_TAGS:
-            self.points += 1
-            if self.points > MAX_POINTS:
-                raise TrackError(f"holds more than {MAX_POINTS:,} points (23 days of one a second): not read")
+            self._count()
             self.in_point, self.time = True, None
             self.position = _position(attrs.get("lat"), attrs.get("lon"))
         elif local == "time" and self.in_point:
             self.in_time, self.time_text = True, []
+        elif local == "Track" and self.root == "kml":
+            self.in_track, self.whens, self.coords = True, array("d"), []
+        elif local in ("when", "coord") and self.in_track:
+            self.kml_text = []
 
     def text(self, data: str) -> None:
         if self.in_time and len(self.time_text) < 64:
             self.time_text.append(data)
+        elif self.kml_text is not None and len(self.kml_text) < 64:
+            self.kml_text.append(data)
 
     def end(self, name: str) -> None:
         local = name.rpartition(" ")[2]
-        if local == "time" and self.in_time:
+        if self.in_track:
+            self._kml_end(local)
+        elif local == "time" and self.in_time:
             self.in_time, self.time = False, _utc_seconds("".join(self.time_text))
         elif local in _POINT_TAGS and self.in_point:
             self.in_point = False
@@ -177,15 +195,38 @@ class _Reader:
             elif self.time is None:
                 self.untimed += 1
             else:
-                self.times.append(self.time)
-                self.lats.append(self.position[0])
-                self.lons.append(self.position[1])
+                self._keep(self.time, self.position)
+
+    def _keep(self, time: float, position: tuple[float, float]) -> None:
+        self.times.append(time)
+        self.lats.append(position[0])
+        self.lons.append(position[1])
+
+    def _kml_end(self, local: str) -> None:
+        text, self.kml_text = "".join(self.kml_text or ()), None
+        if local == "when":
+            when = _utc_seconds(text)
+            self.whens.append(math.nan if when is None else when)
+        elif local == "coord":
+            self._count()
+            parts = text.split()
+            self.coords.append(_position(parts[1], parts[0]) if len(parts) >= 2 else None)
+        elif local == "Track":
+            self.in_track = False
+            for i, position in enumerate(self.coords):
+                when = self.whens[i] if i < len(self.whens) else math.nan
+                if position is None:
+                    self.bad_positions += 1
+                elif math.isnan(when):
+                    self.untimed += 1
+                else:
+                    self._keep(when, position)
 
 
 def _refuse_declarations(*_args) -> None:
     # Entities are how a few hundred bytes of XML expand to gigabytes ("billion laughs"), or
-    # read files of the machine (external entities). GPX needs none.
-    raise TrackError("holds a DOCTYPE or ENTITY declaration, which no GPX file needs: not read")
+    # read files of the machine (external entities). GPX and KML need none.
+    raise TrackError("holds a DOCTYPE or ENTITY declaration, which no GPX or KML file needs: not read")
 
 
 def _parsed(name: str, digest: str, path: Path) -> Track:
@@ -201,7 +242,8 @@ def _parsed(name: str, digest: str, path: Path) -> Track:
         with open(path, "rb") as f:
             parser.ParseFile(f)
     except expat.ExpatError as err:
-        raise TrackError(f"not a GPX file (XML error: {expat.ErrorString(err.code)}, line {err.lineno})") from None
+        raise TrackError(f"not a GPX or KML file (XML error: {expat.ErrorString(err.code)}, "
+                         f"line {err.lineno})") from None
     import numpy as np  # here: finding the album's files needs no numpy
 
     times, lats, lons = (np.frombuffer(values, dtype=np.float64) for values in (reader.times, reader.lats, reader.lons))
@@ -244,7 +286,7 @@ def _position(lat: str | None, lon: str | None) -> tuple[float, float] | None:
 
 
 def _utc_seconds(text: str) -> float | None:
-    """A GPX time (ISO 8601, UTC when it names no zone) as seconds since 1970; None if it is none."""
+    """A GPX or KML time (ISO 8601, UTC when it names no zone) as seconds since 1970; None if it is none."""
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:

@@ -461,11 +461,11 @@ def _lines(trip: TripMap) -> list[str]:
     is drawn (it shows the way itself)."""
     routed = {route.day for route in trip.routes}
     lines, previous_end, previous_routed = [], None, False
-    for i, day in enumerate(trip.days):
+    for number, day in enumerate(trip.days):
         if not day:
             continue
-        has_route = bool(trip.dates) and trip.dates[i] in routed
-        colour = trip.colours[i] if trip.colours else _PALETTE[0]
+        has_route = bool(trip.dates) and trip.dates[number] in routed
+        colour = trip.colours[number] if trip.colours else _PALETTE[0]
         if previous_end is not None and previous_end != day[0] and not (has_route or previous_routed):
             between = _points([trip.places[previous_end], trip.places[day[0]]])
             lines.append(f'<polyline class="between" points="{between}"/>')
