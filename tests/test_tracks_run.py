@@ -96,6 +96,16 @@ def test_a_run_with_tracks(prefect_harness, trip, tmp_path, weights_cache):
     assert read_manifest(out).tracks.days == manifest.tracks.days
     _check_the_route(out, points, zone)
 
+    # `blog` rewrites the post from the manifest: the route and the distances stay.
+    from prefect.settings import PREFECT_API_URL
+
+    blog = subprocess.run([sys.executable, "-m", "flows.cli", "blog", str(album), "-o", str(out)], cwd=REPO,
+                          env=dict(os.environ, PYTHONPATH=str(REPO), PREFECT_API_URL=PREFECT_API_URL.value()),
+                          capture_output=True, text=True, timeout=300)
+    assert blog.returncode == 0, blog.stderr[-2000:]
+    assert re.search(r"Day 2 — [^<]* · \d+\.\d km", (out / "index.html").read_text())
+    _check_the_route(out, points, zone)
+
 
 def _check_the_route(out: Path, points, zone) -> None:
     """Every drawn route point of map.svg, projected back: none within track_trim_m of a day's
