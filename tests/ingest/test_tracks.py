@@ -132,17 +132,23 @@ def test_clock_text_round_trips():
 # ---------------------------------------------------------------- placing photos
 
 
-def _photos(points, clock_s: int, every: int = 97, with_offset: bool = False, gps_every: int = 0):
+def _photos(points, clock_s: int, every: int = 97, with_offset: bool = False, gps_every: int = 0,
+            between: bool = False):
     """Photos taken on the walk every `every` seconds, their EXIF time the camera's clock
-    (UTC + clock_s); every `gps_every`-th also has the camera's GPS."""
+    (UTC + clock_s); every `gps_every`-th also has the camera's GPS. `between`: each taken half
+    a second after a track point (its EXIF sub-seconds), half-way to the next."""
     photos, truth = [], {}
     for i, (when, lat, lon) in enumerate(points[::every]):
+        if between:
+            _next, lat2, lon2 = points[i * every + 1]
+            when, lat, lon = when + timedelta(milliseconds=500), (lat + lat2) / 2, (lon + lon2) / 2
         local = when.astimezone(timezone(timedelta(seconds=clock_s))) if with_offset else \
             (when + timedelta(seconds=clock_s)).replace(tzinfo=None)
         gps = Gps(lat=lat, lon=lon) if gps_every and i % gps_every == 0 else None
         source = f"p{i:04d}.jpg"
         photos.append(PhotoEntry(source=source, status="ok", exif=ExifInfo(
-            date=local.isoformat(timespec="seconds"), date_source="DateTimeOriginal", gps=gps)))
+            date=local.isoformat(timespec="milliseconds" if between else "seconds"), date_source="DateTimeOriginal",
+            gps=gps)))
         truth[source] = (lat, lon)
     return photos, truth
 
@@ -162,9 +168,10 @@ def two_days(tmp_path_factory):
 
 def test_photos_are_placed_with_the_clock_given(two_days):
     points, tracks = two_days
-    photos, truth = _photos(points, 7200)
+    photos, truth = _photos(points, 7200, between=True)
     placement = placed_from_tracks(tracks, photos, "+02:00", _settings(location="exact"))
     assert _placed_within(placement, photos, truth, 50) >= 0.95
+    assert _placed_within(placement, photos, truth, 0.5) >= 0.95   # interpolated between the points around
     assert placement.info.clock_source == "album.yaml" and placement.info.placed == len(photos)
     entry = placement.photo(photos[3])
     assert entry.position == "track" and entry.exif.gps is not None
