@@ -34,6 +34,7 @@ from pipeline.dream.weights import WeightsChoice
 from pipeline.imaging import PhotoError
 from pipeline.ingest.guides import GuideSource, attach_guides
 from pipeline.ingest.photos import ingest_photos, set_aside_duplicates
+from pipeline.ingest.placing import placed_from_tracks
 from pipeline.layers import deepest
 from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now
 from pipeline.output.files import DiskFull, FolderNotWritable
@@ -249,6 +250,10 @@ def dream_album(plan: RunPlan) -> Manifest:
     hidden = frozenset(source for source in plan.photos if text.hidden(source))
     photos, duplicates = set_aside_duplicates(ingest(album_dir, plan.photos, out_dir, settings, hidden))
     photos, guides = guided(album_dir, text, plan.scan.guides, photos, out_dir, settings)
+    placement = placed_from_tracks(list(plan.scan.tracks), photos, text.camera_clock, settings,
+                                   route=retried_route(plan))
+    for line in placement.lines:
+        note(line)
 
     layers_of = {p.source: plan.layers_for(p.source) for p in photos if p.ok}
     deepest_layer = deepest([layer for layers in layers_of.values() for layer in layers] or ["conv1_1"]).name
@@ -262,9 +267,10 @@ def dream_album(plan: RunPlan) -> Manifest:
             created=now(), weights=WeightsInfo(**weights.as_dict()),
             device=f"{spec.device} on Dask workers" if running_on_dask() else spec.device,
             dream_size=spec.dream_size, octaves=spec.octaves, precision=spec.precision, settings=settings,
-            photos=[text.described(photo, dreams.get(photo.source, []), settings.privacy,
+            photos=[text.described(placement.photo(photo), dreams.get(photo.source, []), settings.privacy,
                                    hide=photo.source in plan.hidden_places) for photo in photos],
-            **text.told(files, duplicates, album_dir), run=run).without_machine_paths(album_dir, out_dir)
+            **text.told(files, duplicates, album_dir), run=run,
+            tracks=placement.info).without_machine_paths(album_dir, out_dir)
 
     previews = plan.earlier.preview_files() if plan.earlier else set()
     first = preview_pass(photos, layers_of, job, earlier) if plan.preview else None
@@ -282,6 +288,16 @@ def dream_album(plan: RunPlan) -> Manifest:
         export_to_blog(manifest, out_dir, blog)
     publish_table(album_dir.name, manifest)
     return manifest
+
+
+def retried_route(plan: RunPlan) -> list | None:
+    """`retry` keeps the route the run before it drew (none if it drew none): its settings are
+    the recorded ones, which hold no hide_near zones, so a route made again would cross them.
+    None for a run: it makes the route with the zones it has."""
+    if plan.only_photos is None:
+        return None
+    earlier = plan.earlier.tracks if plan.earlier else None
+    return list(earlier.days) if earlier else []
 
 
 def decided_on_a_worker(settings: Settings, weights: str) -> DreamSpec:
