@@ -53,10 +53,14 @@ def main() -> None:
         if done.returncode != 0:
             sys.exit(f"run {number + 1} failed ({done.returncode}):\n{done.stderr[-2000:]}")
         estimates = [float(s) for s in re.findall(r"^ESTIMATE_S ([\d.]+)$", done.stderr, re.M)]
-        line = next((ln for ln in done.stderr.splitlines() if " to do, estimated " in ln), "(no estimate line)")
+        said = (done.stdout + done.stderr).splitlines()
+        line = next((ln for ln in said if " to do, estimated " in ln), "(no estimate line)")
+        phases = "; ".join(ln.split("  ")[0].split(" [")[0] + " " + ln.rsplit("done in ", 1)[1]
+                           for ln in said if "done in " in ln)
         error = (estimates[0] - took) / took if estimates else float("nan")
         print(f"run {number + 1}: {line!r}: estimate {estimates[0] if estimates else float('nan'):.0f} s, "
               f"took {took:.1f} s, error {error:+.0%} (load {load_before:.1f} -> {os.getloadavg()[0]:.1f})")
+        print(f"  phases: {phases}")
 
 
 def parse_args() -> argparse.Namespace:
