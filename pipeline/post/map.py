@@ -134,7 +134,10 @@ def trip_map(days: list[dict], location: str, route: list | tuple = ()) -> TripM
     dates = [day["date"] for day in days]
     colour_of = _colours([when for when, visits in zip(dates, visits_by_day, strict=True) if visits]
                          + [date.fromisoformat(day.date) for day in route])
-    trip = _drawn(places, visits_by_day, MIN_SPAN.get(location, MIN_SPAN["exact"]), route, colour_of)
+    # A route shows where the trip went to the metre: framed as it is (a walk round a lake), not
+    # in a town map's 100 km, where it would be a few pixels under the marks.
+    min_span = MIN_SPAN["exact"] if route else MIN_SPAN.get(location, MIN_SPAN["exact"])
+    trip = _drawn(places, visits_by_day, min_span, route, colour_of)
     trip.dates, trip.colours = dates, [colour_of.get(when, _PALETTE[0]) for when in dates]
     return trip
 
