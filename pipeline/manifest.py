@@ -236,7 +236,8 @@ class RouteDay(_Entry):
 
     date: str                         # the day (ISO), in the camera's local time where it is known
     km: float                         # how far the day went: the whole day's track
-    lines: list[list[tuple[float, float]]] = []   # (lat, lon) runs; a gap or a zone splits them
+    # (lat, lon) runs, to no more decimals than the map's detail (5 at most); a gap or a zone splits them
+    lines: list[list[tuple[float, float]]] = []
 
 
 class TracksInfo(_Entry):

@@ -252,3 +252,30 @@ def test_each_day_is_trimmed_where_the_traveller_slept(two_days):
 def test_no_route_with_location_none(two_days):
     _points, tracks = two_days
     assert placed_from_tracks(tracks, [], "+02:00", _settings(location="none")).info.days == []
+
+
+def test_the_route_is_published_no_finer_than_the_map_shows(two_days):
+    _points, tracks = two_days
+    days = placed_from_tracks(tracks, [], "+02:00", _settings()).info.days
+    published = [value for day in days for line in day.lines for point in line for value in point]
+    assert published and all(round(value, 4) == value for value in published)   # ~11 m: the map's detail
+
+
+def _track(times, lats, lons) -> Track:
+    return Track("t.gpx", "0" * 64, np.asarray(times, dtype=float), np.asarray(lats, dtype=float),
+                 np.asarray(lons, dtype=float))
+
+
+def test_rounding_never_brings_the_route_back_where_the_traveller_slept():
+    # A day that starts by circling its hotel 510-700 m out, then drives 8 degrees away: the
+    # route is published to 2 decimals (~1 km), which would pull some of that circle inside 500 m.
+    hotel, t0 = (50.00331, 14.00467), 1714550400.0
+    ring = [(hotel[0] + r / 111_195 * np.cos(a), hotel[1] + r / (111_195 * 0.643) * np.sin(a))
+            for r in (510, 560, 620, 700) for a in np.linspace(0, 2 * np.pi, 60)]
+    drive = [(hotel[0] + 0.02 * i, hotel[1] + 0.02 * i) for i in range(1, 400)]
+    spots = [hotel, *ring, *drive]
+    track = _track([t0 + 5 * i for i in range(len(spots))], [p[0] for p in spots], [p[1] for p in spots])
+    [day] = placed_from_tracks([track], [], "+00:00", _settings()).info.days
+    drawn = [point for line in day.lines for point in line]
+    assert drawn and min(distance_km(*point, *hotel) for point in drawn) * 1000 > 500
+
