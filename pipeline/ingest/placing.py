@@ -117,10 +117,17 @@ def placed_from_tracks(tracks: list, photos: list[PhotoEntry], camera_clock: str
             placement.positions[photo.source] = Gps(lat=round(position[0], 6), lon=round(position[1], 6))
     info.placed, info.not_placed = len(placement.positions), unplaced_clock + far
     placement.lines += _said(info, unplaced_clock, far, settings.track.max_gap, len(with_gps))
-    day_clock = clock if clock is not None else 0
+    day_clock = clock if clock is not None else solar_clock(lons)
     info.days = (route if route is not None
                  else route_days(times, lats, lons, day_clock, max_gap, settings.privacy))
     return placement
+
+
+def solar_clock(lons: np.ndarray) -> float:
+    """The local clock (minus UTC, whole hours) the sun keeps where the track mostly is: the
+    traveller's days when no camera says its clock, so a day is not cut at UTC's midnight
+    (an afternoon in California)."""
+    return float(round(float(np.median(lons)) / 15) * 3600)
 
 
 def _merged(tracks: list[Track]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

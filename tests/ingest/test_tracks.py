@@ -279,3 +279,16 @@ def test_rounding_never_brings_the_route_back_where_the_traveller_slept():
     drawn = [point for line in day.lines for point in line]
     assert drawn and min(distance_km(*point, *hotel) for point in drawn) * 1000 > 500
 
+
+def test_days_are_the_travellers_local_days():
+    # 23:00 to 01:00 by a camera on +02:00: two days, cut at the camera's midnight.
+    start = 1714597200.0   # 2024-05-01 21:00 UTC
+    walk_east = _track([start + 10 * i for i in range(720)], [50.0] * 720, [14.0 + 0.0001 * i for i in range(720)])
+    assert [day.date for day in placed_from_tracks([walk_east], [], "+02:00", _settings()).info.days] == \
+        ["2024-05-01", "2024-05-02"]
+    # No camera says its clock: a day in Los Angeles, 09:00 to 21:00 there (16:00 to 04:00 UTC),
+    # is one day, the local one, not two cut at UTC's midnight.
+    morning = 1714579200.0   # 2024-05-01 16:00 UTC
+    la = _track([morning + 60 * i for i in range(720)], [34.05] * 720, [-118.4 + 0.0005 * i for i in range(720)])
+    placement = placed_from_tracks([la], [], None, _settings())
+    assert [day.date for day in placement.info.days] == ["2024-05-01"]
