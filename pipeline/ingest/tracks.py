@@ -286,9 +286,10 @@ def _position(lat: str | None, lon: str | None) -> tuple[float, float] | None:
 
 
 def _utc_seconds(text: str) -> float | None:
-    """A GPX or KML time (ISO 8601, UTC when it names no zone) as seconds since 1970; None if it is none."""
+    """A GPX or KML time (ISO 8601, UTC when it names no zone, as GPX says its times are) as
+    seconds since 1970; None if it is none. RFC 3339 lets the T and Z be lower case."""
     try:
-        when = datetime.fromisoformat(text.strip())
+        when = datetime.fromisoformat(text.strip().upper())
     except ValueError:
         return None
     if when.tzinfo is None:

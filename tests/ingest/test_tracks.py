@@ -3,6 +3,7 @@ the track by time, the camera's clock given or inferred; the route kept back whe
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import timedelta, timezone
 from pathlib import Path
@@ -292,3 +293,28 @@ def test_days_are_the_travellers_local_days():
     la = _track([morning + 60 * i for i in range(720)], [34.05] * 720, [-118.4 + 0.0005 * i for i in range(720)])
     placement = placed_from_tracks([la], [], None, _settings())
     assert [day.date for day in placement.info.days] == ["2024-05-01"]
+
+
+def test_a_track_found_and_named_is_read_once_and_hidden_folders_keep_theirs(tmp_path):
+    album = tmp_path / "album"
+    write_gpx(album / "tracks" / "walk.gpx", walk(10))
+    write_gpx(album / ".private" / "home.gpx", walk(10))   # a hidden folder: not the album's
+    write_gpx(album / ".home.gpx", walk(10))
+    (album / "album.yaml").write_text("track: [./tracks/walk.gpx, tracks/../tracks/walk.gpx]\n")
+    files, text = find_photos(album), load_album_text(album)
+    assert files.tracks == ["tracks/walk.gpx"]
+    found = album_tracks(album, files.tracks, text.tracks, "album.yaml")
+    assert [track.name for track in found] == ["tracks/walk.gpx"]
+
+
+def test_track_times_without_a_zone_are_utc_and_a_repeated_moment_is_one_point(tmp_path):
+    points = walk(20)[:20]
+    text = write_gpx(tmp_path / "t.gpx", points).read_text()
+    (tmp_path / "z.gpx").write_text(text.replace("Z</time>", "</time>"))
+    (tmp_path / "lower.gpx").write_text(re.sub(r"<time>[^<]+</time>", lambda m: m[0].lower(), text))   # RFC 3339
+    repeated = text.replace("</trkseg>", text[text.index("<trkpt"):text.index("</trkpt>") + 8] + "</trkseg>")
+    (tmp_path / "r.gpx").write_text(repeated)
+    utc = read_track("t.gpx", tmp_path / "t.gpx")
+    for name in ("z.gpx", "lower.gpx", "r.gpx"):
+        same = read_track(name, tmp_path / name)
+        assert isinstance(same, Track) and (same.times == utc.times).all() and (same.lats == utc.lats).all(), name
