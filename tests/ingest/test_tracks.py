@@ -89,13 +89,14 @@ def test_points_out_of_order_are_sorted_and_bad_points_left_out(tmp_path):
     shuffled = points[50:] + points[:50]
     text = write_gpx(tmp_path / "t.gpx", shuffled).read_text()
     text = text.replace("</trkseg>", '<trkpt lat="nan" lon="1"><time>2024-05-01T09:00:00Z</time></trkpt>'
-                                     '<trkpt lat="50" lon="14"/></trkseg>')
+                                     '<trkpt lat="50" lon="14"/><trkpt lat="0" lon="0.0">'
+                                     '<time>2024-05-01T09:00:01Z</time></trkpt></trkseg>')   # 0,0: no fix
     (tmp_path / "t.gpx").write_text(text)
     track = read_track("t.gpx", tmp_path / "t.gpx")
     assert isinstance(track, Track)
     assert (np.diff(track.times) > 0).all() and len(track.times) == 100
-    assert "sorted by time" in track.problem and "1 points with an impossible position" in track.problem
-    assert "1 points without a time" in track.problem
+    assert "sorted by time" in track.problem and "2 points with an impossible position" in track.problem
+    assert "1 point without a time" in track.problem
 
 
 def test_album_finds_tracks_at_any_depth_and_album_yaml_names_more(tmp_path):
