@@ -259,7 +259,7 @@ def route_days(times: np.ndarray, lats: np.ndarray, lons: np.ndarray, clock: flo
     route = []
     for start, end in zip(starts, ends, strict=True):
         la, lo, ti = lats[start:end], lons[start:end], times[start:end]
-        km = float(_metres(la[:-1], lo[:-1], la[1:], lo[1:]).sum() / 1000) if end - start > 1 else 0.0
+        km = _travelled_km(ti, la, lo)
         day = datetime.fromtimestamp(int(days[start]) * _DAY_S, timezone.utc).date().isoformat()
         ends = (la[0], lo[0], la[-1], lo[-1])
         runs = [(la[a:b], lo[a:b]) for a, b in _runs(_shown(la, lo, privacy, ends), ti, max_gap)]
@@ -273,6 +273,39 @@ def route_days(times: np.ndarray, lats: np.ndarray, lons: np.ndarray, clock: flo
         tolerance *= 2
     return [RouteDay(date=day, km=km, lines=day_lines)
             for (day, km, _pieces, _ends), day_lines in zip(route, lines, strict=True)]
+
+
+# A GPS fix wanders by a few metres while its receiver stands still: summed second by second, an
+# hour at a café "walks" kilometres. Positions are averaged over SMOOTH_S either side (a dense
+# track's wander; a sparse one's points are left as they are), and a step counted once the
+# position has moved STEP_M.
+SMOOTH_S = 5.0
+STEP_M = 15.0
+
+
+def _travelled_km(times: np.ndarray, lats: np.ndarray, lons: np.ndarray) -> float:
+    """How far a day's points went (flat-earth steps, exact to a part in a thousand at a day's
+    scale; longitudes unwrapped across 180°)."""
+    if len(lats) < 2:
+        return 0.0
+    k = np.cos(np.radians(np.clip(np.median(lats), -89, 89)))
+    metres_per_degree = EARTH_RADIUS_KM * 1000 * np.pi / 180
+    xs = _averaged(times, np.unwrap(lons, period=360) * k * metres_per_degree).tolist()
+    ys = _averaged(times, lats * metres_per_degree).tolist()
+    total, x0, y0 = 0.0, xs[0], ys[0]
+    for x, y in zip(xs, ys, strict=True):
+        step = math.hypot(x - x0, y - y0)
+        if step >= STEP_M:
+            total, x0, y0 = total + step, x, y
+    return total / 1000
+
+
+def _averaged(times: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each value averaged with those within SMOOTH_S of its time."""
+    first = np.searchsorted(times, times - SMOOTH_S, side="left")
+    after = np.searchsorted(times, times + SMOOTH_S, side="right")
+    sums = np.concatenate(([0.0], np.cumsum(values - values[0])))   # (from the first: no precision lost)
+    return values[0] + (sums[after] - sums[first]) / (after - first)
 
 
 def _shown(lats: np.ndarray, lons: np.ndarray, privacy: PrivacySettings, ends: tuple) -> np.ndarray:

@@ -319,3 +319,14 @@ def test_track_times_without_a_zone_are_utc_and_a_repeated_moment_is_one_point(t
     for name in ("z.gpx", "lower.gpx", "r.gpx"):
         same = read_track(name, tmp_path / name)
         assert isinstance(same, Track) and (same.times == utc.times).all() and (same.lats == utc.lats).all(), name
+
+
+def test_a_receiver_standing_still_walks_no_kilometres():
+    # An hour at a café, one fix a second wandering 5 m round the table, then a 1 km walk.
+    rng, t0 = np.random.default_rng(0), 1714550400.0
+    still_lat, still_lon = 50.0 + rng.normal(0, 5 / 111_195, 3600), 14.0 + rng.normal(0, 5 / 71_500, 3600)
+    walk_lat, walk_lon = 50.0 + np.arange(1, 715) * 1.4 / 111_195, np.full(714, 14.0)
+    track = _track(t0 + np.arange(3600 + 714), np.concatenate((still_lat, walk_lat)),
+                   np.concatenate((still_lon, walk_lon)))
+    [day] = placed_from_tracks([track], [], "+02:00", _settings()).info.days
+    assert day.km == pytest.approx(1.0, abs=0.1)
