@@ -341,7 +341,7 @@ def _published(lats: np.ndarray, lons: np.ndarray, tolerance: float, privacy: Pr
     to no finer than it (a metre-exact walk says more than the map shows); a point that rounding
     moved back inside the trim or a zone is left out."""
     lats, lons = _simplified(lats, lons, tolerance)
-    decimals = min(5, math.ceil(-math.log10(tolerance)))   # a step of 10**-decimals <= tolerance
+    decimals = min(5, math.ceil(-math.log10(2 * tolerance)))   # moved by half a step at most: <= tolerance
     lats, lons = np.round(lats, decimals), np.round(lons, decimals)
     keep = _shown(lats, lons, privacy, ends)
     keep[1:] &= (np.diff(lats) != 0) | (np.diff(lons) != 0)   # one point where rounding made two
