@@ -88,3 +88,11 @@ def test_a_town_level_map_frames_the_route_not_100_km_around_it():
     trip = trip_map([_day(date(2010, 8, 5), (45.79, 14.36), (45.81, 14.31))], "town", route)
     xs = [x for drawn in trip.routes for run in drawn.lines for x, _y in run]
     assert max(xs) - min(xs) > 50   # of the map's 640 units (~13 in a 1-degree frame)
+
+
+def test_a_run_shorter_than_a_speck_is_not_drawn():
+    walk = [(45.76 + 0.0005 * i, 14.35) for i in range(40)]   # 2 km north
+    speck = [(45.70, 14.30), (45.70001, 14.30001)]             # 1.4 m: two points between a gap and the trim
+    trip = trip_map([_day(date(2010, 8, 5), (45.79, 14.36))], "town",
+                    [RouteDay(date="2010-08-05", km=2.0, lines=[walk, speck])])
+    assert [len(run) > 1 for drawn in trip.routes for run in drawn.lines] == [True]
