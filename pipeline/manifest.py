@@ -234,9 +234,11 @@ class RouteDay(_Entry):
     """One day of the route as the map draws it: already without what privacy keeps back (each
     day's first and last privacy.track_trim_m, hide_near zones) and simplified to the map's scale."""
 
-    date: str                         # the day (ISO), in the camera's local time where it is known
+    date: str                         # the day (ISO), in the camera's local time where it is known,
+                                      # else the sun's where the track is (never UTC's: a day cut mid-afternoon)
     km: float                         # how far the day went: the whole day's track
-    lines: list[list[tuple[float, float]]] = []   # (lat, lon) runs; a gap or a zone splits them
+    # (lat, lon) runs, to no more decimals than the map's detail (5 at most); a gap or a zone splits them
+    lines: list[list[tuple[float, float]]] = []
 
 
 class TracksInfo(_Entry):

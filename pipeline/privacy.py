@@ -79,6 +79,8 @@ def _town_level(place: Place | None) -> Place | None:
 
 def _with(photo: PhotoEntry, place: Place | None, gps: Gps | None) -> PhotoEntry:
     update: dict = {"place": place}
+    if place is None and gps is None:   # no position published: nor where it came from (a camera with GPS)
+        update["position"] = None
     if photo.exif is not None:
         update["exif"] = photo.exif.model_copy(update={"gps": gps})
     return photo.model_copy(update=update)

@@ -30,8 +30,9 @@ def test_exact_keeps_everything():
 
 
 def test_none_keeps_nothing_of_a_position():
-    entry = within_privacy(_photo(), _privacy(location="none"))
+    entry = within_privacy(_photo().model_copy(update={"position": "track"}), _privacy(location="none"))
     assert entry.place is None and entry.exif.gps is None
+    assert entry.position is None   # nor whether a camera's GPS or a track placed it
 
 
 def test_zone_edges_and_distances():

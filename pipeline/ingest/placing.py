@@ -16,6 +16,7 @@ simplified to what a map of the route can show. Only that is recorded and drawn.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -116,10 +117,17 @@ def placed_from_tracks(tracks: list, photos: list[PhotoEntry], camera_clock: str
             placement.positions[photo.source] = Gps(lat=round(position[0], 6), lon=round(position[1], 6))
     info.placed, info.not_placed = len(placement.positions), unplaced_clock + far
     placement.lines += _said(info, unplaced_clock, far, settings.track.max_gap, len(with_gps))
-    day_clock = clock if clock is not None else 0
+    day_clock = clock if clock is not None else solar_clock(lons)
     info.days = (route if route is not None
                  else route_days(times, lats, lons, day_clock, max_gap, settings.privacy))
     return placement
+
+
+def solar_clock(lons: np.ndarray) -> float:
+    """The local clock (minus UTC, whole hours) the sun keeps where the track mostly is: the
+    traveller's days when no camera says its clock, so a day is not cut at UTC's midnight
+    (an afternoon in California)."""
+    return float(round(float(np.median(lons)) / 15) * 3600)
 
 
 def _merged(tracks: list[Track]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -251,29 +259,63 @@ def route_days(times: np.ndarray, lats: np.ndarray, lons: np.ndarray, clock: flo
     route = []
     for start, end in zip(starts, ends, strict=True):
         la, lo, ti = lats[start:end], lons[start:end], times[start:end]
-        km = float(_metres(la[:-1], lo[:-1], la[1:], lo[1:]).sum() / 1000) if end - start > 1 else 0.0
+        km = _travelled_km(ti, la, lo)
         day = datetime.fromtimestamp(int(days[start]) * _DAY_S, timezone.utc).date().isoformat()
-        runs = [(la[a:b], lo[a:b]) for a, b in _runs(_shown(la, lo, privacy), ti, max_gap)]
-        route.append((day, round(km, 1), runs))
+        ends = (la[0], lo[0], la[-1], lo[-1])
+        runs = [(la[a:b], lo[a:b]) for a, b in _runs(_shown(la, lo, privacy, ends), ti, max_gap)]
+        route.append((day, round(km, 1), runs, ends))
     tolerance = _tolerance(lats, lons)
     while True:   # coarser where a winding route would swell manifest.json (and the map)
-        lines = [[line for la, lo in runs if len(line := _simplified(la, lo, tolerance)) > 1]
-                 for _day, _km, runs in route]
+        lines = [[line for la, lo in runs if len(line := _published(la, lo, tolerance, privacy, ends)) > 1]
+                 for _day, _km, runs, ends in route]
         if sum(len(line) for day in lines for line in day) <= MAX_ROUTE_POINTS:
             break
         tolerance *= 2
     return [RouteDay(date=day, km=km, lines=day_lines)
-            for (day, km, _pieces), day_lines in zip(route, lines, strict=True)]
+            for (day, km, _pieces, _ends), day_lines in zip(route, lines, strict=True)]
 
 
-def _shown(lats: np.ndarray, lons: np.ndarray, privacy: PrivacySettings) -> np.ndarray:
+# A GPS fix wanders by a few metres while its receiver stands still: summed second by second, an
+# hour at a café "walks" kilometres. Positions are averaged over SMOOTH_S either side (a dense
+# track's wander; a sparse one's points are left as they are), and a step counted once the
+# position has moved STEP_M.
+SMOOTH_S = 5.0
+STEP_M = 15.0
+
+
+def _travelled_km(times: np.ndarray, lats: np.ndarray, lons: np.ndarray) -> float:
+    """How far a day's points went (flat-earth steps, exact to a part in a thousand at a day's
+    scale; longitudes unwrapped across 180°)."""
+    if len(lats) < 2:
+        return 0.0
+    k = np.cos(np.radians(np.clip(np.median(lats), -89, 89)))
+    metres_per_degree = EARTH_RADIUS_KM * 1000 * np.pi / 180
+    xs = _averaged(times, np.unwrap(lons, period=360) * k * metres_per_degree).tolist()
+    ys = _averaged(times, lats * metres_per_degree).tolist()
+    total, x0, y0 = 0.0, xs[0], ys[0]
+    for x, y in zip(xs, ys, strict=True):
+        step = math.hypot(x - x0, y - y0)
+        if step >= STEP_M:
+            total, x0, y0 = total + step, x, y
+    return total / 1000
+
+
+def _averaged(times: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each value averaged with those within SMOOTH_S of its time."""
+    first = np.searchsorted(times, times - SMOOTH_S, side="left")
+    after = np.searchsorted(times, times + SMOOTH_S, side="right")
+    sums = np.concatenate(([0.0], np.cumsum(values - values[0])))   # (from the first: no precision lost)
+    return values[0] + (sums[after] - sums[first]) / (after - first)
+
+
+def _shown(lats: np.ndarray, lons: np.ndarray, privacy: PrivacySettings, ends: tuple) -> np.ndarray:
     """Which of a day's points the map may draw: none within track_trim_m of the day's first or
-    last point, none inside a hide_near zone."""
+    last point (`ends`: lat, lon of each), none inside a hide_near zone."""
     trim = privacy.track_trim_m
     shown = np.ones(len(lats), dtype=bool)
     if trim > 0:
-        shown &= _metres(lats, lons, lats[0], lons[0]) > trim
-        shown &= _metres(lats, lons, lats[-1], lons[-1]) > trim
+        shown &= _metres(lats, lons, ends[0], ends[1]) > trim
+        shown &= _metres(lats, lons, ends[2], ends[3]) > trim
     for zone in privacy.hide_near:
         shown &= _metres(lats, lons, zone.lat, zone.lon) > zone.radius_m
     return shown
@@ -293,16 +335,29 @@ def _tolerance(lats: np.ndarray, lons: np.ndarray) -> float:
     return max(extent / _ROUTE_STEPS, 1e-5)
 
 
-def _simplified(lats: np.ndarray, lons: np.ndarray, tolerance: float) -> list[tuple[float, float]]:
+def _published(lats: np.ndarray, lons: np.ndarray, tolerance: float, privacy: PrivacySettings,
+               ends: tuple) -> list[tuple[float, float]]:
+    """A run of shown points as manifest.json holds it: simplified to `tolerance` and rounded
+    to no finer than it (a metre-exact walk says more than the map shows); a point that rounding
+    moved back inside the trim or a zone is left out."""
+    lats, lons = _simplified(lats, lons, tolerance)
+    decimals = min(5, math.ceil(-math.log10(2 * tolerance)))   # moved by half a step at most: <= tolerance
+    lats, lons = np.round(lats, decimals), np.round(lons, decimals)
+    keep = _shown(lats, lons, privacy, ends)
+    keep[1:] &= (np.diff(lats) != 0) | (np.diff(lons) != 0)   # one point where rounding made two
+    return [(float(a), float(b)) for a, b in zip(lats[keep], lons[keep], strict=True)]
+
+
+def _simplified(lats: np.ndarray, lons: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
     """The points where the line enters a new cell of a `tolerance` grid (and its last point):
     real positions of the track, never a cell's centre, so a point kept is a point shown."""
     if not len(lats):
-        return []
+        return lats, lons
     k = np.cos(np.radians(np.clip(lats[0], -70, 70)))
     cells = np.stack((np.floor(lats / tolerance), np.floor(lons * k / tolerance)), axis=1)
     keep = np.concatenate(([True], (np.diff(cells, axis=0) != 0).any(axis=1)))
     keep[-1] = True
-    return [(round(float(a), 5), round(float(b), 5)) for a, b in zip(lats[keep], lons[keep], strict=True)]
+    return lats[keep], lons[keep]
 
 
 def _metres(lat1, lon1, lat2, lon2) -> np.ndarray:

@@ -262,17 +262,22 @@ def _nothing_usable(reader: _Reader) -> str:
     if not reader.points:
         return "holds no track points"
     if reader.bad_positions == reader.points:
-        return f"none of its {reader.points:,} points has a possible position (latitude -90..90, longitude -180..180)"
+        return (f"none of its {reader.points:,} points has a possible position (latitude -90..90, "
+                "longitude -180..180, not 0,0)")
     return "its points carry no times: it can place no photo, and has no days to draw"
 
 
 def _left_out(reader: _Reader) -> list[str]:
     parts = []
     if reader.bad_positions:
-        parts.append(f"{reader.bad_positions:,} points with an impossible position left out")
+        parts.append(f"{_points(reader.bad_positions)} with an impossible position (or 0,0: no fix) left out")
     if reader.untimed:
-        parts.append(f"{reader.untimed:,} points without a time left out")
+        parts.append(f"{_points(reader.untimed)} without a time left out")
     return parts
+
+
+def _points(n: int) -> str:
+    return f"{n:,} point" + ("" if n == 1 else "s")
 
 
 def _position(lat: str | None, lon: str | None) -> tuple[float, float] | None:
@@ -282,13 +287,16 @@ def _position(lat: str | None, lon: str | None) -> tuple[float, float] | None:
         return None
     if not (math.isfinite(la) and math.isfinite(lo) and -90 <= la <= 90 and -180 <= lo <= 180):
         return None
+    if la == 0 and lo == 0:   # a receiver with no fix yet (as the camera's EXIF: pipeline/ingest/exif.py)
+        return None
     return la, lo
 
 
 def _utc_seconds(text: str) -> float | None:
-    """A GPX or KML time (ISO 8601, UTC when it names no zone) as seconds since 1970; None if it is none."""
+    """A GPX or KML time (ISO 8601, UTC when it names no zone, as GPX says its times are) as
+    seconds since 1970; None if it is none. RFC 3339 lets the T and Z be lower case."""
     try:
-        when = datetime.fromisoformat(text.strip())
+        when = datetime.fromisoformat(text.strip().upper())
     except ValueError:
         return None
     if when.tzinfo is None:

@@ -134,7 +134,10 @@ def trip_map(days: list[dict], location: str, route: list | tuple = ()) -> TripM
     dates = [day["date"] for day in days]
     colour_of = _colours([when for when, visits in zip(dates, visits_by_day, strict=True) if visits]
                          + [date.fromisoformat(day.date) for day in route])
-    trip = _drawn(places, visits_by_day, MIN_SPAN.get(location, MIN_SPAN["exact"]), route, colour_of)
+    # A route shows where the trip went to the metre: framed as it is (a walk round a lake), not
+    # in a town map's 100 km, where it would be a few pixels under the marks.
+    min_span = MIN_SPAN["exact"] if route else MIN_SPAN.get(location, MIN_SPAN["exact"])
+    trip = _drawn(places, visits_by_day, min_span, route, colour_of)
     trip.dates, trip.colours = dates, [colour_of.get(when, _PALETTE[0]) for when in dates]
     return trip
 
@@ -214,7 +217,7 @@ def _drawn(places: list[Place], days: list[list[int]], min_span: float, route: l
     projected = [[[box.xy(lat, next(unwrapped_lon)) for lat, _lon in line] for line in day.lines] for day in route]
     detail = _ROUTE_DETAIL
     while True:   # coarser where a winding route would make the map heavy (a drive criss-crossing a region)
-        drawn = [[_on_map(line, detail) for line in lines] for lines in projected]
+        drawn = [[run for line in lines if _long_enough(run := _on_map(line, detail))] for lines in projected]
         if sum(len(line) for lines in drawn for line in lines) <= MAX_ROUTE_POINTS:
             break
         detail *= 2
@@ -233,6 +236,18 @@ def _drawn(places: list[Place], days: list[list[int]], min_span: float, route: l
 # coarser only where it would take more than MAX_ROUTE_POINTS points (~12 bytes each in SVG).
 _ROUTE_DETAIL = 0.75
 MAX_ROUTE_POINTS = 8000
+
+
+def _long_enough(run: list[tuple[float, float]]) -> bool:
+    """Whether a run spans more than _SPECK (SVG units): a shorter one (a few points between a
+    gap and the trim) is drawn as a speck that reads as a mark, not as a way travelled."""
+    if not run:
+        return False
+    xs, ys = [x for x, _y in run], [y for _x, y in run]
+    return max(max(xs) - min(xs), max(ys) - min(ys)) > _SPECK
+
+
+_SPECK = 2.0
 
 
 def _on_map(points: list[tuple[float, float]], detail: float = _ROUTE_DETAIL) -> list[tuple[float, float]]:
@@ -459,7 +474,7 @@ def _points(places: list[Place]) -> str:
 def _lines(trip: TripMap) -> list[str]:
     """A line through each day's places, a dotted one from day to day; not where a day's route
     is drawn (it shows the way itself)."""
-    routed = {route.day for route in trip.routes}
+    routed = {route.day for route in trip.routes if route.lines}
     lines, previous_end, previous_routed = [], None, False
     for number, day in enumerate(trip.days):
         if not day:

@@ -3,6 +3,7 @@ the track by time, the camera's clock given or inferred; the route kept back whe
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import timedelta, timezone
 from pathlib import Path
@@ -88,13 +89,14 @@ def test_points_out_of_order_are_sorted_and_bad_points_left_out(tmp_path):
     shuffled = points[50:] + points[:50]
     text = write_gpx(tmp_path / "t.gpx", shuffled).read_text()
     text = text.replace("</trkseg>", '<trkpt lat="nan" lon="1"><time>2024-05-01T09:00:00Z</time></trkpt>'
-                                     '<trkpt lat="50" lon="14"/></trkseg>')
+                                     '<trkpt lat="50" lon="14"/><trkpt lat="0" lon="0.0">'
+                                     '<time>2024-05-01T09:00:01Z</time></trkpt></trkseg>')   # 0,0: no fix
     (tmp_path / "t.gpx").write_text(text)
     track = read_track("t.gpx", tmp_path / "t.gpx")
     assert isinstance(track, Track)
     assert (np.diff(track.times) > 0).all() and len(track.times) == 100
-    assert "sorted by time" in track.problem and "1 points with an impossible position" in track.problem
-    assert "1 points without a time" in track.problem
+    assert "sorted by time" in track.problem and "2 points with an impossible position" in track.problem
+    assert "1 point without a time" in track.problem
 
 
 def test_album_finds_tracks_at_any_depth_and_album_yaml_names_more(tmp_path):
@@ -252,3 +254,79 @@ def test_each_day_is_trimmed_where_the_traveller_slept(two_days):
 def test_no_route_with_location_none(two_days):
     _points, tracks = two_days
     assert placed_from_tracks(tracks, [], "+02:00", _settings(location="none")).info.days == []
+
+
+def test_the_route_is_published_no_finer_than_the_map_shows(two_days):
+    _points, tracks = two_days
+    days = placed_from_tracks(tracks, [], "+02:00", _settings()).info.days
+    published = [value for day in days for line in day.lines for point in line for value in point]
+    assert published and all(round(value, 4) == value for value in published)   # ~11 m: the map's detail
+
+
+def _track(times, lats, lons) -> Track:
+    return Track("t.gpx", "0" * 64, np.asarray(times, dtype=float), np.asarray(lats, dtype=float),
+                 np.asarray(lons, dtype=float))
+
+
+def test_rounding_never_brings_the_route_back_where_the_traveller_slept():
+    # A day that starts by circling its hotel 510-700 m out, then drives 8 degrees away: the
+    # route is published to 2 decimals (~1 km), which would pull some of that circle inside 500 m.
+    hotel, t0 = (50.00331, 14.00467), 1714550400.0
+    ring = [(hotel[0] + r / 111_195 * np.cos(a), hotel[1] + r / (111_195 * 0.643) * np.sin(a))
+            for r in (510, 560, 620, 700) for a in np.linspace(0, 2 * np.pi, 60)]
+    drive = [(hotel[0] + 0.02 * i, hotel[1] + 0.02 * i) for i in range(1, 400)]
+    spots = [hotel, *ring, *drive]
+    track = _track([t0 + 5 * i for i in range(len(spots))], [p[0] for p in spots], [p[1] for p in spots])
+    [day] = placed_from_tracks([track], [], "+00:00", _settings()).info.days
+    drawn = [point for line in day.lines for point in line]
+    assert drawn and min(distance_km(*point, *hotel) for point in drawn) * 1000 > 500
+
+
+def test_days_are_the_travellers_local_days():
+    # 23:00 to 01:00 by a camera on +02:00: two days, cut at the camera's midnight.
+    start = 1714597200.0   # 2024-05-01 21:00 UTC
+    walk_east = _track([start + 10 * i for i in range(720)], [50.0] * 720, [14.0 + 0.0001 * i for i in range(720)])
+    assert [day.date for day in placed_from_tracks([walk_east], [], "+02:00", _settings()).info.days] == \
+        ["2024-05-01", "2024-05-02"]
+    # No camera says its clock: a day in Los Angeles, 09:00 to 21:00 there (16:00 to 04:00 UTC),
+    # is one day, the local one, not two cut at UTC's midnight.
+    morning = 1714579200.0   # 2024-05-01 16:00 UTC
+    la = _track([morning + 60 * i for i in range(720)], [34.05] * 720, [-118.4 + 0.0005 * i for i in range(720)])
+    placement = placed_from_tracks([la], [], None, _settings())
+    assert [day.date for day in placement.info.days] == ["2024-05-01"]
+
+
+def test_a_track_found_and_named_is_read_once_and_hidden_folders_keep_theirs(tmp_path):
+    album = tmp_path / "album"
+    write_gpx(album / "tracks" / "walk.gpx", walk(10))
+    write_gpx(album / ".private" / "home.gpx", walk(10))   # a hidden folder: not the album's
+    write_gpx(album / ".home.gpx", walk(10))
+    (album / "album.yaml").write_text("track: [./tracks/walk.gpx, tracks/../tracks/walk.gpx]\n")
+    files, text = find_photos(album), load_album_text(album)
+    assert files.tracks == ["tracks/walk.gpx"]
+    found = album_tracks(album, files.tracks, text.tracks, "album.yaml")
+    assert [track.name for track in found] == ["tracks/walk.gpx"]
+
+
+def test_track_times_without_a_zone_are_utc_and_a_repeated_moment_is_one_point(tmp_path):
+    points = walk(20)[:20]
+    text = write_gpx(tmp_path / "t.gpx", points).read_text()
+    (tmp_path / "z.gpx").write_text(text.replace("Z</time>", "</time>"))
+    (tmp_path / "lower.gpx").write_text(re.sub(r"<time>[^<]+</time>", lambda m: m[0].lower(), text))   # RFC 3339
+    repeated = text.replace("</trkseg>", text[text.index("<trkpt"):text.index("</trkpt>") + 8] + "</trkseg>")
+    (tmp_path / "r.gpx").write_text(repeated)
+    utc = read_track("t.gpx", tmp_path / "t.gpx")
+    for name in ("z.gpx", "lower.gpx", "r.gpx"):
+        same = read_track(name, tmp_path / name)
+        assert isinstance(same, Track) and (same.times == utc.times).all() and (same.lats == utc.lats).all(), name
+
+
+def test_a_receiver_standing_still_walks_no_kilometres():
+    # An hour at a café, one fix a second wandering 5 m round the table, then a 1 km walk.
+    rng, t0 = np.random.default_rng(0), 1714550400.0
+    still_lat, still_lon = 50.0 + rng.normal(0, 5 / 111_195, 3600), 14.0 + rng.normal(0, 5 / 71_500, 3600)
+    walk_lat, walk_lon = 50.0 + np.arange(1, 715) * 1.4 / 111_195, np.full(714, 14.0)
+    track = _track(t0 + np.arange(3600 + 714), np.concatenate((still_lat, walk_lat)),
+                   np.concatenate((still_lon, walk_lon)))
+    [day] = placed_from_tracks([track], [], "+02:00", _settings()).info.days
+    assert day.km == pytest.approx(1.0, abs=0.1)

@@ -78,3 +78,21 @@ def test_the_map_projects_back():
     x, y = trip.frame.xy(50.15, 14.47)
     lat, lon = trip.frame.latlon(x, y)
     assert abs(lat - 50.15) < 1e-9 and abs(lon - 14.47) < 1e-9
+
+
+def test_a_town_level_map_frames_the_route_not_100_km_around_it():
+    # A 2 km walk round a lake, photos at two town centres 4 km apart: the route is drawn large
+    # enough to see, not a few pixels under the marks of a 100 km frame.
+    line = [(45.76 + 0.01 * math.sin(i / 10), 14.35 + 0.01 * math.cos(i / 10)) for i in range(63)]
+    route = [RouteDay(date="2010-08-05", km=2.0, lines=[line])]
+    trip = trip_map([_day(date(2010, 8, 5), (45.79, 14.36), (45.81, 14.31))], "town", route)
+    xs = [x for drawn in trip.routes for run in drawn.lines for x, _y in run]
+    assert max(xs) - min(xs) > 50   # of the map's 640 units (~13 in a 1-degree frame)
+
+
+def test_a_run_shorter_than_a_speck_is_not_drawn():
+    walk = [(45.76 + 0.0005 * i, 14.35) for i in range(40)]   # 2 km north
+    speck = [(45.70, 14.30), (45.70001, 14.30001)]             # 1.4 m: two points between a gap and the trim
+    trip = trip_map([_day(date(2010, 8, 5), (45.79, 14.36))], "town",
+                    [RouteDay(date="2010-08-05", km=2.0, lines=[walk, speck])])
+    assert [len(run) > 1 for drawn in trip.routes for run in drawn.lines] == [True]
