@@ -28,13 +28,14 @@ from flows.preflight import RunPlan
 from flows.progress import DreamProgress, ProgressBar, note
 from flows.scale import dream_resources, dreams_in_flight, requiring, running_on_dask, worker_device
 from pipeline.config import Settings
+from pipeline.dream.loop import LoopSpec, closed_loop, save_loop, start_frame
 from pipeline.dream.spec import DreamSpec, dream_input, guide_input, save_dream
 from pipeline.dream.weights import WeightsChoice
 from pipeline.imaging import PhotoError
 from pipeline.ingest.guides import GuideSource, attach_guides
 from pipeline.ingest.photos import ingest_photos, set_aside_duplicates
 from pipeline.layers import deepest
-from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now
+from pipeline.manifest import DreamEntry, LoopEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now
 from pipeline.output.files import DiskFull, FolderNotWritable
 from pipeline.output.folder import sweep_unused, tidy_before_run
 from pipeline.output.kept import kept_dir
@@ -77,6 +78,7 @@ class DreamJob:
     guides: dict[str, GuideSource] = field(default_factory=dict)  # by sha256: where each guide is read
     hidden: frozenset[str] = frozenset()   # photos album.yaml hides: their dreams go to `kept_store`
     kept_store: DreamStore | None = None   # outside the output folder (pipeline/output/kept.py)
+    loops: LoopSpec | None = None          # how the run's dream loops are made (album.yaml `loop:`)
 
     def stores_for(self, photo: PhotoEntry) -> tuple[DreamStore, ...]:
         """Where the photo's dreams are, the first where new ones go: a hidden photo's never pass
@@ -207,6 +209,38 @@ def dream_on_device(photo: PhotoEntry, image, layer: str, job: DreamJob, device:
     return dreamed, round(time.perf_counter() - started, 3)
 
 
+@task(name="loop", cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient,
+      task_run_name="loop {photo.source} {dream.layer}")
+def dream_loop(photo: PhotoEntry, dream: DreamEntry, job: DreamJob) -> LoopEntry:
+    """Make the photo's dream loop, from its stored `dream` on the loop's layer: its frames
+    dreamed in the device's slot, encoded and written after it (pipeline/dream/loop.py)."""
+    loops, stores = job.loops, job.stores_for(photo)
+    if done := loops.stored(stores, photo, dream):  # another run may have made it
+        return done
+    device = worker_device(job.spec.device)
+    slots = Slots.of(device, job.settings.tasks.dreams_at_once)
+    with slots.prepared:
+        start = start_frame(stores, dream, loops.size(dream))
+        with slots.device:
+            frames, seconds = loop_on_device(start, dream.layer, job, device)
+        settings = job.settings.loop
+        save_loop(closed_loop(frames, settings.frames, settings.fade), loops.files(photo, dream), stores[0], settings)
+    return loops.entry(photo, dream, seconds)
+
+
+def loop_on_device(start, layer: str, job: DreamJob, device: str):
+    """A loop's frames as made (closed_loop closes them), and the engine's seconds."""
+    from pipeline.dream.engine import load_dreamer
+    from pipeline.dream.loop import dream_frames
+
+    engine = job.settings.engine
+    dreamer = load_dreamer(job.weights, job.settings.weights.cache_path, job.deepest_layer, device,
+                           job.spec.size_step, engine.memory_mb, engine.graphs_on(device))
+    started = time.perf_counter()
+    frames = dream_frames(dreamer, start, layer, job.loops.params, job.settings.loop)
+    return frames, round(time.perf_counter() - started, 3)
+
+
 @task(name="write post", cache_policy=NO_CACHE)
 def write_post(manifest: Manifest, out_dir: Path) -> Path:
     write_manifest(manifest, out_dir)
@@ -246,16 +280,19 @@ def dream_album(plan: RunPlan) -> Manifest:
     deepest_layer = deepest([layer for layers in layers_of.values() for layer in layers] or ["conv1_1"]).name
     store = DreamStore(out_dir, settings.output.store_path)
     kept = DreamStore(kept_dir(out_dir), settings.output.store_path) if hidden else None
-    job = DreamJob(album_dir, store, spec, settings, weights, deepest_layer, guides, hidden, kept)
+    job = DreamJob(album_dir, store, spec, settings, weights, deepest_layer, guides, hidden, kept,
+                   LoopSpec.of(spec, settings.loop))
     earlier = None if plan.renew else plan.earlier
 
-    def manifest_of(dreams: dict[str, list[DreamEntry]], run: RunInfo) -> Manifest:
+    def manifest_of(dreams: dict[str, list[DreamEntry]], run: RunInfo,
+                    loops: dict[str, LoopEntry] | None = None) -> Manifest:
         return Manifest(
             created=now(), weights=WeightsInfo(**weights.as_dict()),
             device=f"{spec.device} on Dask workers" if running_on_dask() else spec.device,
             dream_size=spec.dream_size, octaves=spec.octaves, precision=spec.precision, settings=settings,
             photos=[text.described(photo, dreams.get(photo.source, []), settings.privacy,
-                                   hide=photo.source in plan.hidden_places) for photo in photos],
+                                   hide=photo.source in plan.hidden_places).model_copy(
+                                       update={"loop": (loops or {}).get(photo.source)}) for photo in photos],
             **text.told(files, duplicates, album_dir), run=run).without_machine_paths(album_dir, out_dir)
 
     previews = plan.earlier.preview_files() if plan.earlier else set()
@@ -266,7 +303,8 @@ def dream_album(plan: RunPlan) -> Manifest:
         previews |= shown.preview_files()
     dreams, run = dream_photos(photos, layers_of, job, earlier,
                                pass_name="Full size" if first is not None else None)
-    manifest = manifest_of(dreams, run if first is None else both_passes(first[1], run, first[0], dreams))
+    loops = make_loops(photos, {p.source: layer for p in photos if (layer := plan.loop_for(p.source))}, dreams, job)
+    manifest = manifest_of(dreams, run if first is None else both_passes(first[1], run, first[0], dreams), loops)
     manifest.page = str(write_post(manifest, out_dir))
     sweep_unused(manifest, out_dir, previews)   # the previews the post has replaced
     plan.record.end_run()
@@ -413,6 +451,44 @@ def dreamed_in_turn(to_dream: list[tuple[PhotoEntry, str]], job: DreamJob, progr
             outcome = DreamEntry(layer=layer, status="failed", error=f"{type(outcome).__name__}: {outcome}")
         progress.advance()
         yield (source, layer), outcome
+
+
+def make_loops(photos: list[PhotoEntry], loop_of: dict[str, str], dreams: dict[str, list[DreamEntry]],
+               job: DreamJob) -> dict[str, LoopEntry]:
+    """Each photo's dream loop (`loop_of`: the layer of each photo that has one), by photo: a
+    stored one as it is, the others made, each from the photo's finished dream on its layer (a
+    photo whose dream failed has no loop). A failed loop becomes a failed entry; a full disk
+    stops the run."""
+    found, to_make = {}, []
+    for photo in (p for p in photos if p.ok and p.source in loop_of):
+        dream = next((d for d in dreams.get(photo.source, []) if d.layer == loop_of[photo.source] and d.ok
+                      and d.image is not None and not d.preview), None)
+        if dream is None:
+            continue
+        stored = job.loops.stored(job.stores_for(photo), photo, dream)
+        if stored is not None:
+            found[photo.source] = stored
+        else:
+            to_make.append((photo, dream))
+    if not to_make:
+        return found
+    loop = job.settings.loop
+    note(f"Loops: making {counted(len(to_make), 'loop')} of {loop.frames} frames at {loop.size} px")
+    loop_task = dream_loop.with_options(retries=job.settings.tasks.retries,
+                                        retry_delay_seconds=job.settings.tasks.retry_delay_seconds)
+    submitted = []
+    for photo, dream in to_make:
+        with requiring(dream_resources()):
+            submitted.append((photo.source, dream.layer, loop_task.submit(photo, dream, job)))
+    for source, layer, future in submitted:
+        outcome = future.result(raise_on_failure=False)
+        if isinstance(outcome, DiskFull):
+            raise outcome
+        if isinstance(outcome, BaseException):
+            get_run_logger().warning("loop failed: %s %s: %s", source, layer, outcome)
+            outcome = LoopEntry(layer=layer, status="failed", error=f"{type(outcome).__name__}: {outcome}")
+        found[source] = outcome
+    return found
 
 
 def publish_table(album_name: str, manifest: Manifest) -> None:

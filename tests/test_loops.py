@@ -1,0 +1,237 @@
+"""Dream loops (album.yaml `loop:`), end to end on tiny photos and tiny loops: the MP4 and the
+animated WebP written and decodable, their frame count, the seam, a rerun that makes no frame
+again, a SIGTERM mid-loop, and the loop in the page, post.md and the blogs' exports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+from PIL import Image
+
+import flows.dream_album as flow_module
+from flows import rerun
+from flows.cli import EXIT_OK, EXIT_USAGE, main
+from pipeline.config import ConfigError, load_settings
+from pipeline.dream.loop import closed_loop, seam_ratio
+from pipeline.ingest.album import load_album_text
+from pipeline.output.manifest_file import read_manifest
+from pipeline.output.records import record_of
+
+REPO = Path(__file__).resolve().parent.parent
+FRAMES, FPS, SIZE, BLEND = 8, 8, 48, 3
+LOOP = f"loop: {{frames: {FRAMES}, fps: {FPS}, size: {SIZE}, steps: 1, blend: {BLEND}, zoom: 1.05}}\n"
+
+
+def _photo(path: Path, colour) -> None:
+    image = Image.new("RGB", (96, 64), colour)
+    for x in range(0, 96, 8):  # some structure for the network to find
+        for y in range(32):
+            image.putpixel((x, y), (255, 255, 255))
+    image.save(path)
+
+
+@pytest.fixture
+def album(tmp_path):
+    root = tmp_path / "trip"
+    root.mkdir()
+    _photo(root / "a.jpg", (200, 30, 30))
+    _photo(root / "b.jpg", (30, 30, 200))
+    (root / "album.yaml").write_text("title: Loops\nphotos:\n  a.jpg:\n    loop: true\n  b.jpg:\n    loop: conv1_2\n")
+    return root
+
+
+@pytest.fixture
+def config(tmp_path, weights_cache):
+    path = tmp_path / "tiny.yaml"
+    path.write_text("layers: [conv1_2, conv2_1]\n"
+                    "dream: {octaves: 1, steps: 1, jitter: 4}\n"
+                    "images: {dream_size: 64, web_sizes: [48, 96], formats: [jpeg]}\n"
+                    "tasks: {retries: 0}\n"
+                    f"weights: {{source: hed, cache_dir: '{weights_cache}'}}\n" + LOOP)
+    return path
+
+
+def _run(album, config, out, *extra):
+    return main(["run", str(album), "-c", str(config), "-o", str(out), "--device", "cpu", *extra])
+
+
+def _video_frames(path: Path) -> tuple[dict, list[np.ndarray]]:
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    width, height = meta["size"]
+    return meta, [np.frombuffer(f, np.uint8).reshape(height, width, 3) for f in reader]
+
+
+# ---------------------------------------------------------------- album.yaml
+
+
+def test_album_yaml_loop_names_a_layer_or_true(tmp_path):
+    (tmp_path / "album.yaml").write_text("photos:\n  a.jpg: {loop: true}\n  b.jpg: {loop: conv4_2}\n  c.jpg: {}\n")
+    text = load_album_text(tmp_path)
+    assert text.loop_for("a.jpg", ("conv3_1", "conv5_2", "conv4_2")) == "conv5_2"   # its deepest
+    assert text.loop_for("b.jpg", ("conv3_1",)) == "conv4_2"
+    assert text.loop_for("c.jpg", ("conv3_1",)) is None
+    (tmp_path / "album.yaml").write_text("photos:\n  a.jpg: {loop: conv9_9}\n")
+    with pytest.raises(ConfigError, match=r"photos\.a\.jpg\.loop.*a layer's name"):
+        load_album_text(tmp_path)
+
+
+def test_a_bad_loop_setting_is_one_line_before_any_work(album, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("loop: {frames: 2}\n")
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "run", str(album), "-c", str(bad), "-o",
+                           str(tmp_path / "out")], capture_output=True, text=True, cwd=REPO,
+                          env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120)
+    assert done.returncode == EXIT_USAGE and "loop.frames" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------- the seam
+
+
+def test_fading_the_tail_into_the_head_closes_the_seam():
+    """Frames that zoom on (here: a bright band moving down, and every frame a new picture) jump
+    back where a plain loop restarts; the faded loop's last frame is the one before its first."""
+    rng = np.random.default_rng(0)
+    made = [np.clip(rng.normal(128, 40, (24, 32, 3)) * 0.2 + i * 9, 0, 255).astype(np.uint8)
+            for i in range(FRAMES + BLEND)]
+    assert seam_ratio(made[:FRAMES]) > 5
+    looped = closed_loop(made, FRAMES, BLEND)
+    assert len(looped) == FRAMES and seam_ratio(looped) <= 1.5
+
+
+# ---------------------------------------------------------------- end to end
+
+
+def test_a_loop_end_to_end_and_a_rerun_makes_no_frame_again(prefect_harness, album, config, tmp_path,
+                                                             monkeypatch):
+    out = tmp_path / "out"
+    assert _run(album, config, out) == EXIT_OK
+    manifest = read_manifest(out)
+    photos = {photo.source: photo for photo in manifest.photos}
+    assert photos["a.jpg"].loop.layer == "conv2_1" and photos["b.jpg"].loop.layer == "conv1_2"
+    for photo in photos.values():
+        loop = photo.loop
+        assert loop.ok and not loop.reused and (loop.frames, loop.fps) == (FRAMES, FPS)
+        assert max(loop.video.width, loop.video.height) == SIZE and loop.video.width % 2 == 0
+        assert record_of(out).intact(loop.video.path) and record_of(out).intact(loop.animation.path)
+
+        data = (out / loop.video.path).read_bytes()
+        assert data.index(b"moov") < data.index(b"mdat")          # fast start: playable as it loads
+        meta, frames = _video_frames(out / loop.video.path)
+        assert "h264" in meta["codec"] and "yuv420p" in meta["pix_fmt"] and meta["fps"] == FPS
+        assert len(frames) == FRAMES and frames[0].shape[:2] == (loop.video.height, loop.video.width)
+        assert seam_ratio(frames) <= 1.5, seam_ratio(frames)
+
+        with Image.open(out / loop.animation.path) as animation:
+            assert animation.format == "WEBP" and animation.n_frames == FRAMES and animation.info["loop"] == 0
+            assert animation.size == (loop.animation.width, loop.animation.height)
+
+    page = (out / "index.html").read_text()
+    post = (out / "post.md").read_text()
+    for photo in photos.values():
+        assert f'<source src="{photo.loop.video.path}" type="video/mp4">' in page
+        assert f"]({photo.loop.animation.path})" in post and f"[video]({photo.loop.video.path})" in post
+    assert page.count('<video class="dream-loop"') == 2 and "autoplay" not in page.split("<video")[1].split(">")[0]
+    assert "matchMedia(\"(prefers-reduced-motion: reduce)\")" in (out / "dreamtrip.js").read_text()
+
+    # A run that works (no notes: the flow runs) finds both loops stored: no frame is dreamed.
+    def no_frames(*args, **kwargs):
+        raise AssertionError("a stored loop was dreamed again")
+
+    monkeypatch.setattr(flow_module, "loop_on_device", no_frames)
+    before = {path: (out / path).stat().st_mtime_ns for photo in photos.values() for path in photo.loop.files()}
+    rerun.forget(out)
+    assert _run(album, config, out) == EXIT_OK
+    again = read_manifest(out)
+    assert all(photo.loop.ok and photo.loop.reused for photo in again.photos)
+    assert {path: (out / path).stat().st_mtime_ns for path in before} == before
+
+    # Another loop setting is another loop: both made anew, the old files no longer published.
+    config.write_text(config.read_text().replace("zoom: 1.05", "zoom: 1.04"))
+    monkeypatch.undo()
+    assert _run(album, config, out) == EXIT_OK
+    changed = read_manifest(out)
+    assert all(photo.loop.ok and not photo.loop.reused for photo in changed.photos)
+    assert not set(before) & {path for photo in changed.photos for path in photo.loop.files()}
+
+    # album.yaml takes a loop off: the quick rerun may not keep it.
+    (album / "album.yaml").write_text("title: Loops\nphotos:\n  a.jpg:\n    loop: true\n")
+    assert _run(album, config, out) == EXIT_OK
+    assert [photo.loop is not None for photo in read_manifest(out).photos] == [True, False]
+
+
+# ---------------------------------------------------------------- a stop mid-loop
+
+# The run, with the second loop's writing stopped between its two files (the animation
+# written, the video not yet), where it waits to be killed.
+STOPPED_MID_LOOP = """
+import sys, threading, time
+import flows.dream_album as flow_module
+real, calls, lock, first_saved = flow_module.save_loop, [], threading.Lock(), threading.Event()
+def save_then_stop(frames, files, store, settings):
+    with lock:
+        calls.append(files)
+        second = len(calls) == 2
+    if second:
+        first_saved.wait()
+        store.writer().write_bytes(files.animation, b"the animation, written whole")
+        print("stopped mid-loop", file=sys.stderr, flush=True)
+        time.sleep(600)
+    real(frames, files, store, settings)
+    first_saved.set()
+flow_module.save_loop = save_then_stop
+from flows.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_mid_loop_keeps_the_finished_loop_and_leaves_nothing_half_written(prefect_harness, album, config,
+                                                                                   tmp_path):
+    out = tmp_path / "out"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
+    env.update(PYTHONPATH=str(REPO), PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_LOGGING_LEVEL="WARNING")
+    with open(tmp_path / "stderr.txt", "w") as stderr:
+        run = subprocess.Popen([sys.executable, "-c", STOPPED_MID_LOOP, "run", str(album), "-c", str(config),
+                                "-o", str(out), "--device", "cpu"], cwd=REPO, env=env,
+                               stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        deadline = time.monotonic() + 300
+        while "stopped mid-loop" not in (tmp_path / "stderr.txt").read_text():
+            assert run.poll() is None, (tmp_path / "stderr.txt").read_text()
+            assert time.monotonic() < deadline, "no loop was made"
+            time.sleep(0.1)
+        run.send_signal(signal.SIGTERM)
+        run.wait(timeout=30)
+    finally:
+        run.kill()
+    assert run.returncode == 143
+    assert not (out / "manifest.json").exists() and not record_of(out).last_run_finished()
+    videos = sorted((out / "dreams").glob("*.loop.mp4"))
+    assert len(videos) == 1   # the first loop, whole; the second's video never began
+    finished = videos[0].relative_to(out).as_posix()
+    assert record_of(out).intact(finished)
+    assert all(record_of(out).intact(p.relative_to(out).as_posix()) for p in (out / "dreams").iterdir()
+               if not p.name.startswith("."))
+
+    assert _run(album, config, out) == EXIT_OK
+    manifest = read_manifest(out)
+    reused = {photo.loop.video.path: photo.loop.reused for photo in manifest.photos}
+    assert reused[finished] is True and list(reused.values()).count(False) == 1   # only the stopped one made
+    assert record_of(out).own_temp_files(0.0) == []
+
+
+# ---------------------------------------------------------------- settings
+
+
+def test_loop_settings_have_defaults_a_cpu_can_afford():
+    loop = load_settings().loop
+    assert loop.frames / loop.fps == 4 and loop.size == 512 and loop.fade == loop.blend < loop.frames
