@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import logging
 import queue
-import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,11 +23,13 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.loops import make_loops
 from flows.preflight import RunPlan
 from flows.progress import DreamProgress, ProgressBar, note
 from flows.scale import dream_resources, dreams_in_flight, requiring, running_on_dask, worker_device
+from flows.turns import Slots, is_transient, retry_if_transient  # noqa: F401  (is_transient: tests ask it here)
 from pipeline.config import Settings
-from pipeline.dream.loop import LoopSpec, closed_loop, save_loop, start_frame
+from pipeline.dream.loop import LoopSpec
 from pipeline.dream.spec import DreamSpec, dream_input, guide_input, save_dream
 from pipeline.dream.weights import WeightsChoice
 from pipeline.imaging import PhotoError
@@ -108,47 +109,6 @@ class DreamJob:
         return Guide(image, photo.guide.sha256, self.spec.guide_mode)
 
 
-# ---- retries: only for failures that can pass (GPU memory, a lost worker), not for bad photos ----
-
-_TRANSIENT = (MemoryError, ConnectionError, TimeoutError)
-
-
-def is_transient(error: BaseException) -> bool:
-    if isinstance(error, (PhotoError, ValueError, FileNotFoundError)):
-        return False
-    return isinstance(error, _TRANSIENT) or "out of memory" in str(error).lower()
-
-
-def retry_if_transient(task, task_run, state) -> bool:
-    try:
-        state.result()
-    except Exception as error:  # the task's own exception, re-raised by the failed state
-        return is_transient(error)
-    return False
-
-
-# ---- who may use the device when ----
-
-class Slots:
-    """Per process and device: `device` admits `dreams_at_once` dreams at a time (more would only
-    fight for the same cores or GPU); `prepared` admits that many more photos decoded and waiting
-    for it, or being encoded after it, so the CPU work overlaps the device's and queued tasks hold
-    no decoded photo."""
-
-    _registry: dict[tuple[str, int], "Slots"] = {}
-    _registry_lock = threading.Lock()
-
-    def __init__(self, size: int):
-        self.device = threading.BoundedSemaphore(size)
-        self.prepared = threading.BoundedSemaphore(size + 2)  # one decoding, one encoding
-
-    @classmethod
-    def of(cls, device: str, size: int) -> "Slots":
-        # Keyed by size too: a later run in this process (`serve`) may set another dreams_at_once.
-        with cls._registry_lock:
-            return cls._registry.setdefault((device, size), cls(size))
-
-
 # ---- tasks ----
 
 @task(name="ingest", cache_policy=NO_CACHE)
@@ -207,38 +167,6 @@ def dream_on_device(photo: PhotoEntry, image, layer: str, job: DreamJob, device:
     started = time.perf_counter()
     [dreamed] = dreamer.dream(image, [layer], job.spec.engine_params, guide)
     return dreamed, round(time.perf_counter() - started, 3)
-
-
-@task(name="loop", cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient,
-      task_run_name="loop {photo.source} {dream.layer}")
-def dream_loop(photo: PhotoEntry, dream: DreamEntry, job: DreamJob) -> LoopEntry:
-    """Make the photo's dream loop, from its stored `dream` on the loop's layer: its frames
-    dreamed in the device's slot, encoded and written after it (pipeline/dream/loop.py)."""
-    loops, stores = job.loops, job.stores_for(photo)
-    if done := loops.stored(stores, photo, dream):  # another run may have made it
-        return done
-    device = worker_device(job.spec.device)
-    slots = Slots.of(device, job.settings.tasks.dreams_at_once)
-    with slots.prepared:
-        start = start_frame(stores, dream, loops.size(dream))
-        with slots.device:
-            frames, seconds = loop_on_device(start, dream.layer, job, device)
-        settings = job.settings.loop
-        save_loop(closed_loop(frames, settings.frames, settings.fade), loops.files(photo, dream), stores[0], settings)
-    return loops.entry(photo, dream, seconds)
-
-
-def loop_on_device(start, layer: str, job: DreamJob, device: str):
-    """A loop's frames as made (closed_loop closes them), and the engine's seconds."""
-    from pipeline.dream.engine import load_dreamer
-    from pipeline.dream.loop import dream_frames
-
-    engine = job.settings.engine
-    dreamer = load_dreamer(job.weights, job.settings.weights.cache_path, job.deepest_layer, device,
-                           job.spec.size_step, engine.memory_mb, engine.graphs_on(device))
-    started = time.perf_counter()
-    frames = dream_frames(dreamer, start, layer, job.loops.params, job.settings.loop)
-    return frames, round(time.perf_counter() - started, 3)
 
 
 @task(name="write post", cache_policy=NO_CACHE)
@@ -451,44 +379,6 @@ def dreamed_in_turn(to_dream: list[tuple[PhotoEntry, str]], job: DreamJob, progr
             outcome = DreamEntry(layer=layer, status="failed", error=f"{type(outcome).__name__}: {outcome}")
         progress.advance()
         yield (source, layer), outcome
-
-
-def make_loops(photos: list[PhotoEntry], loop_of: dict[str, str], dreams: dict[str, list[DreamEntry]],
-               job: DreamJob) -> dict[str, LoopEntry]:
-    """Each photo's dream loop (`loop_of`: the layer of each photo that has one), by photo: a
-    stored one as it is, the others made, each from the photo's finished dream on its layer (a
-    photo whose dream failed has no loop). A failed loop becomes a failed entry; a full disk
-    stops the run."""
-    found, to_make = {}, []
-    for photo in (p for p in photos if p.ok and p.source in loop_of):
-        dream = next((d for d in dreams.get(photo.source, []) if d.layer == loop_of[photo.source] and d.ok
-                      and d.image is not None and not d.preview), None)
-        if dream is None:
-            continue
-        stored = job.loops.stored(job.stores_for(photo), photo, dream)
-        if stored is not None:
-            found[photo.source] = stored
-        else:
-            to_make.append((photo, dream))
-    if not to_make:
-        return found
-    loop = job.settings.loop
-    note(f"Loops: making {counted(len(to_make), 'loop')} of {loop.frames} frames at {loop.size} px")
-    loop_task = dream_loop.with_options(retries=job.settings.tasks.retries,
-                                        retry_delay_seconds=job.settings.tasks.retry_delay_seconds)
-    submitted = []
-    for photo, dream in to_make:
-        with requiring(dream_resources()):
-            submitted.append((photo.source, dream.layer, loop_task.submit(photo, dream, job)))
-    for source, layer, future in submitted:
-        outcome = future.result(raise_on_failure=False)
-        if isinstance(outcome, DiskFull):
-            raise outcome
-        if isinstance(outcome, BaseException):
-            get_run_logger().warning("loop failed: %s %s: %s", source, layer, outcome)
-            outcome = LoopEntry(layer=layer, status="failed", error=f"{type(outcome).__name__}: {outcome}")
-        found[source] = outcome
-    return found
 
 
 def publish_table(album_name: str, manifest: Manifest) -> None:

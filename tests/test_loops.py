@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import flows.dream_album as flow_module
+import flows.loops as loops_module
 from flows import rerun
 from flows.cli import EXIT_OK, EXIT_USAGE, main
 from pipeline.config import ConfigError, load_settings
@@ -147,7 +147,7 @@ def test_a_loop_end_to_end_and_a_rerun_makes_no_frame_again(prefect_harness, alb
     def no_frames(*args, **kwargs):
         raise AssertionError("a stored loop was dreamed again")
 
-    monkeypatch.setattr(flow_module, "loop_on_device", no_frames)
+    monkeypatch.setattr(loops_module, "loop_on_device", no_frames)
     before = {path: (out / path).stat().st_mtime_ns for photo in photos.values() for path in photo.loop.files()}
     rerun.forget(out)
     assert _run(album, config, out) == EXIT_OK
@@ -175,8 +175,8 @@ def test_a_loop_end_to_end_and_a_rerun_makes_no_frame_again(prefect_harness, alb
 # written, the video not yet), where it waits to be killed.
 STOPPED_MID_LOOP = """
 import sys, threading, time
-import flows.dream_album as flow_module
-real, calls, lock, first_saved = flow_module.save_loop, [], threading.Lock(), threading.Event()
+import flows.loops as loops_module
+real, calls, lock, first_saved = loops_module.save_loop, [], threading.Lock(), threading.Event()
 def save_then_stop(frames, files, store, settings):
     with lock:
         calls.append(files)
@@ -188,7 +188,7 @@ def save_then_stop(frames, files, store, settings):
         time.sleep(600)
     real(frames, files, store, settings)
     first_saved.set()
-flow_module.save_loop = save_then_stop
+loops_module.save_loop = save_then_stop
 from flows.cli import main
 sys.exit(main(sys.argv[1:]))
 """
