@@ -6,7 +6,8 @@ the other, so a neighbour's load falls on both. Also the seam, and the files' by
     .venv/bin/python bench/loop_bench.py --save /tmp/loop     # + the MP4, the WebP and a few frames as PNG
     python bench/loop_bench.py --device cuda --still-size 2048 --loop-size 1024 --repeat 2
 
-The still is dreamed as a run dreams it (default settings: strength classic, octaves auto,
+The photo is resized to the still's size (enlarged if need be: a dream's cost is its pixels'),
+and the still dreamed as a run dreams it (default settings: strength classic, octaves auto,
 the precision `auto` decides here); the loop starts from that still, fitted to the loop's size,
 as flows/loops.py starts it from the stored dream. "CPU" is the process's CPU time, every
 thread and ffmpeg's too; "wall" is seconds on the clock.
@@ -34,7 +35,6 @@ from pipeline.dream.loop import (closed_loop, dream_frames, encode_animation, en
                                  loop_size, seam_ratio)
 from pipeline.dream.spec import precision_on  # noqa: E402
 from pipeline.dream.weights import choose_weights  # noqa: E402
-from pipeline.imaging import fitted_size  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample-album" / "01-charles-bridge-espresso.jpg"
 
@@ -85,7 +85,10 @@ def main() -> None:
     dreamer = load_dreamer(choice, settings.weights.cache_path, args.layer, args.device)
     with Image.open(args.photo) as stored:
         photo = stored.convert("RGB")
-    photo = photo.resize(fitted_size(photo.size, args.still_size), Image.Resampling.LANCZOS)
+    # At the still's size, enlarged if need be (the sample photos are 427-640 px): what a dream
+    # costs depends on its pixels, not on where they came from.
+    scale = args.still_size / max(photo.size)
+    photo = photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.Resampling.LANCZOS)
 
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores seen, torch threads "
           f"{__import__('torch').get_num_threads()}, {platform.python_version()}, device {args.device}"

@@ -314,3 +314,37 @@ def test_the_loop_moves_in_the_built_blog(tmp_path, engine):
     assert pages and "<img" in pages[0].read_text().split(name)[0].rsplit("src=", 1)[0][-300:]
     copies = list((tmp_path / "public").rglob(name))
     assert copies and copies[0].read_bytes() == (out / animation).read_bytes() and Image.open(copies[0]).is_animated
+
+
+# ---------------------------------------------------------------- in a browser
+
+
+@pytest.mark.parametrize("motion", ["no-preference", "reduce"])
+def test_the_page_plays_the_loop_unless_the_reader_asks_for_reduced_motion(tmp_path, motion):
+    """Headless Chromium (Debian's, as tests/post/test_browser.py drives it): the loop plays by
+    itself, muted and looping, with the dream as its poster; asked for reduced motion, it stays
+    the poster, paused, with its controls."""
+    import shutil
+
+    chromium = os.environ.get("DREAMTRIP_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not Path(chromium).is_file():
+        pytest.skip(f"Chromium not found at {chromium}")
+    _album, out, _animation = _dreamed_with_a_loop(tmp_path)
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_context(reduced_motion=motion).new_page()
+            page.goto((out / "index.html").as_uri())
+            video = page.locator("video.dream-loop")
+            video.scroll_into_view_if_needed()
+            page.wait_for_timeout(1500)
+            state = video.evaluate("v => ({paused: v.paused, muted: v.muted, loop: v.loop, controls: v.controls,"
+                                   " poster: v.poster, time: v.currentTime, h264: v.canPlayType('video/mp4')})")
+        finally:
+            browser.close()
+    assert state["muted"] and state["loop"] and state["controls"] and "/dreams/" in state["poster"]
+    if motion == "reduce":
+        assert state["paused"] and state["time"] == 0
+    elif state["h264"]:   # (a Chromium built without H.264 shows the poster and the controls)
+        assert not state["paused"] and state["time"] > 0, state
