@@ -149,8 +149,8 @@ def dream_frames(dreamer, start: Image.Image, layer: str, params: DreamParams, s
     with torch.no_grad():
         zoom = _zoom_grid(image, settings.zoom)
     for number in range(1, settings.frames + settings.fade):
-        with torch.no_grad():
-            image = torch.nn.functional.grid_sample(image, zoom, mode="bilinear", padding_mode="reflection",
+        with torch.no_grad():   # bicubic: bilinear's blur compounds frame after frame, past what few steps sharpen
+            image = torch.nn.functional.grid_sample(image, zoom, mode="bicubic", padding_mode="reflection",
                                                     align_corners=False).clamp_(0.0, 1.0)
         if settings.steps:  # each frame its own jitter: the same would stamp one pattern on all
             image = dream_tensor(passes, image, layer, replace(frame_params, seed=params.seed + number))
