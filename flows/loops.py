@@ -45,7 +45,7 @@ def make_loops(photos: list[PhotoEntry], loop_of: dict[str, str], dreams: dict[s
     if not to_make:
         return found
     loop = job.settings.loop
-    note(f"Loops: making {counted(len(to_make), 'loop')} of {loop.frames} frames at {loop.size} px")
+    note(f"Loops: making {counted(len(to_make), 'loop')} of {loop.frames} frames, at most {loop.size} px")
     loop_task = dream_loop.with_options(retries=job.settings.tasks.retries,
                                         retry_delay_seconds=job.settings.tasks.retry_delay_seconds)
     submitted = []
