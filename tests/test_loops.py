@@ -348,3 +348,19 @@ def test_the_page_plays_the_loop_unless_the_reader_asks_for_reduced_motion(tmp_p
         assert state["paused"] and state["time"] == 0
     elif state["h264"]:   # (a Chromium built without H.264 shows the poster and the controls)
         assert not state["paused"] and state["time"] > 0, state
+
+
+def test_a_hidden_photo_s_loop_is_published_nowhere(tmp_path):
+    """`hide: true`: the loop's files are kept outside the output folder, as the photo's dreams
+    are (pipeline/published.py derives it from the manifest: PhotoEntry.files)."""
+    from pipeline.published import published
+
+    _album, out, animation = _dreamed_with_a_loop(tmp_path)
+    manifest = read_manifest(out)
+    loop_files = set(manifest.photos[0].loop.files())
+    assert loop_files <= published(manifest).pictures
+    hidden = manifest.model_copy(update={"photos": [manifest.photos[0].model_copy(update={"hidden": True}),
+                                                    *manifest.photos[1:]]})
+    shown = published(hidden)
+    assert loop_files <= shown.kept and not loop_files & shown.pictures
+    assert all(photo.loop is None for photo in shown.manifest.photos)
