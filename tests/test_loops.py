@@ -112,9 +112,13 @@ def test_fading_the_tail_into_the_head_closes_the_seam():
 
 
 def test_a_loop_end_to_end_and_a_rerun_makes_no_frame_again(prefect_harness, album, config, tmp_path,
-                                                             monkeypatch):
+                                                             monkeypatch, capsys):
     out = tmp_path / "out"
     assert _run(album, config, out) == EXIT_OK
+    said = capsys.readouterr()
+    assert "4 dreams and 2 loops to do, estimated" in said.out, said.out
+    assert "Loops: making 2 loops of 8 frames, at most 48 px" in said.err + said.out
+    assert ", 2 of 2 loops ok" in said.out
     manifest = read_manifest(out)
     photos = {photo.source: photo for photo in manifest.photos}
     assert photos["a.jpg"].loop.layer == "conv2_1" and photos["b.jpg"].loop.layer == "conv1_2"
@@ -158,7 +162,9 @@ def test_a_loop_end_to_end_and_a_rerun_makes_no_frame_again(prefect_harness, alb
     # Another loop setting is another loop: both made anew, the old files no longer published.
     config.write_text(config.read_text().replace("zoom: 1.05", "zoom: 1.04"))
     monkeypatch.undo()
+    capsys.readouterr()
     assert _run(album, config, out) == EXIT_OK
+    assert "2 loops to do, estimated" in capsys.readouterr().out
     changed = read_manifest(out)
     assert all(photo.loop.ok and not photo.loop.reused for photo in changed.photos)
     assert not set(before) & {path for photo in changed.photos for path in photo.loop.files()}
