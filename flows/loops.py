@@ -1,6 +1,7 @@
-"""Dream loops in the flow (album.yaml `loop:`): a loop task per photo that asks for one, after
-its dream on the loop's layer is finished; the frames are made in the device's slot as dreams
-are (flows/dream_album.py: Slots), encoded and written after it (pipeline/dream/loop.py).
+"""Dream loops in the flow (album.yaml `loop:`): a loop task per photo that asks for one, once
+the run's dreams are made (a loop starts from its photo's finished dream on the loop's layer);
+the frames are made in the device's slot as dreams are (flows/turns.py: Slots), encoded and
+written after it (pipeline/dream/loop.py).
 
 A loop is looked up in the store before its task is submitted, as a dream is: a rerun submits
 none for a stored loop, and makes no frame of it again.
@@ -24,6 +25,7 @@ from pipeline.post.view import counted
 
 if TYPE_CHECKING:
     from flows.dream_album import DreamJob
+
 
 def make_loops(photos: list[PhotoEntry], loop_of: dict[str, str], dreams: dict[str, list[DreamEntry]],
                job: DreamJob) -> dict[str, LoopEntry]:
