@@ -39,7 +39,11 @@ def fitted_and_timed(plan: RunPlan, say: Warn) -> RunPlan:
     dreams, loops = dreams_to_do(plan), loops_to_do(plan)
     plan = fitted_to_memory(plan, dreams, say)
     if dreams or loops:
-        say(estimate_line(plan, dreams, loops))
+        from pipeline.dream import cost
+
+        calibration = cost.calibration_for(spec.device, spec.precision, state_dir())
+        say(estimate_line(plan, dreams, calibration, loops))
+        plan = plan.model_copy(update={"calibration": calibration})
     return plan
 
 
@@ -111,14 +115,13 @@ def header_size(path: Path) -> tuple[int, int] | None:
         return None
 
 
-def estimate_line(plan: RunPlan, dreams: list[tuple[tuple[int, int], str]],
+def estimate_line(plan: RunPlan, dreams: list[tuple[tuple[int, int], str]], calibration,
                   loops: list[tuple[tuple[int, int], str]] = ()) -> str:
     """'36 dreams to do, estimated 41 min on this CPU' (with --preview: and when the first
-    page is ready)."""
+    page is ready), at `calibration`'s speed (cost.Calibration)."""
     from pipeline.dream import cost
 
     spec = plan.spec
-    calibration = cost.calibration_for(spec.device, spec.precision, state_dir())
     params = spec.engine_params
     photos = len(plan.photos)
     full = cost.run_seconds(dreams, params, calibration, photos)

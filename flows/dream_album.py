@@ -29,12 +29,14 @@ from flows.progress import DreamProgress, ProgressBar, note
 from flows.scale import dream_resources, dreams_in_flight, requiring, running_on_dask, worker_device
 from flows.turns import Slots, is_transient, retry_if_transient  # noqa: F401  (is_transient: tests ask it here)
 from pipeline.config import Settings
+from pipeline.dream.cost import Calibration, dream_seconds
 from pipeline.dream.loop import LoopSpec
 from pipeline.dream.spec import DreamSpec, dream_input, guide_input, save_dream
 from pipeline.dream.weights import WeightsChoice
 from pipeline.imaging import PhotoError
 from pipeline.ingest.guides import GuideSource, attach_guides
 from pipeline.ingest.photos import ingest_photos, set_aside_duplicates
+from pipeline.ingest.placing import placed_from_tracks
 from pipeline.layers import deepest
 from pipeline.manifest import DreamEntry, LoopEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now
 from pipeline.output.files import DiskFull, FolderNotWritable
@@ -80,6 +82,13 @@ class DreamJob:
     hidden: frozenset[str] = frozenset()   # photos album.yaml hides: their dreams go to `kept_store`
     kept_store: DreamStore | None = None   # outside the output folder (pipeline/output/kept.py)
     loops: LoopSpec | None = None          # how the run's dream loops are made (album.yaml `loop:`)
+    calibration: Calibration | None = None  # this machine's speed, as the estimate line used it
+
+    def expected_seconds(self, photo: PhotoEntry, layer: str) -> float:
+        """What the cost model gives the dream (0 when the machine was not measured: on Dask)."""
+        if self.calibration is None:
+            return 0.0
+        return dream_seconds(self.spec.size(photo), layer, self.spec.engine_params, self.calibration)
 
     def stores_for(self, photo: PhotoEntry) -> tuple[DreamStore, ...]:
         """Where the photo's dreams are, the first where new ones go: a hidden photo's never pass
@@ -203,13 +212,17 @@ def dream_album(plan: RunPlan) -> Manifest:
     hidden = frozenset(source for source in plan.photos if text.hidden(source))
     photos, duplicates = set_aside_duplicates(ingest(album_dir, plan.photos, out_dir, settings, hidden))
     photos, guides = guided(album_dir, text, plan.scan.guides, photos, out_dir, settings)
+    placement = placed_from_tracks(list(plan.scan.tracks), photos, text.camera_clock, settings,
+                                   route=retried_route(plan))
+    for line in placement.lines:
+        note(line)
 
     layers_of = {p.source: plan.layers_for(p.source) for p in photos if p.ok}
     deepest_layer = deepest([layer for layers in layers_of.values() for layer in layers] or ["conv1_1"]).name
     store = DreamStore(out_dir, settings.output.store_path)
     kept = DreamStore(kept_dir(out_dir), settings.output.store_path) if hidden else None
     job = DreamJob(album_dir, store, spec, settings, weights, deepest_layer, guides, hidden, kept,
-                   LoopSpec.of(spec, settings.loop))
+                   LoopSpec.of(spec, settings.loop), plan.calibration)
     earlier = None if plan.renew else plan.earlier
 
     def manifest_of(dreams: dict[str, list[DreamEntry]], run: RunInfo,
@@ -218,10 +231,11 @@ def dream_album(plan: RunPlan) -> Manifest:
             created=now(), weights=WeightsInfo(**weights.as_dict()),
             device=f"{spec.device} on Dask workers" if running_on_dask() else spec.device,
             dream_size=spec.dream_size, octaves=spec.octaves, precision=spec.precision, settings=settings,
-            photos=[text.described(photo, dreams.get(photo.source, []), settings.privacy,
+            photos=[text.described(placement.photo(photo), dreams.get(photo.source, []), settings.privacy,
                                    hide=photo.source in plan.hidden_places).model_copy(
                                        update={"loop": (loops or {}).get(photo.source)}) for photo in photos],
-            **text.told(files, duplicates, album_dir), run=run).without_machine_paths(album_dir, out_dir)
+            **text.told(files, duplicates, album_dir), run=run,
+            tracks=placement.info).without_machine_paths(album_dir, out_dir)
 
     previews = plan.earlier.preview_files() if plan.earlier else set()
     first = preview_pass(photos, layers_of, job, earlier) if plan.preview else None
@@ -240,6 +254,16 @@ def dream_album(plan: RunPlan) -> Manifest:
         export_to_blog(manifest, out_dir, blog)
     publish_table(album_dir.name, manifest)
     return manifest
+
+
+def retried_route(plan: RunPlan) -> list | None:
+    """`retry` keeps the route the run before it drew (none if it drew none): its settings are
+    the recorded ones, which hold no hide_near zones, so a route made again would cross them.
+    None for a run: it makes the route with the zones it has."""
+    if plan.only_photos is None:
+        return None
+    earlier = plan.earlier.tracks if plan.earlier else None
+    return list(earlier.days) if earlier else []
 
 
 def decided_on_a_worker(settings: Settings, weights: str) -> DreamSpec:
@@ -310,7 +334,8 @@ def dream_photos(photos: list[PhotoEntry], layers_of: dict[str, tuple[str, ...]]
         note(pass_line(pass_name, to_dream, job.spec))
     progress = DreamProgress(to_dream=len(to_dream), reused=len(results) - len(to_dream),
                              artifact_key=f"{artifact_key(job.album_dir.name)}-progress",
-                             label=pass_name.lower() if pass_name else "dreaming")
+                             label=pass_name.lower() if pass_name else "dreaming",
+                             expected_s=sum(job.expected_seconds(photo, layer) for photo, layer in to_dream))
     started = time.perf_counter()
     for (source, layer), entry in dreamed_in_turn(to_dream, job, progress):
         results[source, layer] = entry
@@ -355,20 +380,21 @@ def dreamed_in_turn(to_dream: list[tuple[PhotoEntry, str]], job: DreamJob, progr
                                     retry_delay_seconds=job.settings.tasks.retry_delay_seconds)
     resources, waiting = dream_resources(), iter(to_dream)
     in_flight = dreams_in_flight(job.settings.tasks.dreams_at_once)
-    running: dict = {}              # future -> (source, layer), only those not ended yet
+    running: dict = {}              # future -> (photo, layer), only those not ended yet
     ended = queue.SimpleQueue()     # futures as their tasks end, put there by the task's thread
 
     def submit_more() -> None:
         for photo, layer in itertools.islice(waiting, in_flight - len(running)):
             with requiring(resources):
                 future = dream_task.submit(photo, layer, job)
-            running[future] = (photo.source, layer)
+            running[future] = (photo, layer)
             future.add_done_callback(ended.put)
 
     submit_more()
     while running:
         future = ended.get()
-        source, layer = running.pop(future)
+        photo, layer = running.pop(future)
+        source = photo.source
         outcome = future.result(raise_on_failure=False)
         del future                  # its state and result go with it
         submit_more()               # before the entry is handled: the device never waits on it
@@ -377,7 +403,7 @@ def dreamed_in_turn(to_dream: list[tuple[PhotoEntry, str]], job: DreamJob, progr
         if isinstance(outcome, BaseException):
             get_run_logger().warning("dream failed: %s %s: %s", source, layer, outcome)
             outcome = DreamEntry(layer=layer, status="failed", error=f"{type(outcome).__name__}: {outcome}")
-        progress.advance()
+        progress.advance(job.expected_seconds(photo, layer))
         yield (source, layer), outcome
 
 

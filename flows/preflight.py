@@ -64,6 +64,9 @@ class AlbumScan:
     text: AlbumText
     files: AlbumFiles
     guides: dict   # name in album.yaml -> GuideFile (pipeline/guides.py)
+    # The album's GPS tracks, read once (pipeline/ingest/tracks.py: Track or UnusableTrack):
+    # the flow places photos and draws the route from them; never published.
+    tracks: tuple = ()
 
 
 def album_folder(album: Path) -> Path:
@@ -76,10 +79,12 @@ def scan_album(album: Path, max_pixels: int | None = None) -> AlbumScan:
     """Read album.yaml and find the photos; a guide album.yaml names that is no image (or one
     larger than `max_pixels`) is a ConfigError (one line) here, before any work."""
     from pipeline.guides import resolve_guides
+    from pipeline.ingest.tracks import album_tracks
 
     text, files = load_album_text(album_folder(album)), find_photos(album)
     guides = resolve_guides(album, text.guides(), files.photos, str(album / ALBUM_FILE), max_pixels)
-    return AlbumScan(text, files, guides)
+    tracks = album_tracks(album, files.tracks, text.tracks, str(album / ALBUM_FILE))
+    return AlbumScan(text, files, guides, tuple(tracks))
 
 
 def check_album(album: Path, warn: Warn, max_pixels: int | None = None) -> AlbumScan:
@@ -92,6 +97,9 @@ def check_album(album: Path, warn: Warn, max_pixels: int | None = None) -> Album
         skipped = "".join(f"\n  skipped {entry.source}: {entry.reason}" for entry in scan.files.skipped)
         raise UsageError(f"no photos found in {album}{skipped}")
     scan.text.check_cover(scan.files.photos)
+    for track in scan.tracks:   # a track that cannot be used (or only in part) is one line; the run goes on
+        if track.problem:
+            warn(f"track {track.name}: {track.problem}")
     warn_unmatched(scan.text.unmatched(scan.files.photos), warn)
     return scan
 
@@ -127,6 +135,8 @@ class RunPlan(BaseModel):
     blogs: tuple = ()                # the Hugo and Jekyll posts `export:` names (export.Blog): places decided
     only_photos: tuple[str, ...] | None = None   # retry: these photos of the album only
     hidden_places: frozenset[str] = frozenset()  # retry: photos whose place a zone hid before
+    calibration: object | None = None  # this machine's speed (cost.Calibration), measured once for the
+    #                                    estimate line: the progress line's ETA uses the same model
 
     @model_serializer
     def _as_recorded(self) -> dict:

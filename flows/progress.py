@@ -29,21 +29,31 @@ def note(line: str, stream=None) -> None:
 
 
 class ProgressBar:
-    """One phase: `total` items of `unit`, with an ETA. Threads may advance it."""
+    """One phase: `total` items of `unit`, with an ETA. Threads may advance it.
 
-    def __init__(self, total: int, label: str, unit: str = "", stream=None, width: int = 30):
+    `expected_s`: the seconds the cost model gives the whole phase (pipeline/dream/cost.py, the
+    estimate line's), where known; each `advance` then says its items' share. The ETA is the
+    model's seconds still to do, times how fast this run goes against the model (its elapsed
+    time over the modelled seconds done): the items need not cost alike (a conv5_2 dream takes
+    3x a conv3_1 one, a big photo more than a small one), and the machine may be busier than
+    when it was measured. Before the first item: the model's own figure."""
+
+    def __init__(self, total: int, label: str, unit: str = "", stream=None, width: int = 30,
+                 expected_s: float | None = None):
         self.total, self.label, self.unit, self.width = total, label, unit, width
         self.stream = stream or sys.stderr
         self.live = _is_terminal(self.stream)
         self.done = 0
+        self.expected_s, self.expected_done_s = expected_s, 0.0
         self.started = self.last_drawn = clock()
         self.last_step = 0  # in a file: how many FILE_STEPs the last line showed
         self.drawn = False
         self._lock = threading.Lock()
 
-    def advance(self, count: int = 1) -> None:
+    def advance(self, count: int = 1, expected_s: float = 0.0) -> None:
         with self._lock:
             self.done += count
+            self.expected_done_s += expected_s
             now = clock()
             if self.live:
                 if now - self.last_drawn >= REDRAW_S or self.done >= self.total:
@@ -76,9 +86,17 @@ class ProgressBar:
         elapsed = now - self.started
         if self.done >= self.total:
             return f"done in {_clock(elapsed)}"
+        return f"ETA {_clock(left)}" if (left := self.seconds_left(elapsed)) is not None else "ETA --:--"
+
+    def seconds_left(self, elapsed: float) -> float | None:
+        """The phase's seconds still to go (see the class's doc), or None before anything is known."""
+        if self.expected_s:
+            if self.expected_done_s > 0:
+                return (self.expected_s - self.expected_done_s) * elapsed / self.expected_done_s
+            return max(self.expected_s - elapsed, 0.0)
         if self.done == 0:
-            return "ETA --:--"
-        return f"ETA {_clock(elapsed / self.done * (self.total - self.done))}"
+            return None
+        return elapsed / self.done * (self.total - self.done)
 
     def close(self) -> None:
         """The phase's last line (on a terminal: the bar, finished, and a new line)."""
@@ -113,20 +131,20 @@ class DreamProgress:
     the dreams this run makes."""
 
     def __init__(self, to_dream: int, reused: int, artifact_key: str, every_s: float = 3.0,
-                 label: str = "dreaming"):
+                 label: str = "dreaming", expected_s: float | None = None):
         from prefect.artifacts import create_progress_artifact
 
         self.total, self.reused = to_dream + reused, reused
         if reused:
             note(f"dreams: {reused} of {self.total} made by earlier runs, kept")
-        self.bar = ProgressBar(total=to_dream, label=label, unit="dreams")
+        self.bar = ProgressBar(total=to_dream, label=label, unit="dreams", expected_s=expected_s)
         self.every_s = every_s
         self.artifact_id = create_progress_artifact(100.0 * reused / max(self.total, 1), key=artifact_key,
                                                     description="Dreams finished (reused ones count)")
         self.last_update = time.monotonic()
 
-    def advance(self) -> None:
-        self.bar.advance()
+    def advance(self, expected_s: float = 0.0) -> None:
+        self.bar.advance(expected_s=expected_s)
         if time.monotonic() - self.last_update >= self.every_s:
             self._update()
 

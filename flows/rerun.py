@@ -44,7 +44,8 @@ def fingerprint(plan: RunPlan) -> str:
     privacy zones included: this never leaves the machine; not the device as set nor the task
     and engine knobs, which change no file), the device's kind and precision as decided, the weights and
     the release and its recipe, and the guides album.yaml names (which image each is, as a
-    file: a guide outside the album changes no photo's stamp)."""
+    file: a guide outside the album changes no photo's stamp), and the GPS tracks (by content)
+    with the camera's clock, which place photos and draw the route."""
     from pipeline.dream.spec import ENGINE_REVISION  # torch-free
 
     spec = plan.spec
@@ -53,6 +54,7 @@ def fingerprint(plan: RunPlan) -> str:
         data.pop(how_not_what, None)
     guides = {key: [name, stamp_of(plan.album_dir / name)] for key, name in plan.text.guides().items()}
     data = {"settings": data, "release": __version__, "album": str(plan.album_dir), "guides": guides,
+            "tracks": [[track.name, track.sha256] for track in plan.scan.tracks], "clock": plan.text.camera_clock,
             "recipe": [spec.params.as_dict(), ENGINE_REVISION],  # a strength's schedule, the engine
             "spec": [spec.device, spec.precision, spec.dream_size, spec.size_step, spec.weights]}
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
@@ -110,7 +112,8 @@ def why_not(plan: RunPlan) -> str | None:
     if earlier is None:
         return "a first run here"
     if notes is None or notes.fingerprint != fingerprint(plan):
-        return "the settings or dreamtrip changed since the last run" if notes else "no notes of the last run"
+        return ("the settings, the album's GPS tracks or dreamtrip changed since the last run" if notes
+                else "no notes of the last run")
     if not plan.record.last_run_finished():
         return "the last run did not finish"
     entries = {photo.source: photo for photo in earlier.photos}

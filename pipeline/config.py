@@ -357,11 +357,26 @@ class PrivacySettings(_Section):
     # The caption a photo's file carries, as its story where album.yaml gives none; false:
     # never read into the output folder. (A default: a run recorded before it had none.)
     file_captions: bool = True
+    # The first and last metres of each day's track left off the map: where the traveller
+    # slept. (A default: a run recorded before tracks had none.)
+    track_trim_m: _number(0.0, 100_000.0) = 500.0
 
     @property
     def places(self) -> bool:
         """Whether the post says where photos were taken at all."""
         return self.location != "none"
+
+
+class TrackSettings(_Section):
+    """GPS tracks in the album (pipeline/ingest/tracks.py)."""
+
+    # A photo without GPS is placed from the track only when a track point lies within this
+    # many minutes of the time it was taken; longer gaps in a track are not drawn across.
+    max_gap: _number(0.0, 1440.0, low_open=True) = 5.0
+
+    @property
+    def max_gap_s(self) -> float:
+        return self.max_gap * 60
 
 
 class Settings(_Section):
@@ -378,6 +393,7 @@ class Settings(_Section):
     output: OutputSettings
     export: ExportSettings
     privacy: PrivacySettings
+    track: TrackSettings = TrackSettings()
 
     @field_validator("layers", mode="before")
     @classmethod

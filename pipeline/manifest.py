@@ -190,6 +190,9 @@ class PhotoEntry(_Entry):
     exif: ExifInfo | None = None
     place: Place | None = None        # named offline from the GPS position
     place_hidden: bool = False        # taken inside a privacy.hide_near zone: no place, no position
+    # Where its position came from: the camera's GPS, or the album's track at the time it was
+    # taken (exif.gps then holds the track's position, with the same privacy as a camera's).
+    position: Literal["camera", "track"] | None = None
     story: str | None = None          # Markdown, from a sidecar or album.yaml
     hidden: bool = False              # album.yaml `hide: true`: published nowhere (pipeline/published.py)
     web: list[WebImage] = []          # upright web copies, small to large
@@ -243,6 +246,35 @@ class AlbumInfo(_Entry):
     cover: str | None = None          # album.yaml `cover:`: the photo (its source) the post opens with
 
 
+class TrackFile(_Entry):
+    """A GPS track of the album (pipeline/ingest/tracks.py): read, never published itself."""
+
+    name: str                         # its path in the album (or its file name, when outside it)
+    sha256: str
+    points: int = 0                   # the points read from it
+    problem: str | None = None        # why it was not used (or what of it was left out)
+
+
+class RouteDay(_Entry):
+    """One day of the route as the map draws it: already without what privacy keeps back (each
+    day's first and last privacy.track_trim_m, hide_near zones) and simplified to the map's scale."""
+
+    date: str                         # the day (ISO), in the camera's local time where it is known
+    km: float                         # how far the day went: the whole day's track
+    lines: list[list[tuple[float, float]]] = []   # (lat, lon) runs; a gap or a zone splits them
+
+
+class TracksInfo(_Entry):
+    """The album's tracks and what they did: files read, photos placed, the route drawn."""
+
+    files: list[TrackFile] = []
+    camera_clock: str | None = None   # the camera's clock minus UTC ("+02:00"), as used to place photos
+    clock_source: str | None = None   # album.yaml | EXIF | inferred from N photos with GPS
+    placed: int = 0                   # photos placed from the track
+    not_placed: int = 0               # photos without GPS the track could not place
+    days: list[RouteDay] = []         # empty with privacy.location: none
+
+
 class WeightsInfo(_Entry):
     source: str                       # imagenet | hed
     requested: str = ""               # weights.source as set: auto | imagenet | hed
@@ -290,6 +322,7 @@ class Manifest(_Entry):
     skipped: list[Skipped] = []
     unmatched: list[UnmatchedText] = []
     run: RunInfo | None = None
+    tracks: TracksInfo | None = None  # the album's GPS tracks (none: no track in the album)
     # The sha256 of every photos/ and dreams/ file the post shows, as dreamtrip wrote it (filled
     # from the record by write_manifest): an output folder whose record is lost proves by
     # content which of its files are dreamtrip's (pipeline/output/folder.py). Older manifests

@@ -162,6 +162,10 @@ BAD_SETTINGS = [
                  "'radius_m': 0", "radius_m a number from 1.0", id="zone-of-no-size"),
     pytest.param("privacy:\n  hide_near: {lat: 50, lon: 14, radius_m: 30}\n", "privacy.hide_near",
                  "'lat': 50", "a list of zones", id="zone-not-in-a-list"),
+    pytest.param("track:\n  max_gap: 0\n", "track.max_gap", "0", "greater than 0.0 up to 1440",
+                 id="track-gap-of-nothing"),
+    pytest.param("privacy:\n  track_trim_m: -5\n", "privacy.track_trim_m", "-5", "from 0.0 to 100000",
+                 id="track-trim-negative"),
 ]
 
 

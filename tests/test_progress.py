@@ -123,6 +123,46 @@ def test_a_phase_in_a_file_writes_a_line_per_10_percent_and_30_s_at_most(monkeyp
     assert len(lines) == most_lines and "100/100" in lines[-1]
 
 
+def test_the_eta_weighs_each_dream_by_the_cost_model_and_goes_at_the_runs_own_speed():
+    # Three dreams the model gives 10, 30 and 60 s (a small photo on conv3_1, bigger ones deeper).
+    bar = progress.ProgressBar(3, "dreaming", "dreams", stream=Stream(terminal=False), expected_s=100.0)
+    bar.started = 0.0
+    assert bar.render(now=4.0).endswith("ETA 1:36")         # before any: the model's 100 s, 4 gone
+    bar.advance(expected_s=10.0)
+    # The first took 20 s, twice the model: the 90 modelled seconds left take 180 s here, where
+    # counting dreams alike would say 40 s.
+    assert bar.render(now=20.0).endswith("ETA 3:00")
+    bar.advance(expected_s=30.0)
+    assert bar.render(now=60.0).endswith("ETA 1:30")        # 40 s for 40 modelled: 60 left at 1.5x
+
+
+def test_without_a_model_the_eta_is_the_rate_of_the_dreams_done():
+    bar = progress.ProgressBar(4, "dreaming", "dreams", stream=Stream(terminal=False))
+    bar.started = 0.0
+    assert bar.render(now=5.0).endswith("ETA --:--")
+    bar.advance()
+    assert bar.render(now=10.0).endswith("ETA 0:30")
+
+
+def test_a_run_gives_its_dreams_the_estimate_lines_calibration(tmp_path):
+    """The ETA and the estimate line use one measurement of this machine: the plan carries it to
+    the flow's job, which weighs each dream by the model (a deeper layer, a bigger photo: more)."""
+    from flows.dream_album import DreamJob
+    from pipeline.config import load_settings
+    from pipeline.dream.cost import Calibration
+    from pipeline.dream.spec import DreamSpec
+    from pipeline.manifest import PhotoEntry
+
+    settings = load_settings(overrides={"device": "cpu"})
+    spec = DreamSpec.decide(settings, "hed")
+    photo = PhotoEntry(source="a.jpg", status="ok", sha256="0" * 64, width=4000, height=3000)
+    small = PhotoEntry(source="b.jpg", status="ok", sha256="1" * 64, width=800, height=600)
+    job = DreamJob(tmp_path, None, spec, settings, None, "conv5_2", calibration=Calibration(per_mac=1e-11))
+    assert job.expected_seconds(photo, "conv5_2") > job.expected_seconds(photo, "conv3_1") > \
+        job.expected_seconds(small, "conv3_1") > 0
+    assert DreamJob(tmp_path, None, spec, settings, None, "conv5_2").expected_seconds(photo, "conv5_2") == 0
+
+
 def _cli(script: str, *args, env=None) -> subprocess.CompletedProcess:
     """The CLI in a process of its own, as a user starts it (no Prefect server of the tests)."""
     mine = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}

@@ -52,6 +52,13 @@ def tiny_config(tmp_path, weights_cache):
     return path
 
 
+_TRACK = ('<gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>'
+          '<trkpt lat="50.08" lon="14.42"><time>2024-05-01T08:00:00Z</time></trkpt></trkseg></trk></gpx>')
+
+
+_TRACKS_CHANGED = "the settings, the album's GPS tracks or dreamtrip changed since the last run"
+
+
 def _run(album, config, out, *extra):
     return main(["run", str(album), "-c", str(config), "-o", str(out), "--device", "cpu", *extra])
 
@@ -124,7 +131,9 @@ def test_the_quick_rerun_writes_what_the_flow_would(prefect_harness, album, tiny
     (lambda album: _photo(album / "c.jpg", (30, 30, 200)), "1 new photo"),
     (lambda album: (album / "album.yaml").write_text("photos:\n  a.jpg:\n    layers: [conv3_1]\n"),
      "1 dream to make, 1 photo with other layers now"),
-], ids=["touched", "added", "layers"])
+    (lambda album: (album / "walk.gpx").write_text(_TRACK), _TRACKS_CHANGED),
+    (lambda album: (album / "album.yaml").write_text('camera_clock: "+02:00"\n'), _TRACKS_CHANGED),
+], ids=["touched", "added", "layers", "track", "camera-clock"])
 def test_a_rerun_with_work_says_why_prefect_starts(prefect_harness, album, tiny_config, tmp_path, monkeypatch,
                                                    capsys, change, why):
     out = tmp_path / "out"
@@ -215,7 +224,8 @@ def test_a_new_engine_revision_keeps_the_dreams_and_dreams_new_photos_anew(prefe
     assert _run(album, tiny_config, out) == EXIT_OK
     said = capsys.readouterr().out
     assert calls == [] and _dream_paths(out) == before
-    assert "To do: the settings or dreamtrip changed since the last run; starting Prefect" in said
+    assert "To do: the settings, the album's GPS tracks or dreamtrip changed since the last run; starting Prefect" \
+        in said
     assert "4 dreams are of an older recipe" in said
 
     _photo(album / "c.jpg", (30, 30, 200))

@@ -45,7 +45,7 @@ from PIL import Image
 
 from pipeline.config import DreamParams
 from pipeline.dream.graphs import GraphCache
-from pipeline.dream.memory import return_freed_memory
+from pipeline.dream.memory import give_back_gpu_libraries, return_freed_memory
 from pipeline.dream.model import DreamNet, InputNorm, build_dream_net
 from pipeline.dream.objective import PLAIN, GuideFeatures, guided_objective, max_guide_vectors
 from pipeline.dream.tiling import TilePlan, layer_gradient, tile_side
@@ -162,6 +162,8 @@ def load_dreamer(choice: WeightsChoice, cache_dir, upto_layer: str, device: str 
     net = net.to(torch_device, memory_format=torch.channels_last)
     if torch_device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # shapes repeat (size classes): let cuDNN pick the fastest
+    else:
+        give_back_gpu_libraries()  # loaded with torch, never called on the CPU
     if cuda_graphs and torch_device.type != "cuda":
         warnings.warn(f"CUDA graphs need a CUDA device; dreaming eagerly on {torch_device.type}", RuntimeWarning,
                       stacklevel=2)

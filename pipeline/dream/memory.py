@@ -4,8 +4,9 @@ Torch-free (the command asks before torch loads, and before any work); the engin
 `return_freed_memory` once where torch does load.
 
 Measured on a 2-core AMD EPYC, bf16, HED weights (BENCHMARKS.md, "Memory on a laptop"): a
-`dreamtrip run` process holds ~0.95 GB before its first dream (torch's CUDA build alone 0.69 GB
-of it, the model, Prefect's client, ingest), and one 1024 px conv4_2 pass adds ~0.6 GB.
+`dreamtrip run` process holds ~0.95 GB before its first dream (torch's CUDA build alone 0.5-0.7 GB
+of it, as much as the page cache makes resident; `give_back_gpu_libraries` hands back the GPU
+libraries' part on a CPU run), and one 1024 px conv4_2 pass adds ~0.6 GB.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import math
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +56,49 @@ def return_freed_memory() -> None:
         libc.mallopt(_M_ARENA_MAX, _ARENAS)
     except (OSError, AttributeError):  # musl or another libc without mallopt: its own policy stands
         pass
+
+
+# The GPU libraries torch's CUDA build maps into every process that imports it: the pip-installed
+# CUDA, cuBLAS, cuDNN, NCCL, NVRTC... (site-packages/nvidia/), CUDA's Python bindings, and torch's
+# own CUDA halves (libtorch_cuda.so, libc10_cuda.so, libtorch_nvshmem.so).
+_GPU_LIBRARY = re.compile(r"/site-packages/(nvidia|cuda/bindings)/"
+                          r"|/torch/lib/lib(torch_cuda|c10_cuda|torch_nvshmem)\.so")
+_MADV_PAGEOUT = 21  # Linux 5.4+: reclaim these pages now (clean file pages are dropped, never lost)
+
+
+def give_back_gpu_libraries(maps: str | None = None) -> int:
+    """On a CPU run, hand back the resident pages of the GPU libraries torch's CUDA build loads
+    and a CPU dream never calls: ~140 MB and more of a 1024 px dream's peak (how much of them is
+    resident varies from machine to machine: BENCHMARKS.md, "Memory on a laptop").
+    MADV_PAGEOUT only drops clean pages read from the files (a later call reads them again);
+    changed ones stay. Returns how many mappings were advised (0 where the kernel or the platform
+    cannot). `maps`: /proc/self/maps's text, for tests."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    maps = _read("/proc/self/maps") if maps is None else maps
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        madvise = libc.madvise
+    except (OSError, AttributeError):
+        return 0
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    advised = 0
+    for start, end in gpu_library_ranges(maps or ""):
+        if madvise(start, end - start, _MADV_PAGEOUT) != 0:
+            return advised  # an older kernel (EINVAL): nothing more to gain
+        advised += 1
+    return advised
+
+
+def gpu_library_ranges(maps: str) -> list[tuple[int, int]]:
+    """The address ranges in a /proc/PID/maps text that map GPU libraries' files."""
+    ranges = []
+    for line in maps.splitlines():
+        fields = line.split(maxsplit=5)
+        if len(fields) == 6 and _GPU_LIBRARY.search(fields[5]):
+            start, end = fields[0].split("-")
+            ranges.append((int(start, 16), int(end, 16)))
+    return ranges
 
 
 # ---- how much there is ----

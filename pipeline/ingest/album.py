@@ -19,6 +19,7 @@ from pipeline.config import ConfigError, PrivacySettings, check_layers, did_you_
 from pipeline.formats import RAW, RAW_EXTENSIONS, VIDEO, VIDEO_EXTENSIONS, sniff_file
 from pipeline.guides import guide_path
 from pipeline.ingest.places import place_of
+from pipeline.ingest.tracks import is_track
 from pipeline.layers import LAYER_NAMES, deepest
 from pipeline.manifest import AlbumInfo, DreamEntry, PhotoEntry, Skipped, UnmatchedText, by_depth
 from pipeline.output.manifest_file import is_output_folder
@@ -30,7 +31,7 @@ PHOTO_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", "
                     ".heif", ".hif", ".gif", ".bmp"}
 ALBUM_FILE = "album.yaml"
 SIDECAR_EXTENSION = ".md"
-_ALBUM_KEYS = {"title", "intro", "outro", "date", "cover", "photos", "site_url", "guide"}
+_ALBUM_KEYS = {"title", "intro", "outro", "date", "cover", "photos", "site_url", "guide", "track", "camera_clock"}
 _PHOTO_KEYS = {"story", "layers", "hide", "guide", "loop"}
 
 
@@ -55,6 +56,8 @@ class AlbumText:
     cover: str | None = None    # the photo album.yaml names as the post's cover
     source: str = ALBUM_FILE    # where the text was read, for error messages
     guide: str | None = None   # every photo is dreamed toward this image, unless it names its own
+    tracks: tuple[str, ...] = ()       # album.yaml `track:`: GPS tracks besides the album's .gpx files
+    camera_clock: str | None = None    # album.yaml `camera_clock:`: the camera's clock minus UTC ("+02:00")
 
     def guides(self) -> dict[str, str]:
         """album.yaml's key of each guide it names -> the guide's name as written ('guide' for
@@ -151,6 +154,7 @@ class AlbumFiles:
     photos: list[str]                    # paths relative to the album, '/'-separated, in order
     skipped: list[Skipped]               # files that are not photos, each with why
     left_out: list[str] = field(default_factory=list)  # dreamtrip output folders inside the album
+    tracks: list[str] = field(default_factory=list)    # GPS tracks (.gpx): read for the map, never published
 
 
 def sidecar_names(source: str) -> tuple[str, str]:
@@ -169,8 +173,11 @@ def find_photos(album_dir: Path) -> AlbumFiles:
     post's pictures would come back as photos to dream.
     """
     album_dir = Path(album_dir)
-    photos, others, left_out = [], [], []
+    photos, others, left_out, tracks = [], [], [], []
     for relative, refusal in _album_files(album_dir, left_out):
+        if refusal is None and is_track(relative):
+            tracks.append(relative)   # the trip's route (pipeline/ingest/tracks.py), not a photo
+            continue
         reason = refusal or _why_not_a_photo(album_dir / relative)
         if reason is None:
             photos.append(relative)
@@ -179,7 +186,7 @@ def find_photos(album_dir: Path) -> AlbumFiles:
     sidecars = {name for source in photos for name in sidecar_names(source)}
     return AlbumFiles(photos, [Skipped(source=relative, reason=reason)
                                for relative, reason, readable in others
-                               if not (readable and relative in sidecars)], left_out)
+                               if not (readable and relative in sidecars)], left_out, tracks)
 
 
 def _album_files(album_dir: Path, left_out: list[str] | None = None) -> list[tuple[str, str | None]]:
@@ -306,7 +313,34 @@ def load_album_text(album_dir: Path) -> AlbumText:
         cover=_text(data, "cover", source),
         source=source,
         guide=_text(data, "guide", source),
+        tracks=_tracks(data, source),
+        camera_clock=_camera_clock(data, source),
     )
+
+
+def _tracks(data: dict, source: str) -> tuple[str, ...]:
+    """`track:`, a file or a list of files (paths from the album folder, or absolute)."""
+    value = data.get("track")
+    names = [value] if isinstance(value, str) else value
+    if value is None:
+        return ()
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n.strip() for n in names):
+        raise ConfigError(source, "track", value, "a GPS track's file (.gpx, .kml), or a list of them")
+    return tuple(name.strip() for name in names)
+
+
+def _camera_clock(data: dict, source: str) -> str | None:
+    """`camera_clock:` as written ("+02:00"); checked here, read by pipeline/ingest/placing.py."""
+    from pipeline.ingest.placing import CLOCK_EXPECTED, parse_clock
+
+    value = data.get("camera_clock")
+    if value is None:
+        return None
+    try:
+        parse_clock(value) if isinstance(value, str) else parse_clock("")
+    except ValueError:
+        raise ConfigError(source, "camera_clock", value, CLOCK_EXPECTED) from None
+    return value.strip()
 
 
 def _date(data: dict, source: str) -> str | None:

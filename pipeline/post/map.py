@@ -7,6 +7,10 @@ land.json.gz beside this file by data/land/make_land.py; the level drawn is the 
 detail is finer than a pixel of the frame, and it is clipped to the frame, so a map stays a few
 tens of KB whether it shows a city or the world.
 
+The route: with GPS tracks in the album, each day's route as the manifest records it (privacy
+already applied: pipeline/ingest/placing.py), in the day's colour, simplified again to what a
+pixel of the frame shows, so a 100,000-point track is a few thousand points of SVG.
+
 Projection: equirectangular, east-west distances scaled by the cosine of the frame's middle
 latitude, so a city or a country keeps its shape and the whole world still fits. Longitudes are
 unwrapped at the widest gap between the trip's places, so a trip across the Pacific (Tokyo,
@@ -19,6 +23,7 @@ import gzip
 import json
 import math
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
 from html import escape
 from pathlib import Path
@@ -52,6 +57,16 @@ class Place:
 
 
 @dataclass
+class Route:
+    """A day's route as drawn: runs of points in SVG units, in the day's colour."""
+
+    day: date
+    km: float
+    colour: str
+    lines: list[list[tuple[float, float]]]
+
+
+@dataclass
 class TripMap:
     places: list[Place]
     days: list[list[int]]           # each day's places (indexes), in the order visited
@@ -60,6 +75,10 @@ class TripMap:
     land: str                       # SVG path data
     scale: tuple[float, str]        # (length in SVG units, its label)
     journey: list[int] = field(default_factory=list)   # every place in the order visited
+    dates: list = field(default_factory=list)          # each of `days`' date (None: undated)
+    colours: list[str] = field(default_factory=list)   # each of `days`' colour
+    routes: list["Route"] = field(default_factory=list)
+    frame: "Frame | None" = None                       # the projection: where a position is drawn
 
     @property
     def description(self) -> str:
@@ -85,10 +104,11 @@ class TripMap:
 # ---------------------------------------------------------------- places from the post
 
 
-def trip_map(days: list[dict], location: str) -> TripMap | None:
+def trip_map(days: list[dict], location: str, route: list | tuple = ()) -> TripMap | None:
     """The map of the photos (the view's days of photos, in the order taken) that have a
-    position; None when fewer than two places have (or `privacy.location: none`): the post
-    names a single place in its day list and captions."""
+    position, and of `route` (the manifest's RouteDay list); None when fewer than two places
+    have and there is no route to draw (or `privacy.location: none`): the post names a single
+    place in its day list and captions."""
     if location == "none":
         return None
     places, index_of = [], {}
@@ -108,9 +128,20 @@ def trip_map(days: list[dict], location: str) -> TripMap | None:
             if not visits or visits[-1] != index_of[key]:
                 visits.append(index_of[key])
         visits_by_day.append(visits if day["date"] is not None else [])
-    if len(places) < 2:
+    route = [day for day in route if day.lines]
+    if len(places) < 2 and not route:
         return None
-    return _drawn(places, visits_by_day, MIN_SPAN.get(location, MIN_SPAN["exact"]))
+    dates = [day["date"] for day in days]
+    colour_of = _colours([when for when, visits in zip(dates, visits_by_day, strict=True) if visits]
+                         + [date.fromisoformat(day.date) for day in route])
+    trip = _drawn(places, visits_by_day, MIN_SPAN.get(location, MIN_SPAN["exact"]), route, colour_of)
+    trip.dates, trip.colours = dates, [colour_of.get(when, _PALETTE[0]) for when in dates]
+    return trip
+
+
+def _colours(days: list[date]) -> dict[date, str]:
+    """A colour per day of the trip, in turn, in the order of the days."""
+    return {day: _PALETTE[i % len(_PALETTE)] for i, day in enumerate(sorted(set(days)))}
 
 
 # ---------------------------------------------------------------- the frame
@@ -126,6 +157,11 @@ class Frame:
 
     def xy(self, lat: float, lon: float) -> tuple[float, float]:
         return ((lon - self.west) * self.k * self.units_per_degree, (self.north - lat) * self.units_per_degree)
+
+    def latlon(self, x: float, y: float) -> tuple[float, float]:
+        """The position drawn at (x, y): xy's inverse (longitude in -180..180)."""
+        lon = self.west + x / (self.k * self.units_per_degree)
+        return self.north - y / self.units_per_degree, (lon + 180) % 360 - 180
 
     @property
     def east(self) -> float:
@@ -167,14 +203,50 @@ def frame(points: list[tuple[float, float]], min_span: float) -> Frame:
                  height=max(1, round(height * units)))
 
 
-def _drawn(places: list[Place], days: list[list[int]], min_span: float) -> TripMap:
-    lons = unwrapped([place.lon for place in places])
-    box = frame([(place.lat, lon) for place, lon in zip(places, lons, strict=False)], min_span)
+def _drawn(places: list[Place], days: list[list[int]], min_span: float, route: list = (),
+           colour_of: dict | None = None) -> TripMap:
+    route_points = [point for day in route for line in day.lines for point in line]
+    every = unwrapped([place.lon for place in places] + [lon for _lat, lon in route_points])
+    lons, route_lons = every[:len(places)], every[len(places):]
+    box = frame([(place.lat, lon) for place, lon in zip(places, lons, strict=True)]
+                + [(lat, lon) for (lat, _lon), lon in zip(route_points, route_lons, strict=True)], min_span)
+    unwrapped_lon = iter(route_lons)
+    projected = [[[box.xy(lat, next(unwrapped_lon)) for lat, _lon in line] for line in day.lines] for day in route]
+    detail = _ROUTE_DETAIL
+    while True:   # coarser where a winding route would make the map heavy (a drive criss-crossing a region)
+        drawn = [[_on_map(line, detail) for line in lines] for lines in projected]
+        if sum(len(line) for lines in drawn for line in lines) <= MAX_ROUTE_POINTS:
+            break
+        detail *= 2
+    routes = [Route(date.fromisoformat(day.date), day.km, (colour_of or {}).get(date.fromisoformat(day.date),
+                                                                                 _PALETTE[0]), lines)
+              for day, lines in zip(route, drawn, strict=True)]
     for place, lon in zip(places, lons, strict=False):
         place.x, place.y = place.at = box.xy(place.lat, lon)
     _spread(places, WIDTH, box.height)
     journey = [index for day in days for index in day] or list(range(len(places)))
-    return TripMap(places, days, WIDTH, box.height, _land_path(box), _scale_bar(box), journey)
+    return TripMap(places, days, WIDTH, box.height, _land_path(box), _scale_bar(box), journey, routes=routes,
+                   frame=box)
+
+
+# A route is drawn to this detail (SVG units): finer than a pixel where the page shows the map;
+# coarser only where it would take more than MAX_ROUTE_POINTS points (~12 bytes each in SVG).
+_ROUTE_DETAIL = 0.75
+MAX_ROUTE_POINTS = 8000
+
+
+def _on_map(points: list[tuple[float, float]], detail: float = _ROUTE_DETAIL) -> list[tuple[float, float]]:
+    """The points (SVG units) where the line enters a new cell of a `detail` grid, and its
+    last: real points of the route, so nothing is drawn where the route was not."""
+    kept, last_cell = [], None
+    for x, y in points:
+        cell = (math.floor(x / detail), math.floor(y / detail))
+        if cell != last_cell:
+            kept.append((x, y))
+            last_cell = cell
+    if points and kept[-1] != points[-1]:
+        kept.append(points[-1])
+    return kept
 
 
 # Marks closer than this (SVG units) would cover each other's numbers where the page draws its
@@ -338,6 +410,7 @@ _STYLE = """
 .trip-map-svg .land{fill:#efe9dc;stroke:#c9bfae;stroke-width:.6;stroke-linejoin:round}
 .trip-map-svg .ground{fill:#efe9dc}
 .trip-map-svg .day{fill:none;stroke-width:2.6;stroke-linecap:round;stroke-linejoin:round}
+.trip-map-svg .route{fill:none;stroke-width:2.2;stroke-linecap:round;stroke-linejoin:round;opacity:.9}
 .trip-map-svg .between{fill:none;stroke:#6c655c;stroke-width:1.2;stroke-dasharray:2 4;stroke-linecap:round}
 .trip-map-svg .mark circle{fill:#24211d;stroke:#fff;stroke-width:1.6}
 .trip-map-svg .mark text{fill:#fff;font-size:9px;font-weight:700;text-anchor:middle;dominant-baseline:central}
@@ -348,7 +421,8 @@ _STYLE = """
 .trip-map-svg .scale-label{font-size:10px;fill:#24211d}
 """
 _HALF_SIZE = """.trip-map-svg .mark circle{r:13px}.trip-map-svg .mark text{font-size:15px}
-.trip-map-svg .label{display:none}.trip-map-svg .day{stroke-width:4px}.trip-map-svg .scale-label{font-size:18px}"""
+.trip-map-svg .label{display:none}.trip-map-svg .day{stroke-width:4px}
+.trip-map-svg .route{stroke-width:3.4px}.trip-map-svg .scale-label{font-size:18px}"""
 _MARK_RADIUS = 7.5
 
 
@@ -361,6 +435,7 @@ def _svg(trip: TripMap, links: bool) -> str:
         out.append(f'<path class="land" fill-rule="evenodd" d="{trip.land}"/>')
     else:   # closer than the outlines are known: no coast, no border, just the ground
         out.append(f'<rect class="ground" width="{trip.width}" height="{trip.height}"/>')
+    out += _routes(trip)
     out += _lines(trip)
     out += _leaders(trip)
     out += _labels(trip)
@@ -382,16 +457,34 @@ def _points(places: list[Place]) -> str:
 
 
 def _lines(trip: TripMap) -> list[str]:
-    lines, previous_end = [], None
-    for number, day in enumerate(d for d in trip.days if d):
-        if previous_end is not None and previous_end != day[0]:   # from one day to the next
+    """A line through each day's places, a dotted one from day to day; not where a day's route
+    is drawn (it shows the way itself)."""
+    routed = {route.day for route in trip.routes}
+    lines, previous_end, previous_routed = [], None, False
+    for number, day in enumerate(trip.days):
+        if not day:
+            continue
+        has_route = bool(trip.dates) and trip.dates[number] in routed
+        colour = trip.colours[number] if trip.colours else _PALETTE[0]
+        if previous_end is not None and previous_end != day[0] and not (has_route or previous_routed):
             between = _points([trip.places[previous_end], trip.places[day[0]]])
             lines.append(f'<polyline class="between" points="{between}"/>')
-        if len(day) > 1:
-            colour = _PALETTE[number % len(_PALETTE)]
+        if len(day) > 1 and not has_route:
             lines.append(f'<polyline class="day" stroke="{colour}" points="{_points([trip.places[i] for i in day])}"/>')
-        previous_end = day[-1]
+        previous_end, previous_routed = day[-1], has_route
     return lines
+
+
+def _routes(trip: TripMap) -> list[str]:
+    """Each day's route, in its colour, named for screen readers (and styles: class "route")."""
+    drawn = []
+    for route in trip.routes:
+        runs = "".join(f'<polyline points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in line)}"/>'
+                       for line in route.lines if len(line) > 1)
+        if runs:
+            title = escape(f"Route travelled on {route.day.day} {route.day.strftime('%B %Y')}: {route.km:g} km")
+            drawn.append(f'<g class="track route" stroke="{route.colour}"><title>{title}</title>{runs}</g>')
+    return drawn
 
 
 def _leaders(trip: TripMap) -> list[str]:
@@ -416,8 +509,10 @@ def _mark(place: Place, links: bool) -> str:
 
 
 def _labels(trip: TripMap) -> list[str]:
-    """Each place's name once, beside its first mark, where it overlaps no label or mark."""
+    """Each place's name once, beside its first mark, where it overlaps no label, mark or route."""
     taken = [(p.x - _MARK_RADIUS, p.y - _MARK_RADIUS, p.x + _MARK_RADIUS, p.y + _MARK_RADIUS) for p in trip.places]
+    route = {(math.floor(x / _CELL), math.floor(y / _CELL))   # nor over the route: the cells it passes
+             for drawn in trip.routes for line in drawn.lines for x, y in line}
     labels, named = [], set()
     for place in trip.places:
         name = place.name.split(",")[0]
@@ -433,13 +528,24 @@ def _labels(trip: TripMap) -> list[str]:
                                      (place.x - width / 2, place.y + gap, place.x, place.y + gap + 11, "middle")):
             box = (x0, y0, x0 + width, y0 + height)
             if 0 <= box[0] and box[2] <= trip.width and 0 <= box[1] and box[3] <= trip.height \
-                    and not any(_overlap(box, other) for other in taken):
+                    and not any(_overlap(box, other) for other in taken) and not _crosses(box, route):
                 labels.append(f'<text class="label" x="{x:.1f}" y="{y:.1f}" '
                               f'text-anchor="{anchor}">{escape(name)}</text>')
                 taken.append(box)
                 named.add(name)
                 break
     return labels
+
+
+_CELL = 4.0   # SVG units: how finely a label's box is checked against the route
+
+
+def _crosses(box, cells: set) -> bool:
+    """Whether the box covers a cell the route passes through."""
+    if not cells:
+        return False
+    return any((cx, cy) in cells for cx in range(math.floor(box[0] / _CELL), math.floor(box[2] / _CELL) + 1)
+               for cy in range(math.floor(box[1] / _CELL), math.floor(box[3] / _CELL) + 1))
 
 
 def _overlap(a, b) -> bool:

@@ -61,7 +61,8 @@ def write_page(manifest: Manifest, out_dir: Path) -> Path:
 def page_view(manifest: Manifest) -> tuple[dict, TripMap | None]:
     """The view the pages and the post render, with the trip's map (None: no map)."""
     view = build_view(manifest)
-    trip = trip_map(view["days"], manifest.settings.privacy.location)
+    trip = trip_map(view["days"], manifest.settings.privacy.location,
+                    manifest.tracks.days if manifest.tracks else ())
     view["map"] = _map_view(trip)
     return view, trip
 

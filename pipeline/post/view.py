@@ -472,8 +472,16 @@ def _post_date(album_date: str | None, dates: list[datetime], created: datetime 
 # ---------------------------------------------------------------- days
 
 
-def _day_groups(views: list[dict]) -> list[dict]:
-    """Photos grouped by the day they were taken: 'Day 2 — Tuesday 14 June 2016'.
+def _km_by_day(manifest: Manifest) -> dict[date, float]:
+    """How far each day went, by the album's GPS tracks (none with `privacy.location: none`)."""
+    if manifest.tracks is None or not manifest.settings.privacy.places:
+        return {}
+    return {date.fromisoformat(day.date): day.km for day in manifest.tracks.days if day.km > 0}
+
+
+def _day_groups(views: list[dict], km: dict[date, float] | None = None) -> list[dict]:
+    """Photos grouped by the day they were taken: 'Day 2 — Tuesday 14 June 2016', with how far
+    the day went where a GPS track says: 'Day 2 — Thursday 2 May 2024 · 14.2 km'.
 
     Days count from the trip's first day, so a day without photos still counts. An album that
     is no single trip (a gap of more than TRIP_GAP_DAYS between two days with photos: older
@@ -492,6 +500,8 @@ def _day_groups(views: list[dict]) -> list[dict]:
     for group in groups:   # the places of the day, in the order visited, each once
         group["places"] = list(dict.fromkeys(v["where"]["name"] for v in group["photos"]
                                              if v["where"] and v["where"]["name"]))
+        if group["heading"] and (km or {}).get(group["date"]):
+            group["heading"] += f" · {km[group['date']]:.1f} km"
     return groups
 
 
@@ -686,7 +696,7 @@ def build_view(manifest: Manifest) -> dict:
         "summary": _summary(album.intro),
         "outro_html": story_html(album.outro),
         "outro_md": story_markdown(album.outro),
-        "days": _day_groups(in_post),
+        "days": _day_groups(in_post, _km_by_day(manifest)),
         "photos": in_post,
         "lead": lead,
         "share": _share(album, lead, len(in_post)),

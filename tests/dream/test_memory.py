@@ -95,3 +95,35 @@ def test_a_run_under_a_memory_cap_too_small_for_a_dream_says_so_in_one_line(tmp_
     errors = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(errors) == 1 and "MB of memory available" in errors[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+MAPS = """\
+7f0000000000-7f0000100000 r-xp 00000000 fd:01 11 /v/lib/python3.11/site-packages/nvidia/cu13/lib/libcublasLt.so.13
+7f0000100000-7f0000200000 r--p 00100000 fd:01 12 /v/lib/python3.11/site-packages/torch/lib/libtorch_cuda.so
+7f0000200000-7f0000300000 r-xp 00000000 fd:01 13 /v/lib/python3.11/site-packages/torch/lib/libtorch_cpu.so
+7f0000300000-7f0000400000 r-xp 00000000 fd:01 14 /usr/lib/x86_64-linux-gnu/libcurl.so.4
+7f0000400000-7f0000500000 r-xp 00000000 fd:01 15 /v/lib/python3.11/site-packages/cuda/bindings/cydriver.so
+7f0000500000-7f0000600000 rw-p 00000000 00:00 0
+7f0000600000-7f0000700000 r-xp 00000000 fd:01 16 /home/a b/site-packages/nvidia/nccl/lib/libnccl.so.2
+"""
+
+
+def test_only_the_gpu_libraries_are_handed_back():
+    assert memory.gpu_library_ranges(MAPS) == [
+        (0x7f0000000000, 0x7f0000100000), (0x7f0000100000, 0x7f0000200000),
+        (0x7f0000400000, 0x7f0000500000), (0x7f0000600000, 0x7f0000700000)]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's madvise")
+def test_a_cpu_process_that_hands_back_the_gpu_libraries_still_dreams():
+    # The pages are dropped only where no other process maps them, so what is measured is that
+    # torch's CUDA build's libraries were advised and the CPU still computes after it.
+    script = (
+        "import torch; from pipeline.dream.memory import give_back_gpu_libraries as g; n = g();"
+        "x = torch.nn.functional.conv2d(torch.ones(1, 3, 8, 8), torch.ones(4, 3, 3, 3));"
+        "print(n, float(x[0, 0, 1, 1]), torch.cuda.is_available() in (True, False))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120)
+    advised, value, fine = done.stdout.split()
+    cuda_build = torch.version.cuda is not None
+    assert (int(advised) > 0) == cuda_build
+    assert float(value) == 27.0 and fine == "True"
