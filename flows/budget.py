@@ -16,6 +16,7 @@ is an estimate, as the time is.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from flows.preflight import RunPlan, UsageError, Warn
@@ -35,13 +36,13 @@ def fitted_and_timed(plan: RunPlan, say: Warn) -> RunPlan:
     spec = plan.spec
     if spec is None:
         return plan
-    dreams = dreams_to_do(plan)
+    dreams, loops = dreams_to_do(plan), loops_to_do(plan)
     plan = fitted_to_memory(plan, dreams, say)
-    if dreams:
+    if dreams or loops:
         from pipeline.dream import cost
 
         calibration = cost.calibration_for(spec.device, spec.precision, state_dir())
-        say(estimate_line(plan, dreams, calibration))
+        say(estimate_line(plan, dreams, calibration, loops))
         plan = plan.model_copy(update={"calibration": calibration})
     return plan
 
@@ -86,6 +87,25 @@ def dreams_to_do(plan: RunPlan) -> list[tuple[tuple[int, int], str]]:
     return dreams
 
 
+def loops_to_do(plan: RunPlan) -> list[tuple[tuple[int, int], str]]:
+    """((width, height), layer) of every dream loop the run is to make (album.yaml `loop:`): all
+    but those the earlier manifest has, ok, of the same layer and loop settings."""
+    from pipeline.dream.loop import loop_size
+
+    spec, earlier, settings = plan.spec, plan.earlier, plan.settings.loop
+    same = earlier is not None and earlier.settings.loop == settings and not plan.renew
+    known = {photo.source: photo for photo in (earlier.photos if same else []) if photo.ok}
+    loops = []
+    for source in plan.photos:
+        layer, photo = plan.loop_for(source), known.get(source)
+        if layer is None or (photo and photo.loop and photo.loop.ok and photo.loop.layer == layer):
+            continue
+        size = (photo.width, photo.height) if photo and photo.width else header_size(plan.album_dir / source)
+        if size is not None:
+            loops.append((loop_size(fitted_size(size, spec.dream_size or max(size)), settings.size), layer))
+    return loops
+
+
 def header_size(path: Path) -> tuple[int, int] | None:
     """(width, height) from the photo's header (no pixel decoded), or None."""
     try:
@@ -95,7 +115,8 @@ def header_size(path: Path) -> tuple[int, int] | None:
         return None
 
 
-def estimate_line(plan: RunPlan, dreams: list[tuple[tuple[int, int], str]], calibration) -> str:
+def estimate_line(plan: RunPlan, dreams: list[tuple[tuple[int, int], str]], calibration,
+                  loops: list[tuple[tuple[int, int], str]] = ()) -> str:
     """'36 dreams to do, estimated 41 min on this CPU' (with --preview: and when the first
     page is ready), at `calibration`'s speed (cost.Calibration)."""
     from pipeline.dream import cost
@@ -104,6 +125,10 @@ def estimate_line(plan: RunPlan, dreams: list[tuple[tuple[int, int], str]], cali
     params = spec.engine_params
     photos = len(plan.photos)
     full = cost.run_seconds(dreams, params, calibration, photos)
+    loop = plan.settings.loop   # a loop: its frames, each a dream of a few steps at one octave
+    frame = replace(params, octaves=1, steps=max(1, loop.steps))
+    full += sum((loop.frames + loop.fade - 1) * cost.dream_seconds(size, layer, frame, calibration)
+                for size, layer in loops)
     small = spec.previewing(plan.settings.images.preview_size) if plan.preview else None
     first = None
     if small is not None:
@@ -111,7 +136,8 @@ def estimate_line(plan: RunPlan, dreams: list[tuple[tuple[int, int], str]], cali
                                  params, calibration, photos)
         full += first - cost.START_S
     where = DEVICE_WORDS.get(spec.device, f"on {spec.device}")
-    line = f"{counted(len(dreams), 'dream')} to do, estimated {cost.in_words(full)} {where}"
+    work = " and ".join(counted(len(things), noun) for things, noun in ((dreams, "dream"), (loops, "loop")) if things)
+    line = f"{work} to do, estimated {cost.in_words(full)} {where}"
     if first is not None:
         line += f" (the first page, with previews, in {cost.in_words(first)})"
     return line

@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import logging
 import queue
-import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,11 +23,14 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.loops import make_loops
 from flows.preflight import RunPlan
 from flows.progress import DreamProgress, ProgressBar, note
 from flows.scale import dream_resources, dreams_in_flight, requiring, running_on_dask, worker_device
+from flows.turns import Slots, is_transient, retry_if_transient  # noqa: F401  (is_transient: tests ask it here)
 from pipeline.config import Settings
 from pipeline.dream.cost import Calibration, dream_seconds
+from pipeline.dream.loop import LoopSpec
 from pipeline.dream.spec import DreamSpec, dream_input, guide_input, save_dream
 from pipeline.dream.weights import WeightsChoice
 from pipeline.imaging import PhotoError
@@ -36,7 +38,7 @@ from pipeline.ingest.guides import GuideSource, attach_guides
 from pipeline.ingest.photos import ingest_photos, set_aside_duplicates
 from pipeline.ingest.placing import placed_from_tracks
 from pipeline.layers import deepest
-from pipeline.manifest import DreamEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now
+from pipeline.manifest import DreamEntry, LoopEntry, Manifest, PhotoEntry, RunInfo, WeightsInfo, now
 from pipeline.output.files import DiskFull, FolderNotWritable
 from pipeline.output.folder import sweep_unused, tidy_before_run
 from pipeline.output.kept import kept_dir
@@ -79,6 +81,7 @@ class DreamJob:
     guides: dict[str, GuideSource] = field(default_factory=dict)  # by sha256: where each guide is read
     hidden: frozenset[str] = frozenset()   # photos album.yaml hides: their dreams go to `kept_store`
     kept_store: DreamStore | None = None   # outside the output folder (pipeline/output/kept.py)
+    loops: LoopSpec | None = None          # how the run's dream loops are made (album.yaml `loop:`)
     calibration: Calibration | None = None  # this machine's speed, as the estimate line used it
 
     def expected_seconds(self, photo: PhotoEntry, layer: str) -> float:
@@ -113,47 +116,6 @@ class DreamJob:
         except PhotoError as err:  # say whose file it was: the guide's, not the photo's
             raise PhotoError(f"its guide {photo.guide.name}: {err}") from None
         return Guide(image, photo.guide.sha256, self.spec.guide_mode)
-
-
-# ---- retries: only for failures that can pass (GPU memory, a lost worker), not for bad photos ----
-
-_TRANSIENT = (MemoryError, ConnectionError, TimeoutError)
-
-
-def is_transient(error: BaseException) -> bool:
-    if isinstance(error, (PhotoError, ValueError, FileNotFoundError)):
-        return False
-    return isinstance(error, _TRANSIENT) or "out of memory" in str(error).lower()
-
-
-def retry_if_transient(task, task_run, state) -> bool:
-    try:
-        state.result()
-    except Exception as error:  # the task's own exception, re-raised by the failed state
-        return is_transient(error)
-    return False
-
-
-# ---- who may use the device when ----
-
-class Slots:
-    """Per process and device: `device` admits `dreams_at_once` dreams at a time (more would only
-    fight for the same cores or GPU); `prepared` admits that many more photos decoded and waiting
-    for it, or being encoded after it, so the CPU work overlaps the device's and queued tasks hold
-    no decoded photo."""
-
-    _registry: dict[tuple[str, int], "Slots"] = {}
-    _registry_lock = threading.Lock()
-
-    def __init__(self, size: int):
-        self.device = threading.BoundedSemaphore(size)
-        self.prepared = threading.BoundedSemaphore(size + 2)  # one decoding, one encoding
-
-    @classmethod
-    def of(cls, device: str, size: int) -> "Slots":
-        # Keyed by size too: a later run in this process (`serve`) may set another dreams_at_once.
-        with cls._registry_lock:
-            return cls._registry.setdefault((device, size), cls(size))
 
 
 # ---- tasks ----
@@ -259,16 +221,19 @@ def dream_album(plan: RunPlan) -> Manifest:
     deepest_layer = deepest([layer for layers in layers_of.values() for layer in layers] or ["conv1_1"]).name
     store = DreamStore(out_dir, settings.output.store_path)
     kept = DreamStore(kept_dir(out_dir), settings.output.store_path) if hidden else None
-    job = DreamJob(album_dir, store, spec, settings, weights, deepest_layer, guides, hidden, kept, plan.calibration)
+    job = DreamJob(album_dir, store, spec, settings, weights, deepest_layer, guides, hidden, kept,
+                   LoopSpec.of(spec, settings.loop), plan.calibration)
     earlier = None if plan.renew else plan.earlier
 
-    def manifest_of(dreams: dict[str, list[DreamEntry]], run: RunInfo) -> Manifest:
+    def manifest_of(dreams: dict[str, list[DreamEntry]], run: RunInfo,
+                    loops: dict[str, LoopEntry] | None = None) -> Manifest:
         return Manifest(
             created=now(), weights=WeightsInfo(**weights.as_dict()),
             device=f"{spec.device} on Dask workers" if running_on_dask() else spec.device,
             dream_size=spec.dream_size, octaves=spec.octaves, precision=spec.precision, settings=settings,
             photos=[text.described(placement.photo(photo), dreams.get(photo.source, []), settings.privacy,
-                                   hide=photo.source in plan.hidden_places) for photo in photos],
+                                   hide=photo.source in plan.hidden_places).model_copy(
+                                       update={"loop": (loops or {}).get(photo.source)}) for photo in photos],
             **text.told(files, duplicates, album_dir), run=run,
             tracks=placement.info).without_machine_paths(album_dir, out_dir)
 
@@ -280,7 +245,8 @@ def dream_album(plan: RunPlan) -> Manifest:
         previews |= shown.preview_files()
     dreams, run = dream_photos(photos, layers_of, job, earlier,
                                pass_name="Full size" if first is not None else None)
-    manifest = manifest_of(dreams, run if first is None else both_passes(first[1], run, first[0], dreams))
+    loops = make_loops(photos, {p.source: layer for p in photos if (layer := plan.loop_for(p.source))}, dreams, job)
+    manifest = manifest_of(dreams, run if first is None else both_passes(first[1], run, first[0], dreams), loops)
     manifest.page = str(write_post(manifest, out_dir))
     sweep_unused(manifest, out_dir, previews)   # the previews the post has replaced
     plan.record.end_run()

@@ -159,7 +159,14 @@ class RunPlan(BaseModel):
         return [source for source in self.files.photos if source in set(self.only_photos)]
 
     def layers_for(self, source: str) -> tuple[str, ...]:
-        return self.text.layers_for(source, self.settings.layers)
+        """The layers the photo is dreamed on: album.yaml's or the settings', and its loop's."""
+        layers = self.text.layers_for(source, self.settings.layers)
+        loop = self.text.loop_for(source, layers)
+        return layers if loop is None or loop in layers else (*layers, loop)
+
+    def loop_for(self, source: str) -> str | None:
+        """The layer of the photo's dream loop (album.yaml `loop:`), or None: no loop."""
+        return self.text.loop_for(source, self.text.layers_for(source, self.settings.layers))
 
 
 def look_before_run(album: Path, settings: Settings, warn: Warn) -> tuple[Path, AlbumScan, tuple]:

@@ -24,8 +24,10 @@ def counts_line(manifest) -> str:
     """Photos and dreams, new or kept: the summary's line, and a scheduled run's."""
     dreams, run = manifest.dreams(), manifest.run
     ok = sum(dream.ok for dream in dreams)
+    loops = [photo.loop for photo in manifest.photos if photo.loop is not None]
     return (f"{photos_line(manifest.photos)}, {ok} of {counted(len(dreams), 'dream')} ok"
             + (f" ({run.dreamed} dreamed now, {run.reused} from earlier runs)" if run else "")
+            + (f", {sum(loop.ok for loop in loops)} of {counted(len(loops), 'loop')} ok" if loops else "")
             + (f", {counted(len(manifest.skipped), 'file')} skipped (listed on the page)"
                if manifest.skipped else ""))
 

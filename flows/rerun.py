@@ -10,8 +10,9 @@ the settings the run had. The next run writes the post straight away, as `blog` 
 - the settings, dreamtrip's release and the device's kind are those the notes were made with;
 - the last run finished (the output folder's record says so);
 - every photo of the album is noted, unchanged (size, mtime, ctime), and the manifest's entry
-  for it is the one noted (same content hash), ok, with every layer it should have, none of
-  them a preview (`run --preview`'s small dreams are dreamed at full size by the next run);
+  for it is the one noted (same content hash), ok, with every layer it should have and the
+  dream loop album.yaml asks for (none it no longer asks for), none of them a preview
+  (`run --preview`'s small dreams are dreamed at full size by the next run);
 - every file the post shows is in the output folder as dreamtrip wrote it (the record's size).
 
 Anything else is work for the flow, and the command says what (`why_not`). Prefect runs and
@@ -117,7 +118,7 @@ def why_not(plan: RunPlan) -> str | None:
         return "the last run did not finish"
     entries = {photo.source: photo for photo in earlier.photos}
     duplicates = {entry.source for entry in earlier.skipped if entry.duplicate_of}
-    new = changed = failed = dreams = layers = 0
+    new = changed = failed = dreams = layers = loops = 0
     for source, stamp in plan.stamps.items():
         noted = notes.photos.get(source)
         photo = entries.get(source)
@@ -133,10 +134,12 @@ def why_not(plan: RunPlan) -> str | None:
             done = {dream.layer for dream in photo.dreams if dream.ok and not dream.preview}
             dreams += len(wanted - done)
             layers += bool({dream.layer for dream in photo.dreams} - wanted)  # album.yaml took one off
+            loops += (photo.loop.layer if photo.loop and photo.loop.ok else None) != plan.loop_for(source)
     reasons = [text for count, text in ((new, counted(new, "new photo")), (changed, counted(changed, "changed photo")),
                                         (failed, counted(failed, "photo that failed") + " to try again"),
                                         (dreams, counted(dreams, "dream") + " to make"),
-                                        (layers, counted(layers, "photo") + " with other layers now")) if count]
+                                        (layers, counted(layers, "photo") + " with other layers now"),
+                                        (loops, counted(loops, "loop") + " to make or take off")) if count]
     if reasons:
         return ", ".join(reasons)
     files = [path for photo in earlier.photos if photo.source in plan.stamps for path in photo.files()]
@@ -154,7 +157,8 @@ def quick_manifest(plan: RunPlan) -> Manifest:
     earlier, text, files = plan.earlier, plan.text, plan.files
     in_album = set(files.photos)
     photos = [text.told_photo(photo.model_copy(update={
-        "dreams": [dream.model_copy(update={"reused": True, "seconds": None}) for dream in photo.dreams]}))
+        "dreams": [dream.model_copy(update={"reused": True, "seconds": None}) for dream in photo.dreams],
+        "loop": photo.loop and photo.loop.model_copy(update={"reused": True, "seconds": None})}))
         for photo in earlier.photos if photo.source in in_album]
     duplicates = [entry for entry in earlier.skipped if entry.duplicate_of and entry.source in in_album]
     dreams = sum(len(photo.dreams) for photo in photos)

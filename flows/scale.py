@@ -49,7 +49,7 @@ def dream_resources() -> dict | None:
 def dreams_in_flight(dreams_at_once: int) -> int:
     """How many dream tasks a run keeps submitted at once: enough that every device (one here,
     one per worker of a Dask cluster) always has its next photo decoded and waiting (a device
-    runs `dreams_at_once`, and as many more are prepared around it: dream_album.Slots), and no
+    runs `dreams_at_once`, and as many more are prepared around it: turns.Slots), and no
     more: each submitted task holds a thread, its task run and its parameters until it ends."""
     runner = _current_task_runner()
     devices = len(runner.client.scheduler_info().get("workers", {})) if running_on_dask() else 1

@@ -259,6 +259,24 @@ class ImageSettings(_Section):
         return round(self.max_megapixels * 1_000_000)
 
 
+class LoopSettings(_Section):
+    """Dream loops (pipeline/dream/loop.py): every value is part of a loop's store key."""
+
+    frames: _int(4, 1200)
+    fps: _int(1, 60)
+    size: _int(32, 4096)
+    zoom: _number(1.0, 2.0)
+    steps: _int(0, 100)
+    blend: _int(0, 1199)
+    video_quality: _int(0, 51)
+    webp_quality: _int(1, 100)
+
+    @property
+    def fade(self) -> int:
+        """Frames the tail fades into the head over: `blend`, at most all frames but one."""
+        return min(self.blend, self.frames - 1)
+
+
 class WeightsSettings(_Section):
     source: Literal[("auto", *WEIGHTS)]
     download: Literal["auto", "never"]
@@ -367,6 +385,7 @@ class Settings(_Section):
     layers: tuple[str, ...]
     dream: DreamSettings
     images: ImageSettings
+    loop: LoopSettings
     weights: WeightsSettings
     device: Literal["auto", "cpu", "cuda", "mps"]
     tasks: TaskSettings

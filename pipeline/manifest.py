@@ -146,6 +146,29 @@ class DreamEntry(_Entry):
         return list(dict.fromkeys(listed))  # the dream itself is often one of its web copies too
 
 
+class LoopEntry(_Entry):
+    """A dream loop of a photo (album.yaml `loop:`, pipeline/dream/loop.py): its dream on `layer`
+    zooming in and dreaming itself deeper, as a video for the page and an animated image for
+    post.md and the blogs. Both are `width` x `height` (the video's WebImage says so)."""
+
+    layer: str
+    status: Literal["ok", "failed"]
+    error: str | None = None
+    video: WebImage | None = None       # the MP4 (H.264): the page plays it, the dream as its poster
+    animation: WebImage | None = None   # the animated WebP: where a video cannot go (Markdown)
+    frames: int = 0
+    fps: int = 0
+    seconds: float | None = None        # the engine's time for its frames
+    reused: bool = False                # found from an earlier run, not made by this one
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def files(self) -> list[str]:
+        return [image.path for image in (self.video, self.animation) if image is not None]
+
+
 class GuideEntry(_Entry):
     """The image a photo was dreamed toward (album.yaml `guide:`), as published."""
 
@@ -175,6 +198,7 @@ class PhotoEntry(_Entry):
     web: list[WebImage] = []          # upright web copies, small to large
     dreams: list[DreamEntry] = []     # shallow to deep layers
     guide: GuideEntry | None = None   # dreamed toward this image (dream.guide_mode in the settings)
+    loop: LoopEntry | None = None     # its dream loop (album.yaml `loop:`)
 
     @property
     def ok(self) -> bool:
@@ -185,10 +209,11 @@ class PhotoEntry(_Entry):
         return max(self.width or 0, self.height or 0)
 
     def files(self) -> list[str]:
-        """Every file of this photo in the output folder: web copies and dream files."""
+        """Every file of this photo in the output folder: web copies, dream and loop files."""
         guide = self.guide.files() if self.guide else []
+        loop = self.loop.files() if self.loop else []
         return ([path for web in self.web for path in web.files()] + [path for d in self.dreams for path in d.files()]
-                + guide)
+                + guide + loop)
 
 
 class Skipped(_Entry):
@@ -318,7 +343,9 @@ class Manifest(_Entry):
         def photo(entry: PhotoEntry) -> PhotoEntry:
             exif = entry.exif and entry.exif.model_copy(update={"warning": clean(entry.exif.warning)})
             dreams = [d.model_copy(update={"error": clean(d.error)}) for d in entry.dreams]
-            return entry.model_copy(update={"error": clean(entry.error), "exif": exif, "dreams": dreams})
+            loop = entry.loop and entry.loop.model_copy(update={"error": clean(entry.loop.error)})
+            return entry.model_copy(update={"error": clean(entry.error), "exif": exif, "dreams": dreams,
+                                            "loop": loop})
 
         return self.model_copy(update={
             "photos": [photo(entry) for entry in self.photos],

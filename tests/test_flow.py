@@ -4,6 +4,7 @@ import gc
 import os
 import subprocess
 import sys
+import threading
 import weakref
 from pathlib import Path
 
@@ -202,7 +203,7 @@ def test_overlapped_and_serial_runs_give_the_same_pixels(prefect_harness, album,
     class OneAtATime(flow_module.Slots):
         def __init__(self, size):  # decode, dream and encode of one photo before the next starts
             super().__init__(size)
-            self.prepared = self.device = flow_module.threading.Semaphore(1)
+            self.prepared = self.device = threading.Semaphore(1)
             self.device = _Reentrant(self.prepared)
 
     monkeypatch.setattr(flow_module.Slots, "_registry", {})

@@ -20,6 +20,7 @@ from pipeline.formats import RAW, RAW_EXTENSIONS, VIDEO, VIDEO_EXTENSIONS, sniff
 from pipeline.guides import guide_path
 from pipeline.ingest.places import place_of
 from pipeline.ingest.tracks import is_track
+from pipeline.layers import LAYER_NAMES, deepest
 from pipeline.manifest import AlbumInfo, DreamEntry, PhotoEntry, Skipped, UnmatchedText, by_depth
 from pipeline.output.manifest_file import is_output_folder
 from pipeline.privacy import within_privacy
@@ -31,7 +32,7 @@ PHOTO_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", "
 ALBUM_FILE = "album.yaml"
 SIDECAR_EXTENSION = ".md"
 _ALBUM_KEYS = {"title", "intro", "outro", "date", "cover", "photos", "site_url", "guide", "track", "camera_clock"}
-_PHOTO_KEYS = {"story", "layers", "hide", "guide"}
+_PHOTO_KEYS = {"story", "layers", "hide", "guide", "loop"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class PhotoText:
     layers: tuple[str, ...] | None = None  # overrides the config's layer list for this photo
     hide: bool = False                     # dreamed and on the contact sheet, not in the post
     guide: str | None = None               # dream toward this image (pipeline/guides.py), over the album's
+    loop: str | bool = False               # a dream loop on this layer (True: its deepest); pipeline/dream/loop.py
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,14 @@ class AlbumText:
         """The layers album.yaml names for this photo, else `default` (the config's)."""
         entry = self.photos.get(source)
         return entry.layers if entry and entry.layers else default
+
+    def loop_for(self, source: str, layers: tuple[str, ...]) -> str | None:
+        """The layer album.yaml asks a dream loop of for this photo (`loop: true`: the deepest
+        of `layers`, those it is dreamed on), or None."""
+        entry = self.photos.get(source)
+        if entry is None or entry.loop is False:
+            return None
+        return deepest(layers).name if entry.loop is True else entry.loop
 
     def unmatched(self, photos: list[str]) -> list[UnmatchedText]:
         """album.yaml entries that name no photo of the album, each with the photo it most
@@ -377,7 +387,15 @@ def _photo_text(entry, key: str, source: str) -> PhotoText:
         except ValueError as err:
             raise ConfigError(source, key + ".layers", layers, str(err)) from None
     return PhotoText(story=_text(entry, "story", source, key + "."), layers=layers, hide=hide,
-                     guide=_text(entry, "guide", source, key + "."))
+                     guide=_text(entry, "guide", source, key + "."), loop=_loop(entry, key, source))
+
+
+def _loop(entry: dict, key: str, source: str) -> str | bool:
+    """A photo's `loop:`: a layer's name, true (its deepest layer) or false (none, as unset)."""
+    value = entry.get("loop", False)
+    if isinstance(value, bool) or value in LAYER_NAMES:
+        return value
+    raise ConfigError(source, key + ".loop", value, "a layer's name (e.g. conv4_2), or true: its deepest layer")
 
 
 def _text(data: dict, key: str, source: str, prefix: str = "") -> str | None:

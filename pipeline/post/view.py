@@ -353,6 +353,24 @@ def _dream_views(photo: PhotoEntry, anchor: str,
     return shown, missing, box
 
 
+def _loop_view(photo: PhotoEntry, anchor: str, weights_source: str, box: dict) -> dict | None:
+    """The photo's dream loop (album.yaml `loop:`), drawn in its pair's box as its dreams are:
+    the video for the page, its dream on that layer as the poster (the still shown before it
+    plays, and to a reader who asks for reduced motion), the animation for post.md. None
+    without a finished loop and a shown dream of its layer."""
+    loop = photo.loop
+    dream = next((d for d in photo.dreams if loop and d.layer == loop.layer and d.ok and d.web), None)
+    if dream is None or not loop.ok or loop.video is None or loop.animation is None:
+        return None
+    hint = _hint(loop.layer, weights_source)
+    poster = next((web for web in dream.web if web.width >= box["width"]), dream.web[-1])
+    return {"video": url_path(loop.video.path), "animation": _image(loop.animation),
+            "poster": url_path(poster.path), "width": box["width"], "height": box["height"],
+            "layer": loop.layer, "hint": hint, "anchor": f"{anchor}--loop",
+            "seconds": f"{loop.frames / max(loop.fps, 1):.2g}",
+            "alt": f"The dream at layer {loop.layer} zooming in and dreaming itself deeper, in a loop"}
+
+
 def _guide_view(photo: PhotoEntry) -> dict | None:
     """The image the photo was dreamed toward: its smallest copy as a thumbnail, linked to its largest."""
     guide = photo.guide
@@ -396,6 +414,7 @@ def _photo_view(photo: PhotoEntry, anchor: str, weights_source: str, location: s
         "dreams": dreams,
         "missing": missing,
         "guide": _guide_view(photo),
+        "loop": _loop_view(photo, anchor, weights_source, box),
     }
 
 

@@ -480,8 +480,34 @@
     open(links.indexOf(event.currentTarget));
   }
 
+  /* ---------------------------------------------------------- dream loops */
+
+  // A dream loop plays by itself, muted and looping, unless the reader asks for reduced
+  // motion: then it stays its poster (the dream) with the controls, and stops if the reader
+  // asks while it plays. The page never says `autoplay`: without this script nothing moves.
+  function startLoops() {
+    var still = window.matchMedia ? window.matchMedia("(prefers-reduced-motion: reduce)") : null;
+    var loops = document.querySelectorAll("video.dream-loop");
+    function follow() {
+      for (var i = 0; i < loops.length; i++) {
+        if (still && still.matches) {
+          loops[i].autoplay = false;
+          loops[i].pause();
+        } else {
+          loops[i].muted = true;            // (browsers start only a muted video by themselves)
+          loops[i].autoplay = true;
+          var playing = loops[i].play();
+          if (playing && playing.catch) { playing.catch(function () {}); }  // refused: the controls stay
+        }
+      }
+    }
+    follow();
+    if (still && still.addEventListener) { still.addEventListener("change", follow); }
+  }
+
   function start() {
     document.documentElement.classList.add("js");  // shows the hints that need this script
+    startLoops();
     var frames = document.querySelectorAll(".frame[data-before]");
     for (var i = 0; i < frames.length; i++) { makeComparison(frames[i]); }
     if (typeof HTMLDialogElement !== "function") { return; }  // old browser: links open files
