@@ -16,7 +16,6 @@ is an estimate, as the time is.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from flows.preflight import RunPlan, UsageError, Warn
@@ -125,10 +124,7 @@ def estimate_line(plan: RunPlan, dreams: list[tuple[tuple[int, int], str]], cali
     params = spec.engine_params
     photos = len(plan.photos)
     full = cost.run_seconds(dreams, params, calibration, photos)
-    loop = plan.settings.loop   # a loop: its frames, each a dream of a few steps at one octave
-    frame = replace(params, octaves=1, steps=max(1, loop.steps))
-    full += sum((loop.frames + loop.fade - 1) * cost.dream_seconds(size, layer, frame, calibration)
-                for size, layer in loops)
+    full += sum(cost.loop_seconds(size, layer, params, plan.settings.loop, calibration) for size, layer in loops)
     small = spec.previewing(plan.settings.images.preview_size) if plan.preview else None
     first = None
     if small is not None:

@@ -17,7 +17,7 @@ import difflib
 import reprlib
 import types
 import typing
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -275,6 +275,16 @@ class LoopSettings(_Section):
     def fade(self) -> int:
         """Frames the tail fades into the head over: `blend`, at most all frames but one."""
         return min(self.blend, self.frames - 1)
+
+    @property
+    def dreamed_frames(self) -> int:
+        """Frames dreamed after the first (the stored dream): the loop's, and the tail that fades."""
+        return self.frames + self.fade - 1
+
+    def frame_params(self, params: DreamParams) -> DreamParams:
+        """How each frame is dreamed: `steps` (at least one) at one octave, the frame before
+        already holding the dream."""
+        return replace(params, octaves=1, steps=max(1, self.steps))
 
 
 class WeightsSettings(_Section):

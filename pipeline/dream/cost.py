@@ -26,7 +26,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pipeline.config import DreamParams
+from pipeline.config import DreamParams, LoopSettings
 from pipeline.layers import CONV_LAYERS, LAYERS, auto_octaves
 from pipeline.output.files import write_bytes_atomic
 
@@ -42,6 +42,10 @@ CALIBRATION_SIZE = (240, 320)
 STEP_EXTRA_MACS = 160_000
 STEP_OVER_PASS = 1.1
 PER_DREAM_S = 2.0
+# A loop's frame besides its steps: the bicubic zoom, the mirror set up for one octave, the frame
+# kept as bytes (512 px, conv5_2: BENCHMARKS.md "Dream loops", 201 s for 75 frames at 1.2x load,
+# of which ~1.6 s a frame are the steps).
+PER_FRAME_S = 0.6
 # What a run costs besides its dreams: Prefect's temporary server and the run's bookkeeping, and
 # each photo's ingest (hashed, decoded small, its web copies written).
 START_S = 12.0
@@ -93,6 +97,16 @@ def dream_seconds(size: tuple[int, int], layer: str, params: DreamParams, calibr
     steps = sum(steps * calibration.step_seconds(pixels, layer)
                 for pixels, steps in octave_pixels(size, params, layer))
     return steps + PER_DREAM_S
+
+
+def loop_seconds(size: tuple[int, int], layer: str, params: DreamParams, loop: LoopSettings,
+                 calibration: Calibration) -> float:
+    """Seconds one dream loop of `size` (its frames' width, height) on `layer` takes: each frame
+    dreamed after the first is a one-octave dream of a few steps (pipeline/dream/loop.py), plus its
+    zoom; the two files are encoded once at the end."""
+    frame = loop.frame_params(params)
+    steps = sum(steps * calibration.step_seconds(pixels, layer) for pixels, steps in octave_pixels(size, frame, layer))
+    return loop.dreamed_frames * (steps + PER_FRAME_S) + PER_DREAM_S
 
 
 def run_seconds(dreams: list[tuple[tuple[int, int], str]], params: DreamParams, calibration: Calibration,

@@ -143,12 +143,12 @@ def dream_frames(dreamer, start: Image.Image, layer: str, params: DreamParams, s
     from pipeline.dream.engine import dream_tensor, pil_to_tensor
 
     passes = dreamer.passes(params.precision, [layer])
-    frame_params = replace(params, octaves=1, steps=max(1, settings.steps))
+    frame_params = settings.frame_params(params)
     image = pil_to_tensor(start.convert("RGB"), dreamer.device)
     frames = [_to_array(image)]
     with torch.no_grad():
         zoom = _zoom_grid(image, settings.zoom)
-    for number in range(1, settings.frames + settings.fade):
+    for number in range(1, settings.dreamed_frames + 1):
         with torch.no_grad():   # bicubic: bilinear's blur compounds frame after frame, past what few steps sharpen
             image = torch.nn.functional.grid_sample(image, zoom, mode="bicubic", padding_mode="reflection",
                                                     align_corners=False).clamp_(0.0, 1.0)

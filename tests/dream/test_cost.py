@@ -57,6 +57,17 @@ def test_the_model_sees_the_octaves_the_engine_dreams():
     assert steps == CLASSIC.steps_by_octave(len(steps))
 
 
+def test_a_loop_against_a_still_as_recorded():
+    """bench/loop_bench.py (BENCHMARKS.md "Dream loops"): in one process, one after the other, a
+    1024x683 conv5_2 still took 36.4 s and a default loop of 512x342 frames 203.5 s (load 4-6):
+    the ratio holds whatever the load, so the model is checked on it."""
+    settings = load_settings(None, {})
+    calibration = cost.Calibration(per_mac=7.6e-12)
+    still = cost.dream_seconds((1024, 683), "conv5_2", CLASSIC, calibration)
+    loop = cost.loop_seconds((512, 342), "conv5_2", CLASSIC, settings.loop, calibration)
+    assert abs(loop / still - 203.5 / 36.4) <= 0.35 * 203.5 / 36.4, (round(loop), round(still))
+
+
 def test_the_calibration_pass_is_its_own_estimate():
     pixels = cost.CALIBRATION_SIZE[0] * cost.CALIBRATION_SIZE[1]
     calibration = cost.Calibration.of_pass(0.5, pixels)
