@@ -36,6 +36,14 @@ RECORDED = [
     ("12 MP at 1024 px, conv3_1", 0.274, 4, AT_1024, 155.1),
     ("12 MP at 1024 px, conv3_1, again", 0.274, 4, AT_1024, 137.8),
     ("sample album at its own size, conv3_1 + conv4_2", 0.274, 4, BOTH, 67.5),
+    # Held out (fitted to nothing): the second session, same kind of machine, quiet (load 1-2),
+    # this session's fastest calibration (0.236 s), bench/estimate_bench.py.
+    ("held out: 6 photos of 12 MP at 512 px, conv3_1 + conv5_2", 0.236, 6,
+     [((512, 384), layer) for _photo in range(6) for layer in ("conv3_1", "conv5_2")], 79.7),
+    ("held out: 2 photos of 12 MP at 1024 px, conv3_1 + conv5_2", 0.236, 2,
+     [((1024, 768), layer) for _photo in range(2) for layer in ("conv3_1", "conv5_2")], 124.2),
+    ("held out: 2 photos of 12 MP at 1536 px, conv3_1 + conv4_2", 0.236, 2,
+     [((1536, 1152), layer) for _photo in range(2) for layer in ("conv3_1", "conv4_2")], 258.9),
 ]
 
 
