@@ -29,7 +29,7 @@ from flows.progress import DreamProgress, ProgressBar, note
 from flows.scale import dream_resources, dreams_in_flight, requiring, running_on_dask, worker_device
 from flows.turns import Slots, is_transient, retry_if_transient  # noqa: F401  (is_transient: tests ask it here)
 from pipeline.config import Settings
-from pipeline.dream.cost import Calibration, dream_seconds
+from pipeline.dream.cost import Calibration, dream_seconds, loop_seconds
 from pipeline.dream.loop import LoopSpec
 from pipeline.dream.spec import DreamSpec, dream_input, guide_input, save_dream
 from pipeline.dream.weights import WeightsChoice
@@ -89,6 +89,13 @@ class DreamJob:
         if self.calibration is None:
             return 0.0
         return dream_seconds(self.spec.size(photo), layer, self.spec.engine_params, self.calibration)
+
+    def expected_loop_seconds(self, dream: DreamEntry) -> float:
+        """What the cost model gives the loop made from `dream` (0 when the machine was not measured)."""
+        if self.calibration is None:
+            return 0.0
+        return loop_seconds(self.loops.size(dream), dream.layer, self.spec.engine_params, self.settings.loop,
+                            self.calibration)
 
     def stores_for(self, photo: PhotoEntry) -> tuple[DreamStore, ...]:
         """Where the photo's dreams are, the first where new ones go: a hidden photo's never pass

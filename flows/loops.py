@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.progress import note
+from flows.progress import ProgressBar, note
 from flows.scale import dream_resources, requiring, worker_device
 from flows.turns import Slots, retry_if_transient
 from pipeline.dream.loop import closed_loop, save_loop, start_frame
@@ -53,15 +53,21 @@ def make_loops(photos: list[PhotoEntry], loop_of: dict[str, str], dreams: dict[s
     submitted = []
     for photo, dream in to_make:
         with requiring(dream_resources()):
-            submitted.append((photo.source, dream.layer, loop_task.submit(photo, dream, job)))
-    for source, layer, future in submitted:
-        outcome = future.result(raise_on_failure=False)
-        if isinstance(outcome, DiskFull):
-            raise outcome
-        if isinstance(outcome, BaseException):
-            get_run_logger().warning("loop failed: %s %s: %s", source, layer, outcome)
-            outcome = LoopEntry(layer=layer, status="failed", error=f"{type(outcome).__name__}: {outcome}")
-        found[source] = outcome
+            submitted.append((photo.source, dream.layer, loop_task.submit(photo, dream, job),
+                              job.expected_loop_seconds(dream)))
+    bar = ProgressBar(len(to_make), "loops", "loops", expected_s=sum(s for *_rest, s in submitted))
+    try:
+        for source, layer, future, expected_s in submitted:
+            outcome = future.result(raise_on_failure=False)
+            if isinstance(outcome, DiskFull):
+                raise outcome
+            if isinstance(outcome, BaseException):
+                get_run_logger().warning("loop failed: %s %s: %s", source, layer, outcome)
+                outcome = LoopEntry(layer=layer, status="failed", error=f"{type(outcome).__name__}: {outcome}")
+            found[source] = outcome
+            bar.advance(expected_s=expected_s)
+    finally:
+        bar.close()
     return found
 
 

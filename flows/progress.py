@@ -35,7 +35,7 @@ class ProgressBar:
     estimate line's), where known; each `advance` then says its items' share. The ETA is the
     model's seconds still to do, times how fast this run goes against the model (its elapsed
     time over the modelled seconds done): the items need not cost alike (a conv5_2 dream takes
-    3x a conv3_1 one, a big photo more than a small one), and the machine may be busier than
+    1.6x a conv3_1 one, a 2048 px dream 4x a 1024 px one), and the machine may be busier than
     when it was measured. Before the first item: the model's own figure."""
 
     def __init__(self, total: int, label: str, unit: str = "", stream=None, width: int = 30,

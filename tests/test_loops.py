@@ -118,6 +118,7 @@ def test_a_loop_end_to_end_and_a_rerun_makes_no_frame_again(prefect_harness, alb
     said = capsys.readouterr()
     assert "4 dreams and 2 loops to do, estimated" in said.out, said.out
     assert "Loops: making 2 loops of 8 frames, at most 48 px" in said.err + said.out
+    assert "2/2 loops  done in" in said.err   # the loops' own progress line, its ETA by the cost model
     assert ", 2 of 2 loops ok" in said.out
     manifest = read_manifest(out)
     photos = {photo.source: photo for photo in manifest.photos}

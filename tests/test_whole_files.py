@@ -121,7 +121,7 @@ def _every_image_whole(out: Path) -> list[str]:
     return names
 
 
-PROGRESS = ("photos [", "dreaming [", "dreams: ")  # flows/progress.py's lines, not messages
+PROGRESS = ("photos [", "dreaming [", "loops [", "dreams: ")  # flows/progress.py's lines, not messages
 
 
 def _said_in_one_line(stderr: str) -> str:
