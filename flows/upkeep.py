@@ -226,14 +226,16 @@ class Unfinished:
     source: str
     layer: str | None      # None: the whole photo
     reason: str
+    loop: bool = False     # the photo's dream loop on `layer`, not its dream
 
     def __str__(self) -> str:
-        return label(self.source, self.layer)
+        return label(self.source, f"{self.layer} loop" if self.loop else self.layer)
 
 
 def unfinished(manifest: Manifest, out_dir: Path) -> list[Unfinished]:
-    """Failed photos, failed dreams, previews (to dream at full size), and photos or dreams
-    marked ok with a file that is no longer there or no longer as it was written (by its sha256)."""
+    """Failed photos, failed dreams and loops, previews (to dream at full size), and photos,
+    dreams or loops marked ok with a file that is no longer there or no longer as it was
+    written (by its sha256)."""
     todo = []
     for photo in manifest.photos:
         if not photo.ok:
@@ -249,6 +251,10 @@ def unfinished(manifest: Manifest, out_dir: Path) -> list[Unfinished]:
                 todo.append(Unfinished(photo.source, dream.layer, A_PREVIEW))
             elif not intact(dream.files(), out_dir):
                 todo.append(Unfinished(photo.source, dream.layer, MISSING_FILE))
+        loop = photo.loop
+        if loop is not None and (not loop.ok or not intact(loop.files(), out_dir)):
+            todo.append(Unfinished(photo.source, loop.layer, loop.error or loop.status if not loop.ok else MISSING_FILE,
+                                   loop=True))
     return todo
 
 
@@ -276,6 +282,12 @@ def retry_outcome(todo: list[Unfinished], after: Manifest) -> tuple[list[str], l
             failing.append(f"{item.source}: no longer in the album")
         elif not photo.ok:
             failing.append(f"{item.source}: {photo.error}")
+        elif item.loop:
+            loop = photo.loop
+            if loop is not None and loop.ok:
+                fixed.append(str(item))
+            else:
+                failing.append(f"{item}: {loop.error if loop else 'no longer asked for'}")
         elif item.layer is None:  # a whole photo: it and all its dreams
             bad = [d for d in photo.dreams if not d.ok]
             (failing if bad else fixed).append(

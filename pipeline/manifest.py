@@ -369,12 +369,14 @@ class Manifest(_Entry):
         return data
 
     def failures(self) -> list[str]:
-        """One line per failed photo or dream, for the terminal."""
+        """One line per failed photo, dream or dream loop, for the terminal."""
         lines = []
         for photo in self.photos:
             if not photo.ok:
                 lines.append(f"{photo.source}: {photo.error}")
             lines += [f"{label(photo.source, d.layer)}: {d.error}" for d in photo.dreams if not d.ok]
+            if photo.loop is not None and not photo.loop.ok:
+                lines.append(f"{label(photo.source, photo.loop.layer + ' loop')}: {photo.loop.error}")
         return lines
 
     def dreams(self) -> list[DreamEntry]:

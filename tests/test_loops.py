@@ -18,7 +18,7 @@ from PIL import Image
 
 import flows.loops as loops_module
 from flows import rerun
-from flows.cli import EXIT_OK, EXIT_USAGE, main
+from flows.cli import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, main
 from pipeline.config import ConfigError, load_settings
 from pipeline.dream.loop import closed_loop, seam_ratio
 from pipeline.ingest.album import load_album_text
@@ -61,6 +61,34 @@ def config(tmp_path, weights_cache):
 
 def _run(album, config, out, *extra):
     return main(["run", str(album), "-c", str(config), "-o", str(out), "--device", "cpu", *extra])
+
+
+def test_a_failed_loop_is_a_failure_and_retry_makes_only_it(prefect_harness, album, config, tmp_path, monkeypatch,
+                                                             capsys):
+    out = tmp_path / "out"
+    real = loops_module.loop_on_device
+
+    def fails_for_b(start, layer, job, device):
+        if layer == "conv1_2":
+            raise RuntimeError("the frames could not be made")
+        return real(start, layer, job, device)
+
+    monkeypatch.setattr(loops_module, "loop_on_device", fails_for_b)
+    assert _run(album, config, out) == EXIT_SOME_FAILED
+    said = capsys.readouterr()
+    assert "b.jpg [conv1_2 loop]: RuntimeError: the frames could not be made" in said.out + said.err
+    made = read_manifest(out)
+    a_loop = next(p for p in made.photos if p.source == "a.jpg").loop
+    assert a_loop.ok and next(p for p in made.photos if p.source == "b.jpg").loop.status == "failed"
+
+    monkeypatch.undo()
+    before = {path: (out / path).stat().st_mtime_ns for path in a_loop.files()}
+    assert main(["retry", str(album), "-o", str(out)]) == EXIT_OK
+    said = capsys.readouterr().out
+    assert "Retrying 1:" in said and "b.jpg [conv1_2 loop]" in said and "1 now ok, 0 still failing" in said
+    after = {photo.source: photo for photo in read_manifest(out).photos}
+    assert after["b.jpg"].loop.ok and after["a.jpg"].loop.reused
+    assert {path: (out / path).stat().st_mtime_ns for path in before} == before
 
 
 def _video_frames(path: Path) -> tuple[dict, list[np.ndarray]]:
