@@ -152,7 +152,7 @@ class LoopEntry(_Entry):
     post.md and the blogs. Both are `width` x `height` (the video's WebImage says so)."""
 
     layer: str
-    status: Literal["ok", "failed"]
+    status: Literal["ok", "failed", "missing"]   # missing: a file gone or damaged (`retry` remakes it)
     error: str | None = None
     video: WebImage | None = None       # the MP4 (H.264): the page plays it, the dream as its poster
     animation: WebImage | None = None   # the animated WebP: where a video cannot go (Markdown)

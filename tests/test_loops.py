@@ -399,3 +399,23 @@ def test_a_hidden_photo_s_loop_is_published_nowhere(tmp_path):
     shown = published(hidden)
     assert loop_files <= shown.kept and not loop_files & shown.pictures
     assert all(photo.loop is None for photo in shown.manifest.photos)
+
+
+def test_a_damaged_loop_is_not_published_by_blog_and_retry_knows_it(tmp_path, capsys):
+    """A truncated MP4 (by sha256): `dreamtrip blog` takes the loop off the page and post.md,
+    says so, and marks it missing, which `retry` counts as unfinished."""
+    from flows.upkeep import unfinished
+
+    album, out, _animation = _dreamed_with_a_loop(tmp_path)
+    video = read_manifest(out).photos[0].loop.video.path
+    assert video in (out / "index.html").read_text()
+    data = (out / video).read_bytes()
+    (out / video).write_bytes(data[: len(data) // 2])
+    capsys.readouterr()
+    assert main(["blog", str(album), "-o", str(out)]) == EXIT_OK
+    said = capsys.readouterr().out
+    assert "000-photo.jpg [conv3_1 loop]" in said and "missing or damaged" in said
+    loop = read_manifest(out).photos[0].loop
+    assert loop.status == "missing" and not loop.ok
+    assert "dream-loop" not in (out / "index.html").read_text() and video not in (out / "post.md").read_text()
+    assert [(item.loop, item.layer) for item in unfinished(read_manifest(out), out)] == [(True, "conv3_1")]
