@@ -419,3 +419,48 @@ def test_a_damaged_loop_is_not_published_by_blog_and_retry_knows_it(tmp_path, ca
     assert loop.status == "missing" and not loop.ok
     assert "dream-loop" not in (out / "index.html").read_text() and video not in (out / "post.md").read_text()
     assert [(item.loop, item.layer) for item in unfinished(read_manifest(out), out)] == [(True, "conv3_1")]
+
+
+# The loop's files written as a run writes them, the process killed (SIGKILL: nothing tidies up)
+# while ffmpeg writes the video.
+KILLED_WHILE_ENCODING = """
+import os, signal, sys
+import numpy as np
+import imageio_ffmpeg
+from pipeline.config import load_settings
+from pipeline.dream.loop import LoopFiles, save_loop
+from pipeline.output.store import DreamStore
+real = imageio_ffmpeg.write_frames
+def killed_midway(path, *args, **kwargs):
+    writer = real(path, *args, **kwargs)
+    writer.send(None)
+    writer.send(np.zeros((32, 48, 3), np.uint8))
+    os.kill(os.getpid(), signal.SIGKILL)
+imageio_ffmpeg.write_frames = killed_midway
+settings = load_settings(None, {"loop.frames": 4})
+frames = [np.full((32, 48, 3), 40 * i, np.uint8) for i in range(4)]
+save_loop(frames, LoopFiles("dreams/x.loop.mp4", "dreams/x.loop.webp"), DreamStore(sys.argv[1]), settings.loop)
+"""
+
+
+def test_a_run_killed_while_encoding_leaves_only_temp_files_the_next_run_sweeps(tmp_path):
+    """ffmpeg writes the MP4 into the output folder's dreams/ as a temp file of the run's (not
+    the system's temp folder, which no run sweeps): a SIGKILL leaves it, and the next run's
+    sweep (the folder's record knows its writer) removes it."""
+    from pipeline.output.folder import sweep_temp_files
+
+    out, system_temp = tmp_path / "out", tmp_path / "system-temp"
+    out.mkdir()
+    system_temp.mkdir()
+    done = subprocess.run([sys.executable, "-c", KILLED_WHILE_ENCODING, str(out)], cwd=REPO, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(system_temp)))
+    assert done.returncode == -signal.SIGKILL
+    assert not list(system_temp.iterdir())
+    assert not (out / "dreams" / "x.loop.mp4").exists()
+    temps = record_of(out).own_temp_files(0.0)
+    assert temps and all(path.name.startswith(".dreamtrip-tmp-") for path in temps)
+    left = {path for path in (out / "dreams").iterdir()} - set(temps)
+    assert {path.name for path in left} <= {"x.loop.webp"}   # the animation is whole, and recorded
+    assert all(record_of(out).intact(path.relative_to(out).as_posix()) for path in left)
+    assert sweep_temp_files(out) == len(temps) and not any(path.exists() for path in temps)
+    assert {path.name for path in (out / "dreams").iterdir()} == {path.name for path in left}
