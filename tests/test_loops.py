@@ -464,3 +464,15 @@ def test_a_run_killed_while_encoding_leaves_only_temp_files_the_next_run_sweeps(
     assert all(record_of(out).intact(path.relative_to(out).as_posix()) for path in left)
     assert sweep_temp_files(out) == len(temps) and not any(path.exists() for path in temps)
     assert {path.name for path in (out / "dreams").iterdir()} == {path.name for path in left}
+
+
+def test_a_loop_of_a_failed_dream_is_one_line_and_no_work(capsys):
+    """`loop:` on a photo whose dream on that layer failed: no loop task (nothing to start
+    from), and one line that says why, beside the dream's own failure."""
+    from pipeline.manifest import DreamEntry, PhotoEntry
+
+    photo = PhotoEntry(source="a.jpg", status="ok", sha256="0" * 64, width=96, height=64,
+                       dreams=[DreamEntry(layer="conv2_1", status="failed", error="RuntimeError: no")])
+    assert loops_module.make_loops([photo], {"a.jpg": "conv2_1"}, {"a.jpg": photo.dreams}, job=None) == {}
+    said = capsys.readouterr().err
+    assert said.splitlines() == ["Loops: none of a.jpg [conv2_1]: its dream on that layer failed"]
