@@ -476,3 +476,35 @@ def test_a_loop_of_a_failed_dream_is_one_line_and_no_work(capsys):
     assert loops_module.make_loops([photo], {"a.jpg": "conv2_1"}, {"a.jpg": photo.dreams}, job=None) == {}
     said = capsys.readouterr().err
     assert said.splitlines() == ["Loops: none of a.jpg [conv2_1]: its dream on that layer failed"]
+
+
+def test_a_hidden_photo_s_loop_never_passes_through_the_output_folder(prefect_harness, album, config, tmp_path,
+                                                                       monkeypatch):
+    """`hide: true` with `loop:`: the loop is made into the kept folder, never in OUT (which
+    may be uploaded while the run goes on), named nowhere published; shown again, it is reused."""
+    from pipeline.output.kept import kept_dir
+
+    out = tmp_path / "out"
+    (album / "album.yaml").write_text("title: Loops\nphotos:\n  a.jpg:\n    loop: true\n    hide: true\n"
+                                      "  b.jpg:\n    loop: conv1_2\n")
+    seen_in_out = []
+    real = loops_module.save_loop
+
+    def watched(frames, files, store, settings):
+        real(frames, files, store, settings)
+        seen_in_out.extend(path.name for path in (out / "dreams").iterdir() if ".loop." in path.name)
+
+    monkeypatch.setattr(loops_module, "save_loop", watched)
+    assert _run(album, config, out) == EXIT_OK
+    published = {path.name for path in out.rglob("*") if ".loop." in path.name}
+    secret = next(photo.sha256 for photo in read_manifest(out).photos if photo.source == "a.jpg")[:12]
+    assert len(published) == 2 and not any(secret in name for name in published)
+    kept = {path.name for path in kept_dir(out).rglob("*.loop.*")}
+    assert len(kept) == 2 and not kept & published and not kept & set(seen_in_out)
+    assert not any(name in (out / "index.html").read_text() + (out / "post.md").read_text() for name in kept)
+
+    (album / "album.yaml").write_text("title: Loops\nphotos:\n  a.jpg:\n    loop: true\n  b.jpg:\n    loop: conv1_2\n")
+    monkeypatch.setattr(loops_module, "loop_on_device", lambda *a: (_ for _ in ()).throw(AssertionError("dreamed")))
+    assert _run(album, config, out) == EXIT_OK
+    shown = {photo.source: photo.loop for photo in read_manifest(out).photos}
+    assert shown["a.jpg"].ok and shown["a.jpg"].reused and (out / shown["a.jpg"].video.path).is_file()
