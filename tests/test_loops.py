@@ -357,8 +357,9 @@ def test_the_loop_moves_in_the_built_blog(tmp_path, engine):
 @pytest.mark.parametrize("motion", ["no-preference", "reduce"])
 def test_the_page_plays_the_loop_unless_the_reader_asks_for_reduced_motion(tmp_path, motion):
     """Headless Chromium (Debian's, as tests/post/test_browser.py drives it): the loop plays by
-    itself, muted and looping, with the dream as its poster; asked for reduced motion, it stays
-    the poster, paused, with its controls."""
+    itself, muted and looping, with the dream as its poster, while it is on screen (off screen it
+    pauses; one the reader paused stays paused); asked for reduced motion, it stays the poster,
+    paused, with its controls."""
     import shutil
 
     chromium = os.environ.get("DREAMTRIP_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -376,6 +377,16 @@ def test_the_page_plays_the_loop_unless_the_reader_asks_for_reduced_motion(tmp_p
             page.wait_for_timeout(1500)
             state = video.evaluate("v => ({paused: v.paused, muted: v.muted, loop: v.loop, controls: v.controls,"
                                    " poster: v.poster, time: v.currentTime, h264: v.canPlayType('video/mp4')})")
+            if motion == "no-preference" and state["h264"]:
+                moves = []   # scrolled far away, back, paused by the reader, away and back again
+                for step in ("window.scrollTo(0, 0); document.body.style.paddingTop = '5000px'",
+                             "document.body.style.paddingTop = ''; v.scrollIntoView()",
+                             "v.pause()", "window.scrollTo(0, 0); document.body.style.paddingTop = '5000px'",
+                             "document.body.style.paddingTop = ''; v.scrollIntoView()"):
+                    video.evaluate(f"v => {{ {step}; }}")
+                    page.wait_for_timeout(600)
+                    moves.append(not video.evaluate("v => v.paused"))
+                assert moves == [False, True, False, False, False], moves
         finally:
             browser.close()
     assert state["muted"] and state["loop"] and state["controls"] and "/dreams/" in state["poster"]
