@@ -31,7 +31,7 @@ from pathlib import Path
 
 from pipeline.config import PrivacySettings, Settings
 from pipeline.ingest.album import AlbumText, find_photos, load_album_text
-from pipeline.manifest import MISSING_FILE, DreamEntry, LoopEntry, Manifest, PhotoEntry, label
+from pipeline.manifest import MISSING_FILE, MISSING_LOOP_FILE, DreamEntry, LoopEntry, Manifest, PhotoEntry, label
 from pipeline.output.files import DiskFull, disk_full, sha256_of
 from pipeline.output.folder import claim_output_folder, unused_files
 from pipeline.output.kept import stored_intact
@@ -134,7 +134,7 @@ def _loop_checked(loop: LoopEntry | None, out_dir: Path) -> LoopEntry | None:
         return loop
     if intact(loop.files(), out_dir):
         return loop.model_copy(update={"status": "ok", "error": None})
-    return loop.model_copy(update={"status": "missing", "error": MISSING_FILE})
+    return loop.model_copy(update={"status": "missing", "error": MISSING_LOOP_FILE})
 
 
 def rebuild_post(album_dir: Path, out_dir: Path, manifest: Manifest | None = None) -> tuple[Refresh, Path]:
@@ -265,8 +265,8 @@ def unfinished(manifest: Manifest, out_dir: Path) -> list[Unfinished]:
                 todo.append(Unfinished(photo.source, dream.layer, MISSING_FILE))
         loop = photo.loop
         if loop is not None and (not loop.ok or not intact(loop.files(), out_dir)):
-            todo.append(Unfinished(photo.source, loop.layer, loop.error or loop.status if not loop.ok else MISSING_FILE,
-                                   loop=True))
+            reason = loop.error or loop.status if not loop.ok else MISSING_LOOP_FILE
+            todo.append(Unfinished(photo.source, loop.layer, reason, loop=True))
     return todo
 
 

@@ -416,6 +416,7 @@ def test_a_damaged_loop_is_not_published_by_blog_and_retry_knows_it(tmp_path, ca
     """A truncated MP4 (by sha256): `dreamtrip blog` takes the loop off the page and post.md,
     says so, and marks it missing, which `retry` counts as unfinished."""
     from flows.upkeep import unfinished
+    from pipeline.manifest import MISSING_LOOP_FILE
 
     album, out, _animation = _dreamed_with_a_loop(tmp_path)
     video = read_manifest(out).photos[0].loop.video.path
@@ -426,6 +427,7 @@ def test_a_damaged_loop_is_not_published_by_blog_and_retry_knows_it(tmp_path, ca
     assert main(["blog", str(album), "-o", str(out)]) == EXIT_OK
     said = capsys.readouterr().out
     assert "000-photo.jpg [conv3_1 loop]" in said and "missing or damaged" in said
+    assert read_manifest(out).failures() == [f"000-photo.jpg [conv3_1 loop]: {MISSING_LOOP_FILE}"]
     loop = read_manifest(out).photos[0].loop
     assert loop.status == "missing" and not loop.ok
     assert "dream-loop" not in (out / "index.html").read_text() and video not in (out / "post.md").read_text()
