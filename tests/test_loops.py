@@ -421,6 +421,8 @@ def test_a_damaged_loop_is_not_published_by_blog_and_retry_knows_it(tmp_path, ca
     album, out, _animation = _dreamed_with_a_loop(tmp_path)
     video = read_manifest(out).photos[0].loop.video.path
     assert video in (out / "index.html").read_text()
+    assert ('aria-label="The same photo dreamed at layer conv3_1, zooming in and dreaming itself deeper, in a loop"'
+            in (out / "index.html").read_text())
     data = (out / video).read_bytes()
     (out / video).write_bytes(data[: len(data) // 2])
     capsys.readouterr()
@@ -521,3 +523,9 @@ def test_a_hidden_photo_s_loop_never_passes_through_the_output_folder(prefect_ha
     assert _run(album, config, out) == EXIT_OK
     shown = {photo.source: photo.loop for photo in read_manifest(out).photos}
     assert shown["a.jpg"].ok and shown["a.jpg"].reused and (out / shown["a.jpg"].video.path).is_file()
+
+
+def test_a_long_loop_s_caption_says_its_seconds_plainly():
+    from pipeline.post.view import _seconds
+
+    assert [_seconds(s) for s in (4.0, 60 / 9, 80.0, 1200.0, 4 / 15)] == ["4", "6.7", "80", "1200", "0.3"]
