@@ -19,7 +19,7 @@ from flows.progress import ProgressBar, note
 from flows.scale import dream_resources, requiring, worker_device
 from flows.turns import Slots, retry_if_transient
 from pipeline.dream.loop import closed_loop, save_loop, start_frame
-from pipeline.manifest import DreamEntry, LoopEntry, PhotoEntry, label
+from pipeline.manifest import DreamEntry, LoopEntry, PhotoEntry, Skipped, label
 from pipeline.output.files import DiskFull
 from pipeline.post.view import counted
 
@@ -70,6 +70,14 @@ def make_loops(photos: list[PhotoEntry], loop_of: dict[str, str], dreams: dict[s
     finally:
         bar.close()
     return found
+
+
+def unmade_for_copies(duplicates: list[Skipped], loop_for) -> list[str]:
+    """A line for each photo album.yaml asks a loop of that the run set aside as a copy of
+    another (shown once, as that one) which asks none: its `loop:` would vanish unsaid."""
+    return [f"Loops: none of {entry.source}: it is a copy of {entry.duplicate_of}, shown once as that photo; "
+            f"put its `loop:` on {entry.duplicate_of}" for entry in duplicates
+            if entry.duplicate_of and loop_for(entry.source) and not loop_for(entry.duplicate_of)]
 
 
 @task(name="loop", cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient,

@@ -529,3 +529,16 @@ def test_a_long_loop_s_caption_says_its_seconds_plainly():
     from pipeline.post.view import _seconds
 
     assert [_seconds(s) for s in (4.0, 60 / 9, 80.0, 1200.0, 4 / 15)] == ["4", "6.7", "80", "1200", "0.3"]
+
+
+def test_loop_on_a_copy_set_aside_is_said_not_lost():
+    """album.yaml `loop:` on a photo that is a copy of another (shown once, as the other): one
+    line that says where to put it; none when the shown photo asks a loop itself."""
+    from pipeline.manifest import Skipped
+
+    copies = [Skipped(source="copy.jpg", reason="a copy", duplicate_of="first.jpg"),
+              Skipped(source="b.jpg", reason="a copy", duplicate_of="a.jpg")]
+    asked = {"copy.jpg": "conv3_1", "b.jpg": "conv3_1", "a.jpg": "conv4_2"}
+    assert loops_module.unmade_for_copies(copies, asked.get) == [
+        "Loops: none of copy.jpg: it is a copy of first.jpg, shown once as that photo; "
+        "put its `loop:` on first.jpg"]
