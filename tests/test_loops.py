@@ -542,3 +542,45 @@ def test_loop_on_a_copy_set_aside_is_said_not_lost():
     assert loops_module.unmade_for_copies(copies, asked.get) == [
         "Loops: none of copy.jpg: it is a copy of first.jpg, shown once as that photo; "
         "put its `loop:` on first.jpg"]
+
+
+def test_a_re_export_after_the_loop_changed_removes_only_the_old_copies_it_wrote(tmp_path):
+    """The export copies both loop files; after the loop changed (another setting: other files)
+    the next export removes the old copies it wrote, and leaves the blogger's own file beside
+    them and one the blogger changed."""
+    from pipeline.dream.loop import LoopSpec, save_loop
+    from pipeline.dream.spec import DreamSpec
+    from pipeline.output.manifest_file import write_manifest
+    from pipeline.output.store import DreamStore
+    from pipeline.post.page import write_page
+
+    album, out, _animation = _dreamed_with_a_loop(tmp_path)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "hugo.toml").write_text('baseURL = "http://localhost/"\n')
+    assert main(["export", str(album), "-o", str(out), "--hugo", str(site)]) == EXIT_OK
+    old = read_manifest(out).photos[0].loop
+    copies = {name: next(site.rglob(Path(name).name)) for name in old.files()}
+    assert len(copies) == 2
+    mine = copies[old.video.path].parent / "my-notes.txt"
+    mine.write_text("the blogger's")
+    changed = copies[old.animation.path]
+    changed.write_bytes(changed.read_bytes() + b"edited")
+
+    manifest = read_manifest(out)
+    settings = manifest.settings.model_copy(update={"loop": manifest.settings.loop.model_copy(update={"size": 40})})
+    loops = LoopSpec.of(DreamSpec.decide(settings, manifest.weights.identity), settings.loop)
+    photo = manifest.photos[0]
+    dream = next(d for d in photo.dreams if d.layer == old.layer)
+    width, height = loops.size(dream)
+    save_loop([np.full((height, width, 3), 9 * i, np.uint8) for i in range(4)], loops.files(photo, dream),
+              DreamStore(out), settings.loop)
+    manifest = manifest.model_copy(update={"settings": settings, "photos": [
+        photo.model_copy(update={"loop": loops.entry(photo, dream, 1.0)}), *manifest.photos[1:]]})
+    write_manifest(manifest, out)
+    write_page(manifest, out)
+    assert main(["export", str(album), "-o", str(out), "--hugo", str(site)]) == EXIT_OK
+    new = read_manifest(out).photos[0].loop
+    assert not set(new.files()) & set(old.files())
+    assert all(next(site.rglob(Path(name).name), None) for name in new.files())
+    assert not copies[old.video.path].exists() and changed.exists() and mine.read_text() == "the blogger's"
