@@ -20,6 +20,7 @@ import os
 import platform
 import resource
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -106,7 +107,8 @@ def main() -> None:
             made = dream_frames(dreamer, start, args.layer, params, loop)
         with Clock(args.device) as encode_clock:
             frames = closed_loop(made, loop.frames, loop.fade)
-            video = encode_video(frames, loop.fps, loop.video_quality)
+            with tempfile.TemporaryDirectory(prefix="dreamtrip-loop-") as folder:
+                video = encode_video(frames, loop.fps, loop.video_quality, Path(folder) / "loop.mp4")
             animation = encode_animation(frames, loop.fps, loop.webp_quality)
         loop_cpu, loop_wall = frames_clock.cpu + encode_clock.cpu, frames_clock.wall + encode_clock.wall
         print(f"run {run + 1}: still {still_clock.cpu:.1f} s CPU ({still_clock.wall:.1f} s wall); loop "

@@ -23,7 +23,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.loops import make_loops
+from flows.loops import make_loops, unmade_for_copies
 from flows.preflight import RunPlan
 from flows.progress import DreamProgress, ProgressBar, note
 from flows.scale import dream_resources, dreams_in_flight, requiring, running_on_dask, worker_device
@@ -253,6 +253,8 @@ def dream_album(plan: RunPlan) -> Manifest:
     dreams, run = dream_photos(photos, layers_of, job, earlier,
                                pass_name="Full size" if first is not None else None)
     loops = make_loops(photos, {p.source: layer for p in photos if (layer := plan.loop_for(p.source))}, dreams, job)
+    for line in unmade_for_copies(duplicates, plan.loop_for):
+        note(line)
     manifest = manifest_of(dreams, run if first is None else both_passes(first[1], run, first[0], dreams), loops)
     manifest.page = str(write_post(manifest, out_dir))
     sweep_unused(manifest, out_dir, previews)   # the previews the post has replaced

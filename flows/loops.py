@@ -19,7 +19,7 @@ from flows.progress import ProgressBar, note
 from flows.scale import dream_resources, requiring, worker_device
 from flows.turns import Slots, retry_if_transient
 from pipeline.dream.loop import closed_loop, save_loop, start_frame
-from pipeline.manifest import DreamEntry, LoopEntry, PhotoEntry
+from pipeline.manifest import DreamEntry, LoopEntry, PhotoEntry, Skipped, label
 from pipeline.output.files import DiskFull
 from pipeline.post.view import counted
 
@@ -37,7 +37,8 @@ def make_loops(photos: list[PhotoEntry], loop_of: dict[str, str], dreams: dict[s
     for photo in (p for p in photos if p.ok and p.source in loop_of):
         dream = next((d for d in dreams.get(photo.source, []) if d.layer == loop_of[photo.source] and d.ok
                       and d.image is not None and not d.preview), None)
-        if dream is None:
+        if dream is None:   # its failure is listed: say why there is no loop, once
+            note(f"Loops: none of {label(photo.source, loop_of[photo.source])}: its dream on that layer failed")
             continue
         stored = job.loops.stored(job.stores_for(photo), photo, dream)
         if stored is not None:
@@ -69,6 +70,14 @@ def make_loops(photos: list[PhotoEntry], loop_of: dict[str, str], dreams: dict[s
     finally:
         bar.close()
     return found
+
+
+def unmade_for_copies(duplicates: list[Skipped], loop_for) -> list[str]:
+    """A line for each photo album.yaml asks a loop of that the run set aside as a copy of
+    another (shown once, as that one) which asks none: its `loop:` would vanish unsaid."""
+    return [f"Loops: none of {entry.source}: it is a copy of {entry.duplicate_of}, shown once as that photo; "
+            f"put its `loop:` on {entry.duplicate_of}" for entry in duplicates
+            if entry.duplicate_of and loop_for(entry.source) and not loop_for(entry.duplicate_of)]
 
 
 @task(name="loop", cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient,

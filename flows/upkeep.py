@@ -31,7 +31,7 @@ from pathlib import Path
 
 from pipeline.config import PrivacySettings, Settings
 from pipeline.ingest.album import AlbumText, find_photos, load_album_text
-from pipeline.manifest import MISSING_FILE, DreamEntry, Manifest, PhotoEntry, label
+from pipeline.manifest import MISSING_FILE, MISSING_LOOP_FILE, DreamEntry, LoopEntry, Manifest, PhotoEntry, label
 from pipeline.output.files import DiskFull, disk_full, sha256_of
 from pipeline.output.folder import claim_output_folder, unused_files
 from pipeline.output.kept import stored_intact
@@ -74,7 +74,9 @@ def refresh_manifest(manifest: Manifest, album_dir: Path, out_dir: Path) -> Refr
     return Refresh(refreshed, removed=sorted(s for s in known if s not in in_album and s not in moved),
                    new=[s for s in files.photos if s not in known and s not in moved.values()],
                    missing=[p.source for p in photos if p.error == MISSING_WEB_COPY] +
-                           [label(p.source, d.layer) for p in photos for d in p.dreams if d.status == "missing"],
+                           [label(p.source, d.layer) for p in photos for d in p.dreams if d.status == "missing"] +
+                           [label(p.source, f"{p.loop.layer} loop") for p in photos
+                            if p.loop and p.loop.status == "missing"],
                    moved=moved)
 
 
@@ -97,7 +99,8 @@ def moved_photos(manifest: Manifest, album_dir: Path, unknown: list[str]) -> dic
 def _refreshed(photo: PhotoEntry, text: AlbumText, out_dir: Path, privacy: PrivacySettings) -> PhotoEntry:
     # Published again: a manifest of an older release may hold positions the settings forbid.
     checked = text.told_photo(photo.model_copy(update={"dreams": [_checked(dream, out_dir)
-                                                                   for dream in photo.dreams]}))
+                                                                   for dream in photo.dreams],
+                                                        "loop": _loop_checked(photo.loop, out_dir)}))
     return within_privacy(_copies_checked(checked, out_dir), privacy)
 
 
@@ -123,6 +126,15 @@ def _checked(dream: DreamEntry, out_dir: Path) -> DreamEntry:
     if intact(dream.files(), out_dir):
         return dream.model_copy(update={"status": "ok", "error": None})
     return dream.model_copy(update={"status": "missing", "error": MISSING_FILE})
+
+
+def _loop_checked(loop: LoopEntry | None, out_dir: Path) -> LoopEntry | None:
+    """As _checked, for a dream loop: the page must not play a truncated or replaced MP4."""
+    if loop is None or loop.status == "failed" or loop.video is None:
+        return loop
+    if intact(loop.files(), out_dir):
+        return loop.model_copy(update={"status": "ok", "error": None})
+    return loop.model_copy(update={"status": "missing", "error": MISSING_LOOP_FILE})
 
 
 def rebuild_post(album_dir: Path, out_dir: Path, manifest: Manifest | None = None) -> tuple[Refresh, Path]:
@@ -253,8 +265,8 @@ def unfinished(manifest: Manifest, out_dir: Path) -> list[Unfinished]:
                 todo.append(Unfinished(photo.source, dream.layer, MISSING_FILE))
         loop = photo.loop
         if loop is not None and (not loop.ok or not intact(loop.files(), out_dir)):
-            todo.append(Unfinished(photo.source, loop.layer, loop.error or loop.status if not loop.ok else MISSING_FILE,
-                                   loop=True))
+            reason = loop.error or loop.status if not loop.ok else MISSING_LOOP_FILE
+            todo.append(Unfinished(photo.source, loop.layer, reason, loop=True))
     return todo
 
 

@@ -41,6 +41,8 @@ FILE_CAPTION_MAX = 600
 # A `missing` dream's error: what happened and what to do.
 MISSING_FILE = ("a file of this dream is missing from the output folder, or damaged; "
                 "`dreamtrip retry` dreams it again")
+MISSING_LOOP_FILE = ("a file of this dream loop is missing from the output folder, or damaged; "
+                     "`dreamtrip retry` makes it again")
 # What the author does about failures: said by the terminal, manifest.json (`next_step`) and the
 # contact sheet, never by the post (its readers can do nothing about them).
 NEXT_STEP = ("fix what each reason says (a photo that cannot be read: put a good copy in the album; "
@@ -152,7 +154,7 @@ class LoopEntry(_Entry):
     post.md and the blogs. Both are `width` x `height` (the video's WebImage says so)."""
 
     layer: str
-    status: Literal["ok", "failed"]
+    status: Literal["ok", "failed", "missing"]   # missing: a file gone or damaged (`retry` remakes it)
     error: str | None = None
     video: WebImage | None = None       # the MP4 (H.264): the page plays it, the dream as its poster
     animation: WebImage | None = None   # the animated WebP: where a video cannot go (Markdown)

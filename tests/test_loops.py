@@ -357,8 +357,9 @@ def test_the_loop_moves_in_the_built_blog(tmp_path, engine):
 @pytest.mark.parametrize("motion", ["no-preference", "reduce"])
 def test_the_page_plays_the_loop_unless_the_reader_asks_for_reduced_motion(tmp_path, motion):
     """Headless Chromium (Debian's, as tests/post/test_browser.py drives it): the loop plays by
-    itself, muted and looping, with the dream as its poster; asked for reduced motion, it stays
-    the poster, paused, with its controls."""
+    itself, muted and looping, with the dream as its poster, while it is on screen (off screen it
+    pauses; one the reader paused stays paused); asked for reduced motion, it stays the poster,
+    paused, with its controls."""
     import shutil
 
     chromium = os.environ.get("DREAMTRIP_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -376,6 +377,16 @@ def test_the_page_plays_the_loop_unless_the_reader_asks_for_reduced_motion(tmp_p
             page.wait_for_timeout(1500)
             state = video.evaluate("v => ({paused: v.paused, muted: v.muted, loop: v.loop, controls: v.controls,"
                                    " poster: v.poster, time: v.currentTime, h264: v.canPlayType('video/mp4')})")
+            if motion == "no-preference" and state["h264"]:
+                moves = []   # scrolled far away, back, paused by the reader, away and back again
+                for step in ("window.scrollTo(0, 0); document.body.style.paddingTop = '5000px'",
+                             "document.body.style.paddingTop = ''; v.scrollIntoView()",
+                             "v.pause()", "window.scrollTo(0, 0); document.body.style.paddingTop = '5000px'",
+                             "document.body.style.paddingTop = ''; v.scrollIntoView()"):
+                    video.evaluate(f"v => {{ {step}; }}")
+                    page.wait_for_timeout(600)
+                    moves.append(not video.evaluate("v => v.paused"))
+                assert moves == [False, True, False, False, False], moves
         finally:
             browser.close()
     assert state["muted"] and state["loop"] and state["controls"] and "/dreams/" in state["poster"]
@@ -399,3 +410,177 @@ def test_a_hidden_photo_s_loop_is_published_nowhere(tmp_path):
     shown = published(hidden)
     assert loop_files <= shown.kept and not loop_files & shown.pictures
     assert all(photo.loop is None for photo in shown.manifest.photos)
+
+
+def test_a_damaged_loop_is_not_published_by_blog_and_retry_knows_it(tmp_path, capsys):
+    """A truncated MP4 (by sha256): `dreamtrip blog` takes the loop off the page and post.md,
+    says so, and marks it missing, which `retry` counts as unfinished."""
+    from flows.upkeep import unfinished
+    from pipeline.manifest import MISSING_LOOP_FILE
+
+    album, out, _animation = _dreamed_with_a_loop(tmp_path)
+    video = read_manifest(out).photos[0].loop.video.path
+    assert video in (out / "index.html").read_text()
+    assert ('aria-label="The same photo dreamed at layer conv3_1, zooming in and dreaming itself deeper, in a loop"'
+            in (out / "index.html").read_text())
+    data = (out / video).read_bytes()
+    (out / video).write_bytes(data[: len(data) // 2])
+    capsys.readouterr()
+    assert main(["blog", str(album), "-o", str(out)]) == EXIT_OK
+    said = capsys.readouterr().out
+    assert "000-photo.jpg [conv3_1 loop]" in said and "missing or damaged" in said
+    assert read_manifest(out).failures() == [f"000-photo.jpg [conv3_1 loop]: {MISSING_LOOP_FILE}"]
+    loop = read_manifest(out).photos[0].loop
+    assert loop.status == "missing" and not loop.ok
+    assert "dream-loop" not in (out / "index.html").read_text() and video not in (out / "post.md").read_text()
+    assert [(item.loop, item.layer) for item in unfinished(read_manifest(out), out)] == [(True, "conv3_1")]
+
+
+# The loop's files written as a run writes them, the process killed (SIGKILL: nothing tidies up)
+# while ffmpeg writes the video.
+KILLED_WHILE_ENCODING = """
+import os, signal, sys
+import numpy as np
+import imageio_ffmpeg
+from pipeline.config import load_settings
+from pipeline.dream.loop import LoopFiles, save_loop
+from pipeline.output.store import DreamStore
+real = imageio_ffmpeg.write_frames
+def killed_midway(path, *args, **kwargs):
+    writer = real(path, *args, **kwargs)
+    writer.send(None)
+    writer.send(np.zeros((32, 48, 3), np.uint8))
+    os.kill(os.getpid(), signal.SIGKILL)
+imageio_ffmpeg.write_frames = killed_midway
+settings = load_settings(None, {"loop.frames": 4})
+frames = [np.full((32, 48, 3), 40 * i, np.uint8) for i in range(4)]
+save_loop(frames, LoopFiles("dreams/x.loop.mp4", "dreams/x.loop.webp"), DreamStore(sys.argv[1]), settings.loop)
+"""
+
+
+def test_a_run_killed_while_encoding_leaves_only_temp_files_the_next_run_sweeps(tmp_path):
+    """ffmpeg writes the MP4 into the output folder's dreams/ as a temp file of the run's (not
+    the system's temp folder, which no run sweeps): a SIGKILL leaves it, and the next run's
+    sweep (the folder's record knows its writer) removes it."""
+    from pipeline.output.folder import sweep_temp_files
+
+    out, system_temp = tmp_path / "out", tmp_path / "system-temp"
+    out.mkdir()
+    system_temp.mkdir()
+    done = subprocess.run([sys.executable, "-c", KILLED_WHILE_ENCODING, str(out)], cwd=REPO, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(system_temp)))
+    assert done.returncode == -signal.SIGKILL
+    assert not list(system_temp.iterdir())
+    assert not (out / "dreams" / "x.loop.mp4").exists()
+    temps = record_of(out).own_temp_files(0.0)
+    assert temps and all(path.name.startswith(".dreamtrip-tmp-") for path in temps)
+    left = {path for path in (out / "dreams").iterdir()} - set(temps)
+    assert {path.name for path in left} <= {"x.loop.webp"}   # the animation is whole, and recorded
+    assert all(record_of(out).intact(path.relative_to(out).as_posix()) for path in left)
+    assert sweep_temp_files(out) == len(temps) and not any(path.exists() for path in temps)
+    assert {path.name for path in (out / "dreams").iterdir()} == {path.name for path in left}
+
+
+def test_a_loop_of_a_failed_dream_is_one_line_and_no_work(capsys):
+    """`loop:` on a photo whose dream on that layer failed: no loop task (nothing to start
+    from), and one line that says why, beside the dream's own failure."""
+    from pipeline.manifest import DreamEntry, PhotoEntry
+
+    photo = PhotoEntry(source="a.jpg", status="ok", sha256="0" * 64, width=96, height=64,
+                       dreams=[DreamEntry(layer="conv2_1", status="failed", error="RuntimeError: no")])
+    assert loops_module.make_loops([photo], {"a.jpg": "conv2_1"}, {"a.jpg": photo.dreams}, job=None) == {}
+    said = capsys.readouterr().err
+    assert said.splitlines() == ["Loops: none of a.jpg [conv2_1]: its dream on that layer failed"]
+
+
+def test_a_hidden_photo_s_loop_never_passes_through_the_output_folder(prefect_harness, album, config, tmp_path,
+                                                                       monkeypatch):
+    """`hide: true` with `loop:`: the loop is made into the kept folder, never in OUT (which
+    may be uploaded while the run goes on), named nowhere published; shown again, it is reused."""
+    from pipeline.output.kept import kept_dir
+
+    out = tmp_path / "out"
+    (album / "album.yaml").write_text("title: Loops\nphotos:\n  a.jpg:\n    loop: true\n    hide: true\n"
+                                      "  b.jpg:\n    loop: conv1_2\n")
+    seen_in_out = []
+    real = loops_module.save_loop
+
+    def watched(frames, files, store, settings):
+        real(frames, files, store, settings)
+        seen_in_out.extend(path.name for path in (out / "dreams").iterdir() if ".loop." in path.name)
+
+    monkeypatch.setattr(loops_module, "save_loop", watched)
+    assert _run(album, config, out) == EXIT_OK
+    published = {path.name for path in out.rglob("*") if ".loop." in path.name}
+    secret = next(photo.sha256 for photo in read_manifest(out).photos if photo.source == "a.jpg")[:12]
+    assert len(published) == 2 and not any(secret in name for name in published)
+    kept = {path.name for path in kept_dir(out).rglob("*.loop.*")}
+    assert len(kept) == 2 and not kept & published and not kept & set(seen_in_out)
+    assert not any(name in (out / "index.html").read_text() + (out / "post.md").read_text() for name in kept)
+
+    (album / "album.yaml").write_text("title: Loops\nphotos:\n  a.jpg:\n    loop: true\n  b.jpg:\n    loop: conv1_2\n")
+    monkeypatch.setattr(loops_module, "loop_on_device", lambda *a: (_ for _ in ()).throw(AssertionError("dreamed")))
+    assert _run(album, config, out) == EXIT_OK
+    shown = {photo.source: photo.loop for photo in read_manifest(out).photos}
+    assert shown["a.jpg"].ok and shown["a.jpg"].reused and (out / shown["a.jpg"].video.path).is_file()
+
+
+def test_a_long_loop_s_caption_says_its_seconds_plainly():
+    from pipeline.post.view import _seconds
+
+    assert [_seconds(s) for s in (4.0, 60 / 9, 80.0, 1200.0, 4 / 15)] == ["4", "6.7", "80", "1200", "0.3"]
+
+
+def test_loop_on_a_copy_set_aside_is_said_not_lost():
+    """album.yaml `loop:` on a photo that is a copy of another (shown once, as the other): one
+    line that says where to put it; none when the shown photo asks a loop itself."""
+    from pipeline.manifest import Skipped
+
+    copies = [Skipped(source="copy.jpg", reason="a copy", duplicate_of="first.jpg"),
+              Skipped(source="b.jpg", reason="a copy", duplicate_of="a.jpg")]
+    asked = {"copy.jpg": "conv3_1", "b.jpg": "conv3_1", "a.jpg": "conv4_2"}
+    assert loops_module.unmade_for_copies(copies, asked.get) == [
+        "Loops: none of copy.jpg: it is a copy of first.jpg, shown once as that photo; "
+        "put its `loop:` on first.jpg"]
+
+
+def test_a_re_export_after_the_loop_changed_removes_only_the_old_copies_it_wrote(tmp_path):
+    """The export copies both loop files; after the loop changed (another setting: other files)
+    the next export removes the old copies it wrote, and leaves the blogger's own file beside
+    them and one the blogger changed."""
+    from pipeline.dream.loop import LoopSpec, save_loop
+    from pipeline.dream.spec import DreamSpec
+    from pipeline.output.manifest_file import write_manifest
+    from pipeline.output.store import DreamStore
+    from pipeline.post.page import write_page
+
+    album, out, _animation = _dreamed_with_a_loop(tmp_path)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "hugo.toml").write_text('baseURL = "http://localhost/"\n')
+    assert main(["export", str(album), "-o", str(out), "--hugo", str(site)]) == EXIT_OK
+    old = read_manifest(out).photos[0].loop
+    copies = {name: next(site.rglob(Path(name).name)) for name in old.files()}
+    assert len(copies) == 2
+    mine = copies[old.video.path].parent / "my-notes.txt"
+    mine.write_text("the blogger's")
+    changed = copies[old.animation.path]
+    changed.write_bytes(changed.read_bytes() + b"edited")
+
+    manifest = read_manifest(out)
+    settings = manifest.settings.model_copy(update={"loop": manifest.settings.loop.model_copy(update={"size": 40})})
+    loops = LoopSpec.of(DreamSpec.decide(settings, manifest.weights.identity), settings.loop)
+    photo = manifest.photos[0]
+    dream = next(d for d in photo.dreams if d.layer == old.layer)
+    width, height = loops.size(dream)
+    save_loop([np.full((height, width, 3), 9 * i, np.uint8) for i in range(4)], loops.files(photo, dream),
+              DreamStore(out), settings.loop)
+    manifest = manifest.model_copy(update={"settings": settings, "photos": [
+        photo.model_copy(update={"loop": loops.entry(photo, dream, 1.0)}), *manifest.photos[1:]]})
+    write_manifest(manifest, out)
+    write_page(manifest, out)
+    assert main(["export", str(album), "-o", str(out), "--hugo", str(site)]) == EXIT_OK
+    new = read_manifest(out).photos[0].loop
+    assert not set(new.files()) & set(old.files())
+    assert all(next(site.rglob(Path(name).name), None) for name in new.files())
+    assert not copies[old.video.path].exists() and changed.exists() and mine.read_text() == "the blogger's"

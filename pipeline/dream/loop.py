@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import statistics
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
@@ -204,22 +205,26 @@ def seam_ratio(frames: list[np.ndarray]) -> float:
 
 # ---- the files ----
 
-def encode_video(frames: list[np.ndarray], fps: int, quality: int) -> bytes:
-    """The frames as an MP4: H.264 in yuv420p (every browser plays it), moov first (fast start)."""
+def encode_video(frames: list[np.ndarray], fps: int, quality: int, scratch: Path) -> bytes:
+    """The frames as an MP4: H.264 in yuv420p (every browser plays it), moov first (fast start).
+    ffmpeg's fast start rewrites a file, not a pipe: it writes `scratch` (a temp file of the
+    store's, so a run killed meanwhile leaves it where the next run sweeps it), read back and
+    removed."""
     import imageio_ffmpeg
 
     height, width = frames[0].shape[:2]
-    with tempfile.TemporaryDirectory(prefix="dreamtrip-loop-") as folder:
-        path = Path(folder) / "loop.mp4"   # ffmpeg's fast start rewrites a file: not a pipe
+    try:
         writer = imageio_ffmpeg.write_frames(
-            str(path), (width, height), fps=fps, codec="libx264", pix_fmt_out="yuv420p", macro_block_size=2,
+            str(scratch), (width, height), fps=fps, codec="libx264", pix_fmt_out="yuv420p", macro_block_size=2,
             quality=None, ffmpeg_log_level="error",
-            output_params=["-crf", str(quality), "-preset", "medium", "-movflags", "+faststart"])
+            output_params=["-f", "mp4", "-crf", str(quality), "-preset", "medium", "-movflags", "+faststart"])
         writer.send(None)
         for frame in frames:
             writer.send(np.ascontiguousarray(frame))
         writer.close()
-        return path.read_bytes()
+        return scratch.read_bytes()
+    finally:
+        scratch.unlink(missing_ok=True)
 
 
 def encode_animation(frames: list[np.ndarray], fps: int, quality: int) -> bytes:
@@ -234,8 +239,14 @@ def encode_animation(frames: list[np.ndarray], fps: int, quality: int) -> bytes:
 def save_loop(frames: list[np.ndarray], files: LoopFiles, store: DreamStore, settings: LoopSettings) -> None:
     """Encode and write the loop's files (the animation, then the video: the video's being
     there says the loop is whole), each atomically, and show them in the output folder."""
-    data = {files.animation: encode_animation(frames, settings.fps, settings.webp_quality),
-            files.video: encode_video(frames, settings.fps, settings.video_quality)}
+    animation = encode_animation(frames, settings.fps, settings.webp_quality)
+    writer = store.writer()
+    folder = writer.root / Path(files.video).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, scratch = tempfile.mkstemp(dir=folder, prefix=writer.temp_prefix(), suffix=".mp4")
+    os.close(handle)
+    data = {files.animation: animation,
+            files.video: encode_video(frames, settings.fps, settings.video_quality, Path(scratch))}
     for name in files.all():
         store.writer().write_bytes(name, data[name])
         store.publish(name)

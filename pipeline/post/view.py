@@ -367,8 +367,14 @@ def _loop_view(photo: PhotoEntry, anchor: str, weights_source: str, box: dict) -
     return {"video": url_path(loop.video.path), "animation": _image(loop.animation),
             "poster": url_path(poster.path), "width": box["width"], "height": box["height"],
             "layer": loop.layer, "hint": hint, "anchor": f"{anchor}--loop",
-            "seconds": f"{loop.frames / max(loop.fps, 1):.2g}",
-            "alt": f"The dream at layer {loop.layer} zooming in and dreaming itself deeper, in a loop"}
+            "seconds": _seconds(loop.frames / max(loop.fps, 1)),
+            # as a dream's alt (_dream_alt): the photo above, dreamed; not its words again
+            "alt": f"The same photo dreamed at layer {loop.layer}, zooming in and dreaming itself deeper, in a loop"}
+
+
+def _seconds(value: float) -> str:
+    """'4', '6.7', '80': a loop's length for its caption (never '1.2e+02')."""
+    return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
 def _guide_view(photo: PhotoEntry) -> dict | None:

@@ -482,27 +482,42 @@
 
   /* ---------------------------------------------------------- dream loops */
 
-  // A dream loop plays by itself, muted and looping, unless the reader asks for reduced
-  // motion: then it stays its poster (the dream) with the controls, and stops if the reader
-  // asks while it plays. The page never says `autoplay`: without this script nothing moves.
+  // A dream loop plays by itself, muted and looping, while it is on screen (preload="none":
+  // a loop further down costs the reader no bytes until it is near), unless the reader asks
+  // for reduced motion: then it stays its poster (the dream) with the controls, and stops if
+  // the reader asks while it plays. A loop the reader paused stays paused. The page never
+  // says `autoplay`: without this script nothing moves.
   function startLoops() {
     var still = window.matchMedia ? window.matchMedia("(prefers-reduced-motion: reduce)") : null;
     var loops = document.querySelectorAll("video.dream-loop");
-    function follow() {
-      for (var i = 0; i < loops.length; i++) {
-        if (still && still.matches) {
-          loops[i].autoplay = false;
-          loops[i].pause();
-        } else {
-          loops[i].muted = true;            // (browsers start only a muted video by themselves)
-          loops[i].autoplay = true;
-          var playing = loops[i].play();
-          if (playing && playing.catch) { playing.catch(function () {}); }  // refused: the controls stay
-        }
+    var near = typeof IntersectionObserver === "function" ? new IntersectionObserver(function (entries) {
+      for (var i = 0; i < entries.length; i++) {
+        entries[i].target.dreamtripNear = entries[i].isIntersecting;
+        follow(entries[i].target);
       }
+    }, { rootMargin: "200px 0px" }) : null;
+    function follow(video) {
+      var moving = !(still && still.matches) && !video.dreamtripPausedByReader && (!near || video.dreamtripNear);
+      if (!moving) {
+        if (!video.paused) { video.dreamtripPausing = true; video.pause(); }
+        return;
+      }
+      video.muted = true;                 // (browsers start only a muted video by themselves)
+      var playing = video.play();
+      if (playing && playing.catch) { playing.catch(function () {}); }  // refused: the controls stay
     }
-    follow();
-    if (still && still.addEventListener) { still.addEventListener("change", follow); }
+    function followAll() { for (var i = 0; i < loops.length; i++) { follow(loops[i]); } }
+    for (var i = 0; i < loops.length; i++) {
+      loops[i].addEventListener("pause", function (event) {   // the reader's pause, not ours
+        var video = event.currentTarget;
+        if (!video.dreamtripPausing) { video.dreamtripPausedByReader = true; }
+        video.dreamtripPausing = false;
+      });
+      loops[i].addEventListener("play", function (event) { event.currentTarget.dreamtripPausedByReader = false; });
+      if (near) { near.observe(loops[i]); }
+    }
+    followAll();
+    if (still && still.addEventListener) { still.addEventListener("change", followAll); }
   }
 
   function start() {
