@@ -32,8 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.machine import cpu_name  # noqa: E402
 from pipeline.config import load_settings  # noqa: E402
 from pipeline.dream.engine import load_dreamer  # noqa: E402
-from pipeline.dream.loop import (closed_loop, dream_frames, encode_animation, encode_video,  # noqa: E402
-                                 loop_size, seam_ratio)
+from pipeline.dream.loop import closed_loop, dream_frames, encode_animation, encode_video, loop_size, seam_ratio  # noqa: E402
 from pipeline.dream.spec import precision_on  # noqa: E402
 from pipeline.dream.weights import choose_weights  # noqa: E402
 
