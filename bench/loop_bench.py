@@ -32,7 +32,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.machine import cpu_name  # noqa: E402
 from pipeline.config import load_settings  # noqa: E402
 from pipeline.dream.engine import load_dreamer  # noqa: E402
-from pipeline.dream.loop import closed_loop, dream_frames, encode_animation, encode_video, loop_size, seam_ratio  # noqa: E402
+from pipeline.dream.loop import (  # noqa: E402
+    closed_loop,
+    dream_frames,
+    encode_animation,
+    loop_size,
+    seam_ratio,
+    write_video,
+)
 from pipeline.dream.spec import precision_on  # noqa: E402
 from pipeline.dream.weights import choose_weights  # noqa: E402
 
@@ -107,7 +114,8 @@ def main() -> None:
         with Clock(args.device) as encode_clock:
             frames = closed_loop(made, loop.frames, loop.fade)
             with tempfile.TemporaryDirectory(prefix="dreamtrip-loop-") as folder:
-                video = encode_video(frames, loop.fps, loop.video_quality, Path(folder) / "loop.mp4")
+                write_video(frames, loop.fps, loop.video_quality, Path(folder) / "loop.mp4")
+                video = (Path(folder) / "loop.mp4").read_bytes()
             animation = encode_animation(frames, loop.fps, loop.webp_quality)
         loop_cpu, loop_wall = frames_clock.cpu + encode_clock.cpu, frames_clock.wall + encode_clock.wall
         print(f"run {run + 1}: still {still_clock.cpu:.1f} s CPU ({still_clock.wall:.1f} s wall); loop "

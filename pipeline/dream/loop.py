@@ -28,9 +28,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import statistics
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -205,26 +203,21 @@ def seam_ratio(frames: list[np.ndarray]) -> float:
 
 # ---- the files ----
 
-def encode_video(frames: list[np.ndarray], fps: int, quality: int, scratch: Path) -> bytes:
-    """The frames as an MP4: H.264 in yuv420p (every browser plays it), moov first (fast start).
-    ffmpeg's fast start rewrites a file, not a pipe: it writes `scratch` (a temp file of the
-    store's, so a run killed meanwhile leaves it where the next run sweeps it), read back and
-    removed."""
+def write_video(frames: list[np.ndarray], fps: int, quality: int, path: Path) -> None:
+    """The frames as an MP4 at `path`: H.264 in yuv420p (every browser plays it), moov first
+    (fast start). ffmpeg's fast start rewrites a file, not a pipe: `path` is the store's temp
+    file (FileRecord.write_with), so a run killed meanwhile leaves it where the next run sweeps it."""
     import imageio_ffmpeg
 
     height, width = frames[0].shape[:2]
-    try:
-        writer = imageio_ffmpeg.write_frames(
-            str(scratch), (width, height), fps=fps, codec="libx264", pix_fmt_out="yuv420p", macro_block_size=2,
-            quality=None, ffmpeg_log_level="error",
-            output_params=["-f", "mp4", "-crf", str(quality), "-preset", "medium", "-movflags", "+faststart"])
-        writer.send(None)
-        for frame in frames:
-            writer.send(np.ascontiguousarray(frame))
-        writer.close()
-        return scratch.read_bytes()
-    finally:
-        scratch.unlink(missing_ok=True)
+    writer = imageio_ffmpeg.write_frames(
+        str(path), (width, height), fps=fps, codec="libx264", pix_fmt_out="yuv420p", macro_block_size=2,
+        quality=None, ffmpeg_log_level="error",
+        output_params=["-f", "mp4", "-crf", str(quality), "-preset", "medium", "-movflags", "+faststart"])
+    writer.send(None)
+    for frame in frames:
+        writer.send(np.ascontiguousarray(frame))
+    writer.close()
 
 
 def encode_animation(frames: list[np.ndarray], fps: int, quality: int) -> bytes:
@@ -239,16 +232,9 @@ def encode_animation(frames: list[np.ndarray], fps: int, quality: int) -> bytes:
 def save_loop(frames: list[np.ndarray], files: LoopFiles, store: DreamStore, settings: LoopSettings) -> None:
     """Encode and write the loop's files (the animation, then the video: the video's being
     there says the loop is whole), each atomically, and show them in the output folder."""
-    animation = encode_animation(frames, settings.fps, settings.webp_quality)
-    writer = store.writer()
-    folder = writer.root / Path(files.video).parent
-    folder.mkdir(parents=True, exist_ok=True)
-    handle, scratch = tempfile.mkstemp(dir=folder, prefix=writer.temp_prefix(), suffix=".mp4")
-    os.close(handle)
-    data = {files.animation: animation,
-            files.video: encode_video(frames, settings.fps, settings.video_quality, Path(scratch))}
+    store.writer().write_bytes(files.animation, encode_animation(frames, settings.fps, settings.webp_quality))
+    store.writer().write_with(files.video, lambda path: write_video(frames, settings.fps, settings.video_quality, path))
     for name in files.all():
-        store.writer().write_bytes(name, data[name])
         store.publish(name)
 
 

@@ -40,6 +40,7 @@ from typing import Callable
 from pipeline.output.files import (
     TEMP_PREFIX,
     LinkInTheWay,
+    atomic_path,
     check_image_decodes,
     copy_atomic,
     encode_image,
@@ -114,6 +115,13 @@ class FileRecord:
         with self._lock:
             self._catch_up()
             return self._files.get(relative)
+
+    def holds(self, relative: str, data: bytes) -> bool:
+        """The file is there as written, and what was written is `data`: writing it again would
+        change nothing (and on a full disk, fail for want of room for its temp copy)."""
+        written = self.get(relative)
+        return (written is not None and written.size == len(data)
+                and written.sha256 == hashlib.sha256(data).hexdigest() and self.intact(relative))
 
     def intact(self, relative: str) -> bool:
         """The file is there, recorded, and as it was written: the same size and the same sha256
@@ -325,6 +333,15 @@ class FileRecord:
         refuse_links(self.root, relative)
         write_bytes_atomic(self.root / relative, data, check=self._recorded(relative, written, check),
                            prefix=self.temp_prefix())
+
+    def write_with(self, relative: str, make: Callable[[Path], None]) -> None:
+        """`relative` written by `make(path)`, for a writer that needs a file rather than bytes
+        (ffmpeg rewrites its MP4 for fast start): whole, and recorded before it gets its name.
+        A stop meanwhile leaves only a temp file of this run's, which the next run sweeps."""
+        refuse_links(self.root, relative)
+        with atomic_path(self.root / relative, check=lambda tmp: self.note(relative, Written.of(tmp)),
+                         prefix=self.temp_prefix()) as tmp:
+            make(tmp)
 
     def save_image(self, image, relative: str, **save_options) -> None:
         """Save a Pillow image as `relative`; the format comes from its extension."""

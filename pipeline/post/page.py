@@ -54,7 +54,8 @@ def write_page(manifest: Manifest, out_dir: Path) -> Path:
     rendered[INDEX] = _render_html("index.html.j2", view)
     output = record_of(out_dir)
     for name, data in rendered.items():  # dicts keep insertion order: index.html last
-        output.write_bytes(name, data)
+        if not output.holds(name, data):  # the same bytes: nothing to write (a full disk has no room for it)
+            output.write_bytes(name, data)
     return out_dir / INDEX
 
 
