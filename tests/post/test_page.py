@@ -175,10 +175,25 @@ def test_failed_render_leaves_previous_page(tmp_path, monkeypatch):
         raise RuntimeError("interrupted")
 
     monkeypatch.setattr(files.os, "replace", boom)
+    changed = _manifest()
+    changed = changed.model_copy(update={"album": changed.album.model_copy(update={"title": "Another title"})})
     with pytest.raises(RuntimeError):
-        write_page(_manifest(), tmp_path / "out")
+        write_page(changed, tmp_path / "out")
     assert index.read_text() == before
     assert sorted(p.name for p in index.parent.iterdir()) == sorted([*OUTPUT_FILES, RECORD])
+
+
+def test_a_page_written_again_unchanged_writes_no_file(tmp_path, monkeypatch):
+    """The same render again leaves every file as it is (on a full disk a rewrite would need room
+    for a temp copy of each: `clean --yes` there rewrites the post)."""
+    write_page(_manifest(), tmp_path / "out")
+    import pipeline.output.files as files
+
+    def no_write(*args, **kwargs):
+        raise AssertionError("an unchanged file was written again")
+
+    monkeypatch.setattr(files.os, "replace", no_write)
+    write_page(_manifest(), tmp_path / "out")
 
 
 # ---------------------------------------------------------------- content
